@@ -1,0 +1,1 @@
+"""HTTP only: routers per API family, request/response models, status codes, auth."""

@@ -1,0 +1,57 @@
+"""Checks that depend on the request body, for routes whose scope alone cannot decide
+(get-or-create routes): a narrow key must never create things outside its own scope."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.auth.keys import Principal
+from parley.errors import Forbidden
+from parley.memory.sessions import is_member
+from parley.store.models import Session
+
+
+def check_workspace_create(principal: Principal, workspace_id: str, *, changes: bool) -> None:
+    """Any key may fetch its own workspace (the SDK does on start); only admin and
+    whole-workspace keys may create other workspaces or change one."""
+    if principal.admin:
+        return
+    if principal.workspace != workspace_id:
+        raise Forbidden(f"{principal.describe()} cannot reach workspace {workspace_id}")
+    if changes and not principal.is_workspace_key:
+        raise Forbidden(f"{principal.describe()} cannot change workspace {workspace_id}")
+
+
+def check_peer_create(principal: Principal, peer_id: str) -> None:
+    if principal.admin or principal.is_workspace_key or principal.peer == peer_id:
+        return
+    raise Forbidden(f"{principal.describe()} cannot create or change peer {peer_id}")
+
+
+async def check_session_write(
+    principal: Principal,
+    *,
+    db: AsyncSession,
+    workspace_id: str,
+    session_id: str,
+    joining_peers: Iterable[str],
+) -> None:
+    """A session key reaches only its session. A peer key reaches sessions it is a member of,
+    and may create a new session only by joining it itself."""
+    if principal.admin or principal.is_workspace_key:
+        return
+    if principal.session is not None:
+        if principal.session == session_id:
+            return
+    elif principal.peer is not None:
+        assert principal.workspace is not None
+        if await is_member(
+            db=db, workspace_id=workspace_id, session_id=session_id, peer_id=principal.peer
+        ):
+            return
+        exists = await db.get(Session, (workspace_id, session_id)) is not None
+        if not exists and principal.peer in set(joining_peers):
+            return
+    raise Forbidden(f"{principal.describe()} cannot reach session {session_id}")

@@ -1,0 +1,125 @@
+"""Dependencies: database sessions, settings, and the auth policy every route declares.
+
+A route states its policy with `requires(Scope.X)`; a test walks `app.routes` and fails on any
+route without one, so nothing is reachable by accident.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from enum import Enum
+from typing import Annotated, Any
+
+from fastapi import Depends, Path, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.api.state import AppState
+from parley.auth.keys import ADMIN, Principal, decode_key
+from parley.config import Settings
+from parley.errors import Forbidden, Unauthorized
+from parley.ids import MAX_NAME_LENGTH, NAME_PATTERN
+from parley.memory.pages import MAX_PAGE_SIZE
+from parley.memory.sessions import is_member
+
+
+def get_state(request: Request) -> AppState:
+    return request.app.state.parley
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def get_settings(state: StateDep) -> Settings:
+    return state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def read_db(state: StateDep) -> AsyncIterator[AsyncSession]:
+    async with state.database.read() as db:
+        yield db
+
+
+async def write_db(state: StateDep) -> AsyncIterator[AsyncSession]:
+    async with state.database.write() as db:
+        yield db
+
+
+ReadDb = Annotated[AsyncSession, Depends(read_db)]
+WriteDb = Annotated[AsyncSession, Depends(write_db)]
+
+Name = Annotated[str, Path(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN)]
+PageNumber = Annotated[int, Query(ge=1, description="Page number, from 1")]
+PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page")]
+
+
+class Scope(Enum):
+    """Who may call a route. Narrower keys reach only their own peer or session."""
+
+    PUBLIC = "public"  # no key at all (health)
+    AUTHENTICATED = "authenticated"  # any valid key; the handler narrows it (workspace create)
+    ADMIN = "admin"  # admin keys only
+    WORKSPACE = "workspace"  # admin or a whole-workspace key of the path's workspace
+    WORKSPACE_MEMBER = "workspace_member"  # any key of the workspace; the handler narrows it
+    PEER = "peer"  # also the path peer's own key
+    SESSION = "session"  # also the path session's key, and keys of its member peers
+
+
+def get_principal(request: Request, settings: SettingsDep) -> Principal:
+    if not settings.auth_enabled:
+        return ADMIN
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
+    return decode_key(token.strip(), secret=settings.signing_key)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def requires(scope: Scope) -> Any:
+    """A dependency that authorizes the request under `scope` and yields the principal."""
+
+    async def authorize(request: Request, principal: PrincipalDep, state: StateDep) -> Principal:
+        if scope in (Scope.PUBLIC, Scope.AUTHENTICATED) or principal.admin:
+            return principal
+        params = request.path_params
+        if scope is Scope.ADMIN:
+            raise Forbidden(
+                f"this route needs an admin key; the request used {principal.describe()}"
+            )
+        if principal.workspace != params.get("workspace_id"):
+            raise Forbidden(
+                f"{principal.describe()} cannot reach workspace {params.get('workspace_id')}"
+            )
+        if principal.is_workspace_key or scope is Scope.WORKSPACE_MEMBER:
+            return principal
+        if (
+            scope is Scope.PEER
+            and principal.peer is not None
+            and principal.peer == params.get("peer_id")
+        ):
+            return principal
+        if scope is Scope.SESSION:
+            session_id = params.get("session_id")
+            if principal.session is not None and principal.session == session_id:
+                return principal
+            if principal.peer is not None:
+                async with state.database.read() as db:
+                    if await is_member(
+                        db=db,
+                        workspace_id=principal.workspace,
+                        session_id=session_id,
+                        peer_id=principal.peer,
+                    ):
+                        return principal
+        raise Forbidden(f"{principal.describe()} cannot reach this resource")
+
+    authorize.auth_scope = scope  # type: ignore[attr-defined]
+    return Depends(authorize)
+
+
+def auth_scope_of(call: Any) -> Scope | None:
+    return getattr(call, "auth_scope", None)

@@ -1,0 +1,12 @@
+"""Honcho's /v2 API (2.5.1): thin translations onto the memory domain."""
+
+from fastapi import APIRouter
+
+from parley.api.honcho_v2 import keys, messages, peers, sessions, status, webhooks, workspaces
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(prefix="/v2")
+    for module in (workspaces, peers, sessions, messages, keys, webhooks, status):
+        router.include_router(module.router)
+    return router

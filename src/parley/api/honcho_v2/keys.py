@@ -1,0 +1,37 @@
+"""/v2/keys: admin-only creation of scoped API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from parley.api.deps import Scope, SettingsDep, requires
+from parley.auth.keys import Principal, create_key
+from parley.ids import MAX_NAME_LENGTH, NAME_PATTERN
+
+router = APIRouter(tags=["keys"])
+
+OptionalName = Annotated[
+    str | None, Query(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN)
+]
+
+
+@router.post("/keys")
+async def create_api_key(
+    settings: SettingsDep,
+    _: Annotated[Principal, requires(Scope.ADMIN)],
+    workspace_id: OptionalName = None,
+    peer_id: OptionalName = None,
+    session_id: OptionalName = None,
+    expires_at: Annotated[datetime | None, Query()] = None,
+) -> dict[str, str]:
+    """A key for a workspace, or a peer or session in it; with no ids, an admin key."""
+    scope = Principal(
+        admin=workspace_id is None and peer_id is None and session_id is None,
+        workspace=workspace_id,
+        peer=peer_id,
+        session=session_id,
+    )
+    return {"key": create_key(scope, secret=settings.signing_key, expires_at=expires_at)}

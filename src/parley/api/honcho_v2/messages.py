@@ -1,0 +1,224 @@
+"""/v2/workspaces/{workspace_id}/sessions/{session_id}/messages"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, File, Form, Query, UploadFile
+from pydantic import TypeAdapter, ValidationError
+
+from parley.api.access import check_session_write
+from parley.api.deps import (
+    Name,
+    PageNumber,
+    PageSize,
+    ReadDb,
+    Scope,
+    SettingsDep,
+    WriteDb,
+    requires,
+)
+from parley.api.honcho_v2.schemas import (
+    CreateName,
+    Filters,
+    Message,
+    MessageBatchCreate,
+    MessageConfiguration,
+    MessageUpdate,
+    Page,
+    config_dict,
+    message_out,
+    page_of,
+)
+from parley.auth.keys import Principal
+from parley.errors import InvalidInput, TooLarge
+from parley.memory import messages as service
+from parley.memory.messages import NewMessage
+from parley.memory.uploads import extract_text, split_text
+
+router = APIRouter(
+    prefix="/workspaces/{workspace_id}/sessions/{session_id}/messages", tags=["messages"]
+)
+
+SessionAccess = Annotated[Principal, requires(Scope.SESSION)]
+_metadata = TypeAdapter(dict[str, Any])
+_datetime = TypeAdapter(datetime)
+
+
+async def _create(
+    workspace_id: str,
+    session_id: str,
+    body: MessageBatchCreate,
+    db: WriteDb,
+    principal: Principal,
+) -> list[dict[str, Any]]:
+    await check_session_write(
+        principal,
+        db=db,
+        workspace_id=workspace_id,
+        session_id=session_id,
+        joining_peers=[m.peer_id for m in body.messages],
+    )
+    rows = await service.create_messages(
+        db=db,
+        workspace_id=workspace_id,
+        session_id=session_id,
+        messages=[
+            NewMessage(
+                content=m.content,
+                peer_id=m.peer_id,
+                metadata=m.metadata or {},
+                configuration=config_dict(m.configuration),
+                created_at=m.created_at,
+            )
+            for m in body.messages
+        ],
+    )
+    return [message_out(row) for row in rows]
+
+
+@router.post("/", response_model=list[Message])
+async def create_messages(
+    workspace_id: Name,
+    session_id: Name,
+    body: MessageBatchCreate,
+    db: WriteDb,
+    principal: Annotated[Principal, requires(Scope.WORKSPACE_MEMBER)],
+) -> list[dict[str, Any]]:
+    return await _create(workspace_id, session_id, body, db, principal)
+
+
+@router.post("", response_model=list[Message], include_in_schema=False)
+async def create_messages_without_slash(
+    workspace_id: Name,
+    session_id: Name,
+    body: MessageBatchCreate,
+    db: WriteDb,
+    principal: Annotated[Principal, requires(Scope.WORKSPACE_MEMBER)],
+) -> list[dict[str, Any]]:
+    return await _create(workspace_id, session_id, body, db, principal)
+
+
+@router.post("/upload", response_model=list[Message])
+async def create_messages_with_file(
+    workspace_id: Name,
+    session_id: Name,
+    settings: SettingsDep,
+    db: WriteDb,
+    principal: Annotated[Principal, requires(Scope.WORKSPACE_MEMBER)],
+    file: Annotated[UploadFile, File()],
+    peer_id: Annotated[CreateName, Form()],
+    metadata: Annotated[str | None, Form()] = None,
+    configuration: Annotated[str | None, Form()] = None,
+    created_at: Annotated[str | None, Form()] = None,
+) -> list[dict[str, Any]]:
+    await check_session_write(
+        principal,
+        db=db,
+        workspace_id=workspace_id,
+        session_id=session_id,
+        joining_peers=[peer_id],
+    )
+    data = await file.read(settings.max_upload_bytes + 1)
+    if len(data) > settings.max_upload_bytes:
+        raise TooLarge(f"file is larger than {settings.max_upload_bytes} bytes")
+    text = extract_text(
+        filename=file.filename or "upload", content_type=file.content_type, data=data
+    )
+    chunks = split_text(text, service.MAX_CONTENT_CHARS)
+    message_metadata = _parse_form_json("metadata", metadata, _metadata) or {}
+    message_config = _parse_form_json("configuration", configuration, MessageConfiguration)
+    when = _parse_form_json("created_at", created_at, _datetime, raw=True)
+    file_info = {
+        "file_name": file.filename,
+        "file_type": file.content_type,
+        "file_size": len(data),
+        "total_chunks": len(chunks),
+    }
+    rows = await service.create_messages(
+        db=db,
+        workspace_id=workspace_id,
+        session_id=session_id,
+        messages=[
+            NewMessage(
+                content=chunk,
+                peer_id=peer_id,
+                metadata=message_metadata,
+                configuration=config_dict(message_config),
+                created_at=when,
+                internal_metadata={"upload": file_info | {"chunk_index": index}},
+            )
+            for index, chunk in enumerate(chunks)
+        ],
+    )
+    return [message_out(row) for row in rows]
+
+
+def _parse_form_json(name: str, value: str | None, adapter: Any, raw: bool = False) -> Any:
+    if value is None or value == "":
+        return None
+    try:
+        if raw:
+            return adapter.validate_python(value)
+        if isinstance(adapter, TypeAdapter):
+            return adapter.validate_json(value)
+        return adapter.model_validate_json(value)
+    except ValidationError as err:
+        problem = err.errors()[0]["msg"]
+        raise InvalidInput(f"form field {name!r} is not valid: {problem}") from err
+    except json.JSONDecodeError as err:
+        raise InvalidInput(f"form field {name!r} is not valid JSON") from err
+
+
+@router.post("/list", response_model=Page[Message])
+async def list_messages(
+    workspace_id: Name,
+    session_id: Name,
+    db: ReadDb,
+    _: SessionAccess,
+    body: Annotated[Filters | None, Body()] = None,
+    reverse: Annotated[bool, Query()] = False,
+    page: PageNumber = 1,
+    size: PageSize = 50,
+) -> dict[str, Any]:
+    result = await service.list_messages(
+        db=db,
+        workspace_id=workspace_id,
+        session_id=session_id,
+        filters=body.filters if body else None,
+        reverse=reverse,
+        page=page,
+        size=size,
+    )
+    return page_of(result, message_out)
+
+
+@router.get("/{message_id}", response_model=Message)
+async def get_message(
+    workspace_id: Name, session_id: Name, message_id: Name, db: ReadDb, _: SessionAccess
+) -> dict[str, Any]:
+    row = await service.get_message(
+        db=db, workspace_id=workspace_id, session_id=session_id, message_id=message_id
+    )
+    return message_out(row)
+
+
+@router.put("/{message_id}", response_model=Message)
+async def update_message(
+    workspace_id: Name,
+    session_id: Name,
+    message_id: Name,
+    body: MessageUpdate,
+    db: WriteDb,
+    _: SessionAccess,
+) -> dict[str, Any]:
+    row = await service.update_message(
+        db=db,
+        workspace_id=workspace_id,
+        session_id=session_id,
+        message_id=message_id,
+        metadata=body.metadata,
+    )
+    return message_out(row)

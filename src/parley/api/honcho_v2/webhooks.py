@@ -1,0 +1,80 @@
+"""/v2/workspaces/{workspace_id}/webhooks"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter
+
+from parley.api.deps import (
+    Name,
+    PageNumber,
+    PageSize,
+    ReadDb,
+    Scope,
+    StateDep,
+    WriteDb,
+    requires,
+)
+from parley.api.honcho_v2.schemas import (
+    Page,
+    WebhookEndpoint,
+    WebhookEndpointCreate,
+    page_of,
+    webhook_out,
+)
+from parley.auth.keys import Principal
+from parley.memory import webhooks as service
+from parley.memory.workspaces import get_workspace
+
+router = APIRouter(prefix="/workspaces/{workspace_id}/webhooks", tags=["webhooks"])
+
+WorkspaceAccess = Annotated[Principal, requires(Scope.WORKSPACE)]
+
+
+@router.post("", response_model=WebhookEndpoint)
+async def get_or_create_webhook_endpoint(
+    workspace_id: Name,
+    body: WebhookEndpointCreate,
+    state: StateDep,
+    db: WriteDb,
+    _: WorkspaceAccess,
+) -> dict[str, Any]:
+    await service.check_target(body.url, allow_private=state.settings.webhook_allow_private)
+    row = await service.get_or_create_endpoint(
+        db=db,
+        workspace_id=workspace_id,
+        url=body.url,
+        max_per_workspace=state.settings.max_webhooks_per_workspace,
+    )
+    return webhook_out(row)
+
+
+@router.get("", response_model=Page[WebhookEndpoint])
+async def list_webhook_endpoints(
+    workspace_id: Name,
+    db: ReadDb,
+    _: WorkspaceAccess,
+    page: PageNumber = 1,
+    size: PageSize = 50,
+) -> dict[str, Any]:
+    result = await service.list_endpoints(db=db, workspace_id=workspace_id, page=page, size=size)
+    return page_of(result, webhook_out)
+
+
+@router.get("/test")
+async def test_emit(
+    workspace_id: Name, state: StateDep, db: ReadDb, _: WorkspaceAccess
+) -> dict[str, Any]:
+    """Send a signed `test.event` to every endpoint of the workspace (in the background)."""
+    await get_workspace(db=db, workspace_id=workspace_id)
+    sent = await state.webhooks.emit(workspace_id, "test.event", {"workspace_id": workspace_id})
+    return {"message": f"test.event queued for {sent} endpoint(s)", "endpoints": sent}
+
+
+@router.delete("/{endpoint_id}")
+async def delete_webhook_endpoint(
+    workspace_id: Name, endpoint_id: Name, db: WriteDb, _: WorkspaceAccess
+) -> dict[str, str]:
+    await service.delete_endpoint(db=db, workspace_id=workspace_id, endpoint_id=endpoint_id)
+    return {"message": f"Webhook endpoint {endpoint_id} deleted"}

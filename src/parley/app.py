@@ -1,0 +1,79 @@
+"""create_app(settings): engines and clients are built in the lifespan and handed to routers
+through dependencies; nothing lives in module globals."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Annotated
+
+from fastapi import FastAPI
+
+from parley import __version__, tokens
+from parley.api.body_limit import BodyLimitMiddleware
+from parley.api.deps import Scope, requires
+from parley.api.errors import install_error_handlers
+from parley.api.honcho_v2 import build_router as build_honcho_v2
+from parley.api.state import AppState
+from parley.auth.keys import Principal
+from parley.config import Settings
+from parley.memory import webhooks
+from parley.memory.webhook_delivery import DeliveryPolicy, WebhookDispatcher
+from parley.store import migrate
+from parley.store.engine import Database, create_database
+
+log = logging.getLogger("parley")
+
+
+def _webhook_dispatcher(settings: Settings, database: Database) -> WebhookDispatcher:
+    async def urls(workspace_id: str) -> list[str]:
+        async with database.read() as db:
+            return await webhooks.endpoint_urls(db=db, workspace_id=workspace_id)
+
+    return WebhookDispatcher(
+        signing_key=settings.webhook_signing_key,
+        policy=DeliveryPolicy(
+            max_attempts=settings.webhook_max_attempts,
+            timeout_s=settings.webhook_timeout_s,
+            backoff_s=settings.webhook_backoff_s,
+        ),
+        endpoint_urls=urls,
+        check_target=partial(webhooks.check_target, allow_private=settings.webhook_allow_private),
+    )
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = settings.resolved_database_url
+        if settings.auto_migrate:
+            await asyncio.to_thread(migrate.upgrade, url)
+        database = create_database(url)
+        await asyncio.to_thread(tokens.warm_up)
+        dispatcher = _webhook_dispatcher(settings, database)
+        app.state.parley = AppState(settings=settings, database=database, webhooks=dispatcher)
+        log.info("Parley %s ready on %s", __version__, database.dialect)
+        try:
+            yield
+        finally:
+            await dispatcher.close()
+            await database.dispose()
+
+    app = FastAPI(
+        title="Parley",
+        version=__version__,
+        description="Memory and data for AI agents (Honcho-compatible /v2, Peaka /api/v1).",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.include_router(build_honcho_v2())
+
+    @app.get("/health", tags=["meta"])
+    async def health(_: Annotated[Principal, requires(Scope.PUBLIC)]) -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return app

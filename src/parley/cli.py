@@ -1,0 +1,117 @@
+"""parley serve | worker | migrate | keys"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime, timedelta
+
+from pydantic import ValidationError
+
+from parley.config import Settings, SettingsError
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as err:
+        problems = "; ".join(
+            f"PARLEY_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in err.errors()
+        )
+        raise SystemExit(f"parley: invalid settings: {problems}") from err
+
+
+def _serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from parley.app import create_app
+
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    settings = _settings().model_copy(update=overrides)
+    try:
+        settings.check_serve_safety()
+    except SettingsError as err:
+        raise SystemExit(f"parley: {err}") from err
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        proxy_headers=False,
+    )
+
+
+def _migrate(_: argparse.Namespace) -> None:
+    from parley.store import migrate
+
+    settings = _settings()
+    migrate.upgrade(settings.resolved_database_url)
+    print(
+        f"database at revision {migrate.current_revision_blocking(settings.resolved_database_url)}"
+    )
+
+
+def _parse_expiry(value: str) -> datetime:
+    """An ISO 8601 date, or a duration such as 30m, 12h, 7d."""
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    if value[-1:] in units and value[:-1].isdigit():
+        return datetime.now(UTC) + timedelta(**{units[value[-1]]: int(value[:-1])})
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is neither an ISO date nor a duration like 12h or 7d"
+        ) from err
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _keys_create(args: argparse.Namespace) -> None:
+    from parley.auth.keys import Principal, create_key
+    from parley.errors import ParleyError
+
+    if not args.admin and not args.workspace:
+        raise SystemExit("parley keys create: give --admin or --workspace W")
+    if args.admin and (args.workspace or args.peer or args.session):
+        raise SystemExit("parley keys create: --admin takes no --workspace, --peer or --session")
+    principal = Principal(
+        admin=args.admin, workspace=args.workspace, peer=args.peer, session=args.session
+    )
+    try:
+        print(create_key(principal, secret=_settings().signing_key, expires_at=args.expires))
+    except ParleyError as err:
+        raise SystemExit(f"parley keys create: {err.detail}") from err
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="parley", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP server (migrates the database first)")
+    serve.add_argument("--host", help="override PARLEY_HOST")
+    serve.add_argument("--port", type=int, help="override PARLEY_PORT")
+    serve.set_defaults(func=_serve)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations and exit")
+    migrate.set_defaults(func=_migrate)
+
+    keys = commands.add_parser("keys", help="API keys").add_subparsers(dest="action", required=True)
+    create = keys.add_parser("create", help="print a new signed API key")
+    create.add_argument("--admin", action="store_true", help="a key that reaches everything")
+    create.add_argument("--workspace", help="the workspace the key is scoped to")
+    scope = create.add_mutually_exclusive_group()
+    scope.add_argument("--peer", help="narrow the key to one peer of the workspace")
+    scope.add_argument("--session", help="narrow the key to one session of the workspace")
+    create.add_argument(
+        "--expires", type=_parse_expiry, help="expiry: ISO date or duration (30m, 12h, 7d)"
+    )
+    create.set_defaults(func=_keys_create)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

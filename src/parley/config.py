@@ -1,0 +1,147 @@
+"""Settings: one object, read from `PARLEY_*` environment variables, built once and passed in."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "your-secret", "placeholder", "test"}
+MIN_SECRET_LENGTH = 32
+
+
+class SettingsError(ValueError):
+    """A setting makes it unsafe or impossible to start; the message says what to change."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PARLEY_", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(
+        default=Path("parley-data"),
+        description="Directory for the SQLite file and the generated server secret.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL. Default: sqlite+aiosqlite:///<data_dir>/parley.db. "
+        "PostgreSQL: postgresql+asyncpg://user:pass@host/db.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `parley serve` binds to.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `parley serve` listens on.")
+    auth_enabled: bool = Field(
+        default=False, description="Require JWT bearer tokens on every route except /health."
+    )
+    allow_unauthenticated: bool = Field(
+        default=False,
+        description="Allow auth off on a non-loopback address (only behind your own gateway).",
+    )
+    jwt_secret: str | None = Field(
+        default=None,
+        description="HS256 signing secret (32+ chars). Default: derived from "
+        "<data_dir>/server-secret, created on first start.",
+    )
+    webhook_secret: str | None = Field(
+        default=None,
+        description="HMAC key for X-Honcho-Signature. Default: derived from the server secret.",
+    )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Allow webhook URLs that point at private, loopback or link-local addresses.",
+    )
+    webhook_max_attempts: int = Field(
+        default=5, ge=1, le=20, description="Delivery attempts per webhook event."
+    )
+    webhook_timeout_s: float = Field(
+        default=10.0, gt=0, description="Timeout of one webhook delivery attempt, in seconds."
+    )
+    webhook_backoff_s: float = Field(
+        default=1.0, ge=0, description="First retry delay of a webhook; doubles per attempt."
+    )
+    max_webhooks_per_workspace: int = Field(
+        default=10, ge=1, description="Webhook endpoints one workspace may register."
+    )
+    max_body_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        ge=1024,
+        description="Largest accepted request body (bytes); larger bodies get 413.",
+    )
+    max_upload_bytes: int = Field(
+        default=5 * 1024 * 1024, ge=1024, description="Largest accepted file upload (bytes)."
+    )
+    auto_migrate: bool = Field(
+        default=True, description="Apply database migrations when the server starts."
+    )
+    log_level: str = Field(default="info", description="Log level of `parley serve`.")
+
+    @field_validator("jwt_secret", "webhook_secret")
+    @classmethod
+    def _refuse_placeholder(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value.lower() in PLACEHOLDER_SECRETS or len(value) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"must be a random string of at least {MIN_SECRET_LENGTH} characters, "
+                "for example the output of `openssl rand -hex 32`"
+            )
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'parley.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    def bound_to_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def check_serve_safety(self) -> None:
+        """Refuse to serve without auth on a reachable address unless the operator said so."""
+        if (
+            not self.auth_enabled
+            and not self.bound_to_loopback()
+            and not self.allow_unauthenticated
+        ):
+            raise SettingsError(
+                f"refusing to serve without authentication on {self.host}: set "
+                "PARLEY_AUTH_ENABLED=true (and create keys with `parley keys create`), bind to "
+                "127.0.0.1, or set PARLEY_ALLOW_UNAUTHENTICATED=true if a gateway in front "
+                "of Parley authenticates requests."
+            )
+
+    @cached_property
+    def server_secret(self) -> bytes:
+        """The random secret in <data_dir>/server-secret, created (mode 0600) on first use."""
+        path = self.data_dir / "server-secret"
+        if path.exists():
+            return path.read_bytes().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_hex(32).encode()
+        path.touch(mode=0o600, exist_ok=True)
+        path.write_bytes(value)
+        return path.read_bytes().strip()
+
+    def _derived(self, label: str) -> str:
+        return hmac.new(self.server_secret, label.encode(), hashlib.sha256).hexdigest()
+
+    @cached_property
+    def signing_key(self) -> str:
+        return self.jwt_secret or self._derived("parley-jwt")
+
+    @cached_property
+    def webhook_signing_key(self) -> str:
+        return self.webhook_secret or self._derived("parley-webhook")

@@ -1,0 +1,84 @@
+"""Peers: the participants (users, agents) a workspace remembers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.errors import NotFound
+from parley.memory.filters import Field, Kind, compile_filters
+from parley.memory.pages import Page, paginate
+from parley.memory.workspaces import get_workspace, overwrite_metadata_and_configuration
+from parley.store.models import Peer, SessionPeer
+from parley.store.upsert import insert_missing
+
+FILTER_FIELDS = {
+    "id": Field(Peer.id, Kind.TEXT),
+    "workspace_id": Field(Peer.workspace_id, Kind.TEXT),
+    "metadata": Field(Peer.metadata_, Kind.JSON),
+    "configuration": Field(Peer.configuration, Kind.JSON),
+    "created_at": Field(Peer.created_at, Kind.DATETIME),
+}
+
+
+async def get_peer(*, db: AsyncSession, workspace_id: str, peer_id: str) -> Peer:
+    peer = await db.get(Peer, (workspace_id, peer_id))
+    if peer is None:
+        raise NotFound(f"Peer {peer_id} not found in workspace {workspace_id}")
+    return peer
+
+
+async def ensure_peers(*, db: AsyncSession, workspace_id: str, peer_ids: Iterable[str]) -> None:
+    """Create the peers that do not exist yet (the workspace must exist)."""
+    await get_workspace(db=db, workspace_id=workspace_id)
+    rows = [
+        {"workspace_id": workspace_id, "id": p, "metadata_": {}, "configuration": {}}
+        for p in dict.fromkeys(peer_ids)
+    ]
+    await insert_missing(db, Peer, rows)
+
+
+async def get_or_create_peer(
+    *,
+    db: AsyncSession,
+    workspace_id: str,
+    peer_id: str,
+    metadata: dict[str, Any] | None = None,
+    configuration: dict[str, Any] | None = None,
+) -> Peer:
+    await ensure_peers(db=db, workspace_id=workspace_id, peer_ids=[peer_id])
+    peer = await get_peer(db=db, workspace_id=workspace_id, peer_id=peer_id)
+    overwrite_metadata_and_configuration(peer, metadata, configuration)
+    await db.flush()
+    return peer
+
+
+async def list_peers(
+    *, db: AsyncSession, workspace_id: str, filters: dict[str, Any] | None, page: int, size: int
+) -> Page[Peer]:
+    await get_workspace(db=db, workspace_id=workspace_id)
+    where = compile_filters(filters, FILTER_FIELDS, db.bind.dialect.name)
+    stmt = (
+        select(Peer)
+        .where(Peer.workspace_id == workspace_id, where)
+        .order_by(Peer.created_at, Peer.id)
+    )
+    return await paginate(db, stmt, page=page, size=size)
+
+
+async def list_session_peers(
+    *, db: AsyncSession, workspace_id: str, session_id: str, page: int, size: int
+) -> Page[Peer]:
+    stmt = (
+        select(Peer)
+        .join(
+            SessionPeer,
+            (SessionPeer.workspace_id == Peer.workspace_id) & (SessionPeer.peer_id == Peer.id),
+        )
+        .where(SessionPeer.workspace_id == workspace_id, SessionPeer.session_id == session_id)
+        .order_by(SessionPeer.joined_at, Peer.id)
+    )
+    return await paginate(db, stmt, page=page, size=size)

@@ -1,0 +1,298 @@
+"""Sessions and their peers (membership with per-peer observation settings)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.errors import InvalidInput, NotFound
+from parley.ids import new_public_id
+from parley.memory.filters import Field, Kind, compile_filters
+from parley.memory.pages import Page, paginate
+from parley.memory.peers import ensure_peers
+from parley.memory.workspaces import get_workspace, overwrite_metadata_and_configuration
+from parley.store.models import Message, Session, SessionPeer
+from parley.store.upsert import insert_missing
+
+MAX_OBSERVERS_PER_SESSION = 10
+
+FILTER_FIELDS = {
+    "id": Field(Session.id, Kind.TEXT),
+    "workspace_id": Field(Session.workspace_id, Kind.TEXT),
+    "is_active": Field(Session.is_active, Kind.BOOL),
+    "metadata": Field(Session.metadata_, Kind.JSON),
+    "configuration": Field(Session.configuration, Kind.JSON),
+    "created_at": Field(Session.created_at, Kind.DATETIME),
+}
+
+
+@dataclass(frozen=True)
+class PeerConfig:
+    """A peer's observation settings in a session; None leaves a stored value as it is."""
+
+    observe_me: bool | None = None
+    observe_others: bool | None = None
+
+
+DEFAULT_OBSERVE_ME = True
+DEFAULT_OBSERVE_OTHERS = False
+
+
+async def get_session(*, db: AsyncSession, workspace_id: str, session_id: str) -> Session:
+    session = await db.get(Session, (workspace_id, session_id))
+    if session is None:
+        raise NotFound(f"Session {session_id} not found in workspace {workspace_id}")
+    return session
+
+
+async def get_or_create_session(
+    *,
+    db: AsyncSession,
+    workspace_id: str,
+    session_id: str,
+    metadata: dict[str, Any] | None = None,
+    configuration: dict[str, Any] | None = None,
+    peers: Mapping[str, PeerConfig] | None = None,
+) -> Session:
+    """Return the session, creating it if needed; given peers are added (configs updated)."""
+    await get_workspace(db=db, workspace_id=workspace_id)
+    await insert_missing(
+        db,
+        Session,
+        [
+            {
+                "workspace_id": workspace_id,
+                "id": session_id,
+                "is_active": True,
+                "metadata_": metadata or {},
+                "configuration": configuration or {},
+            }
+        ],
+    )
+    session = await get_session(db=db, workspace_id=workspace_id, session_id=session_id)
+    overwrite_metadata_and_configuration(session, metadata, configuration)
+    if peers:
+        await add_peers(db=db, workspace_id=workspace_id, session_id=session_id, peers=peers)
+    await db.flush()
+    return session
+
+
+async def delete_session(*, db: AsyncSession, workspace_id: str, session_id: str) -> None:
+    """Delete the session with its messages, memberships and everything derived from them."""
+    await get_session(db=db, workspace_id=workspace_id, session_id=session_id)
+    await db.execute(
+        delete(Session).where(Session.workspace_id == workspace_id, Session.id == session_id)
+    )
+    db.expunge_all()
+
+
+async def list_sessions(
+    *,
+    db: AsyncSession,
+    workspace_id: str,
+    filters: dict[str, Any] | None,
+    page: int,
+    size: int,
+    peer_id: str | None = None,
+) -> Page[Session]:
+    """Sessions of the workspace, or only those `peer_id` is a member of."""
+    await get_workspace(db=db, workspace_id=workspace_id)
+    where = compile_filters(filters, FILTER_FIELDS, db.bind.dialect.name)
+    stmt = select(Session).where(Session.workspace_id == workspace_id, where)
+    if peer_id is not None:
+        members = select(SessionPeer.session_id).where(
+            SessionPeer.workspace_id == workspace_id, SessionPeer.peer_id == peer_id
+        )
+        stmt = stmt.where(Session.id.in_(members))
+    return await paginate(db, stmt.order_by(Session.created_at, Session.id), page=page, size=size)
+
+
+async def is_member(*, db: AsyncSession, workspace_id: str, session_id: str, peer_id: str) -> bool:
+    row = await db.get(SessionPeer, (workspace_id, session_id, peer_id))
+    return row is not None
+
+
+async def add_peers(
+    *,
+    db: AsyncSession,
+    workspace_id: str,
+    session_id: str,
+    peers: Mapping[str, PeerConfig],
+) -> None:
+    """Add peers to the session (creating missing peers); configs given update stored ones."""
+    await ensure_peers(db=db, workspace_id=workspace_id, peer_ids=peers)
+    await insert_missing(
+        db,
+        SessionPeer,
+        [
+            {
+                "workspace_id": workspace_id,
+                "session_id": session_id,
+                "peer_id": p,
+                "observe_me": config.observe_me,
+                "observe_others": config.observe_others,
+            }
+            for p, config in peers.items()
+        ],
+    )
+    for peer_id, config in peers.items():
+        values = _config_values(config)
+        if values:
+            await db.execute(
+                update(SessionPeer)
+                .where(
+                    SessionPeer.workspace_id == workspace_id,
+                    SessionPeer.session_id == session_id,
+                    SessionPeer.peer_id == peer_id,
+                )
+                .values(**values)
+            )
+    if any(config.observe_others for config in peers.values()):
+        await _check_observer_limit(db=db, workspace_id=workspace_id, session_id=session_id)
+
+
+async def set_peers(
+    *,
+    db: AsyncSession,
+    workspace_id: str,
+    session_id: str,
+    peers: Mapping[str, PeerConfig],
+) -> None:
+    """Make `peers` exactly the session's members."""
+    await db.execute(
+        delete(SessionPeer).where(
+            SessionPeer.workspace_id == workspace_id,
+            SessionPeer.session_id == session_id,
+            SessionPeer.peer_id.not_in(list(peers)),
+        )
+    )
+    await add_peers(db=db, workspace_id=workspace_id, session_id=session_id, peers=peers)
+
+
+async def remove_peers(
+    *, db: AsyncSession, workspace_id: str, session_id: str, peer_ids: list[str]
+) -> None:
+    await db.execute(
+        delete(SessionPeer).where(
+            SessionPeer.workspace_id == workspace_id,
+            SessionPeer.session_id == session_id,
+            SessionPeer.peer_id.in_(peer_ids),
+        )
+    )
+
+
+async def get_peer_config(
+    *, db: AsyncSession, workspace_id: str, session_id: str, peer_id: str
+) -> PeerConfig:
+    """The peer's effective settings in the session (defaults filled in)."""
+    row = await db.get(SessionPeer, (workspace_id, session_id, peer_id))
+    if row is None:
+        raise NotFound(f"Peer {peer_id} is not a member of session {session_id}")
+    return PeerConfig(
+        observe_me=DEFAULT_OBSERVE_ME if row.observe_me is None else row.observe_me,
+        observe_others=DEFAULT_OBSERVE_OTHERS if row.observe_others is None else row.observe_others,
+    )
+
+
+async def set_peer_config(
+    *, db: AsyncSession, workspace_id: str, session_id: str, peer_id: str, config: PeerConfig
+) -> None:
+    await get_peer_config(db=db, workspace_id=workspace_id, session_id=session_id, peer_id=peer_id)
+    await add_peers(
+        db=db, workspace_id=workspace_id, session_id=session_id, peers={peer_id: config}
+    )
+
+
+async def clone_session(
+    *, db: AsyncSession, workspace_id: str, session_id: str, up_to_message_id: str | None
+) -> Session:
+    """Copy the session (metadata, configuration, peers) and its messages, up to and including
+    `up_to_message_id` when given, into a new session with a generated id."""
+    source = await get_session(db=db, workspace_id=workspace_id, session_id=session_id)
+    last_seq: int | None = None
+    if up_to_message_id is not None:
+        last_seq = await db.scalar(
+            select(Message.seq).where(
+                Message.workspace_id == workspace_id,
+                Message.session_id == session_id,
+                Message.id == up_to_message_id,
+            )
+        )
+        if last_seq is None:
+            raise NotFound(f"Message {up_to_message_id} not found in session {session_id}")
+    clone = Session(
+        workspace_id=workspace_id,
+        id=new_public_id(),
+        is_active=source.is_active,
+        metadata_=dict(source.metadata_),
+        configuration=dict(source.configuration),
+    )
+    db.add(clone)
+    await db.flush()
+    members = (
+        await db.scalars(
+            select(SessionPeer).where(
+                SessionPeer.workspace_id == workspace_id, SessionPeer.session_id == session_id
+            )
+        )
+    ).all()
+    await insert_missing(
+        db,
+        SessionPeer,
+        [
+            {
+                "workspace_id": workspace_id,
+                "session_id": clone.id,
+                "peer_id": m.peer_id,
+                "observe_me": m.observe_me,
+                "observe_others": m.observe_others,
+            }
+            for m in members
+        ],
+    )
+    messages = select(Message).where(
+        Message.workspace_id == workspace_id, Message.session_id == session_id
+    )
+    if last_seq is not None:
+        messages = messages.where(Message.seq <= last_seq)
+    rows = [
+        {
+            "id": new_public_id(),
+            "workspace_id": workspace_id,
+            "session_id": clone.id,
+            "peer_id": m.peer_id,
+            "content": m.content,
+            "metadata_": m.metadata_,
+            "internal_metadata": m.internal_metadata | {"cloned_from": m.id},
+            "token_count": m.token_count,
+            "created_at": m.created_at,
+        }
+        for m in (await db.scalars(messages.order_by(Message.seq))).all()
+    ]
+    if rows:
+        await db.execute(insert(Message), rows)
+    return clone
+
+
+async def _check_observer_limit(*, db: AsyncSession, workspace_id: str, session_id: str) -> None:
+    observers = await db.scalar(
+        select(func.count()).where(
+            SessionPeer.workspace_id == workspace_id,
+            SessionPeer.session_id == session_id,
+            SessionPeer.observe_others.is_(True),
+        )
+    )
+    if (observers or 0) > MAX_OBSERVERS_PER_SESSION:
+        raise InvalidInput(
+            f"at most {MAX_OBSERVERS_PER_SESSION} peers of a session may observe others "
+            f"(observe_others=true); session {session_id} would have {observers}"
+        )
+
+
+def _config_values(config: PeerConfig) -> dict[str, bool]:
+    values = {"observe_me": config.observe_me, "observe_others": config.observe_others}
+    return {k: v for k, v in values.items() if v is not None}

@@ -1,0 +1,99 @@
+"""Files uploaded into a session become messages: text, JSON and PDF are read and split into
+chunks no longer than a message may be, at the most natural boundary available."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from pathlib import PurePath
+
+from parley.errors import InvalidInput, UnsupportedMedia
+
+log = logging.getLogger("parley.uploads")
+
+TEXT_SUFFIXES = {
+    ".txt",
+    ".md",
+    ".markdown",
+    ".csv",
+    ".log",
+    ".rst",
+    ".html",
+    ".xml",
+    ".yaml",
+    ".yml",
+}
+BOUNDARIES = ("\n\n", "\n", ". ", " ")
+
+
+def extract_text(*, filename: str, content_type: str | None, data: bytes) -> str:
+    kind = _kind(filename, (content_type or "").split(";")[0].strip().lower())
+    if kind == "pdf":
+        text = _pdf_text(data)
+    elif kind == "json":
+        try:
+            parsed = json.loads(_decode(data))
+        except json.JSONDecodeError as err:
+            raise InvalidInput(
+                f"{filename} is not valid JSON: {err.msg} at line {err.lineno}"
+            ) from err
+        text = json.dumps(parsed, indent=2, ensure_ascii=False)
+    else:
+        text = _decode(data)
+    if not text.strip():
+        raise InvalidInput(f"{filename} contains no text")
+    return text
+
+
+def split_text(text: str, max_chars: int) -> list[str]:
+    """Chunks of at most `max_chars`, cut after a paragraph, line, sentence or word if one falls
+    in the second half of the window; otherwise cut hard. Joining the chunks gives `text` back."""
+    chunks: list[str] = []
+    start = 0
+    while len(text) - start > max_chars:
+        window = text[start : start + max_chars]
+        cut = max_chars
+        for boundary in BOUNDARIES:
+            at = window.rfind(boundary)
+            if at >= max_chars // 2:
+                cut = at + len(boundary)
+                break
+        chunks.append(text[start : start + cut])
+        start += cut
+    if start < len(text):
+        chunks.append(text[start:])
+    return chunks
+
+
+def _kind(filename: str, content_type: str) -> str:
+    suffix = PurePath(filename).suffix.lower()
+    if content_type == "application/pdf" or suffix == ".pdf":
+        return "pdf"
+    if content_type in ("application/json", "text/json") or suffix == ".json":
+        return "json"
+    if content_type.startswith("text/") or suffix in TEXT_SUFFIXES:
+        return "text"
+    raise UnsupportedMedia(
+        f"cannot read {filename} ({content_type or 'no content type'}): "
+        "upload text (.txt, .md, ...), JSON or PDF"
+    )
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise InvalidInput("the file is not UTF-8 text") from err
+
+
+def _pdf_text(data: bytes) -> str:
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except (PyPdfError, ValueError, KeyError, TypeError) as err:
+        raise InvalidInput(f"the PDF could not be read: {err}") from err
+    return "\n\n".join(p.strip() for p in pages if p.strip())

@@ -1,0 +1,108 @@
+"""Signed webhook delivery with retries and exponential backoff.
+
+Body: `{"type", "data", "timestamp"}`; header `X-Honcho-Signature`: hex HMAC-SHA256 of the exact
+body bytes. A delivery is retried on connection errors, 429 and 5xx; the target address is checked
+again before every attempt, so a name that starts resolving to a private address is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from parley.errors import InvalidInput
+
+log = logging.getLogger("parley.webhooks")
+
+SIGNATURE_HEADER = "X-Honcho-Signature"
+
+UrlSource = Callable[[str], Awaitable[list[str]]]
+TargetCheck = Callable[[str], Awaitable[None]]
+
+
+def sign(body: bytes, key: str) -> str:
+    return hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+
+
+def encode_event(event_type: str, data: dict[str, Any]) -> bytes:
+    event = {"type": event_type, "data": data, "timestamp": datetime.now(UTC).isoformat()}
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass
+class DeliveryPolicy:
+    max_attempts: int
+    timeout_s: float
+    backoff_s: float
+
+
+class WebhookDispatcher:
+    """Sends events to a workspace's endpoints in background tasks owned by the app."""
+
+    def __init__(
+        self,
+        *,
+        signing_key: str,
+        policy: DeliveryPolicy,
+        endpoint_urls: UrlSource,
+        check_target: TargetCheck,
+    ) -> None:
+        self._key = signing_key
+        self._policy = policy
+        self._endpoint_urls = endpoint_urls
+        self._check_target = check_target
+        self._client = httpx.AsyncClient(timeout=policy.timeout_s, follow_redirects=False)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def emit(self, workspace_id: str, event_type: str, data: dict[str, Any]) -> int:
+        """Queue `event_type` for every endpoint of the workspace; returns how many."""
+        urls = await self._endpoint_urls(workspace_id)
+        body = encode_event(event_type, data)
+        for url in urls:
+            task = asyncio.create_task(self._deliver(url, body))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return len(urls)
+
+    async def _deliver(self, url: str, body: bytes) -> None:
+        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, self._key)}
+        delay = self._policy.backoff_s
+        for attempt in range(1, self._policy.max_attempts + 1):
+            try:
+                await self._check_target(url)
+                response = await self._client.post(url, content=body, headers=headers)
+                if response.status_code < 400:
+                    return
+                retryable = response.status_code == 429 or response.status_code >= 500
+                outcome = f"HTTP {response.status_code}"
+            except InvalidInput as err:
+                log.warning("webhook to %s refused: %s", url, err.detail)
+                return
+            except httpx.HTTPError as err:
+                retryable, outcome = True, f"{type(err).__name__}: {err}"
+            if not retryable or attempt == self._policy.max_attempts:
+                log.warning("webhook to %s failed after %d attempt(s): %s", url, attempt, outcome)
+                return
+            log.info("webhook to %s attempt %d failed (%s); retrying", url, attempt, outcome)
+            await asyncio.sleep(delay)
+            delay *= 2
+
+    async def drain(self, timeout_s: float = 5.0) -> None:
+        """Wait for deliveries in flight (tests, shutdown); cancel what is left at `timeout_s`."""
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout_s)
+            for task in pending:
+                task.cancel()
+
+    async def close(self) -> None:
+        await self.drain()
+        await self._client.aclose()

