@@ -119,7 +119,7 @@ class SessionPeerConfig(BaseModel):
 class SessionCreate(BaseModel):
     id: CreateName
     metadata: JsonObject | None = None
-    peers: dict[str, SessionPeerConfig] | None = None
+    peers: dict[CreateName, SessionPeerConfig] | None = None
     configuration: SessionConfiguration | None = None
 
 

@@ -1,0 +1,211 @@
+"""Nasty input gets the exact status and Honcho's error body, and nothing stored changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+MESSAGES = "/v2/workspaces/w/sessions/s/messages"
+
+
+@pytest.fixture
+def seeded(client: TestClient) -> TestClient:
+    assert client.post("/v2/workspaces", json={"id": "w", "metadata": {"v": 1}}).status_code == 200
+    created = client.post(f"{MESSAGES}/", json={"messages": [{"content": "keep", "peer_id": "a"}]})
+    assert created.status_code == 200
+    return client
+
+
+def snapshot(client: TestClient) -> dict[str, Any]:
+    """Everything a client can read about workspace w."""
+    messages = client.post(f"{MESSAGES}/list").json()
+    return {
+        "workspace": client.post("/v2/workspaces/list").json(),
+        "peers": client.post("/v2/workspaces/w/peers/list").json(),
+        "sessions": client.post("/v2/workspaces/w/sessions/list").json(),
+        "messages": messages,
+    }
+
+
+def locs(response: Any) -> list[list[Any]]:
+    return [error["loc"] for error in response.json()["detail"]]
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({"messages": []}, ["body", "messages"]),
+        ({"messages": [{"content": "x", "peer_id": "a"}] * 101}, ["body", "messages"]),
+        ({"messages": [{"content": "x" * 25_001, "peer_id": "a"}]}, ["body", "messages", 0, "content"]),
+        ({"messages": [{"content": 5, "peer_id": "a"}]}, ["body", "messages", 0, "content"]),
+        ({"messages": [{"content": "x", "peer_id": None}]}, ["body", "messages", 0, "peer_id"]),
+        ({"messages": [{"content": "x", "peer_id": "a b"}]}, ["body", "messages", 0, "peer_id"]),
+        ({"messages": [{"content": "x", "peer_id": "a" * 101}]}, ["body", "messages", 0, "peer_id"]),
+        ({"messages": [{"content": "x", "peer_id": "a", "metadata": "m"}]}, ["body", "messages", 0, "metadata"]),
+        ({"messages": [{"content": "x", "peer_id": "a", "created_at": "yesterday"}]}, ["body", "messages", 0, "created_at"]),
+        ({"messages": [{"content": "x"}]}, ["body", "messages", 0, "peer_id"]),
+        ({"messages": "x"}, ["body", "messages"]),
+        ([1, 2], ["body"]),
+    ],
+)  # fmt: skip
+def test_bad_message_batches_are_422_and_store_nothing(
+    seeded: TestClient, body: Any, loc: list[Any]
+) -> None:
+    before = snapshot(seeded)
+    response = seeded.post(f"{MESSAGES}/", json=body)
+    assert response.status_code == 422
+    assert locs(response)[0] == loc
+    assert snapshot(seeded) == before
+
+
+def test_a_bad_message_in_a_batch_rejects_the_whole_batch(seeded: TestClient) -> None:
+    before = snapshot(seeded)
+    batch = [{"content": "fine", "peer_id": "a"}, {"content": "x" * 25_001, "peer_id": "a"}]
+    assert seeded.post(f"{MESSAGES}/", json={"messages": batch}).status_code == 422
+    assert snapshot(seeded) == before
+
+
+def test_limits_are_inclusive(seeded: TestClient) -> None:
+    batch = [{"content": "y" * 25_000, "peer_id": "b" * 100}] + [
+        {"content": "", "peer_id": "a"}
+    ] * 99
+    response = seeded.post(f"{MESSAGES}/", json={"messages": batch})
+    assert response.status_code == 200
+    assert len(response.json()) == 100
+    assert response.json()[0]["content"] == "y" * 25_000
+    assert response.json()[1]["token_count"] == 0
+
+
+def test_malformed_json_is_422(seeded: TestClient) -> None:
+    before = snapshot(seeded)
+    response = seeded.post(
+        f"{MESSAGES}/", content=b'{"messages": [', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "json_invalid"
+    assert snapshot(seeded) == before
+
+
+@pytest.mark.parametrize(
+    "bad_id",
+    ["a b", "a.b", "café", "x';DROP TABLE messages;--", "a" * 513, "%00"],
+)
+def test_bad_ids_in_paths_are_422(seeded: TestClient, bad_id: str) -> None:
+    before = snapshot(seeded)
+    for method, path in [
+        ("PUT", f"/v2/workspaces/{bad_id}"),
+        ("PUT", f"/v2/workspaces/w/peers/{bad_id}"),
+        ("PUT", f"/v2/workspaces/w/sessions/{bad_id}"),
+        ("POST", f"/v2/workspaces/w/sessions/{bad_id}/messages/"),
+    ]:
+        body = {"messages": [{"content": "x", "peer_id": "a"}]} if "messages" in path else {}
+        response = seeded.request(method, path, json=body)
+        assert response.status_code == 422, path
+        assert response.json()["detail"][0]["loc"][0] == "path"
+    assert snapshot(seeded) == before
+
+
+def test_longest_path_id_is_accepted(seeded: TestClient) -> None:
+    name = "p" * 512
+    response = seeded.put(f"/v2/workspaces/w/peers/{name}", json={"metadata": {"k": 1}})
+    assert response.status_code == 200
+    assert response.json()["id"] == name
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "loc"),
+    [
+        ("/v2/workspaces", {"id": ""}, ["body", "id"]),
+        ("/v2/workspaces", {"id": "w" * 101}, ["body", "id"]),
+        ("/v2/workspaces", {"id": "ok", "metadata": []}, ["body", "metadata"]),
+        ("/v2/workspaces/w/peers", {"id": "has space"}, ["body", "id"]),
+        ("/v2/workspaces/w/sessions", {"id": "s", "peers": {"bad id": {}}}, ["body", "peers", "bad id", "[key]"]),
+        ("/v2/workspaces/w/sessions", {"id": "s", "peers": {"a": {"observe_me": "maybe"}}}, ["body", "peers", "a", "observe_me"]),
+        (
+            "/v2/workspaces/w/sessions",
+            {"id": "s", "configuration": {"summary": {"messages_per_short_summary": 30, "messages_per_long_summary": 20}}},
+            ["body", "configuration", "summary"],
+        ),
+        ("/v2/workspaces/w/sessions", {"id": "s", "configuration": {"summary": {"messages_per_short_summary": 5}}}, ["body", "configuration", "summary", "messages_per_short_summary"]),
+    ],
+)  # fmt: skip
+def test_bad_create_bodies_are_422(
+    seeded: TestClient, path: str, body: dict[str, Any], loc: list[Any]
+) -> None:
+    before = snapshot(seeded)
+    response = seeded.post(path, json=body)
+    assert response.status_code == 422
+    assert locs(response)[0] == loc
+    assert snapshot(seeded) == before
+
+
+@pytest.mark.parametrize("query", ["page=0", "size=0", "size=101", "page=x", "reverse=maybe"])
+def test_bad_paging_is_422(seeded: TestClient, query: str) -> None:
+    response = seeded.post(f"{MESSAGES}/list?{query}")
+    assert response.status_code == 422
+    assert locs(response)[0][0] == "query"
+
+
+def test_page_past_the_end_is_empty(seeded: TestClient) -> None:
+    body = seeded.post(f"{MESSAGES}/list?page=9&size=100").json()
+    assert body == {"items": [], "total": 1, "page": 9, "size": 100, "pages": 1}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "detail"),
+    [
+        ("GET", f"{MESSAGES}/AAAAAAAAAAAAAAAAAAAAA", "Message AAAAAAAAAAAAAAAAAAAAA not found in session s"),
+        ("PUT", f"{MESSAGES}/AAAAAAAAAAAAAAAAAAAAA", "Message AAAAAAAAAAAAAAAAAAAAA not found in session s"),
+        ("POST", "/v2/workspaces/w/sessions/nope/messages/list", "Session nope not found in workspace w"),
+        ("GET", "/v2/workspaces/w/sessions/nope/peers", "Session nope not found in workspace w"),
+        ("GET", "/v2/workspaces/w/sessions/s/peers/zed/config", "Peer zed is not a member of session s"),
+        ("POST", "/v2/workspaces/w/peers/zed/sessions", "Peer zed not found in workspace w"),
+        ("POST", "/v2/workspaces/nope/peers/list", "Workspace nope not found"),
+        ("POST", "/v2/workspaces/nope/peers", "Workspace nope not found"),
+        ("DELETE", "/v2/workspaces/nope", "Workspace nope not found"),
+        ("DELETE", "/v2/workspaces/w/webhooks/nope", "Webhook endpoint nope not found in workspace w"),
+    ],
+)  # fmt: skip
+def test_unknown_ids_are_404(seeded: TestClient, method: str, path: str, detail: str) -> None:
+    before = snapshot(seeded)
+    body = {"metadata": {}} if method == "PUT" else {"id": "x"} if path.endswith("/peers") else None
+    response = seeded.request(method, path, json=body)
+    assert (response.status_code, response.json()) == (404, {"detail": detail})
+    assert snapshot(seeded) == before
+
+
+def test_unknown_route_and_method(seeded: TestClient) -> None:
+    assert seeded.get("/v2/nothing-here").json() == {"detail": "Not Found"}
+    response = seeded.get("/v2/workspaces/list")
+    assert (response.status_code, response.json()) == (405, {"detail": "Method Not Allowed"})
+
+
+def test_body_over_the_limit_is_413(seeded: TestClient, settings: Any) -> None:
+    before = snapshot(seeded)
+    huge = {"messages": [{"content": "z" * 20_000, "peer_id": "a"}] * 300}
+    response = seeded.post(f"{MESSAGES}/", json=huge)
+    assert response.status_code == 413
+    assert response.json() == {
+        "detail": f"request body is larger than {settings.max_body_bytes} bytes"
+    }
+    assert snapshot(seeded) == before
+
+
+def test_unicode_and_injection_text_round_trips_exactly(seeded: TestClient) -> None:
+    texts = [
+        "emoji 👩‍👩‍👧‍👦 and flags 🇵🇹🇯🇵",
+        "RTL עברית and العربية, CJK 漢字かなカナ",
+        "'; DROP TABLE messages; -- \" OR 1=1",
+        "nul-free control \t\r\n and \\ backslashes %_ wildcards",
+        "\u200b zero-width \ufeff BOM \U0010ffff",
+    ]
+    response = seeded.post(
+        f"{MESSAGES}/",
+        json={"messages": [{"content": t, "peer_id": "a", "metadata": {"t": t}} for t in texts]},
+    )
+    assert response.status_code == 200
+    listed = seeded.post(f"{MESSAGES}/list").json()["items"][1:]
+    assert [m["content"] for m in listed] == texts
+    assert [m["metadata"] for m in listed] == [{"t": t} for t in texts]
