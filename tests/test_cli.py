@@ -1,0 +1,102 @@
+"""`parley serve` and `parley migrate` as a user runs them: real processes, real HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+PARLEY = [sys.executable, "-m", "parley"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+    return env | {"PARLEY_DATA_DIR": str(data_dir)} | extra
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[str]:
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [*PARLEY, "serve", "--port", str(port)],
+            env=_env(tmp_path / "data"),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            try:
+                if httpx.get(f"{base_url}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"parley serve did not come up:\n{log.read_text()}")
+            time.sleep(0.2)
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_serve_on_the_embedded_default_with_the_sdk(served: str, tmp_path: Path) -> None:
+    from honcho import Honcho
+
+    honcho = Honcho(base_url=served, workspace_id="e2e", max_retries=0)
+    alice = honcho.peer("alice")
+    session = honcho.session("first-chat")
+    session.add_messages([alice.message("I moved to Lisbon last spring.")])
+    assert [m.content for m in session.get_messages()] == ["I moved to Lisbon last spring."]
+    assert (tmp_path / "data" / "parley.db").exists()
+    assert (tmp_path / "data" / "server-secret").stat().st_mode & 0o777 == 0o600
+
+
+def test_serve_refuses_an_open_address_without_auth(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*PARLEY, "serve"],
+        env=_env(tmp_path, PARLEY_HOST="0.0.0.0"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "refusing to serve without authentication on 0.0.0.0" in result.stderr
+    assert "PARLEY_AUTH_ENABLED=true" in result.stderr
+
+
+def test_serve_refuses_a_placeholder_secret(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*PARLEY, "serve"],
+        env=_env(tmp_path, PARLEY_JWT_SECRET="changeme"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "PARLEY_JWT_SECRET" in result.stderr
+    assert "at least 32 characters" in result.stderr
+
+
+def test_migrate_reports_the_head_revision(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*PARLEY, "migrate"], env=_env(tmp_path), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "database at revision 0001"
