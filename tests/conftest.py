@@ -11,11 +11,16 @@ import asyncio
 import itertools
 import os
 import shutil
+import socket
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -24,6 +29,7 @@ from parley.config import Settings
 from parley.store import migrate
 
 BACKENDS = ["sqlite", "postgres"]
+PARLEY = [sys.executable, "-m", "parley"]
 TEST_SECRET = "t" * 40
 _db_counter = itertools.count()
 
@@ -127,3 +133,46 @@ def honcho(client: TestClient) -> Any:
     return Honcho(
         base_url=str(client.base_url), workspace_id="sdk-ws", http_client=client, max_retries=0
     )
+
+
+# --- a real `parley serve` process, for tests that need real HTTP -------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def parley_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+    return env | {"PARLEY_DATA_DIR": str(data_dir)} | extra
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[str]:
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [*PARLEY, "serve", "--port", str(port)],
+            env=parley_env(tmp_path / "data"),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            try:
+                if httpx.get(f"{base_url}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"parley serve did not come up:\n{log.read_text()}")
+            time.sleep(0.2)
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

@@ -1,4 +1,6 @@
-"""/v2/workspaces/{workspace_id}/sessions and their peers."""
+"""/v2/workspaces/{workspace_id}/sessions and their peers.
+
+Clone answers GET (2.5.1) and POST (what honcho-core 1.7+ sends)."""
 
 from __future__ import annotations
 
@@ -107,6 +109,7 @@ async def delete_session(
 
 
 @router.get("/{session_id}/clone", response_model=Session)
+@router.post("/{session_id}/clone", response_model=Session, include_in_schema=False)
 async def clone_session(
     workspace_id: Name,
     session_id: Name,

@@ -1,0 +1,59 @@
+"""The newest honcho-core (1.11.0) against a real `parley serve`: it calls the later names
+(`/messages` without a slash, `/queue/status`). It cannot share the venv with honcho-ai 1.6.0,
+so `scripts/test` installs it into its own directory and it runs in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = r"""
+import json, sys
+import honcho_core
+from honcho_core import Honcho
+
+assert honcho_core.__version__ == "1.11.0", honcho_core.__version__
+client = Honcho(base_url=sys.argv[1], max_retries=0)
+ws = client.workspaces.get_or_create(id="latest").id
+client.workspaces.sessions.get_or_create(workspace_id=ws, id="s", peers={"alice": {}})
+sent = client.workspaces.sessions.messages.create(
+    "s", workspace_id=ws, messages=[{"content": "one", "peer_id": "alice"},
+                                    {"content": "two", "peer_id": "bob"}])
+got = client.workspaces.sessions.messages.get(sent[1].id, workspace_id=ws, session_id="s")
+client.workspaces.sessions.messages.update(
+    sent[0].id, workspace_id=ws, session_id="s", metadata={"k": 1})
+listed = client.workspaces.sessions.messages.list("s", workspace_id=ws, filters={"metadata": {"k": 1}})
+status = client.workspaces.queue.status(ws)
+clone = client.workspaces.sessions.clone("s", workspace_id=ws)
+peers = client.workspaces.sessions.peers.list(clone.id, workspace_id=ws)
+print(json.dumps({
+    "sent": [m.content for m in sent],
+    "got": got.content,
+    "listed": [m.content for m in listed.items],
+    "pending": status.pending_work_units,
+    "clone_peers": sorted(p.id for p in peers.items),
+}))
+"""
+
+
+def test_newest_honcho_core_works(served: str) -> None:
+    latest = os.environ.get("PARLEY_TEST_LATEST_HONCHO_CORE")
+    if not latest or not (Path(latest) / "honcho_core").is_dir():
+        pytest.fail("run the suite through ./scripts/test, which installs honcho-core 1.11.0")
+    env = os.environ | {"PYTHONPATH": latest}
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT, served], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "sent": ["one", "two"],
+        "got": "two",
+        "listed": ["one"],
+        "pending": 0,
+        "clone_peers": ["alice", "bob"],
+    }
