@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,7 +16,7 @@ from parley.memory.filters import Field, Kind, compile_filters
 from parley.memory.pages import Page, paginate
 from parley.memory.sessions import PeerConfig, get_or_create_session, get_session
 from parley.store.models import Message, utcnow
-from parley.tokens import count_tokens
+from parley.tokens import count_tokens_batch
 
 MAX_CONTENT_CHARS = 25_000
 MAX_BATCH = 100
@@ -47,6 +48,8 @@ async def create_messages(
 ) -> list[Message]:
     """Store a batch in one transaction. The session and the senders are created if missing,
     and each sender joins the session (existing memberships keep their settings)."""
+    # Count tokens before the first statement: on SQLite that opens the write transaction.
+    token_counts = await asyncio.to_thread(count_tokens_batch, [m.content for m in messages])
     senders = {m.peer_id: PeerConfig() for m in messages}
     await get_or_create_session(
         db=db, workspace_id=workspace_id, session_id=session_id, peers=senders
@@ -61,15 +64,15 @@ async def create_messages(
             "content": m.content,
             "metadata_": m.metadata,
             "internal_metadata": _internal(m),
-            "token_count": count_tokens(m.content),
+            "token_count": tokens,
             "created_at": m.created_at or now,
         }
-        for m in messages
+        for m, tokens in zip(messages, token_counts, strict=True)
     ]
-    stored = await db.scalars(
-        insert(Message).returning(Message, sort_by_parameter_order=True), rows
-    )
-    return list(stored.all())
+    # One executemany, no RETURNING: every value the response needs is known here (SQLite
+    # would otherwise run one INSERT per row to return rows in order).
+    await db.execute(insert(Message), rows)
+    return [Message(**row) for row in rows]
 
 
 async def list_messages(

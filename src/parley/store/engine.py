@@ -7,6 +7,7 @@ SQLite runs in WAL mode with foreign keys on. Transactions that write begin with
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -46,6 +47,10 @@ def _sqlite_begin(conn: Any) -> None:
 class Database:
     engine: AsyncEngine
     write_engine: AsyncEngine  # same pool; on SQLite its transactions BEGIN IMMEDIATE
+    # SQLite has one writer at a time. Queuing this process's writers first come, first served
+    # beats SQLite's busy handler, which polls with sleeps and starves unlucky waiters. Not
+    # reentrant: code holding a write session must not open another.
+    write_lock: asyncio.Lock | None = None
 
     @property
     def dialect(self) -> str:
@@ -59,6 +64,15 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A session whose transaction is committed on success and rolled back on error."""
+        if self.write_lock is None:
+            async with self._write_session() as session:
+                yield session
+        else:
+            async with self.write_lock, self._write_session() as session:
+                yield session
+
+    @asynccontextmanager
+    async def _write_session(self) -> AsyncIterator[AsyncSession]:
         async with AsyncSession(self.write_engine, expire_on_commit=False) as session:
             try:
                 yield session
@@ -79,6 +93,8 @@ def create_database(url: str) -> Database:
         engine = create_async_engine(url, pool_size=8, max_overflow=8)
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
-        return Database(engine, engine.execution_options(sqlite_begin="IMMEDIATE"))
+        return Database(
+            engine, engine.execution_options(sqlite_begin="IMMEDIATE"), write_lock=asyncio.Lock()
+        )
     engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
     return Database(engine, engine)
