@@ -143,6 +143,8 @@ class Message(Base):
         ),
         Index(None, "workspace_id", "session_id", "seq"),
         Index(None, "workspace_id", "peer_id", "seq"),
+        # Never reuse a deleted row's seq: caches detect change by (count, max seq).
+        {"sqlite_autoincrement": True},
     )
 
     seq: Mapped[int] = mapped_column(SEQ, primary_key=True, autoincrement=True)

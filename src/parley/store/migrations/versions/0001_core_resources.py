@@ -122,6 +122,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_messages")),
         sa.UniqueConstraint("id", name=op.f("uq_messages_id")),
+        sqlite_autoincrement=True,
     )
     op.create_index(
         op.f("ix_messages_workspace_id_peer_id_seq"),
