@@ -10,23 +10,29 @@ PostgreSQL.
     {"metadata": {"score": {"gte": 5}}}           operators work at JSON paths too
     {"AND": [...], "OR": [...], "NOT": [...]}     logic over lists of sub-filters
 
+As in Honcho, `NOT: [a, b]` keeps the rows that match neither a nor b (a row whose metadata
+lacks the key a condition looks at does not match it), `ne` on a JSON path keeps rows without
+that key, and an empty AND/OR/NOT list adds no condition. JSON values compare by type:
+1 (or 1.0), "1" and true are different values; text compares by code point on both backends.
+
 Anything else is an `InvalidInput` (422) naming the bad part.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
-    Float,
     Numeric,
     String,
+    Text,
     and_,
     case,
     cast,
@@ -34,12 +40,11 @@ from sqlalchemy import (
     false,
     func,
     literal,
-    not_,
     or_,
     select,
     true,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.sql.elements import ColumnElement as _Col
 
 from parley.errors import InvalidInput
@@ -48,9 +53,10 @@ OPERATORS = frozenset({"gte", "lte", "gt", "lt", "ne", "in", "contains", "iconta
 LOGIC = ("AND", "OR", "NOT")
 WILDCARD = "*"
 MAX_DEPTH = 8
+MAX_JSON_DEPTH = 32
 MAX_IN_VALUES = 1000
-
-_datetime = TypeAdapter(datetime)
+# Integers both backends can bind and compare exactly (SQLite's are 64-bit).
+MIN_INT, MAX_INT = -(2**63), 2**63 - 1
 
 
 class Kind(Enum):
@@ -101,15 +107,17 @@ class _Compiler:
         return and_(true(), *clauses) if clauses else true()
 
     def logic(self, key: str, value: Any, depth: int) -> ColumnElement[bool]:
-        subs = value if isinstance(value, list) else [value] if isinstance(value, Mapping) else None
-        if subs is None:
+        if not isinstance(value, list):
             raise InvalidInput(f"{key} takes a list of filter objects")
-        compiled = [self.node(sub, depth + 1) for sub in subs]
+        compiled = [self.node(sub, depth + 1) for sub in value]
+        if not compiled:
+            return true()  # Honcho: an empty list adds no condition
         if key == "AND":
             return and_(true(), *compiled)
         if key == "OR":
             return or_(false(), *compiled)
-        return not_(and_(true(), *compiled))
+        # Each sub-filter must not match; "unknown" (a missing JSON key) counts as no match.
+        return and_(true(), *(_not_true(c) for c in compiled))
 
     # --- plain columns -------------------------------------------------------------------
 
@@ -124,7 +132,10 @@ class _Compiler:
             return self.column_op(name, field, "in", value)
         if isinstance(value, Mapping):
             return self.operators(name, value, lambda op, v: self.column_op(name, field, op, v))
-        return field.column == self.scalar(name, field.kind, value)
+        bound = self.scalar(name, field.kind, value)
+        if field.kind is Kind.INT:
+            bound = literal(bound, BigInteger)
+        return field.column == bound
 
     def operators(
         self, name: str, ops: Mapping[str, Any], build: Callable[[str, Any], ColumnElement[bool]]
@@ -142,16 +153,23 @@ class _Compiler:
     def column_op(self, name: str, field: Field, op: str, value: Any) -> ColumnElement[bool]:
         column, kind = field.column, field.kind
         if op == "in":
-            return column.in_(self.value_list(name, kind, value))
+            values = self.value_list(name, kind, value)
+            if WILDCARD in values:
+                return true()
+            if kind is Kind.INT:
+                return column.in_([literal(v, BigInteger) for v in values])
+            return column.in_(values)
         if op in ("contains", "icontains"):
             if kind is not Kind.TEXT or not isinstance(value, str):
                 raise InvalidInput(f"{op!r} on {name!r} needs a text field and a string value")
-            return _substring(column, value, op == "icontains", self.pg)
+            return _substring(column, _text(name, value), op == "icontains", self.pg)
         bound = self.scalar(name, kind, value)
         if kind is Kind.BOOL and op != "ne":
             raise InvalidInput(f"{op!r} does not apply to the boolean field {name!r}")
         if kind is Kind.TEXT:
             column = _bytewise(column, self.pg)
+        if kind is Kind.INT:
+            bound = literal(bound, BigInteger)  # int4 columns against any 64-bit value
         return _compare(column, op, bound)
 
     def scalar(self, name: str, kind: Kind, value: Any) -> Any:
@@ -162,14 +180,16 @@ class _Compiler:
             Kind.DATETIME: isinstance(value, str),
         }[kind]
         if not ok:
-            raise InvalidInput(f"filter on {name!r} needs a {kind.value} value, got {value!r}")
+            article = "an" if kind is Kind.INT else "a"
+            raise InvalidInput(
+                f"filter on {name!r} needs {article} {kind.value} value, got {value!r}"
+            )
         if kind is Kind.DATETIME:
-            try:
-                return _datetime.validate_python(value)
-            except ValidationError as err:
-                raise InvalidInput(
-                    f"filter on {name!r}: {value!r} is not an ISO 8601 date"
-                ) from err
+            return _iso_datetime(name, value)
+        if kind is Kind.INT:
+            return _integer(name, value)
+        if kind is Kind.TEXT:
+            return _text(name, value)
         return value
 
     def value_list(self, name: str, kind: Kind, value: Any) -> list[Any]:
@@ -182,9 +202,13 @@ class _Compiler:
     def json_object(
         self, name: str, column: ColumnElement[Any], path: tuple[str, ...], value: Mapping[str, Any]
     ) -> ColumnElement[bool]:
+        if len(path) >= MAX_JSON_DEPTH:
+            raise InvalidInput(f"filter on {name!r} is nested deeper than {MAX_JSON_DEPTH} levels")
+        if path and not value:  # containment: {} below the top matches any object there
+            return self.json_type(column, path) == "object"
         clauses = []
         for key, sub in value.items():
-            if not isinstance(key, str) or not key or '"' in key or "\\" in key:
+            if not isinstance(key, str) or not key or any(c in key for c in '"\\\x00'):
                 raise InvalidInput(f"bad key {key!r} in the filter on {name!r}")
             clauses.append(self.json_value(name, column, (*path, key), sub))
         return and_(true(), *clauses)
@@ -217,9 +241,10 @@ class _Compiler:
         if isinstance(value, bool):
             return jtype == ("true" if value else "false")
         if isinstance(value, int | float):
-            return and_(jtype == "number", self.json_number(column, path) == value)
+            number = _number(label, value)
+            return and_(jtype == "number", self.json_number(column, path) == number)
         if isinstance(value, str):
-            return and_(jtype == "string", self.json_text(column, path) == value)
+            return and_(jtype == "string", self.json_text(column, path) == _text(label, value))
         raise InvalidInput(f"filter on {label!r} cannot match {value!r}")
 
     def json_op(
@@ -227,21 +252,27 @@ class _Compiler:
     ) -> ColumnElement[bool]:
         if op == "in":
             if not isinstance(value, list) or len(value) > MAX_IN_VALUES:
-                raise InvalidInput(f"'in' on {label!r} takes a list of values")
+                raise InvalidInput(
+                    f"'in' on {label!r} takes a list of at most {MAX_IN_VALUES} values"
+                )
+            if WILDCARD in value:
+                return true()
             return or_(false(), *(self.json_equals(label, column, path, v) for v in value))
         if op == "ne":
-            return not_(self.json_equals(label, column, path, value))
+            return _not_true(self.json_equals(label, column, path, value))
         jtype = self.json_type(column, path)
         if op in ("contains", "icontains"):
             if not isinstance(value, str):
                 raise InvalidInput(f"{op!r} on {label!r} takes a string")
             text = self.json_text(column, path)
-            return and_(jtype == "string", _substring(text, value, op == "icontains", self.pg))
+            needle = _text(label, value)
+            return and_(jtype == "string", _substring(text, needle, op == "icontains", self.pg))
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return and_(jtype == "number", _compare(self.json_number(column, path), op, value))
+            number = self.json_number(column, path)
+            return and_(jtype == "number", _compare(number, op, _number(label, value)))
         if isinstance(value, str):
-            text = self.json_text(column, path)
-            return and_(jtype == "string", _compare(_bytewise(text, self.pg), op, value))
+            text = _bytewise(self.json_text(column, path), self.pg)
+            return and_(jtype == "string", _compare(text, op, _text(label, value)))
         raise InvalidInput(f"{op!r} on {label!r} takes a number or a string, got {value!r}")
 
     def json_contains_all(
@@ -253,16 +284,21 @@ class _Compiler:
         for item in values:
             if isinstance(item, Mapping | list):
                 raise InvalidInput(f"filter on {label!r}: list items must be scalars")
+            if isinstance(item, int | float) and not isinstance(item, bool):
+                item = _number(label, item)
+            elif isinstance(item, str):
+                item = _text(label, item)
             clauses.append(self.array_has(column, path, item))
         return and_(*clauses)
 
     # --- dialect primitives --------------------------------------------------------------
 
     def json_type(self, column: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[str]:
-        """The JSON type at `path`, with SQLite's names mapped onto PostgreSQL's."""
+        """The JSON type at `path`: object, array, string, number, true, false or null (NULL
+        where there is nothing), the same names on both backends."""
         if self.pg:
-            node = func.jsonb_extract_path(column, *map(literal, path))
-            return func.jsonb_typeof(node)
+            raw = func.jsonb_typeof(_pg_node(column, path))
+            return case((raw == "boolean", _pg_text(column, path)), else_=raw)
         raw = func.json_type(column, _sqlite_path(path))
         return case(
             (raw.in_(["integer", "real"]), "number"),
@@ -272,20 +308,23 @@ class _Compiler:
 
     def json_text(self, column: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[str]:
         if self.pg:
-            return func.jsonb_extract_path_text(column, *map(literal, path))
+            return _pg_text(column, path)
         return cast(func.json_extract(column, _sqlite_path(path)), String)
 
     def json_number(self, column: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[Any]:
+        """The number at `path`, exact on both backends (SQLite's json_extract gives INTEGER or
+        REAL, which it compares exactly; a cast to REAL would round past 2**53)."""
         if self.pg:
-            return cast(func.jsonb_extract_path_text(column, *map(literal, path)), Numeric)
-        return cast(func.json_extract(column, _sqlite_path(path)), Float)
+            # Cast only numbers: PostgreSQL may evaluate this before the type check beside it.
+            is_number = func.jsonb_typeof(_pg_node(column, path)) == "number"
+            return case((is_number, cast(_pg_text(column, path), Numeric)))
+        return func.json_extract(column, _sqlite_path(path))
 
     def array_has(
         self, column: ColumnElement[Any], path: tuple[str, ...], item: Any
     ) -> ColumnElement[bool]:
         if self.pg:
-            node = func.jsonb_extract_path(column, *map(literal, path))
-            return node.op("@>")(cast(literal([item], JSONB), JSONB))
+            return _pg_node(column, path).op("@>")(cast(literal([item], JSONB), JSONB))
         each = func.json_each(column, _sqlite_path(path)).table_valued("value", "type")
         if item is None:
             match = each.c.type == "null"
@@ -300,6 +339,69 @@ class _Compiler:
 
 def _sqlite_path(path: tuple[str, ...]) -> str:
     return "$" + "".join(f'."{key}"' for key in path)
+
+
+def _pg_path(path: tuple[str, ...]) -> ColumnElement[Any]:
+    # One text[] parameter: jsonb_extract_path(col, VARIADIC ...) stops at 100 arguments.
+    return literal(list(path), ARRAY(Text))
+
+
+def _pg_node(column: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[Any]:
+    return _pg_walk(column, path, "#>", JSONB)
+
+
+def _pg_text(column: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[str]:
+    return _pg_walk(column, path, "#>>", Text)
+
+
+def _pg_walk(column: ColumnElement[Any], path: tuple[str, ...], op: str, type_: Any) -> Any:
+    """`column #> path`, NULL unless every step goes through an object: PostgreSQL's path
+    steps also index arrays ('0' is the first item), SQLite's quoted keys never do."""
+    node = column.op(op, return_type=type_)(_pg_path(path))
+    parents = [
+        func.jsonb_typeof(column.op("#>", return_type=JSONB)(_pg_path(path[:i]))) == "object"
+        for i in range(1, len(path))
+    ]
+    return case((and_(*parents), node)) if parents else node
+
+
+def _not_true(clause: ColumnElement[bool]) -> ColumnElement[bool]:
+    """NOT in two-valued logic: true where `clause` is false or unknown (NULL)."""
+    return clause.is_not(True)
+
+
+def _text(label: str, value: str) -> str:
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL, so nothing stored contains it
+        raise InvalidInput(f"filter on {label!r}: strings cannot contain the NUL character")
+    return value
+
+
+def _integer(label: str, value: int) -> int:
+    if not MIN_INT <= value <= MAX_INT:
+        raise InvalidInput(f"filter on {label!r}: {value} is out of the 64-bit integer range")
+    return value
+
+
+def _number(label: str, value: float) -> float:
+    if isinstance(value, int):
+        return _integer(label, value)
+    if not math.isfinite(value):
+        raise InvalidInput(f"filter on {label!r}: {value!r} is not a finite number")
+    return value
+
+
+def _iso_datetime(label: str, value: str) -> datetime:
+    """An ISO 8601 date or date-time; without an offset it is UTC."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as err:
+        raise InvalidInput(f"filter on {label!r}: {value!r} is not an ISO 8601 date") from err
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as err:
+        raise InvalidInput(f"filter on {label!r}: {value!r} is out of range") from err
 
 
 def _compare(column: _Col[Any], op: str, value: Any) -> ColumnElement[bool]:

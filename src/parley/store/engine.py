@@ -35,7 +35,13 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _py_lower(value: Any) -> Any:
-    return value.lower() if isinstance(value, str) else value
+    """Lower-case like PostgreSQL: character by character (no final-sigma rule), and the
+    dotted capital I becomes a plain i, not i + combining dot."""
+    if not isinstance(value, str):
+        return value
+    if value.isascii():
+        return value.lower()
+    return "".join("i" if c == "\u0130" else c.lower() for c in value)
 
 
 def _sqlite_begin(conn: Any) -> None:
