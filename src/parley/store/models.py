@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+from sqlalchemy.types import LargeBinary
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAME = String(512)
@@ -57,6 +58,40 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class EmbeddingVector(TypeDecorator[Any]):
+    """A float32 vector: a BLOB on SQLite, pgvector's `vector` on PostgreSQL. Python sees a
+    1-d numpy float32 array. The dimension is not fixed in the column: the database records
+    the embedding model it was built with (`parley_meta`), and the PostgreSQL HNSW index is an
+    expression index over `embedding::vector(<dims>)`."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "postgresql":
+            from pgvector.sqlalchemy import VECTOR
+
+            return dialect.type_descriptor(VECTOR())
+        return dialect.type_descriptor(LargeBinary())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        import numpy as np
+
+        array = np.asarray(value, dtype=np.float32)
+        return array if dialect.name == "postgresql" else array.tobytes()
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        import numpy as np
+
+        if isinstance(value, bytes | memoryview):
+            return np.frombuffer(value, dtype=np.float32)
+        return np.asarray(value, dtype=np.float32)
 
 
 JSONDict = JSON().with_variant(JSONB(), "postgresql")
@@ -167,3 +202,27 @@ class WebhookEndpoint(Base):
     workspace_id: Mapped[str] = mapped_column(NAME, ForeignKey("workspaces.id", ondelete="CASCADE"))
     url: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MessageEmbedding(Base):
+    """A message's vector, written by the embedding indexer shortly after the message."""
+
+    __tablename__ = "message_embeddings"
+    __table_args__ = (Index(None, "workspace_id", "seq"),)
+
+    seq: Mapped[int] = mapped_column(
+        SEQ, ForeignKey("messages.seq", ondelete="CASCADE"), primary_key=True
+    )
+    workspace_id: Mapped[str] = mapped_column(NAME)
+    session_id: Mapped[str] = mapped_column(NAME)
+    peer_id: Mapped[str] = mapped_column(NAME)
+    embedding: Mapped[Any] = mapped_column(EmbeddingVector())
+
+
+class Meta(Base):
+    """Facts the database must keep about how it was built (e.g. its embedding model)."""
+
+    __tablename__ = "parley_meta"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column()
