@@ -77,6 +77,15 @@ class PostgresForTests:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def api_routes(app: Any) -> list[Any]:
+    """Every API route with its full path, methods and dependant. FastAPI 0.165+ keeps included
+    routers nested in `app.routes`; `iter_route_contexts` flattens them."""
+    from fastapi.routing import iter_route_contexts
+
+    contexts = iter_route_contexts(app.routes)
+    return [ctx for ctx in contexts if getattr(ctx, "dependant", None) is not None]
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresForTests]:
     server = PostgresForTests()
@@ -125,14 +134,44 @@ def client(settings: Settings) -> Iterator[TestClient]:
         yield test_client
 
 
+class _TestClientTransport(httpx.BaseTransport):
+    """Sends an httpx.Client's requests through the TestClient, in process. The Honcho SDK
+    insists on an `httpx.Client`, and TestClient is one only while `httpx2` is absent (which
+    `tokenizers` -> `huggingface_hub` now pull in)."""
+
+    def __init__(self, client: TestClient) -> None:
+        self._client = client
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self._client.request(
+            request.method,
+            str(request.url),
+            headers=list(request.headers.multi_items()),
+            content=request.read(),
+        )
+        return httpx.Response(
+            response.status_code,
+            headers=list(response.headers.multi_items()),
+            content=response.content,
+            request=request,
+        )
+
+
+def sdk_http_client(client: TestClient) -> httpx.Client:
+    """An `httpx.Client` into the app, for the SDKs' `http_client=`."""
+    return httpx.Client(transport=_TestClientTransport(client), base_url=str(client.base_url))
+
+
 @pytest.fixture
-def honcho(client: TestClient) -> Any:
+def honcho(client: TestClient) -> Iterator[Any]:
     """The real `honcho-ai` 1.6.0 SDK (over `honcho-core` 1.6.1), talking to the app."""
     from honcho import Honcho
 
-    return Honcho(
-        base_url=str(client.base_url), workspace_id="sdk-ws", http_client=client, max_retries=0
+    http = sdk_http_client(client)
+    yield Honcho(
+        base_url=str(client.base_url), workspace_id="sdk-ws", http_client=http, max_retries=0
     )
+    http.close()
 
 
 # --- a real `parley serve` process, for tests that need real HTTP -------------------------

@@ -16,7 +16,6 @@ from parley.store import migrate
 from parley.store.engine import create_database
 from parley.store.models import Base
 
-
 # Built by the migrations outside the models, on purpose: SQLite's FTS5 table (and the shadow
 # tables it creates) and PostgreSQL's full-text expression index.
 DIALECT_ONLY = ("messages_fts", "ix_messages_content_fts")

@@ -55,3 +55,24 @@ async def check_session_write(
         if not exists and principal.peer in set(joining_peers):
             return
     raise Forbidden(f"{principal.describe()} cannot reach session {session_id}")
+
+
+def check_sends_as(principal: Principal, senders: Iterable[str]) -> None:
+    """A peer key writes messages only as its own peer; wider keys may write for anyone (an
+    agent backend records both sides of a conversation)."""
+    others = sorted(set(senders) - {principal.peer}) if principal.peer is not None else []
+    if others:
+        raise Forbidden(f"{principal.describe()} cannot send messages as peer {others[0]}")
+
+
+def check_membership_change(principal: Principal, peer_ids: Iterable[str]) -> None:
+    """A peer key may join or leave a session and set its own settings there; adding,
+    removing or configuring other peers takes a session, workspace or admin key."""
+    others = sorted(set(peer_ids) - {principal.peer}) if principal.peer is not None else []
+    if others:
+        raise Forbidden(f"{principal.describe()} cannot change the membership of peer {others[0]}")
+
+
+def check_not_peer_key(principal: Principal, action: str) -> None:
+    if principal.peer is not None:
+        raise Forbidden(f"{principal.describe()} cannot {action}")

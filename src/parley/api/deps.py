@@ -14,7 +14,7 @@ from fastapi import Depends, Path, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.api.state import AppState
-from parley.auth.keys import ADMIN, Principal, decode_key
+from parley.auth.keys import ADMIN, ANONYMOUS, Principal, decode_key
 from parley.config import Settings
 from parley.errors import Forbidden, Unauthorized
 from parley.ids import MAX_NAME_LENGTH, NAME_PATTERN
@@ -47,7 +47,9 @@ async def write_db(state: StateDep) -> AsyncIterator[AsyncSession]:
 
 
 ReadDb = Annotated[AsyncSession, Depends(read_db)]
-WriteDb = Annotated[AsyncSession, Depends(write_db)]
+# scope="function": the transaction commits before the response is sent, so a failed commit is
+# an error response, never a 200 for data that was not stored.
+WriteDb = Annotated[AsyncSession, Depends(write_db, scope="function")]
 
 Name = Annotated[str, Path(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN)]
 PageNumber = Annotated[int, Query(ge=1, description="Page number, from 1")]
@@ -80,10 +82,21 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
 def requires(scope: Scope) -> Any:
-    """A dependency that authorizes the request under `scope` and yields the principal."""
+    """A dependency that authorizes the request under `scope` and yields the principal.
+
+    PUBLIC routes do not read the Authorization header at all: with auth on, a missing or bad
+    key must not turn /health into a 401."""
+
+    if scope is Scope.PUBLIC:
+
+        async def public() -> Principal:
+            return ANONYMOUS
+
+        public.auth_scope = scope  # type: ignore[attr-defined]
+        return Depends(public)
 
     async def authorize(request: Request, principal: PrincipalDep, state: StateDep) -> Principal:
-        if scope in (Scope.PUBLIC, Scope.AUTHENTICATED) or principal.admin:
+        if scope is Scope.AUTHENTICATED or principal.admin:
             return principal
         params = request.path_params
         if scope is Scope.ADMIN:

@@ -35,10 +35,13 @@ class Principal:
             return f"a key for peer {self.peer} of workspace {self.workspace}"
         if self.session:
             return f"a key for session {self.session} of workspace {self.workspace}"
+        if self.workspace is None:
+            return "no key"
         return f"a key for workspace {self.workspace}"
 
 
 ADMIN = Principal(admin=True)
+ANONYMOUS = Principal()  # what a PUBLIC route sees; never the result of decoding a key
 
 
 def create_key(principal: Principal, *, secret: str, expires_at: datetime | None = None) -> str:
@@ -93,6 +96,13 @@ def _claim(claims: dict[str, object], name: str) -> str | None:
 
 
 def _check_shape(principal: Principal) -> None:
+    for kind, value in (
+        ("workspace", principal.workspace),
+        ("peer", principal.peer),
+        ("session", principal.session),
+    ):
+        if value is not None and not is_valid_name(value):
+            raise InvalidInput(f"{value!r} is not a valid {kind} id")
     if principal.admin:
         return
     if principal.workspace is None:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, File, Form, Query, UploadFile
 from pydantic import TypeAdapter, ValidationError
 
-from parley.api.access import check_session_write
+from parley.api.access import check_sends_as, check_session_write
 from parley.api.deps import (
     Name,
     PageNumber,
@@ -54,6 +54,7 @@ async def _create(
     db: WriteDb,
     principal: Principal,
 ) -> list[dict[str, Any]]:
+    check_sends_as(principal, [m.peer_id for m in body.messages])
     await check_session_write(
         principal,
         db=db,
@@ -114,6 +115,7 @@ async def create_messages_with_file(
     configuration: Annotated[str | None, Form()] = None,
     created_at: Annotated[str | None, Form()] = None,
 ) -> list[dict[str, Any]]:
+    check_sends_as(principal, [peer_id])
     await check_session_write(
         principal,
         db=db,

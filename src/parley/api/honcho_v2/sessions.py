@@ -8,7 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
-from parley.api.access import check_session_write
+from parley.api.access import (
+    check_membership_change,
+    check_not_peer_key,
+    check_session_write,
+)
 from parley.api.deps import Name, PageNumber, PageSize, ReadDb, Scope, WriteDb, requires
 from parley.api.honcho_v2.schemas import (
     CreateName,
@@ -49,6 +53,7 @@ async def get_or_create_session(
     db: WriteDb,
     principal: Annotated[Principal, requires(Scope.WORKSPACE_MEMBER)],
 ) -> dict[str, Any]:
+    check_membership_change(principal, (body.peers or {}).keys())
     await check_session_write(
         principal,
         db=db,
@@ -102,8 +107,9 @@ async def update_session(
 
 @router.delete("/{session_id}", status_code=202)
 async def delete_session(
-    workspace_id: Name, session_id: Name, db: WriteDb, _: SessionAccess
+    workspace_id: Name, session_id: Name, db: WriteDb, principal: SessionAccess
 ) -> dict[str, str]:
+    check_not_peer_key(principal, f"delete session {session_id}")
     await service.delete_session(db=db, workspace_id=workspace_id, session_id=session_id)
     return {"message": f"Session {session_id} deleted"}
 
@@ -125,8 +131,9 @@ async def clone_session(
 
 @router.post("/{session_id}/peers", response_model=Session)
 async def add_peers(
-    workspace_id: Name, session_id: Name, peers: PeerConfigs, db: WriteDb, _: SessionAccess
+    workspace_id: Name, session_id: Name, peers: PeerConfigs, db: WriteDb, principal: SessionAccess
 ) -> dict[str, Any]:
+    check_membership_change(principal, peers)
     row = await service.get_session(db=db, workspace_id=workspace_id, session_id=session_id)
     await service.add_peers(
         db=db, workspace_id=workspace_id, session_id=session_id, peers=_configs(peers)
@@ -136,8 +143,9 @@ async def add_peers(
 
 @router.put("/{session_id}/peers", response_model=Session)
 async def set_peers(
-    workspace_id: Name, session_id: Name, peers: PeerConfigs, db: WriteDb, _: SessionAccess
+    workspace_id: Name, session_id: Name, peers: PeerConfigs, db: WriteDb, principal: SessionAccess
 ) -> dict[str, Any]:
+    check_not_peer_key(principal, f"replace the peers of session {session_id}")
     row = await service.get_session(db=db, workspace_id=workspace_id, session_id=session_id)
     await service.set_peers(
         db=db, workspace_id=workspace_id, session_id=session_id, peers=_configs(peers)
@@ -151,8 +159,9 @@ async def remove_peers(
     session_id: Name,
     peers: Annotated[list[CreateName], Body()],
     db: WriteDb,
-    _: SessionAccess,
+    principal: SessionAccess,
 ) -> dict[str, Any]:
+    check_membership_change(principal, peers)
     row = await service.get_session(db=db, workspace_id=workspace_id, session_id=session_id)
     await service.remove_peers(
         db=db, workspace_id=workspace_id, session_id=session_id, peer_ids=peers
@@ -194,8 +203,9 @@ async def set_peer_config(
     peer_id: Name,
     body: SessionPeerConfig,
     db: WriteDb,
-    _: SessionAccess,
+    principal: SessionAccess,
 ) -> SessionPeerConfig:
+    check_membership_change(principal, [peer_id])
     await service.get_session(db=db, workspace_id=workspace_id, session_id=session_id)
     await service.set_peer_config(
         db=db,
@@ -204,4 +214,4 @@ async def set_peer_config(
         peer_id=peer_id,
         config=PeerConfig(observe_me=body.observe_me, observe_others=body.observe_others),
     )
-    return await get_peer_config(workspace_id, session_id, peer_id, db, _)
+    return await get_peer_config(workspace_id, session_id, peer_id, db, principal)

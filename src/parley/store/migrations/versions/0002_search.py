@@ -47,27 +47,30 @@ SQLITE_FTS = [
 def upgrade() -> None:
     op.create_table(
         "message_embeddings",
-        sa.Column(
-            "seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("workspace_id", NAME, nullable=False),
         sa.Column("session_id", NAME, nullable=False),
         sa.Column("peer_id", NAME, nullable=False),
         sa.Column("embedding", EmbeddingVector(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["seq"], ["messages.seq"],
-            name=op.f("fk_message_embeddings_seq_messages"), ondelete="CASCADE",
+            ["seq"],
+            ["messages.seq"],
+            name=op.f("fk_message_embeddings_seq_messages"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_message_embeddings")),
     )
     op.create_index(
-        op.f("ix_message_embeddings_workspace_id_seq"), "message_embeddings",
+        op.f("ix_message_embeddings_workspace_id_seq"),
+        "message_embeddings",
         ["workspace_id", "seq"],
     )
     op.create_table(
         "parley_meta",
         sa.Column("key", sa.String(length=100), nullable=False),
-        sa.Column("value", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
+        sa.Column(
+            "value", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
+        ),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_parley_meta")),
     )
     if op.get_bind().dialect.name == "postgresql":

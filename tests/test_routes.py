@@ -1,0 +1,39 @@
+"""Properties of the route table that every route must keep."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi.dependencies.models import Dependant
+
+from conftest import api_routes, make_settings
+from parley.api.deps import write_db
+from parley.app import create_app
+
+
+def _walk(dependant: Dependant) -> Iterator[Dependant]:
+    for sub in dependant.dependencies:
+        yield sub
+        yield from _walk(sub)
+
+
+def _routes(tmp_path: Any) -> list[Any]:
+    return api_routes(create_app(make_settings("sqlite+aiosqlite:///unused.db", tmp_path)))
+
+
+def test_writes_commit_before_the_response_is_sent(tmp_path: Any) -> None:
+    writers = 0
+    for route in _routes(tmp_path):
+        for dep in _walk(route.dependant):
+            if dep.call is write_db:
+                writers += 1
+                assert dep.scope == "function", f"{route.path} commits after responding"
+    assert writers >= 20
+
+
+def test_mutating_routes_use_a_write_transaction(tmp_path: Any) -> None:
+    for route in _routes(tmp_path):
+        calls = {dep.call for dep in _walk(route.dependant)}
+        if route.methods & {"PUT", "DELETE"}:
+            assert write_db in calls, f"{route.methods} {route.path} writes without write_db"
