@@ -22,14 +22,15 @@ from parley.memory.pages import MAX_PAGE_SIZE
 from parley.memory.sessions import is_member
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    # async: a plain def would be sent to the thread pool on every request
     return request.app.state.parley
 
 
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def get_settings(state: StateDep) -> Settings:
+async def get_settings(state: StateDep) -> Settings:
     return state.settings
 
 
@@ -68,7 +69,7 @@ class Scope(Enum):
     SESSION = "session"  # also the path session's key, and keys of its member peers
 
 
-def get_principal(request: Request, settings: SettingsDep) -> Principal:
+async def get_principal(request: Request, settings: SettingsDep) -> Principal:
     if not settings.auth_enabled:
         return ADMIN
     header = request.headers.get("authorization", "")
