@@ -209,3 +209,57 @@ def test_unicode_and_injection_text_round_trips_exactly(seeded: TestClient) -> N
     listed = seeded.post(f"{MESSAGES}/list").json()["items"][1:]
     assert [m["content"] for m in listed] == texts
     assert [m["metadata"] for m in listed] == [{"t": t} for t in texts]
+
+
+@pytest.mark.parametrize(
+    ("message", "loc", "msg"),
+    [
+        ({"content": "a\u0000b", "peer_id": "a"}, ["body", "messages", 0, "content"], "NUL"),
+        ({"content": "ok", "peer_id": "a", "metadata": {"k": "a\u0000"}}, ["body", "messages", 0, "metadata"], "NUL"),
+        ({"content": "ok", "peer_id": "a", "metadata": {"a\u0000": 1}}, ["body", "messages", 0, "metadata"], "NUL"),
+        ({"content": "ok", "peer_id": "a", "metadata": {"l": [{"x": "\u0000"}]}}, ["body", "messages", 0, "metadata"], "NUL"),
+    ],
+)  # fmt: skip
+def test_text_that_no_database_can_store_is_422(
+    seeded: TestClient, message: dict[str, Any], loc: list[Any], msg: str
+) -> None:
+    before = snapshot(seeded)
+    response = seeded.post(f"{MESSAGES}/", json={"messages": [message]})
+    assert response.status_code == 422
+    assert locs(response)[0] == loc
+    assert msg in response.json()["detail"][0]["msg"]
+    assert snapshot(seeded) == before
+
+
+def test_lone_surrogates_are_422(seeded: TestClient) -> None:
+    before = snapshot(seeded)
+    for body, msg in (
+        (
+            b'{"messages": [{"content": "a\\ud800b", "peer_id": "a"}]}',
+            "Input should be a valid string, unable to parse raw data as a unicode string",
+        ),
+        (
+            b'{"messages": [{"content": "x", "peer_id": "a", "metadata": {"k": "\\udfff"}}]}',
+            "Value error, text must be valid Unicode (it has an unpaired surrogate)",
+        ),
+    ):
+        response = seeded.post(
+            f"{MESSAGES}/", content=body, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["msg"] == msg
+    response = seeded.post(
+        "/v2/workspaces/w/sessions",
+        content=b'{"id": "s", "configuration": {"x": "\\ud800"}}',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert snapshot(seeded) == before
+
+
+def test_created_at_without_a_zone_is_utc(seeded: TestClient) -> None:
+    batch = [{"content": "old", "peer_id": "a", "created_at": "2024-03-01T12:30:00"}]
+    stored = seeded.post(f"{MESSAGES}/", json={"messages": batch}).json()[0]
+    assert stored["created_at"] == "2024-03-01T12:30:00Z"
+    listed = seeded.post(f"{MESSAGES}/list", json={"filters": {"content": "old"}}).json()
+    assert listed["items"][0]["created_at"] == "2024-03-01T12:30:00Z"

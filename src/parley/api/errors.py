@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from parley.errors import ParleyError
@@ -52,8 +53,16 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         message = "; ".join(
             f"{'.'.join(str(p) for p in e.get('loc', []))}: {e.get('msg')}" for e in errors
         )
-        return JSONResponse({"errorCode": "VALIDATION_ERROR", "message": message}, status_code=422)
-    return JSONResponse({"detail": errors}, status_code=422)
+        return _ascii_json({"errorCode": "VALIDATION_ERROR", "message": message})
+    return _ascii_json({"detail": errors})
+
+
+def _ascii_json(body: object) -> Response:
+    """422 bodies echo the bad input, which may hold a lone surrogate that UTF-8 cannot
+    encode; ASCII JSON escapes it instead of failing."""
+    return Response(
+        json.dumps(body, ensure_ascii=True), status_code=422, media_type="application/json"
+    )
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -30,15 +30,9 @@ BOUNDARIES = ("\n\n", "\n", ". ", " ")
 def extract_text(*, filename: str, content_type: str | None, data: bytes) -> str:
     kind = _kind(filename, (content_type or "").split(";")[0].strip().lower())
     if kind == "pdf":
-        text = _pdf_text(data)
+        text = _storable(_pdf_text(data))
     elif kind == "json":
-        try:
-            parsed = json.loads(_decode(data))
-        except json.JSONDecodeError as err:
-            raise InvalidInput(
-                f"{filename} is not valid JSON: {err.msg} at line {err.lineno}"
-            ) from err
-        text = json.dumps(parsed, indent=2, ensure_ascii=False)
+        text = _pretty_json(filename, _decode(data))
     else:
         text = _decode(data)
     if not text.strip():
@@ -49,6 +43,8 @@ def extract_text(*, filename: str, content_type: str | None, data: bytes) -> str
 def split_text(text: str, max_chars: int) -> list[str]:
     """Chunks of at most `max_chars`, cut after a paragraph, line, sentence or word if one falls
     in the second half of the window; otherwise cut hard. Joining the chunks gives `text` back."""
+    if max_chars < 1:
+        raise ValueError(f"max_chars must be at least 1, not {max_chars}")
     chunks: list[str] = []
     start = 0
     while len(text) - start > max_chars:
@@ -80,11 +76,42 @@ def _kind(filename: str, content_type: str) -> str:
     )
 
 
+def _pretty_json(filename: str, source: str) -> str:
+    try:
+        parsed = json.loads(source)
+    except json.JSONDecodeError as err:
+        raise InvalidInput(f"{filename} is not valid JSON: {err.msg} at line {err.lineno}") from err
+    except RecursionError as err:
+        raise InvalidInput(f"{filename} is not valid JSON: it is nested too deeply") from err
+    try:
+        text = json.dumps(parsed, indent=2, ensure_ascii=False)
+    except RecursionError as err:
+        raise InvalidInput(f"{filename} is not valid JSON: it is nested too deeply") from err
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate escape (valid JSON, e.g. "\ud800") cannot be stored as text; keep
+        # non-ASCII characters escaped instead, which still reads back as the same value.
+        text = json.dumps(parsed, indent=2, ensure_ascii=True)
+    return text
+
+
 def _decode(data: bytes) -> str:
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise InvalidInput("the file is not UTF-8 text") from err
+    if "\x00" in text:
+        # PostgreSQL cannot store NUL in text, and a text file with NUL bytes is binary.
+        raise InvalidInput("the file contains NUL bytes: it is not a text file")
+    return text
+
+
+def _storable(text: str) -> str:
+    """Text extracted from a PDF without what no database text column takes: NUL characters
+    and unpaired surrogates (replaced by U+FFFD; split pairs are joined)."""
+    text = text.replace("\x00", "")
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def _pdf_text(data: bytes) -> str:

@@ -79,22 +79,34 @@ class WebhookDispatcher:
         for attempt in range(1, self._policy.max_attempts + 1):
             try:
                 await self._check_target(url)
-                response = await self._client.post(url, content=body, headers=headers)
-                if response.status_code < 400:
+                status = await self._post(url, body, headers)
+                if status < 400:
                     return
-                retryable = response.status_code == 429 or response.status_code >= 500
-                outcome = f"HTTP {response.status_code}"
+                retryable = status == 429 or status >= 500
+                outcome = f"HTTP {status}"
             except InvalidInput as err:
                 log.warning("webhook to %s refused: %s", url, err.detail)
                 return
-            except httpx.HTTPError as err:
+            except (httpx.HTTPError, TimeoutError) as err:
                 retryable, outcome = True, f"{type(err).__name__}: {err}"
+            except Exception:  # a background task: log it, never let it die unobserved
+                log.exception("webhook to %s failed unexpectedly", url)
+                return
             if not retryable or attempt == self._policy.max_attempts:
                 log.warning("webhook to %s failed after %d attempt(s): %s", url, attempt, outcome)
                 return
             log.info("webhook to %s attempt %d failed (%s); retrying", url, attempt, outcome)
             await asyncio.sleep(delay)
             delay *= 2
+
+    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
+        """One attempt; the whole attempt is bounded by the timeout, and the response body is
+        never read (a receiver cannot make us buffer an arbitrarily large answer)."""
+        async with (
+            asyncio.timeout(self._policy.timeout_s),
+            self._client.stream("POST", url, content=body, headers=headers) as response,
+        ):
+            return response.status_code
 
     async def drain(self, timeout_s: float = 5.0) -> None:
         """Wait for deliveries in flight (tests, shutdown); cancel what is left at `timeout_s`."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from urllib.parse import urlsplit
 
+import httpx
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,39 +17,68 @@ from parley.memory.workspaces import get_workspace
 from parley.store.models import WebhookEndpoint
 
 MAX_URL_LENGTH = 2048
+NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 async def check_target(url: str, *, allow_private: bool) -> None:
     """Refuse URLs that are not http(s), or that reach private, loopback, link-local or other
-    non-public addresses (every address the host resolves to), unless the operator allows it."""
+    non-public addresses (every address the host resolves to), unless the operator allows it.
+
+    The URL is parsed with httpx, the client that delivers, so the host checked here is the
+    host that delivery connects to (no parser differential), and a URL httpx cannot use is
+    refused now rather than failing at every delivery."""
     if len(url) > MAX_URL_LENGTH:
         raise InvalidInput(f"webhook URL is longer than {MAX_URL_LENGTH} characters")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput("webhook URL must be an absolute http:// or https:// URL")
+    host, port = _host_and_port(url)
     if allow_private:
         return
-    for address in await _resolve(parts.hostname, parts.port):
-        if not address.is_global:
+    for address in await _resolve(host, port):
+        if not _is_public(address):
             raise InvalidInput(
                 f"webhook URL {url} resolves to the non-public address {address}; "
                 "set PARLEY_WEBHOOK_ALLOW_PRIVATE=true to allow private targets"
             )
 
 
-async def _resolve(
-    host: str, port: int | None
-) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+def _host_and_port(url: str) -> tuple[str, int]:
     try:
-        return [ipaddress.ip_address(host.strip("[]"))]
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError, TypeError) as err:
+        raise InvalidInput(f"webhook URL is not a valid URL: {err}") from err
+    if parsed.scheme not in ("http", "https") or not parsed.raw_host:
+        raise InvalidInput("webhook URL must be an absolute http:// or https:// URL")
+    port = parsed.port if parsed.port is not None else (443 if parsed.scheme == "https" else 80)
+    if not 0 < port <= 65535:
+        raise InvalidInput(f"webhook URL has an invalid port {port}")
+    return parsed.raw_host.decode("ascii"), port
+
+
+def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Global, and so is any IPv4 address embedded in an IPv6 one (mapped, NAT64, 6to4,
+    Teredo), which some networks route to that IPv4 address."""
+    if not address.is_global:
+        return False
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = [address.ipv4_mapped, address.sixtofour]
+        if address.teredo:
+            embedded.append(address.teredo[1])
+        if address in NAT64_PREFIX:
+            embedded.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        return all(ip is None or ip.is_global for ip in embedded)
+    return True
+
+
+async def _resolve(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    try:
+        return [ipaddress.ip_address(host.split("%")[0])]
     except ValueError:
         pass
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            host, port or 443, type=socket.SOCK_STREAM
-        )
-    except OSError as err:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as err:
         raise InvalidInput(f"webhook host {host!r} cannot be resolved") from err
+    if not infos:
+        raise InvalidInput(f"webhook host {host!r} cannot be resolved")
     return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
 
 

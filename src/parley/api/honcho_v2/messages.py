@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, File, Form, Query, UploadFile
@@ -32,6 +32,7 @@ from parley.api.honcho_v2.schemas import (
     message_out,
     page_of,
 )
+from parley.api.storable import AwareDatetime, StoredJson
 from parley.auth.keys import Principal
 from parley.errors import InvalidInput, TooLarge
 from parley.memory import messages as service
@@ -43,8 +44,8 @@ router = APIRouter(
 )
 
 SessionAccess = Annotated[Principal, requires(Scope.SESSION)]
-_metadata = TypeAdapter(dict[str, Any])
-_datetime = TypeAdapter(datetime)
+_metadata = TypeAdapter(StoredJson)
+_datetime = TypeAdapter(AwareDatetime)
 
 
 async def _create(
@@ -126,8 +127,9 @@ async def create_messages_with_file(
     data = await file.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
         raise TooLarge(f"file is larger than {settings.max_upload_bytes} bytes")
-    text = extract_text(
-        filename=file.filename or "upload", content_type=file.content_type, data=data
+    # PDF parsing can take a while: off the event loop, so other requests go on meanwhile.
+    text = await asyncio.to_thread(
+        extract_text, filename=file.filename or "upload", content_type=file.content_type, data=data
     )
     chunks = split_text(text, service.MAX_CONTENT_CHARS)
     message_metadata = _parse_form_json("metadata", metadata, _metadata) or {}

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from parley.api.storable import AwareDatetime, StoredJson, StoredText, check_storable
 from parley.ids import MAX_CREATE_NAME_LENGTH, NAME_PATTERN
 from parley.memory import messages as message_rules
 from parley.memory.pages import Page as DomainPage
@@ -16,11 +17,16 @@ T = TypeVar("T")
 CreateName = Annotated[
     str, Field(min_length=1, max_length=MAX_CREATE_NAME_LENGTH, pattern=NAME_PATTERN)
 ]
-JsonObject = dict[str, Any]
+JsonObject = dict[str, Any]  # in responses; requests take StoredJson
 
 
 class _Config(BaseModel):
     model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="after")
+    def _storable(self) -> _Config:
+        check_storable(self.model_dump())
+        return self
 
 
 class DeriverConfiguration(_Config):
@@ -76,12 +82,12 @@ def config_dict(config: BaseModel | None) -> JsonObject | None:
 
 class WorkspaceCreate(BaseModel):
     id: CreateName
-    metadata: JsonObject = Field(default_factory=dict)
+    metadata: StoredJson = Field(default_factory=dict)
     configuration: WorkspaceConfiguration | None = None
 
 
 class WorkspaceUpdate(BaseModel):
-    metadata: JsonObject | None = None
+    metadata: StoredJson | None = None
     configuration: WorkspaceConfiguration | None = None
 
 
@@ -94,13 +100,13 @@ class Workspace(BaseModel):
 
 class PeerCreate(BaseModel):
     id: CreateName
-    metadata: JsonObject | None = None
-    configuration: JsonObject | None = None
+    metadata: StoredJson | None = None
+    configuration: StoredJson | None = None
 
 
 class PeerUpdate(BaseModel):
-    metadata: JsonObject | None = None
-    configuration: JsonObject | None = None
+    metadata: StoredJson | None = None
+    configuration: StoredJson | None = None
 
 
 class Peer(BaseModel):
@@ -118,13 +124,13 @@ class SessionPeerConfig(BaseModel):
 
 class SessionCreate(BaseModel):
     id: CreateName
-    metadata: JsonObject | None = None
+    metadata: StoredJson | None = None
     peers: dict[CreateName, SessionPeerConfig] | None = None
     configuration: SessionConfiguration | None = None
 
 
 class SessionUpdate(BaseModel):
-    metadata: JsonObject | None = None
+    metadata: StoredJson | None = None
     configuration: SessionConfiguration | None = None
 
 
@@ -147,11 +153,11 @@ class Filters(BaseModel):
 
 
 class MessageCreate(BaseModel):
-    content: str = Field(min_length=0, max_length=message_rules.MAX_CONTENT_CHARS)
+    content: StoredText = Field(min_length=0, max_length=message_rules.MAX_CONTENT_CHARS)
     peer_id: CreateName
-    metadata: JsonObject | None = None
+    metadata: StoredJson | None = None
     configuration: MessageConfiguration | None = None
-    created_at: datetime | None = None
+    created_at: AwareDatetime | None = None
 
 
 class MessageBatchCreate(BaseModel):
@@ -159,7 +165,7 @@ class MessageBatchCreate(BaseModel):
 
 
 class MessageUpdate(BaseModel):
-    metadata: JsonObject | None = None
+    metadata: StoredJson | None = None
 
 
 class Message(BaseModel):
