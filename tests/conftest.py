@@ -163,15 +163,29 @@ def sdk_http_client(client: TestClient) -> httpx.Client:
 
 
 @pytest.fixture
-def honcho(client: TestClient) -> Iterator[Any]:
-    """The real `honcho-ai` 1.6.0 SDK (over `honcho-core` 1.6.1), talking to the app."""
+def honcho_for(client: TestClient) -> Iterator[Any]:
+    """Makes the real `honcho-ai` 1.6.0 SDK (over `honcho-core` 1.6.1) for a workspace."""
     from honcho import Honcho
 
     http = sdk_http_client(client)
-    yield Honcho(
-        base_url=str(client.base_url), workspace_id="sdk-ws", http_client=http, max_retries=0
-    )
+
+    def make(workspace_id: str, api_key: str | None = None) -> Any:
+        return Honcho(
+            base_url=str(client.base_url),
+            workspace_id=workspace_id,
+            api_key=api_key,
+            http_client=http,
+            max_retries=0,
+        )
+
+    yield make
     http.close()
+
+
+@pytest.fixture
+def honcho(honcho_for: Any) -> Any:
+    """The real SDK on workspace `sdk-ws`."""
+    return honcho_for("sdk-ws")
 
 
 # --- a real `parley serve` process, for tests that need real HTTP -------------------------

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from conftest import PARLEY
 from conftest import parley_env as _env
+from parley.store import migrate
 
 
 def test_serve_on_the_embedded_default_with_the_sdk(served: str, tmp_path: Path) -> None:
@@ -52,4 +53,4 @@ def test_migrate_reports_the_head_revision(tmp_path: Path) -> None:
         [*PARLEY, "migrate"], env=_env(tmp_path), capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "database at revision 0001"
+    assert result.stdout.strip() == f"database at revision {migrate.head_revision()}"

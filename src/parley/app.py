@@ -20,10 +20,15 @@ from parley.api.honcho_v2 import build_router as build_honcho_v2
 from parley.api.state import AppState
 from parley.auth.keys import Principal
 from parley.config import Settings
+from parley.llm.embeddings import default_embedder
 from parley.memory import webhooks
+from parley.memory.embedding_indexer import EmbeddingIndexer
+from parley.memory.search import MessageSearch
+from parley.memory.vector_index import MessageVectorIndex
 from parley.memory.webhook_delivery import DeliveryPolicy, WebhookDispatcher
 from parley.store import migrate
 from parley.store.engine import Database, create_database
+from parley.store.meta import ensure_embedding_model
 
 log = logging.getLogger("parley")
 
@@ -53,12 +58,27 @@ def create_app(settings: Settings) -> FastAPI:
             await asyncio.to_thread(migrate.upgrade, url)
         database = create_database(url)
         await asyncio.to_thread(tokens.warm_up)
+        embedder = await asyncio.to_thread(default_embedder)
+        async with database.write() as db:
+            await ensure_embedding_model(db, name=embedder.name, dimensions=embedder.dimensions)
+        index = MessageVectorIndex(embedder.dimensions) if database.dialect == "sqlite" else None
+        indexer = EmbeddingIndexer(database, embedder)
         dispatcher = _webhook_dispatcher(settings, database)
-        app.state.parley = AppState(settings=settings, database=database, webhooks=dispatcher)
+        app.state.parley = AppState(
+            settings=settings,
+            database=database,
+            webhooks=dispatcher,
+            embedder=embedder,
+            indexer=indexer,
+            search=MessageSearch(database, embedder, index),
+        )
+        indexing = asyncio.create_task(indexer.run(), name="parley-embedding-indexer")
         log.info("Parley %s ready on %s", __version__, database.dialect)
         try:
             yield
         finally:
+            indexing.cancel()
+            await asyncio.gather(indexing, return_exceptions=True)
             await dispatcher.close()
             await database.dispose()
 

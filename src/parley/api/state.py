@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from parley.config import Settings
+from parley.llm.embeddings import Embedder
+from parley.memory.embedding_indexer import EmbeddingIndexer
+from parley.memory.search import MessageSearch
 from parley.memory.webhook_delivery import WebhookDispatcher
 from parley.store.engine import Database
 
@@ -14,3 +17,6 @@ class AppState:
     settings: Settings
     database: Database
     webhooks: WebhookDispatcher
+    embedder: Embedder
+    indexer: EmbeddingIndexer
+    search: MessageSearch

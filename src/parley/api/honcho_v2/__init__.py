@@ -2,11 +2,20 @@
 
 from fastapi import APIRouter
 
-from parley.api.honcho_v2 import keys, messages, peers, sessions, status, webhooks, workspaces
+from parley.api.honcho_v2 import (
+    keys,
+    messages,
+    peers,
+    search,
+    sessions,
+    status,
+    webhooks,
+    workspaces,
+)
 
 
 def build_router() -> APIRouter:
     router = APIRouter(prefix="/v2")
-    for module in (workspaces, peers, sessions, messages, keys, webhooks, status):
+    for module in (workspaces, peers, sessions, messages, search, keys, webhooks, status):
         router.include_router(module.router)
     return router

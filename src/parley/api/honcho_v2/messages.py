@@ -6,7 +6,7 @@ import asyncio
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, File, Form, Query, UploadFile
+from fastapi import APIRouter, BackgroundTasks, Body, File, Form, Query, UploadFile
 from pydantic import TypeAdapter, ValidationError
 
 from parley.api.access import check_sends_as, check_session_write
@@ -17,6 +17,7 @@ from parley.api.deps import (
     ReadDb,
     Scope,
     SettingsDep,
+    StateDep,
     WriteDb,
     requires,
 )
@@ -46,6 +47,11 @@ router = APIRouter(
 SessionAccess = Annotated[Principal, requires(Scope.SESSION)]
 _metadata = TypeAdapter(StoredJson)
 _datetime = TypeAdapter(AwareDatetime)
+
+
+def _embed_soon(background: BackgroundTasks, state: Any) -> None:
+    """Wake the embedding indexer once the response is out (so after the commit)."""
+    background.add_task(state.indexer.notify)
 
 
 async def _create(
@@ -87,9 +93,13 @@ async def create_messages(
     session_id: Name,
     body: MessageBatchCreate,
     db: WriteDb,
+    state: StateDep,
+    background: BackgroundTasks,
     principal: Annotated[Principal, requires(Scope.WORKSPACE_MEMBER)],
 ) -> list[dict[str, Any]]:
-    return await _create(workspace_id, session_id, body, db, principal)
+    created = await _create(workspace_id, session_id, body, db, principal)
+    _embed_soon(background, state)
+    return created
 
 
 @router.post("", response_model=list[Message], include_in_schema=False)
@@ -98,9 +108,13 @@ async def create_messages_without_slash(
     session_id: Name,
     body: MessageBatchCreate,
     db: WriteDb,
+    state: StateDep,
+    background: BackgroundTasks,
     principal: Annotated[Principal, requires(Scope.WORKSPACE_MEMBER)],
 ) -> list[dict[str, Any]]:
-    return await _create(workspace_id, session_id, body, db, principal)
+    created = await _create(workspace_id, session_id, body, db, principal)
+    _embed_soon(background, state)
+    return created
 
 
 @router.post("/upload", response_model=list[Message])
@@ -109,6 +123,8 @@ async def create_messages_with_file(
     session_id: Name,
     settings: SettingsDep,
     db: WriteDb,
+    state: StateDep,
+    background: BackgroundTasks,
     principal: Annotated[Principal, requires(Scope.WORKSPACE_MEMBER)],
     file: Annotated[UploadFile, File()],
     peer_id: Annotated[CreateName, Form()],
@@ -157,6 +173,7 @@ async def create_messages_with_file(
             for index, chunk in enumerate(chunks)
         ],
     )
+    _embed_soon(background, state)
     return [message_out(row) for row in rows]
 
 

@@ -1,0 +1,109 @@
+"""Embeds stored messages in the background, in batches, so writes never wait for the model.
+
+The work list is the messages table itself: a message without a row in `message_embeddings`
+still needs one, so nothing is lost if the process dies (the next start picks it up). A
+watermark keeps the usual poll cheap; a periodic full pass catches rows that committed out of
+seq order (PostgreSQL with concurrent writers). Writers call `notify()` after committing, so a
+new message is usually findable by meaning well within a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from sqlalchemy import select
+
+from parley.llm.embeddings import Embedder
+from parley.store.engine import Database
+from parley.store.models import Message, MessageEmbedding
+from parley.store.upsert import insert_missing
+
+log = logging.getLogger("parley.embeddings")
+
+BATCH_SIZE = 64
+IDLE_POLL_S = 1.0
+FULL_PASS_EVERY_S = 60.0
+
+
+class EmbeddingIndexer:
+    def __init__(self, database: Database, embedder: Embedder, batch_size: int = BATCH_SIZE):
+        self._database = database
+        self._embedder = embedder
+        self._batch_size = batch_size
+        self._wake = asyncio.Event()
+        self._watermark = 0  # every message with seq <= this has been seen embedded
+        self._last_full_pass = 0.0
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    async def index_batch(self) -> int:
+        """Embed up to one batch of pending messages; returns how many were embedded."""
+        if time.monotonic() - self._last_full_pass > FULL_PASS_EVERY_S:
+            self._watermark = 0
+            self._last_full_pass = time.monotonic()
+        async with self._database.read() as db:
+            rows = (
+                await db.execute(
+                    select(
+                        Message.seq,
+                        Message.workspace_id,
+                        Message.session_id,
+                        Message.peer_id,
+                        Message.content,
+                    )
+                    .outerjoin(MessageEmbedding, MessageEmbedding.seq == Message.seq)
+                    .where(MessageEmbedding.seq.is_(None), Message.seq > self._watermark)
+                    .order_by(Message.seq)
+                    .limit(self._batch_size)
+                )
+            ).all()
+        if not rows:
+            return 0
+        vectors = await self._embedder.embed([row.content for row in rows])  # no session open
+        async with self._database.write() as db:
+            await insert_missing(
+                db,
+                MessageEmbedding,
+                [
+                    {
+                        "seq": row.seq,
+                        "workspace_id": row.workspace_id,
+                        "session_id": row.session_id,
+                        "peer_id": row.peer_id,
+                        "embedding": vector,
+                    }
+                    for row, vector in zip(rows, vectors, strict=True)
+                ],
+            )
+        # A message deleted while its batch was embedded fails the foreign key and with it the
+        # batch; `run` retries, and the next read no longer sees the deleted message.
+        self._watermark = max(self._watermark, rows[-1].seq)
+        return len(rows)
+
+    async def catch_up(self) -> int:
+        """Embed everything pending now (tests, benchmarks, shutdown)."""
+        total = 0
+        while count := await self.index_batch():
+            total += count
+        return total
+
+    async def run(self) -> None:
+        """Forever: embed what is pending, then sleep until notified or the poll interval."""
+        while True:
+            try:
+                embedded = await self.index_batch()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("embedding batch failed; retrying shortly")
+                await asyncio.sleep(IDLE_POLL_S)
+                continue
+            if embedded:
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=IDLE_POLL_S)

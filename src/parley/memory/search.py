@@ -1,0 +1,203 @@
+"""Hybrid message search: vector (cosine) and full-text results fused by reciprocal rank.
+
+Full text: SQLite FTS5 (porter stemming, bm25) or PostgreSQL tsvector ('english', ts_rank_cd).
+The query is reduced to its words, OR-ed, so punctuation, quotes or operators in user input
+never reach a query parser. Vectors: an in-memory index per workspace on SQLite
+(memory.vector_index), pgvector's HNSW index on PostgreSQL. The query is embedded before any
+database session is opened.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import (
+    ColumnElement,
+    column,
+    func,
+    literal,
+    literal_column,
+    select,
+    table,
+    text,
+    true,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.llm.embeddings import Embedder
+from parley.memory.filters import compile_filters
+from parley.memory.messages import FILTER_FIELDS
+from parley.memory.peers import get_peer
+from parley.memory.sessions import get_session
+from parley.memory.vector_index import MessageVectorIndex
+from parley.memory.workspaces import get_workspace
+from parley.store.engine import Database
+from parley.store.models import Message, MessageEmbedding
+
+RRF_K = 60
+MAX_QUERY_WORDS = 32
+MAX_FILTERED_CANDIDATES = 200_000
+_WORD = re.compile(r"\w+", re.UNICODE)
+_fts = table("messages_fts", column("rowid"))
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where to search: a workspace, optionally one session or one sender."""
+
+    workspace_id: str
+    session_id: str | None = None
+    peer_id: str | None = None
+
+
+def query_words(query: str) -> list[str]:
+    words = [w.lower() for w in _WORD.findall(query)]
+    return list(dict.fromkeys(words))[:MAX_QUERY_WORDS]
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], limit: int) -> list[int]:
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, seq in enumerate(ranking):
+            scores[seq] = scores.get(seq, 0.0) + 1.0 / (RRF_K + rank + 1)
+    return sorted(scores, key=lambda seq: (-scores[seq], -seq))[:limit]
+
+
+class MessageSearch:
+    def __init__(
+        self, database: Database, embedder: Embedder, index: MessageVectorIndex | None
+    ) -> None:
+        self._database = database
+        self._embedder = embedder
+        self._index = index  # None on PostgreSQL, which searches with pgvector
+
+    async def search(
+        self, scope: Scope, query: str, *, filters: dict[str, Any] | None, limit: int
+    ) -> list[Message]:
+        where = compile_filters(filters, FILTER_FIELDS, self._database.dialect)  # 422s first
+        async with self._database.read() as db:
+            await _check_scope(db, scope)
+        words = query_words(query)
+        vector = (await self._embedder.embed([query]))[0] if query.strip() else None
+        depth = max(limit * 3, 30)
+        async with self._database.read() as db:
+            rankings = []
+            if vector is not None:
+                rankings.append(
+                    await self._vector_ranking(db, scope, where, filters, vector, depth)
+                )
+            if words:
+                rankings.append(await self._text_ranking(db, scope, where, words, depth))
+            seqs = reciprocal_rank_fusion(rankings, limit)
+            if not seqs:
+                return []
+            rows = (await db.scalars(select(Message).where(Message.seq.in_(seqs)))).all()
+        by_seq = {row.seq: row for row in rows}
+        return [by_seq[seq] for seq in seqs if seq in by_seq]
+
+    async def _vector_ranking(
+        self,
+        db: AsyncSession,
+        scope: Scope,
+        where: ColumnElement[bool],
+        filters: dict[str, Any] | None,
+        vector: np.ndarray,
+        depth: int,
+    ) -> list[int]:
+        if self._index is None:
+            return await self._pgvector_ranking(db, scope, where, vector, depth)
+        allowed = None
+        if filters:
+            allowed_rows = await db.scalars(
+                select(Message.seq)
+                .where(_scoped(scope), where)
+                .order_by(Message.seq)
+                .limit(MAX_FILTERED_CANDIDATES)
+            )
+            allowed = np.fromiter(allowed_rows, dtype=np.int64)
+        collection = await self._index.collection(db, scope.workspace_id)
+        hits = collection.top(
+            vector, depth, session_id=scope.session_id, peer_id=scope.peer_id, allowed=allowed
+        )
+        return [seq for seq, _ in hits]
+
+    async def _pgvector_ranking(
+        self,
+        db: AsyncSession,
+        scope: Scope,
+        where: ColumnElement[bool],
+        vector: np.ndarray,
+        depth: int,
+    ) -> list[int]:
+        dims = self._embedder.dimensions
+        await db.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+        await db.execute(text(f"SET LOCAL hnsw.ef_search = {max(depth, 40)}"))
+        vtype = f"vector({dims})"
+        distance = text(
+            f"(message_embeddings.embedding::{vtype}) <=> CAST(:query_vector AS {vtype})"
+        )
+        stmt = (
+            select(MessageEmbedding.seq)
+            .join(Message, Message.seq == MessageEmbedding.seq)
+            .where(_scoped(scope), where, MessageEmbedding.workspace_id == scope.workspace_id)
+            .order_by(distance.bindparams(query_vector=_pg_vector(vector)))
+            .limit(depth)
+        )
+        return list((await db.scalars(stmt)).all())
+
+    async def _text_ranking(
+        self,
+        db: AsyncSession,
+        scope: Scope,
+        where: ColumnElement[bool],
+        words: list[str],
+        depth: int,
+    ) -> list[int]:
+        if self._database.dialect == "postgresql":
+            # the config is inlined, so the expression matches the GIN index's exactly
+            english = literal_column("'english'::regconfig")
+            tsquery = func.to_tsquery(english, literal(" | ".join(words)))
+            document = func.to_tsvector(english, Message.content)
+            stmt = (
+                select(Message.seq)
+                .where(_scoped(scope), where, document.op("@@")(tsquery))
+                .order_by(func.ts_rank_cd(document, tsquery).desc(), Message.seq.desc())
+                .limit(depth)
+            )
+        else:
+            match = " OR ".join(f'"{word}"' for word in words)
+            stmt = (
+                select(Message.seq)
+                .join(_fts, _fts.c.rowid == Message.seq)
+                .where(
+                    _scoped(scope), where, text("messages_fts MATCH :match").bindparams(match=match)
+                )
+                .order_by(text("bm25(messages_fts)"), Message.seq.desc())
+                .limit(depth)
+            )
+        return list((await db.scalars(stmt)).all())
+
+
+def _scoped(scope: Scope) -> ColumnElement[bool]:
+    clause: ColumnElement[bool] = Message.workspace_id == scope.workspace_id
+    if scope.session_id is not None:
+        clause = clause & (Message.session_id == scope.session_id)
+    if scope.peer_id is not None:
+        clause = clause & (Message.peer_id == scope.peer_id)
+    return clause if clause is not None else true()
+
+
+async def _check_scope(db: AsyncSession, scope: Scope) -> None:
+    await get_workspace(db=db, workspace_id=scope.workspace_id)
+    if scope.session_id is not None:
+        await get_session(db=db, workspace_id=scope.workspace_id, session_id=scope.session_id)
+    if scope.peer_id is not None:
+        await get_peer(db=db, workspace_id=scope.workspace_id, peer_id=scope.peer_id)
+
+
+def _pg_vector(vector: np.ndarray) -> str:
+    return "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]"

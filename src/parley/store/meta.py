@@ -1,0 +1,37 @@
+"""Facts a database keeps about how it was built, checked at start-up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.config import SettingsError
+from parley.store.models import Meta
+from parley.store.upsert import insert_missing
+
+EMBEDDING_MODEL = "embedding_model"
+
+
+async def ensure_embedding_model(db: AsyncSession, *, name: str, dimensions: int) -> None:
+    """Record the embedding model on first start; refuse a different one later, since vectors
+    of different models cannot be compared (re-embedding is a deliberate migration)."""
+    wanted: dict[str, Any] = {"name": name, "dimensions": dimensions}
+    await insert_missing(db, Meta, [{"key": EMBEDDING_MODEL, "value": wanted}])
+    stored = (await db.get(Meta, EMBEDDING_MODEL)).value  # type: ignore[union-attr]
+    if stored != wanted:
+        raise SettingsError(
+            f"this database was built with the embedding model {stored.get('name')} "
+            f"({stored.get('dimensions')} dimensions), but the server is configured with "
+            f"{name} ({dimensions} dimensions). Use the original embedding settings, or a new "
+            "database (PARLEY_DATABASE_URL / PARLEY_DATA_DIR)."
+        )
+    if db.bind.dialect.name == "postgresql":
+        await db.execute(
+            text(
+                f"CREATE INDEX IF NOT EXISTS ix_message_embeddings_hnsw_{dimensions} "
+                "ON message_embeddings USING hnsw "
+                f"((embedding::vector({dimensions})) vector_cosine_ops)"
+            )
+        )

@@ -1,0 +1,177 @@
+"""Hybrid search (vector + full text, fused by rank) on both backends, through HTTP and the SDK."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+W = "w"
+TEXTS = {
+    "s1": [
+        ("alice", "I adopted a golden retriever puppy last month"),
+        ("bot", "Congratulations! What did you name the dog?"),
+        ("alice", "We moved to Lisbon in the spring of 2023"),
+        ("alice", "My favourite food is spicy ramen with extra garlic"),
+    ],
+    "s2": [
+        ("bob", "The quarterly revenue report is due on Friday"),
+        ("bob", "I play the cello in a community orchestra"),
+        ("alice", "Lisbon has wonderful tiled buildings"),
+    ],
+}
+
+
+def catch_up(client: TestClient) -> None:
+    client.portal.call(client.app.state.parley.indexer.catch_up)
+
+
+@pytest.fixture
+def seeded(client: TestClient) -> TestClient:
+    assert client.post("/v2/workspaces", json={"id": W}).status_code == 200
+    for session, messages in TEXTS.items():
+        batch = [
+            {"peer_id": p, "content": c, "metadata": {"session": session}} for p, c in messages
+        ]
+        response = client.post(
+            f"/v2/workspaces/{W}/sessions/{session}/messages/", json={"messages": batch}
+        )
+        assert response.status_code == 200
+    catch_up(client)
+    return client
+
+
+def search(client: TestClient, path: str, query: str, **body: Any) -> list[str]:
+    response = client.post(f"/v2/workspaces/{W}{path}/search", json={"query": query} | body)
+    assert response.status_code == 200, response.text
+    return [m["content"] for m in response.json()]
+
+
+def test_finds_by_meaning(seeded: TestClient) -> None:
+    # no word in common with what they find: only the vectors can
+    assert sorted(search(seeded, "", "canine companion", limit=2)) == [
+        "Congratulations! What did you name the dog?",
+        "I adopted a golden retriever puppy last month",
+    ]
+    assert search(seeded, "", "musician hobby", limit=1) == [
+        "I play the cello in a community orchestra"
+    ]
+    assert search(seeded, "", "noodles", limit=1) == [
+        "My favourite food is spicy ramen with extra garlic"
+    ]
+
+
+def test_finds_by_words_with_stemming(seeded: TestClient) -> None:
+    top = search(seeded, "", "Lisbon", limit=2)
+    assert sorted(top) == [
+        "Lisbon has wonderful tiled buildings",
+        "We moved to Lisbon in the spring of 2023",
+    ]
+    assert search(seeded, "", "reports due", limit=1) == [
+        "The quarterly revenue report is due on Friday"
+    ]
+
+
+def test_scopes_and_filters(seeded: TestClient) -> None:
+    in_s2 = search(seeded, "/sessions/s2", "Lisbon", limit=10)
+    assert set(in_s2) == {t for _, t in TEXTS["s2"]}
+    assert in_s2[0] == "Lisbon has wonderful tiled buildings"
+    by_bob = search(seeded, "/peers/bob", "anything at all", limit=10)
+    assert sorted(by_bob) == sorted(t for p, t in TEXTS["s2"] if p == "bob")
+    filtered = search(seeded, "", "Lisbon", limit=10, filters={"metadata": {"session": "s1"}})
+    assert filtered[0] == "We moved to Lisbon in the spring of 2023"
+    assert set(filtered) <= {t for _, t in TEXTS["s1"]}
+    assert search(seeded, "", "Lisbon", limit=3, filters={"peer_id": "bob"})[0] in {
+        t for p, t in TEXTS["s2"] if p == "bob"
+    }
+
+
+def test_limit_is_respected_and_bounded(seeded: TestClient) -> None:
+    assert len(search(seeded, "", "the", limit=3)) == 3
+    for bad in (0, 101):
+        response = seeded.post(f"/v2/workspaces/{W}/search", json={"query": "x", "limit": bad})
+        assert response.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "   ",
+        "!!!",
+        '"',
+        "'; DROP TABLE messages; --",
+        "AND OR NOT (",
+        "NEAR(a b)",
+        "a*",
+        "col:val",
+        "ünïcødé 漢字 🎉",
+        "x" * 5000,
+    ],
+)
+def test_odd_queries_never_fail(seeded: TestClient, query: str) -> None:
+    response = seeded.post(f"/v2/workspaces/{W}/search", json={"query": query, "limit": 5})
+    assert response.status_code == 200
+    assert len(response.json()) <= 5
+
+
+def test_bad_filter_and_unknown_scope(seeded: TestClient) -> None:
+    response = seeded.post(
+        f"/v2/workspaces/{W}/search", json={"query": "x", "filters": {"nope": 1}}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("unknown filter field 'nope'")
+    missing = seeded.post(f"/v2/workspaces/{W}/sessions/zzz/search", json={"query": "x"})
+    assert (missing.status_code, missing.json()) == (
+        404,
+        {"detail": "Session zzz not found in workspace w"},
+    )
+
+
+def test_words_are_findable_before_embedding(client: TestClient) -> None:
+    client.post("/v2/workspaces", json={"id": W})
+    batch = [{"peer_id": "p", "content": "the zanzibar expedition starts tomorrow"}]
+    client.post(f"/v2/workspaces/{W}/sessions/s/messages/", json={"messages": batch})
+    assert search(client, "", "zanzibar") == ["the zanzibar expedition starts tomorrow"]
+
+
+def test_new_messages_are_embedded_in_the_background(client: TestClient) -> None:
+    import time
+
+    client.post("/v2/workspaces", json={"id": W})
+    batch = [{"peer_id": "p", "content": "a note about quantum chromodynamics"}]
+    client.post(f"/v2/workspaces/{W}/sessions/s/messages/", json={"messages": batch})
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        # no shared word with the message: only the vector side can find it
+        if search(client, "", "particle physics theory") == ["a note about quantum chromodynamics"]:
+            return
+        time.sleep(0.1)
+    pytest.fail("the message was not embedded within 10 s")
+
+
+def test_deleted_messages_never_come_back(seeded: TestClient) -> None:
+    assert "I play the cello in a community orchestra" in search(seeded, "", "cello orchestra")
+    assert seeded.delete(f"/v2/workspaces/{W}/sessions/s2").status_code == 202
+    for query in (
+        "I play the cello in a community orchestra",
+        "cello",
+        "musical instrument",
+        "Lisbon",
+    ):
+        found = search(seeded, "", query, limit=100)
+        assert not set(found) & {t for _, t in TEXTS["s2"]}, query
+    remaining = search(seeded, "", "anything", limit=100)
+    assert sorted(remaining) == sorted(t for _, t in TEXTS["s1"])
+
+
+def test_sdk_search(seeded: TestClient, honcho_for: Any) -> None:
+    honcho = honcho_for(W)
+    assert [m.content for m in honcho.search("golden retriever", limit=1)] == [
+        "I adopted a golden retriever puppy last month"
+    ]
+    assert [m.content for m in honcho.session("s2").search("cello", limit=1)] == [
+        "I play the cello in a community orchestra"
+    ]
+    assert {m.peer_id for m in honcho.peer("bob").search("report", limit=5)} == {"bob"}
