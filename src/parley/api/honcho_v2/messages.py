@@ -54,12 +54,16 @@ def _embed_soon(background: BackgroundTasks, state: Any) -> None:
     background.add_task(state.indexer.notify)
 
 
-async def _create(
-    workspace_id: str,
-    session_id: str,
+@router.post("/", response_model=list[Message])
+@router.post("", response_model=list[Message], include_in_schema=False)  # honcho-core 1.7+
+async def create_messages(
+    workspace_id: Name,
+    session_id: Name,
     body: MessageBatchCreate,
     db: WriteDb,
-    principal: Principal,
+    state: StateDep,
+    background: BackgroundTasks,
+    principal: Annotated[Principal, requires(Scope.WORKSPACE_MEMBER)],
 ) -> list[dict[str, Any]]:
     check_sends_as(principal, [m.peer_id for m in body.messages])
     await check_session_write(
@@ -84,37 +88,8 @@ async def _create(
             for m in body.messages
         ],
     )
+    _embed_soon(background, state)
     return [message_out(row) for row in rows]
-
-
-@router.post("/", response_model=list[Message])
-async def create_messages(
-    workspace_id: Name,
-    session_id: Name,
-    body: MessageBatchCreate,
-    db: WriteDb,
-    state: StateDep,
-    background: BackgroundTasks,
-    principal: Annotated[Principal, requires(Scope.WORKSPACE_MEMBER)],
-) -> list[dict[str, Any]]:
-    created = await _create(workspace_id, session_id, body, db, principal)
-    _embed_soon(background, state)
-    return created
-
-
-@router.post("", response_model=list[Message], include_in_schema=False)
-async def create_messages_without_slash(
-    workspace_id: Name,
-    session_id: Name,
-    body: MessageBatchCreate,
-    db: WriteDb,
-    state: StateDep,
-    background: BackgroundTasks,
-    principal: Annotated[Principal, requires(Scope.WORKSPACE_MEMBER)],
-) -> list[dict[str, Any]]:
-    created = await _create(workspace_id, session_id, body, db, principal)
-    _embed_soon(background, state)
-    return created
 
 
 @router.post("/upload", response_model=list[Message])
