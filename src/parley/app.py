@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 from typing import Annotated
 
@@ -20,7 +20,7 @@ from parley.api.honcho_v2 import build_router as build_honcho_v2
 from parley.api.state import AppState
 from parley.auth.keys import Principal
 from parley.config import Settings
-from parley.llm.embeddings import default_embedder
+from parley.llm import build_embedder
 from parley.memory import webhooks
 from parley.memory.embedding_indexer import EmbeddingIndexer
 from parley.memory.search import MessageSearch
@@ -50,37 +50,43 @@ def _webhook_dispatcher(settings: Settings, database: Database) -> WebhookDispat
     )
 
 
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = settings.resolved_database_url
         if settings.auto_migrate:
             await asyncio.to_thread(migrate.upgrade, url)
-        database = create_database(url)
-        await asyncio.to_thread(tokens.warm_up)
-        embedder = await asyncio.to_thread(default_embedder)
-        async with database.write() as db:
-            await ensure_embedding_model(db, name=embedder.name, dimensions=embedder.dimensions)
-        index = MessageVectorIndex(embedder.dimensions) if database.dialect == "sqlite" else None
-        indexer = EmbeddingIndexer(database, embedder)
-        dispatcher = _webhook_dispatcher(settings, database)
-        app.state.parley = AppState(
-            settings=settings,
-            database=database,
-            webhooks=dispatcher,
-            embedder=embedder,
-            indexer=indexer,
-            search=MessageSearch(database, embedder, index),
-        )
-        indexing = asyncio.create_task(indexer.run(), name="parley-embedding-indexer")
-        log.info("Parley %s ready on %s", __version__, database.dialect)
-        try:
+        async with AsyncExitStack() as cleanup:  # undoes whatever started, even a failed start
+            database = create_database(url)
+            cleanup.push_async_callback(database.dispose)
+            await asyncio.to_thread(tokens.warm_up)
+            embedder = await asyncio.to_thread(build_embedder, settings)
+            cleanup.push_async_callback(embedder.close)
+            async with database.write() as db:
+                await ensure_embedding_model(db, name=embedder.name, dimensions=embedder.dimensions)
+            dispatcher = _webhook_dispatcher(settings, database)
+            cleanup.push_async_callback(dispatcher.close)
+            indexer = EmbeddingIndexer(database, embedder)
+            # SQLite searches vectors in process memory; PostgreSQL has pgvector's HNSW index
+            in_memory = database.dialect == "sqlite"
+            index = MessageVectorIndex(embedder.dimensions) if in_memory else None
+            app.state.parley = AppState(
+                settings=settings,
+                database=database,
+                webhooks=dispatcher,
+                embedder=embedder,
+                indexer=indexer,
+                search=MessageSearch(database, embedder, index),
+            )
+            indexing = asyncio.create_task(indexer.run(), name="parley-embedding-indexer")
+            cleanup.push_async_callback(_stop, indexing)
+            log.info("Parley %s ready on %s", __version__, database.dialect)
             yield
-        finally:
-            indexing.cancel()
-            await asyncio.gather(indexing, return_exceptions=True)
-            await dispatcher.close()
-            await database.dispose()
 
     app = FastAPI(
         title="Parley",

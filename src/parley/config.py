@@ -74,6 +74,24 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         default=5 * 1024 * 1024, ge=1024, description="Largest accepted file upload (bytes)."
     )
+    embedding_base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible base URL for embeddings, e.g. http://localhost:11434/v1 "
+        "(Ollama). Unset: the bundled local model.",
+    )
+    embedding_model: str = Field(
+        default="text-embedding-3-small", description="Embedding model name at that endpoint."
+    )
+    embedding_dimensions: int = Field(
+        default=1536, ge=8, le=16000, description="Vector size the embedding model returns."
+    )
+    embedding_send_dimensions: bool = Field(
+        default=False,
+        description="Send `dimensions` in each request (models that can shorten their vectors).",
+    )
+    embedding_api_key: str | None = Field(
+        default=None, description="API key for the embedding endpoint, if it needs one."
+    )
     auto_migrate: bool = Field(
         default=True, description="Apply database migrations when the server starts."
     )

@@ -51,6 +51,10 @@ class Embedder(Protocol):
         """Array of shape (len(texts), dimensions), float32, each row of unit length."""
         ...
 
+    async def close(self) -> None:
+        """Release connections; the app calls it on shutdown."""
+        ...
+
 
 class ModelIntegrityError(RuntimeError):
     """The bundled model files are missing, or differ from what manifest.json says."""
@@ -195,6 +199,9 @@ class LocalEmbedder:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         return await asyncio.to_thread(self.embed_sync, texts)
+
+    async def close(self) -> None:
+        """Nothing to release: the session is shared by the process (`default_embedder`)."""
 
     def embed_sync(self, texts: Sequence[str]) -> FloatArray:
         """Blocking version of `embed`, for scripts and worker threads."""

@@ -1,0 +1,66 @@
+"""Embeddings from any OpenAI-compatible `/embeddings` endpoint (OpenAI, Ollama, vLLM, LM Studio,
+llama.cpp server, ...), through the official `openai` SDK."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from parley.llm.embeddings import FloatArray
+
+MAX_INPUTS_PER_CALL = 256
+
+
+class EmbeddingServiceError(RuntimeError):
+    """The endpoint answered with something that is not what was asked for."""
+
+
+class OpenAIEmbedder:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        model: str,
+        dimensions: int,
+        api_key: str | None,
+        send_dimensions: bool,
+        timeout_s: float = 30.0,
+    ) -> None:
+        from openai import AsyncOpenAI
+
+        self._client = AsyncOpenAI(
+            base_url=base_url, api_key=api_key or "not-needed", timeout=timeout_s, max_retries=3
+        )
+        self._model = model
+        self._dimensions = dimensions
+        self._send_dimensions = send_dimensions
+
+    @property
+    def name(self) -> str:
+        return f"openai-compatible:{self._model}"
+
+    @property
+    def dimensions(self) -> int:
+        return self._dimensions
+
+    async def embed(self, texts: list[str]) -> FloatArray:
+        out = np.zeros((len(texts), self._dimensions), dtype=np.float32)
+        for start in range(0, len(texts), MAX_INPUTS_PER_CALL):
+            # Many servers refuse empty input; a space embeds as "nothing said" too.
+            chunk = [text or " " for text in texts[start : start + MAX_INPUTS_PER_CALL]]
+            extra = {"dimensions": self._dimensions} if self._send_dimensions else {}
+            response = await self._client.embeddings.create(
+                model=self._model, input=chunk, encoding_format="float", **extra
+            )
+            rows = sorted(response.data, key=lambda item: item.index)
+            vectors = np.asarray([row.embedding for row in rows], dtype=np.float32)
+            if vectors.shape != (len(chunk), self._dimensions):
+                raise EmbeddingServiceError(
+                    f"{self.name} returned vectors of shape {vectors.shape}, expected "
+                    f"({len(chunk)}, {self._dimensions}); check PARLEY_EMBEDDING_DIMENSIONS"
+                )
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            out[start : start + len(chunk)] = vectors / np.where(norms == 0, 1.0, norms)
+        return out
+
+    async def close(self) -> None:
+        await self._client.close()
