@@ -35,3 +35,10 @@ async def ensure_embedding_model(db: AsyncSession, *, name: str, dimensions: int
                 f"((embedding::vector({dimensions})) vector_cosine_ops)"
             )
         )
+        await db.execute(
+            text(
+                f"CREATE INDEX IF NOT EXISTS ix_observations_hnsw_{dimensions} "
+                "ON observations USING hnsw "
+                f"((embedding::vector({dimensions})) vector_cosine_ops)"
+            )
+        )

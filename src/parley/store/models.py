@@ -226,3 +226,45 @@ class Meta(Base):
 
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[dict[str, Any]] = mapped_column()
+
+
+class Observation(Base):
+    """A fact one peer holds about another (or itself), with its vector for semantic search.
+
+    `level` is explicit, deductive, inductive or contradiction; near-duplicates are merged by
+    raising `times_derived` instead of storing the fact again."""
+
+    __tablename__ = "observations"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["workspace_id", "observer_id"],
+            ["peers.workspace_id", "peers.id"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["workspace_id", "observed_id"],
+            ["peers.workspace_id", "peers.id"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["workspace_id", "session_id"],
+            ["sessions.workspace_id", "sessions.id"],
+            ondelete="CASCADE",
+        ),
+        Index(None, "workspace_id", "observer_id", "observed_id"),
+        Index(None, "workspace_id", "session_id"),
+        Index(None, "workspace_id", "observed_id"),
+    )
+
+    id: Mapped[str] = mapped_column(PUBLIC_ID, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(NAME)
+    observer_id: Mapped[str] = mapped_column(NAME)
+    observed_id: Mapped[str] = mapped_column(NAME)
+    session_id: Mapped[str] = mapped_column(NAME)
+    content: Mapped[str] = mapped_column(Text)
+    level: Mapped[str] = mapped_column(String(20), default="explicit")
+    premises: Mapped[list[str]] = mapped_column(JSONDict, default=list)
+    message_ids: Mapped[list[str]] = mapped_column(JSONDict, default=list)
+    times_derived: Mapped[int] = mapped_column(Integer, default=1)
+    embedding: Mapped[Any] = mapped_column(EmbeddingVector())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

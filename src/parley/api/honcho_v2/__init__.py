@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from parley.api.honcho_v2 import (
     keys,
     messages,
+    observations,
     peers,
     search,
     sessions,
@@ -16,6 +17,16 @@ from parley.api.honcho_v2 import (
 
 def build_router() -> APIRouter:
     router = APIRouter(prefix="/v2")
-    for module in (workspaces, peers, sessions, messages, search, keys, webhooks, status):
+    for module in (
+        workspaces,
+        peers,
+        sessions,
+        messages,
+        search,
+        keys,
+        webhooks,
+        status,
+        observations,
+    ):
         router.include_router(module.router)
     return router

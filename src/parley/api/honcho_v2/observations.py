@@ -1,0 +1,164 @@
+"""/v2/workspaces/{workspace_id}/observations, also served as `/conclusions` (the name later
+honcho-core releases call)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+from pydantic import AliasChoices, BaseModel, Field
+
+from parley.api.deps import Name, PageNumber, PageSize, ReadDb, Scope, StateDep, WriteDb, requires
+from parley.api.honcho_v2.schemas import CreateName, Page, page_of
+from parley.api.storable import StoredJson, StoredText
+from parley.auth.keys import Principal
+from parley.memory import observations as service
+from parley.memory.observations import NewObservation
+
+router = APIRouter(prefix="/workspaces/{workspace_id}", tags=["observations"])
+
+WorkspaceAccess = Annotated[Principal, requires(Scope.WORKSPACE)]
+PATHS = ("/observations", "/conclusions")
+
+
+class ObservationCreate(BaseModel):
+    content: StoredText = Field(min_length=1, max_length=service.MAX_CONTENT_CHARS)
+    observer_id: CreateName
+    observed_id: CreateName
+    session_id: CreateName
+
+
+class ObservationBatchCreate(BaseModel):
+    # honcho-core 1.7+ posts `{"conclusions": [...]}` to `/conclusions`
+    observations: list[ObservationCreate] = Field(
+        min_length=1,
+        max_length=service.MAX_BATCH,
+        validation_alias=AliasChoices("observations", "conclusions"),
+    )
+
+
+class ObservationGet(BaseModel):
+    filters: StoredJson | None = None
+
+
+class ObservationQuery(BaseModel):
+    query: StoredText = Field(max_length=service.MAX_CONTENT_CHARS)
+    top_k: int = Field(default=10, ge=1, le=service.MAX_TOP_K)
+    distance: float | None = Field(default=None, ge=0.0, le=1.0)
+    filters: StoredJson | None = None
+
+
+class Observation(BaseModel):
+    id: str
+    content: str
+    observer_id: str
+    observed_id: str
+    session_id: str
+    created_at: datetime
+
+
+def observation_out(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "content": row.content,
+        "observer_id": row.observer_id,
+        "observed_id": row.observed_id,
+        "session_id": row.session_id,
+        "created_at": row.created_at,
+    }
+
+
+async def create_observations(
+    workspace_id: Name, body: ObservationBatchCreate, state: StateDep, _: WorkspaceAccess
+) -> list[dict[str, Any]]:
+    rows = await service.create_observations(
+        database=state.database,
+        embedder=state.embedder,
+        workspace_id=workspace_id,
+        observations=[
+            NewObservation(
+                content=o.content,
+                observer_id=o.observer_id,
+                observed_id=o.observed_id,
+                session_id=o.session_id,
+            )
+            for o in body.observations
+        ],
+    )
+    return [observation_out(row) for row in rows]
+
+
+async def list_observations(
+    workspace_id: Name,
+    db: ReadDb,
+    _: WorkspaceAccess,
+    body: Annotated[ObservationGet | None, Body()] = None,
+    reverse: Annotated[bool | None, Query()] = False,
+    page: PageNumber = 1,
+    size: PageSize = 50,
+) -> dict[str, Any]:
+    result = await service.list_observations(
+        db=db,
+        workspace_id=workspace_id,
+        filters=body.filters if body else None,
+        reverse=bool(reverse),
+        page=page,
+        size=size,
+    )
+    return page_of(result, observation_out)
+
+
+async def query_observations(
+    workspace_id: Name, body: ObservationQuery, state: StateDep, _: WorkspaceAccess
+) -> list[dict[str, Any]]:
+    rows = await service.query_observations(
+        database=state.database,
+        embedder=state.embedder,
+        workspace_id=workspace_id,
+        query=body.query,
+        top_k=body.top_k,
+        max_distance=body.distance,
+        filters=body.filters,
+    )
+    return [observation_out(row) for row in rows]
+
+
+async def delete_observation(
+    workspace_id: Name, observation_id: Name, db: WriteDb, _: WorkspaceAccess
+) -> dict[str, str]:
+    await service.delete_observation(
+        db=db, workspace_id=workspace_id, observation_id=observation_id
+    )
+    return {"message": "Observation deleted successfully"}
+
+
+for _path in PATHS:
+    _aliased = _path != "/observations"
+    router.add_api_route(
+        _path,
+        create_observations,
+        methods=["POST"],
+        response_model=list[Observation],
+        include_in_schema=not _aliased,
+    )
+    router.add_api_route(
+        f"{_path}/list",
+        list_observations,
+        methods=["POST"],
+        response_model=Page[Observation],
+        include_in_schema=not _aliased,
+    )
+    router.add_api_route(
+        f"{_path}/query",
+        query_observations,
+        methods=["POST"],
+        response_model=list[Observation],
+        include_in_schema=not _aliased,
+    )
+    router.add_api_route(
+        f"{_path}/{{observation_id}}",
+        delete_observation,
+        methods=["DELETE"],
+        include_in_schema=not _aliased,
+    )

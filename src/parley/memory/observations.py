@@ -1,0 +1,251 @@
+"""Observations: facts one peer (the observer) holds about another or itself (the observed).
+
+Every observation carries its embedding, so it can be found by meaning. Texts are embedded
+before any database session is opened. A new observation whose cosine distance to an existing
+one of the same (workspace, observer, observed) is at most `MERGE_DISTANCE` is not stored
+again: the existing one's `times_derived` goes up and it stands for the new one.
+
+Vector search is exact cosine in numpy over the candidates the filters leave, on both backends.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.errors import NotFound
+from parley.ids import new_public_id
+from parley.llm.embeddings import Embedder
+from parley.memory.filters import Field, Kind, compile_filters
+from parley.memory.pages import Page, paginate
+from parley.memory.peers import get_peer
+from parley.memory.sessions import get_session
+from parley.memory.workspaces import get_workspace
+from parley.store.engine import Database
+from parley.store.models import Observation, utcnow
+
+MAX_CONTENT_CHARS = 65_535
+MAX_BATCH = 100
+MAX_TOP_K = 100
+MERGE_DISTANCE = 0.05
+LEVELS = frozenset({"explicit", "deductive", "inductive", "contradiction"})
+
+FILTER_FIELDS = {
+    "id": Field(Observation.id, Kind.TEXT),
+    "observer_id": Field(Observation.observer_id, Kind.TEXT),
+    "observed_id": Field(Observation.observed_id, Kind.TEXT),
+    "session_id": Field(Observation.session_id, Kind.TEXT),
+    "content": Field(Observation.content, Kind.TEXT),
+    "created_at": Field(Observation.created_at, Kind.DATETIME),
+    "level": Field(Observation.level, Kind.TEXT),
+}
+
+
+@dataclass(frozen=True)
+class NewObservation:
+    content: str
+    observer_id: str
+    observed_id: str
+    session_id: str
+    level: str = "explicit"
+    premises: list[str] = field(default_factory=list)
+    message_ids: list[str] = field(default_factory=list)
+
+
+async def create_observations(
+    *,
+    database: Database,
+    embedder: Embedder,
+    workspace_id: str,
+    observations: list[NewObservation],
+) -> list[Observation]:
+    """Store a batch; one result per input, in order (a merged input gets the row it merged
+    into). Unknown peers or sessions are a NotFound before anything is embedded."""
+    for item in observations:
+        if item.level not in LEVELS:
+            raise ValueError(f"unknown observation level {item.level!r}")
+    async with database.read() as db:
+        await _check_references(db, workspace_id, observations)
+    vectors = await embedder.embed([o.content for o in observations])
+    async with database.write() as db:
+        await _check_references(db, workspace_id, observations)  # may have gone meanwhile
+        return await _store(db, workspace_id, observations, vectors)
+
+
+async def _check_references(
+    db: AsyncSession, workspace_id: str, observations: list[NewObservation]
+) -> None:
+    await get_workspace(db=db, workspace_id=workspace_id)
+    peers = {p for o in observations for p in (o.observer_id, o.observed_id)}
+    for peer_id in sorted(peers):
+        await get_peer(db=db, workspace_id=workspace_id, peer_id=peer_id)
+    for session_id in sorted({o.session_id for o in observations}):
+        await get_session(db=db, workspace_id=workspace_id, session_id=session_id)
+
+
+async def _store(
+    db: AsyncSession,
+    workspace_id: str,
+    observations: list[NewObservation],
+    vectors: np.ndarray,
+) -> list[Observation]:
+    now = utcnow()
+    results: list[Observation] = []
+    merges: Counter[str] = Counter()
+    # per (observer, observed): the ids and unit vectors of the rows it already has
+    known: dict[tuple[str, str], tuple[list[str], np.ndarray]] = {}
+    rows_by_id: dict[str, Observation] = {}
+    for index, (item, vector) in enumerate(zip(observations, vectors, strict=True)):
+        pair = (item.observer_id, item.observed_id)
+        if pair not in known:
+            known[pair] = await _pair_vectors(db, workspace_id, *pair, dims=len(vector))
+        ids, matrix = known[pair]
+        if ids:
+            distances = 1.0 - matrix @ vector
+            nearest = int(np.argmin(distances))
+            if distances[nearest] <= MERGE_DISTANCE:
+                merges[ids[nearest]] += 1
+                results.append(rows_by_id.get(ids[nearest]) or await _get(db, ids[nearest]))
+                continue
+        row = Observation(
+            id=new_public_id(),
+            workspace_id=workspace_id,
+            observer_id=item.observer_id,
+            observed_id=item.observed_id,
+            session_id=item.session_id,
+            content=item.content,
+            level=item.level,
+            premises=list(item.premises),
+            message_ids=list(item.message_ids),
+            times_derived=1,
+            embedding=np.asarray(vector, dtype=np.float32),
+            # distinct, increasing times keep a batch in its order when listed
+            created_at=now + timedelta(microseconds=index),
+        )
+        db.add(row)
+        rows_by_id[row.id] = row
+        known[pair] = (
+            [*ids, row.id],
+            np.vstack([matrix, np.asarray(vector, dtype=np.float32)[None, :]]),
+        )
+        results.append(row)
+    await db.flush()
+    for observation_id, count in merges.items():
+        await db.execute(
+            update(Observation)
+            .where(Observation.id == observation_id)
+            .values(times_derived=Observation.times_derived + count)
+        )
+    for row in {id(r): r for r in results}.values():
+        if row.id in merges:
+            await db.refresh(row, ["times_derived"])
+    return results
+
+
+async def _pair_vectors(
+    db: AsyncSession, workspace_id: str, observer_id: str, observed_id: str, *, dims: int
+) -> tuple[list[str], np.ndarray]:
+    rows = (
+        await db.execute(
+            select(Observation.id, Observation.embedding).where(
+                Observation.workspace_id == workspace_id,
+                Observation.observer_id == observer_id,
+                Observation.observed_id == observed_id,
+            )
+        )
+    ).all()
+    if not rows:
+        return [], np.empty((0, dims), dtype=np.float32)
+    return [r.id for r in rows], np.vstack([r.embedding for r in rows]).astype(np.float32)
+
+
+async def _get(db: AsyncSession, observation_id: str) -> Observation:
+    row = await db.get(Observation, observation_id)
+    assert row is not None  # read in this transaction a moment ago
+    return row
+
+
+async def get_observation(
+    *, db: AsyncSession, workspace_id: str, observation_id: str
+) -> Observation:
+    row = await db.get(Observation, observation_id)
+    if row is None or row.workspace_id != workspace_id:
+        raise NotFound(f"Observation {observation_id} not found in workspace {workspace_id}")
+    return row
+
+
+async def list_observations(
+    *,
+    db: AsyncSession,
+    workspace_id: str,
+    filters: dict[str, Any] | None,
+    reverse: bool,
+    page: int,
+    size: int,
+) -> Page[Observation]:
+    """Newest first, like Honcho; `reverse` lists oldest first."""
+    where = compile_filters(filters, FILTER_FIELDS, db.bind.dialect.name)
+    await get_workspace(db=db, workspace_id=workspace_id)
+    order = (
+        (Observation.created_at, Observation.id)
+        if reverse
+        else (Observation.created_at.desc(), Observation.id.desc())
+    )
+    stmt = (
+        select(Observation).where(Observation.workspace_id == workspace_id, where).order_by(*order)
+    )
+    return await paginate(db, stmt, page=page, size=size)
+
+
+async def query_observations(
+    *,
+    database: Database,
+    embedder: Embedder,
+    workspace_id: str,
+    query: str,
+    top_k: int,
+    max_distance: float | None,
+    filters: dict[str, Any] | None,
+) -> list[Observation]:
+    """The `top_k` nearest observations by cosine distance, nearest first."""
+    where = compile_filters(filters, FILTER_FIELDS, database.dialect)  # 422s first
+    async with database.read() as db:
+        await get_workspace(db=db, workspace_id=workspace_id)
+    vector = (await embedder.embed([query]))[0]
+    async with database.read() as db:
+        candidates = (
+            await db.execute(
+                select(Observation.id, Observation.embedding).where(
+                    Observation.workspace_id == workspace_id, where
+                )
+            )
+        ).all()
+        if not candidates:
+            return []
+        matrix = np.vstack([c.embedding for c in candidates]).astype(np.float32)
+        distances = 1.0 - matrix @ np.asarray(vector, dtype=np.float32)
+        order = np.argsort(distances, kind="stable")[:top_k]
+        if max_distance is not None:
+            order = order[distances[order] <= max_distance]
+        ids = [candidates[int(i)].id for i in order]
+        if not ids:
+            return []
+        rows = (await db.scalars(select(Observation).where(Observation.id.in_(ids)))).all()
+    by_id = {row.id: row for row in rows}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+async def delete_observation(*, db: AsyncSession, workspace_id: str, observation_id: str) -> None:
+    result = await db.execute(
+        delete(Observation).where(
+            Observation.workspace_id == workspace_id, Observation.id == observation_id
+        )
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise NotFound(f"Observation {observation_id} not found in workspace {workspace_id}")

@@ -1,0 +1,302 @@
+"""Observations (and their `/conclusions` alias): create with near-duplicate merging, list,
+semantic query, delete, on both backends, through HTTP and the real SDK."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from parley.memory.observations import get_observation
+from parley.store.models import Observation
+
+W = "w"
+BASE = f"/v2/workspaces/{W}/observations"
+FACTS = [
+    "Alice has a golden retriever",
+    "Alice works as a nurse at the city hospital",
+    "Alice is learning to play the violin",
+]
+
+
+def obs(content: str, observed: str = "alice", session: str = "s1") -> dict[str, str]:
+    return {
+        "content": content,
+        "observer_id": "alice",
+        "observed_id": observed,
+        "session_id": session,
+    }
+
+
+@pytest.fixture
+def seeded(client: TestClient) -> TestClient:
+    assert client.post("/v2/workspaces", json={"id": W}).status_code == 200
+    for peer in ("alice", "bob"):
+        assert client.post(f"/v2/workspaces/{W}/peers", json={"id": peer}).status_code == 200
+    for session in ("s1", "s2"):
+        response = client.post(f"/v2/workspaces/{W}/sessions", json={"id": session})
+        assert response.status_code == 200
+    return client
+
+
+def create(client: TestClient, *items: dict[str, str], base: str = BASE) -> list[dict[str, Any]]:
+    response = client.post(base, json={"observations": list(items)})
+    assert response.status_code == 200, response.text
+    return list(response.json())
+
+
+def listed(client: TestClient, filters: dict[str, Any] | None = None, **params: Any) -> list[str]:
+    response = client.post(f"{BASE}/list", json={"filters": filters}, params=params)
+    assert response.status_code == 200, response.text
+    return [o["content"] for o in response.json()["items"]]
+
+
+def query(client: TestClient, text: str, base: str = BASE, **body: Any) -> list[str]:
+    response = client.post(f"{base}/query", json={"query": text} | body)
+    assert response.status_code == 200, response.text
+    return [o["content"] for o in response.json()]
+
+
+def db_rows(client: TestClient) -> list[tuple[str, str, int]]:
+    async def read() -> list[tuple[str, str, int]]:
+        async with client.app.state.parley.database.read() as db:
+            rows = await db.execute(
+                select(
+                    Observation.content, Observation.observed_id, Observation.times_derived
+                ).order_by(Observation.created_at)
+            )
+            return [tuple(r) for r in rows]
+
+    return client.portal.call(read)
+
+
+def times_derived(client: TestClient, observation_id: str) -> int:
+    async def read() -> int:
+        async with client.app.state.parley.database.read() as db:
+            row = await get_observation(db=db, workspace_id=W, observation_id=observation_id)
+            return row.times_derived
+
+    return client.portal.call(read)
+
+
+def test_create_list_query_delete(seeded: TestClient) -> None:
+    created = create(seeded, *(obs(f) for f in FACTS))
+    assert [o["content"] for o in created] == FACTS
+    first = created[0]
+    assert set(first) == {"id", "content", "observer_id", "observed_id", "session_id", "created_at"}
+    assert (first["observer_id"], first["observed_id"], first["session_id"]) == (
+        "alice",
+        "alice",
+        "s1",
+    )
+    assert all(len(o["id"]) == 21 for o in created)
+
+    page = seeded.post(f"{BASE}/list", json={}).json()
+    assert (page["total"], page["page"], page["size"], page["pages"]) == (3, 1, 50, 1)
+    assert [o["content"] for o in page["items"]] == FACTS[::-1]  # newest first
+    assert listed(seeded, reverse=True) == FACTS
+    assert listed(seeded, size=2, page=2, reverse=True) == [FACTS[2]]
+
+    assert query(seeded, "pets", top_k=1) == ["Alice has a golden retriever"]
+    assert query(seeded, "what is her job", top_k=1) == [FACTS[1]]
+    assert query(seeded, "musical instrument", top_k=1) == [FACTS[2]]
+    assert sorted(query(seeded, "pets")) == sorted(FACTS)  # top_k 10 > 3 rows
+
+    response = seeded.delete(f"{BASE}/{first['id']}")
+    assert response.status_code == 200
+    assert response.json() == {"message": "Observation deleted successfully"}
+    assert listed(seeded, reverse=True) == FACTS[1:]
+    assert "Alice has a golden retriever" not in query(seeded, "pets")
+    assert seeded.delete(f"{BASE}/{first['id']}").status_code == 404
+    assert seeded.delete(f"{BASE}/nope").json() == {
+        "detail": "Observation nope not found in workspace w"
+    }
+
+
+def test_near_duplicates_merge(seeded: TestClient) -> None:
+    [first] = create(seeded, obs("Alice has a golden retriever"))
+    [again] = create(seeded, obs("Alice has a golden retriever"))
+    assert again["id"] == first["id"]
+    assert times_derived(seeded, first["id"]) == 2
+
+    [other] = create(seeded, obs("Alice is allergic to peanuts"))
+    assert other["id"] != first["id"]
+    [about_bob] = create(seeded, obs("Alice has a golden retriever", observed="bob"))
+    assert about_bob["id"] != first["id"]
+
+    # within one batch: the second copy merges into the first one of the batch
+    batch = create(seeded, obs("Bob plays chess"), obs("Bob plays chess"), obs("Bob swims"))
+    assert batch[0]["id"] == batch[1]["id"] != batch[2]["id"]
+    assert times_derived(seeded, batch[0]["id"]) == 2
+
+    assert db_rows(seeded) == [
+        ("Alice has a golden retriever", "alice", 2),
+        ("Alice is allergic to peanuts", "alice", 1),
+        ("Alice has a golden retriever", "bob", 1),
+        ("Bob plays chess", "alice", 2),
+        ("Bob swims", "alice", 1),
+    ]
+
+
+def test_distance_threshold(seeded: TestClient) -> None:
+    create(seeded, obs("Alice has a golden retriever"), obs("The quarterly tax report is due"))
+    assert query(seeded, "Alice has a golden retriever", distance=0.01) == [
+        "Alice has a golden retriever"
+    ]
+    assert query(seeded, "dog", distance=0.0) == []
+    assert query(seeded, "dog", distance=1.0) == [
+        "Alice has a golden retriever",
+        "The quarterly tax report is due",
+    ]
+
+
+def test_filters(seeded: TestClient) -> None:
+    create(
+        seeded,
+        obs("Alice has a golden retriever"),
+        obs("Bob has a tabby cat", observed="bob", session="s2"),
+    )
+    assert listed(seeded, {"observed_id": "bob"}) == ["Bob has a tabby cat"]
+    assert listed(seeded, {"session_id": "s1"}) == ["Alice has a golden retriever"]
+    assert listed(seeded, {"level": "explicit"}, reverse=True) == [
+        "Alice has a golden retriever",
+        "Bob has a tabby cat",
+    ]
+    assert listed(seeded, {"content": {"icontains": "TABBY"}}) == ["Bob has a tabby cat"]
+    assert listed(seeded, {"NOT": [{"observed_id": "bob"}]}) == ["Alice has a golden retriever"]
+    assert query(seeded, "pets", filters={"observed_id": "alice"}) == [
+        "Alice has a golden retriever"
+    ]
+    assert query(seeded, "pets", filters={"observer_id": "bob"}) == []
+    for path, body in (
+        ("list", {"filters": {"nope": 1}}),
+        ("query", {"query": "x", "filters": {"nope": 1}}),
+    ):
+        assert seeded.post(f"{BASE}/{path}", json=body).status_code == 422
+
+
+def test_unknown_references_are_404(seeded: TestClient) -> None:
+    cases = [
+        (obs("x", observed="carol"), "Peer carol not found in workspace w"),
+        (obs("x") | {"observer_id": "dave"}, "Peer dave not found in workspace w"),
+        (obs("x", session="s9"), "Session s9 not found in workspace w"),
+    ]
+    for item, detail in cases:
+        response = seeded.post(BASE, json={"observations": [obs("fine"), item]})
+        assert response.status_code == 404
+        assert response.json() == {"detail": detail}
+    response = seeded.post("/v2/workspaces/nowhere/observations", json={"observations": [obs("x")]})
+    assert response.status_code == 404
+    assert listed(seeded) == []  # nothing of a failed batch was stored
+
+
+def test_validation_is_422(seeded: TestClient) -> None:
+    bodies: list[Any] = [
+        {"observations": []},
+        {"observations": [obs(f"fact {i}") for i in range(101)]},
+        {"observations": [obs("")]},
+        {"observations": [obs("x" * 65_536)]},
+        {"observations": [{"content": "x"}]},
+    ]
+    for body in bodies:
+        assert seeded.post(BASE, json=body).status_code == 422
+    for body in (
+        {"query": "x", "top_k": 0},
+        {"query": "x", "top_k": 101},
+        {"query": "x", "distance": 1.5},
+    ):
+        assert seeded.post(f"{BASE}/query", json=body).status_code == 422
+    assert listed(seeded) == []
+    assert len(create(seeded, *(obs(f"fact number {i}") for i in range(100)))) == 100
+
+
+def test_deleting_the_session_removes_its_observations(seeded: TestClient) -> None:
+    create(seeded, obs("Alice has a golden retriever"), obs("Alice likes jazz", session="s2"))
+    assert seeded.delete(f"/v2/workspaces/{W}/sessions/s1").status_code == 202
+    assert listed(seeded) == ["Alice likes jazz"]
+    assert query(seeded, "pets") == ["Alice likes jazz"]
+    assert db_rows(seeded) == [("Alice likes jazz", "alice", 1)]
+
+
+def test_conclusions_alias(seeded: TestClient) -> None:
+    alias = f"/v2/workspaces/{W}/conclusions"
+    [made] = create(seeded, obs("Alice has a golden retriever"), base=alias)
+    page = seeded.post(f"{alias}/list", json={}).json()
+    assert [o["id"] for o in page["items"]] == [made["id"]]
+    assert query(seeded, "pets", base=alias) == ["Alice has a golden retriever"]
+    assert seeded.delete(f"{alias}/{made['id']}").status_code == 200
+    assert listed(seeded) == []
+    schema_paths = seeded.get("/openapi.json").json()["paths"]
+    assert "/v2/workspaces/{workspace_id}/observations" in schema_paths
+    assert not [p for p in schema_paths if "conclusions" in p]
+
+
+def test_sdk(seeded: TestClient, honcho_for: Any) -> None:
+    core = honcho_for(W).core
+    observations = core.workspaces.observations
+    created = observations.create(W, observations=[obs(f) for f in FACTS])
+    assert [o.content for o in created] == FACTS
+    assert [o.content for o in observations.list(W, reverse=True)] == FACTS
+    found = observations.list(W, filters={"content": {"contains": "nurse"}})
+    assert [o.id for o in found] == [created[1].id]
+    nearest = observations.query(W, query="pets", top_k=1)
+    assert [o.content for o in nearest] == ["Alice has a golden retriever"]
+    observations.delete(created[0].id, workspace_id=W)
+    assert [o.content for o in observations.list(W, reverse=True)] == FACTS[1:]
+    assert "Alice has a golden retriever" not in [
+        o.content for o in observations.query(W, query="pets")
+    ]
+
+
+LATEST_SCRIPT = r"""
+import json, sys
+import honcho_core
+from honcho_core import Honcho
+
+assert honcho_core.__version__ == "1.11.0", honcho_core.__version__
+client = Honcho(base_url=sys.argv[1], max_retries=0)
+ws = client.workspaces.get_or_create(id="latest").id
+client.workspaces.sessions.get_or_create(workspace_id=ws, id="s", peers={"alice": {}})
+conclusions = client.workspaces.conclusions
+made = conclusions.create(ws, conclusions=[
+    {"content": "Alice has a golden retriever", "observer_id": "alice", "observed_id": "alice",
+     "session_id": "s"},
+    {"content": "Alice works night shifts", "observer_id": "alice", "observed_id": "alice",
+     "session_id": "s"},
+])
+nearest = conclusions.query(ws, query="pets", top_k=1)
+conclusions.delete(made[0].id, workspace_id=ws)
+listed = conclusions.list(ws)
+print(json.dumps({
+    "made": [c.content for c in made],
+    "nearest": [c.content for c in nearest],
+    "listed": [c.content for c in listed.items],
+}))
+"""
+
+
+def test_newest_honcho_core_conclusions(served: str) -> None:
+    default = Path(sys.prefix) / "extra" / "honcho-core-1.11.0"
+    latest = Path(os.environ.get("PARLEY_TEST_LATEST_HONCHO_CORE") or default)
+    if not (latest / "honcho_core").is_dir():
+        pytest.fail("run the suite through ./scripts/test, which installs honcho-core 1.11.0")
+    result = subprocess.run(
+        [sys.executable, "-c", LATEST_SCRIPT, served],
+        env=os.environ | {"PYTHONPATH": str(latest)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "made": ["Alice has a golden retriever", "Alice works night shifts"],
+        "nearest": ["Alice has a golden retriever"],
+        "listed": ["Alice works night shifts"],
+    }
