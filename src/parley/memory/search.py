@@ -182,6 +182,7 @@ class MessageSearch:
             document = func.to_tsvector(english, Message.content)
             score = func.ts_rank_cd(document, tsquery)
             matches = select(Message.seq).where(_scoped(scope), where, document.op("@@")(tsquery))
+            newest_first = Message.seq.desc()
         else:
             match = " OR ".join(f'"{word}"' for word in words)
             score = literal_column("-bm25(messages_fts)")  # bm25 is lower for better matches
@@ -192,9 +193,12 @@ class MessageSearch:
                     _scoped(scope), where, text("messages_fts MATCH :match").bindparams(match=match)
                 )
             )
+            # ordering by the FTS table's own rowid lets FTS5 walk matches newest first and
+            # stop at the window; ordering by messages.seq made SQLite score and sort them all
+            newest_first = _fts.c.rowid.desc()
         window = (
             matches.add_columns(score.label("score"))
-            .order_by(Message.seq.desc())
+            .order_by(newest_first)
             .limit(TEXT_WINDOW)
             .subquery()
         )

