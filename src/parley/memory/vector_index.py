@@ -2,9 +2,10 @@
 
 One collection per workspace: the seqs, a float32 matrix of unit vectors, and the session and
 peer of each row, so scoped searches mask instead of querying. A collection is checked against
-the database on every search by (row count, max seq): seqs only grow (AUTOINCREMENT), so any
-insert raises the max and any delete lowers the count. New rows are appended; anything else
-reloads the collection.
+the database on every search by the workspace's (inserted, deleted) embedding counts, which
+triggers keep in the same transaction as every change (one primary-key read, not a count of
+100k rows). Seqs only grow (AUTOINCREMENT): if nothing was deleted, the new rows are those past
+the collection's last seq and are appended; after any delete the collection is reloaded.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from parley.store.models import MessageEmbedding
+from parley.store.models import MessageEmbedding, MessageEmbeddingCount
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Collection:
 
     dims: int
     count: int = 0
+    version: tuple[int, int] = (-1, -1)  # the (inserted, deleted) counts it reflects
     _vectors: np.ndarray = field(init=False)
     _seqs: np.ndarray = field(init=False)
     _sessions: np.ndarray = field(init=False)
@@ -109,23 +111,19 @@ class MessageVectorIndex:
         """The workspace's collection, brought up to date with the database."""
         lock = self._locks.setdefault(workspace_id, asyncio.Lock())
         async with lock:
-            count, max_seq = (
-                await db.execute(
-                    select(func.count(), func.coalesce(func.max(MessageEmbedding.seq), 0)).where(
-                        MessageEmbedding.workspace_id == workspace_id
-                    )
-                )
-            ).one()
+            counts = await db.get(MessageEmbeddingCount, workspace_id)
+            version = (counts.inserted, counts.deleted) if counts else (0, 0)
             current = self._collections.get(workspace_id)
-            if current is not None and (current.count, current.max_seq) == (count, max_seq):
+            if current is not None and current.version == version:
                 return current
-            if current is not None and max_seq >= current.max_seq:
-                newer = await self._rows(db, workspace_id, after=current.max_seq)
-                if current.count + len(newer) == count:
-                    current.append(newer)
+            if current is not None and current.version[1] == version[1]:
+                current.append(await self._rows(db, workspace_id, after=current.max_seq))
+                if current.count == version[0] - version[1]:
+                    current.version = version
                     return current
             fresh = Collection(dims=self.dims)
             fresh.append(await self._rows(db, workspace_id, after=0))
+            fresh.version = version
             self._collections[workspace_id] = fresh
             return fresh
 

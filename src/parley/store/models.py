@@ -268,3 +268,15 @@ class Observation(Base):
     times_derived: Mapped[int] = mapped_column(Integer, default=1)
     embedding: Mapped[Any] = mapped_column(EmbeddingVector())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MessageEmbeddingCount(Base):
+    """How many message embeddings a workspace has had inserted and deleted, kept by SQLite
+    triggers (migration 0004) in the same transaction as the change. The in-memory vector index
+    compares these instead of counting rows on every search. Unused on PostgreSQL."""
+
+    __tablename__ = "message_embedding_counts"
+
+    workspace_id: Mapped[str] = mapped_column(NAME, primary_key=True)
+    inserted: Mapped[int] = mapped_column(BigInteger, default=0)
+    deleted: Mapped[int] = mapped_column(BigInteger, default=0)
