@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from sqlalchemy import (
@@ -58,6 +58,9 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 _fts = table("messages_fts", column("rowid"))
 
 
+Mode = Literal["hybrid", "vector", "text"]
+
+
 @dataclass(frozen=True)
 class Scope:
     """Where to search: a workspace, optionally one session or one sender."""
@@ -91,21 +94,29 @@ class MessageSearch:
         self._index = index  # None on PostgreSQL, which searches with pgvector
 
     async def search(
-        self, scope: Scope, query: str, *, filters: dict[str, Any] | None, limit: int
+        self,
+        scope: Scope,
+        query: str,
+        *,
+        filters: dict[str, Any] | None,
+        limit: int,
+        mode: Mode = "hybrid",
     ) -> list[Message]:
+        """The `limit` best messages; `mode` picks one side alone (for evaluation)."""
         where = compile_filters(filters, FILTER_FIELDS, self._database.dialect)  # 422s first
         async with self._database.read() as db:
             await _check_scope(db, scope)
         words = query_words(query)
-        vector = (await self._embedder.embed([query]))[0] if query.strip() else None
+        wants_vector = mode != "text" and query.strip()
+        vector = (await self._embedder.embed([query]))[0] if wants_vector else None
         depth = max(limit * 3, 30)
         async with self._database.read() as db:
             rankings = []
-            if vector is not None:
+            if vector is not None and mode != "text":
                 rankings.append(
                     await self._vector_ranking(db, scope, where, filters, vector, depth)
                 )
-            if words:
+            if words and mode != "vector":
                 rankings.append(await self._text_ranking(db, scope, where, words, depth))
             seqs = reciprocal_rank_fusion(rankings, limit)
             if not seqs:
