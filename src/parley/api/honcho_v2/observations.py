@@ -133,32 +133,19 @@ async def delete_observation(
     return {"message": "Observation deleted successfully"}
 
 
+ROUTES: tuple[tuple[str, Any, str, Any], ...] = (
+    ("", create_observations, "POST", list[Observation]),
+    ("/list", list_observations, "POST", Page[Observation]),
+    ("/query", query_observations, "POST", list[Observation]),
+    ("/{observation_id}", delete_observation, "DELETE", None),
+)
+
 for _path in PATHS:
-    _aliased = _path != "/observations"
-    router.add_api_route(
-        _path,
-        create_observations,
-        methods=["POST"],
-        response_model=list[Observation],
-        include_in_schema=not _aliased,
-    )
-    router.add_api_route(
-        f"{_path}/list",
-        list_observations,
-        methods=["POST"],
-        response_model=Page[Observation],
-        include_in_schema=not _aliased,
-    )
-    router.add_api_route(
-        f"{_path}/query",
-        query_observations,
-        methods=["POST"],
-        response_model=list[Observation],
-        include_in_schema=not _aliased,
-    )
-    router.add_api_route(
-        f"{_path}/{{observation_id}}",
-        delete_observation,
-        methods=["DELETE"],
-        include_in_schema=not _aliased,
-    )
+    for _suffix, _handler, _method, _model in ROUTES:
+        router.add_api_route(
+            f"{_path}{_suffix}",
+            _handler,
+            methods=[_method],
+            response_model=_model,
+            include_in_schema=_path == "/observations",  # /conclusions is an alias
+        )
