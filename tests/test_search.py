@@ -175,3 +175,13 @@ def test_sdk_search(seeded: TestClient, honcho_for: Any) -> None:
         "I play the cello in a community orchestra"
     ]
     assert {m.peer_id for m in honcho.peer("bob").search("report", limit=5)} == {"bob"}
+
+
+def test_weighted_reciprocal_rank_fusion() -> None:
+    from parley.memory.search import reciprocal_rank_fusion
+
+    # 3 is third by meaning but also found by words, so it rises to the top; 4, found only by
+    # the lower-weighted words, comes last
+    assert reciprocal_rank_fusion([([1, 2, 3], 1.0), ([3, 4], 0.25)], limit=4) == [3, 1, 2, 4]
+    assert reciprocal_rank_fusion([([1, 2], 1.0), ([2, 1], 1.0)], limit=2) == [2, 1]  # tie: newer
+    assert reciprocal_rank_fusion([], limit=5) == []

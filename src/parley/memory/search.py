@@ -39,6 +39,8 @@ from parley.store.engine import Database
 from parley.store.models import Message, MessageEmbedding
 
 RRF_K = 60
+VECTOR_WEIGHT = 1.0
+TEXT_WEIGHT = 0.25
 MAX_QUERY_WORDS = 8
 # Words too common to rank by: matching them makes full-text search score nearly every row
 # (700 ms at 100k messages) while adding almost nothing to the ranking.
@@ -77,11 +79,14 @@ def query_words(query: str) -> list[str]:
     return sorted(content, key=len, reverse=True)[:MAX_QUERY_WORDS]
 
 
-def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], limit: int) -> list[int]:
+def reciprocal_rank_fusion(
+    rankings: Sequence[tuple[Sequence[int], float]], limit: int
+) -> list[int]:
+    """Fuse (ranking, weight) pairs: each item scores weight / (RRF_K + rank)."""
     scores: dict[int, float] = {}
-    for ranking in rankings:
+    for ranking, weight in rankings:
         for rank, seq in enumerate(ranking):
-            scores[seq] = scores.get(seq, 0.0) + 1.0 / (RRF_K + rank + 1)
+            scores[seq] = scores.get(seq, 0.0) + weight / (RRF_K + rank + 1)
     return sorted(scores, key=lambda seq: (-scores[seq], -seq))[:limit]
 
 
@@ -113,11 +118,11 @@ class MessageSearch:
         async with self._database.read() as db:
             rankings = []
             if vector is not None and mode != "text":
-                rankings.append(
-                    await self._vector_ranking(db, scope, where, filters, vector, depth)
-                )
+                vector_hits = await self._vector_ranking(db, scope, where, filters, vector, depth)
+                rankings.append((vector_hits, VECTOR_WEIGHT))
             if words and mode != "vector":
-                rankings.append(await self._text_ranking(db, scope, where, words, depth))
+                text_hits = await self._text_ranking(db, scope, where, words, depth)
+                rankings.append((text_hits, TEXT_WEIGHT))
             seqs = reciprocal_rank_fusion(rankings, limit)
             if not seqs:
                 return []
