@@ -24,7 +24,6 @@ from sqlalchemy import (
     select,
     table,
     text,
-    true,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -117,7 +116,7 @@ class MessageSearch:
         depth = max(limit * 3, 30)
         async with self._database.read() as db:
             rankings = []
-            if vector is not None and mode != "text":
+            if vector is not None:  # None in text mode
                 vector_hits = await self._vector_ranking(db, scope, where, filters, vector, depth)
                 rankings.append((vector_hits, VECTOR_WEIGHT))
             if words and mode != "vector":
@@ -230,7 +229,7 @@ def _scoped(scope: Scope) -> ColumnElement[bool]:
         clause = clause & (Message.session_id == scope.session_id)
     if scope.peer_id is not None:
         clause = clause & (Message.peer_id == scope.peer_id)
-    return clause if clause is not None else true()
+    return clause
 
 
 async def _check_scope(db: AsyncSession, scope: Scope) -> None:
