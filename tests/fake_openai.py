@@ -1,7 +1,12 @@
-"""A local OpenAI-compatible server for tests: real HTTP, scripted behaviour.
+"""A local model server for tests: real HTTP, scripted behaviour.
 
-`/v1/embeddings` returns deterministic bag-of-words vectors (each word hashed into one of
-`dims` slots), so texts sharing words are near each other and the real client code runs.
+- `/v1/embeddings` returns deterministic bag-of-words vectors (each word hashed into one of
+  `dims` slots), so texts sharing words are near each other and the real client code runs.
+- `/v1/chat/completions` (OpenAI) and `/v1/messages` (Anthropic), with and without streaming,
+  answer from `rules`: the first rule whose `match` is in the request's text (all messages,
+  joined) and still has `times` left. A rule can instead answer with an HTTP error (429, 500,
+  400), sleep first (timeouts), or break a stream after some pieces. A request no rule matches
+  gets a 400 naming the prompt, so a missing script fails loudly.
 """
 
 from __future__ import annotations
@@ -10,11 +15,14 @@ import hashlib
 import json
 import re
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+Reply = str | Callable[[dict[str, Any]], str]
 
 
 def bag_of_words(text: str, dims: int) -> list[float]:
@@ -25,44 +33,145 @@ def bag_of_words(text: str, dims: int) -> list[float]:
 
 
 @dataclass
+class Rule:
+    match: str
+    reply: Reply = ""
+    status: int = 200
+    times: int | None = None  # None: every time
+    delay_s: float = 0.0
+    break_stream_after: int | None = None  # pieces sent before the connection drops
+
+
+@dataclass
 class FakeOpenAI:
     dims: int = 64
     requests: list[dict[str, Any]] = field(default_factory=list)
     base_url: str = ""
+    rules: list[Rule] = field(default_factory=list)
+
+    def script(self, match: str, reply: Reply = "", **options: Any) -> Rule:
+        rule = Rule(match, reply, **options)
+        self.rules.append(rule)
+        return rule
+
+    def chat_requests(self) -> list[dict[str, Any]]:
+        return [r["body"] for r in self.requests if r["path"] != "/v1/embeddings"]
+
+    def prompts(self) -> list[str]:
+        return [prompt_text(body) for body in self.chat_requests()]
+
+    def _pick(self, text: str) -> Rule | None:
+        for rule in self.rules:
+            if rule.match in text and (rule.times is None or rule.times > 0):
+                if rule.times is not None:
+                    rule.times -= 1
+                return rule
+        return None
+
+
+def prompt_text(body: dict[str, Any]) -> str:
+    parts = []
+    if isinstance(body.get("system"), str):
+        parts.append(body["system"])
+    for message in body.get("messages", []):
+        content = message.get("content")
+        if isinstance(content, list):
+            content = " ".join(c.get("text", "") for c in content if isinstance(c, dict))
+        parts.append(str(content))
+    return "\n".join(parts)
 
 
 @contextmanager
 def fake_openai(dims: int = 64) -> Iterator[FakeOpenAI]:
     state = FakeOpenAI(dims=dims)
+    lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-            state.requests.append({"path": self.path, "body": body})
-            if self.path != "/v1/embeddings":
-                self.send_error(404)
-                return
+            with lock:
+                state.requests.append({"path": self.path, "body": body})
+            if self.path == "/v1/embeddings":
+                self._embeddings(body)
+            elif self.path in ("/v1/chat/completions", "/v1/messages"):
+                with lock:
+                    rule = state._pick(prompt_text(body))
+                self._chat(body, rule)
+            else:
+                self._json(404, {"error": {"message": f"no route {self.path}"}})
+
+        def _embeddings(self, body: dict[str, Any]) -> None:
             inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
-            payload = {
-                "object": "list",
-                "model": body["model"],
-                "data": [
-                    {"object": "embedding", "index": i, "embedding": bag_of_words(t, state.dims)}
-                    for i, t in enumerate(inputs)
-                ],
-                "usage": {"prompt_tokens": 1, "total_tokens": 1},
-            }
+            self._json(
+                200,
+                {
+                    "object": "list",
+                    "model": body["model"],
+                    "data": [
+                        {
+                            "object": "embedding",
+                            "index": i,
+                            "embedding": bag_of_words(t, state.dims),
+                        }
+                        for i, t in enumerate(inputs)
+                    ],
+                    "usage": {"prompt_tokens": 1, "total_tokens": 1},
+                },
+            )
+
+        def _chat(self, body: dict[str, Any], rule: Rule | None) -> None:
+            if rule is None:
+                message = "no scripted reply for: " + prompt_text(body)[-300:]
+                self._json(400, {"error": {"message": message, "type": "invalid_request_error"}})
+                return
+            if rule.delay_s:
+                time.sleep(rule.delay_s)
+            if rule.status != 200:
+                error = {"message": f"scripted {rule.status}", "type": "server_error"}
+                self._json(rule.status, {"type": "error", "error": error})
+                return
+            text = rule.reply(body) if callable(rule.reply) else rule.reply
+            anthropic = self.path == "/v1/messages"
+            if body.get("stream"):
+                events = _anthropic_stream(body, text) if anthropic else _openai_stream(body, text)
+                self._sse(events, rule.break_stream_after)
+            else:
+                self._json(
+                    200, _anthropic_reply(body, text) if anthropic else _openai_reply(body, text)
+                )
+
+        def _json(self, status: int, payload: dict[str, Any]) -> None:
             data = json.dumps(payload).encode()
-            self.send_response(200)
+            self.send_response(status)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
 
+        def _sse(self, events: list[str], break_after: int | None) -> None:
+            """Chunked, like real servers; a break drops the connection without the final
+            zero-length chunk, so the client sees a truncated body."""
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("transfer-encoding", "chunked")
+            self.end_headers()
+            for index, event in enumerate(events):
+                if break_after is not None and index >= break_after:
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                data = event.encode()
+                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+
         def log_message(self, *args: Any) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
     state.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -71,3 +180,108 @@ def fake_openai(dims: int = 64) -> Iterator[FakeOpenAI]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+def _openai_reply(body: dict[str, Any], text: str) -> dict[str, Any]:
+    prompt = _tokens(prompt_text(body))
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body["model"],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": _tokens(text),
+            "total_tokens": prompt + _tokens(text),
+        },
+    }
+
+
+def _pieces(text: str, size: int = 7) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+def _openai_stream(body: dict[str, Any], text: str) -> list[str]:
+    def chunk(delta: dict[str, Any], finish: str | None = None, usage: Any = None) -> str:
+        payload = {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": body["model"],
+            "choices": [] if usage else [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        if usage:
+            payload["usage"] = usage
+        return f"data: {json.dumps(payload)}\n\n"
+
+    events = [chunk({"role": "assistant", "content": ""})]
+    events += [chunk({"content": piece}) for piece in _pieces(text)]
+    events.append(chunk({}, finish="stop"))
+    prompt = _tokens(prompt_text(body))
+    usage = {"prompt_tokens": prompt, "completion_tokens": _tokens(text), "total_tokens": 0}
+    events.append(chunk({}, usage=usage))
+    events.append("data: [DONE]\n\n")
+    return events
+
+
+def _anthropic_reply(body: dict[str, Any], text: str) -> dict[str, Any]:
+    if body.get("tools"):
+        content = [
+            {
+                "type": "tool_use",
+                "id": "toolu_fake",
+                "name": body["tools"][0]["name"],
+                "input": json.loads(text),
+            }
+        ]
+    else:
+        content = [{"type": "text", "text": text}]
+    return {
+        "id": "msg_fake",
+        "type": "message",
+        "role": "assistant",
+        "model": body["model"],
+        "content": content,
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": _tokens(prompt_text(body)), "output_tokens": _tokens(text)},
+    }
+
+
+def _anthropic_stream(body: dict[str, Any], text: str) -> list[str]:
+    def event(name: str, data: dict[str, Any]) -> str:
+        return f"event: {name}\ndata: {json.dumps(data | {'type': name})}\n\n"
+
+    start = _anthropic_reply(body, "") | {"content": [], "stop_reason": None}
+    start["usage"] = {"input_tokens": _tokens(prompt_text(body)), "output_tokens": 1}
+    events = [
+        event("message_start", {"message": start}),
+        event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
+    ]
+    events += [
+        event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": piece}})
+        for piece in _pieces(text)
+    ]
+    events += [
+        event("content_block_stop", {"index": 0}),
+        event(
+            "message_delta",
+            {
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": _tokens(text)},
+            },
+        ),
+        event("message_stop", {}),
+    ]
+    return events

@@ -8,12 +8,14 @@ import ipaddress
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "your-secret", "placeholder", "test"}
 MIN_SECRET_LENGTH = 32
+LlmProvider = Literal["auto", "openai", "anthropic", "llama_cpp", "none"]
 
 
 class SettingsError(ValueError):
@@ -91,6 +93,98 @@ class Settings(BaseSettings):
     )
     embedding_api_key: str | None = Field(
         default=None, description="API key for the embedding endpoint, if it needs one."
+    )
+    llm_provider: LlmProvider = Field(
+        default="auto",
+        description="Chat model provider: openai (any OpenAI-compatible server), anthropic, "
+        "llama_cpp (in-process GGUF), none, or auto (none without a model; anthropic for "
+        "claude-* models; llama_cpp with a GGUF path; otherwise openai).",
+    )
+    llm_base_url: str | None = Field(
+        default=None,
+        description="Base URL of the chat model server, e.g. http://localhost:11434/v1 (Ollama).",
+    )
+    llm_api_key: str | None = Field(default=None, description="API key of the chat model server.")
+    llm_model: str | None = Field(
+        default=None, description="Chat model name. Unset (and no GGUF path): no model."
+    )
+    llm_gguf_path: Path | None = Field(
+        default=None, description="GGUF file for the llama_cpp provider (extra parley[local])."
+    )
+    deriver_provider: LlmProvider | None = Field(
+        default=None, description="Provider for the deriver role (default: llm_provider)."
+    )
+    deriver_base_url: str | None = Field(
+        default=None, description="Base URL for the deriver role (default: llm_base_url)."
+    )
+    deriver_api_key: str | None = Field(
+        default=None, description="API key for the deriver role (default: llm_api_key)."
+    )
+    deriver_model: str | None = Field(
+        default=None, description="Model for the deriver role (default: llm_model)."
+    )
+    summary_provider: LlmProvider | None = Field(
+        default=None, description="Provider for the summary role (default: llm_provider)."
+    )
+    summary_base_url: str | None = Field(
+        default=None, description="Base URL for the summary role (default: llm_base_url)."
+    )
+    summary_api_key: str | None = Field(
+        default=None, description="API key for the summary role (default: llm_api_key)."
+    )
+    summary_model: str | None = Field(
+        default=None, description="Model for the summary role (default: llm_model)."
+    )
+    dialectic_provider: LlmProvider | None = Field(
+        default=None, description="Provider for the dialectic (chat) role (default: llm_provider)."
+    )
+    dialectic_base_url: str | None = Field(
+        default=None, description="Base URL for the dialectic role (default: llm_base_url)."
+    )
+    dialectic_api_key: str | None = Field(
+        default=None, description="API key for the dialectic role (default: llm_api_key)."
+    )
+    dialectic_model: str | None = Field(
+        default=None, description="Model for the dialectic role (default: llm_model)."
+    )
+    llm_timeout_s: float = Field(
+        default=120.0, gt=0, description="Timeout of one model call, in seconds."
+    )
+    llm_max_retries: int = Field(
+        default=3, ge=0, le=10, description="Retries of a model call on 429, 5xx and timeouts."
+    )
+    llm_concurrency: int = Field(
+        default=4, ge=1, le=256, description="Model calls in flight at once, per role and process."
+    )
+    worker_embedded: bool = Field(
+        default=True, description="Run a reasoning worker inside `parley serve`."
+    )
+    worker_concurrency: int = Field(
+        default=4, ge=1, le=64, description="Work units one worker process runs at once."
+    )
+    worker_poll_s: float = Field(
+        default=1.0, gt=0, description="How often an idle worker looks for work, in seconds."
+    )
+    worker_lease_s: float = Field(
+        default=60.0, ge=1, description="Lease on a claimed work unit; renewed while it runs."
+    )
+    work_max_attempts: int = Field(
+        default=5, ge=1, le=50, description="Attempts per task before it is kept as failed."
+    )
+    work_backoff_s: float = Field(
+        default=5.0, ge=0, description="First retry delay of a failed task; doubles per attempt."
+    )
+    deriver_batch_messages: int = Field(
+        default=20, ge=1, le=200, description="Messages the deriver reasons over in one call."
+    )
+    summary_short_every: int = Field(
+        default=20, ge=10, description="Messages per short session summary."
+    )
+    summary_long_every: int = Field(
+        default=60, ge=20, description="Messages per long session summary."
+    )
+    peer_card_max_facts: int = Field(
+        default=40, ge=1, le=500, description="Facts a peer card holds at most."
     )
     auto_migrate: bool = Field(
         default=True, description="Apply database migrations when the server starts."

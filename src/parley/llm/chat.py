@@ -1,0 +1,135 @@
+"""One interface for chat models: complete, stream, and structured output.
+
+A provider (OpenAI-compatible, Anthropic, in-process llama.cpp) only speaks to its model. A
+`ChatModel` wraps one provider for one role (deriver, summary, dialectic): it bounds the calls in
+flight and adds up token usage into the `UsageMeter` the caller passes, so usage lands in the
+same transaction as the work it paid for. Retries on 429/5xx/timeouts are the SDKs' own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass
+class StreamUsage:
+    """Filled in by a provider's stream once the model reports it (at the end)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class ModelError(RuntimeError):
+    """A model call failed for good (after the SDK's retries) or answered unusably."""
+
+
+class ChatProvider(Protocol):
+    model: str
+
+    async def complete(
+        self,
+        messages: list[ChatMessage],
+        *,
+        max_tokens: int,
+        temperature: float,
+        json_schema: dict[str, Any] | None = None,
+    ) -> Completion: ...
+
+    def stream(
+        self,
+        messages: list[ChatMessage],
+        *,
+        max_tokens: int,
+        temperature: float,
+        usage: StreamUsage,
+    ) -> AsyncIterator[str]: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass
+class UsageMeter:
+    """Token usage of the calls made for one piece of work, per (role, model)."""
+
+    calls: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+
+    def add(self, role: str, model: str, input_tokens: int, output_tokens: int) -> None:
+        entry = self.calls.setdefault((role, model), [0, 0, 0])
+        entry[0] += 1
+        entry[1] += input_tokens
+        entry[2] += output_tokens
+
+    def merge(self, other: UsageMeter) -> None:
+        for (role, model), (calls, tokens_in, tokens_out) in other.calls.items():
+            entry = self.calls.setdefault((role, model), [0, 0, 0])
+            entry[0] += calls
+            entry[1] += tokens_in
+            entry[2] += tokens_out
+
+
+class ChatModel:
+    """A provider bound to a role, with a limit on the calls in flight."""
+
+    def __init__(self, provider: ChatProvider, *, role: str, concurrency: int) -> None:
+        self.provider = provider
+        self.role = role
+        self._slots = asyncio.Semaphore(concurrency)
+
+    @property
+    def name(self) -> str:
+        return self.provider.model
+
+    async def complete(
+        self,
+        messages: list[ChatMessage],
+        *,
+        meter: UsageMeter,
+        max_tokens: int = 1024,
+        temperature: float = 0.2,
+        json_schema: dict[str, Any] | None = None,
+    ) -> Completion:
+        async with self._slots:
+            result = await self.provider.complete(
+                messages, max_tokens=max_tokens, temperature=temperature, json_schema=json_schema
+            )
+        meter.add(self.role, self.name, result.input_tokens, result.output_tokens)
+        return result
+
+    async def stream(
+        self,
+        messages: list[ChatMessage],
+        *,
+        meter: UsageMeter,
+        max_tokens: int = 1024,
+        temperature: float = 0.2,
+    ) -> AsyncIterator[str]:
+        usage = StreamUsage()
+        async with self._slots:
+            try:
+                async for delta in self.provider.stream(
+                    messages, max_tokens=max_tokens, temperature=temperature, usage=usage
+                ):
+                    yield delta
+            finally:
+                meter.add(self.role, self.name, usage.input_tokens, usage.output_tokens)
+
+    async def close(self) -> None:
+        await self.provider.close()

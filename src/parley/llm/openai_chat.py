@@ -1,0 +1,127 @@
+"""Chat through any OpenAI-compatible server (OpenAI, Ollama, vLLM, LM Studio, llama.cpp server,
+OpenRouter), with the official `openai` SDK, which retries 429, 5xx and timeouts with backoff.
+
+Structured output asks for `response_format: json_schema`. Servers that refuse it (HTTP 400)
+are asked next with `json_object`, then with no format (the prompt carries the schema); the
+first mode that works is remembered for the provider's life.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+
+from parley.llm.chat import ChatMessage, Completion, ModelError, StreamUsage
+
+FORMAT_MODES = ("json_schema", "json_object", "prompt")
+
+
+class OpenAIChat:
+    def __init__(
+        self,
+        *,
+        base_url: str | None,
+        api_key: str | None,
+        model: str,
+        timeout_s: float,
+        max_retries: int,
+    ) -> None:
+        self.model = model
+        self._client = openai.AsyncOpenAI(
+            base_url=base_url,
+            api_key=api_key or "not-needed",
+            timeout=timeout_s,
+            max_retries=max_retries,
+        )
+        self._format_mode = 0
+
+    async def complete(
+        self,
+        messages: list[ChatMessage],
+        *,
+        max_tokens: int,
+        temperature: float,
+        json_schema: dict[str, Any] | None = None,
+    ) -> Completion:
+        while True:
+            extra = self._response_format(json_schema)
+            try:
+                response = await self._client.chat.completions.create(
+                    model=self.model,
+                    messages=_wire(messages),
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    **extra,
+                )
+            except openai.BadRequestError as err:
+                if extra and self._format_mode < len(FORMAT_MODES) - 1:
+                    self._format_mode += 1  # the server does not take this response_format
+                    continue
+                raise ModelError(f"{self.model}: {err}") from err
+            except openai.OpenAIError as err:
+                raise ModelError(f"{self.model}: {err}") from err
+            if not response.choices:
+                raise ModelError(f"{self.model} returned no choices")
+            usage = response.usage
+            return Completion(
+                text=response.choices[0].message.content or "",
+                input_tokens=usage.prompt_tokens if usage else 0,
+                output_tokens=usage.completion_tokens if usage else 0,
+            )
+
+    def _response_format(self, json_schema: dict[str, Any] | None) -> dict[str, Any]:
+        if json_schema is None:
+            return {}
+        mode = FORMAT_MODES[self._format_mode]
+        if mode == "json_schema":
+            return {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "reply", "schema": json_schema, "strict": False},
+                }
+            }
+        if mode == "json_object":
+            return {"response_format": {"type": "json_object"}}
+        return {}
+
+    async def stream(
+        self,
+        messages: list[ChatMessage],
+        *,
+        max_tokens: int,
+        temperature: float,
+        usage: StreamUsage,
+    ) -> AsyncIterator[str]:
+        try:
+            chunks = await self._client.chat.completions.create(
+                model=self.model,
+                messages=_wire(messages),
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            finished = False
+            async for chunk in chunks:
+                if chunk.usage:
+                    usage.input_tokens = chunk.usage.prompt_tokens
+                    usage.output_tokens = chunk.usage.completion_tokens
+                for choice in chunk.choices:
+                    if choice.delta and choice.delta.content:
+                        yield choice.delta.content
+                    finished = finished or choice.finish_reason is not None
+        except Exception as err:  # SDK errors, and transport errors raised while reading
+            raise ModelError(
+                f"{self.model}: the stream broke off: {type(err).__name__}: {err}"
+            ) from err
+        if not finished:
+            raise ModelError(f"{self.model}: the stream ended before the model finished")
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
+def _wire(messages: list[ChatMessage]) -> list[Any]:
+    return [{"role": m.role, "content": m.content} for m in messages]
