@@ -136,7 +136,11 @@ async def ingest(database: Database, data: Path, conversation: str) -> tuple[dic
             chunk = messages[start : start + WRITE_BATCH]
             async with database.write() as db:
                 stored = await create_messages(
-                    db=db, workspace_id=workspace_id, session_id=session_id, messages=chunk
+                    reasoning=None,
+                    db=db,
+                    workspace_id=workspace_id,
+                    session_id=session_id,
+                    messages=chunk,
                 )
             for row in stored:
                 beam_ids[row.id] = int(row.internal_metadata["beam_id"])

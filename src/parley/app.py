@@ -21,6 +21,7 @@ from parley.api.state import AppState
 from parley.auth.keys import Principal
 from parley.config import Settings
 from parley.llm import build_embedder
+from parley.llm.roles import build_chat_models
 from parley.memory import webhooks
 from parley.memory.embedding_indexer import EmbeddingIndexer
 from parley.memory.search import MessageSearch
@@ -29,6 +30,7 @@ from parley.memory.webhook_delivery import DeliveryPolicy, WebhookDispatcher
 from parley.store import migrate
 from parley.store.engine import Database, create_database
 from parley.store.meta import ensure_embedding_model
+from parley.worker.setup import build_worker, reasoning_defaults
 
 log = logging.getLogger("parley")
 
@@ -71,6 +73,17 @@ def create_app(settings: Settings) -> FastAPI:
                 await ensure_embedding_model(db, name=embedder.name, dimensions=embedder.dimensions)
             dispatcher = _webhook_dispatcher(settings, database)
             cleanup.push_async_callback(dispatcher.close)
+            models = build_chat_models(settings)
+            cleanup.push_async_callback(models.close)
+            worker = None
+            if settings.worker_embedded:
+                worker = build_worker(
+                    settings,
+                    database=database,
+                    embedder=embedder,
+                    models=models,
+                    webhooks=dispatcher,
+                )
             indexer = EmbeddingIndexer(database, embedder)
             # SQLite searches vectors in process memory; PostgreSQL has pgvector's HNSW index
             in_memory = database.dialect == "sqlite"
@@ -82,9 +95,15 @@ def create_app(settings: Settings) -> FastAPI:
                 embedder=embedder,
                 indexer=indexer,
                 search=MessageSearch(database, embedder, index),
+                models=models,
+                reasoning=reasoning_defaults(settings, models),
+                worker=worker,
             )
             indexing = asyncio.create_task(indexer.run(), name="parley-embedding-indexer")
             cleanup.push_async_callback(_stop, indexing)
+            if worker is not None:
+                working = asyncio.create_task(worker.run(), name="parley-worker")
+                cleanup.push_async_callback(_stop, working)
             log.info("Parley %s ready on %s", __version__, database.dialect)
             yield
 

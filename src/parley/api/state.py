@@ -6,10 +6,13 @@ from dataclasses import dataclass
 
 from parley.config import Settings
 from parley.llm.embeddings import Embedder
+from parley.llm.roles import ChatModels
+from parley.memory.configuration import ReasoningDefaults
 from parley.memory.embedding_indexer import EmbeddingIndexer
 from parley.memory.search import MessageSearch
 from parley.memory.webhook_delivery import WebhookDispatcher
 from parley.store.engine import Database
+from parley.worker.runner import Worker
 
 
 @dataclass(frozen=True)
@@ -20,3 +23,6 @@ class AppState:
     embedder: Embedder
     indexer: EmbeddingIndexer
     search: MessageSearch
+    models: ChatModels
+    reasoning: ReasoningDefaults
+    worker: Worker | None  # the embedded worker, if this process runs one

@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.errors import NotFound
 from parley.ids import new_public_id
+from parley.memory.configuration import ReasoningDefaults
 from parley.memory.filters import Field, Kind, compile_filters
 from parley.memory.pages import Page, paginate
+from parley.memory.reasoning import plan_message_work
 from parley.memory.sessions import PeerConfig, get_or_create_session, get_session
 from parley.store.models import Message, utcnow
 from parley.tokens import count_tokens_batch
@@ -60,10 +62,16 @@ class NewMessage:
 
 
 async def create_messages(
-    *, db: AsyncSession, workspace_id: str, session_id: str, messages: list[NewMessage]
+    *,
+    db: AsyncSession,
+    workspace_id: str,
+    session_id: str,
+    messages: list[NewMessage],
+    reasoning: ReasoningDefaults | None,
 ) -> list[StoredMessage]:
     """Store a batch in one transaction. The session and the senders are created if missing,
-    and each sender joins the session (existing memberships keep their settings)."""
+    and each sender joins the session (existing memberships keep their settings). With
+    `reasoning`, the reasoning work the batch causes is enqueued in the same transaction."""
     # Count tokens before the first statement: on SQLite that opens the write transaction.
     token_counts = await asyncio.to_thread(count_tokens_batch, [m.content for m in messages])
     senders = {m.peer_id: PeerConfig() for m in messages}
@@ -88,7 +96,16 @@ async def create_messages(
     # One executemany, no RETURNING: every value the response needs is known here (SQLite
     # would otherwise run one INSERT per row to return rows in order).
     await db.execute(insert(Message), rows)
-    return [StoredMessage(**row) for row in rows]
+    stored = [StoredMessage(**row) for row in rows]
+    if reasoning is not None:
+        await plan_message_work(
+            db,
+            defaults=reasoning,
+            workspace_id=workspace_id,
+            session_id=session_id,
+            messages=stored,
+        )
+    return stored
 
 
 async def list_messages(

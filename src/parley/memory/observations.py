@@ -75,7 +75,7 @@ async def create_observations(
     vectors = await embedder.embed([o.content for o in observations])
     async with database.write() as db:
         await _check_references(db, workspace_id, observations)  # may have gone meanwhile
-        return await _store(db, workspace_id, observations, vectors)
+        return await store_observations(db, workspace_id, observations, vectors)
 
 
 async def _check_references(
@@ -89,12 +89,14 @@ async def _check_references(
         await get_session(db=db, workspace_id=workspace_id, session_id=session_id)
 
 
-async def _store(
+async def store_observations(
     db: AsyncSession,
     workspace_id: str,
     observations: list[NewObservation],
     vectors: np.ndarray,
 ) -> list[Observation]:
+    """Write a batch whose texts are embedded already, merging near-duplicates, inside the
+    caller's write transaction (the deriver commits observations with its queue items)."""
     now = utcnow()
     results: list[Observation] = []
     merges: Counter[str] = Counter()

@@ -280,3 +280,112 @@ class MessageEmbeddingCount(Base):
     workspace_id: Mapped[str] = mapped_column(NAME, primary_key=True)
     inserted: Mapped[int] = mapped_column(BigInteger, default=0)
     deleted: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class WorkItem(Base):
+    """One task of the durable work queue, enqueued in the transaction of the write that
+    causes it. Items sharing a `work_unit_key` run in `id` order, one unit at a time (see
+    `store/queue.py`). `status`: pending, in_progress, done, failed."""
+
+    __tablename__ = "work_items"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["workspace_id", "session_id"],
+            ["sessions.workspace_id", "sessions.id"],
+            ondelete="CASCADE",
+        ),
+        Index(None, "status", "id"),
+        Index(None, "work_unit_key", "status", "id"),
+        Index(None, "workspace_id", "status"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(SEQ, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[str] = mapped_column(NAME, ForeignKey("workspaces.id", ondelete="CASCADE"))
+    task_type: Mapped[str] = mapped_column(String(20))
+    work_unit_key: Mapped[str] = mapped_column(Text)
+    session_id: Mapped[str | None] = mapped_column(NAME, nullable=True)
+    sender_id: Mapped[str | None] = mapped_column(NAME, nullable=True)
+    observer_id: Mapped[str | None] = mapped_column(NAME, nullable=True)
+    message_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    available_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class WorkUnitLease(Base):
+    """Who runs a work unit, until when. A worker that dies leaves a lease that expires; the
+    next claim takes the unit over and redoes its unfinished items."""
+
+    __tablename__ = "work_unit_leases"
+
+    work_unit_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    worker_id: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class SessionSummary(Base):
+    """A rolling summary of a session up to one message; the newest of each kind is current."""
+
+    __tablename__ = "session_summaries"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["workspace_id", "session_id"],
+            ["sessions.workspace_id", "sessions.id"],
+            ondelete="CASCADE",
+        ),
+        Index(None, "workspace_id", "session_id", "kind", "message_seq"),
+    )
+
+    id: Mapped[int] = mapped_column(SEQ, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[str] = mapped_column(NAME)
+    session_id: Mapped[str] = mapped_column(NAME)
+    kind: Mapped[str] = mapped_column(String(10))
+    content: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(PUBLIC_ID)
+    message_seq: Mapped[int] = mapped_column(BigInteger)
+    token_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PeerCard(Base):
+    """The short list of stable facts an observer keeps about a peer (itself by default)."""
+
+    __tablename__ = "peer_cards"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["workspace_id", "observer_id"],
+            ["peers.workspace_id", "peers.id"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["workspace_id", "observed_id"],
+            ["peers.workspace_id", "peers.id"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    workspace_id: Mapped[str] = mapped_column(NAME, primary_key=True)
+    observer_id: Mapped[str] = mapped_column(NAME, primary_key=True)
+    observed_id: Mapped[str] = mapped_column(NAME, primary_key=True)
+    facts: Mapped[list[str]] = mapped_column(JSONDict, default=list)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelUsage(Base):
+    """Model calls and tokens spent per workspace, role and model, added up as work commits."""
+
+    __tablename__ = "model_usage"
+
+    workspace_id: Mapped[str] = mapped_column(
+        NAME, ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(20), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    calls: Mapped[int] = mapped_column(BigInteger, default=0)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -7,6 +7,7 @@ from parley.api.honcho_v2 import (
     messages,
     observations,
     peers,
+    reasoning,
     search,
     sessions,
     status,
@@ -27,6 +28,7 @@ def build_router() -> APIRouter:
         webhooks,
         status,
         observations,
+        reasoning,
     ):
         router.include_router(module.router)
     return router

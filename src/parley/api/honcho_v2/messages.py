@@ -50,8 +50,11 @@ _datetime = TypeAdapter(AwareDatetime)
 
 
 def _embed_soon(background: BackgroundTasks, state: Any) -> None:
-    """Wake the embedding indexer once the response is out (so after the commit)."""
+    """Wake the embedding indexer and the worker once the response is out (so after the
+    commit)."""
     background.add_task(state.indexer.notify)
+    if state.worker is not None:
+        background.add_task(state.worker.notify)
 
 
 @router.post("/", response_model=list[Message])
@@ -87,6 +90,7 @@ async def create_messages(
             )
             for m in body.messages
         ],
+        reasoning=state.reasoning,
     )
     _embed_soon(background, state)
     return [message_out(row) for row in rows]
@@ -147,6 +151,7 @@ async def create_messages_with_file(
             )
             for index, chunk in enumerate(chunks)
         ],
+        reasoning=state.reasoning,
     )
     _embed_soon(background, state)
     return [message_out(row) for row in rows]

@@ -199,6 +199,17 @@ class SessionDeriverStatus(BaseModel):
     completed_work_units: int
     in_progress_work_units: int
     pending_work_units: int
+    failed_work_units: int = 0  # Parley: kept past their attempts, with their error
+
+
+class WorkFailure(BaseModel):
+    task_type: str
+    session_id: str | None
+    sender_id: str | None
+    observer_id: str | None
+    attempts: int
+    error: str
+    failed_at: datetime | None
 
 
 class DeriverStatus(BaseModel):
@@ -207,6 +218,11 @@ class DeriverStatus(BaseModel):
     in_progress_work_units: int
     pending_work_units: int
     sessions: dict[str, SessionDeriverStatus] | None = None
+    # Parley's additions: what failed for good, and what the reasoning can do without models
+    failed_work_units: int = 0
+    failures: list[WorkFailure] = []
+    reasoning_mode: str = "model"
+    notes: list[str] = []
 
 
 # --- pages -------------------------------------------------------------------------------

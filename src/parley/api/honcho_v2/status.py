@@ -1,7 +1,7 @@
 """/v2/workspaces/{workspace_id}/deriver/status, and its later name /queue/status.
 
-No reasoning work exists before the durable queue lands (the reasoning-pipeline issue), so the
-true state is empty: zero work units of every kind. The counts will come from the queue table.
+Counts of the durable work queue (every reasoning task is a work unit), overall and per
+session; Parley adds the failures kept past their attempts and whether a model reasons at all.
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from parley.api.deps import Name, ReadDb, Scope, requires
-from parley.api.honcho_v2.schemas import DeriverStatus, SessionDeriverStatus
+from parley.api.deps import Name, ReadDb, Scope, StateDep, requires
+from parley.api.honcho_v2.schemas import DeriverStatus, SessionDeriverStatus, WorkFailure
 from parley.auth.keys import Principal
 from parley.memory.peers import get_peer
+from parley.memory.queue_status import Counts, queue_status
 from parley.memory.sessions import get_session
 from parley.memory.workspaces import get_workspace
 
@@ -22,11 +23,22 @@ router = APIRouter(prefix="/workspaces/{workspace_id}", tags=["workspaces"])
 OptionalId = Annotated[str | None, Query(max_length=512)]
 
 
+def _counts(counts: Counts) -> dict[str, int]:
+    return {
+        "total_work_units": counts.total,
+        "completed_work_units": counts.completed,
+        "in_progress_work_units": counts.in_progress,
+        "pending_work_units": counts.pending,
+        "failed_work_units": counts.failed,
+    }
+
+
 @router.get("/deriver/status", response_model=DeriverStatus)
 @router.get("/queue/status", response_model=DeriverStatus, include_in_schema=False)
 async def get_deriver_status(
     workspace_id: Name,
     db: ReadDb,
+    state: StateDep,
     _: Annotated[Principal, requires(Scope.WORKSPACE)],
     observer_id: OptionalId = None,
     sender_id: OptionalId = None,
@@ -37,17 +49,31 @@ async def get_deriver_status(
         await get_peer(db=db, workspace_id=workspace_id, peer_id=peer_id)
     if session_id is not None:
         await get_session(db=db, workspace_id=workspace_id, session_id=session_id)
-        return DeriverStatus(
-            total_work_units=0,
-            completed_work_units=0,
-            in_progress_work_units=0,
-            pending_work_units=0,
+    status = await queue_status(
+        db,
+        workspace_id=workspace_id,
+        observer_id=observer_id,
+        sender_id=sender_id,
+        session_id=session_id,
+    )
+    models = state.models
+    notes = []
+    if models.deriver is None:
+        notes.append(
+            "No deriver model is configured: each sentence a peer writes is kept as a dated "
+            "explicit observation; no deductions and no peer cards are made."
         )
-    empty: dict[str, SessionDeriverStatus] = {}
+    if models.summary is None:
+        notes.append("No summary model is configured: session summaries are skipped.")
     return DeriverStatus(
-        total_work_units=0,
-        completed_work_units=0,
-        in_progress_work_units=0,
-        pending_work_units=0,
-        sessions=empty,
+        **_counts(status.overall),
+        sessions=None
+        if session_id is not None
+        else {
+            sid: SessionDeriverStatus(session_id=sid, **_counts(counts))
+            for sid, counts in status.sessions.items()
+        },
+        failures=[WorkFailure(**vars(f)) for f in status.failures],
+        reasoning_mode="model" if models.deriver is not None else "retrieval_only",
+        notes=notes,
     )

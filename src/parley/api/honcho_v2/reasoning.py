@@ -1,0 +1,180 @@
+"""The products of background reasoning: peer cards, session summaries, dreams on demand, and
+model usage (a Parley addition)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Query, Response
+from pydantic import BaseModel, Field
+
+from parley.api.deps import Name, ReadDb, Scope, StateDep, WriteDb, requires
+from parley.api.storable import StoredText
+from parley.auth.keys import Principal
+from parley.memory import peer_cards, summaries
+from parley.memory.peers import get_peer
+from parley.memory.reasoning import enqueue_dream
+from parley.memory.sessions import get_session
+from parley.memory.usage import workspace_usage
+from parley.memory.workspaces import get_workspace
+from parley.store.models import SessionSummary
+
+router = APIRouter(prefix="/workspaces/{workspace_id}")
+
+OptionalName = Annotated[str | None, Query(max_length=512, pattern=r"^[a-zA-Z0-9_-]+$")]
+MAX_CARD_FACTS = 500
+
+
+class PeerCardResponse(BaseModel):
+    peer_card: list[str] | None = None
+
+
+class PeerCardSet(BaseModel):
+    peer_card: list[Annotated[StoredText, Field(max_length=1000)]] = Field(
+        max_length=MAX_CARD_FACTS
+    )
+
+
+class Summary(BaseModel):
+    content: str
+    message_id: str
+    summary_type: str
+    created_at: str
+    token_count: int
+
+
+class SessionSummaries(BaseModel):
+    id: str
+    short_summary: Summary | None = None
+    long_summary: Summary | None = None
+
+
+class DreamType(StrEnum):
+    consolidate = "consolidate"
+    agent = "agent"
+
+
+class TriggerDreamRequest(BaseModel):
+    observer: Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[a-zA-Z0-9_-]+$")]
+    observed: (
+        Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[a-zA-Z0-9_-]+$")] | None
+    ) = None
+    dream_type: DreamType
+
+
+class ModelUsage(BaseModel):
+    role: str
+    model: str
+    calls: int
+    input_tokens: int
+    output_tokens: int
+
+
+class WorkspaceUsage(BaseModel):
+    workspace_id: str
+    items: list[ModelUsage]
+
+
+@router.get("/peers/{peer_id}/card", response_model=PeerCardResponse, tags=["peers"])
+async def get_peer_card(
+    workspace_id: Name,
+    peer_id: Name,
+    db: ReadDb,
+    _: Annotated[Principal, requires(Scope.PEER)],
+    target: OptionalName = None,
+) -> PeerCardResponse:
+    observed = target or peer_id
+    for peer in {peer_id, observed}:
+        await get_peer(db=db, workspace_id=workspace_id, peer_id=peer)
+    return PeerCardResponse(
+        peer_card=await peer_cards.get_card(db, workspace_id, peer_id, observed)
+    )
+
+
+@router.put("/peers/{peer_id}/card", response_model=PeerCardResponse, tags=["peers"])
+async def set_peer_card(
+    workspace_id: Name,
+    peer_id: Name,
+    body: PeerCardSet,
+    db: WriteDb,
+    _: Annotated[Principal, requires(Scope.PEER)],
+    target: OptionalName = None,
+) -> PeerCardResponse:
+    observed = target or peer_id
+    for peer in {peer_id, observed}:
+        await get_peer(db=db, workspace_id=workspace_id, peer_id=peer)
+    await peer_cards.set_card(db, workspace_id, peer_id, observed, list(body.peer_card))
+    return PeerCardResponse(peer_card=list(body.peer_card))
+
+
+def _summary_out(row: SessionSummary | None) -> Summary | None:
+    if row is None:
+        return None
+    return Summary(
+        content=row.content,
+        message_id=row.message_id,
+        summary_type=row.kind,
+        created_at=row.created_at.isoformat(),
+        token_count=row.token_count,
+    )
+
+
+@router.get("/sessions/{session_id}/summaries", response_model=SessionSummaries, tags=["sessions"])
+async def get_session_summaries(
+    workspace_id: Name,
+    session_id: Name,
+    db: ReadDb,
+    _: Annotated[Principal, requires(Scope.SESSION)],
+) -> SessionSummaries:
+    await get_session(db=db, workspace_id=workspace_id, session_id=session_id)
+    return SessionSummaries(
+        id=session_id,
+        short_summary=_summary_out(await summaries.latest(db, workspace_id, session_id, "short")),
+        long_summary=_summary_out(await summaries.latest(db, workspace_id, session_id, "long")),
+    )
+
+
+@router.post("/trigger_dream", status_code=204, tags=["workspaces"])
+async def trigger_dream(
+    workspace_id: Name,
+    body: TriggerDreamRequest,
+    db: WriteDb,
+    state: StateDep,
+    background: BackgroundTasks,
+    _: Annotated[Principal, requires(Scope.WORKSPACE)],
+) -> Response:
+    await get_workspace(db=db, workspace_id=workspace_id)
+    observed = body.observed or body.observer
+    for peer in {body.observer, observed}:
+        await get_peer(db=db, workspace_id=workspace_id, peer_id=peer)
+    await enqueue_dream(
+        db, workspace_id=workspace_id, observer_id=body.observer, observed_id=observed
+    )
+    if state.worker is not None:
+        background.add_task(state.worker.notify)
+    return Response(status_code=204)
+
+
+@router.get("/usage", response_model=WorkspaceUsage, tags=["workspaces"])
+async def get_workspace_usage(
+    workspace_id: Name,
+    db: ReadDb,
+    _: Annotated[Principal, requires(Scope.WORKSPACE)],
+) -> dict[str, Any]:
+    """Model calls and tokens spent on this workspace, per role and model (Parley only)."""
+    await get_workspace(db=db, workspace_id=workspace_id)
+    rows = await workspace_usage(db, workspace_id)
+    return {
+        "workspace_id": workspace_id,
+        "items": [
+            ModelUsage(
+                role=r.role,
+                model=r.model,
+                calls=r.calls,
+                input_tokens=r.input_tokens,
+                output_tokens=r.output_tokens,
+            )
+            for r in rows
+        ],
+    }

@@ -1,0 +1,153 @@
+"""Dreams: a consolidation pass over what one observer knows about one peer, on demand
+(`trigger_dream`).
+
+1. Merge near-duplicates that slipped past the write-time check (cosine distance at most
+   `DREAM_MERGE_DISTANCE`, looser than at write time): the oldest stays, its `times_derived`
+   grows by the others', the others go.
+2. With a model: new deductions from the explicit facts, and a fresh peer card.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.llm.chat import ChatModel, UsageMeter
+from parley.llm.embeddings import Embedder
+from parley.llm.structured import complete_structured
+from parley.memory import peer_cards, prompts
+from parley.memory.observations import NewObservation, store_observations
+from parley.memory.usage import record_usage
+from parley.store.engine import Database
+from parley.store.models import Observation, Peer
+from parley.store.queue import Claim, Commit
+
+DREAM_MERGE_DISTANCE = 0.08
+MAX_FACTS_FOR_MODEL = 200
+
+
+def merge_plan(ids: list[str], vectors: np.ndarray, max_distance: float) -> dict[str, list[str]]:
+    """Keeper id -> ids merged into it. `ids` are oldest first; each row joins the first
+    earlier keeper within `max_distance`."""
+    keepers: list[int] = []
+    plan: dict[str, list[str]] = {}
+    for index in range(len(ids)):
+        if keepers:
+            distances = 1.0 - vectors[keepers] @ vectors[index]
+            nearest = int(np.argmin(distances))
+            if distances[nearest] <= max_distance:
+                plan.setdefault(ids[keepers[nearest]], []).append(ids[index])
+                continue
+        keepers.append(index)
+    return plan
+
+
+class Dreamer:
+    def __init__(
+        self,
+        database: Database,
+        embedder: Embedder,
+        model: ChatModel | None,
+        *,
+        card_max_facts: int,
+    ) -> None:
+        self._database = database
+        self._embedder = embedder
+        self._model = model
+        self._card_max_facts = card_max_facts
+
+    async def __call__(self, claim: Claim) -> Commit:
+        workspace_id = claim.workspace_id
+        observer, observed = claim.items[0].payload["observer"], claim.items[0].payload["observed"]
+        async with self._database.read() as db:
+            rows = (
+                await db.execute(
+                    select(
+                        Observation.id,
+                        Observation.content,
+                        Observation.level,
+                        Observation.session_id,
+                        Observation.embedding,
+                        Observation.times_derived,
+                    )
+                    .where(
+                        Observation.workspace_id == workspace_id,
+                        Observation.observer_id == observer,
+                        Observation.observed_id == observed,
+                    )
+                    .order_by(Observation.created_at, Observation.id)
+                )
+            ).all()
+            card = await peer_cards.get_card(db, workspace_id, observer, observed) or []
+        if not rows:
+            return _nothing
+        vectors = np.vstack([r.embedding for r in rows]).astype(np.float32)
+        plan = merge_plan([r.id for r in rows], vectors, DREAM_MERGE_DISTANCE)
+        merged = {i for group in plan.values() for i in group}
+        times = {r.id: r.times_derived for r in rows}
+        survivors = [r for r in rows if r.id not in merged]
+        meter = UsageMeter()
+        deductions: list[NewObservation] = []
+        new_card: list[str] | None = None
+        if self._model is not None:
+            explicit = [r for r in survivors if r.level == "explicit"][-MAX_FACTS_FOR_MODEL:]
+            if explicit:
+                reply = await complete_structured(
+                    self._model,
+                    prompts.deduction_prompt(
+                        observed=observed, facts=[r.content for r in explicit]
+                    ),
+                    prompts.Deductions,
+                    meter=meter,
+                )
+                deductions = [
+                    NewObservation(
+                        content=d.content,
+                        observer_id=observer,
+                        observed_id=observed,
+                        session_id=explicit[-1].session_id,
+                        level="deductive",
+                        premises=list(d.premises),
+                    )
+                    for d in reply.deductive
+                    if d.content
+                ]
+                update_card = await complete_structured(
+                    self._model,
+                    prompts.card_prompt(
+                        observed=observed,
+                        card=card,
+                        new_facts=[r.content for r in explicit],
+                        max_facts=self._card_max_facts,
+                    ),
+                    prompts.CardUpdate,
+                    meter=meter,
+                )
+                new_card = peer_cards.bounded(card, update_card.card, self._card_max_facts)
+        new_vectors = (
+            await self._embedder.embed([d.content for d in deductions]) if deductions else None
+        )
+
+        async def commit(db: AsyncSession) -> None:
+            for peer_id in {observer, observed}:
+                if await db.get(Peer, (workspace_id, peer_id)) is None:
+                    return
+            for keeper, group in plan.items():
+                await db.execute(
+                    update(Observation)
+                    .where(Observation.id == keeper)
+                    .values(times_derived=Observation.times_derived + sum(times[i] for i in group))
+                )
+                await db.execute(delete(Observation).where(Observation.id.in_(group)))
+            if deductions and new_vectors is not None:
+                await store_observations(db, workspace_id, deductions, new_vectors)
+            if new_card is not None:
+                await peer_cards.set_card(db, workspace_id, observer, observed, new_card)
+            await record_usage(db, workspace_id, meter)
+
+        return commit
+
+
+async def _nothing(_db: AsyncSession) -> None:
+    return None

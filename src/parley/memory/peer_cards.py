@@ -1,0 +1,61 @@
+"""Peer cards: the short list of stable facts an observer keeps about a peer.
+
+A card is bounded. When an update runs over the bound, facts that are new in this update are
+kept before old ones, so a new preference replaces an old one instead of being dropped because
+the card was full."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.store.models import PeerCard, utcnow
+
+MAX_FACT_CHARS = 1000
+
+
+async def get_card(
+    db: AsyncSession, workspace_id: str, observer_id: str, observed_id: str
+) -> list[str] | None:
+    return await db.scalar(
+        select(PeerCard.facts).where(
+            PeerCard.workspace_id == workspace_id,
+            PeerCard.observer_id == observer_id,
+            PeerCard.observed_id == observed_id,
+        )
+    )
+
+
+async def set_card(
+    db: AsyncSession, workspace_id: str, observer_id: str, observed_id: str, facts: list[str]
+) -> None:
+    dialect = postgresql if db.bind.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(PeerCard).values(
+        workspace_id=workspace_id,
+        observer_id=observer_id,
+        observed_id=observed_id,
+        facts=facts,
+        updated_at=utcnow(),
+    )
+    await db.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[PeerCard.workspace_id, PeerCard.observer_id, PeerCard.observed_id],
+            set_={"facts": stmt.excluded.facts, "updated_at": stmt.excluded.updated_at},
+        )
+    )
+
+
+def bounded(old: Sequence[str], proposed: Sequence[str], max_facts: int) -> list[str]:
+    """The proposed card without blanks and repeats, cut to `max_facts` keeping new facts
+    first; order as proposed."""
+    card = list(dict.fromkeys(f.strip()[:MAX_FACT_CHARS] for f in proposed if f.strip()))
+    if len(card) <= max_facts:
+        return card
+    previous = set(old)
+    fresh = [f for f in card if f not in previous][:max_facts]
+    kept = [f for f in card if f in previous][: max_facts - len(fresh)]
+    allowed = set(fresh) | set(kept)
+    return [f for f in card if f in allowed]

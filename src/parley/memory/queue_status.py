@@ -1,0 +1,108 @@
+"""Counts of the reasoning queue for `deriver/status` (alias `queue/status`), per session too,
+and the failures kept past their attempts."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.store.models import WorkItem
+from parley.store.queue import DONE, FAILED, IN_PROGRESS, PENDING
+
+MAX_FAILURES_SHOWN = 20
+
+
+@dataclass
+class Counts:
+    total: int = 0
+    completed: int = 0
+    in_progress: int = 0
+    pending: int = 0
+    failed: int = 0
+
+    def add(self, status: str, count: int) -> None:
+        self.total += count
+        if status == DONE:
+            self.completed += count
+        elif status == IN_PROGRESS:
+            self.in_progress += count
+        elif status == PENDING:
+            self.pending += count
+        elif status == FAILED:
+            self.failed += count
+
+
+@dataclass(frozen=True)
+class Failure:
+    task_type: str
+    session_id: str | None
+    sender_id: str | None
+    observer_id: str | None
+    attempts: int
+    error: str
+    failed_at: datetime | None
+
+
+@dataclass
+class QueueStatus:
+    overall: Counts
+    sessions: dict[str, Counts] = field(default_factory=dict)
+    failures: list[Failure] = field(default_factory=list)
+
+
+async def queue_status(
+    db: AsyncSession,
+    *,
+    workspace_id: str,
+    observer_id: str | None = None,
+    sender_id: str | None = None,
+    session_id: str | None = None,
+) -> QueueStatus:
+    where = [WorkItem.workspace_id == workspace_id]
+    if observer_id is not None:
+        where.append(WorkItem.observer_id == observer_id)
+    if sender_id is not None:
+        where.append(WorkItem.sender_id == sender_id)
+    if session_id is not None:
+        where.append(WorkItem.session_id == session_id)
+    rows = (
+        await db.execute(
+            select(WorkItem.session_id, WorkItem.status, func.count())
+            .where(*where)
+            .group_by(WorkItem.session_id, WorkItem.status)
+        )
+    ).all()
+    overall = Counts()
+    sessions: dict[str, Counts] = defaultdict(Counts)
+    for session, status, count in rows:
+        overall.add(status, count)
+        if session is not None:
+            sessions[session].add(status, count)
+    failures = (
+        await db.scalars(
+            select(WorkItem)
+            .where(*where, WorkItem.status == FAILED)
+            .order_by(WorkItem.id.desc())
+            .limit(MAX_FAILURES_SHOWN)
+        )
+    ).all()
+    return QueueStatus(
+        overall=overall,
+        sessions=dict(sessions),
+        failures=[
+            Failure(
+                task_type=f.task_type,
+                session_id=f.session_id,
+                sender_id=f.sender_id,
+                observer_id=f.observer_id,
+                attempts=f.attempts,
+                error=f.last_error or "",
+                failed_at=f.finished_at,
+            )
+            for f in failures
+        ],
+    )

@@ -1,0 +1,134 @@
+"""Session summaries: a short one every N messages and a long one every M, each rolling the
+previous summary of its kind and the messages since into a new one. Needs a summary model;
+without one no summary work is enqueued (see `configuration.ReasoningDefaults`)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.llm.chat import ChatModel, UsageMeter
+from parley.memory import prompts
+from parley.memory.usage import record_usage
+from parley.store.engine import Database
+from parley.store.models import Message, Session, SessionSummary, utcnow
+from parley.store.queue import Claim, Commit
+from parley.tokens import count_tokens
+
+KINDS = {"short": 250, "long": 750}  # kind -> words at most
+MAX_INPUT_CHARS = 60_000
+
+
+@dataclass(frozen=True)
+class NewSummary:
+    kind: str
+    content: str
+    message_id: str
+    message_seq: int
+
+
+class Summarizer:
+    def __init__(self, database: Database, model: ChatModel | None) -> None:
+        self._database = database
+        self._model = model
+
+    async def __call__(self, claim: Claim) -> Commit:
+        workspace_id = claim.workspace_id
+        session_id = claim.items[0].session_id
+        assert session_id is not None
+        meter = UsageMeter()
+        written: list[NewSummary] = []
+        for item in claim.items:
+            kind, upto = item.payload["kind"], int(item.payload["upto_seq"])
+            if self._model is None or kind not in KINDS:
+                continue  # the model was removed since this was enqueued
+            previous = next((s for s in reversed(written) if s.kind == kind), None)
+            async with self._database.read() as db:
+                if previous is None:
+                    previous = await latest(db, workspace_id, session_id, kind)
+                after = previous.message_seq if previous else 0
+                messages = await _messages_between(db, workspace_id, session_id, after, upto)
+            if not messages:
+                continue
+            reply = await self._model.complete(
+                prompts.summary_prompt(
+                    kind=kind,
+                    previous=previous.content if previous else None,
+                    lines=_fit(messages),
+                    max_words=KINDS[kind],
+                ),
+                meter=meter,
+                max_tokens=KINDS[kind] * 2,
+                temperature=0.2,
+            )
+            text = reply.text.strip()
+            if text:
+                last = messages[-1]
+                written.append(NewSummary(kind, text, last.id, last.seq))
+        counts = await asyncio.to_thread(lambda: [count_tokens(s.content) for s in written])
+
+        async def commit(db: AsyncSession) -> None:
+            if await db.get(Session, (workspace_id, session_id)) is None:
+                return
+            for summary, tokens in zip(written, counts, strict=True):
+                await db.execute(
+                    insert(SessionSummary).values(
+                        workspace_id=workspace_id,
+                        session_id=session_id,
+                        kind=summary.kind,
+                        content=summary.content,
+                        message_id=summary.message_id,
+                        message_seq=summary.message_seq,
+                        token_count=tokens,
+                        created_at=utcnow(),
+                    )
+                )
+            await record_usage(db, workspace_id, meter)
+
+        return commit
+
+
+async def latest(
+    db: AsyncSession, workspace_id: str, session_id: str, kind: str
+) -> SessionSummary | None:
+    return await db.scalar(
+        select(SessionSummary)
+        .where(
+            SessionSummary.workspace_id == workspace_id,
+            SessionSummary.session_id == session_id,
+            SessionSummary.kind == kind,
+        )
+        .order_by(SessionSummary.message_seq.desc(), SessionSummary.id.desc())
+        .limit(1)
+    )
+
+
+async def _messages_between(
+    db: AsyncSession, workspace_id: str, session_id: str, after: int, upto: int
+) -> list[Message]:
+    rows = await db.scalars(
+        select(Message)
+        .where(
+            Message.workspace_id == workspace_id,
+            Message.session_id == session_id,
+            Message.seq > after,
+            Message.seq <= upto,
+        )
+        .order_by(Message.seq)
+    )
+    return list(rows.all())
+
+
+def _fit(messages: list[Message]) -> list[str]:
+    """The newest messages' lines that fit the input budget, in order."""
+    lines, used = [], 0
+    for message in reversed(messages):
+        line = prompts.message_line(None, message.peer_id, message.created_at, message.content)
+        used += len(line)
+        if used > MAX_INPUT_CHARS and lines:
+            break
+        lines.append(line)
+    return lines[::-1]

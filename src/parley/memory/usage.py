@@ -1,0 +1,42 @@
+"""Model usage per workspace: calls and tokens, added up in the transaction of the work."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.llm.chat import UsageMeter
+from parley.store.models import ModelUsage
+
+
+async def record_usage(db: AsyncSession, workspace_id: str, meter: UsageMeter) -> None:
+    dialect = postgresql if db.bind.dialect.name == "postgresql" else sqlite
+    for (role, model), (calls, tokens_in, tokens_out) in meter.calls.items():
+        stmt = dialect.insert(ModelUsage).values(
+            workspace_id=workspace_id,
+            role=role,
+            model=model[:200],
+            calls=calls,
+            input_tokens=tokens_in,
+            output_tokens=tokens_out,
+        )
+        await db.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[ModelUsage.workspace_id, ModelUsage.role, ModelUsage.model],
+                set_={
+                    "calls": ModelUsage.calls + stmt.excluded.calls,
+                    "input_tokens": ModelUsage.input_tokens + stmt.excluded.input_tokens,
+                    "output_tokens": ModelUsage.output_tokens + stmt.excluded.output_tokens,
+                },
+            )
+        )
+
+
+async def workspace_usage(db: AsyncSession, workspace_id: str) -> list[ModelUsage]:
+    rows = await db.scalars(
+        select(ModelUsage)
+        .where(ModelUsage.workspace_id == workspace_id)
+        .order_by(ModelUsage.role, ModelUsage.model)
+    )
+    return list(rows.all())

@@ -1,0 +1,299 @@
+"""The durable work queue: an outbox table, claimed in work units under expiring leases.
+
+- `enqueue` runs inside the caller's transaction, so work exists exactly when the write that
+  caused it does.
+- Items that share a `work_unit_key` form a work unit and run in `id` order, one batch at a time:
+  a worker owns a unit while it holds the unit's row in `work_unit_leases`. Taking a lease is one
+  INSERT ... ON CONFLICT DO UPDATE that only succeeds when no live lease exists, so two workers
+  (processes, machines) never run one unit at once. On PostgreSQL the candidate scan also uses
+  `FOR UPDATE SKIP LOCKED`, so concurrent workers spread over different units.
+- A batch's results are written in the same transaction that marks its items done, after the
+  worker has checked (and locked) that it still holds the lease. A worker that dies mid-task
+  writes nothing; its lease expires and the next claim redoes the unit: nothing lost, nothing
+  doubled.
+- A failed batch goes back to pending with exponential backoff; an item that failed before is
+  retried alone, so one bad message cannot sink its neighbours. Past `max_attempts` an item is
+  kept as `failed` with its last error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.store.engine import Database
+from parley.store.models import WorkItem, WorkUnitLease, utcnow
+
+PENDING, IN_PROGRESS, DONE, FAILED = "pending", "in_progress", "done", "failed"
+OPEN = (PENDING, IN_PROGRESS)
+CANDIDATE_SCAN = 64
+MAX_ERROR_CHARS = 2000
+
+
+# A task handler does its slow work (model calls, embeddings) outside any transaction and
+# returns a `Commit`: the writes, run in the transaction that marks its items done.
+Commit = Callable[[AsyncSession], Awaitable[None]]
+
+
+class LeaseLost(RuntimeError):
+    """Another worker took the unit over (this one was presumed dead); drop the results."""
+
+
+@dataclass(frozen=True)
+class NewWork:
+    task_type: str
+    work_unit_key: str
+    session_id: str | None = None
+    sender_id: str | None = None
+    observer_id: str | None = None
+    message_seq: int | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClaimedItem:
+    id: int
+    workspace_id: str
+    task_type: str
+    session_id: str | None
+    sender_id: str | None
+    observer_id: str | None
+    message_seq: int | None
+    payload: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    work_unit_key: str
+    worker_id: str
+    items: list[ClaimedItem]
+
+    @property
+    def task_type(self) -> str:
+        return self.items[0].task_type
+
+    @property
+    def workspace_id(self) -> str:
+        return self.items[0].workspace_id
+
+
+async def enqueue(db: AsyncSession, workspace_id: str, work: Sequence[NewWork]) -> None:
+    if not work:
+        return
+    now = utcnow()
+    rows = [
+        {
+            "workspace_id": workspace_id,
+            "task_type": w.task_type,
+            "work_unit_key": w.work_unit_key,
+            "session_id": w.session_id,
+            "sender_id": w.sender_id,
+            "observer_id": w.observer_id,
+            "message_seq": w.message_seq,
+            "payload": w.payload,
+            "status": PENDING,
+            "attempts": 0,
+            "available_at": now,
+            "created_at": now,
+        }
+        for w in work
+    ]
+    await db.execute(insert(WorkItem), rows)
+
+
+@dataclass
+class QueuePolicy:
+    lease_s: float
+    max_attempts: int
+    backoff_s: float
+    # how many units (distinct messages, or items without one) a batch of this type may hold
+    batch_units: Callable[[str], int] = lambda _task_type: 1
+
+
+class WorkQueue:
+    def __init__(self, database: Database, *, worker_id: str, policy: QueuePolicy) -> None:
+        self._database = database
+        self.worker_id = worker_id
+        self._policy = policy
+
+    def _lease_end(self) -> datetime:
+        return utcnow() + timedelta(seconds=self._policy.lease_s)
+
+    async def claim(self) -> Claim | None:
+        """Take the oldest runnable work unit and its next batch, or None if there is none."""
+        async with self._database.write() as db:
+            now = utcnow()
+            live = select(WorkUnitLease.work_unit_key).where(WorkUnitLease.expires_at > now)
+            keys = (
+                await db.scalars(
+                    select(WorkItem.work_unit_key)
+                    .where(
+                        WorkItem.status.in_(OPEN),
+                        WorkItem.available_at <= now,
+                        WorkItem.work_unit_key.not_in(live),
+                    )
+                    .order_by(WorkItem.status, WorkItem.id)
+                    .limit(CANDIDATE_SCAN)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            for key in dict.fromkeys(keys):
+                if not await self._take_lease(db, key, now):
+                    continue
+                items = await self._next_batch(db, key, now)
+                if items:
+                    return Claim(work_unit_key=key, worker_id=self.worker_id, items=items)
+                await self._drop_lease(db, key)  # its head is waiting out a backoff
+        return None
+
+    async def _take_lease(self, db: AsyncSession, key: str, now: datetime) -> bool:
+        dialect = postgresql if db.bind.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(WorkUnitLease).values(
+            work_unit_key=key, worker_id=self.worker_id, expires_at=self._lease_end()
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[WorkUnitLease.work_unit_key],
+            set_={"worker_id": stmt.excluded.worker_id, "expires_at": stmt.excluded.expires_at},
+            where=WorkUnitLease.expires_at <= now,
+        ).returning(WorkUnitLease.work_unit_key)
+        return (await db.execute(stmt)).first() is not None
+
+    async def _next_batch(self, db: AsyncSession, key: str, now: datetime) -> list[ClaimedItem]:
+        rows = (
+            await db.scalars(
+                select(WorkItem)
+                .where(WorkItem.work_unit_key == key, WorkItem.status.in_(OPEN))
+                .order_by(WorkItem.id)
+                .limit(500)
+            )
+        ).all()
+        if not rows or rows[0].available_at > now:
+            return []
+        # An item that failed before runs alone (with its siblings of the same message).
+        limit = 1 if rows[0].attempts > 0 else self._policy.batch_units(rows[0].task_type)
+        batch: list[WorkItem] = []
+        units: set[Any] = set()
+        for row in rows:
+            unit = row.message_seq if row.message_seq is not None else ("item", row.id)
+            if row.task_type != rows[0].task_type or row.available_at > now:
+                break
+            if unit not in units and len(units) == limit:
+                break
+            units.add(unit)
+            batch.append(row)
+        await db.execute(
+            update(WorkItem)
+            .where(WorkItem.id.in_([r.id for r in batch]))
+            .values(status=IN_PROGRESS, attempts=WorkItem.attempts + 1)
+        )
+        return [
+            ClaimedItem(
+                id=r.id,
+                workspace_id=r.workspace_id,
+                task_type=r.task_type,
+                session_id=r.session_id,
+                sender_id=r.sender_id,
+                observer_id=r.observer_id,
+                message_seq=r.message_seq,
+                payload=dict(r.payload),
+                attempts=r.attempts + 1,
+            )
+            for r in batch
+        ]
+
+    async def _drop_lease(self, db: AsyncSession, key: str) -> None:
+        await db.execute(
+            delete(WorkUnitLease).where(
+                WorkUnitLease.work_unit_key == key, WorkUnitLease.worker_id == self.worker_id
+            )
+        )
+
+    async def hold(self, db: AsyncSession, claim: Claim) -> None:
+        """Inside a write transaction: check that the lease is still ours and lock it until the
+        transaction ends, so no one can take it over while results are written."""
+        result = await db.execute(
+            update(WorkUnitLease)
+            .where(
+                WorkUnitLease.work_unit_key == claim.work_unit_key,
+                WorkUnitLease.worker_id == self.worker_id,
+            )
+            .values(expires_at=self._lease_end())
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise LeaseLost(f"lease on {claim.work_unit_key!r} was taken over")
+
+    async def renew(self, claim: Claim) -> bool:
+        """Extend the lease while a long task runs; False if it was lost."""
+        try:
+            async with self._database.write() as db:
+                await self.hold(db, claim)
+        except LeaseLost:
+            return False
+        return True
+
+    async def complete(self, db: AsyncSession, claim: Claim) -> None:
+        """Inside the transaction that wrote the results (after `hold`): mark the batch done."""
+        await db.execute(
+            update(WorkItem)
+            .where(WorkItem.id.in_([i.id for i in claim.items]))
+            .values(status=DONE, finished_at=utcnow(), last_error=None)
+        )
+        await self._drop_lease(db, claim.work_unit_key)
+
+    async def fail(self, claim: Claim, error: str) -> None:
+        """Put the batch back with backoff, or keep items past their attempts as failed."""
+        async with self._database.write() as db:
+            try:
+                await self.hold(db, claim)
+            except LeaseLost:
+                return  # the unit is someone else's now; they will redo it
+            now = utcnow()
+            error = error[:MAX_ERROR_CHARS]
+            for item in claim.items:
+                if item.attempts >= self._policy.max_attempts:
+                    values: dict[str, Any] = {"status": FAILED, "finished_at": now}
+                else:
+                    delay = self._policy.backoff_s * 2 ** (item.attempts - 1)
+                    values = {
+                        "status": PENDING,
+                        "available_at": now + timedelta(seconds=delay),
+                    }
+                await db.execute(
+                    update(WorkItem)
+                    .where(WorkItem.id == item.id)
+                    .values(last_error=error, **values)
+                )
+            await self._drop_lease(db, claim.work_unit_key)
+
+    async def release(self, claim: Claim) -> None:
+        """Give a claimed batch back untouched (shutdown): pending again, attempt not counted."""
+        async with self._database.write() as db:
+            try:
+                await self.hold(db, claim)
+            except LeaseLost:
+                return
+            await db.execute(
+                update(WorkItem)
+                .where(WorkItem.id.in_([i.id for i in claim.items]))
+                .values(status=PENDING, attempts=WorkItem.attempts - 1)
+            )
+            await self._drop_lease(db, claim.work_unit_key)
+
+
+async def workspace_has_open_work(db: AsyncSession, workspace_id: str) -> bool:
+    found = await db.scalar(
+        select(func.count()).select_from(
+            select(WorkItem.id)
+            .where(WorkItem.workspace_id == workspace_id, WorkItem.status.in_(OPEN))
+            .limit(1)
+            .subquery()
+        )
+    )
+    return bool(found)
