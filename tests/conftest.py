@@ -123,6 +123,9 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "webhook_secret": TEST_SECRET,
         "webhook_backoff_s": 0.05,
         "webhook_timeout_s": 2.0,
+        # Background reasoning writes observations on its own schedule; the tests of the
+        # reasoning pipeline turn it on (see `reasoning_settings`).
+        "worker_embedded": False,
     }
     return Settings(**(values | overrides))
 
@@ -136,6 +139,31 @@ def settings_overrides() -> dict[str, Any]:
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path, settings_overrides: dict[str, Any]) -> Settings:
     return make_settings(database_url, tmp_path / "data", **settings_overrides)
+
+
+def reasoning_settings(**overrides: Any) -> dict[str, Any]:
+    """Settings overrides for tests of background reasoning: an embedded worker that polls
+    often and retries fast."""
+    return {
+        "worker_embedded": True,
+        "worker_poll_s": 0.05,
+        "work_backoff_s": 0.05,
+        "worker_concurrency": 2,
+    } | overrides
+
+
+def wait_for_reasoning(
+    client: TestClient, workspace_id: str, timeout_s: float = 60.0
+) -> dict[str, Any]:
+    """Poll the deriver status until nothing is pending or in progress; return it."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = client.get(f"/v2/workspaces/{workspace_id}/deriver/status").json()
+        if status["pending_work_units"] == 0 and status["in_progress_work_units"] == 0:
+            return dict(status)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"reasoning did not finish: {status}")
+        time.sleep(0.05)
 
 
 @pytest.fixture

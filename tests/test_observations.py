@@ -90,7 +90,10 @@ def test_create_list_query_delete(seeded: TestClient) -> None:
     created = create(seeded, *(obs(f) for f in FACTS))
     assert [o["content"] for o in created] == FACTS
     first = created[0]
-    assert set(first) == {"id", "content", "observer_id", "observed_id", "session_id", "created_at"}
+    honcho_fields = {"id", "content", "observer_id", "observed_id", "session_id", "created_at"}
+    parley_fields = {"level", "premises", "message_ids", "times_derived"}
+    assert set(first) == honcho_fields | parley_fields
+    assert (first["level"], first["premises"], first["times_derived"]) == ("explicit", [], 1)
     assert (first["observer_id"], first["observed_id"], first["session_id"]) == (
         "alice",
         "alice",

@@ -7,7 +7,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from functools import partial
 from typing import Annotated
 
 from fastapi import FastAPI
@@ -22,34 +21,15 @@ from parley.auth.keys import Principal
 from parley.config import Settings
 from parley.llm import build_embedder
 from parley.llm.roles import build_chat_models
-from parley.memory import webhooks
 from parley.memory.embedding_indexer import EmbeddingIndexer
 from parley.memory.search import MessageSearch
 from parley.memory.vector_index import MessageVectorIndex
-from parley.memory.webhook_delivery import DeliveryPolicy, WebhookDispatcher
 from parley.store import migrate
-from parley.store.engine import Database, create_database
+from parley.store.engine import create_database
 from parley.store.meta import ensure_embedding_model
-from parley.worker.setup import build_worker, reasoning_defaults
+from parley.worker.setup import build_webhook_dispatcher, build_worker, reasoning_defaults
 
 log = logging.getLogger("parley")
-
-
-def _webhook_dispatcher(settings: Settings, database: Database) -> WebhookDispatcher:
-    async def urls(workspace_id: str) -> list[str]:
-        async with database.read() as db:
-            return await webhooks.endpoint_urls(db=db, workspace_id=workspace_id)
-
-    return WebhookDispatcher(
-        signing_key=settings.webhook_signing_key,
-        policy=DeliveryPolicy(
-            max_attempts=settings.webhook_max_attempts,
-            timeout_s=settings.webhook_timeout_s,
-            backoff_s=settings.webhook_backoff_s,
-        ),
-        endpoint_urls=urls,
-        check_target=partial(webhooks.check_target, allow_private=settings.webhook_allow_private),
-    )
 
 
 async def _stop(task: asyncio.Task[None]) -> None:
@@ -71,7 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
             cleanup.push_async_callback(embedder.close)
             async with database.write() as db:
                 await ensure_embedding_model(db, name=embedder.name, dimensions=embedder.dimensions)
-            dispatcher = _webhook_dispatcher(settings, database)
+            dispatcher = build_webhook_dispatcher(settings, database)
             cleanup.push_async_callback(dispatcher.close)
             models = build_chat_models(settings)
             cleanup.push_async_callback(models.close)

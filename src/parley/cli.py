@@ -41,6 +41,21 @@ def _serve(args: argparse.Namespace) -> None:
     )
 
 
+def _worker(_: argparse.Namespace) -> None:
+    import asyncio
+    import contextlib
+    import logging
+
+    from parley.worker.setup import run_standalone
+
+    settings = _settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
+        asyncio.run(run_standalone(settings))
+
+
 def _migrate(_: argparse.Namespace) -> None:
     from parley.store import migrate
 
@@ -90,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="override PARLEY_HOST")
     serve.add_argument("--port", type=int, help="override PARLEY_PORT")
     serve.set_defaults(func=_serve)
+
+    worker = commands.add_parser(
+        "worker", help="run a reasoning worker without HTTP (any number may share a database)"
+    )
+    worker.set_defaults(func=_worker)
 
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     migrate.set_defaults(func=_migrate)

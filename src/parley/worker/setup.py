@@ -2,18 +2,43 @@
 
 from __future__ import annotations
 
+import logging
+from functools import partial
+
 from parley.config import Settings
 from parley.llm.embeddings import Embedder
 from parley.llm.roles import ChatModels
+from parley.memory import webhooks as webhook_endpoints
 from parley.memory.configuration import ReasoningDefaults
 from parley.memory.deriver import Deriver
 from parley.memory.dreams import Dreamer
 from parley.memory.reasoning import DERIVE, DREAM, SUMMARY
 from parley.memory.summaries import Summarizer
-from parley.memory.webhook_delivery import WebhookDispatcher
+from parley.memory.webhook_delivery import DeliveryPolicy, WebhookDispatcher
 from parley.store.engine import Database
 from parley.store.queue import QueuePolicy
 from parley.worker.runner import Worker
+
+log = logging.getLogger("parley.worker")
+
+
+def build_webhook_dispatcher(settings: Settings, database: Database) -> WebhookDispatcher:
+    async def urls(workspace_id: str) -> list[str]:
+        async with database.read() as db:
+            return await webhook_endpoints.endpoint_urls(db=db, workspace_id=workspace_id)
+
+    return WebhookDispatcher(
+        signing_key=settings.webhook_signing_key,
+        policy=DeliveryPolicy(
+            max_attempts=settings.webhook_max_attempts,
+            timeout_s=settings.webhook_timeout_s,
+            backoff_s=settings.webhook_backoff_s,
+        ),
+        endpoint_urls=urls,
+        check_target=partial(
+            webhook_endpoints.check_target, allow_private=settings.webhook_allow_private
+        ),
+    )
 
 
 def reasoning_defaults(settings: Settings, models: ChatModels) -> ReasoningDefaults:
@@ -64,3 +89,42 @@ def build_worker(
         poll_s=settings.worker_poll_s,
         on_queue_empty=queue_empty,
     )
+
+
+async def run_standalone(settings: Settings) -> None:
+    """`parley worker`: the same worker as in `serve`, without HTTP, until cancelled."""
+    import asyncio
+    import contextlib
+    import signal
+
+    from parley import tokens
+    from parley.llm import build_embedder
+    from parley.llm.roles import build_chat_models
+    from parley.store import migrate
+    from parley.store.engine import create_database
+    from parley.store.meta import ensure_embedding_model
+
+    url = settings.resolved_database_url
+    if settings.auto_migrate:
+        await asyncio.to_thread(migrate.upgrade, url)
+    async with contextlib.AsyncExitStack() as cleanup:
+        database = create_database(url)
+        cleanup.push_async_callback(database.dispose)
+        await asyncio.to_thread(tokens.warm_up)
+        embedder = await asyncio.to_thread(build_embedder, settings)
+        cleanup.push_async_callback(embedder.close)
+        async with database.write() as db:
+            await ensure_embedding_model(db, name=embedder.name, dimensions=embedder.dimensions)
+        dispatcher = build_webhook_dispatcher(settings, database)
+        cleanup.push_async_callback(dispatcher.close)
+        models = build_chat_models(settings)
+        cleanup.push_async_callback(models.close)
+        worker = build_worker(
+            settings, database=database, embedder=embedder, models=models, webhooks=dispatcher
+        )
+        task = asyncio.current_task()
+        assert task is not None
+        # SIGTERM cancels the slots, which hand their claimed batches back untouched
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        log.info("parley worker %s started on %s", worker.queue.worker_id, database.dialect)
+        await worker.run()

@@ -56,6 +56,11 @@ class Observation(BaseModel):
     observed_id: str
     session_id: str
     created_at: datetime
+    # Parley's additions: how the fact was reached and how often
+    level: str
+    premises: list[str]
+    message_ids: list[str]
+    times_derived: int
 
 
 def observation_out(row: Any) -> dict[str, Any]:
@@ -66,6 +71,10 @@ def observation_out(row: Any) -> dict[str, Any]:
         "observed_id": row.observed_id,
         "session_id": row.session_id,
         "created_at": row.created_at,
+        "level": row.level,
+        "premises": list(row.premises),
+        "message_ids": list(row.message_ids),
+        "times_derived": row.times_derived,
     }
 
 
