@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from conftest import reasoning_settings, wait_for_reasoning
 from fake_openai import FakeOpenAI, bag_of_words, fake_openai
-from test_webhooks import Receiver, receiver  # noqa: F401 (a fixture)
+from test_webhooks import Receiver
 
 W = "w"
 
@@ -34,6 +34,13 @@ def settings_overrides(embeddings: FakeOpenAI) -> dict[str, Any]:
         embedding_dimensions=1024,
         webhook_allow_private=True,
     )
+
+
+@pytest.fixture
+def hook_receiver() -> Iterator[Receiver]:
+    receiver = Receiver()
+    yield receiver
+    receiver.stop()
 
 
 def setup(client: TestClient, *, configuration: dict[str, Any] | None = None) -> None:
