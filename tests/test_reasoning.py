@@ -259,9 +259,10 @@ def test_status_per_session_and_the_session_filter(client: TestClient) -> None:
 
 
 def test_queue_empty_webhook_fires_when_the_workspace_drains(
-    client: TestClient, receiver: Receiver
+    client: TestClient, hook_receiver: Receiver
 ) -> None:
     setup(client)
+    receiver = hook_receiver
     assert (
         client.post(f"/v2/workspaces/{W}/webhooks", json={"url": receiver.url}).status_code == 200
     )
