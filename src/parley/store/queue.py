@@ -188,12 +188,7 @@ class WorkQueue:
                 break
             units.add(unit)
             batch.append(row)
-        await db.execute(
-            update(WorkItem)
-            .where(WorkItem.id.in_([r.id for r in batch]))
-            .values(status=IN_PROGRESS, attempts=WorkItem.attempts + 1)
-        )
-        return [
+        claimed = [
             ClaimedItem(
                 id=r.id,
                 workspace_id=r.workspace_id,
@@ -207,6 +202,13 @@ class WorkQueue:
             )
             for r in batch
         ]
+        await db.execute(
+            update(WorkItem)
+            .where(WorkItem.id.in_([r.id for r in batch]))
+            .values(status=IN_PROGRESS, attempts=WorkItem.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+        return claimed
 
     async def _drop_lease(self, db: AsyncSession, key: str) -> None:
         await db.execute(
