@@ -285,3 +285,20 @@ def _anthropic_stream(body: dict[str, Any], text: str) -> list[str]:
         event("message_stop", {}),
     ]
     return events
+
+
+def bench_reply(body: dict[str, Any]) -> str:
+    """An instant model for `bench/worker.py`: one fact per extraction, a one-line card."""
+    if "peer card" in prompt_text(body):
+        return json.dumps({"card": ["Lives near the river"]})
+    return json.dumps({"explicit": [{"content": "The user mentioned a detail.", "messages": [1]}]})
+
+
+if __name__ == "__main__":
+    # A separate process, so that a benchmark's client does not share its GIL with the model.
+    import sys
+
+    with fake_openai(dims=int(sys.argv[1]) if len(sys.argv) > 1 else 384) as served:
+        served.script("", bench_reply)
+        print(served.base_url, flush=True)
+        threading.Event().wait()

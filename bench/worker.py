@@ -1,0 +1,163 @@
+"""Reasoning worker throughput: how fast the durable queue drains with an instant model.
+
+Stores messages (with their reasoning work enqueued, as the API does) while no worker runs,
+then starts one worker and times the drain: messages/s, work items/s and the overhead per
+message. The model is the repo's fake OpenAI-compatible server over real HTTP, answering at
+once with one fact per message, so what is measured is Parley: claiming, leases, prompts,
+parsing, embedding the facts, and the commits.
+
+Usage:
+    python bench/worker.py [--messages 5000] [--sessions 50] [--embedder local|fake]
+                           [--mode model|none] [--concurrency 4] [--database-url URL]
+
+`--embedder local` embeds facts with the bundled ONNX model (the default server setup; it is
+then the bottleneck on small CPUs); `--embedder fake` uses the fake server's instant
+bag-of-words vectors, leaving only the worker's own cost. `--mode none` runs the
+retrieval-only deriver (no model: each sentence becomes an observation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # the fake model server lives with the tests
+
+from parley.config import Settings  # noqa: E402
+from parley.llm import build_embedder  # noqa: E402
+from parley.llm.roles import build_chat_models  # noqa: E402
+from parley.memory.messages import NewMessage, create_messages  # noqa: E402
+from parley.memory.queue_status import queue_status  # noqa: E402
+from parley.memory.workspaces import get_or_create_workspace  # noqa: E402
+from parley.store import migrate  # noqa: E402
+from parley.store.engine import create_database  # noqa: E402
+from parley.store.meta import ensure_embedding_model  # noqa: E402
+from parley.worker.setup import build_worker, reasoning_defaults  # noqa: E402
+
+WORKSPACE = "bench-worker"
+DIMS = 384
+SENTENCES = (
+    "I moved to a new apartment near the river last month.",
+    "My sister is visiting us for the holidays.",
+    "I started training for a half marathon in the spring.",
+    "Our team finished the quarterly report two days early.",
+    "I prefer green tea over coffee these days.",
+)
+
+
+def start_fake_model() -> tuple[subprocess.Popen[str], str]:
+    """The fake model server in its own process (see tests/fake_openai.py), and its URL."""
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "fake_openai.py"), str(DIMS)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    return process, process.stdout.readline().strip()
+
+
+async def run(args: argparse.Namespace) -> None:
+    server, base_url = start_fake_model()
+    try:
+        await measure(args, base_url)
+    finally:
+        server.terminate()
+        server.wait()
+
+
+async def measure(args: argparse.Namespace, base_url: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            data_dir=Path(tmp),
+            database_url=args.database_url,
+            llm_base_url=base_url if args.mode == "model" else None,
+            llm_model="fake-model" if args.mode == "model" else None,
+            embedding_base_url=base_url if args.embedder == "fake" else None,
+            embedding_model="bow",
+            embedding_dimensions=DIMS,
+            worker_concurrency=args.concurrency,
+            worker_poll_s=0.05,
+            summary_short_every=10_000,
+            summary_long_every=20_000,
+        )
+        url = settings.resolved_database_url
+        await asyncio.to_thread(migrate.upgrade, url)
+        database = create_database(url)
+        embedder = await asyncio.to_thread(build_embedder, settings)
+        models = build_chat_models(settings)
+        async with database.write() as db:
+            await ensure_embedding_model(db, name=embedder.name, dimensions=embedder.dimensions)
+            await get_or_create_workspace(db=db, workspace_id=WORKSPACE)
+        defaults = reasoning_defaults(settings, models)
+        per_session = args.messages // args.sessions
+        started = time.perf_counter()
+        for s in range(args.sessions):
+            for start in range(0, per_session, 100):
+                batch = [
+                    NewMessage(
+                        content=SENTENCES[(s + i) % len(SENTENCES)],
+                        peer_id="user" if i % 2 == 0 else "assistant",
+                    )
+                    for i in range(start, min(per_session, start + 100))
+                ]
+                async with database.write() as db:
+                    await create_messages(
+                        db=db,
+                        workspace_id=WORKSPACE,
+                        session_id=f"s{s}",
+                        messages=batch,
+                        reasoning=defaults,
+                    )
+        stored = time.perf_counter() - started
+        async with database.read() as db:
+            items = (await queue_status(db, workspace_id=WORKSPACE)).overall.pending
+        total = per_session * args.sessions
+        print(f"stored {total} messages ({items} work items) in {stored:.1f} s")
+
+        worker = build_worker(
+            settings, database=database, embedder=embedder, models=models, webhooks=None
+        )
+        started = time.perf_counter()
+        running = asyncio.create_task(worker.run())
+        while True:
+            await asyncio.sleep(0.2)
+            async with database.read() as db:
+                status = (await queue_status(db, workspace_id=WORKSPACE)).overall
+            if status.pending == 0 and status.in_progress == 0:
+                break
+        wall = time.perf_counter() - started
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        print(
+            f"mode={args.mode} embedder={args.embedder} backend={database.dialect} "
+            f"concurrency={args.concurrency}"
+        )
+        print(
+            f"drained {status.completed} items ({status.failed} failed) for {total} messages "
+            f"in {wall:.1f} s: {total / wall:.0f} messages/s, {status.completed / wall:.0f} "
+            f"items/s, {1000 * wall / total:.2f} ms per message, {worker.processed} batches"
+        )
+        await models.close()
+        await embedder.close()
+        await database.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--sessions", type=int, default=50)
+    parser.add_argument("--embedder", choices=("local", "fake"), default="local")
+    parser.add_argument("--mode", choices=("model", "none"), default="model")
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--database-url", default=None)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
