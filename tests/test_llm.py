@@ -264,3 +264,8 @@ async def test_an_anthropic_stream_cut_mid_way_raises_model_error(server: FakeOp
         async for _ in model.stream([ChatMessage("user", "story")], meter=UsageMeter()):
             pass
     await model.close()
+
+
+def test_summary_intervals_must_grow() -> None:
+    with pytest.raises(ValueError, match="summary_long_every must be greater"):
+        Settings(summary_short_every=30, summary_long_every=30)

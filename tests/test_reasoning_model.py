@@ -311,3 +311,25 @@ def test_dream_adds_deductions_and_refreshes_the_card(ws: TestClient, model: Fak
     ]
     card = ws.get(f"/v2/workspaces/{W}/peers/alice/card").json()
     assert card == {"peer_card": ["Runner", "Marathoner"]}
+
+
+@pytest.mark.parametrize(
+    ("peer_card", "shown", "updated"),
+    [({}, True, True), ({"use": False}, False, True), ({"create": False}, True, False)],
+)
+def test_peer_card_configuration_use_and_create(
+    client: TestClient, model: FakeOpenAI, peer_card: dict[str, bool], shown: bool, updated: bool
+) -> None:
+    body = {"id": W, "configuration": {"peer_card": peer_card}}
+    assert client.post("/v2/workspaces", json=body).status_code == 200
+    assert client.post(f"/v2/workspaces/{W}/peers", json={"id": "alice"}).status_code == 200
+    card = f"/v2/workspaces/{W}/peers/alice/card"
+    assert client.put(card, json={"peer_card": ["Likes tea"]}).status_code == 200
+    model.script(EXTRACT, json.dumps({"explicit": [{"content": "Alice likes cats."}]}))
+    model.script(CARD, json.dumps({"card": ["Likes tea", "Likes cats"]}))
+    say(client, "s1", {"peer_id": "alice", "content": "I like cats."})
+    wait_for_reasoning(client, W)
+    extraction = next(p for p in model.prompts() if EXTRACT in p)
+    assert ("Peer card:\n- Likes tea" in extraction) is shown
+    expected = ["Likes tea", "Likes cats"] if updated else ["Likes tea"]
+    assert client.get(card).json() == {"peer_card": expected}

@@ -221,18 +221,21 @@ def test_delete_workspace_removes_everything(honcho: Any, client: TestClient) ->
 
 
 def test_deriver_status_and_queue_alias(honcho: Any, client: TestClient) -> None:
+    """No worker runs in this test: the message's work waits, pending."""
     honcho.session("s1").add_messages([honcho.peer("alice").message("hi")])
     expected = {
-        "total_work_units": 0,
+        "total_work_units": 1,
         "completed_work_units": 0,
         "in_progress_work_units": 0,
-        "pending_work_units": 0,
+        "pending_work_units": 1,
     }
     status = honcho.get_deriver_status()
-    assert status.model_dump(exclude_none=True) == expected | {"sessions": {}}
+    assert {k: getattr(status, k) for k in expected} == expected
+    assert status.sessions["s1"].pending_work_units == 1
     for path in ("deriver", "queue"):
         body = client.get(f"/v2/workspaces/sdk-ws/{path}/status?session_id=s1").json()
-        assert body == expected | {"sessions": None}
+        assert {k: body[k] for k in expected} == expected
+        assert (body["sessions"], body["failed_work_units"], body["failures"]) == (None, 0, [])
     missing = client.get("/v2/workspaces/sdk-ws/queue/status?session_id=nope")
     assert missing.status_code == 404
     assert missing.json() == {"detail": "Session nope not found in workspace sdk-ws"}

@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "your-secret", "placeholder", "test"}
@@ -202,6 +202,15 @@ class Settings(BaseSettings):
                 "for example the output of `openssl rand -hex 32`"
             )
         return value
+
+    @model_validator(mode="after")
+    def _summary_intervals(self) -> Settings:
+        if self.summary_long_every <= self.summary_short_every:
+            raise ValueError(
+                "summary_long_every must be greater than summary_short_every "
+                f"({self.summary_long_every} <= {self.summary_short_every})"
+            )
+        return self
 
     @property
     def resolved_database_url(self) -> str:

@@ -78,15 +78,20 @@ class Deriver:
             context = await _context(db, workspace_id, session_id, batch[0].seq)
             config = await _config(db, self._defaults, batch[-1])
             observers = sorted(set().union(*(observers_of[m.seq] for m in batch)))
-            known = await _known_facts(db, workspace_id, sender)
-            cards = {
-                o: await peer_cards.get_card(db, workspace_id, o, sender) or [] for o in observers
-            }
+            known: list[str] = []
+            cards: dict[str, list[str]] = {}
+            if self._model is not None:  # what only a model reads
+                known = await _known_facts(db, workspace_id, sender)
+                for observer in observers:
+                    cards[observer] = (
+                        await peer_cards.get_card(db, workspace_id, observer, sender) or []
+                    )
         meter = UsageMeter()
         if self._model is None:
             facts = sentence_facts(sender, batch, context)
         else:
-            facts = await self._extract(sender, batch, context, known, cards.get(sender), meter)
+            shown_card = cards.get(sender) if config.peer_card_use else None
+            facts = await self._extract(sender, batch, context, known, shown_card, meter)
         new_cards: dict[str, list[str]] = {}
         explicit = [f.content for f in facts if f.level == "explicit"]
         if self._model is not None and config.peer_card_create and explicit:
