@@ -40,6 +40,7 @@ class Rule:
     times: int | None = None  # None: every time
     delay_s: float = 0.0
     break_stream_after: int | None = None  # pieces sent before the connection drops
+    error: str = ""  # the error message of a non-200 answer
 
 
 @dataclass
@@ -48,6 +49,7 @@ class FakeOpenAI:
     requests: list[dict[str, Any]] = field(default_factory=list)
     base_url: str = ""
     rules: list[Rule] = field(default_factory=list)
+    truncate_below: int = 0  # replies to requests with max_tokens below this stop at "length"
 
     def script(self, match: str, reply: Reply = "", **options: Any) -> Rule:
         rule = Rule(match, reply, **options)
@@ -129,7 +131,7 @@ def fake_openai(dims: int = 64) -> Iterator[FakeOpenAI]:
             if rule.delay_s:
                 time.sleep(rule.delay_s)
             if rule.status != 200:
-                error = {"message": f"scripted {rule.status}", "type": "server_error"}
+                error = {"message": rule.error or f"scripted {rule.status}", "type": "server_error"}
                 self._json(rule.status, {"type": "error", "error": error})
                 return
             text = rule.reply(body) if callable(rule.reply) else rule.reply
@@ -137,10 +139,11 @@ def fake_openai(dims: int = 64) -> Iterator[FakeOpenAI]:
             if body.get("stream"):
                 events = _anthropic_stream(body, text) if anthropic else _openai_stream(body, text)
                 self._sse(events, rule.break_stream_after)
+            elif anthropic:
+                self._json(200, _anthropic_reply(body, text))
             else:
-                self._json(
-                    200, _anthropic_reply(body, text) if anthropic else _openai_reply(body, text)
-                )
+                cut = body.get("max_tokens", 1 << 30) < state.truncate_below
+                self._json(200, _openai_reply(body, text, "length" if cut else "stop"))
 
         def _json(self, status: int, payload: dict[str, Any]) -> None:
             data = json.dumps(payload).encode()
@@ -186,7 +189,7 @@ def _tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
 
-def _openai_reply(body: dict[str, Any], text: str) -> dict[str, Any]:
+def _openai_reply(body: dict[str, Any], text: str, finish: str = "stop") -> dict[str, Any]:
     prompt = _tokens(prompt_text(body))
     return {
         "id": "chatcmpl-fake",
@@ -197,7 +200,7 @@ def _openai_reply(body: dict[str, Any], text: str) -> dict[str, Any]:
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": text},
-                "finish_reason": "stop",
+                "finish_reason": finish,
             }
         ],
         "usage": {
@@ -291,7 +294,12 @@ def bench_reply(body: dict[str, Any]) -> str:
     """An instant model for `bench/worker.py`: one fact per extraction, a one-line card."""
     if "peer card" in prompt_text(body):
         return json.dumps({"card": ["Lives near the river"]})
-    return json.dumps({"explicit": [{"content": "The user mentioned a detail.", "messages": [1]}]})
+    return json.dumps(
+        {
+            "explicit": [{"content": "The user mentioned a detail.", "messages": [1]}],
+            "deductive": [],
+        }
+    )
 
 
 if __name__ == "__main__":

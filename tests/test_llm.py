@@ -163,7 +163,9 @@ async def test_server_without_json_schema_support_falls_back_to_json_object(
     def reply(body: dict[str, object]) -> str:
         return '{"facts": ["ok"]}'
 
-    server.script("facts", status=400, times=1)  # "response_format not supported"
+    server.script(
+        "facts", status=400, times=1, error="response_format json_schema is not supported"
+    )
     server.script("facts", reply)
     model = openai_model(server)
     result = await complete_structured(
@@ -269,3 +271,45 @@ async def test_an_anthropic_stream_cut_mid_way_raises_model_error(server: FakeOp
 def test_summary_intervals_must_grow() -> None:
     with pytest.raises(ValueError, match="summary_long_every must be greater"):
         Settings(summary_short_every=30, summary_long_every=30)
+
+
+async def test_a_400_about_something_else_does_not_change_the_format(server: FakeOpenAI) -> None:
+    server.script("facts", status=400, times=1, error="maximum context length exceeded")
+    server.script("facts", '{"facts": ["ok"]}')
+    model = openai_model(server)
+    with pytest.raises(ModelError, match="context length"):
+        await complete_structured(model, [ChatMessage("user", "facts?")], Facts, meter=UsageMeter())
+    await complete_structured(model, [ChatMessage("user", "facts?")], Facts, meter=UsageMeter())
+    formats = [r["response_format"]["type"] for r in server.chat_requests()]
+    assert formats == ["json_schema", "json_schema"]
+    await model.close()
+
+
+async def test_a_reply_cut_off_at_max_tokens_is_asked_again_with_more_room(
+    server: FakeOpenAI,
+) -> None:
+    def reply(body: dict[str, object]) -> str:
+        return '{"facts": ["ok"]}' if body["max_tokens"] > 100 else '{"facts": ["cut'
+
+    server.script("facts", reply)
+    model = openai_model(server)
+    server.truncate_below = 100  # the fake says finish_reason=length under 100 max_tokens
+    result = await complete_structured(
+        model, [ChatMessage("user", "facts?")], Facts, meter=UsageMeter(), max_tokens=64
+    )
+    assert result.facts == ["ok"]
+    assert [r["max_tokens"] for r in server.chat_requests()] == [64, 128]
+    await model.close()
+
+
+def test_a_card_update_rebased_on_a_card_changed_meanwhile_keeps_both() -> None:
+    from parley.memory.peer_cards import bounded, rebase
+
+    read = ["Likes tea", "Lives in Oslo"]
+    ours = ["Likes coffee", "Lives in Oslo"]  # replaced tea
+    current = ["Likes tea", "Lives in Oslo", "Has a dog"]  # another task added a dog
+    assert rebase(read, ours, current, 10) == ["Likes coffee", "Lives in Oslo", "Has a dog"]
+    assert rebase(read, ours, read, 10) == ours
+    gone = ["Likes tea"]  # someone removed Oslo meanwhile: it stays removed
+    assert rebase(read, ours, gone, 10) == ["Likes coffee"]
+    assert bounded(["a", "b"], ["a", "b", "c"], 2) == ["a", "c"]

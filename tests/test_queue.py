@@ -10,9 +10,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import insert, select, update
 
+from parley.memory.reasoning import enqueue_dream
 from parley.store import migrate
 from parley.store.engine import Database, create_database
-from parley.store.models import Session, WorkItem, Workspace, WorkUnitLease, utcnow
+from parley.store.models import Peer, Session, WorkItem, Workspace, WorkUnitLease, utcnow
 from parley.store.queue import (
     DONE,
     FAILED,
@@ -22,6 +23,7 @@ from parley.store.queue import (
     QueuePolicy,
     WorkQueue,
     enqueue,
+    prune,
     workspace_has_open_work,
 )
 
@@ -76,6 +78,18 @@ async def statuses(database: Database) -> list[tuple[int | None, str, int]]:
             select(WorkItem.message_seq, WorkItem.status, WorkItem.attempts).order_by(WorkItem.id)
         )
         return [tuple(r) for r in rows.all()]  # type: ignore[misc]
+
+
+async def expire_leases(database: Database) -> None:
+    async with database.write() as db:
+        await db.execute(update(WorkUnitLease).values(expires_at=utcnow() - timedelta(seconds=1)))
+
+
+async def end_backoff(database: Database) -> None:
+    """Fast-forward: every item due now, and parked units' leases run out."""
+    async with database.write() as db:
+        await db.execute(update(WorkItem).values(available_at=utcnow()))
+        await db.execute(update(WorkUnitLease).values(expires_at=utcnow() - timedelta(seconds=1)))
 
 
 async def finish(queue: WorkQueue, database: Database, claim: object) -> None:
@@ -173,8 +187,7 @@ async def test_failures_back_off_then_retry_alone_then_are_kept(database: Databa
     await queue.fail(claim, "ModelError: scripted 500")
     assert await statuses(database) == [(1, PENDING, 1), (2, PENDING, 1)]
     assert await queue.claim() is None  # backing off for 30 s
-    async with database.write() as db:
-        await db.execute(update(WorkItem).values(available_at=utcnow()))
+    await end_backoff(database)
     alone = await queue.claim()
     assert alone is not None and [i.message_seq for i in alone.items] == [1]
     await queue.fail(alone, "ModelError: scripted 500 again")
@@ -183,8 +196,7 @@ async def test_failures_back_off_then_retry_alone_then_are_kept(database: Databa
         failed = await db.scalar(select(WorkItem).where(WorkItem.status == FAILED))
         assert failed is not None and failed.last_error == "ModelError: scripted 500 again"
         assert failed.finished_at is not None
-    async with database.write() as db:
-        await db.execute(update(WorkItem).values(available_at=utcnow()))
+    await end_backoff(database)
     rest = await queue.claim()  # the failed item no longer blocks its unit
     assert rest is not None and [i.message_seq for i in rest.items] == [2]
 
@@ -206,4 +218,94 @@ async def test_deleting_a_session_drops_its_work(database: Database) -> None:
     await add(database, work("k", 1), work("k2", 2, session="s2"))
     async with database.write() as db:
         await db.execute(Session.__table__.delete().where(Session.id == "s1"))
+    assert await statuses(database) == [(2, PENDING, 0)]
+
+
+async def test_each_claim_has_its_own_lease_even_in_one_process(database: Database) -> None:
+    """Slots of one worker share its id; a slot whose lease ran out must not commit over the
+    slot that took the unit over."""
+    await add(database, work("k", 1))
+    queue = WorkQueue(database, worker_id="one-process", policy=policy())
+    slow = await queue.claim()
+    assert slow is not None
+    await expire_leases(database)
+    fast = await queue.claim()
+    assert fast is not None and fast.holder != slow.holder
+    with pytest.raises(LeaseLost):
+        async with database.write() as db:
+            await queue.hold(db, slow)
+    await finish(queue, database, fast)
+
+
+async def test_a_unit_backing_off_does_not_hold_up_the_others(database: Database) -> None:
+    await add(database, *(work("big", n) for n in range(1, 81)), work("small", 100, session="s2"))
+    queue = WorkQueue(
+        database, worker_id="w", policy=policy(backoff_s=60.0, batch_units=lambda _t: 1)
+    )
+    first = await queue.claim()
+    assert first is not None and first.work_unit_key == "big"
+    await queue.fail(first, "boom")
+    other = await queue.claim()  # "big" is parked for a minute; "small" runs now
+    assert other is not None and other.work_unit_key == "small"
+    assert await queue.claim() is None
+
+
+async def test_an_item_that_keeps_killing_workers_is_kept_as_failed(database: Database) -> None:
+    await add(database, work("k", 1), work("k", 2))
+    queue = WorkQueue(database, worker_id="w", policy=policy(max_attempts=2))
+    for _ in range(2):  # claimed, then the worker dies (its lease runs out)
+        claim = await queue.claim()
+        assert claim is not None and claim.items[0].message_seq == 1
+        await expire_leases(database)
+    survivor = await queue.claim()
+    assert survivor is not None and [i.message_seq for i in survivor.items] == [2]
+    async with database.read() as db:
+        dead = await db.scalar(select(WorkItem).where(WorkItem.message_seq == 1))
+        assert dead is not None and dead.status == FAILED
+        assert dead.last_error == "the worker died while running it, 2 times"
+
+
+async def test_many_claimers_on_one_large_unit_and_small_ones(database: Database) -> None:
+    """More open items in one unit than the candidate scan reads, four concurrent claimers."""
+    await add(database, *(work("big", n) for n in range(200)))
+    await add(database, *(work(f"small{n}", 1000 + n, session="s2") for n in range(20)))
+    queues = [WorkQueue(database, worker_id=f"w{n}", policy=policy()) for n in range(4)]
+    seen: list[int] = []
+
+    async def drain(queue: WorkQueue) -> None:
+        idle = 0
+        while idle < 3:
+            claim = await queue.claim()
+            if claim is None:
+                idle += 1
+                await asyncio.sleep(0.01)
+                continue
+            seen.extend(i.id for i in claim.items)
+            await finish(queue, database, claim)
+
+    await asyncio.gather(*(drain(q) for q in queues))
+    assert len(seen) == len(set(seen)) == 220
+    big_order = [s for s, _, _ in await statuses(database)][:200]
+    assert big_order == list(range(200))
+
+
+async def test_a_dream_already_waiting_is_not_enqueued_twice(database: Database) -> None:
+    async with database.write() as db:
+        await db.execute(
+            insert(Peer).values(workspace_id=W, id="alice", metadata_={}, configuration={})
+        )
+        first = await enqueue_dream(db, workspace_id=W, observer_id="alice", observed_id="alice")
+        second = await enqueue_dream(db, workspace_id=W, observer_id="alice", observed_id="alice")
+    assert (first, second) == (True, False)
+
+
+async def test_prune_forgets_old_finished_work_and_stale_leases(database: Database) -> None:
+    await add(database, work("k", 1), work("k", 2))
+    queue = WorkQueue(database, worker_id="w", policy=policy(batch_units=lambda _t: 1))
+    claim = await queue.claim()
+    assert claim is not None
+    await finish(queue, database, claim)
+    async with database.write() as db:
+        removed = await prune(db, finished_before=utcnow() + timedelta(seconds=1))
+    assert removed == 1
     assert await statuses(database) == [(2, PENDING, 0)]

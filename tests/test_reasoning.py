@@ -274,15 +274,26 @@ def test_queue_empty_webhook_fires_when_the_workspace_drains(
     assert event["data"] == {"workspace_id": W, "queue_type": "derive", "session_id": "s1"}
 
 
-def test_deleted_messages_session_work_is_dropped_with_the_session(client: TestClient) -> None:
+def test_what_another_speaker_said_between_the_senders_messages_is_not_theirs(
+    client: TestClient,
+) -> None:
     setup(client)
-    worker = client.app.state.parley.worker
-    say(client, "s1", {"peer_id": "alice", "content": "I like tea."})
-    assert client.delete(f"/v2/workspaces/{W}/sessions/s1").status_code == 202
-    assert worker is not None
-    status = wait_for_reasoning(client, W)
-    assert status["pending_work_units"] == 0
-    assert observations(client) == []
+    say(
+        client,
+        "s1",
+        {"peer_id": "user", "content": "Which tea should I buy?"},
+        {"peer_id": "assistant", "content": "Try the smoky lapsang souchong from Fujian province."},
+        {
+            "peer_id": "user",
+            "content": "Try the smoky lapsang souchong from Fujian province. I bought some.",
+        },
+    )
+    wait_for_reasoning(client, W)
+    users = observations(client, observer_id="user", observed_id="user")
+    assert [o["content"].split(": ", 1)[1] for o in users] == [
+        "Which tea should I buy?",
+        "I bought some.",
+    ]
 
 
 def test_peer_card_set_and_get_with_target(client: TestClient) -> None:

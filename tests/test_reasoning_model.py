@@ -133,7 +133,9 @@ def test_extraction_stores_dated_facts_and_deductions_with_premises(
 def test_observers_with_observe_others_get_the_same_facts(
     ws: TestClient, model: FakeOpenAI
 ) -> None:
-    model.script(EXTRACT, json.dumps({"explicit": [{"content": "Alice plays the cello."}]}))
+    model.script(
+        EXTRACT, json.dumps({"explicit": [{"content": "Alice plays the cello."}], "deductive": []})
+    )
     model.script(CARD, json.dumps({"card": ["Plays the cello"]}))
     response = ws.post(
         f"/v2/workspaces/{W}/sessions",
@@ -154,7 +156,7 @@ def test_observers_with_observe_others_get_the_same_facts(
 def test_malformed_json_from_a_weak_model_is_repaired(ws: TestClient, model: FakeOpenAI) -> None:
     model.script(
         EXTRACT,
-        'Sure! Here are the facts:\n```json\n{"explicit": [{"content": "Alice likes tea",},],}\n```',
+        'Sure! Here are the facts:\n```json\n{"explicit": [{"content": "Alice likes tea",},], "deductive": [],}\n```',
     )
     model.script(CARD, json.dumps({"card": ["Likes tea"]}))
     say(ws, "s1", {"peer_id": "alice", "content": "I like tea."})
@@ -166,8 +168,10 @@ def test_malformed_json_from_a_weak_model_is_repaired(ws: TestClient, model: Fak
 def test_invalid_output_is_sent_back_and_the_second_answer_used(
     ws: TestClient, model: FakeOpenAI
 ) -> None:
-    model.script(EXTRACT, json.dumps({"explicit": "Alice likes tea"}), times=1)
-    model.script(EXTRACT, json.dumps({"explicit": [{"content": "Alice likes tea."}]}))
+    model.script(EXTRACT, json.dumps({"explicit": "Alice likes tea", "deductive": []}), times=1)
+    model.script(
+        EXTRACT, json.dumps({"explicit": [{"content": "Alice likes tea."}], "deductive": []})
+    )
     model.script(CARD, json.dumps({"card": []}))
     say(ws, "s1", {"peer_id": "alice", "content": "I like tea."})
     wait_for_reasoning(ws, W)
@@ -229,7 +233,10 @@ def test_a_full_card_keeps_the_new_preference(ws: TestClient, model: FakeOpenAI)
     assert (
         ws.put(f"/v2/workspaces/{W}/peers/alice/card", json={"peer_card": old}).status_code == 200
     )
-    model.script(EXTRACT, json.dumps({"explicit": [{"content": "Alice now prefers coffee."}]}))
+    model.script(
+        EXTRACT,
+        json.dumps({"explicit": [{"content": "Alice now prefers coffee."}], "deductive": []}),
+    )
     # a model that forgets to drop anything: the card runs over by one
     model.script(CARD, json.dumps({"card": [*old, "Prefers coffee"]}))
     say(ws, "s1", {"peer_id": "alice", "content": "These days I drink coffee, not tea."})
@@ -278,7 +285,8 @@ def test_dream_adds_deductions_and_refreshes_the_card(ws: TestClient, model: Fak
                 "explicit": [
                     {"content": "Alice runs every morning."},
                     {"content": "Alice ran a marathon in May 2024."},
-                ]
+                ],
+                "deductive": [],
             }
         ),
     )
@@ -325,7 +333,9 @@ def test_peer_card_configuration_use_and_create(
     assert client.post(f"/v2/workspaces/{W}/peers", json={"id": "alice"}).status_code == 200
     card = f"/v2/workspaces/{W}/peers/alice/card"
     assert client.put(card, json={"peer_card": ["Likes tea"]}).status_code == 200
-    model.script(EXTRACT, json.dumps({"explicit": [{"content": "Alice likes cats."}]}))
+    model.script(
+        EXTRACT, json.dumps({"explicit": [{"content": "Alice likes cats."}], "deductive": []})
+    )
     model.script(CARD, json.dumps({"card": ["Likes tea", "Likes cats"]}))
     say(client, "s1", {"peer_id": "alice", "content": "I like cats."})
     wait_for_reasoning(client, W)
@@ -333,3 +343,82 @@ def test_peer_card_configuration_use_and_create(
     assert ("Peer card:\n- Likes tea" in extraction) is shown
     expected = ["Likes tea", "Likes cats"] if updated else ["Likes tea"]
     assert client.get(card).json() == {"peer_card": expected}
+
+
+def test_other_speakers_between_the_batch_are_shown_unnumbered(
+    ws: TestClient, model: FakeOpenAI
+) -> None:
+    model.script("reveal about the peer `bot`", NOTHING)
+    model.script(EXTRACT, NOTHING)
+    say(
+        ws,
+        "s1",
+        {"peer_id": "alice", "content": "Which tea?", "created_at": "2024-05-02T10:00:00Z"},
+        {"peer_id": "bot", "content": "Try lapsang.", "created_at": "2024-05-02T10:01:00Z"},
+        {"peer_id": "alice", "content": "Bought it.", "created_at": "2024-05-02T10:02:00Z"},
+    )
+    wait_for_reasoning(ws, W)
+    prompt = next(p for p in model.prompts() if EXTRACT in p)
+    new = prompt.split("New messages:\n", 1)[1]
+    assert new.splitlines()[:3] == [
+        "[1] 2024-05-02 10:00 UTC (Thursday) alice: Which tea?",
+        "2024-05-02 10:01 UTC (Thursday) bot: Try lapsang.",
+        "[2] 2024-05-02 10:02 UTC (Thursday) alice: Bought it.",
+    ]
+
+
+def test_an_observer_learns_only_from_messages_it_observed(
+    ws: TestClient, model: FakeOpenAI
+) -> None:
+    """bob starts observing others between alice's two messages: he learns what the second
+    says, not the first, and not deductions drawn from both."""
+    model.script(EXTRACT, _lyon_and_oslo)
+    model.script(CARD, lambda body: json.dumps({"card": _facts_in(body)}))
+    session = f"/v2/workspaces/{W}/sessions"
+    assert ws.post(session, json={"id": "s1", "peers": {"alice": {}, "bob": {}}}).status_code == 200
+    say(ws, "s1", {"peer_id": "alice", "content": "I was born in Lyon."})
+    config = ws.post(f"{session}/s1/peers/bob/config", json={"observe_others": True})
+    assert config.status_code == 200, config.text
+    say(ws, "s1", {"peer_id": "alice", "content": "I live in Oslo now."})
+    wait_for_reasoning(ws, W)
+    bob = {o["content"] for o in observations(ws, observer_id="bob")}
+    alice = {o["content"] for o in observations(ws, observer_id="alice")}
+    assert "Alice lives in Oslo." in bob
+    assert bob <= {"Alice lives in Oslo."}
+    assert {"Alice was born in Lyon.", "Alice lives in Oslo."} <= alice
+    bobs_card = ws.get(f"/v2/workspaces/{W}/peers/bob/card", params={"target": "alice"}).json()
+    assert bobs_card["peer_card"] in (None, ["Alice lives in Oslo."])
+
+
+def _lyon_and_oslo(body: dict[str, Any]) -> str:
+    """A perfect model for two facts: cites the numbered line each comes from, and deduces
+    from both when it sees both."""
+    text = "\n".join(m["content"] for m in body["messages"] if m["role"] == "user")
+    new = text.split("New messages:\n", 1)[1]
+    explicit, cited = [], {}
+    for number, line in re.findall(r"^\[(\d+)\] (.*)$", new, flags=re.M):
+        for needle, fact in (("Lyon", "Alice was born in Lyon."), ("Oslo", "Alice lives in Oslo.")):
+            if needle in line:
+                explicit.append({"content": fact, "messages": [int(number)]})
+                cited[needle] = True
+    deductive = [{"content": "Alice moved abroad.", "premises": []}] if len(cited) == 2 else []
+    return json.dumps({"explicit": explicit, "deductive": deductive})
+
+
+def _facts_in(body: dict[str, Any]) -> list[str]:
+    """The card a perfect model makes: every new fact it was given."""
+    text = "\n".join(m["content"] for m in body["messages"] if m["role"] == "user")
+    new = text.split("New facts:\n", 1)[1].split("\n\n", 1)[0]
+    return [line[2:] for line in new.splitlines() if line.startswith("- ")]
+
+
+def test_an_answer_missing_its_keys_is_asked_again_not_taken_as_nothing(
+    ws: TestClient, model: FakeOpenAI
+) -> None:
+    model.script(EXTRACT, "{}", times=1)
+    model.script(EXTRACT, json.dumps({"explicit": [{"content": "Alice hikes."}], "deductive": []}))
+    model.script(CARD, json.dumps({"card": ["Hiker"]}))
+    say(ws, "s1", {"peer_id": "alice", "content": "I hike."})
+    wait_for_reasoning(ws, W)
+    assert [o["content"] for o in observations(ws)] == ["Alice hikes."]
+    assert len([p for p in model.prompts() if EXTRACT in p]) == 2

@@ -70,7 +70,7 @@ def wait_until(condition: Any, what: str, log: Path, timeout_s: float = 60.0) ->
 def test_a_killed_worker_loses_nothing_and_doubles_nothing(
     client: TestClient, model: FakeOpenAI, database_url: str, tmp_path: Path
 ) -> None:
-    fact = {"explicit": [{"content": "Alice keeps bees."}]}
+    fact = {"explicit": [{"content": "Alice keeps bees."}], "deductive": []}
     model.script(EXTRACT, json.dumps(fact), delay_s=30, times=1)  # the call it dies in
     model.script(EXTRACT, json.dumps(fact))
     model.script("You keep the peer card", json.dumps({"card": ["Beekeeper"]}))

@@ -174,6 +174,9 @@ class Settings(BaseSettings):
     work_backoff_s: float = Field(
         default=5.0, ge=0, description="First retry delay of a failed task; doubles per attempt."
     )
+    work_retention_days: float = Field(
+        default=7.0, gt=0, description="Days finished work items stay in the queue's status."
+    )
     deriver_batch_messages: int = Field(
         default=20, ge=1, le=200, description="Messages the deriver reasons over in one call."
     )

@@ -69,6 +69,7 @@ class AnthropicChat:
             text=text,
             input_tokens=response.usage.input_tokens,
             output_tokens=response.usage.output_tokens,
+            truncated=response.stop_reason == "max_tokens",
         )
 
     async def stream(

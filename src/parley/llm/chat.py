@@ -27,6 +27,7 @@ class Completion:
     text: str
     input_tokens: int = 0
     output_tokens: int = 0
+    truncated: bool = False  # the model stopped at max_tokens
 
 
 @dataclass

@@ -6,14 +6,11 @@ uses llama.cpp's JSON-schema grammar."""
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from parley.llm.chat import ChatMessage, Completion, ModelError, StreamUsage
-
-CONTEXT_TOKENS = 4096
 
 
 class LlamaCppChat:
@@ -27,14 +24,16 @@ class LlamaCppChat:
         if not gguf_path.is_file():
             raise ModelError(f"GGUF file not found: {gguf_path}")
         self.model = gguf_path.name
-        self._llama = Llama(model_path=str(gguf_path), n_ctx=CONTEXT_TOKENS, verbose=False)
-        self._lock = threading.Lock()
+        # n_ctx=0: the context the model was trained with
+        self._llama = Llama(model_path=str(gguf_path), n_ctx=0, verbose=False)
+        # Callers queue here, not in threads: waiting on a thread lock would tie up the
+        # default executor that the rest of the server uses.
+        self._lock = asyncio.Lock()
 
     def _create(self, messages: list[ChatMessage], **kwargs: Any) -> Any:
-        with self._lock:
-            return self._llama.create_chat_completion(
-                messages=[{"role": m.role, "content": m.content} for m in messages], **kwargs
-            )
+        return self._llama.create_chat_completion(
+            messages=[{"role": m.role, "content": m.content} for m in messages], **kwargs
+        )
 
     async def complete(
         self,
@@ -48,9 +47,10 @@ class LlamaCppChat:
         if json_schema is not None:
             extra["response_format"] = {"type": "json_object", "schema": json_schema}
         try:
-            response = await asyncio.to_thread(
-                self._create, messages, max_tokens=max_tokens, temperature=temperature, **extra
-            )
+            async with self._lock:
+                response = await asyncio.to_thread(
+                    self._create, messages, max_tokens=max_tokens, temperature=temperature, **extra
+                )
         except (ValueError, RuntimeError) as err:
             raise ModelError(f"{self.model}: {err}") from err
         usage = response.get("usage") or {}
@@ -58,6 +58,7 @@ class LlamaCppChat:
             text=response["choices"][0]["message"].get("content") or "",
             input_tokens=usage.get("prompt_tokens", 0),
             output_tokens=usage.get("completion_tokens", 0),
+            truncated=response["choices"][0].get("finish_reason") == "length",
         )
 
     async def stream(

@@ -45,8 +45,9 @@ class OpenAIChat:
         temperature: float,
         json_schema: dict[str, Any] | None = None,
     ) -> Completion:
+        mode = self._format_mode
         while True:
-            extra = self._response_format(json_schema)
+            extra = self._response_format(json_schema, mode)
             try:
                 response = await self._client.chat.completions.create(
                     model=self.model,
@@ -56,8 +57,8 @@ class OpenAIChat:
                     **extra,
                 )
             except openai.BadRequestError as err:
-                if extra and self._format_mode < len(FORMAT_MODES) - 1:
-                    self._format_mode += 1  # the server does not take this response_format
+                if extra and mode < len(FORMAT_MODES) - 1 and _about_format(err):
+                    mode += 1  # the server does not take this response_format: the next one
                     continue
                 raise ModelError(f"{self.model}: {err}") from err
             except openai.OpenAIError as err:
@@ -65,16 +66,18 @@ class OpenAIChat:
             if not response.choices:
                 raise ModelError(f"{self.model} returned no choices")
             usage = response.usage
+            self._format_mode = mode  # it worked: keep it
             return Completion(
                 text=response.choices[0].message.content or "",
                 input_tokens=usage.prompt_tokens if usage else 0,
                 output_tokens=usage.completion_tokens if usage else 0,
+                truncated=response.choices[0].finish_reason == "length",
             )
 
-    def _response_format(self, json_schema: dict[str, Any] | None) -> dict[str, Any]:
+    def _response_format(self, json_schema: dict[str, Any] | None, index: int) -> dict[str, Any]:
         if json_schema is None:
             return {}
-        mode = FORMAT_MODES[self._format_mode]
+        mode = FORMAT_MODES[index]
         if mode == "json_schema":
             return {
                 "response_format": {
@@ -121,6 +124,12 @@ class OpenAIChat:
 
     async def close(self) -> None:
         await self._client.close()
+
+
+def _about_format(err: openai.BadRequestError) -> bool:
+    """Whether a 400 complains about the response format (not, say, the context length)."""
+    text = str(err).lower()
+    return any(word in text for word in ("response_format", "json_schema", "json_object", "schema"))
 
 
 def _wire(messages: list[ChatMessage]) -> list[Any]:

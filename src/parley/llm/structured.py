@@ -20,6 +20,7 @@ from parley.llm.chat import ChatMessage, ChatModel, ModelError, UsageMeter
 
 T = TypeVar("T", bound=BaseModel)
 
+MAX_TOKENS_CAP = 16_384
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.S | re.I)
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S | re.I)
 
@@ -71,6 +72,10 @@ async def complete_structured(
             temperature=0.0,
             json_schema=json_schema,
         )
+        if reply.truncated:  # "repairing" a cut-off reply would keep half an answer
+            problem = f"the reply was cut off at {max_tokens} tokens"
+            max_tokens = min(2 * max_tokens, MAX_TOKENS_CAP)
+            continue
         try:
             return schema.model_validate(parse_reply(reply.text))
         except (ValueError, ValidationError) as err:

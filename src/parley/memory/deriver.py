@@ -27,13 +27,14 @@ from parley.llm.structured import complete_structured
 from parley.memory import peer_cards, prompts
 from parley.memory.configuration import ReasoningConfig, ReasoningDefaults, resolve
 from parley.memory.observations import NewObservation, store_observations
-from parley.memory.usage import record_usage
 from parley.store.engine import Database
 from parley.store.models import Message, Observation, Peer, Session, Workspace
 from parley.store.queue import Claim, Commit
 
 CONTEXT_MESSAGES = 10
 CONTEXT_CHARS = 6000
+PROMPT_CHARS = 16_000  # the new messages of one extraction call, about 4k tokens
+MAX_BETWEEN = 200
 KNOWN_FACTS = 30
 MIN_REPEAT_CHARS = 20
 
@@ -62,7 +63,7 @@ class Deriver:
         self._defaults = defaults
         self._card_max_facts = card_max_facts
 
-    async def __call__(self, claim: Claim) -> Commit:
+    async def __call__(self, claim: Claim, meter: UsageMeter) -> Commit:
         workspace_id = claim.workspace_id
         session_id = claim.items[0].session_id
         sender = claim.items[0].sender_id
@@ -76,6 +77,8 @@ class Deriver:
             if not batch:  # deleted since: nothing to learn
                 return _nothing
             context = await _context(db, workspace_id, session_id, batch[0].seq)
+            # what others said between the sender's messages belongs with them
+            between = await _others_between(db, workspace_id, session_id, sender, batch)
             config = await _config(db, self._defaults, batch[-1])
             observers = sorted(set().union(*(observers_of[m.seq] for m in batch)))
             known: list[str] = []
@@ -86,20 +89,36 @@ class Deriver:
                     cards[observer] = (
                         await peer_cards.get_card(db, workspace_id, observer, sender) or []
                     )
-        meter = UsageMeter()
         if self._model is None:
-            facts = sentence_facts(sender, batch, context)
+            facts = sentence_facts(sender, batch, [*context, *between])
         else:
             shown_card = cards.get(sender) if config.peer_card_use else None
-            facts = await self._extract(sender, batch, context, known, shown_card, meter)
-        new_cards: dict[str, list[str]] = {}
-        explicit = [f.content for f in facts if f.level == "explicit"]
-        if self._model is not None and config.peer_card_create and explicit:
-            for observer in observers:
-                new_cards[observer] = await self._update_card(
-                    sender, cards[observer], explicit, meter
+            facts = []
+            for part in _by_size(batch, PROMPT_CHARS):
+                lo, hi = part[0].seq, part[-1].seq
+                others = [m for m in between if lo < m.seq < hi]
+                facts += await self._extract(
+                    sender, part, context, others, known, shown_card, meter
                 )
-        by_message = {m.id: m.seq for m in batch}
+        # An observer learns only what comes from messages it observes: a fact goes to the
+        # observers of every message it cites.
+        seq_of = {m.id: m.seq for m in batch}
+        learns = {
+            fact: [
+                o
+                for o in observers
+                if fact.message_ids and all(o in observers_of[seq_of[i]] for i in fact.message_ids)
+            ]
+            for fact in facts
+        }
+        new_cards: dict[str, list[str]] = {}
+        if self._model is not None and config.peer_card_create:
+            for observer in observers:
+                told = [f.content for f in facts if f.level == "explicit" and observer in learns[f]]
+                if told:
+                    new_cards[observer] = await self._update_card(
+                        sender, cards[observer], told, meter
+                    )
         items = [
             NewObservation(
                 content=fact.content,
@@ -111,8 +130,7 @@ class Deriver:
                 message_ids=list(fact.message_ids),
             )
             for fact in facts
-            for observer in observers
-            if any(observer in observers_of[by_message[i]] for i in fact.message_ids)
+            for observer in learns[fact]
         ]
         vectors = await self._embedder.embed([i.content for i in items]) if items else None
 
@@ -122,8 +140,11 @@ class Deriver:
             if items and vectors is not None:
                 await store_observations(db, workspace_id, items, vectors)
             for observer, card in new_cards.items():
-                await peer_cards.set_card(db, workspace_id, observer, sender, card)
-            await record_usage(db, workspace_id, meter)
+                # another task may have changed the card while the model thought: keep its
+                # additions too
+                current = await peer_cards.get_card(db, workspace_id, observer, sender) or []
+                merged = peer_cards.rebase(cards[observer], card, current, self._card_max_facts)
+                await peer_cards.set_card(db, workspace_id, observer, sender, merged)
 
         return commit
 
@@ -132,39 +153,36 @@ class Deriver:
         sender: str,
         batch: Sequence[Message],
         context: Sequence[Message],
+        between: Sequence[Message],
         known: list[str],
         card: list[str] | None,
         meter: UsageMeter,
     ) -> list[Fact]:
         assert self._model is not None
         numbered = {n: m for n, m in enumerate(batch, start=1)}
+        number_of = {m.seq: n for n, m in numbered.items()}
+        conversation = sorted([*batch, *between], key=lambda m: m.seq)
         reply = await complete_structured(
             self._model,
             prompts.extraction_prompt(
                 observed=sender,
-                context_lines=[
-                    prompts.message_line(None, m.peer_id, m.created_at, m.content) for m in context
-                ],
-                new_lines=[
-                    prompts.message_line(n, m.peer_id, m.created_at, m.content)
-                    for n, m in numbered.items()
-                ],
+                context_lines=[_line(None, m) for m in context],
+                new_lines=[_line(number_of.get(m.seq), m) for m in conversation],
                 known_facts=known,
                 card=card or [],
             ),
             prompts.Extraction,
             meter=meter,
         )
-        own = [m.id for m in batch if m.peer_id == sender]
+        own = tuple(m.id for m in batch)
         facts = []
         for fact in reply.explicit:
-            cited = [numbered[n].id for n in fact.messages if n in numbered]
-            cited = [i for i in cited if i in own] or own
+            cited = tuple(dict.fromkeys(numbered[n].id for n in fact.messages if n in numbered))
             if fact.content:
-                facts.append(Fact(fact.content, "explicit", tuple(cited)))
+                facts.append(Fact(fact.content, "explicit", cited or own))
         for fact in reply.deductive:
             if fact.content:
-                facts.append(Fact(fact.content, "deductive", tuple(own), tuple(fact.premises)))
+                facts.append(Fact(fact.content, "deductive", own, tuple(fact.premises)))
         return facts
 
     async def _update_card(
@@ -179,7 +197,30 @@ class Deriver:
             prompts.CardUpdate,
             meter=meter,
         )
+        if not reply.card and card:
+            return card  # an empty card for a known peer is a model slip, not news
         return peer_cards.bounded(card, reply.card, self._card_max_facts)
+
+
+def _line(number: int | None, message: Message) -> str:
+    content = message.content
+    if len(content) > PROMPT_CHARS:
+        content = content[:PROMPT_CHARS] + " [...]"
+    return prompts.message_line(number, message.peer_id, message.created_at, content)
+
+
+def _by_size(batch: Sequence[Message], budget: int) -> list[list[Message]]:
+    """Consecutive parts whose contents fit `budget` characters (a longer message alone)."""
+    parts: list[list[Message]] = [[]]
+    used = 0
+    for message in batch:
+        size = min(len(message.content), budget)
+        if parts[-1] and used + size > budget:
+            parts.append([])
+            used = 0
+        parts[-1].append(message)
+        used += size
+    return parts
 
 
 async def _nothing(_db: AsyncSession) -> None:
@@ -248,10 +289,30 @@ async def _context(
     kept, used = [], 0
     for row in rows:  # newest first, within a character budget
         used += len(row.content)
-        if used > CONTEXT_CHARS and kept:
+        if used > CONTEXT_CHARS:
             break
         kept.append(row)
     return kept[::-1]
+
+
+async def _others_between(
+    db: AsyncSession, workspace_id: str, session_id: str, sender: str, batch: Sequence[Message]
+) -> list[Message]:
+    if len(batch) < 2:
+        return []
+    rows = await db.scalars(
+        select(Message)
+        .where(
+            Message.workspace_id == workspace_id,
+            Message.session_id == session_id,
+            Message.seq > batch[0].seq,
+            Message.seq < batch[-1].seq,
+            Message.peer_id != sender,
+        )
+        .order_by(Message.seq)
+        .limit(MAX_BETWEEN)
+    )
+    return list(rows.all())
 
 
 async def _config(

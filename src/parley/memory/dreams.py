@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,12 +20,12 @@ from parley.llm.embeddings import Embedder
 from parley.llm.structured import complete_structured
 from parley.memory import peer_cards, prompts
 from parley.memory.observations import NewObservation, store_observations
-from parley.memory.usage import record_usage
 from parley.store.engine import Database
 from parley.store.models import Observation, Peer
 from parley.store.queue import Claim, Commit
 
 DREAM_MERGE_DISTANCE = 0.08
+MAX_DREAM_OBSERVATIONS = 5000  # the newest; older ones were consolidated by earlier dreams
 MAX_FACTS_FOR_MODEL = 200
 
 
@@ -57,7 +59,7 @@ class Dreamer:
         self._model = model
         self._card_max_facts = card_max_facts
 
-    async def __call__(self, claim: Claim) -> Commit:
+    async def __call__(self, claim: Claim, meter: UsageMeter) -> Commit:
         workspace_id = claim.workspace_id
         observer, observed = claim.items[0].payload["observer"], claim.items[0].payload["observed"]
         async with self._database.read() as db:
@@ -76,18 +78,21 @@ class Dreamer:
                         Observation.observer_id == observer,
                         Observation.observed_id == observed,
                     )
-                    .order_by(Observation.created_at, Observation.id)
+                    .order_by(Observation.created_at.desc(), Observation.id.desc())
+                    .limit(MAX_DREAM_OBSERVATIONS)
                 )
-            ).all()
+            ).all()[::-1]
             card = await peer_cards.get_card(db, workspace_id, observer, observed) or []
         if not rows:
             return _nothing
         vectors = np.vstack([r.embedding for r in rows]).astype(np.float32)
-        plan = merge_plan([r.id for r in rows], vectors, DREAM_MERGE_DISTANCE)
+        # O(n^2) in the worst case: off the event loop
+        plan = await asyncio.to_thread(
+            merge_plan, [r.id for r in rows], vectors, DREAM_MERGE_DISTANCE
+        )
         merged = {i for group in plan.values() for i in group}
         times = {r.id: r.times_derived for r in rows}
         survivors = [r for r in rows if r.id not in merged]
-        meter = UsageMeter()
         deductions: list[NewObservation] = []
         new_card: list[str] | None = None
         if self._model is not None:
@@ -143,8 +148,9 @@ class Dreamer:
             if deductions and new_vectors is not None:
                 await store_observations(db, workspace_id, deductions, new_vectors)
             if new_card is not None:
-                await peer_cards.set_card(db, workspace_id, observer, observed, new_card)
-            await record_usage(db, workspace_id, meter)
+                current = await peer_cards.get_card(db, workspace_id, observer, observed) or []
+                merged_card = peer_cards.rebase(card, new_card, current, self._card_max_facts)
+                await peer_cards.set_card(db, workspace_id, observer, observed, merged_card)
 
         return commit
 

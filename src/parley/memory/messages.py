@@ -17,7 +17,7 @@ from parley.memory.filters import Field, Kind, compile_filters
 from parley.memory.pages import Page, paginate
 from parley.memory.reasoning import plan_message_work
 from parley.memory.sessions import PeerConfig, get_or_create_session, get_session
-from parley.store.models import Message, utcnow
+from parley.store.models import Message, Session, utcnow
 from parley.tokens import count_tokens_batch
 
 MAX_CONTENT_CHARS = 25_000
@@ -78,6 +78,14 @@ async def create_messages(
     await get_or_create_session(
         db=db, workspace_id=workspace_id, session_id=session_id, peers=senders
     )
+    if reasoning is not None and db.bind.dialect.name == "postgresql":
+        # Writers to one session take turns, so seqs, work item ids and the message count
+        # that triggers summaries agree (SQLite has one writer at a time anyway).
+        await db.execute(
+            select(Session.id)
+            .where(Session.workspace_id == workspace_id, Session.id == session_id)
+            .with_for_update()
+        )
     now = utcnow()
     rows = [
         {

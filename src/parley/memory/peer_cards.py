@@ -59,3 +59,16 @@ def bounded(old: Sequence[str], proposed: Sequence[str], max_facts: int) -> list
     kept = [f for f in card if f in previous][: max_facts - len(fresh)]
     allowed = set(fresh) | set(kept)
     return [f for f in card if f in allowed]
+
+
+def rebase(
+    read: Sequence[str], ours: Sequence[str], current: Sequence[str], max_facts: int
+) -> list[str]:
+    """Our update of the card as it was `read`, applied to the card as it is now (`current`):
+    facts others added meanwhile are kept and facts they removed stay removed."""
+    if list(current) == list(read):
+        return list(ours)
+    added = [f for f in current if f not in read]
+    removed = set(read) - set(current)
+    merged = [f for f in ours if f not in removed] + [f for f in added if f not in ours]
+    return bounded(current, merged, max_facts)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from parley.llm.chat import ChatMessage
 
@@ -34,16 +34,22 @@ class DeductiveFact(BaseModel):
 
 
 class Extraction(BaseModel):
-    explicit: list[ExplicitFact] = Field(default_factory=list)
-    deductive: list[DeductiveFact] = Field(default_factory=list)
+    """Both keys are required and no others are allowed: `{}` or `{"facts": [...]}` is not an
+    answer, and is sent back instead of completing the task with nothing learned."""
+
+    model_config = ConfigDict(extra="forbid")
+    explicit: list[ExplicitFact]
+    deductive: list[DeductiveFact]
 
 
 class CardUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     card: list[FactText]
 
 
 class Deductions(BaseModel):
-    deductive: list[DeductiveFact] = Field(default_factory=list)
+    model_config = ConfigDict(extra="forbid")
+    deductive: list[DeductiveFact]
 
 
 def message_line(number: int | None, sender: str, created_at: datetime, content: str) -> str:

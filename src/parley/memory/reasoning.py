@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.memory.configuration import ReasoningDefaults, resolve
-from parley.store.models import Message, Peer, Session, SessionPeer, Workspace
-from parley.store.queue import NewWork, enqueue
+from parley.store.models import Message, Peer, Session, SessionPeer, WorkItem, Workspace
+from parley.store.queue import PENDING, NewWork, enqueue
 
 DERIVE, SUMMARY, DREAM = "derive", "summary", "dream"
 
@@ -144,8 +144,17 @@ async def _summary_work(
 
 async def enqueue_dream(
     db: AsyncSession, *, workspace_id: str, observer_id: str, observed_id: str
-) -> None:
-    """A consolidation pass over what `observer_id` knows about `observed_id`."""
+) -> bool:
+    """A consolidation pass over what `observer_id` knows about `observed_id`; False when one
+    is already waiting (it will see everything known by the time it runs)."""
+    key = dream_key(workspace_id, observer_id, observed_id)
+    waiting = await db.scalar(
+        select(WorkItem.id)
+        .where(WorkItem.work_unit_key == key, WorkItem.status == PENDING)
+        .limit(1)
+    )
+    if waiting is not None:
+        return False
     await enqueue(
         db,
         workspace_id,
@@ -159,3 +168,4 @@ async def enqueue_dream(
             )
         ],
     )
+    return True

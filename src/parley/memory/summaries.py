@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.llm.chat import ChatModel, UsageMeter
 from parley.memory import prompts
-from parley.memory.usage import record_usage
 from parley.store.engine import Database
 from parley.store.models import Message, Session, SessionSummary, utcnow
 from parley.store.queue import Claim, Commit
@@ -20,6 +19,7 @@ from parley.tokens import count_tokens
 
 KINDS = {"short": 250, "long": 750}  # kind -> words at most
 MAX_INPUT_CHARS = 60_000
+MAX_INPUT_MESSAGES = 400
 
 
 @dataclass(frozen=True)
@@ -35,11 +35,10 @@ class Summarizer:
         self._database = database
         self._model = model
 
-    async def __call__(self, claim: Claim) -> Commit:
+    async def __call__(self, claim: Claim, meter: UsageMeter) -> Commit:
         workspace_id = claim.workspace_id
         session_id = claim.items[0].session_id
         assert session_id is not None
-        meter = UsageMeter()
         written: list[NewSummary] = []
         for item in claim.items:
             kind, upto = item.payload["kind"], int(item.payload["upto_seq"])
@@ -86,7 +85,6 @@ class Summarizer:
                         created_at=utcnow(),
                     )
                 )
-            await record_usage(db, workspace_id, meter)
 
         return commit
 
@@ -109,6 +107,8 @@ async def latest(
 async def _messages_between(
     db: AsyncSession, workspace_id: str, session_id: str, after: int, upto: int
 ) -> list[Message]:
+    """The newest messages in (after, upto], at most `MAX_INPUT_MESSAGES` (if summaries were
+    off for a while, the oldest of the gap are left out rather than read)."""
     rows = await db.scalars(
         select(Message)
         .where(
@@ -117,9 +117,10 @@ async def _messages_between(
             Message.seq > after,
             Message.seq <= upto,
         )
-        .order_by(Message.seq)
+        .order_by(Message.seq.desc())
+        .limit(MAX_INPUT_MESSAGES)
     )
-    return list(rows.all())
+    return list(rows.all())[::-1]
 
 
 def _fit(messages: list[Message]) -> list[str]:

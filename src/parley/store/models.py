@@ -324,7 +324,7 @@ class WorkUnitLease(Base):
     __tablename__ = "work_unit_leases"
 
     work_unit_key: Mapped[str] = mapped_column(Text, primary_key=True)
-    worker_id: Mapped[str] = mapped_column(String(64))
+    holder: Mapped[str] = mapped_column(String(100))  # the claim's token, or "backoff"
     expires_at: Mapped[datetime] = mapped_column()
 
 

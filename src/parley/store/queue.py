@@ -3,17 +3,20 @@
 - `enqueue` runs inside the caller's transaction, so work exists exactly when the write that
   caused it does.
 - Items that share a `work_unit_key` form a work unit and run in `id` order, one batch at a time:
-  a worker owns a unit while it holds the unit's row in `work_unit_leases`. Taking a lease is one
-  INSERT ... ON CONFLICT DO UPDATE that only succeeds when no live lease exists, so two workers
-  (processes, machines) never run one unit at once. On PostgreSQL the candidate scan also uses
-  `FOR UPDATE SKIP LOCKED`, so concurrent workers spread over different units.
+  a claim owns a unit while its token holds the unit's row in `work_unit_leases`. Taking a lease
+  is one INSERT ... ON CONFLICT DO UPDATE that only succeeds when no live lease exists, so two
+  claims (slots, processes, machines) never run one unit at once. Locks are always taken lease
+  first, then items (read `FOR UPDATE SKIP LOCKED` on PostgreSQL), so claimers never deadlock.
 - A batch's results are written in the same transaction that marks its items done, after the
   worker has checked (and locked) that it still holds the lease. A worker that dies mid-task
   writes nothing; its lease expires and the next claim redoes the unit: nothing lost, nothing
   doubled.
-- A failed batch goes back to pending with exponential backoff; an item that failed before is
+- A failed batch goes back to pending with exponential backoff, and its unit is parked (its
+  lease held by "backoff" until then), so other units run meanwhile. An item that ran before is
   retried alone, so one bad message cannot sink its neighbours. Past `max_attempts` an item is
-  kept as `failed` with its last error.
+  kept as `failed` with its last error; so is one that killed its worker that many times.
+- Lease times are each machine's clock: workers sharing a database need synchronised clocks
+  (NTP), as with any lease.
 """
 
 from __future__ import annotations
@@ -27,12 +30,14 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from parley.ids import new_public_id
 from parley.store.engine import Database
 from parley.store.models import WorkItem, WorkUnitLease, utcnow
 
 PENDING, IN_PROGRESS, DONE, FAILED = "pending", "in_progress", "done", "failed"
 OPEN = (PENDING, IN_PROGRESS)
 CANDIDATE_SCAN = 64
+BACKOFF = "backoff"  # the holder of a parked unit's lease
 MAX_ERROR_CHARS = 2000
 
 
@@ -72,7 +77,7 @@ class ClaimedItem:
 @dataclass(frozen=True)
 class Claim:
     work_unit_key: str
-    worker_id: str
+    holder: str  # this claim's lease token
     items: list[ClaimedItem]
 
     @property
@@ -118,6 +123,9 @@ class QueuePolicy:
 
 
 class WorkQueue:
+    """Claims and settles batches for one worker process. Each claim gets its own lease token,
+    so the slots of one process are told apart as strictly as different machines."""
+
     def __init__(self, database: Database, *, worker_id: str, policy: QueuePolicy) -> None:
         self._database = database
         self.worker_id = worker_id
@@ -131,6 +139,8 @@ class WorkQueue:
         async with self._database.write() as db:
             now = utcnow()
             live = select(WorkUnitLease.work_unit_key).where(WorkUnitLease.expires_at > now)
+            # No row locks here: the lease is what excludes other workers, and taking it
+            # before touching the unit's items keeps one lock order (lease, then items).
             keys = (
                 await db.scalars(
                     select(WorkItem.work_unit_key)
@@ -141,42 +151,68 @@ class WorkQueue:
                     )
                     .order_by(WorkItem.status, WorkItem.id)
                     .limit(CANDIDATE_SCAN)
-                    .with_for_update(skip_locked=True)
                 )
             ).all()
             for key in dict.fromkeys(keys):
-                if not await self._take_lease(db, key, now):
+                holder = f"{self.worker_id}/{new_public_id()[:10]}"
+                if not await self._take_lease(db, key, holder, now):
                     continue
-                items = await self._next_batch(db, key, now)
+                items = await self._next_batch(db, key, holder, now)
                 if items:
-                    return Claim(work_unit_key=key, worker_id=self.worker_id, items=items)
-                await self._drop_lease(db, key)  # its head is waiting out a backoff
+                    return Claim(work_unit_key=key, holder=holder, items=items)
         return None
 
-    async def _take_lease(self, db: AsyncSession, key: str, now: datetime) -> bool:
+    async def _take_lease(self, db: AsyncSession, key: str, holder: str, now: datetime) -> bool:
         dialect = postgresql if db.bind.dialect.name == "postgresql" else sqlite
         stmt = dialect.insert(WorkUnitLease).values(
-            work_unit_key=key, worker_id=self.worker_id, expires_at=self._lease_end()
+            work_unit_key=key, holder=holder, expires_at=self._lease_end()
         )
         stmt = stmt.on_conflict_do_update(
             index_elements=[WorkUnitLease.work_unit_key],
-            set_={"worker_id": stmt.excluded.worker_id, "expires_at": stmt.excluded.expires_at},
+            set_={"holder": stmt.excluded.holder, "expires_at": stmt.excluded.expires_at},
             where=WorkUnitLease.expires_at <= now,
         ).returning(WorkUnitLease.work_unit_key)
         return (await db.execute(stmt)).first() is not None
 
-    async def _next_batch(self, db: AsyncSession, key: str, now: datetime) -> list[ClaimedItem]:
-        rows = (
-            await db.scalars(
-                select(WorkItem)
-                .where(WorkItem.work_unit_key == key, WorkItem.status.in_(OPEN))
-                .order_by(WorkItem.id)
-                .limit(500)
+    async def _next_batch(
+        self, db: AsyncSession, key: str, holder: str, now: datetime
+    ) -> list[ClaimedItem]:
+        rows = list(
+            (
+                await db.scalars(
+                    select(WorkItem)
+                    .where(WorkItem.work_unit_key == key, WorkItem.status.in_(OPEN))
+                    .order_by(WorkItem.id)
+                    .limit(500)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+        )
+        # We hold the lease, so an item still in progress was left by a worker that died.
+        # One that has used up its attempts that way is what kills workers: keep it as failed.
+        while (
+            rows and rows[0].status == IN_PROGRESS and rows[0].attempts >= self._policy.max_attempts
+        ):
+            dead = rows.pop(0)
+            await db.execute(
+                update(WorkItem)
+                .where(WorkItem.id == dead.id)
+                .values(
+                    status=FAILED,
+                    finished_at=now,
+                    last_error=f"the worker died while running it, {dead.attempts} times",
+                )
+                .execution_options(synchronize_session=False)
             )
-        ).all()
-        if not rows or rows[0].available_at > now:
+        if not rows:
+            await self._drop_lease(db, key, holder)
             return []
-        # An item that failed before runs alone (with its siblings of the same message).
+        if rows[0].available_at > now:
+            # The head is backing off: park the whole unit until then, so that the scan skips
+            # it instead of finding it again on every claim.
+            await self._park(db, key, holder, rows[0].available_at)
+            return []
+        # An item that ran before runs alone (with its siblings of the same message).
         limit = 1 if rows[0].attempts > 0 else self._policy.batch_units(rows[0].task_type)
         batch: list[WorkItem] = []
         units: set[Any] = set()
@@ -210,21 +246,28 @@ class WorkQueue:
         )
         return claimed
 
-    async def _drop_lease(self, db: AsyncSession, key: str) -> None:
+    async def _drop_lease(self, db: AsyncSession, key: str, holder: str) -> None:
         await db.execute(
             delete(WorkUnitLease).where(
-                WorkUnitLease.work_unit_key == key, WorkUnitLease.worker_id == self.worker_id
+                WorkUnitLease.work_unit_key == key, WorkUnitLease.holder == holder
             )
         )
 
+    async def _park(self, db: AsyncSession, key: str, holder: str, until: datetime) -> None:
+        await db.execute(
+            update(WorkUnitLease)
+            .where(WorkUnitLease.work_unit_key == key, WorkUnitLease.holder == holder)
+            .values(holder=BACKOFF, expires_at=until)
+        )
+
     async def hold(self, db: AsyncSession, claim: Claim) -> None:
-        """Inside a write transaction: check that the lease is still ours and lock it until the
-        transaction ends, so no one can take it over while results are written."""
+        """Inside a write transaction: check that the lease is still this claim's and lock it
+        until the transaction ends, so no one can take it over while results are written."""
         result = await db.execute(
             update(WorkUnitLease)
             .where(
                 WorkUnitLease.work_unit_key == claim.work_unit_key,
-                WorkUnitLease.worker_id == self.worker_id,
+                WorkUnitLease.holder == claim.holder,
             )
             .values(expires_at=self._lease_end())
         )
@@ -247,32 +290,37 @@ class WorkQueue:
             .where(WorkItem.id.in_([i.id for i in claim.items]))
             .values(status=DONE, finished_at=utcnow(), last_error=None)
         )
-        await self._drop_lease(db, claim.work_unit_key)
+        await self._drop_lease(db, claim.work_unit_key, claim.holder)
 
-    async def fail(self, claim: Claim, error: str) -> None:
-        """Put the batch back with backoff, or keep items past their attempts as failed."""
+    async def fail(self, claim: Claim, error: str) -> bool:
+        """Put the batch back with backoff (the unit waits, parked), or keep items past their
+        attempts as failed. False if the lease was lost meanwhile (someone else redoes it)."""
         async with self._database.write() as db:
             try:
                 await self.hold(db, claim)
             except LeaseLost:
-                return  # the unit is someone else's now; they will redo it
+                return False
             now = utcnow()
             error = error[:MAX_ERROR_CHARS]
+            retry_at: datetime | None = None
             for item in claim.items:
                 if item.attempts >= self._policy.max_attempts:
                     values: dict[str, Any] = {"status": FAILED, "finished_at": now}
                 else:
                     delay = self._policy.backoff_s * 2 ** (item.attempts - 1)
-                    values = {
-                        "status": PENDING,
-                        "available_at": now + timedelta(seconds=delay),
-                    }
+                    when = now + timedelta(seconds=delay)
+                    retry_at = when if retry_at is None else min(retry_at, when)
+                    values = {"status": PENDING, "available_at": when}
                 await db.execute(
                     update(WorkItem)
                     .where(WorkItem.id == item.id)
                     .values(last_error=error, **values)
                 )
-            await self._drop_lease(db, claim.work_unit_key)
+            if retry_at is None:
+                await self._drop_lease(db, claim.work_unit_key, claim.holder)
+            else:
+                await self._park(db, claim.work_unit_key, claim.holder, retry_at)
+        return True
 
     async def release(self, claim: Claim) -> None:
         """Give a claimed batch back untouched (shutdown): pending again, attempt not counted."""
@@ -286,7 +334,24 @@ class WorkQueue:
                 .where(WorkItem.id.in_([i.id for i in claim.items]))
                 .values(status=PENDING, attempts=WorkItem.attempts - 1)
             )
-            await self._drop_lease(db, claim.work_unit_key)
+            await self._drop_lease(db, claim.work_unit_key, claim.holder)
+
+
+async def prune(db: AsyncSession, *, finished_before: datetime) -> int:
+    """Forget finished work (done, or failed and seen) older than `finished_before`, and
+    expired leases whose units have nothing open. Returns the items deleted."""
+    result = await db.execute(
+        delete(WorkItem).where(
+            WorkItem.status.in_((DONE, FAILED)), WorkItem.finished_at < finished_before
+        )
+    )
+    open_units = select(WorkItem.work_unit_key).where(WorkItem.status.in_(OPEN))
+    await db.execute(
+        delete(WorkUnitLease).where(
+            WorkUnitLease.expires_at < utcnow(), WorkUnitLease.work_unit_key.not_in(open_units)
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def workspace_has_open_work(db: AsyncSession, workspace_id: str) -> bool:

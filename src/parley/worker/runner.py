@@ -1,8 +1,10 @@
 """A worker: `concurrency` slots, each claiming a work unit, running its task handler, and
 committing the results with the queue items, under a lease renewed while the task runs.
 
-Handlers raise to fail: the batch goes back with backoff (see `store/queue.py`). When the last
-open item of a workspace finishes, the workspace's `queue.empty` webhook fires.
+Handlers raise to fail: the batch goes back with backoff (see `store/queue.py`). The worker owns
+each batch's `UsageMeter`, so the tokens a batch spent are recorded whether it commits or
+fails. When the last open item of a workspace finishes, the workspace's `queue.empty` webhook
+fires. Finished work older than the retention is pruned now and then.
 """
 
 from __future__ import annotations
@@ -12,24 +14,31 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
 from typing import Any
 
 from parley.ids import new_public_id
+from parley.llm.chat import UsageMeter
+from parley.memory.usage import record_usage
 from parley.store.engine import Database
+from parley.store.models import utcnow
 from parley.store.queue import (
     Claim,
     Commit,
     LeaseLost,
     QueuePolicy,
     WorkQueue,
+    prune,
     workspace_has_open_work,
 )
 
 log = logging.getLogger("parley.worker")
 
-TaskHandler = Callable[[Claim], Awaitable[Commit]]
+TaskHandler = Callable[[Claim, UsageMeter], Awaitable[Commit]]
 QueueEmpty = Callable[[str, dict[str, Any]], Awaitable[Any]]
+PRUNE_EVERY_S = 3600.0
 
 
 def new_worker_id() -> str:
@@ -45,6 +54,7 @@ class Worker:
         policy: QueuePolicy,
         concurrency: int,
         poll_s: float,
+        retention_days: float = 7.0,
         on_queue_empty: QueueEmpty | None = None,
         worker_id: str | None = None,
     ) -> None:
@@ -54,8 +64,10 @@ class Worker:
         self.queue = WorkQueue(database, worker_id=worker_id or new_worker_id(), policy=policy)
         self._concurrency = concurrency
         self._poll_s = poll_s
+        self._retention = timedelta(days=retention_days)
         self._on_queue_empty = on_queue_empty
         self._wake = asyncio.Event()
+        self._last_prune = 0.0
         self.processed = 0  # batches committed, for tests and benchmarks
 
     def notify(self) -> None:
@@ -71,6 +83,8 @@ class Worker:
         while True:
             try:
                 worked = await self.run_once()
+                if not worked:
+                    await self._maybe_prune()
             except asyncio.CancelledError:
                 raise
             except Exception:  # the database hiccuped; never let a slot die
@@ -86,41 +100,72 @@ class Worker:
         claim = await self.queue.claim()
         if claim is None:
             return False
-        handler = self._handlers.get(claim.task_type)
-        renewing = asyncio.create_task(self._keep_lease(claim))
+        meter = UsageMeter()
+        work = asyncio.create_task(self._run(claim, meter))
+        guard = asyncio.create_task(self._keep_lease(claim, work))
         try:
-            if handler is None:
-                raise RuntimeError(f"no handler for task type {claim.task_type!r}")
-            commit = await handler(claim)
-            async with self._database.write() as db:
-                await self.queue.hold(db, claim)
-                await commit(db)
-                await self.queue.complete(db, claim)
+            await work
         except asyncio.CancelledError:
-            renewing.cancel()
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self.queue.release(claim))
-            raise
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():  # shutting down
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self.queue.release(claim))
+                raise
+            # the guard cancelled the task: the lease was lost and someone else redoes it
+            log.warning("lost the lease on %s; another worker redoes it", claim.work_unit_key)
+            await self._record_usage(claim, meter)
+            return True
         except LeaseLost:
             log.warning("lost the lease on %s; another worker redoes it", claim.work_unit_key)
+            await self._record_usage(claim, meter)
             return True
         except Exception as err:
             log.warning("task %s on %s failed: %s", claim.task_type, claim.work_unit_key, err)
-            await self.queue.fail(claim, f"{type(err).__name__}: {err}")
+            if await self.queue.fail(claim, f"{type(err).__name__}: {err}"):
+                await self._record_usage(claim, meter)
+                await self._after_settle(claim)
             return True
         finally:
-            renewing.cancel()
+            guard.cancel()
+            work.cancel()
         self.processed += 1
-        await self._after_commit(claim)
+        await self._after_settle(claim)
         return True
 
-    async def _keep_lease(self, claim: Claim) -> None:
+    async def _run(self, claim: Claim, meter: UsageMeter) -> None:
+        handler = self._handlers.get(claim.task_type)
+        if handler is None:
+            raise RuntimeError(f"no handler for task type {claim.task_type!r}")
+        commit = await handler(claim, meter)
+        async with self._database.write() as db:
+            await self.queue.hold(db, claim)
+            await commit(db)
+            await record_usage(db, claim.workspace_id, meter)
+            await self.queue.complete(db, claim)
+
+    async def _keep_lease(self, claim: Claim, work: asyncio.Task[None]) -> None:
+        """Renew the lease while the task runs; cancel the task if the lease is lost."""
         while True:
             await asyncio.sleep(self._policy.lease_s / 3)
-            if not await self.queue.renew(claim):
+            try:
+                kept = await self.queue.renew(claim)
+            except Exception:  # a database hiccup: try again at the next beat
+                log.exception("renewing the lease on %s failed", claim.work_unit_key)
+                continue
+            if not kept:
+                work.cancel()
                 return
 
-    async def _after_commit(self, claim: Claim) -> None:
+    async def _record_usage(self, claim: Claim, meter: UsageMeter) -> None:
+        if not meter.calls:
+            return
+        try:
+            async with self._database.write() as db:
+                await record_usage(db, claim.workspace_id, meter)
+        except Exception:
+            log.exception("recording model usage for %s failed", claim.workspace_id)
+
+    async def _after_settle(self, claim: Claim) -> None:
         if self._on_queue_empty is None:
             return
         async with self._database.read() as db:
@@ -137,3 +182,12 @@ class Worker:
             )
         except Exception:
             log.exception("queue.empty webhook for %s failed", claim.workspace_id)
+
+    async def _maybe_prune(self) -> None:
+        if time.monotonic() - self._last_prune < PRUNE_EVERY_S:
+            return
+        self._last_prune = time.monotonic()
+        async with self._database.write() as db:
+            removed = await prune(db, finished_before=utcnow() - self._retention)
+        if removed:
+            log.info("pruned %d finished work items", removed)

@@ -87,6 +87,7 @@ def build_worker(
         policy=queue_policy(settings),
         concurrency=settings.worker_concurrency,
         poll_s=settings.worker_poll_s,
+        retention_days=settings.work_retention_days,
         on_queue_empty=queue_empty,
     )
 

@@ -85,7 +85,7 @@ def upgrade() -> None:
     op.create_table(
         "work_unit_leases",
         sa.Column("work_unit_key", sa.Text(), nullable=False),
-        sa.Column("worker_id", sa.String(length=64), nullable=False),
+        sa.Column("holder", sa.String(length=100), nullable=False),
         sa.Column("expires_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("work_unit_key", name=op.f("pk_work_unit_leases")),
     )
