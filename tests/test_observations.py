@@ -303,3 +303,45 @@ def test_newest_honcho_core_conclusions(served: str) -> None:
         "nearest": ["Alice has a golden retriever"],
         "listed": ["Alice works night shifts"],
     }
+
+
+def test_postgres_nearest_observations_use_the_hnsw_index(seeded: TestClient, backend: str) -> None:
+    """The distance expression must be the index's, or pgvector scans every row."""
+    if backend != "postgres":
+        pytest.skip("pgvector only")
+    import numpy as np
+    from sqlalchemy import text
+
+    from parley.memory.observation_index import cosine_distance
+
+    create(seeded, *(obs(f) for f in FACTS))
+    dims = seeded.app.state.parley.embedder.dimensions
+
+    async def plan() -> str:
+        async with seeded.app.state.parley.database.read() as db:
+            await db.execute(text("SET LOCAL enable_seqscan = off"))
+            stmt = (
+                select(Observation.id)
+                .order_by(cosine_distance(np.ones(dims, dtype=np.float32)))
+                .limit(3)
+            )
+            sql = str(stmt.compile(db.bind))  # our expression, with the query vector inlined
+            vector = "[" + ",".join(["1"] * dims) + "]"
+            sql = sql.replace("$1", f"'{vector}'").replace("$2::INTEGER", "3")
+            rows = await db.execute(text(f"EXPLAIN {sql}"))
+            return "\n".join(r[0] for r in rows)
+
+    assert f"ix_observations_hnsw_{dims}" in seeded.portal.call(plan)
+
+
+def test_the_near_duplicate_check_follows_deletes_and_new_rows(seeded: TestClient) -> None:
+    """On SQLite the check reads a per-pair cache: new rows are appended to it, a delete makes
+    it reload. Deleted facts never absorb new ones; new facts absorb their repeats."""
+    first = create(seeded, obs(FACTS[0]))[0]
+    second = create(seeded, obs(FACTS[1]))[0]  # appended to the cached pair
+    again = create(seeded, obs(FACTS[1]))[0]
+    assert again["id"] == second["id"] and again["times_derived"] == 2
+    assert seeded.delete(f"{BASE}/{first['id']}").status_code == 200
+    reborn = create(seeded, obs(FACTS[0]))[0]
+    assert reborn["id"] != first["id"] and reborn["times_derived"] == 1
+    assert sorted(listed(seeded)) == sorted([FACTS[0], FACTS[1]])

@@ -22,6 +22,7 @@ from parley.config import Settings
 from parley.llm import build_embedder
 from parley.llm.roles import build_chat_models
 from parley.memory.embedding_indexer import EmbeddingIndexer
+from parley.memory.observation_index import ObservationIndex
 from parley.memory.search import MessageSearch
 from parley.memory.vector_index import MessageVectorIndex
 from parley.store import migrate
@@ -55,6 +56,10 @@ def create_app(settings: Settings) -> FastAPI:
             cleanup.push_async_callback(dispatcher.close)
             models = build_chat_models(settings)
             cleanup.push_async_callback(models.close)
+            # SQLite searches vectors in process memory; PostgreSQL has pgvector's HNSW index
+            in_memory = database.dialect == "sqlite"
+            index = MessageVectorIndex(embedder.dimensions) if in_memory else None
+            observation_index = ObservationIndex(embedder.dimensions, in_memory=in_memory)
             worker = None
             if settings.worker_embedded:
                 worker = build_worker(
@@ -63,11 +68,9 @@ def create_app(settings: Settings) -> FastAPI:
                     embedder=embedder,
                     models=models,
                     webhooks=dispatcher,
+                    observation_index=observation_index,
                 )
             indexer = EmbeddingIndexer(database, embedder)
-            # SQLite searches vectors in process memory; PostgreSQL has pgvector's HNSW index
-            in_memory = database.dialect == "sqlite"
-            index = MessageVectorIndex(embedder.dimensions) if in_memory else None
             app.state.parley = AppState(
                 settings=settings,
                 database=database,
@@ -75,6 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
                 embedder=embedder,
                 indexer=indexer,
                 search=MessageSearch(database, embedder, index),
+                observation_index=observation_index,
                 models=models,
                 reasoning=reasoning_defaults(settings, models),
                 worker=worker,

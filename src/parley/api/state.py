@@ -9,6 +9,7 @@ from parley.llm.embeddings import Embedder
 from parley.llm.roles import ChatModels
 from parley.memory.configuration import ReasoningDefaults
 from parley.memory.embedding_indexer import EmbeddingIndexer
+from parley.memory.observation_index import ObservationIndex
 from parley.memory.search import MessageSearch
 from parley.memory.webhook_delivery import WebhookDispatcher
 from parley.store.engine import Database
@@ -23,6 +24,7 @@ class AppState:
     embedder: Embedder
     indexer: EmbeddingIndexer
     search: MessageSearch
+    observation_index: ObservationIndex
     models: ChatModels
     reasoning: ReasoningDefaults
     worker: Worker | None  # the embedded worker, if this process runs one

@@ -26,6 +26,7 @@ from parley.llm.embeddings import Embedder
 from parley.llm.structured import complete_structured
 from parley.memory import peer_cards, prompts
 from parley.memory.configuration import ReasoningConfig, ReasoningDefaults, resolve
+from parley.memory.observation_index import ObservationIndex
 from parley.memory.observations import NewObservation, store_observations
 from parley.store.engine import Database
 from parley.store.models import Message, Observation, Peer, Session, Workspace
@@ -54,9 +55,11 @@ class Deriver:
         embedder: Embedder,
         model: ChatModel | None,
         *,
+        index: ObservationIndex,
         defaults: ReasoningDefaults,
         card_max_facts: int,
     ) -> None:
+        self._index = index
         self._database = database
         self._embedder = embedder
         self._model = model
@@ -138,7 +141,7 @@ class Deriver:
             if not await _still_there(db, workspace_id, session_id, [sender, *observers]):
                 return
             if items and vectors is not None:
-                await store_observations(db, workspace_id, items, vectors)
+                await store_observations(db, workspace_id, items, vectors, self._index)
             for observer, card in new_cards.items():
                 # another task may have changed the card while the model thought: keep its
                 # additions too

@@ -19,6 +19,7 @@ from parley.llm.chat import ChatModel, UsageMeter
 from parley.llm.embeddings import Embedder
 from parley.llm.structured import complete_structured
 from parley.memory import peer_cards, prompts
+from parley.memory.observation_index import ObservationIndex
 from parley.memory.observations import NewObservation, store_observations
 from parley.store.engine import Database
 from parley.store.models import Observation, Peer
@@ -52,8 +53,10 @@ class Dreamer:
         embedder: Embedder,
         model: ChatModel | None,
         *,
+        index: ObservationIndex,
         card_max_facts: int,
     ) -> None:
+        self._index = index
         self._database = database
         self._embedder = embedder
         self._model = model
@@ -146,7 +149,7 @@ class Dreamer:
                 )
                 await db.execute(delete(Observation).where(Observation.id.in_(group)))
             if deductions and new_vectors is not None:
-                await store_observations(db, workspace_id, deductions, new_vectors)
+                await store_observations(db, workspace_id, deductions, new_vectors, self._index)
             if new_card is not None:
                 current = await peer_cards.get_card(db, workspace_id, observer, observed) or []
                 merged_card = peer_cards.rebase(card, new_card, current, self._card_max_facts)

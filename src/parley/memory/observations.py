@@ -5,7 +5,9 @@ before any database session is opened. A new observation whose cosine distance t
 one of the same (workspace, observer, observed) is at most `MERGE_DISTANCE` is not stored
 again: the existing one's `times_derived` goes up and it stands for the new one.
 
-Vector search is exact cosine in numpy over the candidates the filters leave, on both backends.
+Vector search: pgvector's HNSW index on PostgreSQL; on SQLite, exact cosine in numpy over the
+candidates the filters leave (the API's query), or the per-pair cache of `observation_index`
+(the near-duplicate check and representations).
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.errors import NotFound
 from parley.ids import new_public_id
 from parley.llm.embeddings import Embedder
 from parley.memory.filters import Field, Kind, compile_filters
+from parley.memory.observation_index import ObservationIndex, cosine_distance
 from parley.memory.pages import Page, paginate
 from parley.memory.peers import get_peer
 from parley.memory.sessions import get_session
@@ -62,6 +65,7 @@ async def create_observations(
     *,
     database: Database,
     embedder: Embedder,
+    index: ObservationIndex,
     workspace_id: str,
     observations: list[NewObservation],
 ) -> list[Observation]:
@@ -75,7 +79,7 @@ async def create_observations(
     vectors = await embedder.embed([o.content for o in observations])
     async with database.write() as db:
         await _check_references(db, workspace_id, observations)  # may have gone meanwhile
-        return await store_observations(db, workspace_id, observations, vectors)
+        return await store_observations(db, workspace_id, observations, vectors, index)
 
 
 async def _check_references(
@@ -94,27 +98,46 @@ async def store_observations(
     workspace_id: str,
     observations: list[NewObservation],
     vectors: np.ndarray,
+    index: ObservationIndex,
 ) -> list[Observation]:
     """Write a batch whose texts are embedded already, merging near-duplicates, inside the
     caller's write transaction (the deriver commits observations with its queue items)."""
+    pairs = sorted({(workspace_id, o.observer_id, o.observed_id) for o in observations})
+    if db.bind.dialect.name == "postgresql":
+        # Writers of one pair take turns, or two near-duplicates written at once would both
+        # miss each other (SQLite has one writer at a time anyway). Sorted: no deadlocks.
+        for pair in pairs:
+            await db.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:pair, 0))"),
+                {"pair": "observations/" + "/".join(pair)},
+            )
+    # the nearest stored neighbour of each, read before this batch writes anything
+    stored = []
+    for item, vector in zip(observations, vectors, strict=True):
+        pair = (workspace_id, item.observer_id, item.observed_id)
+        hits = await index.nearest(db, pair, vector, 1)
+        stored.append(hits[0] if hits else None)
     now = utcnow()
     results: list[Observation] = []
     merges: Counter[str] = Counter()
-    # per (observer, observed): the ids and unit vectors of the rows it already has
-    known: dict[tuple[str, str], tuple[list[str], np.ndarray]] = {}
-    rows_by_id: dict[str, Observation] = {}
-    for index, (item, vector) in enumerate(zip(observations, vectors, strict=True)):
-        pair = (item.observer_id, item.observed_id)
-        if pair not in known:
-            known[pair] = await _pair_vectors(db, workspace_id, *pair, dims=len(vector))
-        ids, matrix = known[pair]
-        if ids:
-            distances = 1.0 - matrix @ vector
+    added: dict[tuple[str, str, str], tuple[list[Observation], list[np.ndarray]]] = {}
+    for position, (item, vector, hit) in enumerate(zip(observations, vectors, stored, strict=True)):
+        pair = (workspace_id, item.observer_id, item.observed_id)
+        target: Observation | None = None
+        best = MERGE_DISTANCE
+        if hit is not None and hit.distance <= best:
+            target = await db.get(Observation, hit.id)  # None if deleted meanwhile
+            best = hit.distance
+        rows, unit_vectors = added.get(pair, ([], []))
+        if rows:
+            distances = 1.0 - np.vstack(unit_vectors) @ vector
             nearest = int(np.argmin(distances))
-            if distances[nearest] <= MERGE_DISTANCE:
-                merges[ids[nearest]] += 1
-                results.append(rows_by_id.get(ids[nearest]) or await _get(db, ids[nearest]))
-                continue
+            if distances[nearest] <= best:
+                target = rows[nearest]
+        if target is not None:
+            merges[target.id] += 1
+            results.append(target)
+            continue
         row = Observation(
             id=new_public_id(),
             workspace_id=workspace_id,
@@ -128,14 +151,12 @@ async def store_observations(
             times_derived=1,
             embedding=np.asarray(vector, dtype=np.float32),
             # distinct, increasing times keep a batch in its order when listed
-            created_at=now + timedelta(microseconds=index),
+            created_at=now + timedelta(microseconds=position),
         )
         db.add(row)
-        rows_by_id[row.id] = row
-        known[pair] = (
-            [*ids, row.id],
-            np.vstack([matrix, np.asarray(vector, dtype=np.float32)[None, :]]),
-        )
+        rows.append(row)
+        unit_vectors.append(np.asarray(vector, dtype=np.float32))
+        added[pair] = (rows, unit_vectors)
         results.append(row)
     await db.flush()
     for observation_id, count in merges.items():
@@ -143,34 +164,12 @@ async def store_observations(
             update(Observation)
             .where(Observation.id == observation_id)
             .values(times_derived=Observation.times_derived + count)
+            .execution_options(synchronize_session=False)
         )
     for row in {id(r): r for r in results}.values():
         if row.id in merges:
             await db.refresh(row, ["times_derived"])
     return results
-
-
-async def _pair_vectors(
-    db: AsyncSession, workspace_id: str, observer_id: str, observed_id: str, *, dims: int
-) -> tuple[list[str], np.ndarray]:
-    rows = (
-        await db.execute(
-            select(Observation.id, Observation.embedding).where(
-                Observation.workspace_id == workspace_id,
-                Observation.observer_id == observer_id,
-                Observation.observed_id == observed_id,
-            )
-        )
-    ).all()
-    if not rows:
-        return [], np.empty((0, dims), dtype=np.float32)
-    return [r.id for r in rows], np.vstack([r.embedding for r in rows]).astype(np.float32)
-
-
-async def _get(db: AsyncSession, observation_id: str) -> Observation:
-    row = await db.get(Observation, observation_id)
-    assert row is not None  # read in this transaction a moment ago
-    return row
 
 
 async def get_observation(
@@ -221,26 +220,65 @@ async def query_observations(
         await get_workspace(db=db, workspace_id=workspace_id)
     vector = (await embedder.embed([query]))[0]
     async with database.read() as db:
-        candidates = (
-            await db.execute(
-                select(Observation.id, Observation.embedding).where(
-                    Observation.workspace_id == workspace_id, where
-                )
-            )
-        ).all()
-        if not candidates:
-            return []
-        matrix = np.vstack([c.embedding for c in candidates]).astype(np.float32)
-        distances = 1.0 - matrix @ np.asarray(vector, dtype=np.float32)
-        order = np.argsort(distances, kind="stable")[:top_k]
-        if max_distance is not None:
-            order = order[distances[order] <= max_distance]
-        ids = [candidates[int(i)].id for i in order]
+        if database.dialect == "postgresql":
+            ids = await _pgvector_nearest(db, workspace_id, where, vector, top_k, max_distance)
+        else:
+            ids = await _numpy_nearest(db, workspace_id, where, vector, top_k, max_distance)
         if not ids:
             return []
         rows = (await db.scalars(select(Observation).where(Observation.id.in_(ids)))).all()
     by_id = {row.id: row for row in rows}
     return [by_id[i] for i in ids if i in by_id]
+
+
+async def _numpy_nearest(
+    db: AsyncSession,
+    workspace_id: str,
+    where: Any,
+    vector: np.ndarray,
+    top_k: int,
+    max_distance: float | None,
+) -> list[str]:
+    """Exact cosine over the rows the filters leave (SQLite)."""
+    candidates = (
+        await db.execute(
+            select(Observation.id, Observation.embedding).where(
+                Observation.workspace_id == workspace_id, where
+            )
+        )
+    ).all()
+    if not candidates:
+        return []
+    matrix = np.vstack([c.embedding for c in candidates]).astype(np.float32)
+    distances = 1.0 - matrix @ np.asarray(vector, dtype=np.float32)
+    order = np.argsort(distances, kind="stable")[:top_k]
+    if max_distance is not None:
+        order = order[distances[order] <= max_distance]
+    return [candidates[int(i)].id for i in order]
+
+
+async def _pgvector_nearest(
+    db: AsyncSession,
+    workspace_id: str,
+    where: Any,
+    vector: np.ndarray,
+    top_k: int,
+    max_distance: float | None,
+) -> list[str]:
+    """pgvector's HNSW index, with iterative scans so that filters still fill `top_k`."""
+    await db.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+    await db.execute(text(f"SET LOCAL hnsw.ef_search = {max(top_k, 40)}"))
+    distance = cosine_distance(vector)
+    rows = (
+        await db.execute(
+            select(Observation.id, distance.label("distance"))
+            .where(Observation.workspace_id == workspace_id, where)
+            .order_by(distance)
+            .limit(top_k)
+        )
+    ).all()
+    ordered = sorted(rows, key=lambda r: (r.distance, r.id))
+    return [r.id for r in ordered if max_distance is None or r.distance <= max_distance]
 
 
 async def delete_observation(*, db: AsyncSession, workspace_id: str, observation_id: str) -> None:

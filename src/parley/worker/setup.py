@@ -12,6 +12,7 @@ from parley.memory import webhooks as webhook_endpoints
 from parley.memory.configuration import ReasoningDefaults
 from parley.memory.deriver import Deriver
 from parley.memory.dreams import Dreamer
+from parley.memory.observation_index import ObservationIndex
 from parley.memory.reasoning import DERIVE, DREAM, SUMMARY
 from parley.memory.summaries import Summarizer
 from parley.memory.webhook_delivery import DeliveryPolicy, WebhookDispatcher
@@ -66,15 +67,24 @@ def build_worker(
     embedder: Embedder,
     models: ChatModels,
     webhooks: WebhookDispatcher | None,
+    observation_index: ObservationIndex | None = None,
 ) -> Worker:
     defaults = reasoning_defaults(settings, models)
     card_max = settings.peer_card_max_facts
+    index = observation_index or ObservationIndex(
+        embedder.dimensions, in_memory=database.dialect == "sqlite"
+    )
     handlers = {
         DERIVE: Deriver(
-            database, embedder, models.deriver, defaults=defaults, card_max_facts=card_max
+            database,
+            embedder,
+            models.deriver,
+            index=index,
+            defaults=defaults,
+            card_max_facts=card_max,
         ),
         SUMMARY: Summarizer(database, models.summary),
-        DREAM: Dreamer(database, embedder, models.deriver, card_max_facts=card_max),
+        DREAM: Dreamer(database, embedder, models.deriver, index=index, card_max_facts=card_max),
     }
 
     async def queue_empty(workspace_id: str, data: dict[str, object]) -> None:

@@ -1,5 +1,5 @@
-"""Reasoning: the durable work queue and its leases, session summaries, peer cards, and model
-usage per workspace.
+"""Reasoning: the durable work queue and its leases, session summaries, peer cards, model
+usage per workspace, and an index for the observation pair cache.
 
 Revision ID: 0005
 Revises: 0004
@@ -45,7 +45,15 @@ def _peer_fk(table: str, column: str) -> sa.ForeignKeyConstraint:
     )
 
 
+OBSERVATION_PAIR_TIME = "ix_observations_workspace_id_observer_id_observed_id_created_at"
+
+
 def upgrade() -> None:
+    op.create_index(
+        op.f(OBSERVATION_PAIR_TIME),
+        "observations",
+        ["workspace_id", "observer_id", "observed_id", "created_at"],
+    )
     op.create_table(
         "work_items",
         sa.Column("id", SEQ, autoincrement=True, nullable=False),
@@ -140,6 +148,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index(op.f(OBSERVATION_PAIR_TIME), table_name="observations")
     op.drop_table("model_usage")
     op.drop_table("peer_cards")
     op.drop_index(

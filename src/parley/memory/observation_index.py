@@ -1,0 +1,191 @@
+"""Nearest observations within one (observer, observed) pair: the near-duplicate check of every
+write and the semantic part of a representation.
+
+- PostgreSQL: pgvector's HNSW index (cosine), filtered to the pair.
+- SQLite: the pair's unit vectors cached in process memory. Each use checks the cache against
+  the pair's (count, newest created_at), one covering-index read: rows newer than the cache
+  are appended, anything else (a delete, a dream's merge) reloads the pair. Rows written by
+  the caller's own open transaction are never cached (it may roll back).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy import ColumnElement, cast, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.store.models import Observation
+
+Pair = tuple[str, str, str]  # workspace, observer, observed
+MAX_CACHED_VECTORS = 500_000  # about 0.75 GB at 384 dimensions
+
+
+@dataclass
+class PairVectors:
+    ids: list[str]
+    sessions: np.ndarray  # session id per row
+    matrix: np.ndarray  # unit vectors, one row per id
+    count: int
+    newest: datetime | None
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    distance: float
+
+
+class ObservationIndex:
+    def __init__(self, dimensions: int, *, in_memory: bool) -> None:
+        self._dims = dimensions
+        self._in_memory = in_memory
+        self._pairs: OrderedDict[Pair, PairVectors] = OrderedDict()
+        self._cached = 0
+
+    async def nearest(
+        self,
+        db: AsyncSession,
+        pair: Pair,
+        query: np.ndarray,
+        k: int,
+        *,
+        session_id: str | None = None,
+        max_distance: float | None = None,
+    ) -> list[Hit]:
+        """The `k` nearest observations of the pair (optionally of one session), nearest
+        first, by cosine distance."""
+        if k <= 0:
+            return []
+        if not self._in_memory:
+            return await self._pgvector(db, pair, query, k, session_id, max_distance)
+        vectors = await self.pair_vectors(db, pair)
+        if not vectors.ids:
+            return []
+        distances = 1.0 - vectors.matrix @ np.asarray(query, dtype=np.float32)
+        if session_id is not None:
+            distances = np.where(vectors.sessions == session_id, distances, np.inf)
+        k = min(k, len(vectors.ids))
+        top = np.argpartition(distances, k - 1)[:k] if k < len(distances) else np.arange(k)
+        top = top[np.argsort(distances[top], kind="stable")]
+        return [
+            Hit(vectors.ids[i], float(distances[i]))
+            for i in top
+            if np.isfinite(distances[i]) and (max_distance is None or distances[i] <= max_distance)
+        ]
+
+    async def pair_vectors(self, db: AsyncSession, pair: Pair) -> PairVectors:
+        """The pair's committed vectors (SQLite), brought up to date."""
+        workspace_id, observer_id, observed_id = pair
+        in_pair = (
+            Observation.workspace_id == workspace_id,
+            Observation.observer_id == observer_id,
+            Observation.observed_id == observed_id,
+        )
+        count, newest = (
+            await db.execute(select(func.count(), func.max(Observation.created_at)).where(*in_pair))
+        ).one()
+        cached = self._pairs.get(pair)
+        if cached is not None and (cached.count, cached.newest) == (count, newest):
+            self._pairs.move_to_end(pair)
+            return cached
+        since = cached.newest if cached is not None and count > cached.count else None
+        stmt = select(
+            Observation.id, Observation.session_id, Observation.embedding, Observation.created_at
+        ).where(*in_pair)
+        if since is not None:
+            stmt = stmt.where(Observation.created_at > since)
+        rows = (await db.execute(stmt.order_by(Observation.created_at, Observation.id))).all()
+        if cached is not None and since is not None and cached.count + len(rows) == count:
+            fresh = self._build(rows)
+            vectors = PairVectors(
+                ids=cached.ids + fresh.ids,
+                sessions=np.concatenate([cached.sessions, fresh.sessions]),
+                matrix=np.vstack([cached.matrix, fresh.matrix]),
+                count=count,
+                newest=newest,
+            )
+        else:
+            if since is not None:  # something was deleted too: read the pair again
+                rows = (
+                    await db.execute(
+                        select(
+                            Observation.id,
+                            Observation.session_id,
+                            Observation.embedding,
+                            Observation.created_at,
+                        )
+                        .where(*in_pair)
+                        .order_by(Observation.created_at, Observation.id)
+                    )
+                ).all()
+            vectors = self._build(rows)
+            vectors.count, vectors.newest = count, newest
+        self._store(pair, vectors)
+        return vectors
+
+    def _build(self, rows: list[object]) -> PairVectors:
+        if not rows:
+            return PairVectors(
+                [], np.empty(0, dtype=object), np.empty((0, self._dims), np.float32), 0, None
+            )
+        return PairVectors(
+            ids=[r.id for r in rows],  # type: ignore[attr-defined]
+            sessions=np.array([r.session_id for r in rows], dtype=object),  # type: ignore[attr-defined]
+            matrix=np.vstack([r.embedding for r in rows]).astype(np.float32),  # type: ignore[attr-defined]
+            count=len(rows),
+            newest=rows[-1].created_at,  # type: ignore[attr-defined]
+        )
+
+    def _store(self, pair: Pair, vectors: PairVectors) -> None:
+        old = self._pairs.pop(pair, None)
+        if old is not None:
+            self._cached -= len(old.ids)
+        self._pairs[pair] = vectors
+        self._cached += len(vectors.ids)
+        while self._cached > MAX_CACHED_VECTORS and len(self._pairs) > 1:
+            _, evicted = self._pairs.popitem(last=False)
+            self._cached -= len(evicted.ids)
+
+    async def _pgvector(
+        self,
+        db: AsyncSession,
+        pair: Pair,
+        query: np.ndarray,
+        k: int,
+        session_id: str | None,
+        max_distance: float | None,
+    ) -> list[Hit]:
+        workspace_id, observer_id, observed_id = pair
+        await db.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+        await db.execute(text(f"SET LOCAL hnsw.ef_search = {max(k, 40)}"))
+        distance = cosine_distance(query)
+        stmt = (
+            select(Observation.id, distance.label("distance"))
+            .where(
+                Observation.workspace_id == workspace_id,
+                Observation.observer_id == observer_id,
+                Observation.observed_id == observed_id,
+            )
+            .order_by(distance)
+            .limit(k)
+        )
+        if session_id is not None:
+            stmt = stmt.where(Observation.session_id == session_id)
+        rows = (await db.execute(stmt)).all()
+        # relaxed_order may return a few out of order: sort exactly
+        hits = sorted((Hit(r.id, float(r.distance)) for r in rows), key=lambda h: h.distance)
+        return [h for h in hits if max_distance is None or h.distance <= max_distance]
+
+
+def cosine_distance(query: np.ndarray) -> ColumnElement[float]:
+    """pgvector's `<=>` over the same expression as the HNSW index (`embedding::vector(d)`)."""
+    from pgvector.sqlalchemy import VECTOR
+
+    dims = len(query)
+    return cast(Observation.embedding, VECTOR(dims)).cosine_distance(
+        np.asarray(query, dtype=np.float32)
+    )
