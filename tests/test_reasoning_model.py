@@ -358,7 +358,7 @@ def test_other_speakers_between_the_batch_are_shown_unnumbered(
         {"peer_id": "alice", "content": "Bought it.", "created_at": "2024-05-02T10:02:00Z"},
     )
     wait_for_reasoning(ws, W)
-    prompt = next(p for p in model.prompts() if EXTRACT in p)
+    prompt = next(p for p in model.prompts() if "reveal about the peer `alice`" in p)
     new = prompt.split("New messages:\n", 1)[1]
     assert new.splitlines()[:3] == [
         "[1] 2024-05-02 10:00 UTC (Thursday) alice: Which tea?",
