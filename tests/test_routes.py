@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from fastapi.dependencies.models import Dependant
+from fastapi.testclient import TestClient
 
 from conftest import api_routes, make_settings
 from parley.api.deps import write_db
@@ -37,3 +38,14 @@ def test_mutating_routes_use_a_write_transaction(tmp_path: Any) -> None:
         calls = {dep.call for dep in _walk(route.dependant)}
         if route.methods & {"PUT", "DELETE"}:
             assert write_db in calls, f"{route.methods} {route.path} writes without write_db"
+
+
+def test_every_operation_id_is_unique(client: TestClient) -> None:
+    """A router included twice would serve every route twice and break the OpenAPI schema."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        schema = client.get("/openapi.json").json()
+    ids = [op["operationId"] for path in schema["paths"].values() for op in path.values()]
+    assert len(ids) == len(set(ids))

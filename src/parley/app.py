@@ -21,6 +21,7 @@ from parley.auth.keys import Principal
 from parley.config import Settings
 from parley.llm import build_embedder
 from parley.llm.roles import build_chat_models
+from parley.memory.dialectic import Dialectic
 from parley.memory.embedding_indexer import EmbeddingIndexer
 from parley.memory.observation_index import ObservationIndex
 from parley.memory.search import MessageSearch
@@ -71,14 +72,18 @@ def create_app(settings: Settings) -> FastAPI:
                     observation_index=observation_index,
                 )
             indexer = EmbeddingIndexer(database, embedder)
+            search = MessageSearch(database, embedder, index)
             app.state.parley = AppState(
                 settings=settings,
                 database=database,
                 webhooks=dispatcher,
                 embedder=embedder,
                 indexer=indexer,
-                search=MessageSearch(database, embedder, index),
+                search=search,
                 observation_index=observation_index,
+                dialectic=Dialectic(
+                    database, embedder, observation_index, search, models.dialectic
+                ),
                 models=models,
                 reasoning=reasoning_defaults(settings, models),
                 worker=worker,

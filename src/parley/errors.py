@@ -48,3 +48,10 @@ class TooLarge(ParleyError):
 class UnsupportedMedia(ParleyError):
     status_code = 415
     error_code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+class UpstreamFailed(ParleyError):
+    """A service Parley depends on (a model server) failed after its retries."""
+
+    status_code = 502
+    error_code = "UPSTREAM_ERROR"

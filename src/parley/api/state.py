@@ -8,6 +8,7 @@ from parley.config import Settings
 from parley.llm.embeddings import Embedder
 from parley.llm.roles import ChatModels
 from parley.memory.configuration import ReasoningDefaults
+from parley.memory.dialectic import Dialectic
 from parley.memory.embedding_indexer import EmbeddingIndexer
 from parley.memory.observation_index import ObservationIndex
 from parley.memory.search import MessageSearch
@@ -25,6 +26,7 @@ class AppState:
     indexer: EmbeddingIndexer
     search: MessageSearch
     observation_index: ObservationIndex
+    dialectic: Dialectic
     models: ChatModels
     reasoning: ReasoningDefaults
     worker: Worker | None  # the embedded worker, if this process runs one

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from parley.api.honcho_v2 import (
+    dialectic,
     keys,
     messages,
     observations,
@@ -29,6 +30,7 @@ def build_router() -> APIRouter:
         status,
         observations,
         reasoning,
+        dialectic,
     ):
         router.include_router(module.router)
     return router

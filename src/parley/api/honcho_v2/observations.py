@@ -4,7 +4,7 @@ honcho-core releases call)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query
 from pydantic import AliasChoices, BaseModel, Field
@@ -27,6 +27,11 @@ class ObservationCreate(BaseModel):
     observer_id: CreateName
     observed_id: CreateName
     session_id: CreateName
+    # Parley's additions, for imports: how the fact was reached, and from what
+    level: Literal["explicit", "deductive", "inductive", "contradiction"] = "explicit"
+    premises: list[Annotated[StoredText, Field(max_length=service.MAX_CONTENT_CHARS)]] = Field(
+        default_factory=list, max_length=50
+    )
 
 
 class ObservationBatchCreate(BaseModel):
@@ -92,6 +97,8 @@ async def create_observations(
                 observer_id=o.observer_id,
                 observed_id=o.observed_id,
                 session_id=o.session_id,
+                level=o.level,
+                premises=list(o.premises),
             )
             for o in body.observations
         ],

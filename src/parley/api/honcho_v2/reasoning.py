@@ -108,7 +108,7 @@ async def set_peer_card(
     return PeerCardResponse(peer_card=list(body.peer_card))
 
 
-def _summary_out(row: SessionSummary | None) -> Summary | None:
+def summary_out(row: SessionSummary | None) -> Summary | None:
     if row is None:
         return None
     return Summary(
@@ -130,8 +130,8 @@ async def get_session_summaries(
     await get_session(db=db, workspace_id=workspace_id, session_id=session_id)
     return SessionSummaries(
         id=session_id,
-        short_summary=_summary_out(await summaries.latest(db, workspace_id, session_id, "short")),
-        long_summary=_summary_out(await summaries.latest(db, workspace_id, session_id, "long")),
+        short_summary=summary_out(await summaries.latest(db, workspace_id, session_id, "short")),
+        long_summary=summary_out(await summaries.latest(db, workspace_id, session_id, "long")),
     )
 
 

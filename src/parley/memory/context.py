@@ -1,0 +1,194 @@
+"""Session context under a hard token budget.
+
+`tokens` counts everything returned: the representation's observations, the peer card, the
+summary and the messages (Honcho leaves the representation and the card out of the count;
+Parley does not). Shares, each taken from what is left:
+
+1. representation and peer card (when a perspective is asked for): at most half the budget,
+   card first, then observations in the order they were chosen (most relevant first);
+2. summary: the long one if it fits in 40% of what is left, else the short one, else none;
+3. messages: the newest that fit in the rest, returned oldest first.
+
+Counts use the same tokenizer as messages' `token_count` (cl100k_base).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.llm.embeddings import Embedder
+from parley.memory import peer_cards, summaries
+from parley.memory.observation_index import ObservationIndex
+from parley.memory.representation import (
+    Representation,
+    RepresentationRequest,
+    check_peers,
+    select_observations,
+)
+from parley.memory.sessions import get_session
+from parley.store.engine import Database
+from parley.store.models import Message, Observation, SessionSummary
+from parley.tokens import count_tokens_batch
+
+MAX_TOKENS = 100_000
+PERSPECTIVE_SHARE = 0.5
+SUMMARY_SHARE = 0.4
+MESSAGE_PAGE = 500
+
+
+@dataclass(frozen=True)
+class ContextRequest:
+    session_id: str
+    tokens: int | None = None
+    summary: bool = True
+    last_message: str | None = None
+    peer_target: str | None = None
+    peer_perspective: str | None = None
+    limit_to_session: bool = False
+    search_top_k: int | None = None
+    search_max_distance: float | None = None
+    include_most_derived: bool = False
+    max_observations: int | None = None
+
+
+@dataclass
+class SessionContext:
+    session_id: str
+    messages: list[Message] = field(default_factory=list)
+    summary: SessionSummary | None = None
+    representation: Representation | None = None
+    peer_card: list[str] | None = None
+    tokens: int = 0  # what all of the above counts
+
+
+def observation_text(row: Observation) -> str:
+    """What a representation shows of an observation (and so what its tokens count)."""
+    if row.level == "deductive" and row.premises:
+        return f"{row.content} (premises: {'; '.join(row.premises)})"
+    return row.content
+
+
+async def session_context(
+    *,
+    database: Database,
+    embedder: Embedder,
+    index: ObservationIndex,
+    workspace_id: str,
+    request: ContextRequest,
+) -> SessionContext:
+    budget = min(request.tokens if request.tokens is not None else MAX_TOKENS, MAX_TOKENS)
+    perspective = None
+    if request.peer_target is not None:
+        perspective = RepresentationRequest(
+            observer=request.peer_perspective or request.peer_target,
+            observed=request.peer_target,
+            session_id=request.session_id if request.limit_to_session else None,
+            search_query=request.last_message,
+            search_top_k=request.search_top_k,
+            search_max_distance=request.search_max_distance,
+            include_most_derived=request.include_most_derived,
+            max_observations=request.max_observations or 25,
+        )
+    async with database.read() as db:
+        await get_session(db=db, workspace_id=workspace_id, session_id=request.session_id)
+        if perspective is not None:
+            await check_peers(db, workspace_id, perspective)
+    query = (request.last_message or "").strip() if perspective is not None else ""
+    vector = (await embedder.embed([query]))[0] if query else None
+    context = SessionContext(session_id=request.session_id)
+    async with database.read() as db:
+        left = budget
+        if perspective is not None:
+            share = int(budget * PERSPECTIVE_SHARE)
+            representation = await select_observations(
+                db, index=index, workspace_id=workspace_id, request=perspective, vector=vector
+            )
+            card = await peer_cards.get_card(
+                db, workspace_id, perspective.observer, perspective.observed
+            )
+            spent = await _fit_perspective(context, representation, card, share)
+            left -= spent
+        if request.summary:
+            left -= await _fit_summary(db, context, workspace_id, int(left * SUMMARY_SHARE))
+        context.messages, spent = await newest_messages(db, workspace_id, request.session_id, left)
+        left -= spent
+        context.tokens = budget - left
+    return context
+
+
+async def _fit_perspective(
+    context: SessionContext,
+    representation: Representation,
+    card: list[str] | None,
+    share: int,
+) -> int:
+    spent = 0
+    if card is not None:
+        costs = await asyncio.to_thread(count_tokens_batch, card)
+        kept = []
+        for fact, cost in zip(card, costs, strict=True):
+            if spent + cost > share:
+                break
+            kept.append(fact)
+            spent += cost
+        context.peer_card = kept
+    # observations in the order they were chosen: the most relevant win the room
+    rows = representation.ranked
+    costs = await asyncio.to_thread(count_tokens_batch, [observation_text(r) for r in rows])
+    kept_ids = set()
+    for row, cost in zip(rows, costs, strict=True):
+        if spent + cost > share:
+            continue
+        kept_ids.add(row.id)
+        spent += cost
+    context.representation = Representation(
+        explicit=[r for r in representation.explicit if r.id in kept_ids],
+        deductive=[r for r in representation.deductive if r.id in kept_ids],
+        message_seqs=representation.message_seqs,
+        ranked=[r for r in rows if r.id in kept_ids],
+    )
+    return spent
+
+
+async def _fit_summary(
+    db: AsyncSession, context: SessionContext, workspace_id: str, share: int
+) -> int:
+    for kind in ("long", "short"):
+        found = await summaries.latest(db, workspace_id, context.session_id, kind)
+        if found is not None and found.token_count <= share:
+            context.summary = found
+            return found.token_count
+    return 0
+
+
+async def newest_messages(
+    db: AsyncSession, workspace_id: str, session_id: str, room: int
+) -> tuple[list[Message], int]:
+    """The newest messages of the session whose token counts fit `room` (oldest first), and
+    what they count; read a page at a time."""
+    kept: list[Message] = []
+    spent = 0
+    before: int | None = None
+    while room - spent > 0:
+        stmt = (
+            select(Message)
+            .where(Message.workspace_id == workspace_id, Message.session_id == session_id)
+            .order_by(Message.seq.desc())
+            .limit(MESSAGE_PAGE)
+        )
+        if before is not None:
+            stmt = stmt.where(Message.seq < before)
+        page = list((await db.scalars(stmt)).all())
+        if not page:
+            break
+        for message in page:
+            if spent + message.token_count > room:
+                return kept[::-1], spent
+            kept.append(message)
+            spent += message.token_count
+        before = page[-1].seq
+    return kept[::-1], spent

@@ -1,0 +1,242 @@
+"""Peer chat (the dialectic): answer a question about a peer from memory.
+
+The path peer is the observer; the target (default: itself) is the observed. Retrieval, all
+scoped to what the observer may know:
+- the observer's observations about the observed: nearest to the question, most derived, most
+  recent (with `session_id`: only those made in that session);
+- the observer's peer card of the observed;
+- the observed peer's messages that match the question (hybrid search), from the session when
+  one is given, else from the sessions the observer is in;
+- with `session_id`: the session's summary and its newest messages, within a token budget.
+
+Then the dialectic model answers; without one, the answer is the retrieved memory itself,
+dated, saying that no model is configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from parley.errors import UpstreamFailed
+from parley.llm.chat import ChatMessage, ChatModel, ModelError, UsageMeter
+from parley.llm.embeddings import Embedder
+from parley.memory import peer_cards, summaries
+from parley.memory.context import newest_messages, observation_text
+from parley.memory.observation_index import ObservationIndex
+from parley.memory.representation import (
+    Representation,
+    RepresentationRequest,
+    check_peers,
+    select_observations,
+)
+from parley.memory.search import MessageSearch, Scope
+from parley.memory.usage import record_usage
+from parley.store.engine import Database
+from parley.store.models import Message, SessionPeer, SessionSummary
+
+OBSERVATIONS_PER_LEVEL = 20
+MESSAGE_HITS = 8
+HISTORY_TOKENS = 1500
+MAX_ANSWER_TOKENS = 1024
+NO_MODEL = "No language model is configured, so this is what Parley remembers"
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    observer: str
+    observed: str
+    query: str
+    session_id: str | None = None
+
+
+@dataclass
+class Memory:
+    """What the answer may draw on."""
+
+    representation: Representation
+    card: list[str] | None
+    messages: list[Message] = field(default_factory=list)
+    summary: SessionSummary | None = None
+    history: list[Message] = field(default_factory=list)
+
+
+class Dialectic:
+    def __init__(
+        self,
+        database: Database,
+        embedder: Embedder,
+        index: ObservationIndex,
+        search: MessageSearch,
+        model: ChatModel | None,
+    ) -> None:
+        self._database = database
+        self._embedder = embedder
+        self._index = index
+        self._search = search
+        self._model = model
+
+    async def recall(self, workspace_id: str, request: ChatRequest) -> Memory:
+        wanted = RepresentationRequest(
+            observer=request.observer,
+            observed=request.observed,
+            session_id=request.session_id,
+            search_query=request.query,
+            include_most_derived=True,
+            max_observations=OBSERVATIONS_PER_LEVEL,
+        )
+        async with self._database.read() as db:
+            await check_peers(db, workspace_id, wanted)
+            sessions = None
+            if request.session_id is None and request.observer != request.observed:
+                sessions = list(
+                    (
+                        await db.scalars(
+                            select(SessionPeer.session_id).where(
+                                SessionPeer.workspace_id == workspace_id,
+                                SessionPeer.peer_id == request.observer,
+                            )
+                        )
+                    ).all()
+                )
+        vector = (await self._embedder.embed([request.query]))[0]
+        async with self._database.read() as db:
+            representation = await select_observations(
+                db, index=self._index, workspace_id=workspace_id, request=wanted, vector=vector
+            )
+            card = await peer_cards.get_card(db, workspace_id, request.observer, request.observed)
+            summary = None
+            history: list[Message] = []
+            if request.session_id is not None:
+                summary = await summaries.latest(db, workspace_id, request.session_id, "short")
+                history, _ = await newest_messages(
+                    db, workspace_id, request.session_id, HISTORY_TOKENS
+                )
+        messages: list[Message] = []
+        if sessions is None or sessions:
+            scope = Scope(
+                workspace_id=workspace_id,
+                session_id=request.session_id,
+                peer_id=request.observed,
+            )
+            filters = {"session_id": sessions} if sessions else None
+            messages = await self._search.search(
+                scope, request.query, filters=filters, limit=MESSAGE_HITS
+            )
+        shown = {m.id for m in history}
+        return Memory(
+            representation=representation,
+            card=card,
+            messages=[m for m in messages if m.id not in shown],
+            summary=summary,
+            history=history,
+        )
+
+    async def answer(self, workspace_id: str, request: ChatRequest) -> str:
+        memory = await self.recall(workspace_id, request)
+        if self._model is None:
+            return retrieval_only_answer(request, memory)
+        meter = UsageMeter()
+        try:
+            reply = await self._model.complete(
+                chat_prompt(request, memory), meter=meter, max_tokens=MAX_ANSWER_TOKENS
+            )
+        except ModelError as err:
+            raise UpstreamFailed(f"the dialectic model failed: {err}") from err
+        finally:
+            await self._record(workspace_id, meter)
+        return reply.text
+
+    async def stream(self, workspace_id: str, request: ChatRequest) -> AsyncIterator[str]:
+        """Retrieval happens before the first piece, so its errors are HTTP errors."""
+        memory = await self.recall(workspace_id, request)
+        return self._pieces(workspace_id, request, memory)
+
+    async def _pieces(
+        self, workspace_id: str, request: ChatRequest, memory: Memory
+    ) -> AsyncIterator[str]:
+        if self._model is None:
+            text = retrieval_only_answer(request, memory)
+            for start in range(0, len(text), 200):
+                yield text[start : start + 200]
+            return
+        meter = UsageMeter()
+        try:
+            async for piece in self._model.stream(
+                chat_prompt(request, memory), meter=meter, max_tokens=MAX_ANSWER_TOKENS
+            ):
+                yield piece
+        finally:
+            await asyncio.shield(self._record(workspace_id, meter))
+
+    async def _record(self, workspace_id: str, meter: UsageMeter) -> None:
+        if not meter.calls:
+            return
+        async with self._database.write() as db:
+            await record_usage(db, workspace_id, meter)
+
+
+def _day(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%d")
+
+
+def _memory_sections(request: ChatRequest, memory: Memory) -> list[str]:
+    sections = []
+    if memory.card:
+        sections.append("Peer card:\n" + "\n".join(f"- {fact}" for fact in memory.card))
+    rep = memory.representation
+    if rep.explicit:
+        sections.append(
+            "Facts:\n" + "\n".join(f"- ({_day(o.created_at)}) {o.content}" for o in rep.explicit)
+        )
+    if rep.deductive:
+        sections.append(
+            "Deductions:\n"
+            + "\n".join(f"- ({_day(o.created_at)}) {observation_text(o)}" for o in rep.deductive)
+        )
+    if memory.summary is not None:
+        sections.append(f"Summary of this session:\n{memory.summary.content}")
+    if memory.messages:
+        sections.append(
+            "Messages that may be relevant:\n"
+            + "\n".join(
+                f"- ({_day(m.created_at)}, session {m.session_id}) {m.peer_id}: {m.content}"
+                for m in memory.messages
+            )
+        )
+    if memory.history:
+        sections.append(
+            "The conversation so far in this session:\n"
+            + "\n".join(f"{m.peer_id}: {m.content}" for m in memory.history)
+        )
+    return sections
+
+
+def chat_prompt(request: ChatRequest, memory: Memory) -> list[ChatMessage]:
+    about = (
+        f"`{request.observed}`"
+        if request.observer == request.observed
+        else f"`{request.observed}`, as `{request.observer}` knows them"
+    )
+    system = (
+        f"You answer questions about the peer {about}, using only the memory below. Say "
+        "plainly when the memory does not hold the answer; never invent. Prefer newer facts "
+        "when facts conflict, and give dates when they matter. Today is "
+        f"{datetime.now(UTC):%Y-%m-%d}."
+    )
+    memory_text = "\n\n".join(_memory_sections(request, memory)) or "(nothing remembered yet)"
+    return [
+        ChatMessage("system", system),
+        ChatMessage("user", f"Memory:\n{memory_text}\n\nQuestion: {request.query}"),
+    ]
+
+
+def retrieval_only_answer(request: ChatRequest, memory: Memory) -> str:
+    sections = _memory_sections(request, memory)
+    if not sections:
+        return f"{NO_MODEL} about {request.observed} for this question: nothing yet."
+    return f"{NO_MODEL} about {request.observed} for this question.\n\n" + "\n\n".join(sections)

@@ -1,0 +1,153 @@
+"""Representations: what one peer (the observer) knows about another (the observed), as explicit
+and deductive observations, chosen for a purpose.
+
+Per level, up to `max_observations`, picked in this order: the nearest to `search_query`
+(semantic, optionally within `search_max_distance`), then the most derived (seen most often),
+then the most recent; with `session_id`, only observations made in that session. The result
+lists each level oldest first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.llm.embeddings import Embedder
+from parley.memory.observation_index import ObservationIndex
+from parley.memory.peers import get_peer
+from parley.memory.sessions import get_session
+from parley.store.engine import Database
+from parley.store.models import Message, Observation
+
+LEVELS = ("explicit", "deductive")
+DEFAULT_MAX_OBSERVATIONS = 25
+
+
+@dataclass(frozen=True)
+class RepresentationRequest:
+    observer: str
+    observed: str
+    session_id: str | None = None
+    search_query: str | None = None
+    search_top_k: int | None = None
+    search_max_distance: float | None = None
+    include_most_derived: bool = False
+    max_observations: int = DEFAULT_MAX_OBSERVATIONS
+
+
+@dataclass
+class Representation:
+    explicit: list[Observation] = field(default_factory=list)
+    deductive: list[Observation] = field(default_factory=list)
+    # message public id -> seq, for the v2 shape's integer message ids
+    message_seqs: dict[str, int] = field(default_factory=dict)
+    # both levels in the order they were chosen, most relevant first (for budgets)
+    ranked: list[Observation] = field(default_factory=list)
+
+    def all(self) -> list[Observation]:
+        return [*self.explicit, *self.deductive]
+
+
+async def check_peers(db: AsyncSession, workspace_id: str, request: RepresentationRequest) -> None:
+    for peer_id in dict.fromkeys((request.observer, request.observed)):
+        await get_peer(db=db, workspace_id=workspace_id, peer_id=peer_id)
+    if request.session_id is not None:
+        await get_session(db=db, workspace_id=workspace_id, session_id=request.session_id)
+
+
+async def build_representation(
+    *,
+    database: Database,
+    embedder: Embedder,
+    index: ObservationIndex,
+    workspace_id: str,
+    request: RepresentationRequest,
+) -> Representation:
+    async with database.read() as db:
+        await check_peers(db, workspace_id, request)
+    query = (request.search_query or "").strip()
+    vector = (await embedder.embed([query]))[0] if query else None
+    async with database.read() as db:
+        return await select_observations(
+            db, index=index, workspace_id=workspace_id, request=request, vector=vector
+        )
+
+
+async def select_observations(
+    db: AsyncSession,
+    *,
+    index: ObservationIndex,
+    workspace_id: str,
+    request: RepresentationRequest,
+    vector: object | None,
+) -> Representation:
+    """The representation within an open read transaction (the query already embedded)."""
+    pair = (workspace_id, request.observer, request.observed)
+    limit = request.max_observations
+    chosen: list[str] = []
+    if vector is not None:
+        hits = await index.nearest(
+            db,
+            pair,
+            vector,  # type: ignore[arg-type]
+            request.search_top_k or limit,
+            session_id=request.session_id,
+            max_distance=request.search_max_distance,
+        )
+        chosen += [h.id for h in hits]
+    in_pair = [
+        Observation.workspace_id == workspace_id,
+        Observation.observer_id == request.observer,
+        Observation.observed_id == request.observed,
+    ]
+    if request.session_id is not None:
+        in_pair.append(Observation.session_id == request.session_id)
+    if request.include_most_derived or vector is None:
+        most_derived = await db.scalars(
+            select(Observation.id)
+            .where(*in_pair, Observation.times_derived > 1)
+            .order_by(Observation.times_derived.desc(), Observation.created_at.desc())
+            .limit(limit)
+        )
+        chosen += list(most_derived.all())
+    recent = await db.scalars(
+        select(Observation.id)
+        .where(*in_pair)
+        .order_by(Observation.created_at.desc(), Observation.id.desc())
+        .limit(limit * len(LEVELS))
+    )
+    chosen += list(recent.all())
+    order = list(dict.fromkeys(chosen))
+    rows = {
+        row.id: row
+        for row in (await db.scalars(select(Observation).where(Observation.id.in_(order)))).all()
+    }
+    picked: dict[str, list[Observation]] = {level: [] for level in LEVELS}
+    ranked = []
+    for observation_id in order:
+        row = rows.get(observation_id)
+        if row is None:
+            continue
+        level = "deductive" if row.level == "deductive" else "explicit"
+        if len(picked[level]) < limit:
+            picked[level].append(row)
+            ranked.append(row)
+    for level in LEVELS:
+        picked[level].sort(key=lambda r: (r.created_at, r.id))
+    message_ids = {m for row in rows.values() for m in row.message_ids}
+    seqs = {}
+    if message_ids:
+        seqs = dict(
+            (
+                await db.execute(
+                    select(Message.id, Message.seq).where(
+                        Message.workspace_id == workspace_id, Message.id.in_(message_ids)
+                    )
+                )
+            ).all()
+        )
+    return Representation(
+        explicit=picked["explicit"], deductive=picked["deductive"], message_seqs=seqs, ranked=ranked
+    )
