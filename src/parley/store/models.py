@@ -280,3 +280,8 @@ class MessageEmbeddingCount(Base):
     workspace_id: Mapped[str] = mapped_column(NAME, primary_key=True)
     inserted: Mapped[int] = mapped_column(BigInteger, default=0)
     deleted: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+# The data domain's models live in their own module; importing it here registers them on
+# Base.metadata for the migrations and their test.
+from parley.store import data_models as _data_models  # noqa: E402,F401
