@@ -17,10 +17,16 @@ from parley.api.body_limit import BodyLimitMiddleware
 from parley.api.deps import Scope, requires
 from parley.api.errors import install_error_handlers
 from parley.api.honcho_v2 import build_router as build_honcho_v2
+from parley.api.peaka_v1 import build_router as build_peaka_v1
 from parley.api.state import AppState
 from parley.auth.keys import Principal
 from parley.config import Settings
+from parley.data.connections import DataServices
+from parley.data.connectors.base import ConnectorEnv
+from parley.data.credentials import CredentialBox
+from parley.data.pool import ConnectorPool
 from parley.llm import build_embedder
+from parley.llm.embeddings import Embedder
 from parley.memory import webhooks
 from parley.memory.embedding_indexer import EmbeddingIndexer
 from parley.memory.search import MessageSearch
@@ -50,6 +56,22 @@ def _webhook_dispatcher(settings: Settings, database: Database) -> WebhookDispat
     )
 
 
+def _data_services(settings: Settings, database: Database, embedder: Embedder) -> DataServices:
+    env = ConnectorEnv(
+        file_roots=tuple(settings.data_file_roots),
+        forbidden_dirs=(settings.data_dir,),
+        allow_private_hosts=settings.data_allow_private_hosts,
+    )
+    return DataServices(
+        database=database,
+        pool=ConnectorPool(env),
+        box=CredentialBox(settings.credentials_key),
+        embedder=embedder,
+        query_timeout_s=settings.query_timeout_s,
+        query_max_rows=settings.query_max_rows,
+    )
+
+
 async def _stop(task: asyncio.Task[None]) -> None:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
@@ -71,6 +93,8 @@ def create_app(settings: Settings) -> FastAPI:
                 await ensure_embedding_model(db, name=embedder.name, dimensions=embedder.dimensions)
             dispatcher = _webhook_dispatcher(settings, database)
             cleanup.push_async_callback(dispatcher.close)
+            data = _data_services(settings, database, embedder)
+            cleanup.push_async_callback(data.pool.close)
             indexer = EmbeddingIndexer(database, embedder)
             # SQLite searches vectors in process memory; PostgreSQL has pgvector's HNSW index
             in_memory = database.dialect == "sqlite"
@@ -82,6 +106,7 @@ def create_app(settings: Settings) -> FastAPI:
                 embedder=embedder,
                 indexer=indexer,
                 search=MessageSearch(database, embedder, index),
+                data=data,
             )
             indexing = asyncio.create_task(indexer.run(), name="parley-embedding-indexer")
             cleanup.push_async_callback(_stop, indexing)
@@ -97,6 +122,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(build_honcho_v2())
+    app.include_router(build_peaka_v1())
 
     @app.get("/health", tags=["meta"])
     async def health(_: Annotated[Principal, requires(Scope.PUBLIC)]) -> dict[str, str]:

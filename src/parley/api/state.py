@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from parley.config import Settings
+from parley.data.connections import DataServices
 from parley.llm.embeddings import Embedder
 from parley.memory.embedding_indexer import EmbeddingIndexer
 from parley.memory.search import MessageSearch
@@ -20,3 +21,4 @@ class AppState:
     embedder: Embedder
     indexer: EmbeddingIndexer
     search: MessageSearch
+    data: DataServices
