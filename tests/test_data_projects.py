@@ -52,7 +52,9 @@ def new_project(client: TestClient, name: str = "Shop") -> dict[str, Any]:
 
 
 def project_key(client: TestClient, pid: str) -> dict[str, str]:
-    created = ok(client.post(f"/api/v1/projects/{pid}/apiKeys", json={"name": "k"}, headers=PARTNER))
+    created = ok(
+        client.post(f"/api/v1/projects/{pid}/apiKeys", json={"name": "k"}, headers=PARTNER)
+    )
     return bearer(created["apiKey"])
 
 
@@ -103,9 +105,16 @@ def test_project_crud_and_keys(client: TestClient) -> None:
 
     key = ok(client.post(f"/api/v1/projects/{pid}/apiKeys", json={"name": "ci"}, headers=PARTNER))
     assert re.fullmatch(r"[A-Za-z0-9]{8}\.[A-Za-z0-9]{32}", key["apiKey"])
-    assert key == {"name": "ci", "apiKey": key["apiKey"], "apiKeyId": key["apiKeyId"], "expiresAt": None}
+    assert key == {
+        "name": "ci",
+        "apiKey": key["apiKey"],
+        "apiKeyId": key["apiKeyId"],
+        "expiresAt": None,
+    }
     listed = ok(client.get(f"/api/v1/projects/{pid}/apiKeys", headers=PARTNER))
-    assert listed == [{"name": "ci", "apiKey": None, "apiKeyId": key["apiKeyId"], "expiresAt": None}]
+    assert listed == [
+        {"name": "ci", "apiKey": None, "apiKeyId": key["apiKeyId"], "expiresAt": None}
+    ]
 
     h = bearer(key["apiKey"])
     assert ok(client.get(f"/api/v1/projects/{pid}", headers=h))["name"] == "Renamed"
@@ -119,7 +128,9 @@ def test_project_crud_and_keys(client: TestClient) -> None:
     )
 
     done(client.delete(f"/api/v1/projects/{pid}/apiKeys/{key['apiKeyId']}", headers=PARTNER))
-    error(client.get(f"/api/v1/projects/{pid}", headers=h), 401, "UNAUTHORIZED", "API key is invalid")
+    error(
+        client.get(f"/api/v1/projects/{pid}", headers=h), 401, "UNAUTHORIZED", "API key is invalid"
+    )
     assert ok(client.get(f"/api/v1/projects/{pid}/apiKeys", headers=PARTNER)) == []
 
     expired = client.post(
@@ -131,7 +142,12 @@ def test_project_crud_and_keys(client: TestClient) -> None:
 
     response = client.delete(f"/api/v1/projects/{pid}", headers=PARTNER)
     assert (response.status_code, response.content) == (200, b"")
-    error(client.get(f"/api/v1/projects/{pid}", headers=PARTNER), 404, "NOT_FOUND", f"Project {pid} not found")
+    error(
+        client.get(f"/api/v1/projects/{pid}", headers=PARTNER),
+        404,
+        "NOT_FOUND",
+        f"Project {pid} not found",
+    )
     # the workspace went with it
     assert ok(client.post("/v2/workspaces/list", headers=PARTNER))["items"] == []
 
@@ -149,7 +165,12 @@ def test_bad_project_input_is_a_peaka_error(client: TestClient) -> None:
         "VALIDATION_ERROR",
         "body.name: Value error, text must not contain NUL (\\u0000) characters",
     )
-    error(client.get("/api/v1/projects"), 401, "UNAUTHORIZED", "missing API key: send 'Authorization: Bearer <key>'")
+    error(
+        client.get("/api/v1/projects"),
+        401,
+        "UNAUTHORIZED",
+        "missing API key: send 'Authorization: Bearer <key>'",
+    )
     error(
         client.get("/api/v1/projects", headers=bearer("AAAAAAAA." + "b" * 32)),
         401,
@@ -175,7 +196,11 @@ def test_sqlite_catalog_metadata_and_execution(client: TestClient, tmp_path: Pat
     error(
         client.post(
             f"/api/v1/connections/{pid}",
-            json={"name": "gone", "type": "SQLITE", "credential": {"path": str(tmp_path / "sources" / "nope.db")}},
+            json={
+                "name": "gone",
+                "type": "SQLITE",
+                "credential": {"path": str(tmp_path / "sources" / "nope.db")},
+            },
             headers=h,
         ),
         400,
@@ -238,7 +263,9 @@ def test_sqlite_catalog_metadata_and_execution(client: TestClient, tmp_path: Pat
     tables = ok(client.get(f"{base}/schemas/main/tables", headers=h))
     assert [t["tableName"] for t in tables] == ["orders", "users"]
     columns = ok(client.get(f"{base}/schemas/main/tables/users/columns", headers=h))
-    assert [(c["name"], c["dataType"], c["isNotNull"], c["isUnique"], c["isPrimary"]) for c in columns] == [
+    assert [
+        (c["name"], c["dataType"], c["isNotNull"], c["isUnique"], c["isPrimary"]) for c in columns
+    ] == [
         ("id", "integer", True, True, True),
         ("name", "text", True, True, False),
         ("region", "text", False, False, False),
@@ -275,23 +302,50 @@ def test_sqlite_catalog_metadata_and_execution(client: TestClient, tmp_path: Pat
     assert status["categoricalValues"] == ["open", "paid"]
     (fk,) = orders["relations"]
     assert (fk["columnName"], fk["targetTableName"], fk["targetColumnName"], fk["origin"]) == (
-        "user_id", "users", "id", "introspected"
+        "user_id",
+        "users",
+        "id",
+        "introspected",
     )
 
     execute = f"/api/v1/data/projects/{pid}/queries/execute"
-    statement = "SELECT region, COUNT(*) AS n FROM shop_db.main.users GROUP BY region ORDER BY region"
+    statement = (
+        "SELECT region, COUNT(*) AS n FROM shop_db.main.users GROUP BY region ORDER BY region"
+    )
     typed = ok(client.post(execute, json={"statement": statement}, headers=h))
     assert typed["columns"] == [
-        {"catalogName": "shop_db", "schemaName": "main", "tableName": "users", "columnName": "region", "dataType": "varchar"},
-        {"catalogName": "shop_db", "schemaName": "main", "tableName": "users", "columnName": "n", "dataType": "bigint"},
+        {
+            "catalogName": "shop_db",
+            "schemaName": "main",
+            "tableName": "users",
+            "columnName": "region",
+            "dataType": "varchar",
+        },
+        {
+            "catalogName": "shop_db",
+            "schemaName": "main",
+            "tableName": "users",
+            "columnName": "n",
+            "dataType": "bigint",
+        },
     ]
     assert typed["data"][0] == [
-        {"name": "region", "displayName": "region", "dataType": "varchar", "order": 0, "value": "apac"},
+        {
+            "name": "region",
+            "displayName": "region",
+            "dataType": "varchar",
+            "order": 0,
+            "value": "apac",
+        },
         {"name": "n", "displayName": "n", "dataType": "bigint", "order": 1, "value": 20},
     ]
-    simple = ok(client.post(execute, params={"format": "SIMPLE"}, json={"statement": statement}, headers=h))
+    simple = ok(
+        client.post(execute, params={"format": "SIMPLE"}, json={"statement": statement}, headers=h)
+    )
     assert simple["data"] == [{"region": r, "n": 20} for r in ("apac", "eu", "us")]
-    compact = ok(client.post(execute, params={"format": "COMPACT"}, json={"statement": statement}, headers=h))
+    compact = ok(
+        client.post(execute, params={"format": "COMPACT"}, json={"statement": statement}, headers=h)
+    )
     assert compact["data"] == [["apac", 20], ["eu", 20], ["us", 20]]
     error(
         client.post(execute, params={"format": "XML"}, json={"statement": statement}, headers=h),
@@ -304,7 +358,10 @@ def test_sqlite_catalog_metadata_and_execution(client: TestClient, tmp_path: Pat
         client.post(
             execute,
             params={"format": "COMPACT"},
-            json={"statement": "SELECT name FROM users WHERE region = ? AND id < ? ORDER BY id", "bindings": ["eu", "9"]},
+            json={
+                "statement": "SELECT name FROM users WHERE region = ? AND id < ? ORDER BY id",
+                "bindings": ["eu", "9"],
+            },
             headers=h,
         )
     )
@@ -329,7 +386,10 @@ def test_sqlite_catalog_metadata_and_execution(client: TestClient, tmp_path: Pat
     query = ok(
         client.post(
             f"/api/v1/data/projects/{pid}/queries",
-            json={"displayName": "Paid Orders", "inputQuery": "SELECT COUNT(*) AS paid FROM orders WHERE status = 'paid'"},
+            json={
+                "displayName": "Paid Orders",
+                "inputQuery": "SELECT COUNT(*) AS paid FROM orders WHERE status = 'paid'",
+            },
             headers=h,
         )
     )
@@ -343,10 +403,17 @@ def test_sqlite_catalog_metadata_and_execution(client: TestClient, tmp_path: Pat
         "path": None,
         "folderId": None,
     }
-    by_id = ok(client.post(execute, params={"format": "SIMPLE"}, json={"id": query["id"]}, headers=h))
+    by_id = ok(
+        client.post(execute, params={"format": "SIMPLE"}, json={"id": query["id"]}, headers=h)
+    )
     assert by_id["data"] == [{"paid": 100}]
     by_name = ok(
-        client.post(execute, params={"format": "SIMPLE"}, json={"qualifiedName": "peaka.query.paid_orders"}, headers=h)
+        client.post(
+            execute,
+            params={"format": "SIMPLE"},
+            json={"qualifiedName": "peaka.query.paid_orders"},
+            headers=h,
+        )
     )
     assert by_name["data"] == [{"paid": 100}]
     table = ok(
@@ -366,7 +433,7 @@ def test_sqlite_catalog_metadata_and_execution(client: TestClient, tmp_path: Pat
         ),
         400,
         "QUERY_NOT_ALLOWED",
-        "only SELECT queries may run; this statement is a DELETE statement",
+        "only SELECT queries may run; this statement starts with DELETE",
     )
     renamed = ok(
         client.put(
@@ -376,7 +443,9 @@ def test_sqlite_catalog_metadata_and_execution(client: TestClient, tmp_path: Pat
         )
     )
     assert (renamed["name"], renamed["inputQuery"]) == ("paid", query["inputQuery"])
-    assert [q["id"] for q in ok(client.get(f"/api/v1/data/projects/{pid}/queries", headers=h))] == [query["id"]]
+    assert [q["id"] for q in ok(client.get(f"/api/v1/data/projects/{pid}/queries", headers=h))] == [
+        query["id"]
+    ]
     done(client.delete(f"/api/v1/data/projects/{pid}/queries/{query['id']}", headers=h))
     error(
         client.post(execute, json={"id": query["id"]}, headers=h),
@@ -405,18 +474,29 @@ def test_sqlite_catalog_metadata_and_execution(client: TestClient, tmp_path: Pat
     ok(
         client.put(
             f"/api/v1/metadata/{pid}/{cid}/main/users",
-            json={"tableDescription": "People who buy", "columns": [{"columnName": "region", "columnDescription": "sales region"}]},
+            json={
+                "tableDescription": "People who buy",
+                "columns": [{"columnName": "region", "columnDescription": "sales region"}],
+            },
             headers=h,
         )
     )
     raw = sqlite3.connect(db_path)
-    raw.execute("CREATE TABLE returns (id INTEGER PRIMARY KEY, order_id INTEGER REFERENCES orders(id))")
+    raw.execute(
+        "CREATE TABLE returns (id INTEGER PRIMARY KEY, order_id INTEGER REFERENCES orders(id))"
+    )
     raw.execute("INSERT INTO users VALUES (61, 'user61', 'eu')")
     raw.commit()
     raw.close()
     refreshed = ok(client.post(f"/api/v1/metadata/{pid}/refresh", json={}, headers=h))
-    assert refreshed == {"status": "COMPLETED", "catalogs": [{"catalogId": cid, "status": "COMPLETED", "error": None}]}
-    assert ok(client.get(f"/api/v1/metadata/{pid}/refresh/{cid}", headers=h)) == {"status": "COMPLETED", "error": None}
+    assert refreshed == {
+        "status": "COMPLETED",
+        "catalogs": [{"catalogId": cid, "status": "COMPLETED", "error": None}],
+    }
+    assert ok(client.get(f"/api/v1/metadata/{pid}/refresh/{cid}", headers=h)) == {
+        "status": "COMPLETED",
+        "error": None,
+    }
     tables = ok(client.get(f"{base}/schemas/main/tables", headers=h))
     assert [t["tableName"] for t in tables] == ["orders", "returns", "users"]
     users_meta = ok(client.get(f"/api/v1/metadata/{pid}", params={"catalogId": cid}, headers=h))
@@ -426,7 +506,11 @@ def test_sqlite_catalog_metadata_and_execution(client: TestClient, tmp_path: Pat
 
     # transpile
     transpiled = ok(
-        client.post("/api/v1/sql/transpile/mysql", json={"query": "SELECT * FROM catalog.schema.table WHERE id = 1"}, headers=h)
+        client.post(
+            "/api/v1/sql/transpile/mysql",
+            json={"query": "SELECT * FROM catalog.schema.table WHERE id = 1"},
+            headers=h,
+        )
     )
     assert transpiled == {"result": "SELECT * FROM catalog.`schema`.`table` WHERE id = 1"}
     error(

@@ -12,12 +12,13 @@ connection with a timeout (see the connectors).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import SqlglotError
+from sqlglot.errors import ParseError, SqlglotError
 
 from parley.errors import ParleyError
 
@@ -67,7 +68,9 @@ FORBIDDEN_PREFIXES = (
     "mysql_", "xact_", "txid_",
 )  # fmt: skip
 # Table-valued functions a FROM clause may call; any other function in FROM is refused.
-TABLE_FUNCTIONS = frozenset({"generate_series", "range", "unnest", "json_each", "json_tree"})
+TABLE_FUNCTIONS = frozenset(
+    {"generate_series", "exploding_generate_series", "range", "unnest", "json_each", "json_tree"}
+)
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,9 @@ def parse_one_statement(sql: str, dialect: str) -> exp.Expression:
     try:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
     except SqlglotError as err:
-        raise QueryRejected(f"could not parse the statement as {dialect} SQL: {err}") from err
+        raise QueryRejected(
+            f"could not parse the statement as {dialect} SQL: {_describe(err)}"
+        ) from err
     except RecursionError as err:
         raise QueryRejected("the statement is nested too deeply") from err
     if len(statements) != 1:
@@ -127,6 +132,22 @@ def parse_one_statement(sql: str, dialect: str) -> exp.Expression:
             f"send exactly one statement; this text holds {len(statements)} statements"
         )
     return statements[0]
+
+
+def _describe(err: SqlglotError) -> str:
+    """sqlglot's message without its terminal colour codes."""
+    if isinstance(err, ParseError) and err.errors:
+        first = err.errors[0]
+        return f"{first.get('description')} at line {first.get('line')}, column {first.get('col')}"
+    return re.sub(r"\x1b\[[0-9;]*m", "", str(err))
+
+
+def _first_word(sql: str, dialect: str) -> str:
+    try:
+        tokens = sqlglot.tokenize(sql, read=dialect)
+    except SqlglotError:
+        tokens = []
+    return tokens[0].text.upper() if tokens else "?"
 
 
 def table_references(tree: exp.Expression) -> list[exp.Table]:
@@ -146,17 +167,18 @@ def table_references(tree: exp.Expression) -> list[exp.Table]:
 def catalog_names_used(sql: str, dialects: Sequence[str]) -> tuple[set[str], list[exp.Table]]:
     """The catalog parts of three-part table names, parsed with the first dialect that can.
     Used to pick the catalog a statement runs on before guarding it in that catalog's dialect."""
-    last: QueryRejected | None = None
+    first: QueryRejected | None = None
     for dialect in dialects:
         try:
             tree = parse_one_statement(sql, dialect)
         except QueryRejected as err:
-            last = err
+            first = first or err
             continue
+        check_tree(tree, sql, dialect)
         refs = table_references(tree)
         return {t.catalog.casefold() for t in refs if t.catalog}, refs
-    assert last is not None
-    raise last
+    assert first is not None
+    raise first
 
 
 def _function_name(node: exp.Func) -> str:
@@ -173,23 +195,39 @@ def _check_function(node: exp.Func) -> None:
             raise QueryRejected(f"function {name}() is not allowed")
 
 
-def _check_tree(tree: exp.Expression) -> None:
+NO_PARAMETERS = "parameters such as $1, :name or @var are not allowed; use ? with bindings"
+
+
+def check_tree(tree: exp.Expression, sql: str, dialect: str) -> None:
+    """Refuse anything but one read-only query, before looking at its tables."""
     if not isinstance(tree, exp.Select | exp.SetOperation):
         raise QueryRejected(
-            f"only SELECT queries may run; this statement is a {tree.key.upper()} statement"
+            f"only SELECT queries may run; this statement starts with {_first_word(sql, dialect)}"
         )
     for node in tree.walk():
+        if isinstance(node, exp.Parameter | exp.SessionParameter) or (
+            isinstance(node, exp.Placeholder) and node.this
+        ):
+            raise QueryRejected(NO_PARAMETERS)
+        if (
+            isinstance(node, exp.Identifier)
+            and not node.quoted
+            and str(node.this)[:1] in ("$", ":", "@", "?")
+        ):
+            raise QueryRejected(NO_PARAMETERS)
         if isinstance(node, FORBIDDEN_NODES):
             raise QueryRejected(f"{node.key.upper()} is not allowed in a query")
         if isinstance(node, exp.Func):
             _check_function(node)
         if isinstance(node, exp.Table) and not isinstance(node.this, exp.Identifier):
             inner = node.this
-            name = _function_name(inner) if isinstance(inner, exp.Func) else inner.key
+            if isinstance(inner, exp.Func):
+                _check_function(inner)
+                name = _function_name(inner)
+            else:
+                name = inner.key
             if name not in TABLE_FUNCTIONS:
-                raise QueryRejected(f"reading from {name} is not allowed; query tables only")
-        if isinstance(node, exp.Placeholder) and node.this:
-            raise QueryRejected("use positional ? placeholders for bindings")
+                raise QueryRejected(f"reading from {name}() is not allowed; query tables only")
 
 
 def _bind(tree: exp.Expression, bindings: Sequence[str]) -> None:
@@ -255,7 +293,7 @@ def guard(
 ) -> GuardedSql:
     """Check `sql` and return the statement to run, or raise QueryRejected saying why."""
     tree = parse_one_statement(sql, scope.dialect)
-    _check_tree(tree)
+    check_tree(tree, sql, scope.dialect)
     _bind(tree, bindings)
     tables = _rewrite_tables(tree, scope)
     tree, cap = _cap_rows(tree, row_cap)
