@@ -66,7 +66,7 @@ class FileConnector(Connector):
     def open(cls, credential: dict[str, Any], env: ConnectorEnv) -> FileConnector:
         entries = credential.get("files")
         if entries is None:
-            entries = [{"path": credential.get("path")}]
+            entries = [{k: credential.get(k) for k in ("path", "format", "tableName")}]
         if not isinstance(entries, list) or not entries or len(entries) > 200:
             raise BadCredential("credential.files must be a list of 1 to 200 files")
         files: dict[str, tuple[Path, str]] = {}

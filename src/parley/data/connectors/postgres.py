@@ -62,7 +62,7 @@ ORDER BY c.table_schema, c.table_name, c.ordinal_position
 """
 
 INTROSPECT_CONSTRAINTS = """
-SELECT n.nspname, r.relname, con.contype, array_agg(a.attname ORDER BY k.ord),
+SELECT n.nspname, r.relname, con.contype::text, array_agg(a.attname ORDER BY k.ord),
        fn.nspname, fr.relname,
        (SELECT array_agg(fa.attname ORDER BY fk.ord)
           FROM unnest(con.confkey) WITH ORDINALITY fk(attnum, ord)
