@@ -61,6 +61,7 @@ def _data_services(settings: Settings, database: Database, embedder: Embedder) -
         file_roots=tuple(settings.data_file_roots),
         forbidden_dirs=(settings.data_dir,),
         allow_private_hosts=settings.data_allow_private_hosts,
+        max_timeout_s=settings.query_timeout_s + 1,
     )
     return DataServices(
         database=database,

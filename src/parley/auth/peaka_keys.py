@@ -74,7 +74,11 @@ async def delete_api_key(*, db: AsyncSession, project_id: str | None, key_id: st
 
 
 async def authenticate(*, db: AsyncSession, token: str) -> Principal:
-    row = await db.scalar(select(ApiKey).where(ApiKey.prefix == token[:8]))
+    """One indexed lookup by prefix (a Core select: this runs on every request)."""
+    stmt = select(ApiKey.key_hash, ApiKey.project_id, ApiKey.expires_at).where(
+        ApiKey.prefix == token[:8]
+    )
+    row = (await db.execute(stmt)).first()
     if row is None or not hmac.compare_digest(row.key_hash, _hash(token)):
         raise Unauthorized("API key is invalid")
     if row.expires_at is not None and row.expires_at <= datetime.now(UTC):

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -143,7 +144,14 @@ def connection_detail(services: DataServices, row: DataConnection) -> dict[str, 
     return connector.detail()
 
 
-async def open_connector(services: DataServices, row: DataConnection) -> Connector:
+class ConnectionLike(Protocol):
+    id: str
+    type: str
+    credential: str
+    updated_at: datetime
+
+
+async def open_connector(services: DataServices, row: ConnectionLike) -> Connector:
     return await services.pool.get(
         connection_id=row.id,
         version=row.updated_at.isoformat(),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -28,9 +29,26 @@ from parley.store.data_models import DataCatalog, DataConnection, DataTable
 
 
 @dataclass(frozen=True)
+class CatalogRef:
+    id: str
+    name: str
+    display_name: str
+
+
+@dataclass(frozen=True)
+class ConnectionRef:
+    """What running a statement needs of a connection (see `open_connector`)."""
+
+    id: str
+    type: str
+    credential: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
 class ProjectCatalog:
-    catalog: DataCatalog
-    connection: DataConnection
+    catalog: CatalogRef
+    connection: ConnectionRef
     tables: tuple[TableName, ...]
 
     @property
@@ -54,8 +72,17 @@ class QueryResult:
 async def load_catalogs(
     *, db: AsyncSession, project_id: str, catalog_id: str | None = None
 ) -> list[ProjectCatalog]:
+    # plain columns, not ORM entities: this runs before every statement
     stmt = (
-        select(DataCatalog, DataConnection)
+        select(
+            DataCatalog.id,
+            DataCatalog.name,
+            DataCatalog.display_name,
+            DataConnection.id,
+            DataConnection.type,
+            DataConnection.credential,
+            DataConnection.updated_at,
+        )
         .join(DataConnection, DataConnection.id == DataCatalog.connection_id)
         .where(DataCatalog.project_id == project_id)
         .order_by(DataCatalog.created_at, DataCatalog.id)
@@ -74,8 +101,12 @@ async def load_catalogs(
     for catalog_ref, schema, table in tables:
         by_catalog.setdefault(catalog_ref, []).append(TableName(schema, table))
     return [
-        ProjectCatalog(catalog, connection, tuple(by_catalog.get(catalog.id, ())))
-        for catalog, connection in pairs
+        ProjectCatalog(
+            CatalogRef(cat_id, name, display),
+            ConnectionRef(conn_id, kind, credential, updated_at),
+            tuple(by_catalog.get(cat_id, ())),
+        )
+        for cat_id, name, display, conn_id, kind, credential, updated_at in pairs
     ]
 
 
@@ -99,12 +130,14 @@ def pick_catalog(sql: str, catalogs: Sequence[ProjectCatalog]) -> ProjectCatalog
     if len(catalogs) == 1 or not refs:
         return catalogs[0]
     covering = [
-        c for c in catalogs if all(c.scope.resolve(r.db or None, r.name) is not None for r in refs)
+        c
+        for c in catalogs
+        if all(c.scope.resolve(db or None, name) is not None for db, name in refs)
     ]
     if len(covering) == 1:
         return covering[0]
     if not covering:
-        label = ".".join(p for p in (refs[0].db, refs[0].name) if p)
+        label = ".".join(p for p in refs[0] if p)
         raise QueryRejected(f"table {label} is not in this project's catalogs")
     raise QueryRejected("several catalogs have these tables: qualify them as catalog.schema.table")
 

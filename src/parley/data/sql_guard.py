@@ -12,6 +12,7 @@ connection with a timeout (see the connectors).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from sqlglot.errors import ParseError, SqlglotError
 from parley.errors import ParleyError
 
 MAX_SQL_CHARS = 100_000
+MAX_CACHED_SQL_CHARS = 10_000  # longer statements are guarded every time, not kept in memory
 
 
 class QueryRejected(ParleyError):
@@ -164,9 +166,22 @@ def table_references(tree: exp.Expression) -> list[exp.Table]:
     return refs
 
 
-def catalog_names_used(sql: str, dialects: Sequence[str]) -> tuple[set[str], list[exp.Table]]:
-    """The catalog parts of three-part table names, parsed with the first dialect that can.
-    Used to pick the catalog a statement runs on before guarding it in that catalog's dialect."""
+def catalog_names_used(
+    sql: str, dialects: Sequence[str]
+) -> tuple[frozenset[str], tuple[tuple[str, str], ...]]:
+    """The catalog parts of three-part table names, and the (schema, table) of every table,
+    parsed with the first dialect that can. Used to pick the catalog a statement runs on
+    before guarding it in that catalog's dialect. Memoized like `guard`."""
+    run = (
+        _catalog_names_used if len(sql) <= MAX_CACHED_SQL_CHARS else _catalog_names_used.__wrapped__
+    )
+    return run(sql, tuple(dialects))
+
+
+@functools.lru_cache(maxsize=2048)
+def _catalog_names_used(
+    sql: str, dialects: tuple[str, ...]
+) -> tuple[frozenset[str], tuple[tuple[str, str], ...]]:
     first: QueryRejected | None = None
     for dialect in dialects:
         try:
@@ -176,7 +191,8 @@ def catalog_names_used(sql: str, dialects: Sequence[str]) -> tuple[set[str], lis
             continue
         check_tree(tree, sql, dialect)
         refs = table_references(tree)
-        return {t.catalog.casefold() for t in refs if t.catalog}, refs
+        names = frozenset(t.catalog.casefold() for t in refs if t.catalog)
+        return names, tuple((t.db, t.name) for t in refs)
     assert first is not None
     raise first
 
@@ -291,7 +307,16 @@ def guard(
     row_cap: int,
     bindings: Sequence[str] = (),
 ) -> GuardedSql:
-    """Check `sql` and return the statement to run, or raise QueryRejected saying why."""
+    """Check `sql` and return the statement to run, or raise QueryRejected saying why.
+
+    The result depends only on the arguments, so it is memoized: a dashboard or an agent
+    that repeats a statement pays for parsing it once (refusals are not cached)."""
+    run = _guard if len(sql) <= MAX_CACHED_SQL_CHARS else _guard.__wrapped__
+    return run(sql, scope, row_cap, tuple(bindings))
+
+
+@functools.lru_cache(maxsize=2048)
+def _guard(sql: str, scope: CatalogScope, row_cap: int, bindings: tuple[str, ...]) -> GuardedSql:
     tree = parse_one_statement(sql, scope.dialect)
     check_tree(tree, sql, scope.dialect)
     _bind(tree, bindings)

@@ -98,6 +98,7 @@ class ConnectorEnv:
     forbidden_dirs: tuple[Path, ...] = ()  # Parley's own data, never a data source
     allow_private_hosts: bool = False
     memory_limit_mb: int = 512
+    max_timeout_s: float = 600.0  # the server-side backstop of every statement
     extra: dict[str, Any] = field(default_factory=dict)
 
     def readable_file(self, raw: object, what: str) -> Path:

@@ -95,8 +95,9 @@ class PostgresConnector(Connector):
         ConfigField("useSsl", "boolean", False, "Require TLS"),
     )
 
-    def __init__(self, params: dict[str, Any]) -> None:
+    def __init__(self, params: dict[str, Any], max_timeout_s: float = 600.0) -> None:
         self.params = params
+        self.max_timeout_s = max_timeout_s
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
 
@@ -113,7 +114,7 @@ class PostgresConnector(Connector):
                 if key == "host":
                     host = value
             env.check_host(host)
-            return cls({"dsn": dsn})
+            return cls({"dsn": dsn}, env.max_timeout_s)
         host = required_text(credential, "url")
         env.check_host(host)
         port = credential.get("port", 5432)
@@ -132,7 +133,7 @@ class PostgresConnector(Connector):
             params["password"] = required_text(credential, "password")
         if credential.get("useSsl") is True:
             params["ssl"] = "require"
-        return cls(params)
+        return cls(params, env.max_timeout_s)
 
     def detail(self) -> dict[str, Any]:
         if "dsn" in self.params:
@@ -168,7 +169,11 @@ class PostgresConnector(Connector):
             if self._pool is None:
                 try:
                     self._pool = await asyncpg.create_pool(
-                        **self.params, min_size=0, max_size=4, timeout=CONNECT_TIMEOUT_S
+                        **self.params,
+                        min_size=0,
+                        max_size=4,
+                        timeout=CONNECT_TIMEOUT_S,
+                        server_settings=self._session_settings(),
                     )
                 except (TimeoutError, OSError, asyncpg.PostgresError) as err:
                     raise ConnectionFailed(
@@ -176,6 +181,15 @@ class PostgresConnector(Connector):
                         f"{_scrub(str(err), self.params)}"
                     ) from err
             return self._pool
+
+    def _session_settings(self) -> dict[str, str]:
+        """Every transaction of these sessions is read-only, and no statement outlives the
+        largest timeout, whatever the client does (the guard also refuses SET)."""
+        return {
+            "default_transaction_read_only": "on",
+            "statement_timeout": str(int(self.max_timeout_s * 1000)),
+            "idle_in_transaction_session_timeout": str(int(self.max_timeout_s * 1000)),
+        }
 
     async def check(self) -> None:
         conn = await self._connect()
@@ -226,7 +240,7 @@ class PostgresConnector(Connector):
     async def run(self, sql: str, *, timeout_s: float, max_rows: int) -> ResultSet:
         pool = await self.pool()
         try:
-            return await asyncio.wait_for(self._run(pool, sql, timeout_s, max_rows), timeout_s + 1)
+            return await self._run(pool, sql, timeout_s, max_rows)
         except TimeoutError as err:
             raise QueryTimeout(timeout_s) from err
         except asyncpg.QueryCanceledError as err:
@@ -238,16 +252,17 @@ class PostgresConnector(Connector):
 
     @staticmethod
     async def _run(pool: asyncpg.Pool, sql: str, timeout_s: float, max_rows: int) -> ResultSet:
-        async with pool.acquire() as conn, conn.transaction(readonly=True):
-            await conn.execute(f"SET LOCAL statement_timeout = {max(1, int(timeout_s * 1000))}")
-            statement = await conn.prepare(sql)
+        """Two round trips: prepare (for the column types) and execute. The session is
+        read-only by default; when `timeout_s` passes, asyncpg cancels the statement on the
+        server (a CancelRequest), and the session's statement_timeout is the backstop."""
+        async with pool.acquire() as conn:
+            statement = await conn.prepare(sql, timeout=timeout_s)
             columns = [
                 (a.name, TYPE_NAMES.get(a.type.name, a.type.name))
                 for a in statement.get_attributes()
             ]
-            cursor = await statement.cursor()
-            rows = await cursor.fetch(max_rows)
-        return ResultSet(columns=columns, rows=[tuple(r) for r in rows])
+            rows = await statement.fetch(timeout=timeout_s)
+        return ResultSet(columns=columns, rows=[tuple(r) for r in rows[:max_rows]])
 
     async def close(self) -> None:
         if self._pool is not None:
