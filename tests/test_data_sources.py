@@ -308,3 +308,70 @@ def test_private_hosts_are_refused_unless_allowed(tmp_path: Path) -> None:
         with pytest.raises(BadCredential) as caught:
             PostgresConnector.open(credential, env)
         assert caught.value.detail.startswith(message)
+
+
+def test_uploaded_files_belong_to_their_project(client: TestClient, settings: Settings) -> None:
+    pid = project(client)
+    csv = b"city,visits\nParis,3\nRome,5\nOslo,1\n"
+    conn = ok(
+        client.post(
+            f"/api/v1/connections/{pid}/upload",
+            data={"name": "visits", "type": "FILE", "tableName": "visits"},
+            files={"file": ("../../visits.csv", csv, "text/csv")},
+            headers=PARTNER,
+        )
+    )
+    assert (conn["name"], conn["type"]) == ("visits", "FILE")
+    stored = settings.data_dir / "uploads" / pid / conn["id"] / "visits.csv"
+    assert stored.read_bytes() == csv
+    cat = ok(
+        client.post(
+            f"/api/v1/data/projects/{pid}/catalogs",
+            json={"name": "up", "connectionId": conn["id"]},
+            headers=PARTNER,
+        )
+    )
+    assert execute(client, pid, "SELECT city FROM visits ORDER BY visits DESC")["data"] == [
+        ["Rome"],
+        ["Paris"],
+        ["Oslo"],
+    ]
+    # another project cannot point a connection at this project's upload
+    other = project(client)
+    refused = client.post(
+        f"/api/v1/connections/{other}",
+        json={"name": "steal", "type": "FILE", "credential": {"path": str(stored)}},
+        headers=PARTNER,
+    )
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "errorCode": "INVALID_CREDENTIAL",
+        "message": f"{stored} is outside the directories data connections may read; the "
+        "operator lists those in PARLEY_DATA_FILE_ROOTS",
+    }
+    too_big = client.post(
+        f"/api/v1/connections/{pid}/upload",
+        data={"name": "big"},
+        files={"file": ("big.csv", b"x" * (settings.max_upload_bytes + 1), "text/csv")},
+        headers=PARTNER,
+    )
+    assert too_big.status_code == 413
+    broken = client.post(
+        f"/api/v1/connections/{pid}/upload",
+        data={"name": "broken", "type": "SQLITE"},
+        files={"file": ("broken.db", b"not a database", "application/octet-stream")},
+        headers=PARTNER,
+    )
+    assert broken.status_code == 400
+    assert broken.json()["errorCode"] == "CONNECTION_FAILED"
+    assert sorted(p.name for p in (settings.data_dir / "uploads" / pid).iterdir()) == [conn["id"]]
+    assert (
+        client.delete(
+            f"/api/v1/data/projects/{pid}/catalogs/{cat['id']}", headers=PARTNER
+        ).status_code
+        == 200
+    )
+    assert (
+        client.delete(f"/api/v1/connections/{pid}/{conn['id']}", headers=PARTNER).status_code == 200
+    )
+    assert not stored.exists()

@@ -60,6 +60,7 @@ def _data_services(settings: Settings, database: Database, embedder: Embedder) -
     env = ConnectorEnv(
         file_roots=tuple(settings.data_file_roots),
         forbidden_dirs=(settings.data_dir,),
+        uploads_dir=settings.data_dir / "uploads",
         allow_private_hosts=settings.data_allow_private_hosts,
         max_timeout_s=settings.query_timeout_s + 1,
     )

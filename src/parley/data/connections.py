@@ -3,9 +3,12 @@ before it is stored; no database transaction is open while the test runs."""
 
 from __future__ import annotations
 
+import re
+import shutil
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import PurePath
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -38,12 +41,12 @@ class DataServices:
 
 
 async def tested_connector(
-    services: DataServices, connection_type: str, credential: object
+    services: DataServices, connection_type: str, credential: object, project_id: str
 ) -> Connector:
     """Build and test a connector from a credential the client sent; closes it again."""
     if not isinstance(credential, dict):
         raise BadCredential("credential must be an object")
-    connector = services.pool.build(connection_type, credential)
+    connector = services.pool.build(connection_type, credential, project_id)
     try:
         await connector.check()
     finally:
@@ -58,13 +61,14 @@ async def create_connection(
     name: str,
     connection_type: str,
     credential: dict[str, Any],
+    connection_id: str | None = None,
 ) -> DataConnection:
     kind = connector_class(connection_type).type
     async with services.database.read() as db:
         await get_project(db=db, project_id=project_id)
-    await tested_connector(services, kind, credential)
+    await tested_connector(services, kind, credential, project_id)
     row = DataConnection(
-        id=str(uuid.uuid4()),
+        id=connection_id or str(uuid.uuid4()),
         project_id=project_id,
         name=name,
         type=kind,
@@ -133,12 +137,52 @@ async def delete_connection(
     await db.delete(row)
     await db.flush()
     await services.pool.forget(connection_id)
+    uploads = services.pool.env.for_project(project_id).project_uploads()
+    if uploads is not None:
+        folder = uploads / row.id
+        if folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+async def create_uploaded_connection(
+    services: DataServices,
+    *,
+    project_id: str,
+    name: str,
+    connection_type: str,
+    filename: str,
+    data: bytes,
+    options: dict[str, Any],
+) -> DataConnection:
+    """Store an uploaded file in the project's upload folder and connect to it there."""
+    uploads = services.pool.env.for_project(project_id).project_uploads()
+    if uploads is None:
+        raise BadCredential("uploads are not available on this server")
+    connection_id = str(uuid.uuid4())
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", PurePath(filename).name)[:100].lstrip(".") or "upload"
+    folder = uploads / connection_id
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / safe
+    path.write_bytes(data)
+    credential = {"path": str(path), **options}
+    try:
+        return await create_connection(
+            services,
+            project_id=project_id,
+            name=name,
+            connection_type=connection_type,
+            credential=credential,
+            connection_id=connection_id,
+        )
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def connection_detail(services: DataServices, row: DataConnection) -> dict[str, Any]:
     """The non-secret parts of the credential, as the connector describes them."""
     try:
-        connector = services.pool.build(row.type, services.box.open(row.credential))
+        connector = services.pool.build(row.type, services.box.open(row.credential), row.project_id)
     except ParleyError:
         return {"type": row.type}
     return connector.detail()
@@ -146,6 +190,7 @@ def connection_detail(services: DataServices, row: DataConnection) -> dict[str, 
 
 class ConnectionLike(Protocol):
     id: str
+    project_id: str
     type: str
     credential: str
     updated_at: datetime
@@ -154,6 +199,7 @@ class ConnectionLike(Protocol):
 async def open_connector(services: DataServices, row: ConnectionLike) -> Connector:
     return await services.pool.get(
         connection_id=row.id,
+        project_id=row.project_id,
         version=row.updated_at.isoformat(),
         connection_type=row.type,
         credential=services.box.open(row.credential),

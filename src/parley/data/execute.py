@@ -40,6 +40,7 @@ class ConnectionRef:
     """What running a statement needs of a connection (see `open_connector`)."""
 
     id: str
+    project_id: str
     type: str
     credential: str
     updated_at: datetime
@@ -79,6 +80,7 @@ async def load_catalogs(
             DataCatalog.name,
             DataCatalog.display_name,
             DataConnection.id,
+            DataConnection.project_id,
             DataConnection.type,
             DataConnection.credential,
             DataConnection.updated_at,
@@ -103,10 +105,10 @@ async def load_catalogs(
     return [
         ProjectCatalog(
             CatalogRef(cat_id, name, display),
-            ConnectionRef(conn_id, kind, credential, updated_at),
+            ConnectionRef(conn_id, conn_project, kind, credential, updated_at),
             tuple(by_catalog.get(cat_id, ())),
         )
-        for cat_id, name, display, conn_id, kind, credential, updated_at in pairs
+        for cat_id, name, display, conn_id, conn_project, kind, credential, updated_at in pairs
     ]
 
 

@@ -16,17 +16,24 @@ class ConnectorPool:
         self._open: dict[str, tuple[str, Connector]] = {}
         self._lock = asyncio.Lock()
 
-    def build(self, connection_type: str, credential: dict[str, Any]) -> Connector:
-        return connector_class(connection_type).open(credential, self.env)
+    def build(self, connection_type: str, credential: dict[str, Any], project_id: str) -> Connector:
+        """A connector for one project: it may read that project's uploads, no other's."""
+        return connector_class(connection_type).open(credential, self.env.for_project(project_id))
 
     async def get(
-        self, *, connection_id: str, version: str, connection_type: str, credential: dict[str, Any]
+        self,
+        *,
+        connection_id: str,
+        project_id: str,
+        version: str,
+        connection_type: str,
+        credential: dict[str, Any],
     ) -> Connector:
         async with self._lock:
             found = self._open.get(connection_id)
             if found is not None and found[0] == version:
                 return found[1]
-            connector = self.build(connection_type, credential)
+            connector = self.build(connection_type, credential, project_id)
             self._open[connection_id] = (version, connector)
         if found is not None:
             await found[1].close()

@@ -5,16 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
 
-from parley.api.deps import Name, ReadDb, Scope, WriteDb, requires
+from parley.api.deps import Name, ReadDb, Scope, SettingsDep, WriteDb, requires
 from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.schemas import ConnectionRequest, connection_out
 from parley.auth.keys import Principal
 from parley.data import connections as service
 from parley.data.connectors import connector_class, connector_classes
 from parley.data.connectors.base import BadCredential
-from parley.errors import NotFound
+from parley.errors import NotFound, TooLarge
 
 router = APIRouter(tags=["connections"])
 OwnProject = Annotated[Principal, requires(Scope.PROJECT)]
@@ -54,6 +54,36 @@ async def create_connection(
     return connection_out(row)
 
 
+@router.post("/connections/{project_id}/upload")
+async def upload_connection(
+    project_id: Name,
+    data: DataDep,
+    settings: SettingsDep,
+    _: OwnProject,
+    file: Annotated[UploadFile, File()],
+    name: Annotated[str, Form(min_length=1, max_length=200)],
+    type: Annotated[str, Form(max_length=40)] = "FILE",
+    tableName: Annotated[str | None, Form(max_length=128)] = None,  # noqa: N803
+    format: Annotated[str | None, Form(max_length=20)] = None,
+) -> dict[str, Any]:
+    """A Parley extension: upload a CSV, Parquet, JSON or SQLite file and connect to it. The
+    file is kept in the project's own upload folder, which no other project can read."""
+    content = await file.read(settings.max_upload_bytes + 1)
+    if len(content) > settings.max_upload_bytes:
+        raise TooLarge(f"file is larger than {settings.max_upload_bytes} bytes")
+    options = {k: v for k, v in (("tableName", tableName), ("format", format)) if v}
+    row = await service.create_uploaded_connection(
+        data,
+        project_id=project_id,
+        name=name,
+        connection_type=type,
+        filename=file.filename or "upload",
+        data=content,
+        options=options,
+    )
+    return connection_out(row)
+
+
 @router.get("/connections/{project_id}/{connection_id}")
 async def get_connection(
     project_id: Name, connection_id: str, db: ReadDb, _: OwnProject
@@ -77,13 +107,13 @@ class TestedUpdate:
     sealed: tuple[str, str] | None
 
 
-async def tested_update(body: ConnectionRequest, data: DataDep) -> TestedUpdate:
+async def tested_update(project_id: Name, body: ConnectionRequest, data: DataDep) -> TestedUpdate:
     """Tests a new credential before the route's write transaction opens (dependencies run in
     the order the route declares them, and the write session comes after this one)."""
     if body.credential is None:
         return TestedUpdate(body.name, None)
     kind = connector_class(body.type).type
-    await service.tested_connector(data, kind, body.credential)
+    await service.tested_connector(data, kind, body.credential, project_id)
     return TestedUpdate(body.name, (kind, data.box.seal(body.credential)))
 
 

@@ -11,7 +11,7 @@ import ipaddress
 import socket
 import uuid
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -96,10 +96,20 @@ class ConnectorEnv:
 
     file_roots: tuple[Path, ...] = ()
     forbidden_dirs: tuple[Path, ...] = ()  # Parley's own data, never a data source
+    uploads_dir: Path | None = None  # <data_dir>/uploads: one folder per project
+    project_id: str | None = None  # set by `for_project`: its upload folder is readable
     allow_private_hosts: bool = False
     memory_limit_mb: int = 512
     max_timeout_s: float = 600.0  # the server-side backstop of every statement
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def for_project(self, project_id: str) -> ConnectorEnv:
+        return replace(self, project_id=project_id)
+
+    def project_uploads(self) -> Path | None:
+        if self.uploads_dir is None or self.project_id is None:
+            return None
+        return self.uploads_dir / self.project_id
 
     def readable_file(self, raw: object, what: str) -> Path:
         if not isinstance(raw, str) or not raw.strip() or "\x00" in raw:
@@ -108,6 +118,11 @@ class ConnectorEnv:
         if not path.is_absolute():
             raise BadCredential(f"credential.{what} must be an absolute path")
         path = path.resolve()
+        uploads = self.project_uploads()
+        if uploads is not None and path.is_relative_to(uploads.resolve()):
+            if not path.is_file():
+                raise ConnectionFailed(f"no file at {raw}")
+            return path
         if not any(path.is_relative_to(root.resolve()) for root in self.file_roots):
             raise BadCredential(
                 f"{raw} is outside the directories data connections may read; the operator "

@@ -1,11 +1,13 @@
-"""CSV, Parquet and JSON files queried through DuckDB. Each file is a view in an in-memory
-database whose configuration is then locked with external access off, so a statement can read
+"""CSV, Parquet and JSON files queried through DuckDB. Each file is a view in a database opened
+read-only, whose configuration is then locked with external access off, so a statement can read
 those files and nothing else on the machine; a timer interrupts a statement at its deadline."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+import shutil
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,7 @@ class FileConnector(Connector):
         self.files = files  # table name -> (path, reader)
         self.memory_limit_mb = memory_limit_mb
         self._db: duckdb.DuckDBPyConnection | None = None
+        self._folder: Path | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -97,16 +100,23 @@ class FileConnector(Connector):
         }
 
     def _open_db(self) -> duckdb.DuckDBPyConnection:
+        """The views live in a small database file opened read-only, so not even a statement
+        that slipped past the guard could drop or replace them; external access is off except
+        for the connection's own files, and the configuration is locked."""
         with self._lock:
             if self._db is None:
-                db = duckdb.connect(":memory:")
+                folder = Path(tempfile.mkdtemp(prefix="parley-duckdb-"))
+                path = folder / "views.duckdb"
                 try:
-                    for table, (path, reader) in self.files.items():
-                        db.execute(
+                    builder = duckdb.connect(str(path))
+                    for table, (file, reader) in self.files.items():
+                        builder.execute(
                             f'CREATE VIEW "{table}" AS SELECT * FROM {reader}'
-                            f"({_sql_string(str(path))})"
+                            f"({_sql_string(str(file))})"
                         )
+                    builder.close()
                     paths = ", ".join(_sql_string(str(p)) for p, _ in self.files.values())
+                    db = duckdb.connect(str(path), read_only=True)
                     db.execute(f"SET allowed_paths = [{paths}]")
                     db.execute("SET enable_external_access = false")
                     db.execute("SET autoinstall_known_extensions = false")
@@ -114,9 +124,9 @@ class FileConnector(Connector):
                     db.execute(f"SET memory_limit = '{int(self.memory_limit_mb)}MB'")
                     db.execute("SET lock_configuration = true")
                 except duckdb.Error as err:
-                    db.close()
+                    shutil.rmtree(folder, ignore_errors=True)
                     raise ConnectionFailed(f"DuckDB cannot read the files: {err}") from err
-                self._db = db
+                self._db, self._folder = db, folder
             return self._db
 
     async def check(self) -> None:
@@ -184,3 +194,6 @@ class FileConnector(Connector):
             if self._db is not None:
                 self._db.close()
                 self._db = None
+            if self._folder is not None:
+                shutil.rmtree(self._folder, ignore_errors=True)
+                self._folder = None
