@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.data.connections import DataServices, get_connection, open_connector
@@ -271,30 +271,56 @@ async def store_profiles(
     for key, table in existing.items():
         if key not in seen:
             await db.delete(table)
-    await db.execute(
-        delete(DataRelation).where(
+    await _store_relations(db, catalog, profiles)
+    await db.flush()
+
+
+async def _store_relations(
+    db: AsyncSession, catalog: DataCatalog, profiles: list[TableProfile]
+) -> None:
+    """Introspected foreign keys: kept (with their ids) while they exist, added when new,
+    dropped when gone. Manual relations are not touched."""
+    found = {
+        (p.info.schema, p.info.name, fk.column, fk.target_schema, fk.target_table, fk.target_column)
+        for p in profiles
+        for fk in p.info.foreign_keys
+    }
+    existing = await db.scalars(
+        select(DataRelation).where(
             DataRelation.catalog_id == catalog.id, DataRelation.origin == "introspected"
         )
     )
-    for profile in profiles:
-        for fk in profile.info.foreign_keys:
-            db.add(
-                DataRelation(
-                    id=new_public_id(),
-                    project_id=catalog.project_id,
-                    catalog_id=catalog.id,
-                    schema_name=profile.info.schema,
-                    table_name=profile.info.name,
-                    column_name=fk.column,
-                    target_catalog_id=catalog.id,
-                    target_schema_name=fk.target_schema,
-                    target_table_name=fk.target_table,
-                    target_column_name=fk.target_column,
-                    type="MANY_TO_ONE",
-                    origin="introspected",
-                )
+    kept = set()
+    for row in existing:
+        key = (
+            row.schema_name,
+            row.table_name,
+            row.column_name,
+            row.target_schema_name,
+            row.target_table_name,
+            row.target_column_name,
+        )
+        if key in found and key not in kept:
+            kept.add(key)
+        else:
+            await db.delete(row)
+    for schema, table, column, t_schema, t_table, t_column in sorted(found - kept):
+        db.add(
+            DataRelation(
+                id=new_public_id(),
+                project_id=catalog.project_id,
+                catalog_id=catalog.id,
+                schema_name=schema,
+                table_name=table,
+                column_name=column,
+                target_catalog_id=catalog.id,
+                target_schema_name=t_schema,
+                target_table_name=t_table,
+                target_column_name=t_column,
+                type="MANY_TO_ONE",
+                origin="introspected",
             )
-    await db.flush()
+        )
 
 
 # --- reads --------------------------------------------------------------------------------
