@@ -530,3 +530,42 @@ def test_sqlite_catalog_metadata_and_execution(client: TestClient, tmp_path: Pat
         "QUERY_NOT_ALLOWED",
         "this project has no catalogs yet: connect a data source first",
     )
+
+
+def test_partner_keys_from_the_cli(tmp_path: Path) -> None:
+    """`parley keys partner create|list|revoke`, then the key works on /api/v1 until revoked."""
+    import subprocess
+
+    from conftest import PARLEY, parley_env
+    from parley.app import create_app
+    from parley.config import Settings
+
+    env = parley_env(tmp_path / "data", PARLEY_JWT_SECRET=TEST_SECRET)
+
+    def cli(*args: str) -> str:
+        done = subprocess.run(
+            [*PARLEY, "keys", "partner", *args], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    token, key_id = cli("create", "--name", "ops").split("\t")
+    assert re.fullmatch(r"[A-Za-z0-9]{8}\.[A-Za-z0-9]{32}", token)
+    assert cli("list") == f"{key_id}\tops\t-"
+    settings = Settings(data_dir=tmp_path / "data", jwt_secret=TEST_SECRET, auth_enabled=True)
+    with TestClient(create_app(settings)) as client:
+        created = ok(
+            client.post("/api/v1/projects", json={"name": "by partner"}, headers=bearer(token))
+        )
+        assert (
+            ok(client.get(f"/api/v1/projects/{created['id']}", headers=bearer(token)))["name"]
+            == "by partner"
+        )
+        assert cli("revoke", key_id) == f"revoked {key_id}"
+        error(
+            client.get("/api/v1/projects", headers=bearer(token)),
+            401,
+            "UNAUTHORIZED",
+            "API key is invalid",
+        )
+    assert cli("list") == ""
