@@ -83,15 +83,20 @@ async def write_postgres(socket_dir: str, rows: int) -> None:
     await conn.close()
 
 
-async def timed(fn: Callable[[], Awaitable[Any]], repeat: int, warmup: int) -> list[float]:
+async def timed_pair(
+    a: Callable[[], Awaitable[Any]], b: Callable[[], Awaitable[Any]], repeat: int, warmup: int
+) -> tuple[list[float], list[float]]:
+    """Run a and b alternately, so that load from other processes falls on both alike."""
     for _ in range(warmup):
-        await fn()
-    out = []
+        await a()
+        await b()
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        await fn()
-        out.append((time.perf_counter() - t0) * 1000)
-    return out
+        for fn, out in ((a, times[0]), (b, times[1])):
+            t0 = time.perf_counter()
+            await fn()
+            out.append((time.perf_counter() - t0) * 1000)
+    return times
 
 
 def raw_runner(kind: str, source: Any) -> tuple[Callable[[], Awaitable[Any]], Callable[[], Any]]:
@@ -157,7 +162,10 @@ async def bench(args: argparse.Namespace, workdir: Path, socket_dir: str | None)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-            print(f"{'source':<10} {'raw p50 ms':>11} {'parley p50 ms':>14} {'ratio':>7}")
+            print(
+                f"{'source':<10} {'raw p50 ms':>11} {'parley p50 ms':>14} {'ratio':>7} "
+                f"{'overhead ms':>12}"
+            )
             for kind in args.only:
                 if kind == "postgres" and not socket_dir:
                     continue
@@ -199,12 +207,12 @@ async def bench(args: argparse.Namespace, workdir: Path, socket_dir: str | None)
                 ]:
                     print(f"{kind}: results differ: {raw_rows} vs {parley_rows}")
                     failed += 1
-                raw = await timed(run_raw, args.repeat, args.warmup)
-                through = await timed(via_parley, args.repeat, args.warmup)
+                raw, through = await timed_pair(run_raw, via_parley, args.repeat, args.warmup)
                 close_raw()
                 raw_p50, parley_p50 = statistics.median(raw), statistics.median(through)
                 print(
-                    f"{kind:<10} {raw_p50:>11.2f} {parley_p50:>14.2f} {parley_p50 / raw_p50:>6.2f}x"
+                    f"{kind:<10} {raw_p50:>11.2f} {parley_p50:>14.2f} "
+                    f"{parley_p50 / raw_p50:>6.2f}x {parley_p50 - raw_p50:>12.2f}"
                 )
     return failed
 
