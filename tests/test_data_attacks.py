@@ -130,6 +130,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresForTests) 
 NOT_ALLOWED = "QUERY_NOT_ALLOWED"
 
 # (id, statement, extra request fields, errorCode, message)
+# fmt: off
 REFUSED: list[tuple[str, str, dict[str, Any], str, str]] = [
     # --- stacked statements and comments
     (
@@ -482,13 +483,12 @@ REFUSED: list[tuple[str, str, dict[str, Any], str, str]] = [
         "function query_to_xml() is not allowed",
     ),
     ("pg-nextval", "SELECT nextval('seq')", {}, NOT_ALLOWED, "function nextval() is not allowed"),
-    (
-        "pg-repeat",
-        "SELECT repeat('x', 1000000000)",
-        {},
-        NOT_ALLOWED,
-        "function repeat() is not allowed",
-    ),
+    ("pg-repeat", "SELECT repeat('x', 1000000000)", {}, NOT_ALLOWED, "repeat() may build at most 10000 characters"),
+    ("pg-lpad", "SELECT lpad(email, 1000000000) FROM pg.shop.customers", {}, NOT_ALLOWED, "pad() may build at most 10000 characters"),
+    ("pg-rpad-computed-size", "SELECT rpad(email, id * 100000000) FROM pg.shop.customers", {}, NOT_ALLOWED, "the size given to pad() must be a number written in the query"),
+    ("duckdb-repeat-computed", "SELECT repeat(region, CAST(amount AS INT) * 100000000) FROM files.main.sales", {}, NOT_ALLOWED, "the size given to repeat() must be a number written in the query"),
+    ("cte-in-subquery-hides-nothing", "SELECT * FROM (WITH sqlite_master AS (SELECT 1) SELECT * FROM sqlite_master) AS a, shop.main.sqlite_master", {}, NOT_ALLOWED, "table shop.main.sqlite_master is not in this project's catalog"),
+    ("pg-cte-shadow", "SELECT * FROM (WITH pg_shadow AS (SELECT 1) SELECT * FROM pg_shadow) AS a, pg_shadow, pg.shop.customers", {}, NOT_ALLOWED, "table pg_shadow is not in this project's catalog"),
     (
         "table-function",
         "SELECT * FROM pragma_table_info('users')",
@@ -603,6 +603,7 @@ REFUSED: list[tuple[str, str, dict[str, Any], str, str]] = [
         "the statement has 1 ? placeholders but 0 bindings were given",
     ),
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize(
@@ -750,3 +751,43 @@ def test_zz_data_is_intact_after_the_attacks(world: World) -> None:
         )
     )
     assert body["data"] == [[300]]
+
+
+ALLOWED = [
+    (
+        "pad-small",
+        "SELECT lpad(email, 30, '*') FROM pg.shop.customers ORDER BY id LIMIT 1",
+        [["****************c1@example.com"]],
+    ),
+    ("repeat-small", "SELECT repeat('ab', 3) FROM files.main.sales LIMIT 1", [["ababab"]]),
+    ("cte-shadows-a-table", "WITH users AS (SELECT 7 AS id) SELECT id FROM users", [[7]]),
+    (
+        "recursive-cte",
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT n FROM r",
+        [[1], [2], [3]],
+    ),
+    (
+        "union",
+        "SELECT id FROM users WHERE id = 1 UNION SELECT id FROM orders WHERE id = 2 ORDER BY 1",
+        [[1], [2]],
+    ),
+    ("case-insensitive-name", "SELECT COUNT(*) FROM SHOP.MAIN.USERS", [[60]]),
+    (
+        "injection-text-is-data",
+        "SELECT count(*) FROM users WHERE name = 'x''; DROP TABLE users; --'",
+        [[0]],
+    ),
+]
+
+
+@pytest.mark.parametrize(("sql", "rows"), [r[1:] for r in ALLOWED], ids=[r[0] for r in ALLOWED])
+def test_ordinary_queries_still_run(world: World, sql: str, rows: list[Any]) -> None:
+    body = _ok(
+        world.client.post(
+            f"/api/v1/data/projects/{world.pid}/queries/execute",
+            params={"format": "COMPACT"},
+            json={"statement": sql},
+            headers=world.h,
+        )
+    )
+    assert body["data"] == rows

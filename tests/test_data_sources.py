@@ -375,3 +375,19 @@ def test_uploaded_files_belong_to_their_project(client: TestClient, settings: Se
         client.delete(f"/api/v1/connections/{pid}/{conn['id']}", headers=PARTNER).status_code == 200
     )
     assert not stored.exists()
+
+
+def test_deleting_a_project_removes_its_uploads(client: TestClient, settings: Settings) -> None:
+    pid = project(client)
+    ok(
+        client.post(
+            f"/api/v1/connections/{pid}/upload",
+            data={"name": "v"},
+            files={"file": ("v.csv", b"a,b\n1,2\n", "text/csv")},
+            headers=PARTNER,
+        )
+    )
+    assert (settings.data_dir / "uploads" / pid).is_dir()
+    assert client.delete(f"/api/v1/projects/{pid}", headers=PARTNER).status_code == 200
+    assert not (settings.data_dir / "uploads" / pid).exists()
+    assert client.get(f"/api/v1/connections/{pid}", headers=PARTNER).status_code == 404

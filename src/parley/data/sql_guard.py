@@ -51,7 +51,7 @@ FORBIDDEN_NODES = _classes(
 # Functions that read or write files, reach the network, run SQL given as text, sleep, change
 # settings, touch large objects, or build huge values. Matched on the lower-case name.
 _FORBIDDEN_FUNCTION_NAMES = """
-    sleep sleep_ms benchmark repeat replicate zeroblob randomblob
+    sleep sleep_ms benchmark zeroblob randomblob
     readfile writefile edit load_extension fts3_tokenizer
     read_csv read_csv_auto read_parquet parquet_scan read_json read_json_auto read_ndjson
     read_ndjson_auto read_json_objects read_text read_blob read_xlsx glob sniff_csv st_read
@@ -69,6 +69,10 @@ FORBIDDEN_PREFIXES = (
     "pg_", "lo_", "dblink", "read_", "duckdb_", "sqlite_", "parquet_", "http", "postgres_",
     "mysql_", "xact_", "txid_",
 )  # fmt: skip
+# Functions that build values as large as their arguments say: allowed only with literal sizes
+# no larger than MAX_BUILT_SIZE, so no statement asks the database for a gigabyte of text.
+SIZED_FUNCTIONS = frozenset({"lpad", "rpad", "pad", "repeat", "replicate", "space"})
+MAX_BUILT_SIZE = 10_000
 # Table-valued functions a FROM clause may call; any other function in FROM is refused.
 TABLE_FUNCTIONS = frozenset(
     {"generate_series", "exploding_generate_series", "range", "unnest", "json_each", "json_tree"}
@@ -152,15 +156,31 @@ def _first_word(sql: str, dialect: str) -> str:
     return tokens[0].text.upper() if tokens else "?"
 
 
+def _is_cte_reference(table: exp.Table) -> bool:
+    """True when an unqualified name refers to a CTE visible where it is used: one attached to
+    the query it is in or to a query enclosing it. A CTE of the same name elsewhere (say, in a
+    subquery) does not hide a real table outside that subquery."""
+    if table.args.get("db") or table.args.get("catalog"):
+        return False
+    name = table.name.casefold()
+    node: exp.Expression | None = table.parent
+    while node is not None:
+        with_ = node.args.get("with") or node.args.get("with_")
+        if isinstance(with_, exp.With) and any(
+            cte.alias_or_name.casefold() == name for cte in with_.expressions
+        ):
+            return True
+        node = node.parent
+    return False
+
+
 def table_references(tree: exp.Expression) -> list[exp.Table]:
     """Tables the statement reads, leaving out references to its own CTEs."""
-    ctes = {cte.alias_or_name.casefold() for cte in tree.find_all(exp.CTE)}
     refs = []
     for table in tree.find_all(exp.Table):
         if not isinstance(table.this, exp.Identifier):
             continue  # a table function; checked with the functions
-        unqualified = not table.args.get("db") and not table.args.get("catalog")
-        if unqualified and table.name.casefold() in ctes:
+        if _is_cte_reference(table):
             continue
         refs.append(table)
     return refs
@@ -209,6 +229,28 @@ def _check_function(node: exp.Func) -> None:
     for name in names:
         if name in FORBIDDEN_FUNCTIONS or name.startswith(FORBIDDEN_PREFIXES):
             raise QueryRejected(f"function {name}() is not allowed")
+    if names & SIZED_FUNCTIONS:
+        _check_sizes(node, _function_name(node))
+
+
+def _check_sizes(node: exp.Func, name: str) -> None:
+    """Every argument but the text being padded or repeated is a literal of bounded size."""
+    if isinstance(node, exp.Anonymous):
+        args = list(node.expressions)
+        sizes = args[1:] if name != "space" else args
+    else:
+        sizes = [
+            v
+            for k, v in node.args.items()
+            if isinstance(v, exp.Expression) and (k != "this" or isinstance(node, exp.Space))
+        ]
+    for arg in sizes:
+        if arg is None or (isinstance(arg, exp.Literal) and arg.is_string):
+            continue
+        if not (isinstance(arg, exp.Literal) and arg.is_number):
+            raise QueryRejected(f"the size given to {name}() must be a number written in the query")
+        if float(arg.this) > MAX_BUILT_SIZE:
+            raise QueryRejected(f"{name}() may build at most {MAX_BUILT_SIZE} characters")
 
 
 NO_PARAMETERS = "parameters such as $1, :name or @var are not allowed; use ? with bindings"

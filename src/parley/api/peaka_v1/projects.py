@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Response
 
 from parley.api.deps import Name, ReadDb, Scope, WriteDb, requires
+from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.schemas import (
     ApiKeyRequest,
     ProjectRequest,
@@ -16,6 +18,7 @@ from parley.api.peaka_v1.schemas import (
 from parley.auth import peaka_keys
 from parley.auth.keys import Principal
 from parley.data import projects as service
+from parley.data.connections import list_connections
 
 router = APIRouter(tags=["projects"])
 Partner = Annotated[Principal, requires(Scope.ADMIN)]
@@ -51,8 +54,16 @@ async def update_project(
 
 
 @router.delete("/projects/{project_id}")
-async def delete_project(project_id: Name, db: WriteDb, _: Partner) -> Response:
+async def delete_project(project_id: Name, db: WriteDb, data: DataDep, _: Partner) -> Response:
+    """Deletes the project's workspace and everything in it, closes its open connectors and
+    removes its uploaded files."""
+    connections = await list_connections(db=db, project_id=project_id)
     await service.delete_project(db=db, project_id=project_id)
+    for connection in connections:
+        await data.pool.forget(connection.id)
+    uploads = data.pool.env.for_project(project_id).project_uploads()
+    if uploads is not None:
+        shutil.rmtree(uploads, ignore_errors=True)
     return Response(status_code=200)
 
 

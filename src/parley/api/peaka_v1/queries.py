@@ -117,7 +117,8 @@ async def _statement_for(
             table.catalog.casefold() == service.SAVED_QUERY_CATALOG
             and table.db.casefold() == service.SAVED_QUERY_SCHEMA
         ):
-            saved = await service.find_by_name(db=db, project_id=project_id, name=table.name)
+            name = table.name.lower()
+            saved = await service.find_by_name(db=db, project_id=project_id, name=name)
             if saved is None:
                 raise NotFound(f"Query {body.qualifiedName} not found")
             return saved.input_query, []

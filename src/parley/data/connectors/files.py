@@ -121,6 +121,7 @@ class FileConnector(Connector):
                     db.execute("SET enable_external_access = false")
                     db.execute("SET autoinstall_known_extensions = false")
                     db.execute("SET autoload_known_extensions = false")
+                    db.execute("SET python_enable_replacements = false")
                     db.execute(f"SET memory_limit = '{int(self.memory_limit_mb)}MB'")
                     db.execute("SET lock_configuration = true")
                 except duckdb.Error as err:
