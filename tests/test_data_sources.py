@@ -89,7 +89,7 @@ def test_postgres_catalog(client: TestClient, pg_source: str) -> None:
     base = f"/api/v1/data/projects/{pid}/catalogs/{cat['id']}"
     assert [s["schemaName"] for s in ok(client.get(f"{base}/schemas", headers=PARTNER))] == ["shop"]
     tables = ok(client.get(f"{base}/schemas/shop/tables", headers=PARTNER))
-    assert [t["tableName"] for t in tables] == ["customers", "payments"]
+    assert [t["tableName"] for t in tables] == ["customers", "events", "payments"]
     columns = ok(client.get(f"{base}/schemas/shop/tables/customers/columns", headers=PARTNER))
     assert [
         (c["name"], c["dataType"], c["isNotNull"], c["isUnique"], c["isPrimary"]) for c in columns
@@ -108,7 +108,12 @@ def test_postgres_catalog(client: TestClient, pg_source: str) -> None:
         {"columnName": "amount", "distinctFraction": 0.194},
     ]
     meta = ok(client.get(f"/api/v1/metadata/{pid}", headers=PARTNER))
-    customers, payments = meta["catalogs"][0]["schemas"][0]["tables"]
+    customers, events, payments = meta["catalogs"][0]["schemas"][0]["tables"]
+    assert events["rowCount"] == 2
+    assert [(c["columnName"], c["distinctFraction"]) for c in events["columns"]] == [
+        ("id", 1.0),
+        ("payload", None),
+    ]
     assert customers["columns"][2]["categoricalValues"] == ["silver", "bronze", "gold"]
     (fk,) = payments["relations"]
     assert (fk["columnName"], fk["targetSchemaName"], fk["targetTableName"]) == (

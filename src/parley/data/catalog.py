@@ -83,14 +83,7 @@ async def _profile_table(
     table = quoted_table(TableName(info.schema, info.name), scope.dialect)
     quoted = [quoted_column(c.name, scope.dialect) for c in info.columns]
     try:
-        counts = ", ".join(["COUNT(*)", *(f"COUNT(DISTINCT {q})" for q in quoted)])
-        _, stats = await run_on(services, connector, scope, f"SELECT {counts} FROM {table}")
-        row = stats.rows[0]
-        profile.row_count = int(row[0])
-        for column, distinct in zip(info.columns, row[1:], strict=True):
-            profile.distinct[column.name] = (
-                round(int(distinct) / profile.row_count, 6) if profile.row_count else None
-            )
+        await _count(services, connector, scope, info, table, quoted, profile)
         _, sample = await run_on(
             services, connector, scope, f"SELECT * FROM {table}", limit=SAMPLE_ROWS
         )
@@ -104,7 +97,9 @@ async def _profile_table(
             )
         for column, q in zip(info.columns, quoted, strict=True):
             fraction = profile.distinct.get(column.name)
-            if fraction is None or not TEXT_TYPES.search(column.data_type):
+            if fraction is None or profile.row_count is None:
+                continue
+            if not TEXT_TYPES.search(column.data_type):
                 continue
             if fraction * profile.row_count > CATEGORICAL_LIMIT:
                 continue
@@ -114,6 +109,40 @@ async def _profile_table(
     except (QueryFailed, QueryRejected) as err:
         log.info("statistics of %s.%s failed: %s", info.schema, info.name, err.detail)
     return profile
+
+
+async def _count(
+    services: DataServices,
+    connector: Connector,
+    scope: CatalogScope,
+    info: TableInfo,
+    table: str,
+    quoted: list[str],
+    profile: TableProfile,
+) -> None:
+    """Row count and distinct fractions in one statement; if the source cannot count some
+    column's distinct values (PostgreSQL json, say), column by column, leaving those out."""
+    counts = ", ".join(["COUNT(*)", *(f"COUNT(DISTINCT {q})" for q in quoted)])
+    try:
+        _, stats = await run_on(services, connector, scope, f"SELECT {counts} FROM {table}")
+        row = stats.rows[0]
+    except QueryFailed:
+        _, total = await run_on(services, connector, scope, f"SELECT COUNT(*) FROM {table}")
+        row = [total.rows[0][0]]
+        for q in quoted:
+            try:
+                _, one = await run_on(
+                    services, connector, scope, f"SELECT COUNT(DISTINCT {q}) FROM {table}"
+                )
+                row.append(one.rows[0][0])
+            except QueryFailed:
+                row.append(None)
+    profile.row_count = int(row[0])
+    for column, distinct in zip(info.columns, row[1:], strict=True):
+        if distinct is None or not profile.row_count:
+            profile.distinct[column.name] = None
+        else:
+            profile.distinct[column.name] = round(int(distinct) / profile.row_count, 6)
 
 
 async def categorical_values(
