@@ -366,6 +366,8 @@ def _guard(sql: str, scope: CatalogScope, row_cap: int, bindings: tuple[str, ...
     tree, cap = _cap_rows(tree, row_cap)
     try:
         text = tree.sql(dialect=scope.dialect, comments=False)
+    except RecursionError as err:
+        raise QueryRejected("the statement is nested too deeply") from err
     except SqlglotError as err:
         raise QueryRejected(f"could not write the statement as {scope.dialect} SQL: {err}") from err
     return GuardedSql(sql=text, tables=tables, row_cap=cap)
@@ -392,6 +394,8 @@ def transpile(sql: str, *, read: str, write: str) -> str:
     """Rewrite one statement from `read` to `write` (any statement kind: it is not run)."""
     try:
         out = sqlglot.transpile(sql, read=read, write=write)
+    except RecursionError as err:
+        raise QueryRejected("the statement is nested too deeply") from err
     except SqlglotError as err:
         raise QueryRejected(f"could not transpile the statement: {err}") from err
     return ";\n".join(out)
