@@ -21,7 +21,8 @@ from parley.auth.keys import Principal
 from parley.data import saved_queries as service
 from parley.data.connectors.base import json_value
 from parley.data.execute import QueryResult, result_columns, run_sql
-from parley.data.sql_guard import QueryRejected, transpile
+from parley.data.query_builder import builder_sql
+from parley.data.sql_guard import transpile
 from parley.errors import InvalidInput, NotFound
 
 router = APIRouter(tags=["queries"])
@@ -58,26 +59,17 @@ async def create_query(
 
 
 def _builder_sql(body: ExecuteRequest) -> str:
-    """The query-builder request as SQL; the guard checks it like any statement."""
     assert body.from_ is not None
     if len(body.from_) != 1:
         raise InvalidInput("from must name exactly one table")
-    if body.filters:
-        raise InvalidInput("filters are not supported; send a statement with a WHERE clause")
     source = body.from_[0]
-    table = exp.table_(
-        source.tableName, db=source.schemaName, catalog=source.catalogName, quoted=True
+    return builder_sql(
+        table=(source.catalogName, source.schemaName, source.tableName),
+        columns=list(body.columns or []),
+        filters=body.filters,
+        order_by=list(body.orderBy or []),
+        offset=body.offset,
     )
-    columns = [exp.column(c, quoted=True) for c in body.columns or []] or [exp.Star()]
-    select = exp.select(*columns).from_(table)
-    try:
-        for entry in body.orderBy or []:
-            select = select.order_by(entry)
-    except SqlglotError as err:
-        raise QueryRejected(f"cannot read orderBy: {err}") from err
-    if body.offset:
-        select = select.offset(body.offset)
-    return select.sql(dialect="postgres")
 
 
 async def _statement_for(
