@@ -16,10 +16,16 @@ from parley.api.body_limit import BodyLimitMiddleware
 from parley.api.deps import Scope, requires
 from parley.api.errors import install_error_handlers
 from parley.api.honcho_v2 import build_router as build_honcho_v2
+from parley.api.peaka_v1 import build_router as build_peaka_v1
 from parley.api.state import AppState
 from parley.auth.keys import Principal
 from parley.config import Settings
+from parley.data.connections import DataServices
+from parley.data.connectors.base import ConnectorEnv
+from parley.data.credentials import CredentialBox
+from parley.data.pool import ConnectorPool
 from parley.llm import build_embedder
+from parley.llm.embeddings import Embedder
 from parley.llm.roles import build_chat_models
 from parley.memory.dialectic import Dialectic
 from parley.memory.embedding_indexer import EmbeddingIndexer
@@ -27,11 +33,29 @@ from parley.memory.observation_index import ObservationIndex
 from parley.memory.search import MessageSearch
 from parley.memory.vector_index import MessageVectorIndex
 from parley.store import migrate
-from parley.store.engine import create_database
+from parley.store.engine import Database, create_database
 from parley.store.meta import ensure_embedding_model
 from parley.worker.setup import build_webhook_dispatcher, build_worker, reasoning_defaults
 
 log = logging.getLogger("parley")
+
+
+def _data_services(settings: Settings, database: Database, embedder: Embedder) -> DataServices:
+    env = ConnectorEnv(
+        file_roots=tuple(settings.data_file_roots),
+        forbidden_dirs=(settings.data_dir,),
+        uploads_dir=settings.data_dir / "uploads",
+        allow_private_hosts=settings.data_allow_private_hosts,
+        max_timeout_s=settings.query_timeout_s + 1,
+    )
+    return DataServices(
+        database=database,
+        pool=ConnectorPool(env),
+        box=CredentialBox(settings.credentials_key),
+        embedder=embedder,
+        query_timeout_s=settings.query_timeout_s,
+        query_max_rows=settings.query_max_rows,
+    )
 
 
 async def _stop(task: asyncio.Task[None]) -> None:
@@ -71,6 +95,8 @@ def create_app(settings: Settings) -> FastAPI:
                     webhooks=dispatcher,
                     observation_index=observation_index,
                 )
+            data = _data_services(settings, database, embedder)
+            cleanup.push_async_callback(data.pool.close)
             indexer = EmbeddingIndexer(database, embedder)
             search = MessageSearch(database, embedder, index)
             app.state.parley = AppState(
@@ -87,6 +113,7 @@ def create_app(settings: Settings) -> FastAPI:
                 models=models,
                 reasoning=reasoning_defaults(settings, models),
                 worker=worker,
+                data=data,
             )
             indexing = asyncio.create_task(indexer.run(), name="parley-embedding-indexer")
             cleanup.push_async_callback(_stop, indexing)
@@ -105,6 +132,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(build_honcho_v2())
+    app.include_router(build_peaka_v1())
 
     @app.get("/health", tags=["meta"])
     async def health(_: Annotated[Principal, requires(Scope.PUBLIC)]) -> dict[str, str]:

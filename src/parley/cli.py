@@ -97,6 +97,46 @@ def _keys_create(args: argparse.Namespace) -> None:
         raise SystemExit(f"parley keys create: {err.detail}") from err
 
 
+def _partner(args: argparse.Namespace) -> None:
+    """Peaka partner keys (every project) live in the database, hashed: migrate, then write."""
+    import asyncio
+
+    from sqlalchemy import select
+
+    from parley.auth import peaka_keys
+    from parley.errors import ParleyError
+    from parley.store import migrate
+    from parley.store.data_models import ApiKey
+    from parley.store.engine import create_database
+
+    url = _settings().resolved_database_url
+    migrate.upgrade(url)
+
+    async def run() -> str:
+        database = create_database(url)
+        try:
+            async with database.write() as db:
+                if args.action == "create":
+                    row, token = await peaka_keys.create_api_key(
+                        db=db, project_id=None, name=args.name, expires_at=args.expires
+                    )
+                    return f"{token}\t{row.id}"
+                if args.action == "revoke":
+                    await peaka_keys.delete_api_key(db=db, project_id=None, key_id=args.id)
+                    return f"revoked {args.id}"
+                rows = await db.scalars(select(ApiKey).where(ApiKey.project_id.is_(None)))
+                return "\n".join(f"{r.id}\t{r.name}\t{r.expires_at or '-'}" for r in rows)
+        finally:
+            await database.dispose()
+
+    try:
+        out = asyncio.run(run())
+    except ParleyError as err:
+        raise SystemExit(f"parley keys partner: {err.detail}") from err
+    if out:
+        print(out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="parley", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -125,6 +165,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--expires", type=_parse_expiry, help="expiry: ISO date or duration (30m, 12h, 7d)"
     )
     create.set_defaults(func=_keys_create)
+
+    partner = keys.add_parser(
+        "partner", help="Peaka partner keys (/api/v1, every project)"
+    ).add_subparsers(dest="action", required=True)
+    partner_create = partner.add_parser("create", help="print a new partner key and its id")
+    partner_create.add_argument("--name", default="partner", help="a label for the key")
+    partner_create.add_argument(
+        "--expires", type=_parse_expiry, help="expiry: ISO date or duration (30m, 12h, 7d)"
+    )
+    partner_create.set_defaults(func=_partner)
+    partner.add_parser("list", help="list partner keys (ids and names)").set_defaults(func=_partner)
+    revoke = partner.add_parser("revoke", help="delete a partner key by id")
+    revoke.add_argument("id")
+    revoke.set_defaults(func=_partner)
     return parser
 
 

@@ -189,12 +189,32 @@ class Settings(BaseSettings):
     peer_card_max_facts: int = Field(
         default=40, ge=1, le=500, description="Facts a peer card holds at most."
     )
+    credentials_secret: str | None = Field(
+        default=None,
+        description="Key that encrypts data connection credentials at rest (32+ chars). "
+        "Default: derived from the server secret.",
+    )
+    data_file_roots: list[Path] = Field(
+        default_factory=list,
+        description="Directories whose files (SQLite, CSV, Parquet, JSON) data connections may "
+        'read, as a JSON list: ["/srv/data"]. Empty: none.',
+    )
+    data_allow_private_hosts: bool = Field(
+        default=False,
+        description="Allow PostgreSQL connections to unix sockets, loopback and private hosts.",
+    )
+    query_timeout_s: float = Field(
+        default=30.0, gt=0, le=600, description="Default and largest timeout of one data query."
+    )
+    query_max_rows: int = Field(
+        default=10_000, ge=1, le=1_000_000, description="Most rows one data query returns."
+    )
     auto_migrate: bool = Field(
         default=True, description="Apply database migrations when the server starts."
     )
     log_level: str = Field(default="info", description="Log level of `parley serve`.")
 
-    @field_validator("jwt_secret", "webhook_secret")
+    @field_validator("jwt_secret", "webhook_secret", "credentials_secret")
     @classmethod
     def _refuse_placeholder(cls, value: str | None) -> str | None:
         if value is None:
@@ -269,3 +289,7 @@ class Settings(BaseSettings):
     @cached_property
     def webhook_signing_key(self) -> str:
         return self.webhook_secret or self._derived("parley-webhook")
+
+    @cached_property
+    def credentials_key(self) -> str:
+        return self.credentials_secret or self._derived("parley-credentials")

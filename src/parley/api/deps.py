@@ -14,6 +14,7 @@ from fastapi import Depends, Path, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.api.state import AppState
+from parley.auth import peaka_keys
 from parley.auth.keys import ADMIN, ANONYMOUS, Principal, decode_key
 from parley.config import Settings
 from parley.errors import Forbidden, Unauthorized
@@ -67,16 +68,23 @@ class Scope(Enum):
     WORKSPACE_MEMBER = "workspace_member"  # any key of the workspace; the handler narrows it
     PEER = "peer"  # also the path peer's own key
     SESSION = "session"  # also the path session's key, and keys of its member peers
+    PROJECT = "project"  # admin/partner keys, or a whole-workspace key of the path's project
 
 
-async def get_principal(request: Request, settings: SettingsDep) -> Principal:
+async def get_principal(request: Request, settings: SettingsDep, state: StateDep) -> Principal:
+    """Two kinds of bearer key: Honcho-style JWTs (checked by signature) and Peaka-style
+    `<8>.<32>` keys (looked up by hash, so revoking one takes effect on the next request)."""
     if not settings.auth_enabled:
         return ADMIN
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-    return decode_key(token.strip(), secret=settings.signing_key)
+    token = token.strip()
+    if peaka_keys.looks_like_key(token):
+        async with state.database.read() as db:
+            return await peaka_keys.authenticate(db=db, token=token)
+    return decode_key(token, secret=settings.signing_key)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -104,6 +112,11 @@ def requires(scope: Scope) -> Any:
             raise Forbidden(
                 f"this route needs an admin key; the request used {principal.describe()}"
             )
+        if scope is Scope.PROJECT:
+            project_id = params.get("project_id")
+            if principal.is_workspace_key and principal.workspace == project_id:
+                return principal
+            raise Forbidden(f"{principal.describe()} cannot reach project {project_id}")
         if principal.workspace != params.get("workspace_id"):
             raise Forbidden(
                 f"{principal.describe()} cannot reach workspace {params.get('workspace_id')}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from parley.config import Settings
+from parley.data.connections import DataServices
 from parley.llm.embeddings import Embedder
 from parley.llm.roles import ChatModels
 from parley.memory.configuration import ReasoningDefaults
@@ -30,3 +31,4 @@ class AppState:
     models: ChatModels
     reasoning: ReasoningDefaults
     worker: Worker | None  # the embedded worker, if this process runs one
+    data: DataServices

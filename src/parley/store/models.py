@@ -391,3 +391,8 @@ class ModelUsage(Base):
     calls: Mapped[int] = mapped_column(BigInteger, default=0)
     input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+# The data domain's models live in their own module; importing it here registers them on
+# Base.metadata for the migrations and their test.
+from parley.store import data_models as _data_models  # noqa: E402,F401

@@ -1,0 +1,126 @@
+"""/api/v1/data/projects/{projectId}/catalogs: catalogs, schemas, tables, columns, statistics."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Response
+
+from parley.api.deps import Name, ReadDb, Scope, WriteDb, requires
+from parley.api.peaka_v1.deps import DataDep
+from parley.api.peaka_v1.schemas import CatalogRequest, catalog_out, column_out, table_out
+from parley.auth.keys import Principal
+from parley.data import catalog as service
+
+router = APIRouter(tags=["catalogs"])
+OwnProject = Annotated[Principal, requires(Scope.PROJECT)]
+BASE = "/data/projects/{project_id}/catalogs"
+TABLE = BASE + "/{catalog_id}/schemas/{schema_name}/tables/{table_name}"
+
+
+@router.get(BASE)
+async def list_catalogs(project_id: Name, db: ReadDb, _: OwnProject) -> list[dict[str, Any]]:
+    return [catalog_out(c) for c in await service.list_catalogs(db=db, project_id=project_id)]
+
+
+@router.post(BASE)
+async def create_catalog(
+    project_id: Name, body: CatalogRequest, data: DataDep, _: OwnProject
+) -> dict[str, Any]:
+    """Introspects the connection's tables and their statistics before answering."""
+    row = await service.create_catalog(
+        data, project_id=project_id, display_name=body.name, connection_id=body.connectionId
+    )
+    return catalog_out(row)
+
+
+@router.get(BASE + "/{catalog_id}")
+async def read_catalog(
+    project_id: Name, catalog_id: str, db: ReadDb, _: OwnProject
+) -> dict[str, Any]:
+    return catalog_out(
+        await service.get_catalog(db=db, project_id=project_id, catalog_id=catalog_id)
+    )
+
+
+@router.delete(BASE + "/{catalog_id}")
+async def delete_catalog(project_id: Name, catalog_id: str, db: WriteDb, _: OwnProject) -> Response:
+    await service.delete_catalog(db=db, project_id=project_id, catalog_id=catalog_id)
+    return Response(status_code=200)
+
+
+@router.get(BASE + "/{catalog_id}/schemas")
+async def list_schemas(
+    project_id: Name, catalog_id: str, db: ReadDb, _: OwnProject
+) -> list[dict[str, Any]]:
+    catalog = await service.get_catalog(db=db, project_id=project_id, catalog_id=catalog_id)
+    tables = await service.list_tables(db=db, project_id=project_id, catalog_id=catalog_id)
+    names = sorted({t.schema_name for t in tables})
+    return [{"catalogId": catalog.id, "catalogName": catalog.name, "schemaName": n} for n in names]
+
+
+@router.get(BASE + "/{catalog_id}/schemas/{schema_name}/tables")
+async def list_tables(
+    project_id: Name, catalog_id: str, schema_name: str, db: ReadDb, _: OwnProject
+) -> list[dict[str, Any]]:
+    catalog = await service.get_catalog(db=db, project_id=project_id, catalog_id=catalog_id)
+    tables = await service.list_tables(
+        db=db, project_id=project_id, catalog_id=catalog_id, schema=schema_name
+    )
+    return [table_out(catalog, t) for t in tables]
+
+
+@router.get(TABLE + "/columns")
+async def list_columns(
+    project_id: Name,
+    catalog_id: str,
+    schema_name: str,
+    table_name: str,
+    db: ReadDb,
+    _: OwnProject,
+) -> list[dict[str, Any]]:
+    table = await service.get_table(
+        db=db, project_id=project_id, catalog_id=catalog_id, schema=schema_name, table=table_name
+    )
+    return [column_out(c) for c in await service.list_columns(db=db, table_id=table.id)]
+
+
+@router.get(TABLE + "/statistics")
+async def table_statistics(
+    project_id: Name,
+    catalog_id: str,
+    schema_name: str,
+    table_name: str,
+    db: ReadDb,
+    _: OwnProject,
+) -> dict[str, Any]:
+    """`distinctFraction` is distinct values / rows (0..1), measured at the last refresh."""
+    table = await service.get_table(
+        db=db, project_id=project_id, catalog_id=catalog_id, schema=schema_name, table=table_name
+    )
+    columns = await service.list_columns(db=db, table_id=table.id)
+    return {
+        "catalogId": catalog_id,
+        "schemaName": schema_name,
+        "tableName": table_name,
+        "rowCount": table.row_count,
+        "columnStatistics": [
+            {"columnName": c.name, "distinctFraction": c.distinct_fraction} for c in columns
+        ],
+    }
+
+
+@router.get(TABLE + "/isCached")
+async def is_cached(
+    project_id: Name,
+    catalog_id: str,
+    schema_name: str,
+    table_name: str,
+    db: ReadDb,
+    _: OwnProject,
+) -> dict[str, Any]:
+    """Parley reads sources live; no table is cached."""
+    await service.get_table(
+        db=db, project_id=project_id, catalog_id=catalog_id, schema=schema_name, table=table_name
+    )
+    return {"isCached": False, "isCacheable": False, "supportedCacheTypes": []}

@@ -1,0 +1,393 @@
+"""/api/v1/metadata/{projectId}: what the data agent knows about a project's tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from parley.api.deps import Name, ReadDb, Scope, WriteDb, requires
+from parley.api.peaka_v1.deps import DataDep
+from parley.api.peaka_v1.schemas import (
+    AIUsageRequest,
+    CategoricalRequest,
+    GoldenSqlRequest,
+    MetadataUpdateRequest,
+    RefreshRequest,
+    RelationRequest,
+    RelationUpdate,
+    golden_sql_out,
+    metadata_column_out,
+    relation_out,
+)
+from parley.auth.keys import Principal
+from parley.data import catalog as catalogs
+from parley.data import metadata as service
+from parley.data.connections import open_connector
+from parley.data.execute import load_catalogs
+from parley.data.sql_guard import TableName, quoted_column, quoted_table
+from parley.errors import NotFound
+
+router = APIRouter(tags=["metadata"])
+OwnProject = Annotated[Principal, requires(Scope.PROJECT)]
+BASE = "/metadata/{project_id}"
+Text = Annotated[str, Query(min_length=1, max_length=10_000)]
+
+
+@router.get(BASE)
+async def get_project_metadata(
+    project_id: Name,
+    db: ReadDb,
+    _: OwnProject,
+    catalogId: str | None = None,  # noqa: N803 - Peaka's parameter names
+    schemaName: str | None = None,  # noqa: N803
+) -> dict[str, Any]:
+    found = await service.project_metadata(
+        db=db, project_id=project_id, catalog_id=catalogId, schema=schemaName
+    )
+    out = []
+    for catalog, entries in found:
+        schemas: dict[str, list[dict[str, Any]]] = {}
+        for table, columns, relations in entries:
+            schemas.setdefault(table.schema_name, []).append(
+                {
+                    "tableName": table.table_name,
+                    "tableDescription": table.description,
+                    "useWithAI": table.use_with_ai,
+                    "rowCount": table.row_count,
+                    "sampleRows": table.sample_rows,
+                    "columns": [metadata_column_out(c) for c in columns],
+                    "relations": [relation_out(r) for r in relations],
+                }
+            )
+        out.append(
+            {
+                "catalogId": catalog.id,
+                "catalogName": catalog.name,
+                "displayName": catalog.display_name,
+                "catalogType": catalog.catalog_type,
+                "schemas": [{"schemaName": s, "tables": t} for s, t in schemas.items()],
+            }
+        )
+    return {"projectId": project_id, "catalogs": out}
+
+
+# --- refresh ------------------------------------------------------------------------------
+
+
+@router.post(BASE + "/refresh")
+async def refresh_metadata(
+    project_id: Name, data: DataDep, _: OwnProject, body: RefreshRequest | None = None
+) -> dict[str, Any]:
+    """Re-introspects now (synchronously) and answers with each catalog's outcome."""
+    done = await catalogs.refresh_catalogs(
+        data, project_id=project_id, catalog_id=body.catalogId if body else None
+    )
+    return {
+        "status": "FAILED" if any(c.refresh_status == "FAILED" for c in done) else "COMPLETED",
+        "catalogs": [
+            {"catalogId": c.id, "status": c.refresh_status, "error": c.refresh_error} for c in done
+        ],
+    }
+
+
+@router.get(BASE + "/refresh/{catalog_id}")
+async def refresh_status(
+    project_id: Name, catalog_id: str, db: ReadDb, _: OwnProject
+) -> dict[str, Any]:
+    row = await catalogs.get_catalog(db=db, project_id=project_id, catalog_id=catalog_id)
+    return {"status": row.refresh_status, "error": row.refresh_error}
+
+
+# --- golden SQLs --------------------------------------------------------------------------
+
+
+@router.get(BASE + "/golden-sqls")
+async def list_golden_sqls(project_id: Name, db: ReadDb, _: OwnProject) -> dict[str, Any]:
+    rows = await service.list_golden_sqls(db=db, project_id=project_id)
+    return {"goldenSqls": [golden_sql_out(r) for r in rows]}
+
+
+@router.post(BASE + "/golden-sqls")
+async def add_golden_sql(
+    project_id: Name, body: GoldenSqlRequest, data: DataDep, _: OwnProject
+) -> dict[str, Any]:
+    row = await service.add_golden_sql(
+        data, project_id=project_id, prompt=body.prompt, sql=body.sql
+    )
+    return golden_sql_out(row)
+
+
+@router.delete(BASE + "/golden-sqls/{golden_id}")
+async def delete_golden_sql(
+    project_id: Name, golden_id: str, db: WriteDb, _: OwnProject
+) -> Response:
+    await service.delete_golden_sql(db=db, project_id=project_id, golden_id=golden_id)
+    return Response(status_code=200)
+
+
+@router.get(BASE + "/golden-sql/query")
+async def query_golden_sqls(
+    project_id: Name,
+    q: Text,
+    data: DataDep,
+    _: OwnProject,
+    topK: str | None = None,  # noqa: N803
+) -> dict[str, Any]:
+    found = await service.search_golden_sqls(data, project_id=project_id, query=q, top_k=topK)
+    return {"goldenSqls": [golden_sql_out(r, score) for r, score in found]}
+
+
+@router.get(BASE + "/query")
+async def query_metadata(
+    project_id: Name,
+    table: Text,
+    data: DataDep,
+    _: OwnProject,
+    topK: str | None = None,  # noqa: N803
+) -> dict[str, Any]:
+    """Semantic search over the metadata of tables flagged useWithAI."""
+    found = await service.search_tables(data, project_id=project_id, query=table, top_k=topK)
+    return {"tables": found}
+
+
+# --- relations ----------------------------------------------------------------------------
+
+
+@router.get(BASE + "/relations/{catalog_id}")
+async def list_relations(
+    project_id: Name, catalog_id: str, db: ReadDb, _: OwnProject
+) -> dict[str, Any]:
+    rows = await service.list_relations(db=db, project_id=project_id, catalog_id=catalog_id)
+    return {"relations": [relation_out(r) for r in rows]}
+
+
+@router.post(BASE + "/relations/{catalog_id}/{schema_name}/{table_name}/{column_name}")
+async def add_relation(
+    project_id: Name,
+    catalog_id: str,
+    schema_name: str,
+    table_name: str,
+    column_name: str,
+    body: RelationRequest,
+    db: WriteDb,
+    _: OwnProject,
+) -> dict[str, Any]:
+    row = await service.add_relation(
+        db=db,
+        project_id=project_id,
+        catalog_id=catalog_id,
+        schema=schema_name,
+        table=table_name,
+        column=column_name,
+        target=(
+            body.targetCatalogId,
+            body.targetSchemaName,
+            body.targetTableName,
+            body.targetColumnName,
+        ),
+        kind=body.type,
+    )
+    return relation_out(row)
+
+
+@router.put(BASE + "/relations/{catalog_id}/{schema_name}/{table_name}/{relation_id}")
+async def update_relation(
+    project_id: Name,
+    catalog_id: str,
+    schema_name: str,
+    table_name: str,
+    relation_id: str,
+    body: RelationUpdate,
+    db: WriteDb,
+    _: OwnProject,
+) -> dict[str, Any]:
+    row = await service.get_relation(
+        db=db,
+        project_id=project_id,
+        catalog_id=catalog_id,
+        schema=schema_name,
+        table=table_name,
+        relation_id=relation_id,
+    )
+    row.type = body.type
+    await db.flush()
+    return relation_out(row)
+
+
+@router.delete(BASE + "/relations/{catalog_id}/{schema_name}/{table_name}/{relation_id}")
+async def delete_relation(
+    project_id: Name,
+    catalog_id: str,
+    schema_name: str,
+    table_name: str,
+    relation_id: str,
+    db: WriteDb,
+    _: OwnProject,
+) -> Response:
+    row = await service.get_relation(
+        db=db,
+        project_id=project_id,
+        catalog_id=catalog_id,
+        schema=schema_name,
+        table=table_name,
+        relation_id=relation_id,
+    )
+    await db.delete(row)
+    return Response(status_code=200)
+
+
+# --- categorical values -------------------------------------------------------------------
+
+CATEGORICAL = BASE + "/categorical/{catalog_id}/{schema_name}/{table_name}/{column_name}"
+
+
+@dataclass(frozen=True)
+class Computed:
+    values: list[Any]
+
+
+async def computed_categorical(
+    project_id: Name,
+    catalog_id: str,
+    schema_name: str,
+    table_name: str,
+    column_name: str,
+    body: CategoricalRequest,
+    data: DataDep,
+) -> Computed:
+    """Reads the column's most frequent values from the source, before the route's write
+    transaction opens (dependencies run in declaration order)."""
+    async with data.database.read() as db:
+        found = await load_catalogs(db=db, project_id=project_id, catalog_id=catalog_id)
+        if not found:
+            raise NotFound(f"Catalog {catalog_id} not found")
+        table = await catalogs.get_table(
+            db=db,
+            project_id=project_id,
+            catalog_id=catalog_id,
+            schema=schema_name,
+            table=table_name,
+        )
+        columns = {c.name for c in await catalogs.list_columns(db=db, table_id=table.id)}
+    if column_name not in columns:
+        raise NotFound(f"Column {column_name} not found in {schema_name}.{table_name}")
+    (catalog,) = found
+    connector = await open_connector(data, catalog.connection)
+    scope = catalog.scope
+    values = await catalogs.categorical_values(
+        data,
+        connector,
+        scope,
+        quoted_table(TableName(schema_name, table_name), scope.dialect),
+        quoted_column(column_name, scope.dialect),
+        body.limit,
+    )
+    return Computed(values)
+
+
+@router.put(CATEGORICAL)
+async def generate_categorical_values(
+    project_id: Name,
+    catalog_id: str,
+    schema_name: str,
+    table_name: str,
+    column_name: str,
+    _: OwnProject,
+    computed: Annotated[Computed, Depends(computed_categorical)],
+    db: WriteDb,
+) -> dict[str, Any]:
+    row = await service.set_categorical(
+        db=db,
+        project_id=project_id,
+        catalog_id=catalog_id,
+        schema=schema_name,
+        table=table_name,
+        column=column_name,
+        values=computed.values,
+    )
+    return metadata_column_out(row)
+
+
+@router.delete(CATEGORICAL)
+async def delete_categorical_values(
+    project_id: Name,
+    catalog_id: str,
+    schema_name: str,
+    table_name: str,
+    column_name: str,
+    db: WriteDb,
+    _: OwnProject,
+) -> dict[str, Any]:
+    row = await service.set_categorical(
+        db=db,
+        project_id=project_id,
+        catalog_id=catalog_id,
+        schema=schema_name,
+        table=table_name,
+        column=column_name,
+        values=None,
+    )
+    return metadata_column_out(row)
+
+
+# --- descriptions and useWithAI -----------------------------------------------------------
+
+
+@router.put(BASE + "/{catalog_id}")
+async def update_catalog_ai_usage(
+    project_id: Name, catalog_id: str, body: AIUsageRequest, db: WriteDb, _: OwnProject
+) -> dict[str, Any]:
+    count = await service.set_use_with_ai(
+        db=db, project_id=project_id, catalog_id=catalog_id, schema=None, value=body.useWithAI
+    )
+    return {"useWithAI": body.useWithAI, "tables": count}
+
+
+@router.put(BASE + "/{catalog_id}/{schema_name}")
+async def update_schema_ai_usage(
+    project_id: Name,
+    catalog_id: str,
+    schema_name: str,
+    body: AIUsageRequest,
+    db: WriteDb,
+    _: OwnProject,
+) -> dict[str, Any]:
+    count = await service.set_use_with_ai(
+        db=db,
+        project_id=project_id,
+        catalog_id=catalog_id,
+        schema=schema_name,
+        value=body.useWithAI,
+    )
+    return {"useWithAI": body.useWithAI, "tables": count}
+
+
+@router.put(BASE + "/{catalog_id}/{schema_name}/{table_name}")
+async def update_table_metadata(
+    project_id: Name,
+    catalog_id: str,
+    schema_name: str,
+    table_name: str,
+    body: MetadataUpdateRequest,
+    db: WriteDb,
+    _: OwnProject,
+) -> dict[str, Any]:
+    table = await service.update_table_metadata(
+        db=db,
+        project_id=project_id,
+        catalog_id=catalog_id,
+        schema=schema_name,
+        table=table_name,
+        description=body.tableDescription,
+        columns={c.columnName: c.columnDescription for c in body.columns or []},
+        use_with_ai=body.useWithAI,
+    )
+    columns = await catalogs.list_columns(db=db, table_id=table.id)
+    return {
+        "tableName": table.table_name,
+        "tableDescription": table.description,
+        "useWithAI": table.use_with_ai,
+        "columns": [metadata_column_out(c) for c in columns],
+    }

@@ -1,0 +1,91 @@
+"""/api/v1/projects and their API keys (partner keys only, like Peaka)."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Response
+
+from parley.api.deps import Name, ReadDb, Scope, WriteDb, requires
+from parley.api.peaka_v1.deps import DataDep
+from parley.api.peaka_v1.schemas import (
+    ApiKeyRequest,
+    ProjectRequest,
+    api_key_out,
+    project_out,
+)
+from parley.auth import peaka_keys
+from parley.auth.keys import Principal
+from parley.data import projects as service
+from parley.data.connections import list_connections
+
+router = APIRouter(tags=["projects"])
+Partner = Annotated[Principal, requires(Scope.ADMIN)]
+OwnProject = Annotated[Principal, requires(Scope.PROJECT)]
+
+
+@router.get("/projects")
+async def list_projects(db: ReadDb, _: Partner) -> list[dict[str, Any]]:
+    return [project_out(p) for p in await service.list_projects(db=db)]
+
+
+@router.post("/projects")
+async def create_project(body: ProjectRequest, db: WriteDb, _: Partner) -> dict[str, Any]:
+    row = await service.create_project(
+        db=db, name=body.name, description=body.description, project_id=body.id
+    )
+    return project_out(row)
+
+
+@router.get("/projects/{project_id}")
+async def read_project(project_id: Name, db: ReadDb, _: OwnProject) -> dict[str, Any]:
+    return project_out(await service.get_project(db=db, project_id=project_id))
+
+
+@router.put("/projects/{project_id}")
+async def update_project(
+    project_id: Name, body: ProjectRequest, db: WriteDb, _: Partner
+) -> dict[str, Any]:
+    row = await service.update_project(
+        db=db, project_id=project_id, name=body.name, description=body.description
+    )
+    return project_out(row)
+
+
+@router.delete("/projects/{project_id}")
+async def delete_project(project_id: Name, db: WriteDb, data: DataDep, _: Partner) -> Response:
+    """Deletes the project's workspace and everything in it, closes its open connectors and
+    removes its uploaded files."""
+    connections = await list_connections(db=db, project_id=project_id)
+    await service.delete_project(db=db, project_id=project_id)
+    for connection in connections:
+        await data.pool.forget(connection.id)
+    uploads = data.pool.env.for_project(project_id).project_uploads()
+    if uploads is not None:
+        shutil.rmtree(uploads, ignore_errors=True)
+    return Response(status_code=200)
+
+
+@router.get("/projects/{project_id}/apiKeys")
+async def list_api_keys(project_id: Name, db: ReadDb, _: Partner) -> list[dict[str, Any]]:
+    await service.get_project(db=db, project_id=project_id)
+    return [api_key_out(k) for k in await peaka_keys.list_api_keys(db=db, project_id=project_id)]
+
+
+@router.post("/projects/{project_id}/apiKeys")
+async def create_api_key(
+    project_id: Name, body: ApiKeyRequest, db: WriteDb, _: Partner
+) -> dict[str, Any]:
+    """The key's clear text is in this response only; Parley keeps its hash."""
+    await service.get_project(db=db, project_id=project_id)
+    row, token = await peaka_keys.create_api_key(
+        db=db, project_id=project_id, name=body.name, expires_at=body.expiresAt
+    )
+    return api_key_out(row, token)
+
+
+@router.delete("/projects/{project_id}/apiKeys/{api_key_id}")
+async def delete_api_key(project_id: Name, api_key_id: str, db: WriteDb, _: Partner) -> Response:
+    await peaka_keys.delete_api_key(db=db, project_id=project_id, key_id=api_key_id)
+    return Response(status_code=200)

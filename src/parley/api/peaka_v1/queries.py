@@ -1,0 +1,212 @@
+"""/api/v1/data/projects/{projectId}/queries: saved queries and execution; /sql/transpile."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import sqlglot
+from fastapi import APIRouter, Query, Response
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from parley.api.deps import Name, ReadDb, Scope, WriteDb, requires
+from parley.api.peaka_v1.deps import DataDep
+from parley.api.peaka_v1.schemas import (
+    ExecuteRequest,
+    QueryRequest,
+    TranspileRequest,
+    saved_query_out,
+)
+from parley.auth.keys import Principal
+from parley.data import saved_queries as service
+from parley.data.connectors.base import json_value
+from parley.data.execute import QueryResult, result_columns, run_sql
+from parley.data.query_builder import builder_sql
+from parley.data.sql_guard import transpile
+from parley.errors import InvalidInput, NotFound
+
+router = APIRouter(tags=["queries"])
+OwnProject = Annotated[Principal, requires(Scope.PROJECT)]
+AnyKey = Annotated[Principal, requires(Scope.AUTHENTICATED)]
+BASE = "/data/projects/{project_id}/queries"
+Format = Literal["CELL_TYPED", "SIMPLE", "COMPACT"]
+
+
+@router.get(BASE)
+async def list_queries(project_id: Name, db: ReadDb, _: OwnProject) -> list[dict[str, Any]]:
+    return [saved_query_out(q) for q in await service.list_queries(db=db, project_id=project_id)]
+
+
+@router.post(BASE)
+async def create_query(
+    project_id: Name,
+    body: QueryRequest,
+    db: WriteDb,
+    _: OwnProject,
+    checkSchemaExists: bool = True,  # noqa: N803 - Peaka's query parameter name
+) -> dict[str, Any]:
+    if body.displayName is None or body.inputQuery is None:
+        raise InvalidInput("displayName and inputQuery are required")
+    row = await service.create_query(
+        db=db,
+        project_id=project_id,
+        display_name=body.displayName,
+        input_query=body.inputQuery,
+        query_type=body.queryType,
+        check=checkSchemaExists,
+    )
+    return saved_query_out(row)
+
+
+def _builder_sql(body: ExecuteRequest) -> str:
+    assert body.from_ is not None
+    if len(body.from_) != 1:
+        raise InvalidInput("from must name exactly one table")
+    source = body.from_[0]
+    return builder_sql(
+        table=(source.catalogName, source.schemaName, source.tableName),
+        columns=list(body.columns or []),
+        filters=body.filters,
+        order_by=list(body.orderBy or []),
+        offset=body.offset,
+    )
+
+
+async def _statement_for(
+    project_id: str, body: ExecuteRequest, db_read: Any
+) -> tuple[str, list[str]]:
+    given = [
+        name
+        for name, value in (
+            ("statement", body.statement),
+            ("id", body.id),
+            ("qualifiedName", body.qualifiedName),
+            ("from", body.from_),
+        )
+        if value is not None
+    ]
+    if len(given) != 1:
+        raise InvalidInput(
+            "give exactly one of statement, id, qualifiedName or from; got "
+            + (", ".join(given) or "none")
+        )
+    if body.bindings and body.statement is None:
+        raise InvalidInput("bindings go with a statement")
+    if body.statement is not None:
+        return body.statement, list(body.bindings or [])
+    if body.from_ is not None:
+        return _builder_sql(body), []
+    async with db_read() as db:
+        if body.id is not None:
+            saved = await service.get_query(db=db, project_id=project_id, query_id=body.id)
+            return saved.input_query, []
+        assert body.qualifiedName is not None
+        try:
+            table = exp.to_table(body.qualifiedName, dialect="postgres")
+        except SqlglotError as err:
+            raise InvalidInput(f"cannot read qualifiedName: {err}") from err
+        if (
+            table.catalog.casefold() == service.SAVED_QUERY_CATALOG
+            and table.db.casefold() == service.SAVED_QUERY_SCHEMA
+        ):
+            name = table.name.lower()
+            saved = await service.find_by_name(db=db, project_id=project_id, name=name)
+            if saved is None:
+                raise NotFound(f"Query {body.qualifiedName} not found")
+            return saved.input_query, []
+        quoted = exp.table_(
+            table.name, db=table.db or None, catalog=table.catalog or None, quoted=True
+        )
+        return exp.select("*").from_(quoted).sql(dialect="postgres"), []
+
+
+def _rows(query: QueryResult, fmt: str) -> list[Any]:
+    columns = query.result.columns
+    rows = query.result.rows
+    if fmt == "COMPACT":
+        return [[json_value(v) for v in row] for row in rows]
+    if fmt == "SIMPLE":
+        return [{c[0]: json_value(v) for c, v in zip(columns, row, strict=True)} for row in rows]
+    return [
+        [
+            {
+                "name": name,
+                "displayName": name,
+                "dataType": data_type,
+                "order": i,
+                "value": json_value(v),
+            }
+            for i, ((name, data_type), v) in enumerate(zip(columns, row, strict=True))
+        ]
+        for row in rows
+    ]
+
+
+@router.post(BASE + "/execute")
+async def execute_query(
+    project_id: Name,
+    body: ExecuteRequest,
+    data: DataDep,
+    _: OwnProject,
+    format: Annotated[Format, Query()] = "CELL_TYPED",
+) -> dict[str, Any]:
+    """Runs a statement (with `?` bindings), a saved query (`id` or `peaka.query.<name>`), a
+    table (`qualifiedName`) or a query-builder request, through the SQL guard, read-only,
+    with a row cap (`limit`, at most PARLEY_QUERY_MAX_ROWS) and a timeout in seconds."""
+    sql, bindings = await _statement_for(project_id, body, data.database.read)
+    result = await run_sql(
+        data,
+        project_id=project_id,
+        sql=sql,
+        bindings=bindings,
+        limit=body.limit,
+        timeout_s=body.timeout,
+    )
+    return {"columns": result_columns(result), "data": _rows(result, format)}
+
+
+@router.get(BASE + "/{query_id}")
+async def read_query(project_id: Name, query_id: str, db: ReadDb, _: OwnProject) -> dict[str, Any]:
+    return saved_query_out(await service.get_query(db=db, project_id=project_id, query_id=query_id))
+
+
+@router.put(BASE + "/{query_id}")
+async def update_query(
+    project_id: Name,
+    query_id: str,
+    body: QueryRequest,
+    db: WriteDb,
+    _: OwnProject,
+    checkSchemaExists: bool = True,  # noqa: N803 - Peaka's query parameter name
+) -> dict[str, Any]:
+    row = await service.update_query(
+        db=db,
+        project_id=project_id,
+        query_id=query_id,
+        display_name=body.displayName,
+        input_query=body.inputQuery,
+        query_type=body.queryType,
+        check=checkSchemaExists,
+    )
+    return saved_query_out(row)
+
+
+@router.delete(BASE + "/{query_id}")
+async def delete_query(project_id: Name, query_id: str, db: WriteDb, _: OwnProject) -> Response:
+    await service.delete_query(db=db, project_id=project_id, query_id=query_id)
+    return Response(status_code=200)
+
+
+@router.post("/sql/transpile/{dialect}")
+async def transpile_sql(
+    dialect: str,
+    body: TranspileRequest,
+    _: AnyKey,
+    source: Annotated[str, Query(alias="from")] = "trino",
+) -> dict[str, str]:
+    """From Peaka's dialect (Trino, or `?from=`) into `dialect`; nothing is run."""
+    known = {k for k in sqlglot.Dialect.classes if k}
+    for name in (dialect, source):
+        if name.lower() not in known:
+            raise InvalidInput(f"unknown SQL dialect {name!r}; known: {', '.join(sorted(known))}")
+    return {"result": transpile(body.query, read=source.lower(), write=dialect.lower())}

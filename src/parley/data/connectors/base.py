@@ -1,0 +1,254 @@
+"""What a connector is: a small class that opens a data source from its credential, tests it,
+introspects it, and runs one already-guarded statement on a read-only connection with a
+timeout that really stops the query. Connectors never see unguarded SQL."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import ipaddress
+import socket
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+from parley.errors import ParleyError
+
+
+class ConnectionFailed(ParleyError):
+    status_code = 400
+    error_code = "CONNECTION_FAILED"
+
+
+class BadCredential(ParleyError):
+    status_code = 400
+    error_code = "INVALID_CREDENTIAL"
+
+
+class QueryFailed(ParleyError):
+    status_code = 400
+    error_code = "QUERY_FAILED"
+
+
+class QueryTimeout(ParleyError):
+    status_code = 408
+    error_code = "QUERY_TIMEOUT"
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(f"the query ran longer than its {timeout_s:g} s timeout and was cancelled")
+
+
+@dataclass(frozen=True)
+class ConfigField:
+    name: str
+    type: str  # text | number | boolean
+    required: bool
+    description: str
+    secret: bool = False
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "fieldName": self.name,
+            "fieldType": self.type,
+            "required": self.required,
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    name: str
+    data_type: str
+    not_null: bool = False
+    primary: bool = False
+    unique: bool = False
+    default: str | None = None
+
+
+@dataclass(frozen=True)
+class ForeignKeyInfo:
+    column: str
+    target_schema: str
+    target_table: str
+    target_column: str
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    schema: str
+    name: str
+    columns: tuple[ColumnInfo, ...]
+    foreign_keys: tuple[ForeignKeyInfo, ...] = ()
+
+
+@dataclass
+class ResultSet:
+    columns: list[tuple[str, str]]  # (name, data type)
+    rows: list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class ConnectorEnv:
+    """Where connectors may read files from, and which network targets they may reach."""
+
+    file_roots: tuple[Path, ...] = ()
+    forbidden_dirs: tuple[Path, ...] = ()  # Parley's own data, never a data source
+    uploads_dir: Path | None = None  # <data_dir>/uploads: one folder per project
+    project_id: str | None = None  # set by `for_project`: its upload folder is readable
+    allow_private_hosts: bool = False
+    memory_limit_mb: int = 512
+    max_timeout_s: float = 600.0  # the server-side backstop of every statement
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def for_project(self, project_id: str) -> ConnectorEnv:
+        return replace(self, project_id=project_id)
+
+    def project_uploads(self) -> Path | None:
+        if self.uploads_dir is None or self.project_id is None:
+            return None
+        return self.uploads_dir / self.project_id
+
+    def readable_file(self, raw: object, what: str) -> Path:
+        if not isinstance(raw, str) or not raw.strip() or "\x00" in raw:
+            raise BadCredential(f"credential.{what} must be a file path")
+        path = Path(raw).expanduser()
+        if not path.is_absolute():
+            raise BadCredential(f"credential.{what} must be an absolute path")
+        path = path.resolve()
+        uploads = self.project_uploads()
+        if uploads is not None and path.is_relative_to(uploads.resolve()):
+            if not path.is_file():
+                raise ConnectionFailed(f"no file at {raw}")
+            return path
+        if not any(path.is_relative_to(root.resolve()) for root in self.file_roots):
+            raise BadCredential(
+                f"{raw} is outside the directories data connections may read; the operator "
+                "lists those in PARLEY_DATA_FILE_ROOTS"
+            )
+        if any(path.is_relative_to(d.resolve()) for d in self.forbidden_dirs):
+            raise BadCredential(f"{raw} is inside Parley's own data directory")
+        if not path.is_file():
+            raise ConnectionFailed(f"no file at {raw}")
+        return path
+
+    def check_host(self, host: str) -> None:
+        """Refuse unix sockets, loopback and private addresses unless the operator allows
+        them: a project must not reach Parley's own database or the internal network."""
+        if self.allow_private_hosts:
+            return
+        if host.startswith("/") or host in ("", "localhost"):
+            raise BadCredential(
+                f"host {host or '(empty)'} is local; set PARLEY_DATA_ALLOW_PRIVATE_HOSTS=true "
+                "to allow local and private database hosts"
+            )
+        try:
+            infos = socket.getaddrinfo(host, None)
+        except OSError as err:
+            raise ConnectionFailed(f"cannot resolve host {host}: {err}") from err
+        for info in infos:
+            address = ipaddress.ip_address(info[4][0])
+            if not address.is_global:
+                raise BadCredential(
+                    f"host {host} resolves to the non-public address {address}; set "
+                    "PARLEY_DATA_ALLOW_PRIVATE_HOSTS=true to allow it"
+                )
+
+
+class Connector(ABC):
+    """One open data source. Subclasses register with `parley.data.connectors.register`."""
+
+    type: ClassVar[str]  # the connection type clients send, e.g. "POSTGRES"
+    label: ClassVar[str]
+    dialect: ClassVar[str]  # sqlglot dialect the guard parses and writes
+    default_schema: ClassVar[str]
+    fields: ClassVar[tuple[ConfigField, ...]]
+
+    @classmethod
+    @abstractmethod
+    def open(cls, credential: dict[str, Any], env: ConnectorEnv) -> Connector:
+        """Validate the credential and build the connector; no I/O beyond local checks."""
+
+    @abstractmethod
+    async def check(self) -> None:
+        """Connect once; raise ConnectionFailed with a clear message when that fails."""
+
+    @abstractmethod
+    async def introspect(self) -> list[TableInfo]: ...
+
+    @abstractmethod
+    async def run(self, sql: str, *, timeout_s: float, max_rows: int) -> ResultSet:
+        """Run a guarded statement read-only; raise QueryTimeout after `timeout_s`."""
+
+    @abstractmethod
+    def detail(self) -> dict[str, Any]:
+        """The non-secret parts of the credential."""
+
+    async def close(self) -> None:  # noqa: B027 - most connectors hold nothing open
+        pass
+
+    @classmethod
+    def configuration(cls) -> dict[str, Any]:
+        return {
+            "connectionType": cls.type,
+            "connectionTypeLabel": cls.label,
+            "name": cls.label,
+            "authorizationType": "credentials",
+            "credentialSchemaType": cls.type,
+            "redirectRequired": False,
+            "category": "database" if cls.type != "FILE" else "file",
+            "configuration": [f.public() for f in cls.fields],
+            "documentationUrl": None,
+        }
+
+
+def required_text(credential: dict[str, Any], name: str) -> str:
+    value = credential.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise BadCredential(f"credential.{name} is required (text)")
+    if "\x00" in value:
+        raise BadCredential(f"credential.{name} must not contain NUL characters")
+    return value
+
+
+def json_value(value: Any) -> Any:
+    """A result cell as JSON: exact decimals and 64-bit integers stay exact (as text when a
+    float could not hold them), times in ISO 8601, bytes in base64."""
+    if value is None or isinstance(value, bool | str | float):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < 2**53 else str(value)
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): json_value(v) for k, v in value.items()}
+    return str(value)
+
+
+def python_type_name(values: list[Any]) -> str:
+    """A column type from its values, for drivers that report none (SQLite)."""
+    for value in values:
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            return "boolean"
+        if isinstance(value, int):
+            return "bigint"
+        if isinstance(value, float):
+            return "double"
+        if isinstance(value, bytes):
+            return "varbinary"
+        return "varchar"
+    return "unknown"

@@ -1,0 +1,200 @@
+"""CSV, Parquet and JSON files queried through DuckDB. Each file is a view in a database opened
+read-only, whose configuration is then locked with external access off, so a statement can read
+those files and nothing else on the machine; a timer interrupts a statement at its deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from parley.data.connectors.base import (
+    BadCredential,
+    ColumnInfo,
+    ConfigField,
+    ConnectionFailed,
+    Connector,
+    ConnectorEnv,
+    QueryFailed,
+    QueryTimeout,
+    ResultSet,
+    TableInfo,
+)
+
+READERS = {
+    ".csv": "read_csv_auto",
+    ".tsv": "read_csv_auto",
+    ".parquet": "read_parquet",
+    ".json": "read_json_auto",
+    ".jsonl": "read_json_auto",
+    ".ndjson": "read_json_auto",
+}
+FORMATS = {"CSV": ".csv", "PARQUET": ".parquet", "JSON": ".json"}
+TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class FileConnector(Connector):
+    type = "FILE"
+    label = "Files (CSV, Parquet, JSON) via DuckDB"
+    dialect = "duckdb"
+    default_schema = "main"
+    fields = (
+        ConfigField("path", "text", False, "Absolute path of one CSV, Parquet or JSON file"),
+        ConfigField(
+            "files",
+            "text",
+            False,
+            "Instead of path: a list of {path, tableName?, format?} (format CSV|PARQUET|JSON)",
+        ),
+    )
+
+    def __init__(self, files: dict[str, tuple[Path, str]], memory_limit_mb: int) -> None:
+        self.files = files  # table name -> (path, reader)
+        self.memory_limit_mb = memory_limit_mb
+        self._db: duckdb.DuckDBPyConnection | None = None
+        self._folder: Path | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, credential: dict[str, Any], env: ConnectorEnv) -> FileConnector:
+        entries = credential.get("files")
+        if entries is None:
+            entries = [{k: credential.get(k) for k in ("path", "format", "tableName")}]
+        if not isinstance(entries, list) or not entries or len(entries) > 200:
+            raise BadCredential("credential.files must be a list of 1 to 200 files")
+        files: dict[str, tuple[Path, str]] = {}
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                raise BadCredential(f"credential.files[{i}] must be an object with a path")
+            path = env.readable_file(entry.get("path"), f"files[{i}].path")
+            fmt = entry.get("format")
+            suffix = FORMATS.get(str(fmt).upper()) if fmt is not None else path.suffix.lower()
+            reader = READERS.get(suffix or "")
+            if reader is None:
+                raise BadCredential(
+                    f"cannot tell the format of {path.name}: use a .csv, .parquet or .json "
+                    "file, or give format CSV, PARQUET or JSON"
+                )
+            table = entry.get("tableName") or re.sub(r"\W", "_", path.stem)
+            if not isinstance(table, str) or not TABLE_NAME.match(table):
+                raise BadCredential(f"{table!r} is not a valid table name")
+            if table in files:
+                raise BadCredential(f"two files would both be table {table}")
+            files[table] = (path, reader)
+        return cls(files, env.memory_limit_mb)
+
+    def detail(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "files": [{"tableName": t, "path": str(p)} for t, (p, _) in self.files.items()],
+        }
+
+    def _open_db(self) -> duckdb.DuckDBPyConnection:
+        """The views live in a small database file opened read-only, so not even a statement
+        that slipped past the guard could drop or replace them; external access is off except
+        for the connection's own files, and the configuration is locked."""
+        with self._lock:
+            if self._db is None:
+                folder = Path(tempfile.mkdtemp(prefix="parley-duckdb-"))
+                path = folder / "views.duckdb"
+                try:
+                    builder = duckdb.connect(str(path))
+                    for table, (file, reader) in self.files.items():
+                        builder.execute(
+                            f'CREATE VIEW "{table}" AS SELECT * FROM {reader}'
+                            f"({_sql_string(str(file))})"
+                        )
+                    builder.close()
+                    paths = ", ".join(_sql_string(str(p)) for p, _ in self.files.values())
+                    db = duckdb.connect(str(path), read_only=True)
+                    db.execute(f"SET allowed_paths = [{paths}]")
+                    db.execute("SET enable_external_access = false")
+                    db.execute("SET autoinstall_known_extensions = false")
+                    db.execute("SET autoload_known_extensions = false")
+                    db.execute("SET python_enable_replacements = false")
+                    db.execute(f"SET memory_limit = '{int(self.memory_limit_mb)}MB'")
+                    db.execute("SET lock_configuration = true")
+                except duckdb.Error as err:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    raise ConnectionFailed(f"DuckDB cannot read the files: {err}") from err
+                self._db, self._folder = db, folder
+            return self._db
+
+    async def check(self) -> None:
+        def probe() -> None:
+            db = self._open_db()
+            cursor = db.cursor()
+            try:
+                for table in self.files:
+                    cursor.execute(f'SELECT * FROM "{table}" LIMIT 1').fetchall()
+            except duckdb.Error as err:
+                raise ConnectionFailed(f"DuckDB cannot read the files: {err}") from err
+            finally:
+                cursor.close()
+
+        await asyncio.to_thread(probe)
+
+    async def introspect(self) -> list[TableInfo]:
+        def read() -> list[TableInfo]:
+            cursor = self._open_db().cursor()
+            try:
+                tables = []
+                for table in self.files:
+                    rows = cursor.execute(f'DESCRIBE "{table}"').fetchall()
+                    columns = tuple(
+                        ColumnInfo(name=r[0], data_type=str(r[1]).lower(), not_null=r[2] == "NO")
+                        for r in rows
+                    )
+                    tables.append(TableInfo("main", table, columns))
+                return tables
+            except duckdb.Error as err:
+                raise ConnectionFailed(f"DuckDB cannot read the files: {err}") from err
+            finally:
+                cursor.close()
+
+        return await asyncio.to_thread(read)
+
+    async def run(self, sql: str, *, timeout_s: float, max_rows: int) -> ResultSet:
+        return await asyncio.to_thread(self._run, sql, timeout_s, max_rows)
+
+    def _run(self, sql: str, timeout_s: float, max_rows: int) -> ResultSet:
+        cursor = self._open_db().cursor()
+        fired = threading.Event()
+
+        def interrupt() -> None:
+            fired.set()
+            cursor.interrupt()
+
+        timer = threading.Timer(timeout_s, interrupt)
+        timer.start()
+        try:
+            cursor.execute(sql)
+            rows = cursor.fetchmany(max_rows)
+            columns = [(d[0], str(d[1]).lower()) for d in cursor.description or ()]
+        except duckdb.Error as err:
+            if fired.is_set():
+                raise QueryTimeout(timeout_s) from err
+            raise QueryFailed(f"DuckDB error: {err}") from err
+        finally:
+            timer.cancel()
+            cursor.close()
+        return ResultSet(columns=columns, rows=rows)
+
+    async def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+            if self._folder is not None:
+                shutil.rmtree(self._folder, ignore_errors=True)
+                self._folder = None

@@ -1,0 +1,277 @@
+"""PostgreSQL through asyncpg: a small pool per connection; every statement runs in a
+`READ ONLY` transaction with `statement_timeout`, and asyncpg cancels it server-side if the
+client-side timeout fires first."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import urlparse
+
+import asyncpg
+
+from parley.data.connectors.base import (
+    BadCredential,
+    ColumnInfo,
+    ConfigField,
+    ConnectionFailed,
+    Connector,
+    ConnectorEnv,
+    ForeignKeyInfo,
+    QueryFailed,
+    QueryTimeout,
+    ResultSet,
+    TableInfo,
+    required_text,
+)
+
+CONNECT_TIMEOUT_S = 10.0
+HIDDEN_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
+
+# Trino-style names, as Peaka reports them.
+TYPE_NAMES = {
+    "int2": "smallint",
+    "int4": "integer",
+    "int8": "bigint",
+    "float4": "real",
+    "float8": "double",
+    "numeric": "decimal",
+    "text": "varchar",
+    "varchar": "varchar",
+    "bpchar": "char",
+    "bool": "boolean",
+    "timestamptz": "timestamp with time zone",
+    "timestamp": "timestamp",
+    "date": "date",
+    "time": "time",
+    "json": "json",
+    "jsonb": "json",
+    "uuid": "uuid",
+    "bytea": "varbinary",
+}
+
+INTROSPECT_COLUMNS = """
+SELECT c.table_schema, c.table_name, c.column_name, c.data_type, c.is_nullable,
+       c.column_default, c.ordinal_position
+FROM information_schema.columns c
+JOIN information_schema.tables t
+  ON t.table_schema = c.table_schema AND t.table_name = c.table_name
+WHERE c.table_schema NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+  AND t.table_type IN ('BASE TABLE', 'VIEW')
+ORDER BY c.table_schema, c.table_name, c.ordinal_position
+"""
+
+INTROSPECT_CONSTRAINTS = """
+SELECT n.nspname, r.relname, con.contype::text, array_agg(a.attname ORDER BY k.ord),
+       fn.nspname, fr.relname,
+       (SELECT array_agg(fa.attname ORDER BY fk.ord)
+          FROM unnest(con.confkey) WITH ORDINALITY fk(attnum, ord)
+          JOIN pg_attribute fa ON fa.attrelid = con.confrelid AND fa.attnum = fk.attnum)
+FROM pg_constraint con
+JOIN pg_class r ON r.oid = con.conrelid
+JOIN pg_namespace n ON n.oid = r.relnamespace
+JOIN unnest(con.conkey) WITH ORDINALITY k(attnum, ord) ON true
+JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
+LEFT JOIN pg_class fr ON fr.oid = con.confrelid
+LEFT JOIN pg_namespace fn ON fn.oid = fr.relnamespace
+WHERE con.contype IN ('p', 'u', 'f')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+GROUP BY con.oid, n.nspname, r.relname, con.contype, fn.nspname, fr.relname
+"""
+
+
+class PostgresConnector(Connector):
+    type = "POSTGRES"
+    label = "PostgreSQL"
+    dialect = "postgres"
+    default_schema = "public"
+    fields = (
+        ConfigField("dsn", "text", False, "postgresql://user:password@host:port/database"),
+        ConfigField("url", "text", False, "Host name or address (instead of dsn)"),
+        ConfigField("port", "number", False, "Port (default 5432)"),
+        ConfigField("user", "text", False, "User name"),
+        ConfigField("password", "text", False, "Password", secret=True),
+        ConfigField("databaseName", "text", False, "Database name"),
+        ConfigField("useSsl", "boolean", False, "Require TLS"),
+    )
+
+    def __init__(self, params: dict[str, Any], max_timeout_s: float = 600.0) -> None:
+        self.params = params
+        self.max_timeout_s = max_timeout_s
+        self._pool: asyncpg.Pool | None = None
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def open(cls, credential: dict[str, Any], env: ConnectorEnv) -> PostgresConnector:
+        if credential.get("dsn") is not None:
+            dsn = required_text(credential, "dsn")
+            parsed = urlparse(dsn)
+            if parsed.scheme not in ("postgresql", "postgres"):
+                raise BadCredential("credential.dsn must be a postgresql:// URL")
+            host = parsed.hostname or ""
+            for part in parsed.query.split("&"):
+                key, _, value = part.partition("=")
+                if key == "host":
+                    host = value
+            env.check_host(host)
+            return cls({"dsn": dsn}, env.max_timeout_s)
+        host = required_text(credential, "url")
+        env.check_host(host)
+        port = credential.get("port", 5432)
+        if isinstance(port, str) and port.isdigit():
+            port = int(port)
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+            raise BadCredential("credential.port must be a port number")
+        params: dict[str, Any] = {
+            "host": host,
+            "port": port,
+            "user": required_text(credential, "user"),
+            "database": required_text(credential, "databaseName"),
+        }
+        password = credential.get("password")
+        if password is not None:
+            params["password"] = required_text(credential, "password")
+        if credential.get("useSsl") is True:
+            params["ssl"] = "require"
+        return cls(params, env.max_timeout_s)
+
+    def detail(self) -> dict[str, Any]:
+        if "dsn" in self.params:
+            parsed = urlparse(self.params["dsn"])
+            return {
+                "type": self.type,
+                "url": parsed.hostname,
+                "port": parsed.port,
+                "user": parsed.username,
+                "databaseName": parsed.path.lstrip("/") or None,
+            }
+        return {
+            "type": self.type,
+            "url": self.params["host"],
+            "port": self.params["port"],
+            "user": self.params["user"],
+            "databaseName": self.params["database"],
+            "useSsl": "ssl" in self.params,
+        }
+
+    async def _connect(self) -> asyncpg.Connection:
+        try:
+            return await asyncpg.connect(**self.params, timeout=CONNECT_TIMEOUT_S)
+        except (TimeoutError, OSError, asyncpg.PostgresError, ValueError) as err:
+            # the message names what failed, never the password
+            raise ConnectionFailed(
+                f"cannot connect to PostgreSQL: {type(err).__name__}: "
+                f"{_scrub(str(err), self.params)}"
+            ) from err
+
+    async def pool(self) -> asyncpg.Pool:
+        async with self._lock:
+            if self._pool is None:
+                try:
+                    self._pool = await asyncpg.create_pool(
+                        **self.params,
+                        min_size=0,
+                        max_size=4,
+                        timeout=CONNECT_TIMEOUT_S,
+                        server_settings=self._session_settings(),
+                    )
+                except (TimeoutError, OSError, asyncpg.PostgresError) as err:
+                    raise ConnectionFailed(
+                        f"cannot connect to PostgreSQL: {type(err).__name__}: "
+                        f"{_scrub(str(err), self.params)}"
+                    ) from err
+            return self._pool
+
+    def _session_settings(self) -> dict[str, str]:
+        """Every transaction of these sessions is read-only, and no statement outlives the
+        largest timeout, whatever the client does (the guard also refuses SET)."""
+        return {
+            "default_transaction_read_only": "on",
+            "statement_timeout": str(int(self.max_timeout_s * 1000)),
+            "idle_in_transaction_session_timeout": str(int(self.max_timeout_s * 1000)),
+        }
+
+    async def check(self) -> None:
+        conn = await self._connect()
+        try:
+            await conn.fetchval("SELECT 1")
+        finally:
+            await conn.close()
+
+    async def introspect(self) -> list[TableInfo]:
+        conn = await self._connect()
+        try:
+            async with conn.transaction(readonly=True):
+                columns = await conn.fetch(INTROSPECT_COLUMNS)
+                constraints = await conn.fetch(INTROSPECT_CONSTRAINTS)
+        finally:
+            await conn.close()
+        primary: set[tuple[str, str, str]] = set()
+        unique: set[tuple[str, str, str]] = set()
+        fks: dict[tuple[str, str], list[ForeignKeyInfo]] = {}
+        for schema, table, kind, cols, fschema, ftable, fcols in constraints:
+            if kind == "p":
+                primary.update((schema, table, c) for c in cols)
+                if len(cols) == 1:
+                    unique.add((schema, table, cols[0]))
+            elif kind == "u" and len(cols) == 1:
+                unique.add((schema, table, cols[0]))
+            elif kind == "f" and len(cols) == 1 and fcols:
+                fks.setdefault((schema, table), []).append(
+                    ForeignKeyInfo(cols[0], fschema, ftable, fcols[0])
+                )
+        grouped: dict[tuple[str, str], list[ColumnInfo]] = {}
+        for schema, table, name, data_type, nullable, default, _ in columns:
+            grouped.setdefault((schema, table), []).append(
+                ColumnInfo(
+                    name=name,
+                    data_type=data_type,
+                    not_null=nullable == "NO",
+                    primary=(schema, table, name) in primary,
+                    unique=(schema, table, name) in unique,
+                    default=default,
+                )
+            )
+        return [
+            TableInfo(schema, table, tuple(cols), tuple(fks.get((schema, table), ())))
+            for (schema, table), cols in grouped.items()
+        ]
+
+    async def run(self, sql: str, *, timeout_s: float, max_rows: int) -> ResultSet:
+        pool = await self.pool()
+        try:
+            return await self._run(pool, sql, timeout_s, max_rows)
+        except TimeoutError as err:
+            raise QueryTimeout(timeout_s) from err
+        except asyncpg.QueryCanceledError as err:
+            raise QueryTimeout(timeout_s) from err
+        except asyncpg.PostgresError as err:
+            raise QueryFailed(f"PostgreSQL error: {err}") from err
+        except (OSError, asyncpg.InterfaceError) as err:
+            raise QueryFailed(f"PostgreSQL connection error: {err}") from err
+
+    @staticmethod
+    async def _run(pool: asyncpg.Pool, sql: str, timeout_s: float, max_rows: int) -> ResultSet:
+        """Two round trips: prepare (for the column types) and execute. The session is
+        read-only by default; when `timeout_s` passes, asyncpg cancels the statement on the
+        server (a CancelRequest), and the session's statement_timeout is the backstop."""
+        async with pool.acquire() as conn:
+            statement = await conn.prepare(sql, timeout=timeout_s)
+            columns = [
+                (a.name, TYPE_NAMES.get(a.type.name, a.type.name))
+                for a in statement.get_attributes()
+            ]
+            rows = await statement.fetch(timeout=timeout_s)
+        return ResultSet(columns=columns, rows=[tuple(r) for r in rows[:max_rows]])
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+
+def _scrub(message: str, params: dict[str, Any]) -> str:
+    for secret in (params.get("password"), urlparse(params.get("dsn", "")).password):
+        if secret:
+            message = message.replace(secret, "***")
+    return message

@@ -1,0 +1,182 @@
+"""SQLite files, opened `mode=ro` with `query_only`, an authorizer that allows only reads, and a
+progress handler that aborts the statement at its deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+from parley.data.connectors.base import (
+    ColumnInfo,
+    ConfigField,
+    ConnectionFailed,
+    Connector,
+    ConnectorEnv,
+    ForeignKeyInfo,
+    QueryFailed,
+    QueryTimeout,
+    ResultSet,
+    TableInfo,
+    python_type_name,
+)
+from parley.data.sql_guard import FORBIDDEN_FUNCTIONS, FORBIDDEN_PREFIXES
+
+MAX_VALUE_BYTES = 16 * 1024 * 1024  # SQLITE_LIMIT_LENGTH: no multi-gigabyte strings or blobs
+PROGRESS_OPS = 10_000
+
+_ALLOWED_ACTIONS = {
+    sqlite3.SQLITE_SELECT,
+    sqlite3.SQLITE_READ,
+    sqlite3.SQLITE_FUNCTION,
+    getattr(sqlite3, "SQLITE_RECURSIVE", 33),
+}
+
+
+def _authorize(action: int, arg1: str | None, arg2: str | None, *_: Any) -> int:
+    if action not in _ALLOWED_ACTIONS:
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_FUNCTION:
+        name = (arg2 or "").casefold()
+        if name in FORBIDDEN_FUNCTIONS or name.startswith(FORBIDDEN_PREFIXES):
+            return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
+class SqliteConnector(Connector):
+    type = "SQLITE"
+    label = "SQLite"
+    dialect = "sqlite"
+    default_schema = "main"
+    fields = (ConfigField("path", "text", True, "Absolute path of the SQLite database file"),)
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def open(cls, credential: dict[str, Any], env: ConnectorEnv) -> SqliteConnector:
+        return cls(env.readable_file(credential.get("path"), "path"))
+
+    def detail(self) -> dict[str, Any]:
+        return {"type": self.type, "path": str(self.path)}
+
+    def _connect(self) -> sqlite3.Connection:
+        uri = f"file:{urllib.parse.quote(str(self.path))}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA query_only = 1")
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+        conn.set_authorizer(_authorize)
+        return conn
+
+    async def check(self) -> None:
+        def probe() -> None:
+            try:
+                conn = self._connect()
+                try:
+                    conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                finally:
+                    conn.close()
+            except sqlite3.Error as err:
+                raise ConnectionFailed(f"cannot open SQLite file {self.path}: {err}") from err
+
+        await asyncio.to_thread(probe)
+
+    async def introspect(self) -> list[TableInfo]:
+        return await asyncio.to_thread(self._introspect)
+
+    def _introspect(self) -> list[TableInfo]:
+        conn = sqlite3.connect(
+            f"file:{urllib.parse.quote(str(self.path))}?mode=ro", uri=True, isolation_level=None
+        )
+        conn.execute("PRAGMA query_only = 1")
+        try:
+            names = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+                    "AND name NOT LIKE 'sqlite_%' ORDER BY name"
+                )
+            ]
+            tables = []
+            for name in names:
+                uniques = self._unique_columns(conn, name)
+                info = conn.execute("SELECT * FROM pragma_table_info(?)", (name,)).fetchall()
+                pk_count = sum(1 for r in info if r[5])
+                columns = tuple(
+                    ColumnInfo(
+                        name=r[1],
+                        data_type=(r[2] or "").lower() or "unknown",
+                        not_null=bool(r[3]) or (bool(r[5]) and pk_count == 1),
+                        primary=bool(r[5]),
+                        unique=(bool(r[5]) and pk_count == 1) or r[1] in uniques,
+                        default=None if r[4] is None else str(r[4]),
+                    )
+                    for r in info
+                )
+                fks = tuple(
+                    ForeignKeyInfo(
+                        column=r[3],
+                        target_schema="main",
+                        target_table=r[2],
+                        target_column=r[4] or self._primary_key(conn, r[2]),
+                    )
+                    for r in conn.execute("SELECT * FROM pragma_foreign_key_list(?)", (name,))
+                )
+                tables.append(TableInfo("main", name, columns, fks))
+            return tables
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _unique_columns(conn: sqlite3.Connection, table: str) -> set[str]:
+        found: set[str] = set()
+        for index in conn.execute("SELECT * FROM pragma_index_list(?)", (table,)).fetchall():
+            if not index[2]:
+                continue
+            cols = conn.execute("SELECT name FROM pragma_index_info(?)", (index[1],)).fetchall()
+            if len(cols) == 1:
+                found.add(cols[0][0])
+        return found
+
+    @staticmethod
+    def _primary_key(conn: sqlite3.Connection, table: str) -> str:
+        for r in conn.execute("SELECT * FROM pragma_table_info(?)", (table,)):
+            if r[5]:
+                return str(r[1])
+        return "rowid"
+
+    async def run(self, sql: str, *, timeout_s: float, max_rows: int) -> ResultSet:
+        return await asyncio.to_thread(self._run, sql, timeout_s, max_rows)
+
+    def _run(self, sql: str, timeout_s: float, max_rows: int) -> ResultSet:
+        deadline = time.monotonic() + timeout_s
+        timed_out = False
+
+        def progress() -> int:
+            nonlocal timed_out
+            if time.monotonic() > deadline:
+                timed_out = True
+                return 1  # abort: SQLite raises OperationalError("interrupted")
+            return 0
+
+        try:
+            conn = self._connect()
+        except sqlite3.Error as err:
+            raise QueryFailed(f"cannot open the SQLite file: {err}") from err
+        try:
+            conn.set_progress_handler(progress, PROGRESS_OPS)
+            cursor = conn.execute(sql)
+            rows = cursor.fetchmany(max_rows)
+            names = [d[0] for d in cursor.description or ()]
+        except sqlite3.Error as err:
+            if timed_out:
+                raise QueryTimeout(timeout_s) from err
+            raise QueryFailed(f"SQLite error: {err}") from err
+        finally:
+            conn.close()
+        columns = [(n, python_type_name([r[i] for r in rows])) for i, n in enumerate(names)]
+        return ResultSet(columns=columns, rows=rows)

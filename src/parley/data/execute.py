@@ -1,0 +1,219 @@
+"""Running SQL for a project: pick the catalog a statement reads, guard it against that
+catalog's tables, and run it on the catalog's connector. Database sessions are closed before
+the connector is called."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.data.connections import DataServices, open_connector
+from parley.data.connectors import connector_class
+from parley.data.connectors.base import Connector, ResultSet
+from parley.data.sql_guard import (
+    CatalogScope,
+    GuardedSql,
+    QueryRejected,
+    TableName,
+    catalog_names_used,
+    guard,
+    scope_names,
+)
+from parley.errors import InvalidInput
+from parley.store.data_models import DataCatalog, DataConnection, DataTable
+
+
+@dataclass(frozen=True)
+class CatalogRef:
+    id: str
+    name: str
+    display_name: str
+
+
+@dataclass(frozen=True)
+class ConnectionRef:
+    """What running a statement needs of a connection (see `open_connector`)."""
+
+    id: str
+    project_id: str
+    type: str
+    credential: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ProjectCatalog:
+    catalog: CatalogRef
+    connection: ConnectionRef
+    tables: tuple[TableName, ...]
+
+    @property
+    def scope(self) -> CatalogScope:
+        cls = connector_class(self.connection.type)
+        return CatalogScope(
+            names=scope_names([self.catalog.name, self.catalog.display_name]),
+            dialect=cls.dialect,
+            default_schema=cls.default_schema,
+            tables=self.tables,
+        )
+
+
+@dataclass
+class QueryResult:
+    catalog: ProjectCatalog
+    guarded: GuardedSql
+    result: ResultSet
+
+
+async def load_catalogs(
+    *, db: AsyncSession, project_id: str, catalog_id: str | None = None
+) -> list[ProjectCatalog]:
+    # plain columns, not ORM entities: this runs before every statement
+    stmt = (
+        select(
+            DataCatalog.id,
+            DataCatalog.name,
+            DataCatalog.display_name,
+            DataConnection.id,
+            DataConnection.project_id,
+            DataConnection.type,
+            DataConnection.credential,
+            DataConnection.updated_at,
+        )
+        .join(DataConnection, DataConnection.id == DataCatalog.connection_id)
+        .where(DataCatalog.project_id == project_id)
+        .order_by(DataCatalog.created_at, DataCatalog.id)
+    )
+    if catalog_id is not None:
+        stmt = stmt.where(DataCatalog.id == catalog_id)
+    pairs = (await db.execute(stmt)).all()
+    if not pairs:
+        return []
+    tables = await db.execute(
+        select(DataTable.catalog_id, DataTable.schema_name, DataTable.table_name)
+        .where(DataTable.project_id == project_id)
+        .order_by(DataTable.id)
+    )
+    by_catalog: dict[str, list[TableName]] = {}
+    for catalog_ref, schema, table in tables:
+        by_catalog.setdefault(catalog_ref, []).append(TableName(schema, table))
+    return [
+        ProjectCatalog(
+            CatalogRef(cat_id, name, display),
+            ConnectionRef(conn_id, conn_project, kind, credential, updated_at),
+            tuple(by_catalog.get(cat_id, ())),
+        )
+        for cat_id, name, display, conn_id, conn_project, kind, credential, updated_at in pairs
+    ]
+
+
+def pick_catalog(sql: str, catalogs: Sequence[ProjectCatalog]) -> ProjectCatalog:
+    """The one catalog a statement reads: named by its three-part table names, or the only
+    catalog whose tables cover the statement's tables."""
+    if not catalogs:
+        raise QueryRejected("this project has no catalogs yet: connect a data source first")
+    dialects = list(dict.fromkeys(c.scope.dialect for c in catalogs))
+    names, refs = catalog_names_used(sql, dialects)
+    if len(names) > 1:
+        raise QueryRejected(
+            f"a statement reads one catalog at a time; this one names {', '.join(sorted(names))}"
+        )
+    if names:
+        (name,) = names
+        for catalog in catalogs:
+            if name in catalog.scope.names:
+                return catalog
+        raise QueryRejected(f"catalog {name} is not in this project")
+    if len(catalogs) == 1 or not refs:
+        return catalogs[0]
+    covering = [
+        c
+        for c in catalogs
+        if all(c.scope.resolve(db or None, name) is not None for db, name in refs)
+    ]
+    if len(covering) == 1:
+        return covering[0]
+    if not covering:
+        label = ".".join(p for p in refs[0] if p)
+        raise QueryRejected(f"table {label} is not in this project's catalogs")
+    raise QueryRejected("several catalogs have these tables: qualify them as catalog.schema.table")
+
+
+def effective_limits(
+    services: DataServices, *, limit: int | None, timeout_s: float | None
+) -> tuple[int, float]:
+    if limit is not None and limit < 1:
+        raise InvalidInput("limit must be at least 1")
+    if timeout_s is not None and timeout_s <= 0:
+        raise InvalidInput("timeout must be a positive number of seconds")
+    cap = min(limit or services.query_max_rows, services.query_max_rows)
+    timeout = min(timeout_s or services.query_timeout_s, services.query_timeout_s)
+    return cap, timeout
+
+
+async def run_on(
+    services: DataServices,
+    connector: Connector,
+    scope: CatalogScope,
+    sql: str,
+    *,
+    bindings: Sequence[str] = (),
+    limit: int | None = None,
+    timeout_s: float | None = None,
+) -> tuple[GuardedSql, ResultSet]:
+    """Guard `sql` against `scope` and run it; the one path by which SQL reaches a source."""
+    cap, timeout = effective_limits(services, limit=limit, timeout_s=timeout_s)
+    guarded = guard(sql, scope=scope, row_cap=cap, bindings=bindings)
+    result = await connector.run(guarded.sql, timeout_s=timeout, max_rows=guarded.row_cap)
+    return guarded, result
+
+
+async def run_sql(
+    services: DataServices,
+    *,
+    project_id: str,
+    sql: str,
+    bindings: Sequence[str] = (),
+    limit: int | None = None,
+    timeout_s: float | None = None,
+) -> QueryResult:
+    async with services.database.read() as db:
+        catalogs = await load_catalogs(db=db, project_id=project_id)
+    catalog = pick_catalog(sql, catalogs)
+    connector = await open_connector(services, catalog.connection)
+    guarded, result = await run_on(
+        services,
+        connector,
+        catalog.scope,
+        sql,
+        bindings=bindings,
+        limit=limit,
+        timeout_s=timeout_s,
+    )
+    return QueryResult(catalog=catalog, guarded=guarded, result=result)
+
+
+def check_sql(sql: str, catalogs: Sequence[ProjectCatalog], row_cap: int) -> GuardedSql:
+    """Guard without running (saved queries are checked when stored)."""
+    catalog = pick_catalog(sql, catalogs)
+    return guard(sql, scope=catalog.scope, row_cap=row_cap)
+
+
+def result_columns(query: QueryResult) -> list[dict[str, Any]]:
+    tables = query.guarded.tables
+    table = tables[0] if len(tables) == 1 else None
+    return [
+        {
+            "catalogName": query.catalog.catalog.name,
+            "schemaName": table.schema if table else None,
+            "tableName": table.table if table else None,
+            "columnName": name,
+            "dataType": data_type,
+        }
+        for name, data_type in query.result.columns
+    ]

@@ -1,0 +1,119 @@
+"""Saved queries: named SQL a project keeps, checked by the guard when stored and run through
+it again on every execution (the catalogs may have changed since)."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.data.execute import check_sql, load_catalogs
+from parley.data.projects import get_project
+from parley.errors import Conflict, InvalidInput, NotFound
+from parley.ids import new_public_id
+from parley.store.data_models import SavedQuery
+from parley.store.models import utcnow
+
+SAVED_QUERY_CATALOG = "peaka"
+SAVED_QUERY_SCHEMA = "query"
+
+
+def query_name(display_name: str) -> str:
+    """The name a saved query has in SQL: `peaka.query.<name>`."""
+    name = re.sub(r"\W+", "_", display_name.strip()).strip("_").lower()
+    if not name:
+        raise InvalidInput("displayName must hold at least one letter or digit")
+    return name[:200]
+
+
+async def _check(db: AsyncSession, project_id: str, sql: str, check: bool) -> None:
+    if not check:
+        return
+    catalogs = await load_catalogs(db=db, project_id=project_id)
+    check_sql(sql, catalogs, row_cap=1)
+
+
+async def create_query(
+    *,
+    db: AsyncSession,
+    project_id: str,
+    display_name: str,
+    input_query: str,
+    query_type: str,
+    check: bool,
+) -> SavedQuery:
+    await get_project(db=db, project_id=project_id)
+    if query_type != "PLAIN":
+        raise InvalidInput("only PLAIN queries are supported; MATERIALIZED is not")
+    name = query_name(display_name)
+    if await find_by_name(db=db, project_id=project_id, name=name) is not None:
+        raise Conflict(f"a query named {name} exists in this project")
+    await _check(db, project_id, input_query, check)
+    row = SavedQuery(
+        id=new_public_id(),
+        project_id=project_id,
+        name=name,
+        display_name=display_name,
+        input_query=input_query,
+        query_type=query_type,
+    )
+    db.add(row)
+    await db.flush()
+    return row
+
+
+async def get_query(*, db: AsyncSession, project_id: str, query_id: str) -> SavedQuery:
+    row = await db.get(SavedQuery, query_id)
+    if row is None or row.project_id != project_id:
+        raise NotFound(f"Query {query_id} not found")
+    return row
+
+
+async def find_by_name(*, db: AsyncSession, project_id: str, name: str) -> SavedQuery | None:
+    return await db.scalar(
+        select(SavedQuery).where(SavedQuery.project_id == project_id, SavedQuery.name == name)
+    )
+
+
+async def list_queries(*, db: AsyncSession, project_id: str) -> list[SavedQuery]:
+    await get_project(db=db, project_id=project_id)
+    rows = await db.scalars(
+        select(SavedQuery)
+        .where(SavedQuery.project_id == project_id)
+        .order_by(SavedQuery.created_at, SavedQuery.id)
+    )
+    return list(rows)
+
+
+async def update_query(
+    *,
+    db: AsyncSession,
+    project_id: str,
+    query_id: str,
+    display_name: str | None,
+    input_query: str | None,
+    query_type: str,
+    check: bool,
+) -> SavedQuery:
+    row = await get_query(db=db, project_id=project_id, query_id=query_id)
+    if query_type != "PLAIN":
+        raise InvalidInput("only PLAIN queries are supported; MATERIALIZED is not")
+    if display_name is not None and display_name != row.display_name:
+        name = query_name(display_name)
+        clash = await find_by_name(db=db, project_id=project_id, name=name)
+        if clash is not None and clash.id != row.id:
+            raise Conflict(f"a query named {name} exists in this project")
+        row.display_name, row.name = display_name, name
+    if input_query is not None:
+        await _check(db, project_id, input_query, check)
+        row.input_query = input_query
+    row.updated_at = utcnow()
+    await db.flush()
+    return row
+
+
+async def delete_query(*, db: AsyncSession, project_id: str, query_id: str) -> None:
+    row = await get_query(db=db, project_id=project_id, query_id=query_id)
+    await db.delete(row)
+    await db.flush()

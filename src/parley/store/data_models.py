@@ -1,0 +1,182 @@
+"""Models of the data domain: Peaka projects, their API keys, connections, catalogs with their
+introspected tables and columns, the metadata the data agent reads, and saved queries.
+
+A project is a workspace (same id): every row carries `project_id`, a foreign key to
+`workspaces.id`, so deleting the workspace deletes the project's data too.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from parley.store.models import NAME, PUBLIC_ID, Base, EmbeddingVector, JSONDict, utcnow
+
+WORKSPACE_FK = "workspaces.id"
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[str] = mapped_column(
+        NAME, ForeignKey(WORKSPACE_FK, ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(Base):
+    """A Peaka-style key `<prefix>.<secret>`: only the SHA-256 of the whole key is kept.
+    `project_id` None is a partner key (every project)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str | None] = mapped_column(
+        NAME, ForeignKey(WORKSPACE_FK, ondelete="CASCADE"), nullable=True, index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(8), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DataConnection(Base):
+    """A link to a data source; `credential` is Fernet ciphertext under the server secret."""
+
+    __tablename__ = "data_connections"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(NAME, ForeignKey(WORKSPACE_FK, ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(40))
+    credential: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DataCatalog(Base):
+    __tablename__ = "data_catalogs"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[str] = mapped_column(PUBLIC_ID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(NAME, ForeignKey(WORKSPACE_FK, ondelete="CASCADE"))
+    connection_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("data_connections.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    display_name: Mapped[str] = mapped_column(String(200))
+    catalog_type: Mapped[str] = mapped_column(String(40))
+    refresh_status: Mapped[str] = mapped_column(String(20), default="NOT_ACTIVE")
+    refresh_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    refreshed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DataTable(Base):
+    """An introspected table, with what people and the agent know about it."""
+
+    __tablename__ = "data_tables"
+    __table_args__ = (
+        UniqueConstraint("catalog_id", "schema_name", "table_name"),
+        Index(None, "project_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(NAME)
+    catalog_id: Mapped[str] = mapped_column(
+        PUBLIC_ID, ForeignKey("data_catalogs.id", ondelete="CASCADE")
+    )
+    schema_name: Mapped[str] = mapped_column(String(200))
+    table_name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    use_with_ai: Mapped[bool] = mapped_column(Boolean, default=True)
+    row_count: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    sample_rows: Mapped[list[Any]] = mapped_column(JSONDict, default=list)
+    embedding: Mapped[Any | None] = mapped_column(EmbeddingVector(), nullable=True)
+
+
+class DataColumn(Base):
+    __tablename__ = "data_columns"
+    __table_args__ = (UniqueConstraint("table_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    table_id: Mapped[int] = mapped_column(ForeignKey("data_tables.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    position: Mapped[int] = mapped_column(Integer)
+    data_type: Mapped[str] = mapped_column(String(100))
+    is_not_null: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_unique: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    default_value: Mapped[str | None] = mapped_column(Text, nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    distinct_fraction: Mapped[float | None] = mapped_column(Float, nullable=True)
+    categorical_values: Mapped[list[Any] | None] = mapped_column(JSONDict, nullable=True)
+    sample_values: Mapped[list[Any]] = mapped_column(JSONDict, default=list)
+
+
+class DataRelation(Base):
+    """A foreign key between two columns: found by introspection, or added by hand."""
+
+    __tablename__ = "data_relations"
+    __table_args__ = (Index(None, "project_id", "catalog_id"),)
+
+    id: Mapped[str] = mapped_column(PUBLIC_ID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(NAME)
+    catalog_id: Mapped[str] = mapped_column(
+        PUBLIC_ID, ForeignKey("data_catalogs.id", ondelete="CASCADE")
+    )
+    schema_name: Mapped[str] = mapped_column(String(200))
+    table_name: Mapped[str] = mapped_column(String(200))
+    column_name: Mapped[str] = mapped_column(String(200))
+    target_catalog_id: Mapped[str] = mapped_column(PUBLIC_ID)
+    target_schema_name: Mapped[str] = mapped_column(String(200))
+    target_table_name: Mapped[str] = mapped_column(String(200))
+    target_column_name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(40), default="MANY_TO_ONE")
+    origin: Mapped[str] = mapped_column(String(20), default="manual")
+
+
+class GoldenSql(Base):
+    """A question and the SQL that answers it, embedded for semantic search."""
+
+    __tablename__ = "golden_sqls"
+
+    id: Mapped[str] = mapped_column(PUBLIC_ID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(
+        NAME, ForeignKey(WORKSPACE_FK, ondelete="CASCADE"), index=True
+    )
+    prompt: Mapped[str] = mapped_column(Text)
+    sql: Mapped[str] = mapped_column(Text)
+    embedding: Mapped[Any] = mapped_column(EmbeddingVector())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SavedQuery(Base):
+    __tablename__ = "saved_queries"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[str] = mapped_column(PUBLIC_ID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(NAME, ForeignKey(WORKSPACE_FK, ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    display_name: Mapped[str] = mapped_column(String(200))
+    input_query: Mapped[str] = mapped_column(Text)
+    query_type: Mapped[str] = mapped_column(String(20), default="PLAIN")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

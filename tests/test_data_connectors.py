@@ -1,0 +1,166 @@
+"""Each connector refuses writes and file access by itself, without the guard in front of it
+(defence in depth), and stops a statement at its timeout."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import PostgresForTests
+from data_sources import (
+    drop_postgres,
+    fingerprint,
+    make_files,
+    make_postgres,
+    make_sqlite,
+    postgres_rows,
+    sqlite_rows,
+)
+from parley.data.connectors.base import ConnectorEnv, QueryFailed, QueryTimeout
+from parley.data.connectors.files import FileConnector
+from parley.data.connectors.postgres import PostgresConnector
+from parley.data.connectors.sqlite import SqliteConnector
+
+PG_DB = "parley_source_connectors"
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+async def _refused(connector, sql: str, timeout_s: float = 5.0) -> str:  # type: ignore[no-untyped-def]
+    try:
+        await connector.run(sql, timeout_s=timeout_s, max_rows=10)
+    except (QueryFailed, QueryTimeout) as err:
+        return f"{type(err).__name__}: {err.detail}"
+    finally:
+        await connector.close()
+    raise AssertionError(f"ran: {sql}")
+
+
+@pytest.mark.parametrize(
+    ("sql", "outcome"),
+    [
+        ("DELETE FROM users", "QueryFailed: SQLite error: not authorized"),
+        ("INSERT INTO users VALUES (999, 'x', 'y')", "QueryFailed: SQLite error: not authorized"),
+        ("DROP TABLE orders", "QueryFailed: SQLite error: not authorized"),
+        ("CREATE TABLE t (x)", "QueryFailed: SQLite error: not authorized"),
+        ("ATTACH DATABASE ':memory:' AS x", "QueryFailed: SQLite error: not authorized"),
+        ("PRAGMA query_only = 0", "QueryFailed: SQLite error: not authorized"),
+        (
+            "SELECT load_extension('x')",
+            "QueryFailed: SQLite error: not authorized to use function: load_extension",
+        ),
+        (
+            "SELECT length(zeroblob(100000000))",
+            "QueryFailed: SQLite error: not authorized to use function: zeroblob",
+        ),
+        (
+            "WITH RECURSIVE s(x) AS (SELECT 'xxxxxxxxxxxxxxxx' UNION ALL SELECT x || x FROM s "
+            "WHERE length(x) < 100000000) SELECT max(length(x)) FROM s",
+            "QueryFailed: SQLite error: string or blob too big",
+        ),
+        (
+            "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r",
+            "QueryTimeout: the query ran longer than its 0.5 s timeout and was cancelled",
+        ),
+    ],
+)
+def test_sqlite_connector_is_read_only(tmp_path: Path, sql: str, outcome: str) -> None:
+    path = make_sqlite(tmp_path / "s.db")
+    connector = SqliteConnector.open({"path": str(path)}, ConnectorEnv(file_roots=(tmp_path,)))
+    assert run(_refused(connector, sql, timeout_s=0.5)) == outcome
+    assert sqlite_rows(path) == {"users": 60, "orders": 200}
+
+
+@pytest.mark.parametrize(
+    ("sql", "outcome"),
+    [
+        (
+            "DROP VIEW sales",
+            'QueryFailed: DuckDB error: Invalid Input Error: Cannot execute statement of type "DROP" on database "views" which is attached in read-only mode!',
+        ),
+        (
+            "CREATE TABLE t AS SELECT 1",
+            'QueryFailed: DuckDB error: Invalid Input Error: Cannot execute statement of type "CREATE" on database "views" which is attached in read-only mode!',
+        ),
+        (
+            "SELECT * FROM read_csv_auto('/etc/passwd')",
+            'QueryFailed: DuckDB error: Permission Error: Cannot access file "/etc/passwd" - file system operations are disabled by configuration',
+        ),
+        (
+            "SET enable_external_access = true",
+            'QueryFailed: DuckDB error: Invalid Input Error: Cannot change configuration option ""enable_external_access"" - the configuration has been locked',
+        ),
+        (
+            "SELECT count(*) FROM range(100000000000) a",
+            "QueryTimeout: the query ran longer than its 0.5 s timeout and was cancelled",
+        ),
+    ],
+)
+def test_duckdb_connector_is_read_only(tmp_path: Path, sql: str, outcome: str) -> None:
+    files = make_files(tmp_path / "files")
+    before = fingerprint(list(files.values()))
+    connector = FileConnector.open(
+        {"path": str(files["csv"])}, ConnectorEnv(file_roots=(tmp_path,))
+    )
+    got = run(_refused(connector, sql, timeout_s=0.5))
+    assert got.split("\n")[0] == outcome
+    assert fingerprint(list(files.values())) == before
+
+
+@pytest.fixture(scope="module")
+def pg_source(postgres: PostgresForTests) -> Iterator[str]:
+    make_postgres(postgres.socket_dir, PG_DB)
+    yield postgres.socket_dir
+    drop_postgres(postgres.socket_dir, PG_DB)
+
+
+@pytest.mark.parametrize(
+    ("sql", "outcome"),
+    [
+        (
+            "DELETE FROM shop.payments",
+            "QueryFailed: PostgreSQL error: cannot execute DELETE in a read-only transaction",
+        ),
+        (
+            "CREATE TABLE shop.evil (x int)",
+            "QueryFailed: PostgreSQL error: cannot execute CREATE TABLE in a read-only transaction",
+        ),
+        (
+            "SELECT 1; DELETE FROM shop.payments",
+            "QueryFailed: PostgreSQL error: cannot insert multiple commands into a prepared statement",
+        ),
+        (
+            "SELECT pg_sleep(30)",
+            "QueryTimeout: the query ran longer than its 0.5 s timeout and was cancelled",
+        ),
+    ],
+)
+def test_postgres_connector_is_read_only(pg_source: str, sql: str, outcome: str) -> None:
+    credential = {"url": pg_source, "user": "postgres", "databaseName": PG_DB}
+    connector = PostgresConnector.open(credential, ConnectorEnv(allow_private_hosts=True))
+    assert run(_refused(connector, sql, timeout_s=0.5)) == outcome
+    assert postgres_rows(pg_source, PG_DB) == {"customers": 40, "payments": 500}
+
+
+def test_postgres_session_settings_do_not_outlive_a_statement(pg_source: str) -> None:
+    credential = {"url": pg_source, "user": "postgres", "databaseName": PG_DB}
+
+    async def attempt() -> str:
+        connector = PostgresConnector.open(credential, ConnectorEnv(allow_private_hosts=True))
+        try:
+            await connector.run("SET default_transaction_read_only = off", timeout_s=5, max_rows=1)
+            try:
+                await connector.run("DELETE FROM shop.payments", timeout_s=5, max_rows=1)
+            except QueryFailed as err:
+                return err.detail
+            return "deleted"
+        finally:
+            await connector.close()
+
+    assert run(attempt()) == "PostgreSQL error: cannot execute DELETE in a read-only transaction"
+    assert postgres_rows(pg_source, PG_DB) == {"customers": 40, "payments": 500}
