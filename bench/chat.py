@@ -136,8 +136,9 @@ def main() -> int:
         t0 = time.perf_counter()
         asyncio.run(load(url, layout, args.messages, 3000, LoadTimes()))
         asyncio.run(load_observations(url, layout.peer_ids, layout.session_ids, args.observations))
+        took = time.perf_counter() - t0
         print(
-            f"loaded {args.messages:,} messages and {args.observations:,} observations in {time.perf_counter() - t0:.0f} s"
+            f"loaded {args.messages:,} messages, {args.observations:,} observations: {took:.0f} s"
         )
         env = {}
         if args.model == "fake":
@@ -182,9 +183,8 @@ def main() -> int:
                     if i >= 10:
                         chats.append(elapsed)
                         contexts.append(context_elapsed)
-                print(
-                    f"backend={args.backend} model={args.model} server RSS {rss_mib(proc.pid):.0f} MiB"
-                )
+                rss = rss_mib(proc.pid)
+                print(f"backend={args.backend} model={args.model} server RSS {rss:.0f} MiB")
                 print(f"chat     {percentiles(chats)}")
                 print(f"context  {percentiles(contexts)}  (tokens=2000, with a perspective)")
                 if model_rtt:
