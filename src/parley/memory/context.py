@@ -37,7 +37,8 @@ from parley.tokens import count_tokens_batch
 MAX_TOKENS = 100_000
 PERSPECTIVE_SHARE = 0.5
 SUMMARY_SHARE = 0.4
-MESSAGE_PAGE = 500
+FIRST_PAGE = 32  # pages grow from here: small budgets read few rows
+MESSAGE_PAGE = 512
 
 
 @dataclass(frozen=True)
@@ -173,13 +174,15 @@ async def newest_messages(
     kept: list[Message] = []
     spent = 0
     before: int | None = None
+    page_size = FIRST_PAGE
     while room - spent > 0:
         stmt = (
             select(Message)
             .where(Message.workspace_id == workspace_id, Message.session_id == session_id)
             .order_by(Message.seq.desc())
-            .limit(MESSAGE_PAGE)
+            .limit(page_size)
         )
+        page_size = min(2 * page_size, MESSAGE_PAGE)
         if before is not None:
             stmt = stmt.where(Message.seq < before)
         page = list((await db.scalars(stmt)).all())

@@ -125,7 +125,7 @@ class Dialectic:
             )
             filters = {"session_id": sessions} if sessions else None
             messages = await self._search.search(
-                scope, request.query, filters=filters, limit=MESSAGE_HITS
+                scope, request.query, filters=filters, limit=MESSAGE_HITS, vector=vector
             )
         shown = {m.id for m in history}
         return Memory(

@@ -105,14 +105,19 @@ class MessageSearch:
         filters: dict[str, Any] | None,
         limit: int,
         mode: Mode = "hybrid",
+        vector: np.ndarray | None = None,
     ) -> list[Message]:
-        """The `limit` best messages; `mode` picks one side alone (for evaluation)."""
+        """The `limit` best messages; `mode` picks one side alone (for evaluation). A caller
+        that has embedded `query` already passes its `vector`."""
         where = compile_filters(filters, FILTER_FIELDS, self._database.dialect)  # 422s first
         async with self._database.read() as db:
             await _check_scope(db, scope)
         words = query_words(query)
         wants_vector = mode != "text" and query.strip()
-        vector = (await self._embedder.embed([query]))[0] if wants_vector else None
+        if not wants_vector:
+            vector = None
+        elif vector is None:
+            vector = (await self._embedder.embed([query]))[0]
         depth = max(limit * 3, 30)
         async with self._database.read() as db:
             rankings = []

@@ -254,6 +254,7 @@ class Observation(Base):
         Index(None, "workspace_id", "observer_id", "observed_id"),
         # covers the (count, newest) check of the in-memory pair cache (observation_index)
         Index(None, "workspace_id", "observer_id", "observed_id", "created_at"),
+        Index(None, "workspace_id", "observer_id", "observed_id", "times_derived"),
         Index(None, "workspace_id", "session_id"),
         Index(None, "workspace_id", "observed_id"),
     )

@@ -46,6 +46,7 @@ def _peer_fk(table: str, column: str) -> sa.ForeignKeyConstraint:
 
 
 OBSERVATION_PAIR_TIME = "ix_observations_workspace_id_observer_id_observed_id_created_at"
+OBSERVATION_PAIR_DERIVED = "ix_observations_workspace_id_observer_id_observed_id_times_derived"
 
 
 def upgrade() -> None:
@@ -53,6 +54,11 @@ def upgrade() -> None:
         op.f(OBSERVATION_PAIR_TIME),
         "observations",
         ["workspace_id", "observer_id", "observed_id", "created_at"],
+    )
+    op.create_index(
+        op.f(OBSERVATION_PAIR_DERIVED),
+        "observations",
+        ["workspace_id", "observer_id", "observed_id", "times_derived"],
     )
     op.create_table(
         "work_items",
@@ -148,6 +154,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index(op.f(OBSERVATION_PAIR_DERIVED), table_name="observations")
     op.drop_index(op.f(OBSERVATION_PAIR_TIME), table_name="observations")
     op.drop_table("model_usage")
     op.drop_table("peer_cards")
