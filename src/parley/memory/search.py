@@ -204,8 +204,9 @@ class MessageSearch:
             matches = select(Message.seq).where(_scoped(scope), where, document.op("@@")(tsquery))
             newest_first = Message.seq.desc()
         else:
-            match = " OR ".join(f'"{word}"' for word in words)
-            score = literal_column("-bm25(messages_fts)")  # bm25 is lower for better matches
+            match = fts_match(scope, words)
+            # bm25 is lower for better matches; the scope column does not score
+            score = literal_column("-bm25(messages_fts, 1.0, 0.0)")
             matches = (
                 select(Message.seq)
                 .join(_fts, _fts.c.rowid == Message.seq)
@@ -226,6 +227,24 @@ class MessageSearch:
             select(window.c.seq).order_by(window.c.score.desc(), window.c.seq.desc()).limit(depth)
         )
         return list((await db.scalars(stmt)).all())
+
+
+def scope_token(kind: str, value: str) -> str:
+    """How migration 0007 names a workspace (w), session (s) or peer (p) in the FTS table's
+    `scope` column: one alphanumeric token the stemmer leaves alone."""
+    return f"{kind}{value.encode().hex()}x"
+
+
+def fts_match(scope: Scope, words: list[str]) -> str:
+    """An FTS5 query: any of the words in the content, within the scope's tokens, so FTS5
+    intersects posting lists instead of SQL filtering every match of a common word."""
+    terms = " OR ".join(f'"{word}"' for word in words)
+    match = f"content : ({terms}) AND scope : {scope_token('w', scope.workspace_id)}"
+    if scope.session_id is not None:
+        match += f" AND scope : {scope_token('s', scope.session_id)}"
+    if scope.peer_id is not None:
+        match += f" AND scope : {scope_token('p', scope.peer_id)}"
+    return match
 
 
 def _scoped(scope: Scope) -> ColumnElement[bool]:
