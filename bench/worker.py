@@ -3,8 +3,8 @@
 Stores messages (with their reasoning work enqueued, as the API does) while no worker runs,
 then starts one worker and times the drain: messages/s, work items/s and the overhead per
 message. The model is the repo's fake OpenAI-compatible server over real HTTP, answering at
-once with one fact per message, so what is measured is Parley: claiming, leases, prompts,
-parsing, embedding the facts, and the commits.
+once with one fact per message (its text restated), so what is measured is Parley: claiming,
+leases, prompts, parsing, embedding the facts, and the commits.
 
 Usage:
     python bench/worker.py [--messages 5000] [--sessions 50] [--embedder local|fake]
@@ -82,6 +82,7 @@ async def measure(args: argparse.Namespace, base_url: str) -> None:
             embedding_model="bow",
             embedding_dimensions=DIMS,
             worker_concurrency=args.concurrency,
+            deriver_batch_messages=args.batch,
             worker_poll_s=0.05,
             summary_short_every=10_000,
             summary_long_every=20_000,
@@ -101,7 +102,7 @@ async def measure(args: argparse.Namespace, base_url: str) -> None:
             for start in range(0, per_session, 100):
                 batch = [
                     NewMessage(
-                        content=SENTENCES[(s + i) % len(SENTENCES)],
+                        content=f"{SENTENCES[(s + i) % len(SENTENCES)]} (note {s}-{i})",
                         peer_id="user" if i % 2 == 0 else "assistant",
                     )
                     for i in range(start, min(per_session, start + 100))
@@ -136,7 +137,7 @@ async def measure(args: argparse.Namespace, base_url: str) -> None:
         await asyncio.gather(running, return_exceptions=True)
         print(
             f"mode={args.mode} embedder={args.embedder} backend={database.dialect} "
-            f"concurrency={args.concurrency}"
+            f"concurrency={args.concurrency} batch={args.batch}"
         )
         print(
             f"drained {status.completed} items ({status.failed} failed) for {total} messages "
@@ -155,6 +156,7 @@ def main() -> None:
     parser.add_argument("--embedder", choices=("local", "fake"), default="local")
     parser.add_argument("--mode", choices=("model", "none"), default="model")
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=50, help="PARLEY_DERIVER_BATCH_MESSAGES")
     parser.add_argument("--database-url", default=None)
     asyncio.run(run(parser.parse_args()))
 

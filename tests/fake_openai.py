@@ -291,15 +291,19 @@ def _anthropic_stream(body: dict[str, Any], text: str) -> list[str]:
 
 
 def bench_reply(body: dict[str, Any]) -> str:
-    """An instant model for `bench/worker.py`: one fact per extraction, a one-line card."""
-    if "peer card" in prompt_text(body):
+    """An instant model for the benchmarks: one fact per numbered message of an extraction
+    (its text, restated), a one-line peer card, a short answer otherwise."""
+    text = prompt_text(body)
+    if "peer card" in text:
         return json.dumps({"card": ["Lives near the river"]})
-    return json.dumps(
-        {
-            "explicit": [{"content": "The user mentioned a detail.", "messages": [1]}],
-            "deductive": [],
-        }
-    )
+    if "New messages:" not in text:
+        return "An instant answer."
+    new = text.split("New messages:", 1)[1]
+    facts = [
+        {"content": f"The user said {line.split(': ', 1)[-1]}", "messages": [int(number)]}
+        for number, line in re.findall(r"^\[(\d+)\] (.*)$", new, flags=re.M)
+    ]
+    return json.dumps({"explicit": facts, "deductive": []})
 
 
 if __name__ == "__main__":

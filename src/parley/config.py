@@ -178,7 +178,7 @@ class Settings(BaseSettings):
         default=7.0, gt=0, description="Days finished work items stay in the queue's status."
     )
     deriver_batch_messages: int = Field(
-        default=20, ge=1, le=200, description="Messages the deriver reasons over in one call."
+        default=50, ge=1, le=200, description="Messages the deriver reasons over in one call."
     )
     summary_short_every: int = Field(
         default=20, ge=10, description="Messages per short session summary."

@@ -77,6 +77,23 @@ class ObservationIndex:
             if np.isfinite(distances[i]) and (max_distance is None or distances[i] <= max_distance)
         ]
 
+    async def nearest_each(
+        self, db: AsyncSession, pair: Pair, queries: np.ndarray
+    ) -> list[Hit | None]:
+        """The nearest observation of the pair to each query row (one pair read on SQLite)."""
+        if not self._in_memory:
+            found = []
+            for query in queries:
+                hits = await self._pgvector(db, pair, query, 1, None, None)
+                found.append(hits[0] if hits else None)
+            return found
+        vectors = await self.pair_vectors(db, pair)
+        if not vectors.ids:
+            return [None] * len(queries)
+        distances = 1.0 - np.asarray(queries, dtype=np.float32) @ vectors.matrix.T
+        best = np.argmin(distances, axis=1)
+        return [Hit(vectors.ids[j], float(distances[i, j])) for i, j in enumerate(best)]
+
     async def pair_vectors(self, db: AsyncSession, pair: Pair) -> PairVectors:
         """The pair's committed vectors (SQLite), brought up to date."""
         workspace_id, observer_id, observed_id = pair

@@ -18,14 +18,14 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.errors import NotFound
 from parley.ids import new_public_id
 from parley.llm.embeddings import Embedder
 from parley.memory.filters import Field, Kind, compile_filters
-from parley.memory.observation_index import ObservationIndex, cosine_distance
+from parley.memory.observation_index import Hit, ObservationIndex, cosine_distance
 from parley.memory.pages import Page, paginate
 from parley.memory.peers import get_peer
 from parley.memory.sessions import get_session
@@ -112,13 +112,15 @@ async def store_observations(
                 {"pair": "observations/" + "/".join(pair)},
             )
     # the nearest stored neighbour of each, read before this batch writes anything
-    stored = []
-    for item, vector in zip(observations, vectors, strict=True):
-        pair = (workspace_id, item.observer_id, item.observed_id)
-        hits = await index.nearest(db, pair, vector, 1)
-        stored.append(hits[0] if hits else None)
+    stored: list[Hit | None] = [None] * len(observations)
+    for pair in pairs:
+        rows = [i for i, o in enumerate(observations) if (o.observer_id, o.observed_id) == pair[1:]]
+        hits = await index.nearest_each(db, pair, np.asarray(vectors)[rows])
+        for row, hit in zip(rows, hits, strict=True):
+            stored[row] = hit
     now = utcnow()
     results: list[Observation] = []
+    new_rows: list[Observation] = []  # not added to the session: inserted in one statement
     merges: Counter[str] = Counter()
     added: dict[tuple[str, str, str], tuple[list[Observation], list[np.ndarray]]] = {}
     for position, (item, vector, hit) in enumerate(zip(observations, vectors, stored, strict=True)):
@@ -153,12 +155,17 @@ async def store_observations(
             # distinct, increasing times keep a batch in its order when listed
             created_at=now + timedelta(microseconds=position),
         )
-        db.add(row)
+        new_rows.append(row)
         rows.append(row)
         unit_vectors.append(np.asarray(vector, dtype=np.float32))
         added[pair] = (rows, unit_vectors)
         results.append(row)
-    await db.flush()
+    if new_rows:  # one executemany: the ORM's unit of work costs more than the INSERT
+        columns = [c.key for c in Observation.__mapper__.column_attrs]
+        await db.execute(
+            insert(Observation), [{c: getattr(r, c) for c in columns} for r in new_rows]
+        )
+    fresh = {r.id for r in new_rows}
     for observation_id, count in merges.items():
         await db.execute(
             update(Observation)
@@ -168,7 +175,10 @@ async def store_observations(
         )
     for row in {id(r): r for r in results}.values():
         if row.id in merges:
-            await db.refresh(row, ["times_derived"])
+            if row.id in fresh:  # written just now, from the values above
+                row.times_derived += merges[row.id]
+            else:
+                await db.refresh(row, ["times_derived"])
     return results
 
 
