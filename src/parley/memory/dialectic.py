@@ -89,33 +89,40 @@ class Dialectic:
             include_most_derived=True,
             max_observations=OBSERVATIONS_PER_LEVEL,
         )
-        async with self._database.read() as db:
-            await check_peers(db, workspace_id, wanted)
-            sessions = None
-            if request.session_id is None and request.observer != request.observed:
-                sessions = list(
-                    (
-                        await db.scalars(
-                            select(SessionPeer.session_id).where(
-                                SessionPeer.workspace_id == workspace_id,
-                                SessionPeer.peer_id == request.observer,
+        # the question is embedded (in a thread) while the database reads run
+        embedding = asyncio.create_task(self._embedder.embed([request.query]))
+        try:
+            async with self._database.read() as db:
+                await check_peers(db, workspace_id, wanted)
+                sessions = None
+                if request.session_id is None and request.observer != request.observed:
+                    sessions = list(
+                        (
+                            await db.scalars(
+                                select(SessionPeer.session_id).where(
+                                    SessionPeer.workspace_id == workspace_id,
+                                    SessionPeer.peer_id == request.observer,
+                                )
                             )
-                        )
-                    ).all()
+                        ).all()
+                    )
+                card = await peer_cards.get_card(
+                    db, workspace_id, request.observer, request.observed
                 )
-        vector = (await self._embedder.embed([request.query]))[0]
+                summary = None
+                history: list[Message] = []
+                if request.session_id is not None:
+                    summary = await summaries.latest(db, workspace_id, request.session_id, "short")
+                    history, _ = await newest_messages(
+                        db, workspace_id, request.session_id, HISTORY_TOKENS
+                    )
+            vector = (await embedding)[0]
+        finally:
+            embedding.cancel()
         async with self._database.read() as db:
             representation = await select_observations(
                 db, index=self._index, workspace_id=workspace_id, request=wanted, vector=vector
             )
-            card = await peer_cards.get_card(db, workspace_id, request.observer, request.observed)
-            summary = None
-            history: list[Message] = []
-            if request.session_id is not None:
-                summary = await summaries.latest(db, workspace_id, request.session_id, "short")
-                history, _ = await newest_messages(
-                    db, workspace_id, request.session_id, HISTORY_TOKENS
-                )
         messages: list[Message] = []
         if sessions is None or sessions:
             scope = Scope(
