@@ -25,7 +25,6 @@ import asyncio
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,14 +49,13 @@ from search import (
     wait_healthy,
 )
 from sqlalchemy import insert
+from worker import start_fake_model
 
 from parley.ids import new_public_id
 from parley.llm.embeddings import default_embedder
 from parley.store import migrate
 from parley.store.engine import create_database
 from parley.store.models import Observation
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 async def load_observations(
@@ -97,16 +95,6 @@ async def load_observations(
                 await conn.execute(insert(Observation.__table__), rows[first : first + 2000])
     finally:
         await database.dispose()
-
-
-def start_fake_model() -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "fake_openai.py"), "384"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    return process, process.stdout.readline().strip()
 
 
 def percentiles(values: list[float]) -> str:

@@ -30,7 +30,7 @@ from parley.memory.observation_index import ObservationIndex
 from parley.memory.observations import NewObservation, store_observations
 from parley.store.engine import Database
 from parley.store.models import Message, Observation, Peer, Session, Workspace
-from parley.store.queue import Claim, Commit
+from parley.store.queue import Claim, Commit, no_writes
 
 CONTEXT_MESSAGES = 10
 CONTEXT_CHARS = 6000
@@ -78,7 +78,7 @@ class Deriver:
         async with self._database.read() as db:
             batch = await _messages(db, workspace_id, session_id, sorted(observers_of))
             if not batch:  # deleted since: nothing to learn
-                return _nothing
+                return no_writes
             context = await _context(db, workspace_id, session_id, batch[0].seq)
             # what others said between the sender's messages belongs with them
             between = await _others_between(db, workspace_id, session_id, sender, batch)
@@ -224,10 +224,6 @@ def _by_size(batch: Sequence[Message], budget: int) -> list[list[Message]]:
         parts[-1].append(message)
         used += size
     return parts
-
-
-async def _nothing(_db: AsyncSession) -> None:
-    return None
 
 
 def sentence_facts(sender: str, batch: Sequence[Message], context: Sequence[Message]) -> list[Fact]:

@@ -23,7 +23,7 @@ from parley.memory.observation_index import ObservationIndex
 from parley.memory.observations import NewObservation, store_observations
 from parley.store.engine import Database
 from parley.store.models import Observation, Peer
-from parley.store.queue import Claim, Commit
+from parley.store.queue import Claim, Commit, no_writes
 
 DREAM_MERGE_DISTANCE = 0.08
 MAX_DREAM_OBSERVATIONS = 5000  # the newest; older ones were consolidated by earlier dreams
@@ -87,7 +87,7 @@ class Dreamer:
             ).all()[::-1]
             card = await peer_cards.get_card(db, workspace_id, observer, observed) or []
         if not rows:
-            return _nothing
+            return no_writes
         vectors = np.vstack([r.embedding for r in rows]).astype(np.float32)
         # O(n^2) in the worst case: off the event loop
         plan = await asyncio.to_thread(
@@ -156,7 +156,3 @@ class Dreamer:
                 await peer_cards.set_card(db, workspace_id, observer, observed, merged_card)
 
         return commit
-
-
-async def _nothing(_db: AsyncSession) -> None:
-    return None

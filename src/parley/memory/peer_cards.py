@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.store.models import PeerCard, utcnow
+from parley.store.upsert import conflict_insert
 
 MAX_FACT_CHARS = 1000
 
@@ -32,8 +32,7 @@ async def get_card(
 async def set_card(
     db: AsyncSession, workspace_id: str, observer_id: str, observed_id: str, facts: list[str]
 ) -> None:
-    dialect = postgresql if db.bind.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(PeerCard).values(
+    stmt = conflict_insert(db, PeerCard).values(
         workspace_id=workspace_id,
         observer_id=observer_id,
         observed_id=observed_id,

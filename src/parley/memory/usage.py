@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.llm.chat import UsageMeter
 from parley.store.models import ModelUsage
+from parley.store.upsert import conflict_insert
 
 
 async def record_usage(db: AsyncSession, workspace_id: str, meter: UsageMeter) -> None:
-    dialect = postgresql if db.bind.dialect.name == "postgresql" else sqlite
     for (role, model), (calls, tokens_in, tokens_out) in meter.calls.items():
-        stmt = dialect.insert(ModelUsage).values(
+        stmt = conflict_insert(db, ModelUsage).values(
             workspace_id=workspace_id,
             role=role,
             model=model[:200],

@@ -27,12 +27,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.ids import new_public_id
 from parley.store.engine import Database
 from parley.store.models import WorkItem, WorkUnitLease, utcnow
+from parley.store.upsert import conflict_insert
 
 PENDING, IN_PROGRESS, DONE, FAILED = "pending", "in_progress", "done", "failed"
 OPEN = (PENDING, IN_PROGRESS)
@@ -44,6 +44,10 @@ MAX_ERROR_CHARS = 2000
 # A task handler does its slow work (model calls, embeddings) outside any transaction and
 # returns a `Commit`: the writes, run in the transaction that marks its items done.
 Commit = Callable[[AsyncSession], Awaitable[None]]
+
+
+async def no_writes(_db: AsyncSession) -> None:
+    """The commit of a task that found nothing to write (its items are still marked done)."""
 
 
 class LeaseLost(RuntimeError):
@@ -163,8 +167,7 @@ class WorkQueue:
         return None
 
     async def _take_lease(self, db: AsyncSession, key: str, holder: str, now: datetime) -> bool:
-        dialect = postgresql if db.bind.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(WorkUnitLease).values(
+        stmt = conflict_insert(db, WorkUnitLease).values(
             work_unit_key=key, holder=holder, expires_at=self._lease_end()
         )
         stmt = stmt.on_conflict_do_update(

@@ -1,4 +1,4 @@
-"""INSERT ... ON CONFLICT DO NOTHING for both backends: get-or-create without races."""
+"""INSERT ... ON CONFLICT for both backends: get-or-create and upserts without races."""
 
 from __future__ import annotations
 
@@ -6,9 +6,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.store.models import Base
+
+
+def conflict_insert(db: AsyncSession, model: type[Base]) -> PostgresInsert | SqliteInsert:
+    """The backend's INSERT, which takes `on_conflict_do_nothing` / `on_conflict_do_update`."""
+    dialect = postgresql if db.bind.dialect.name == "postgresql" else sqlite
+    return dialect.insert(model)
 
 
 async def insert_missing(
@@ -17,5 +25,4 @@ async def insert_missing(
     """Insert `rows`, silently keeping any row whose primary key already exists."""
     if not rows:
         return
-    dialect = postgresql if db.bind.dialect.name == "postgresql" else sqlite
-    await db.execute(dialect.insert(model).on_conflict_do_nothing(), list(rows))
+    await db.execute(conflict_insert(db, model).on_conflict_do_nothing(), list(rows))
