@@ -147,6 +147,18 @@ class Settings(BaseSettings):
     dialectic_model: str | None = Field(
         default=None, description="Model for the dialectic role (default: llm_model)."
     )
+    agent_provider: LlmProvider | None = Field(
+        default=None, description="Provider for the data agent role (default: llm_provider)."
+    )
+    agent_base_url: str | None = Field(
+        default=None, description="Base URL for the data agent role (default: llm_base_url)."
+    )
+    agent_api_key: str | None = Field(
+        default=None, description="API key for the data agent role (default: llm_api_key)."
+    )
+    agent_model: str | None = Field(
+        default=None, description="Model for the data agent role (default: llm_model)."
+    )
     llm_timeout_s: float = Field(
         default=120.0, gt=0, description="Timeout of one model call, in seconds."
     )

@@ -1,4 +1,4 @@
-"""The chat model of each role (deriver, summary, dialectic), built from Settings.
+"""The chat model of each role (deriver, summary, dialectic, agent), built from Settings.
 
 A role's `<role>_*` settings override the shared `llm_*` ones. A role whose provider resolves
 to "none" has no model: its features run in retrieval-only mode."""
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from parley.config import Settings, SettingsError
 from parley.llm.chat import ChatModel, ChatProvider
 
-ROLES = ("deriver", "summary", "dialectic")
+ROLES = ("deriver", "summary", "dialectic", "agent")
 
 
 @dataclass(frozen=True)
@@ -18,10 +18,11 @@ class ChatModels:
     deriver: ChatModel | None
     summary: ChatModel | None
     dialectic: ChatModel | None
+    agent: ChatModel | None
 
     async def close(self) -> None:
         closed: set[int] = set()
-        for model in (self.deriver, self.summary, self.dialectic):
+        for model in (self.deriver, self.summary, self.dialectic, self.agent):
             if model is not None and id(model.provider) not in closed:
                 closed.add(id(model.provider))
                 await model.close()
