@@ -35,6 +35,8 @@ def _body(method: str, path: str) -> dict[str, Any]:
         return {}
     if path.endswith("/execute"):
         return {"json": {"statement": "SELECT * FROM secrets"}}
+    if "/ai-agent/" in path:
+        return {"json": {"message": "SELECT * FROM secrets", "displayName": "evil"}}
     if "/connections/" in path:
         return {"json": {"name": "evil", "type": "SQLITE", "credential": {"path": "/etc/passwd"}}}
     if path.endswith("/catalogs"):
@@ -75,6 +77,7 @@ def _snapshot(client: TestClient, b: str) -> list[Any]:
         ok(client.get(f"/api/v1/data/projects/{b}/queries", headers=PARTNER)),
         ok(client.get(f"/api/v1/metadata/{b}", headers=PARTNER)),
         ok(client.get(f"/api/v1/metadata/{b}/golden-sqls", headers=PARTNER)),
+        ok(client.get(f"/api/v1/ai-agent/{b}/threads", headers=PARTNER)),
     ]
 
 
@@ -136,7 +139,15 @@ def test_project_keys_reach_only_their_project(
             headers=b_h,
         )
     )
+    thread = ok(
+        client.post(
+            f"/api/v1/ai-agent/{b}/chat",
+            json={"message": "SELECT secret FROM secrets"},
+            headers=b_h,
+        )
+    )
     ids = {
+        "thread_id": thread["threadId"],
         "project_id": b,
         "connection_id": conn["id"],
         "catalog_id": cat["id"],

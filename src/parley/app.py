@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import FastAPI
 
 from parley import __version__, tokens
+from parley.agent.graph import DataAgent
 from parley.api.body_limit import BodyLimitMiddleware
 from parley.api.deps import Scope, requires
 from parley.api.errors import install_error_handlers
@@ -114,6 +115,12 @@ def create_app(settings: Settings) -> FastAPI:
                 reasoning=reasoning_defaults(settings, models),
                 worker=worker,
                 data=data,
+                agent=DataAgent(
+                    data,
+                    index=observation_index,
+                    model=models.agent,
+                    reasoning=reasoning_defaults(settings, models),
+                ),
             )
             indexing = asyncio.create_task(indexer.run(), name="parley-embedding-indexer")
             cleanup.push_async_callback(_stop, indexing)

@@ -23,6 +23,7 @@ class Principal:
     workspace: str | None = None
     peer: str | None = None
     session: str | None = None
+    key_id: str | None = None  # a Peaka-style key's id (the data agent's default user)
 
     @property
     def is_workspace_key(self) -> bool:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from parley.auth.keys import ADMIN, Principal
+from parley.auth.keys import Principal
 from parley.errors import InvalidInput, NotFound, Unauthorized
 from parley.store.data_models import ApiKey
 
@@ -75,7 +75,7 @@ async def delete_api_key(*, db: AsyncSession, project_id: str | None, key_id: st
 
 async def authenticate(*, db: AsyncSession, token: str) -> Principal:
     """One indexed lookup by prefix (a Core select: this runs on every request)."""
-    stmt = select(ApiKey.key_hash, ApiKey.project_id, ApiKey.expires_at).where(
+    stmt = select(ApiKey.id, ApiKey.key_hash, ApiKey.project_id, ApiKey.expires_at).where(
         ApiKey.prefix == token[:8]
     )
     row = (await db.execute(stmt)).first()
@@ -84,5 +84,5 @@ async def authenticate(*, db: AsyncSession, token: str) -> Principal:
     if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
         raise Unauthorized("API key has expired")
     if row.project_id is None:
-        return ADMIN
-    return Principal(workspace=row.project_id)
+        return Principal(admin=True, key_id=row.id)
+    return Principal(workspace=row.project_id, key_id=row.id)

@@ -169,8 +169,16 @@ async def run_on(
     """Guard `sql` against `scope` and run it; the one path by which SQL reaches a source."""
     cap, timeout = effective_limits(services, limit=limit, timeout_s=timeout_s)
     guarded = guard(sql, scope=scope, row_cap=cap, bindings=bindings)
-    result = await connector.run(guarded.sql, timeout_s=timeout, max_rows=guarded.row_cap)
-    return guarded, result
+    return guarded, await run_guarded(connector, guarded, timeout_s=timeout)
+
+
+async def run_guarded(connector: Connector, guarded: GuardedSql, *, timeout_s: float) -> ResultSet:
+    return await connector.run(guarded.sql, timeout_s=timeout_s, max_rows=guarded.row_cap)
+
+
+async def explain_guarded(connector: Connector, guarded: GuardedSql, *, timeout_s: float) -> None:
+    """A dry run: the source plans the guarded statement (names, types) without running it."""
+    await connector.run(f"EXPLAIN {guarded.sql}", timeout_s=timeout_s, max_rows=1)
 
 
 async def run_sql(

@@ -394,6 +394,7 @@ class ModelUsage(Base):
     output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-# The data domain's models live in their own module; importing it here registers them on
-# Base.metadata for the migrations and their test.
+# The data and agent domains' models live in their own modules; importing them here
+# registers them on Base.metadata for the migrations and their test.
+from parley.store import agent_models as _agent_models  # noqa: E402,F401
 from parley.store import data_models as _data_models  # noqa: E402,F401

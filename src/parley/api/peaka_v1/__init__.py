@@ -1,12 +1,13 @@
-"""Peaka's Gateway API (/api/v1): projects, keys, connections, catalogs, metadata, queries."""
+"""Peaka's Gateway API (/api/v1): projects, keys, connections, catalogs, metadata, queries,
+and the data agent."""
 
 from fastapi import APIRouter
 
-from parley.api.peaka_v1 import catalogs, connections, metadata, projects, queries
+from parley.api.peaka_v1 import agent, catalogs, connections, metadata, projects, queries
 
 
 def build_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1")
-    for module in (projects, connections, catalogs, queries, metadata):
+    for module in (projects, connections, catalogs, queries, metadata, agent):
         router.include_router(module.router)
     return router

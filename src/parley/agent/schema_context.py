@@ -1,0 +1,289 @@
+"""What the agent is shown about the data: the tables that matter for the question, with their
+columns, descriptions, known values and relations, and golden SQLs like it.
+
+Small projects are shown whole (every table flagged useWithAI, up to `ALL_TABLES`). Larger ones
+are narrowed to the tables nearest the question by semantic search over their metadata, plus
+the tables holding values the question names (the value index), the tables used by the nearest
+golden SQLs, and tables one relation away from those.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from parley.agent.value_index import ColumnRef, ColumnStats, ValueIndexCache, ValueMatch
+from parley.data.connections import DataServices
+from parley.data.execute import ProjectCatalog, load_catalogs
+from parley.data.metadata import project_metadata, search_golden_sqls, search_tables
+from parley.data.sql_guard import QueryRejected, TableName, catalog_names_used
+from parley.store.data_models import DataCatalog, DataColumn, DataRelation, DataTable
+
+ALL_TABLES = 12  # projects with at most this many tables are shown whole
+SEARCHED_TABLES = 6
+MAX_TABLES = 15
+GOLDEN_SQLS = 3
+SHOWN_VALUES = 15
+SHOWN_SAMPLES = 3
+
+
+@dataclass
+class TableView:
+    catalog: DataCatalog
+    table: DataTable
+    columns: list[DataColumn]
+    relations: list[DataRelation]
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.catalog.id, self.table.schema_name, self.table.table_name)
+
+
+@dataclass
+class SchemaContext:
+    catalogs: list[ProjectCatalog]
+    tables: list[TableView]
+    all_tables: list[TableView]
+    golden: list[dict[str, str]] = field(default_factory=list)
+    values: list[ValueMatch] = field(default_factory=list)
+
+    @property
+    def qualify_catalog(self) -> bool:
+        return len(self.catalogs) > 1
+
+    def dialect_of(self, catalog_id: str) -> str:
+        for c in self.catalogs:
+            if c.catalog.id == catalog_id:
+                return c.scope.dialect
+        return "sql"
+
+    def name_of(self, view: TableView) -> str:
+        """How generated SQL should name the table."""
+        parts = [view.table.schema_name, view.table.table_name]
+        if self.qualify_catalog:
+            parts.insert(0, view.catalog.name)
+        elif view.table.schema_name == self._default_schema(view.catalog.id):
+            parts = parts[1:]
+        return ".".join(parts)
+
+    def _default_schema(self, catalog_id: str) -> str | None:
+        for c in self.catalogs:
+            if c.catalog.id == catalog_id:
+                return c.scope.default_schema
+        return None
+
+    def table_names(self) -> list[str]:
+        return [f"{v.catalog.name}.{v.table.schema_name}.{v.table.table_name}" for v in self.tables]
+
+    def metadata(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "catalogName": v.catalog.name,
+                "schemaName": v.table.schema_name,
+                "tableName": v.table.table_name,
+                "description": v.table.description,
+                "columns": [
+                    {"name": c.name, "dataType": c.data_type, "description": c.description}
+                    for c in v.columns
+                ],
+            }
+            for v in self.tables
+        ]
+
+    def catalog_list(self) -> list[dict[str, Any]]:
+        by_catalog: dict[str, list[str]] = {}
+        for v in self.all_tables:
+            by_catalog.setdefault(v.catalog.id, []).append(
+                f"{v.table.schema_name}.{v.table.table_name}"
+            )
+        return [
+            {
+                "catalogId": c.catalog.id,
+                "catalogName": c.catalog.name,
+                "dialect": c.scope.dialect,
+                "tables": by_catalog.get(c.catalog.id, []),
+            }
+            for c in self.catalogs
+        ]
+
+    def render(self) -> str:
+        """The schema as the model reads it."""
+        blocks = []
+        names = {v.key: self.name_of(v) for v in self.all_tables}
+        for view in self.tables:
+            dialect = self.dialect_of(view.catalog.id)
+            head = f"TABLE {names[view.key]}"
+            if self.qualify_catalog:
+                head += f" (catalog {view.catalog.name}, {dialect} SQL)"
+            if view.table.row_count is not None:
+                head += f" -- {view.table.row_count} rows"
+            lines = [head]
+            if view.table.description:
+                lines.append(f"  about: {view.table.description}")
+            for column in view.columns:
+                lines.append("  " + _column_line(column))
+            for rel in view.relations:
+                target = names.get(
+                    (rel.target_catalog_id, rel.target_schema_name, rel.target_table_name),
+                    f"{rel.target_schema_name}.{rel.target_table_name}",
+                )
+                lines.append(f"  {rel.column_name} references {target}.{rel.target_column_name}")
+            blocks.append("\n".join(lines))
+        return "\n\n".join(blocks)
+
+    def render_values(self) -> str:
+        lines = []
+        for match in self.values:
+            ref = match.ref
+            table = self._view_name(ref)
+            lines.append(f"- {match.value!r} is a value of {table}.{ref.column}")
+        return "\n".join(lines)
+
+    def _view_name(self, ref: ColumnRef) -> str:
+        for view in self.all_tables:
+            if (view.catalog.name, view.table.schema_name, view.table.table_name) == (
+                ref.catalog,
+                ref.schema,
+                ref.table,
+            ):
+                return self.name_of(view)
+        return f"{ref.schema}.{ref.table}"
+
+
+def _column_line(column: DataColumn) -> str:
+    text = f"{column.name} {column.data_type}"
+    flags = [
+        label
+        for label, on in (("primary key", column.is_primary), ("not null", column.is_not_null))
+        if on
+    ]
+    if flags:
+        text += " " + ", ".join(flags)
+    if column.description:
+        text += f" -- {column.description}"
+    if column.categorical_values:
+        shown = [repr(v) for v in column.categorical_values[:SHOWN_VALUES]]
+        more = len(column.categorical_values) > SHOWN_VALUES
+        text += f"; values: {', '.join(shown)}{', ...' if more else ''}"
+    elif column.sample_values:
+        text += f"; e.g. {', '.join(repr(v) for v in column.sample_values[:SHOWN_SAMPLES])}"
+    return text
+
+
+async def load_views(
+    services: DataServices, project_id: str
+) -> tuple[list[ProjectCatalog], list[TableView], dict[str, datetime | None]]:
+    async with services.database.read() as db:
+        catalogs = await load_catalogs(db=db, project_id=project_id)
+        described = await project_metadata(
+            db=db, project_id=project_id, catalog_id=None, schema=None
+        )
+        stamps = dict(
+            (
+                await db.execute(
+                    select(DataCatalog.id, DataCatalog.refreshed_at).where(
+                        DataCatalog.project_id == project_id
+                    )
+                )
+            ).all()
+        )
+    views = [
+        TableView(catalog, table, columns, relations)
+        for catalog, entries in described
+        for table, columns, relations in entries
+        if table.use_with_ai
+    ]
+    return catalogs, views, stamps
+
+
+async def build_context(
+    services: DataServices,
+    values: ValueIndexCache,
+    *,
+    project_id: str,
+    question: str,
+) -> SchemaContext:
+    catalogs, views, stamps = await load_views(services, project_id)
+    matches: list[ValueMatch] = []
+    for catalog in catalogs:
+        stats = [
+            ColumnStats(
+                ref=ColumnRef(v.catalog.name, v.table.schema_name, v.table.table_name, c.name),
+                data_type=c.data_type,
+                distinct=(
+                    c.distinct_fraction * v.table.row_count
+                    if c.distinct_fraction is not None and v.table.row_count is not None
+                    else None
+                ),
+                categorical=c.categorical_values,
+                key=c.is_primary or c.is_unique,
+            )
+            for v in views
+            if v.catalog.id == catalog.catalog.id
+            for c in v.columns
+        ]
+        index = await values.index_for(catalog, stamps.get(catalog.catalog.id), stats)
+        matches += index.match(question)
+    golden = []
+    if views:
+        golden = [
+            {"question": row.prompt, "sql": row.sql}
+            for row, _score in await search_golden_sqls(
+                services, project_id=project_id, query=question, top_k=GOLDEN_SQLS
+            )
+        ]
+    chosen = views
+    if len(views) > ALL_TABLES:
+        chosen = await _narrow(services, project_id, question, views, catalogs, matches, golden)
+    return SchemaContext(
+        catalogs=catalogs, tables=chosen, all_tables=views, golden=golden, values=matches
+    )
+
+
+async def _narrow(
+    services: DataServices,
+    project_id: str,
+    question: str,
+    views: list[TableView],
+    catalogs: list[ProjectCatalog],
+    matches: list[ValueMatch],
+    golden: list[dict[str, str]],
+) -> list[TableView]:
+    by_key = {v.key: v for v in views}
+    by_name = {(v.catalog.name, v.table.schema_name, v.table.table_name): v for v in views}
+    wanted: list[tuple[str, str, str]] = []
+    for hit in await search_tables(
+        services, project_id=project_id, query=question, top_k=SEARCHED_TABLES
+    ):
+        wanted.append((hit["catalogId"], hit["schemaName"], hit["tableName"]))
+    for match in matches:
+        view = by_name.get((match.ref.catalog, match.ref.schema, match.ref.table))
+        if view is not None:
+            wanted.append(view.key)
+    dialects = list(dict.fromkeys(c.scope.dialect for c in catalogs))
+    for example in golden:
+        try:
+            _, refs = catalog_names_used(example["sql"], dialects)
+        except QueryRejected:  # an unparsable golden SQL just adds no tables
+            continue
+        for schema, table in refs:
+            for c in catalogs:
+                found = c.scope.resolve(schema or None, table)
+                if isinstance(found, TableName):
+                    wanted.append((c.catalog.id, found.schema, found.table))
+    for key in list(wanted):  # one relation away
+        view = by_key.get(key)
+        if view is None:
+            continue
+        for rel in view.relations:
+            wanted.append((rel.target_catalog_id, rel.target_schema_name, rel.target_table_name))
+        for other in views:
+            for rel in other.relations:
+                target = (rel.target_catalog_id, rel.target_schema_name, rel.target_table_name)
+                if target == key:
+                    wanted.append(other.key)
+    picked = [by_key[k] for k in dict.fromkeys(wanted) if k in by_key]
+    return picked[:MAX_TABLES]

@@ -1,0 +1,102 @@
+"""The memory join: each agent thread is a memory session between the asking user and the agent
+peer. The user's questions and the agent's answers are stored there, so the deriver learns what
+the user asks about; before answering, the agent reads what memory holds about the user (their
+peer card and the observations nearest to the question).
+
+A workspace turns this off with `configuration.agent.memory = false` (PUT /v2/workspaces/{id}).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parley.memory import peer_cards
+from parley.memory.configuration import ReasoningDefaults
+from parley.memory.messages import NewMessage, create_messages
+from parley.memory.observation_index import ObservationIndex
+from parley.memory.representation import RepresentationRequest, select_observations
+from parley.memory.sessions import PeerConfig, get_or_create_session
+from parley.store.models import Peer, Workspace
+
+AGENT_PEER = "data-agent"
+DEFAULT_USER_PEER = "user"
+MEMORY_FACTS = 12
+
+
+@dataclass(frozen=True)
+class UserMemory:
+    card: list[str]
+    facts: list[str]
+
+    def lines(self) -> list[str]:
+        return [*self.card, *(f for f in self.facts if f not in self.card)]
+
+
+def memory_enabled(workspace: Workspace) -> bool:
+    section = (workspace.configuration or {}).get("agent")
+    if isinstance(section, dict) and isinstance(section.get("memory"), bool):
+        return section["memory"]
+    return True
+
+
+async def recall(
+    db: AsyncSession,
+    *,
+    index: ObservationIndex,
+    workspace_id: str,
+    user_peer: str,
+    vector: object | None,
+) -> UserMemory:
+    """What memory holds about the user (their own, global view), nearest to the question."""
+    exists = await db.scalar(
+        select(Peer.id).where(Peer.workspace_id == workspace_id, Peer.id == user_peer)
+    )
+    if exists is None:
+        return UserMemory(card=[], facts=[])
+    card = await peer_cards.get_card(db, workspace_id, user_peer, user_peer) or []
+    representation = await select_observations(
+        db,
+        index=index,
+        workspace_id=workspace_id,
+        request=RepresentationRequest(
+            observer=user_peer,
+            observed=user_peer,
+            include_most_derived=True,
+            max_observations=MEMORY_FACTS,
+        ),
+        vector=vector,
+    )
+    facts = [o.content for o in representation.ranked[:MEMORY_FACTS]]
+    return UserMemory(card=list(card), facts=facts)
+
+
+async def remember_turn(
+    db: AsyncSession,
+    *,
+    workspace_id: str,
+    thread_id: str,
+    user_peer: str,
+    question: str,
+    answer: str,
+    reasoning: ReasoningDefaults,
+) -> None:
+    """Store the turn in the thread's session; the deriver learns about the user, not the agent."""
+    await get_or_create_session(
+        db=db,
+        workspace_id=workspace_id,
+        session_id=thread_id,
+        peers={user_peer: PeerConfig(), AGENT_PEER: PeerConfig(observe_me=False)},
+    )
+    turn = [NewMessage(content=question, peer_id=user_peer)]
+    if answer:
+        turn.append(NewMessage(content=answer, peer_id=AGENT_PEER))
+    await create_messages(
+        db=db,
+        workspace_id=workspace_id,
+        session_id=thread_id,
+        messages=turn,
+        reasoning=reasoning,
+    )
