@@ -220,15 +220,12 @@ def start_server(env: dict[str, str], port: int, log_path: Path) -> subprocess.P
 
 
 def pick(questions: list[Question], only: str | None, limit: int | None) -> list[Question]:
-    """Questions by id or category (comma-separated); a chain is kept or dropped whole."""
+    """Questions by id, chain or category (comma-separated); a chain is kept or dropped
+    whole."""
     if only:
         wanted = set(only.split(","))
-        keep_chains = {q.chain for q in questions if q.chain and wanted & {q.id, q.category}}
-        questions = [
-            q
-            for q in questions
-            if wanted & {q.id, q.category} or (q.chain is not None and q.chain in keep_chains)
-        ]
+        keep = {q.chain for q in questions if q.chain and wanted & {q.id, q.category, q.chain}}
+        questions = [q for q in questions if wanted & {q.id, q.category} or q.chain in keep]
     if limit is not None:
         out: list[Question] = []
         for conversation in conversations(questions):
@@ -247,7 +244,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--questions", type=Path, default=QUESTIONS, help="questions JSONL file")
     parser.add_argument("--demo-db", type=Path, help="the demo SQLite file to score on")
     parser.add_argument("--oracle", action="store_true", help="a model that answers gold SQL")
-    parser.add_argument("--only", help="question ids or categories, comma-separated")
+    parser.add_argument("--only", help="question ids, chains or categories, comma-separated")
     parser.add_argument("--limit", type=int, help="ask about this many questions (whole chains)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per request")
     parser.add_argument("--out", type=Path, help="write the JSON report here")
