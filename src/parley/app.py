@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Annotated
 
@@ -64,7 +64,13 @@ async def _stop(task: asyncio.Task[None]) -> None:
     await asyncio.gather(task, return_exceptions=True)
 
 
-def create_app(settings: Settings) -> FastAPI:
+StartupHook = Callable[[AppState], Awaitable[None]]
+
+
+def create_app(settings: Settings, *, startup: Sequence[StartupHook] = ()) -> FastAPI:
+    """`startup` hooks run once everything is built, before the first request is served
+    (`parley serve --demo` registers the demo project in one)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = settings.resolved_database_url
@@ -127,6 +133,8 @@ def create_app(settings: Settings) -> FastAPI:
             if worker is not None:
                 working = asyncio.create_task(worker.run(), name="parley-worker")
                 cleanup.push_async_callback(_stop, working)
+            for hook in startup:
+                await hook(app.state.parley)
             log.info("Parley %s ready on %s", __version__, database.dialect)
             yield
 

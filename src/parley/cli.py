@@ -32,8 +32,13 @@ def _serve(args: argparse.Namespace) -> None:
         settings.check_serve_safety()
     except SettingsError as err:
         raise SystemExit(f"parley: {err}") from err
+    startup = []
+    if args.demo:
+        from parley.demo.startup import demo_startup
+
+        startup.append(demo_startup)
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, startup=startup),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
@@ -144,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP server (migrates the database first)")
     serve.add_argument("--host", help="override PARLEY_HOST")
     serve.add_argument("--port", type=int, help="override PARLEY_PORT")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="generate a demo retail database under the data directory (if absent) and load "
+        "it as project 'demo'",
+    )
     serve.set_defaults(func=_serve)
 
     worker = commands.add_parser(
