@@ -70,6 +70,7 @@ class Outcome:
     match: bool = False
     verdict: str = ""
     latency_s: float = 0.0
+    steps_ms: dict[str, float] | None = None  # the agent's own timing of each step
 
 
 def ask(
@@ -103,6 +104,7 @@ def ask(
         outcome.thread_id = reply.get("threadId")
         outcome.generated_sql = result.get("currentGeneratedQuery")
         outcome.query_error = result.get("currentQueryError")
+        outcome.steps_ms = result.get("timingsMs")
         messages = result.get("messages") or []
         if messages:
             outcome.answer = messages[-1].get("kwargs", {}).get("content")
@@ -146,10 +148,15 @@ def summary(outcomes: list[Outcome]) -> dict[str, Any]:
     by_category: dict[str, list[Outcome]] = defaultdict(list)
     for outcome in outcomes:
         by_category[outcome.category].append(outcome)
+    steps: dict[str, list[float]] = defaultdict(list)
+    for outcome in outcomes:
+        for step, ms in (outcome.steps_ms or {}).items():
+            steps[step].append(ms)
     return {
         "overall": block(outcomes),
         "categories": {name: block(items) for name, items in sorted(by_category.items())},
         "failed_requests": sum(o.error is not None for o in outcomes),
+        "step_p50_ms": {k: round(percentile(sorted(v), 50), 1) for k, v in steps.items()},
     }
 
 
@@ -161,6 +168,9 @@ def print_summary(result: dict[str, Any]) -> None:
             f"{name:<14} {b['n']:>4} {b['correct']:>8} {b['accuracy']:>9.1%} "
             f"{b['latency_p50_s']:>8.2f} {b['latency_p95_s']:>8.2f}"
         )
+    if result.get("step_p50_ms"):
+        parts = ", ".join(f"{k} {v:g}" for k, v in result["step_p50_ms"].items())
+        print(f"\nthe agent's steps, p50 ms: {parts}")
     if result["failed_requests"]:
         print(f"\n{result['failed_requests']} requests failed (see the report's `error` fields)")
 

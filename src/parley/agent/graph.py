@@ -23,8 +23,9 @@ anything else is told that a model is needed.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -96,6 +97,7 @@ class _Turn:
     state: AgentState
     meter: UsageMeter
     context: SchemaContext | None = None
+    clock: float = field(default_factory=time.perf_counter)  # when the last step ended
 
 
 class DataAgent:
@@ -123,7 +125,9 @@ class DataAgent:
 
     async def run(self, request: AgentRequest, listener: Listener | None = None) -> AgentState:
         listener = listener or Listener()
+        started = time.perf_counter()
         turn = await self._prepare(request)
+        turn.clock = started
         try:
             await self._notify(listener, "prepare", turn, {"threadId": turn.thread_id})
             await self._retrieve(turn, listener)
@@ -188,8 +192,13 @@ class DataAgent:
     async def _retrieve(self, turn: _Turn, listener: Listener) -> None:
         request = turn.request
         question = self._retrieval_text(turn)
+        vector = (await self._services.embedder.embed([question]))[0]
         context = await build_context(
-            self._services, self._values, project_id=request.project_id, question=question
+            self._services,
+            self._values,
+            project_id=request.project_id,
+            question=question,
+            vector=vector,
         )
         turn.context = context
         state = turn.state
@@ -199,7 +208,6 @@ class DataAgent:
         state.gold_sqls = context.golden
         state.value_matches = [m.to_json() for m in context.values]
         if turn.memory_on:
-            vector = (await self._services.embedder.embed([request.message]))[0]
             async with self._services.database.read() as db:
                 memory = await user_memory.recall(
                     db,
@@ -436,6 +444,10 @@ class DataAgent:
 
     @staticmethod
     async def _notify(listener: Listener, node: str, turn: _Turn, changes: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        timings = turn.state.timings_ms
+        timings[node] = round(timings.get(node, 0.0) + (now - turn.clock) * 1000, 1)
+        turn.clock = now
         if listener.update is not None:
             await listener.update(node, changes, turn.state)
 

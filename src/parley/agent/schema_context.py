@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 
 from parley.agent.value_index import ColumnRef, ColumnStats, ValueIndexCache, ValueMatch
 from parley.data.connections import DataServices
 from parley.data.execute import ProjectCatalog, load_catalogs
-from parley.data.metadata import project_metadata, search_golden_sqls, search_tables
+from parley.data.metadata import search_golden_sqls, search_tables
+from parley.data.projects import get_project
 from parley.data.sql_guard import QueryRejected, TableName, catalog_names_used
 from parley.store.data_models import DataCatalog, DataColumn, DataRelation, DataTable
 
@@ -176,27 +178,56 @@ def _column_line(column: DataColumn) -> str:
 async def load_views(
     services: DataServices, project_id: str
 ) -> tuple[list[ProjectCatalog], list[TableView], dict[str, datetime | None]]:
+    """The project's catalogs and useWithAI tables with their columns and relations, in a few
+    statements (not one per table)."""
     async with services.database.read() as db:
+        await get_project(db=db, project_id=project_id)
         catalogs = await load_catalogs(db=db, project_id=project_id)
-        described = await project_metadata(
-            db=db, project_id=project_id, catalog_id=None, schema=None
+        rows = list(
+            await db.scalars(
+                select(DataCatalog)
+                .where(DataCatalog.project_id == project_id)
+                .order_by(DataCatalog.created_at, DataCatalog.id)
+            )
         )
-        stamps = dict(
-            (
-                await db.execute(
-                    select(DataCatalog.id, DataCatalog.refreshed_at).where(
-                        DataCatalog.project_id == project_id
-                    )
-                )
-            ).all()
+        tables = list(
+            await db.scalars(
+                select(DataTable)
+                .where(DataTable.project_id == project_id, DataTable.use_with_ai.is_(True))
+                .order_by(DataTable.schema_name, DataTable.table_name)
+            )
         )
+        columns = await db.scalars(
+            select(DataColumn)
+            .join(DataTable, DataTable.id == DataColumn.table_id)
+            .where(DataTable.project_id == project_id, DataTable.use_with_ai.is_(True))
+            .order_by(DataColumn.table_id, DataColumn.position)
+        )
+        relations = list(
+            await db.scalars(select(DataRelation).where(DataRelation.project_id == project_id))
+        )
+    by_table: dict[int, list[DataColumn]] = {}
+    for column in columns:
+        by_table.setdefault(column.table_id, []).append(column)
+    by_catalog = {c.id: c for c in rows}
+    order = {c.id: i for i, c in enumerate(rows)}
     views = [
-        TableView(catalog, table, columns, relations)
-        for catalog, entries in described
-        for table, columns, relations in entries
-        if table.use_with_ai
+        TableView(
+            by_catalog[t.catalog_id],
+            t,
+            by_table.get(t.id, []),
+            [
+                r
+                for r in relations
+                if (r.catalog_id, r.schema_name, r.table_name)
+                == (t.catalog_id, t.schema_name, t.table_name)
+            ],
+        )
+        for t in tables
+        if t.catalog_id in by_catalog
     ]
-    return catalogs, views, stamps
+    views.sort(key=lambda v: order[v.catalog.id])
+    return catalogs, views, {c.id: c.refreshed_at for c in rows}
 
 
 async def build_context(
@@ -205,6 +236,7 @@ async def build_context(
     *,
     project_id: str,
     question: str,
+    vector: np.ndarray | None = None,  # the question, already embedded
 ) -> SchemaContext:
     catalogs, views, stamps = await load_views(services, project_id)
     matches: list[ValueMatch] = []
@@ -232,12 +264,14 @@ async def build_context(
         golden = [
             {"question": row.prompt, "sql": row.sql}
             for row, _score in await search_golden_sqls(
-                services, project_id=project_id, query=question, top_k=GOLDEN_SQLS
+                services, project_id=project_id, query=question, top_k=GOLDEN_SQLS, vector=vector
             )
         ]
     chosen = views
     if len(views) > ALL_TABLES:
-        chosen = await _narrow(services, project_id, question, views, catalogs, matches, golden)
+        chosen = await _narrow(
+            services, project_id, question, vector, views, catalogs, matches, golden
+        )
     return SchemaContext(
         catalogs=catalogs, tables=chosen, all_tables=views, golden=golden, values=matches
     )
@@ -247,6 +281,7 @@ async def _narrow(
     services: DataServices,
     project_id: str,
     question: str,
+    vector: np.ndarray | None,
     views: list[TableView],
     catalogs: list[ProjectCatalog],
     matches: list[ValueMatch],
@@ -256,7 +291,7 @@ async def _narrow(
     by_name = {(v.catalog.name, v.table.schema_name, v.table.table_name): v for v in views}
     wanted: list[tuple[str, str, str]] = []
     for hit in await search_tables(
-        services, project_id=project_id, query=question, top_k=SEARCHED_TABLES
+        services, project_id=project_id, query=question, top_k=SEARCHED_TABLES, vector=vector
     ):
         wanted.append((hit["catalogId"], hit["schemaName"], hit["tableName"]))
     for match in matches:

@@ -65,6 +65,7 @@ class AgentState:
     attempts: list[Attempt] = field(default_factory=list)
     answer: str = ""
     sample_questions: list[str] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)  # per step, repairs included
 
     def turn_messages(self) -> list[dict[str, Any]]:
         turn = [lc_messages.human(self.question)]
@@ -98,4 +99,5 @@ class AgentState:
             "userMemory": self.user_memory,
             "valueMatches": self.value_matches,
             "attempts": [{"sql": a.sql, "error": a.error} for a in self.attempts],
+            "timingsMs": self.timings_ms,
         }

@@ -248,14 +248,20 @@ async def delete_golden_sql(*, db: AsyncSession, project_id: str, golden_id: str
 
 
 async def search_golden_sqls(
-    services: DataServices, *, project_id: str, query: str, top_k: str | int | None
+    services: DataServices,
+    *,
+    project_id: str,
+    query: str,
+    top_k: str | int | None,
+    vector: np.ndarray | None = None,  # the query, already embedded
 ) -> list[tuple[GoldenSql, float]]:
     k = _top_k(top_k)
     async with services.database.read() as db:
         rows = await list_golden_sqls(db=db, project_id=project_id)
     if not rows:
         return []
-    vector = (await services.embedder.embed([query]))[0]
+    if vector is None:
+        vector = (await services.embedder.embed([query]))[0]
     scores = _cosine(vector, [r.embedding for r in rows])
     order = np.argsort(-scores, kind="stable")[:k]
     return [(rows[i], float(scores[i])) for i in order]
@@ -279,7 +285,12 @@ def table_text(table: DataTable, catalog: str, columns: list[DataColumn]) -> str
 
 
 async def search_tables(
-    services: DataServices, *, project_id: str, query: str, top_k: str | int | None
+    services: DataServices,
+    *,
+    project_id: str,
+    query: str,
+    top_k: str | int | None,
+    vector: np.ndarray | None = None,  # the query, already embedded
 ) -> list[dict[str, Any]]:
     """Tables flagged useWithAI, ranked by similarity of their metadata to `query`."""
     k = _top_k(top_k)
@@ -312,7 +323,8 @@ async def search_tables(
         for table, _ in pairs:
             if table.id in fresh:
                 table.embedding = fresh[table.id]
-    vector = (await services.embedder.embed([query]))[0]
+    if vector is None:
+        vector = (await services.embedder.embed([query]))[0]
     scores = _cosine(vector, [t.embedding for t, _ in pairs])
     order = np.argsort(-scores, kind="stable")[:k]
     return [
