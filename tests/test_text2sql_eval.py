@@ -319,3 +319,42 @@ def test_the_oracle_answers_plain_prompts_with_fenced_sql() -> None:
         text, refusal = asyncio.run(run())
     assert text == f"```sql\n{question.sql}\n```"
     assert "no scripted reply for" in refusal
+
+
+# --- the harness against the real agent ----------------------------------------------------
+
+
+def test_the_oracle_scores_every_question_through_the_real_agent(tmp_path: Path) -> None:
+    """The whole path: `parley serve --demo` in a subprocess, the agent's prompts, its SQL guard
+    and execution, a follow-up chain in one thread, and the harness's scoring. With the oracle
+    as the model every answer must match; a plumbing fault anywhere makes this fail."""
+    import json
+    import os
+    import subprocess
+
+    report = tmp_path / "report.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "tests")])}
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "text2sql_eval.py"),
+            "--oracle",
+            "--only",
+            "c1,q001,q042,q050",
+            "--out",
+            str(report),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads(report.read_text())
+    asked = [q["id"] for q in result["questions"]]
+    chain = [q.id for q in QUESTIONS if q.chain == "c1"]
+    assert sorted(asked) == sorted([*chain, "q001", "q042", "q050"]) and len(chain) == 3
+    assert [q for q in asked if q in chain] == chain  # a chain is asked in order
+    assert result["overall"]["correct"] == result["overall"]["n"] == len(asked)
+    threads = {q["thread_id"] for q in result["questions"] if q["chain"] == "c1"}
+    assert len(threads) == 1
