@@ -8,14 +8,16 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import TEST_SECRET
+from conftest import TEST_SECRET, make_settings, reasoning_settings, wait_for_reasoning
 from fake_openai import FakeOpenAI, fake_openai
+from parley.app import create_app
 from parley.auth.keys import ADMIN, create_key
 
 PARTNER = {"Authorization": f"Bearer {create_key(ADMIN, secret=TEST_SECRET)}"}
@@ -580,3 +582,32 @@ def test_bad_input(
 def test_unknown_project(client: TestClient) -> None:
     response = client.post("/api/v1/ai-agent/nope/chat", json={"message": "hi"}, headers=PARTNER)
     error(response, 404, "NOT_FOUND", "Project nope not found")
+
+
+def test_what_a_user_asked_before_reaches_the_next_thread(
+    database_url: str, tmp_path: Path, model: FakeOpenAI, settings_overrides: dict[str, Any]
+) -> None:
+    """The memory loop with the real worker: a question is stored in the thread's session, the
+    deriver (no deriver model here: each sentence of the user's message becomes a fact) learns
+    it, and a new thread's prompt shows it under what the agent knows about the user."""
+    overrides = settings_overrides | reasoning_settings(auth_enabled=False)
+    settings = make_settings(database_url, tmp_path / "data", **overrides)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        headers = make_project(client, tmp_path)
+        first = "I only care about the Ontario region."
+        model.script(
+            f"QUESTION: {first}", plan(None, intent="USER_INTENT_NOT_CLEAR", answer="Noted.")
+        )
+        chat(client, headers, message=first, userId="carol")
+        wait_for_reasoning(client, "shop")
+        q = "How many customers are in my region?"
+        model.script(
+            f"QUESTION: {q}", plan("SELECT COUNT(*) AS n FROM customers WHERE region = 'Ontario'")
+        )
+        model.script(f"EXPLAIN THE RESULT FOR: {q}", "4.")
+        reply = chat(client, headers, message=q, userId="carol")
+        fact = f"carol said on {datetime.now(UTC).date().isoformat()}: I only care about the Ontario region."
+        assert reply["result"]["userMemory"] == [fact]
+        assert f"- {fact}" in model.prompts()[-2]
+        other = chat(client, headers, message=q, userId="dave")  # another user knows nothing
+        assert other["result"]["userMemory"] == []
