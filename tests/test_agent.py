@@ -611,3 +611,19 @@ def test_what_a_user_asked_before_reaches_the_next_thread(
         assert f"- {fact}" in model.prompts()[-2]
         other = chat(client, headers, message=q, userId="dave")  # another user knows nothing
         assert other["result"]["userMemory"] == []
+
+
+def test_a_thread_keeps_the_first_hundred_rows_of_a_result(
+    client: TestClient, shop: dict[str, str], model: FakeOpenAI
+) -> None:
+    q = "List all orders"
+    model.script(f"QUESTION: {q}", plan("SELECT id FROM orders ORDER BY id"))
+    model.script(f"EXPLAIN THE RESULT FOR: {q}", "400 orders.")
+    reply = chat(client, shop, message=q)
+    returned = reply["result"]["currentQueryResult"]
+    assert (len(returned["rows"]), returned["rowCount"], returned["truncated"]) == (400, 400, False)
+    thread = ok(client.get(f"/api/v1/ai-agent/shop/threads/{reply['threadId']}", headers=shop))
+    kept = thread["turns"][0]["result"]["currentQueryResult"]
+    assert kept["rows"] == [[i] for i in range(1, 101)] and kept["rowCount"] == 400
+    assert "RESULT (400 rows (first 30 shown))" in model.prompts()[1]
+    assert "strftime('%Y', d)" in model.prompts()[0]  # the dialect's tips

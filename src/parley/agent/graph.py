@@ -62,6 +62,7 @@ from parley.memory.workspaces import get_workspace
 
 MAX_TRIES = 3
 STATE_ROWS = 1000  # rows kept in the returned state; the query itself may return more
+STORED_ROWS = 100  # rows kept with the turn in the thread
 NO_EXECUTE_ANSWER = "Here is the query (checked, not run):"
 
 Update = Callable[[str, dict[str, Any], AgentState], Awaitable[None]]
@@ -98,6 +99,14 @@ class _Turn:
     meter: UsageMeter
     context: SchemaContext | None = None
     clock: float = field(default_factory=time.perf_counter)  # when the last step ended
+
+
+def _stored(result: dict[str, Any]) -> dict[str, Any]:
+    """A turn's state as kept in its thread: the result's first STORED_ROWS rows."""
+    query = result.get("currentQueryResult")
+    if query and len(query["rows"]) > STORED_ROWS:
+        result["currentQueryResult"] = {**query, "rows": query["rows"][:STORED_ROWS]}
+    return result
 
 
 class DataAgent:
@@ -413,7 +422,7 @@ class DataAgent:
                 thread,
                 question=request.message,
                 answer=state.answer,
-                state=state.to_result(with_history=False),
+                state=_stored(state.to_result(with_history=False)),
             )
             if turn.memory_on:
                 await user_memory.remember_turn(

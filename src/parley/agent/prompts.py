@@ -18,6 +18,15 @@ from parley.llm.chat import ChatMessage
 RESULT_ROWS_SHOWN = 30
 CELL_CHARS = 80
 HISTORY_TURNS = 6
+# What models most often get wrong per dialect: dates and text matching.
+DIALECT_TIPS = {
+    "sqlite": "SQLite: dates are usually TEXT 'YYYY-MM-DD'; use strftime('%Y', d), "
+    "strftime('%Y-%m', d) and date(d, '-1 month'); there is no EXTRACT or DATE_TRUNC; "
+    "use LIKE for substrings, and CAST(x AS REAL) before dividing integers.",
+    "postgres": "PostgreSQL: use date_trunc('month', d), EXTRACT(YEAR FROM d), interval "
+    "arithmetic and ILIKE; cast integers to numeric before dividing.",
+    "duckdb": "DuckDB: use date_trunc('month', d), year(d), strftime(d, '%Y-%m') and ILIKE.",
+}
 
 
 class Plan(BaseModel):
@@ -85,6 +94,7 @@ def plan_prompt(
         "names; order top-N results; add LIMIT only when the question asks for a number of "
         "rows; a follow-up question refines the previous query of the conversation.",
         f"Today's date is {today.isoformat()}.",
+        *(DIALECT_TIPS[d] for d in dialects if d in DIALECT_TIPS),
         "",
         "SCHEMA:",
         context.render() or "(no tables)",
