@@ -35,6 +35,7 @@ from parley.memory.vector_index import MessageVectorIndex
 from parley.store import migrate
 from parley.store.engine import Database, create_database
 from parley.store.meta import ensure_embedding_model
+from parley.ttl_cache import TtlCache
 from parley.worker.setup import build_webhook_dispatcher, build_worker, reasoning_defaults
 
 log = logging.getLogger("parley")
@@ -55,6 +56,7 @@ def _data_services(settings: Settings, database: Database, embedder: Embedder) -
         embedder=embedder,
         query_timeout_s=settings.query_timeout_s,
         query_max_rows=settings.query_max_rows,
+        catalogs=TtlCache(settings.catalog_cache_ttl_s),
     )
 
 
@@ -114,6 +116,7 @@ def create_app(settings: Settings) -> FastAPI:
                 reasoning=reasoning_defaults(settings, models),
                 worker=worker,
                 data=data,
+                keys=TtlCache(settings.key_cache_ttl_s),
             )
             indexing = asyncio.create_task(indexer.run(), name="parley-embedding-indexer")
             cleanup.push_async_callback(_stop, indexing)

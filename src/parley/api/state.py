@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from parley.auth.peaka_keys import KeyCache
 from parley.config import Settings
 from parley.data.connections import DataServices
 from parley.llm.embeddings import Embedder
@@ -32,3 +33,4 @@ class AppState:
     reasoning: ReasoningDefaults
     worker: Worker | None  # the embedded worker, if this process runs one
     data: DataServices
+    keys: KeyCache  # Peaka API keys seen valid lately; cleared when keys or projects go

@@ -1,10 +1,12 @@
 """SQLite files, opened `mode=ro` with `query_only`, an authorizer that allows only reads, and a
-progress handler that aborts the statement at its deadline."""
+progress handler that aborts the statement at its deadline. A few connections stay open between
+statements (each used by one statement at a time), so a query does not pay for opening one."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -27,6 +29,7 @@ from parley.data.sql_guard import FORBIDDEN_FUNCTIONS, FORBIDDEN_PREFIXES
 
 MAX_VALUE_BYTES = 16 * 1024 * 1024  # SQLITE_LIMIT_LENGTH: no multi-gigabyte strings or blobs
 PROGRESS_OPS = 10_000
+IDLE_CONNECTIONS = 4
 
 _ALLOWED_ACTIONS = {
     sqlite3.SQLITE_SELECT,
@@ -55,6 +58,9 @@ class SqliteConnector(Connector):
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._idle: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
 
     @classmethod
     def open(cls, credential: dict[str, Any], env: ConnectorEnv) -> SqliteConnector:
@@ -163,20 +169,40 @@ class SqliteConnector(Connector):
                 return 1  # abort: SQLite raises OperationalError("interrupted")
             return 0
 
-        try:
-            conn = self._connect()
-        except sqlite3.Error as err:
-            raise QueryFailed(f"cannot open the SQLite file: {err}") from err
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            try:
+                conn = self._connect()
+            except sqlite3.Error as err:
+                raise QueryFailed(f"cannot open the SQLite file: {err}") from err
         try:
             conn.set_progress_handler(progress, PROGRESS_OPS)
             cursor = conn.execute(sql)
             rows = cursor.fetchmany(max_rows)
             names = [d[0] for d in cursor.description or ()]
+            cursor.close()  # ends the read, so the connection holds no snapshot while idle
+            conn.set_progress_handler(None, 0)
         except sqlite3.Error as err:
+            conn.close()
             if timed_out:
                 raise QueryTimeout(timeout_s) from err
             raise QueryFailed(f"SQLite error: {err}") from err
-        finally:
+        except BaseException:
+            conn.close()
+            raise
+        with self._lock:
+            if not self._closed and len(self._idle) < IDLE_CONNECTIONS:
+                self._idle.append(conn)
+                conn = None
+        if conn is not None:
             conn.close()
         columns = [(n, python_type_name([r[i] for r in rows])) for i, n in enumerate(names)]
         return ResultSet(columns=columns, rows=rows)
+
+    async def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
