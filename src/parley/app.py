@@ -24,6 +24,7 @@ from parley.data.connections import DataServices
 from parley.data.connectors.base import ConnectorEnv
 from parley.data.credentials import CredentialBox
 from parley.data.pool import ConnectorPool
+from parley.data.refresh_jobs import RefreshJobs, callback_check
 from parley.llm import build_embedder
 from parley.llm.embeddings import Embedder
 from parley.llm.roles import build_chat_models
@@ -32,6 +33,7 @@ from parley.memory.embedding_indexer import EmbeddingIndexer
 from parley.memory.observation_index import ObservationIndex
 from parley.memory.search import MessageSearch
 from parley.memory.vector_index import MessageVectorIndex
+from parley.memory.webhook_delivery import DeliveryPolicy
 from parley.store import migrate
 from parley.store.engine import Database, create_database
 from parley.store.meta import ensure_embedding_model
@@ -99,6 +101,18 @@ def create_app(settings: Settings) -> FastAPI:
                 )
             data = _data_services(settings, database, embedder)
             cleanup.push_async_callback(data.pool.close)
+            refreshes = RefreshJobs(
+                policy=DeliveryPolicy(
+                    max_attempts=settings.webhook_max_attempts,
+                    timeout_s=settings.webhook_timeout_s,
+                    backoff_s=settings.webhook_backoff_s,
+                ),
+                check_target=callback_check(
+                    allow_private=settings.data_allow_private_hosts
+                    or settings.webhook_allow_private
+                ),
+            )
+            cleanup.push_async_callback(refreshes.close)
             indexer = EmbeddingIndexer(database, embedder)
             search = MessageSearch(database, embedder, index)
             app.state.parley = AppState(
@@ -117,6 +131,7 @@ def create_app(settings: Settings) -> FastAPI:
                 worker=worker,
                 data=data,
                 keys=TtlCache(settings.key_cache_ttl_s),
+                refreshes=refreshes,
             )
             indexing = asyncio.create_task(indexer.run(), name="parley-embedding-indexer")
             cleanup.push_async_callback(_stop, indexing)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from parley.api.deps import Name, ReadDb, Scope, WriteDb, requires
+from parley.api.deps import Name, ReadDb, Scope, StateDep, WriteDb, requires
 from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.schemas import (
     AIUsageRequest,
@@ -26,8 +26,9 @@ from parley.data import catalog as catalogs
 from parley.data import metadata as service
 from parley.data.connections import open_connector
 from parley.data.execute import load_catalogs
+from parley.data.refresh_jobs import Callback, outcome
 from parley.data.sql_guard import TableName, quoted_column, quoted_table
-from parley.errors import NotFound
+from parley.errors import InvalidInput, NotFound
 
 router = APIRouter(tags=["metadata"])
 OwnProject = Annotated[Principal, requires(Scope.PROJECT)]
@@ -78,18 +79,28 @@ async def get_project_metadata(
 
 @router.post(BASE + "/refresh")
 async def refresh_metadata(
-    project_id: Name, data: DataDep, _: OwnProject, body: RefreshRequest | None = None
+    project_id: Name,
+    data: DataDep,
+    state: StateDep,
+    _: OwnProject,
+    body: RefreshRequest | None = None,
 ) -> dict[str, Any]:
-    """Re-introspects now (synchronously) and answers with each catalog's outcome."""
-    done = await catalogs.refresh_catalogs(
-        data, project_id=project_id, catalog_id=body.catalogId if body else None
-    )
-    return {
-        "status": "FAILED" if any(c.refresh_status == "FAILED" for c in done) else "COMPLETED",
-        "catalogs": [
-            {"catalogId": c.id, "status": c.refresh_status, "error": c.refresh_error} for c in done
-        ],
-    }
+    """Without `callbackURL`: re-introspects now and answers with each catalog's outcome.
+    With it: answers at once (status ACTIVE), refreshes in the background and POSTs the
+    outcome, success or failure, to `callbackURL` with `Authorization: Bearer
+    <callbackToken>`."""
+    catalog_id = body.catalogId if body else None
+    if body is not None and body.callbackURL is not None:
+        callback = Callback(body.callbackURL, body.callbackToken)
+        return await state.refreshes.start(
+            data, project_id=project_id, catalog_id=catalog_id, callback=callback
+        )
+    if body is not None and body.callbackToken is not None:
+        raise InvalidInput("callbackToken goes with a callbackURL")
+    done = await catalogs.refresh_catalogs(data, project_id=project_id, catalog_id=catalog_id)
+    answer = outcome(project_id, done)
+    del answer["projectId"]
+    return answer
 
 
 @router.get(BASE + "/refresh/{catalog_id}")

@@ -127,10 +127,14 @@ class RelationUpdate(Body):
     type: Annotated[str, Field(min_length=1, max_length=40)]
 
 
+# sent back as a bearer token: visible ASCII only, so it cannot break the header
+CallbackToken = Annotated[str, Field(min_length=1, max_length=4096, pattern=r"^[!-~]+$")]
+
+
 class RefreshRequest(Body):
     catalogId: str | None = None
-    callbackURL: str | None = None
-    callbackToken: str | None = None
+    callbackURL: Annotated[str, Field(min_length=1, max_length=2048)] | None = None
+    callbackToken: CallbackToken | None = None
 
 
 # --- responses ----------------------------------------------------------------------------

@@ -92,7 +92,10 @@ class SqliteConnector(Connector):
         await asyncio.to_thread(probe)
 
     async def introspect(self) -> list[TableInfo]:
-        return await asyncio.to_thread(self._introspect)
+        try:
+            return await asyncio.to_thread(self._introspect)
+        except sqlite3.Error as err:  # the file went away or is no database any more
+            raise ConnectionFailed(f"cannot read SQLite file {self.path}: {err}") from err
 
     def _introspect(self) -> list[TableInfo]:
         conn = sqlite3.connect(
