@@ -25,6 +25,7 @@ from parley.data.connectors.base import ConnectorEnv
 from parley.data.credentials import CredentialBox
 from parley.data.pool import ConnectorPool
 from parley.data.refresh_jobs import RefreshJobs, callback_check
+from parley.data.semantics import Semantics
 from parley.llm import build_embedder
 from parley.llm.embeddings import Embedder
 from parley.llm.roles import build_chat_models
@@ -132,6 +133,7 @@ def create_app(settings: Settings) -> FastAPI:
                 data=data,
                 keys=TtlCache(settings.key_cache_ttl_s),
                 refreshes=refreshes,
+                semantics=Semantics(database, models.agent),
             )
             indexing = asyncio.create_task(indexer.run(), name="parley-embedding-indexer")
             cleanup.push_async_callback(_stop, indexing)
