@@ -1,13 +1,13 @@
-"""SQLite files, opened `mode=ro` with `query_only`, an authorizer that allows only reads, and a
-progress handler that aborts the statement at its deadline. A few connections stay open between
-statements (each used by one statement at a time), so a query does not pay for opening one."""
+"""SQLite files, opened `mode=ro` with `query_only`, an authorizer that allows only reads, and an
+interrupt from an event-loop timer that aborts the statement at its deadline. A few connections
+stay open between statements (each used by one statement at a time), so a query does not pay
+for opening one."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
 import threading
-import time
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,6 @@ from parley.data.connectors.base import (
 from parley.data.sql_guard import FORBIDDEN_FUNCTIONS, FORBIDDEN_PREFIXES
 
 MAX_VALUE_BYTES = 16 * 1024 * 1024  # SQLITE_LIMIT_LENGTH: no multi-gigabyte strings or blobs
-PROGRESS_OPS = 10_000
 IDLE_CONNECTIONS = 4
 
 _ALLOWED_ACTIONS = {
@@ -159,47 +158,69 @@ class SqliteConnector(Connector):
         return "rowid"
 
     async def run(self, sql: str, *, timeout_s: float, max_rows: int) -> ResultSet:
-        return await asyncio.to_thread(self._run, sql, timeout_s, max_rows)
+        """The statement runs in a worker thread; at its deadline a timer on the event loop
+        calls `interrupt()` on its connection (no Python callback runs while SQLite works,
+        so a busy event loop cannot slow the query down). A connection goes back to the idle
+        ones only from here, after the timer is cancelled; an interrupted one is closed."""
+        taken: list[sqlite3.Connection] = []
+        fired = False
 
-    def _run(self, sql: str, timeout_s: float, max_rows: int) -> ResultSet:
-        deadline = time.monotonic() + timeout_s
-        timed_out = False
+        def interrupt() -> None:  # on the event loop thread
+            nonlocal fired
+            fired = True  # set before looking for the connection, which `work` takes first
+            if taken:
+                taken[0].interrupt()
 
-        def progress() -> int:
-            nonlocal timed_out
-            if time.monotonic() > deadline:
-                timed_out = True
-                return 1  # abort: SQLite raises OperationalError("interrupted")
-            return 0
+        def work() -> ResultSet:  # in a worker thread
+            taken.append(self._take())
+            if fired:
+                raise QueryTimeout(timeout_s)
+            return self._run(taken[0], sql, max_rows)
 
-        with self._lock:
-            conn = self._idle.pop() if self._idle else None
-        if conn is None:
-            try:
-                conn = self._connect()
-            except sqlite3.Error as err:
-                raise QueryFailed(f"cannot open the SQLite file: {err}") from err
+        timer = asyncio.get_running_loop().call_later(timeout_s, interrupt)
         try:
-            conn.set_progress_handler(progress, PROGRESS_OPS)
-            cursor = conn.execute(sql)
-            rows = cursor.fetchmany(max_rows)
-            names = [d[0] for d in cursor.description or ()]
-            cursor.close()  # ends the read, so the connection holds no snapshot while idle
-            conn.set_progress_handler(None, 0)
+            result = await asyncio.to_thread(work)
         except sqlite3.Error as err:
-            conn.close()
-            if timed_out:
+            timer.cancel()
+            if taken:
+                taken[0].close()
+            if fired:
                 raise QueryTimeout(timeout_s) from err
             raise QueryFailed(f"SQLite error: {err}") from err
         except BaseException:
-            conn.close()
+            # cancelled while the thread runs on: stop the statement now, keep no connection
+            timer.cancel()
+            interrupt()
             raise
+        timer.cancel()
+        if fired:
+            taken[0].close()
+        else:
+            self._give_back(taken[0])
+        return result
+
+    def _take(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        try:
+            return self._connect()
+        except sqlite3.Error as err:
+            raise QueryFailed(f"cannot open the SQLite file: {err}") from err
+
+    def _give_back(self, conn: sqlite3.Connection) -> None:
         with self._lock:
             if not self._closed and len(self._idle) < IDLE_CONNECTIONS:
                 self._idle.append(conn)
-                conn = None
-        if conn is not None:
-            conn.close()
+                return
+        conn.close()
+
+    @staticmethod
+    def _run(conn: sqlite3.Connection, sql: str, max_rows: int) -> ResultSet:
+        cursor = conn.execute(sql)
+        rows = cursor.fetchmany(max_rows)
+        names = [d[0] for d in cursor.description or ()]
+        cursor.close()  # ends the read, so the connection holds no snapshot while idle
         columns = [(n, python_type_name([r[i] for r in rows])) for i, n in enumerate(names)]
         return ResultSet(columns=columns, rows=rows)
 
