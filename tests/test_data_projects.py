@@ -552,7 +552,11 @@ def test_partner_keys_from_the_cli(tmp_path: Path) -> None:
     token, key_id = cli("create", "--name", "ops").split("\t")
     assert re.fullmatch(r"[A-Za-z0-9]{8}\.[A-Za-z0-9]{32}", token)
     assert cli("list") == f"{key_id}\tops\t-"
-    settings = Settings(data_dir=tmp_path / "data", jwt_secret=TEST_SECRET, auth_enabled=True)
+    # another process revokes the key: with the key cache off, the next request sees it (with
+    # it on, within PARLEY_KEY_CACHE_TTL_S; see test_key_cache_*)
+    settings = Settings(
+        data_dir=tmp_path / "data", jwt_secret=TEST_SECRET, auth_enabled=True, key_cache_ttl_s=0
+    )
     with TestClient(create_app(settings)) as client:
         created = ok(
             client.post("/api/v1/projects", json={"name": "by partner"}, headers=bearer(token))

@@ -25,6 +25,8 @@ from parley.data.connections import DataServices
 from parley.data.connectors.base import ConnectorEnv
 from parley.data.credentials import CredentialBox
 from parley.data.pool import ConnectorPool
+from parley.data.refresh_jobs import RefreshJobs, callback_check
+from parley.data.semantics import Semantics
 from parley.llm import build_embedder
 from parley.llm.embeddings import Embedder
 from parley.llm.roles import build_chat_models
@@ -33,9 +35,11 @@ from parley.memory.embedding_indexer import EmbeddingIndexer
 from parley.memory.observation_index import ObservationIndex
 from parley.memory.search import MessageSearch
 from parley.memory.vector_index import MessageVectorIndex
+from parley.memory.webhook_delivery import DeliveryPolicy
 from parley.store import migrate
 from parley.store.engine import Database, create_database
 from parley.store.meta import ensure_embedding_model
+from parley.ttl_cache import TtlCache
 from parley.worker.setup import build_webhook_dispatcher, build_worker, reasoning_defaults
 
 log = logging.getLogger("parley")
@@ -56,6 +60,7 @@ def _data_services(settings: Settings, database: Database, embedder: Embedder) -
         embedder=embedder,
         query_timeout_s=settings.query_timeout_s,
         query_max_rows=settings.query_max_rows,
+        catalogs=TtlCache(settings.catalog_cache_ttl_s),
     )
 
 
@@ -104,6 +109,18 @@ def create_app(settings: Settings, *, startup: Sequence[StartupHook] = ()) -> Fa
                 )
             data = _data_services(settings, database, embedder)
             cleanup.push_async_callback(data.pool.close)
+            refreshes = RefreshJobs(
+                policy=DeliveryPolicy(
+                    max_attempts=settings.webhook_max_attempts,
+                    timeout_s=settings.webhook_timeout_s,
+                    backoff_s=settings.webhook_backoff_s,
+                ),
+                check_target=callback_check(
+                    allow_private=settings.data_allow_private_hosts
+                    or settings.webhook_allow_private
+                ),
+            )
+            cleanup.push_async_callback(refreshes.close)
             indexer = EmbeddingIndexer(database, embedder)
             search = MessageSearch(database, embedder, index)
             app.state.parley = AppState(
@@ -127,6 +144,9 @@ def create_app(settings: Settings, *, startup: Sequence[StartupHook] = ()) -> Fa
                     model=models.agent,
                     reasoning=reasoning_defaults(settings, models),
                 ),
+                keys=TtlCache(settings.key_cache_ttl_s),
+                refreshes=refreshes,
+                semantics=Semantics(database, models.agent),
             )
             indexing = asyncio.create_task(indexer.run(), name="parley-embedding-indexer")
             cleanup.push_async_callback(_stop, indexing)

@@ -221,6 +221,18 @@ class Settings(BaseSettings):
     query_max_rows: int = Field(
         default=10_000, ge=1, le=1_000_000, description="Most rows one data query returns."
     )
+    key_cache_ttl_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="Seconds a Peaka API key lookup is cached in process (0: no cache).",
+    )
+    catalog_cache_ttl_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="Seconds a project's catalogs are cached in process for queries (0: no cache).",
+    )
     auto_migrate: bool = Field(
         default=True, description="Apply database migrations when the server starts."
     )

@@ -48,6 +48,23 @@ async def write_db(state: StateDep) -> AsyncIterator[AsyncSession]:
         yield db
 
 
+async def _after_data_change(request: Request, state: StateDep) -> AsyncIterator[None]:
+    yield
+    params = request.path_params
+    state.data.forget_project(params.get("project_id") or params["workspace_id"])
+
+
+async def _after_key_change(state: StateDep) -> AsyncIterator[None]:
+    yield
+    state.keys.clear()
+
+
+# Caches of what queries and auth read on every request. Declared before WriteDb, their
+# teardown runs after the write transaction has committed (teardowns run in reverse order),
+# so no request can reload the old state between the invalidation and the commit.
+DataChange = Annotated[None, Depends(_after_data_change, scope="function")]
+KeyChange = Annotated[None, Depends(_after_key_change, scope="function")]
+
 ReadDb = Annotated[AsyncSession, Depends(read_db)]
 # scope="function": the transaction commits before the response is sent, so a failed commit is
 # an error response, never a 200 for data that was not stored.
@@ -73,7 +90,8 @@ class Scope(Enum):
 
 async def get_principal(request: Request, settings: SettingsDep, state: StateDep) -> Principal:
     """Two kinds of bearer key: Honcho-style JWTs (checked by signature) and Peaka-style
-    `<8>.<32>` keys (looked up by hash, so revoking one takes effect on the next request)."""
+    `<8>.<32>` keys (looked up by hash and cached for PARLEY_KEY_CACHE_TTL_S; revoking one
+    through this process takes effect on the next request)."""
     if not settings.auth_enabled:
         return ADMIN
     header = request.headers.get("authorization", "")
@@ -82,8 +100,9 @@ async def get_principal(request: Request, settings: SettingsDep, state: StateDep
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
     token = token.strip()
     if peaka_keys.looks_like_key(token):
-        async with state.database.read() as db:
-            return await peaka_keys.authenticate(db=db, token=token)
+        return await peaka_keys.authenticate_cached(
+            cache=state.keys, database=state.database, token=token
+        )
     return decode_key(token, secret=settings.signing_key)
 
 

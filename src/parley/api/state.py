@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from parley.agent.graph import DataAgent
+from parley.auth.peaka_keys import KeyCache
 from parley.config import Settings
 from parley.data.connections import DataServices
+from parley.data.refresh_jobs import RefreshJobs
+from parley.data.semantics import Semantics
 from parley.llm.embeddings import Embedder
 from parley.llm.roles import ChatModels
 from parley.memory.configuration import ReasoningDefaults
@@ -34,3 +37,6 @@ class AppState:
     worker: Worker | None  # the embedded worker, if this process runs one
     data: DataServices
     agent: DataAgent
+    keys: KeyCache  # Peaka API keys seen valid lately; cleared when keys or projects go
+    refreshes: RefreshJobs  # catalog refreshes running in the background for a callback
+    semantics: Semantics  # sample questions and generated descriptions (the agent role)

@@ -11,6 +11,7 @@ import re
 import secrets
 import string
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, select
@@ -19,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from parley.auth.keys import Principal
 from parley.errors import InvalidInput, NotFound, Unauthorized
 from parley.store.data_models import ApiKey
+from parley.store.engine import Database
+from parley.ttl_cache import TtlCache
 
 KEY_RE = re.compile(r"^[A-Za-z0-9]{8}\.[A-Za-z0-9]{32}$")
 _ALPHABET = string.ascii_letters + string.digits
@@ -73,16 +76,51 @@ async def delete_api_key(*, db: AsyncSession, project_id: str | None, key_id: st
         raise NotFound(f"API key {key_id} not found")
 
 
-async def authenticate(*, db: AsyncSession, token: str) -> Principal:
-    """One indexed lookup by prefix (a Core select: this runs on every request)."""
+@dataclass(frozen=True)
+class KnownKey:
+    """What a valid key stands for, as cached between requests (see `KeyCache`)."""
+
+    principal: Principal
+    expires_at: datetime | None
+
+    def check(self) -> Principal:
+        if self.expires_at is not None and self.expires_at <= datetime.now(UTC):
+            raise Unauthorized("API key has expired")
+        return self.principal
+
+
+KeyCache = TtlCache[str, KnownKey]  # by the SHA-256 of the whole key; only valid keys
+
+
+async def lookup(*, db: AsyncSession, token: str) -> KnownKey:
+    """One indexed lookup by prefix (a Core select: this runs on every uncached request)."""
     stmt = select(ApiKey.id, ApiKey.key_hash, ApiKey.project_id, ApiKey.expires_at).where(
         ApiKey.prefix == token[:8]
     )
     row = (await db.execute(stmt)).first()
     if row is None or not hmac.compare_digest(row.key_hash, _hash(token)):
         raise Unauthorized("API key is invalid")
-    if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
-        raise Unauthorized("API key has expired")
-    if row.project_id is None:
-        return Principal(admin=True, key_id=row.id)
-    return Principal(workspace=row.project_id, key_id=row.id)
+    expires_at = row.expires_at
+    if expires_at is not None and expires_at.tzinfo is None:
+        expires_at = expires_at.replace(tzinfo=UTC)
+    principal = (
+        Principal(admin=True, key_id=row.id)
+        if row.project_id is None
+        else Principal(workspace=row.project_id, key_id=row.id)
+    )
+    return KnownKey(principal, expires_at)
+
+
+async def authenticate(*, db: AsyncSession, token: str) -> Principal:
+    return (await lookup(db=db, token=token)).check()
+
+
+async def authenticate_cached(*, cache: KeyCache, database: Database, token: str) -> Principal:
+    """`authenticate`, answered from `cache` when the key was seen valid in the last
+    `cache.ttl_s` seconds (expiry is still checked on every request)."""
+
+    async def load() -> KnownKey:
+        async with database.read() as db:
+            return await lookup(db=db, token=token)
+
+    return (await cache.get_or_load(_hash(token), load)).check()

@@ -205,6 +205,7 @@ async def create_catalog(
         db.add(catalog)
         await db.flush()
         await store_profiles(db, catalog, profiles)
+    services.forget_project(project_id)
     return catalog
 
 
@@ -247,6 +248,7 @@ async def refresh_catalogs(
             if profiles is not None:
                 await store_profiles(db, row, profiles)
             done.append(row)
+        services.forget_project(project_id)
     return done
 
 

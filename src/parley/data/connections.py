@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 import shutil
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import PurePath
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -25,12 +25,17 @@ from parley.llm.embeddings import Embedder
 from parley.store.data_models import DataConnection
 from parley.store.engine import Database
 from parley.store.models import utcnow
+from parley.ttl_cache import TtlCache
+
+if TYPE_CHECKING:
+    from parley.data.execute import ProjectCatalog
 
 
 @dataclass(frozen=True)
 class DataServices:
     """What the data domain needs from the app: the database, open connectors, the sealer,
-    the embedder (metadata search), and the limits queries run under."""
+    the embedder (metadata search), the limits queries run under, and the cache of each
+    project's catalogs that queries read (see `parley.data.execute.project_catalogs`)."""
 
     database: Database
     pool: ConnectorPool
@@ -38,6 +43,12 @@ class DataServices:
     embedder: Embedder
     query_timeout_s: float
     query_max_rows: int
+    catalogs: TtlCache[str, list[ProjectCatalog]] = field(default_factory=lambda: TtlCache(0.0))
+
+    def forget_project(self, project_id: str) -> None:
+        """Call after a transaction that changed the project's catalogs, tables or
+        connections (or deleted it) has committed."""
+        self.catalogs.invalidate(project_id)
 
 
 async def tested_connector(
@@ -197,10 +208,14 @@ class ConnectionLike(Protocol):
 
 
 async def open_connector(services: DataServices, row: ConnectionLike) -> Connector:
+    version = row.updated_at.isoformat()
+    found = services.pool.current(row.id, version)
+    if found is not None:
+        return found
     return await services.pool.get(
         connection_id=row.id,
         project_id=row.project_id,
-        version=row.updated_at.isoformat(),
+        version=version,
         connection_type=row.type,
         credential=services.box.open(row.credential),
     )

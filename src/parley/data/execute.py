@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import select
@@ -52,7 +53,7 @@ class ProjectCatalog:
     connection: ConnectionRef
     tables: tuple[TableName, ...]
 
-    @property
+    @cached_property
     def scope(self) -> CatalogScope:
         cls = connector_class(self.connection.type)
         return CatalogScope(
@@ -110,6 +111,17 @@ async def load_catalogs(
         )
         for cat_id, name, display, conn_id, conn_project, kind, credential, updated_at in pairs
     ]
+
+
+async def project_catalogs(services: DataServices, project_id: str) -> list[ProjectCatalog]:
+    """`load_catalogs` for every statement run, served from `services.catalogs` for
+    PARLEY_CATALOG_CACHE_TTL_S (writes through this process invalidate it when they commit)."""
+
+    async def load() -> list[ProjectCatalog]:
+        async with services.database.read() as db:
+            return await load_catalogs(db=db, project_id=project_id)
+
+    return await services.catalogs.get_or_load(project_id, load)
 
 
 def pick_catalog(sql: str, catalogs: Sequence[ProjectCatalog]) -> ProjectCatalog:
@@ -190,8 +202,7 @@ async def run_sql(
     limit: int | None = None,
     timeout_s: float | None = None,
 ) -> QueryResult:
-    async with services.database.read() as db:
-        catalogs = await load_catalogs(db=db, project_id=project_id)
+    catalogs = await project_catalogs(services, project_id)
     catalog = pick_catalog(sql, catalogs)
     connector = await open_connector(services, catalog.connection)
     guarded, result = await run_on(

@@ -20,6 +20,12 @@ class ConnectorPool:
         """A connector for one project: it may read that project's uploads, no other's."""
         return connector_class(connection_type).open(credential, self.env.for_project(project_id))
 
+    def current(self, connection_id: str, version: str) -> Connector | None:
+        """The open connector of this version of the connection, if there is one (no
+        credential needed: the common case of every query after the first)."""
+        found = self._open.get(connection_id)
+        return found[1] if found is not None and found[0] == version else None
+
     async def get(
         self,
         *,

@@ -7,7 +7,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body
 
 from parley.api.access import check_workspace_create
-from parley.api.deps import Name, PageNumber, PageSize, ReadDb, Scope, WriteDb, requires
+from parley.api.deps import (
+    DataChange,
+    KeyChange,
+    Name,
+    PageNumber,
+    PageSize,
+    ReadDb,
+    Scope,
+    WriteDb,
+    requires,
+)
 from parley.api.honcho_v2.schemas import (
     Filters,
     Page,
@@ -73,6 +83,10 @@ async def update_workspace(
 
 @router.delete("/workspaces/{workspace_id}", response_model=Workspace)
 async def delete_workspace(
-    workspace_id: Name, db: WriteDb, _: Annotated[Principal, requires(Scope.WORKSPACE)]
+    workspace_id: Name,
+    _: Annotated[Principal, requires(Scope.WORKSPACE)],
+    __: DataChange,  # a workspace may be a Peaka project: its catalogs and keys go with it
+    ___: KeyChange,
+    db: WriteDb,
 ) -> dict[str, Any]:
     return workspace_out(await service.delete_workspace(db=db, workspace_id=workspace_id))

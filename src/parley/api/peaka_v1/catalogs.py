@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Response
 
-from parley.api.deps import Name, ReadDb, Scope, WriteDb, requires
+from parley.api.deps import DataChange, Name, ReadDb, Scope, WriteDb, requires
 from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.schemas import CatalogRequest, catalog_out, column_out, table_out
 from parley.auth.keys import Principal
@@ -44,7 +44,9 @@ async def read_catalog(
 
 
 @router.delete(BASE + "/{catalog_id}")
-async def delete_catalog(project_id: Name, catalog_id: str, db: WriteDb, _: OwnProject) -> Response:
+async def delete_catalog(
+    project_id: Name, catalog_id: str, _: OwnProject, __: DataChange, db: WriteDb
+) -> Response:
     await service.delete_catalog(db=db, project_id=project_id, catalog_id=catalog_id)
     return Response(status_code=200)
 

@@ -7,7 +7,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
 
-from parley.api.deps import Name, ReadDb, Scope, SettingsDep, WriteDb, requires
+from parley.api.deps import (
+    DataChange,
+    Name,
+    ReadDb,
+    Scope,
+    SettingsDep,
+    WriteDb,
+    requires,
+)
 from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.schemas import ConnectionRequest, connection_out
 from parley.auth.keys import Principal
@@ -123,6 +131,7 @@ async def update_connection(
     connection_id: str,
     _: OwnProject,
     update: Annotated[TestedUpdate, Depends(tested_update)],
+    __: DataChange,
     db: WriteDb,
     data: DataDep,
 ) -> dict[str, Any]:
@@ -139,7 +148,7 @@ async def update_connection(
 
 @router.delete("/connections/{project_id}/{connection_id}")
 async def delete_connection(
-    project_id: Name, connection_id: str, db: WriteDb, data: DataDep, _: OwnProject
+    project_id: Name, connection_id: str, _: OwnProject, __: DataChange, db: WriteDb, data: DataDep
 ) -> Response:
     await service.delete_connection(data, db=db, project_id=project_id, connection_id=connection_id)
     return Response(status_code=200)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from parley.api.deps import Name, ReadDb, Scope, WriteDb, requires
+from parley.api.deps import Name, ReadDb, Scope, StateDep, WriteDb, requires
 from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.schemas import (
     AIUsageRequest,
@@ -17,6 +17,7 @@ from parley.api.peaka_v1.schemas import (
     RefreshRequest,
     RelationRequest,
     RelationUpdate,
+    SemanticsRequest,
     golden_sql_out,
     metadata_column_out,
     relation_out,
@@ -26,8 +27,10 @@ from parley.data import catalog as catalogs
 from parley.data import metadata as service
 from parley.data.connections import open_connector
 from parley.data.execute import load_catalogs
+from parley.data.refresh_jobs import Callback, outcome
+from parley.data.semantics import MAX_QUESTIONS
 from parley.data.sql_guard import TableName, quoted_column, quoted_table
-from parley.errors import NotFound
+from parley.errors import InvalidInput, NotFound
 
 router = APIRouter(tags=["metadata"])
 OwnProject = Annotated[Principal, requires(Scope.PROJECT)]
@@ -78,18 +81,28 @@ async def get_project_metadata(
 
 @router.post(BASE + "/refresh")
 async def refresh_metadata(
-    project_id: Name, data: DataDep, _: OwnProject, body: RefreshRequest | None = None
+    project_id: Name,
+    data: DataDep,
+    state: StateDep,
+    _: OwnProject,
+    body: RefreshRequest | None = None,
 ) -> dict[str, Any]:
-    """Re-introspects now (synchronously) and answers with each catalog's outcome."""
-    done = await catalogs.refresh_catalogs(
-        data, project_id=project_id, catalog_id=body.catalogId if body else None
-    )
-    return {
-        "status": "FAILED" if any(c.refresh_status == "FAILED" for c in done) else "COMPLETED",
-        "catalogs": [
-            {"catalogId": c.id, "status": c.refresh_status, "error": c.refresh_error} for c in done
-        ],
-    }
+    """Without `callbackURL`: re-introspects now and answers with each catalog's outcome.
+    With it: answers at once (status ACTIVE), refreshes in the background and POSTs the
+    outcome, success or failure, to `callbackURL` with `Authorization: Bearer
+    <callbackToken>`."""
+    catalog_id = body.catalogId if body else None
+    if body is not None and body.callbackURL is not None:
+        callback = Callback(body.callbackURL, body.callbackToken)
+        return await state.refreshes.start(
+            data, project_id=project_id, catalog_id=catalog_id, callback=callback
+        )
+    if body is not None and body.callbackToken is not None:
+        raise InvalidInput("callbackToken goes with a callbackURL")
+    done = await catalogs.refresh_catalogs(data, project_id=project_id, catalog_id=catalog_id)
+    answer = outcome(project_id, done)
+    del answer["projectId"]
+    return answer
 
 
 @router.get(BASE + "/refresh/{catalog_id}")
@@ -98,6 +111,56 @@ async def refresh_status(
 ) -> dict[str, Any]:
     row = await catalogs.get_catalog(db=db, project_id=project_id, catalog_id=catalog_id)
     return {"status": row.refresh_status, "error": row.refresh_error}
+
+
+# --- sample questions and generated descriptions (the agent role's model) -----------------
+
+
+@router.get(BASE + "/questions/generate")
+async def generate_sample_questions(
+    project_id: Name,
+    state: StateDep,
+    _: OwnProject,
+    question: Annotated[str | None, Query(max_length=2000)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_QUESTIONS)] = 5,
+) -> dict[str, Any]:
+    """Questions a user could ask about the project's tables (those flagged useWithAI).
+    `question`, if given, is the topic they should be about. With no model configured they
+    are built from the catalog: counts by category, totals and averages, trends by date."""
+    questions = await state.semantics.sample_questions(
+        project_id=project_id, limit=limit, topic=question
+    )
+    return {"questions": questions}
+
+
+@router.post(BASE + "/semantics/{catalog_id}/{schema_name}/{table_name}")
+async def generate_semantics(
+    project_id: Name,
+    catalog_id: str,
+    schema_name: str,
+    table_name: str,
+    body: SemanticsRequest,
+    state: StateDep,
+    _: OwnProject,
+) -> dict[str, Any]:
+    """Table and column descriptions written by the model from the columns, their sample
+    and categorical values and sample rows, stored as the table's metadata."""
+    table = await state.semantics.describe_table(
+        project_id=project_id,
+        catalog_id=catalog_id,
+        schema=schema_name,
+        table=table_name,
+        instructions=body.initialPrompt,
+        samples=body.limit,
+    )
+    async with state.database.read() as db:
+        columns = await catalogs.list_columns(db=db, table_id=table.id)
+    return {
+        "tableName": table.table_name,
+        "tableDescription": table.description,
+        "useWithAI": table.use_with_ai,
+        "columns": [metadata_column_out(c) for c in columns],
+    }
 
 
 # --- golden SQLs --------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Response
 
-from parley.api.deps import Name, ReadDb, Scope, WriteDb, requires
+from parley.api.deps import DataChange, KeyChange, Name, ReadDb, Scope, WriteDb, requires
 from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.schemas import (
     ApiKeyRequest,
@@ -54,7 +54,9 @@ async def update_project(
 
 
 @router.delete("/projects/{project_id}")
-async def delete_project(project_id: Name, db: WriteDb, data: DataDep, _: Partner) -> Response:
+async def delete_project(
+    project_id: Name, _: Partner, __: DataChange, ___: KeyChange, db: WriteDb, data: DataDep
+) -> Response:
     """Deletes the project's workspace and everything in it, closes its open connectors and
     removes its uploaded files."""
     connections = await list_connections(db=db, project_id=project_id)
@@ -86,6 +88,8 @@ async def create_api_key(
 
 
 @router.delete("/projects/{project_id}/apiKeys/{api_key_id}")
-async def delete_api_key(project_id: Name, api_key_id: str, db: WriteDb, _: Partner) -> Response:
+async def delete_api_key(
+    project_id: Name, api_key_id: str, _: Partner, __: KeyChange, db: WriteDb
+) -> Response:
     await peaka_keys.delete_api_key(db=db, project_id=project_id, key_id=api_key_id)
     return Response(status_code=200)

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 import sqlglot
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
@@ -149,7 +150,7 @@ async def execute_query(
     data: DataDep,
     _: OwnProject,
     format: Annotated[Format, Query()] = "CELL_TYPED",
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Runs a statement (with `?` bindings), a saved query (`id` or `peaka.query.<name>`), a
     table (`qualifiedName`) or a query-builder request, through the SQL guard, read-only,
     with a row cap (`limit`, at most PARLEY_QUERY_MAX_ROWS) and a timeout in seconds."""
@@ -162,7 +163,8 @@ async def execute_query(
         limit=body.limit,
         timeout_s=body.timeout,
     )
-    return {"columns": result_columns(result), "data": _rows(result, format)}
+    # cells are JSON values already (json_value): no response model to validate them against
+    return JSONResponse({"columns": result_columns(result), "data": _rows(result, format)})
 
 
 @router.get(BASE + "/{query_id}")

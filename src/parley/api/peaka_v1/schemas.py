@@ -127,10 +127,23 @@ class RelationUpdate(Body):
     type: Annotated[str, Field(min_length=1, max_length=40)]
 
 
+class SemanticsRequest(Body):
+    """Peaka's MetadataCreateSemanticsRequest. `initialPrompt` is passed to the model as the
+    user's instructions; `limit` is how many sample values per column it is shown."""
+
+    threadId: Annotated[str, Field(max_length=200)] | None = None
+    initialPrompt: Annotated[StoredText, Field(max_length=10_000)] | None = None
+    limit: Annotated[int, Field(ge=1, le=50)] = 5
+
+
+# sent back as a bearer token: visible ASCII only, so it cannot break the header
+CallbackToken = Annotated[str, Field(min_length=1, max_length=4096, pattern=r"^[!-~]+$")]
+
+
 class RefreshRequest(Body):
     catalogId: str | None = None
-    callbackURL: str | None = None
-    callbackToken: str | None = None
+    callbackURL: Annotated[str, Field(min_length=1, max_length=2048)] | None = None
+    callbackToken: CallbackToken | None = None
 
 
 # --- responses ----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import base64
 import datetime as dt
 import decimal
 import ipaddress
+import math
 import socket
 import uuid
 from abc import ABC, abstractmethod
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from parley.errors import ParleyError
+
+NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
 class ConnectionFailed(ParleyError):
@@ -215,9 +218,13 @@ def required_text(credential: dict[str, Any], name: str) -> str:
 
 def json_value(value: Any) -> Any:
     """A result cell as JSON: exact decimals and 64-bit integers stay exact (as text when a
-    float could not hold them), times in ISO 8601, bytes in base64."""
-    if value is None or isinstance(value, bool | str | float):
+    float could not hold them), times in ISO 8601, bytes in base64, NaN and infinities as
+    text."""
+    if value is None or isinstance(value, bool | str):
         return value
+    if isinstance(value, float):
+        # JSON has no NaN or infinities: written as text, like Trino does
+        return value if math.isfinite(value) else NON_FINITE[str(value)]
     if isinstance(value, int):
         return value if abs(value) < 2**53 else str(value)
     if isinstance(value, decimal.Decimal):

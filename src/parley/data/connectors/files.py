@@ -1,6 +1,8 @@
 """CSV, Parquet and JSON files queried through DuckDB. Each file is a view in a database opened
 read-only, whose configuration is then locked with external access off, so a statement can read
-those files and nothing else on the machine; a timer interrupts a statement at its deadline."""
+those files and nothing else on the machine; a timer on the event loop interrupts a statement at
+its deadline. Cursors are kept between statements (a few, each used by one statement at a
+time), so a query does not pay for a new one."""
 
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ READERS = {
     ".ndjson": "read_json_auto",
 }
 FORMATS = {"CSV": ".csv", "PARQUET": ".parquet", "JSON": ".json"}
+IDLE_CURSORS = 4
 TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 
@@ -64,6 +67,7 @@ class FileConnector(Connector):
         self._db: duckdb.DuckDBPyConnection | None = None
         self._folder: Path | None = None
         self._lock = threading.Lock()
+        self._idle: list[duckdb.DuckDBPyConnection] = []
 
     @classmethod
     def open(cls, credential: dict[str, Any], env: ConnectorEnv) -> FileConnector:
@@ -164,34 +168,74 @@ class FileConnector(Connector):
 
         return await asyncio.to_thread(read)
 
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        db = self._open_db()
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return db.cursor()
+
+    def _give_back(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        with self._lock:
+            if self._db is not None and len(self._idle) < IDLE_CURSORS:
+                self._idle.append(cursor)
+                return
+        cursor.close()
+
     async def run(self, sql: str, *, timeout_s: float, max_rows: int) -> ResultSet:
-        return await asyncio.to_thread(self._run, sql, timeout_s, max_rows)
+        """The statement runs in a worker thread; the deadline is a timer on the event loop
+        (no thread per statement) that interrupts the cursor. A cursor goes back to the idle
+        ones only from here, after the timer is cancelled, so a late timer can never
+        interrupt another statement; an interrupted cursor is closed, not kept."""
+        taken: list[duckdb.DuckDBPyConnection] = []
+        fired = False
 
-    def _run(self, sql: str, timeout_s: float, max_rows: int) -> ResultSet:
-        cursor = self._open_db().cursor()
-        fired = threading.Event()
+        def interrupt() -> None:  # on the event loop thread
+            nonlocal fired
+            fired = True  # set before looking for the cursor, which `work` takes first
+            if taken:
+                taken[0].interrupt()
 
-        def interrupt() -> None:
-            fired.set()
-            cursor.interrupt()
+        def work() -> ResultSet:  # in a worker thread
+            taken.append(self._cursor())
+            if fired:
+                raise QueryTimeout(timeout_s)
+            return self._run(taken[0], sql, max_rows)
 
-        timer = threading.Timer(timeout_s, interrupt)
-        timer.start()
+        timer = asyncio.get_running_loop().call_later(timeout_s, interrupt)
         try:
-            cursor.execute(sql)
-            rows = cursor.fetchmany(max_rows)
-            columns = [(d[0], str(d[1]).lower()) for d in cursor.description or ()]
+            result = await asyncio.to_thread(work)
         except duckdb.Error as err:
-            if fired.is_set():
+            timer.cancel()
+            if taken:
+                taken[0].close()
+            if fired:
                 raise QueryTimeout(timeout_s) from err
             raise QueryFailed(f"DuckDB error: {err}") from err
-        finally:
+        except BaseException:
+            # cancelled while the thread runs on: stop the statement now, keep no cursor
             timer.cancel()
-            cursor.close()
+            interrupt()
+            raise
+        timer.cancel()
+        if fired:
+            taken[0].close()
+        else:
+            self._give_back(taken[0])
+        return result
+
+    @staticmethod
+    def _run(cursor: duckdb.DuckDBPyConnection, sql: str, max_rows: int) -> ResultSet:
+        cursor.execute(sql)
+        rows = cursor.fetchmany(max_rows)
+        columns = [(d[0], str(d[1]).lower()) for d in cursor.description or ()]
         return ResultSet(columns=columns, rows=rows)
 
     async def close(self) -> None:
         with self._lock:
+            for cursor in self._idle:
+                cursor.close()
+            self._idle.clear()
             if self._db is not None:
                 self._db.close()
                 self._db = None

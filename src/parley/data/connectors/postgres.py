@@ -1,10 +1,12 @@
-"""PostgreSQL through asyncpg: a small pool per connection; every statement runs in a
-`READ ONLY` transaction with `statement_timeout`, and asyncpg cancels it server-side if the
-client-side timeout fires first."""
+"""PostgreSQL through asyncpg: a few sessions per connection, each keeping the statements it
+prepared; every statement runs in a `READ ONLY` transaction with `statement_timeout`, and
+asyncpg cancels it server-side if the client-side timeout fires first."""
 
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
@@ -26,6 +28,8 @@ from parley.data.connectors.base import (
 )
 
 CONNECT_TIMEOUT_S = 10.0
+MAX_SESSIONS = 4
+PREPARED_PER_SESSION = 100
 HIDDEN_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 
 # Trino-style names, as Peaka reports them.
@@ -80,6 +84,28 @@ GROUP BY con.oid, n.nspname, r.relname, con.contype, fn.nspname, fr.relname
 """
 
 
+@dataclass
+class _Session:
+    """One server session and the statements prepared on it, by SQL text (each costs a
+    named prepared statement on the server, closed when it falls out of this cache)."""
+
+    conn: asyncpg.Connection
+    prepared: OrderedDict[str, asyncpg.prepared_stmt.PreparedStatement] = field(
+        default_factory=OrderedDict
+    )
+
+    async def prepare(self, sql: str, timeout_s: float) -> asyncpg.prepared_stmt.PreparedStatement:
+        found = self.prepared.get(sql)
+        if found is not None:
+            self.prepared.move_to_end(sql)
+            return found
+        statement = await self.conn.prepare(sql, timeout=timeout_s)
+        self.prepared[sql] = statement
+        if len(self.prepared) > PREPARED_PER_SESSION:
+            self.prepared.popitem(last=False)
+        return statement
+
+
 class PostgresConnector(Connector):
     type = "POSTGRES"
     label = "PostgreSQL"
@@ -98,8 +124,10 @@ class PostgresConnector(Connector):
     def __init__(self, params: dict[str, Any], max_timeout_s: float = 600.0) -> None:
         self.params = params
         self.max_timeout_s = max_timeout_s
-        self._pool: asyncpg.Pool | None = None
-        self._lock = asyncio.Lock()
+        self._idle: list[_Session] = []
+        self._slots = asyncio.Semaphore(MAX_SESSIONS)
+        self._resetting: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     @classmethod
     def open(cls, credential: dict[str, Any], env: ConnectorEnv) -> PostgresConnector:
@@ -164,23 +192,19 @@ class PostgresConnector(Connector):
                 f"{_scrub(str(err), self.params)}"
             ) from err
 
-    async def pool(self) -> asyncpg.Pool:
-        async with self._lock:
-            if self._pool is None:
-                try:
-                    self._pool = await asyncpg.create_pool(
-                        **self.params,
-                        min_size=0,
-                        max_size=4,
-                        timeout=CONNECT_TIMEOUT_S,
-                        server_settings=self._session_settings(),
-                    )
-                except (TimeoutError, OSError, asyncpg.PostgresError) as err:
-                    raise ConnectionFailed(
-                        f"cannot connect to PostgreSQL: {type(err).__name__}: "
-                        f"{_scrub(str(err), self.params)}"
-                    ) from err
-            return self._pool
+    async def _open_session(self) -> _Session:
+        try:
+            conn = await asyncpg.connect(
+                **self.params,
+                timeout=CONNECT_TIMEOUT_S,
+                server_settings=self._session_settings(),
+            )
+        except (TimeoutError, OSError, asyncpg.PostgresError, ValueError) as err:
+            raise ConnectionFailed(
+                f"cannot connect to PostgreSQL: {type(err).__name__}: "
+                f"{_scrub(str(err), self.params)}"
+            ) from err
+        return _Session(conn)
 
     def _session_settings(self) -> dict[str, str]:
         """Every transaction of these sessions is read-only, and no statement outlives the
@@ -238,36 +262,92 @@ class PostgresConnector(Connector):
         ]
 
     async def run(self, sql: str, *, timeout_s: float, max_rows: int) -> ResultSet:
-        pool = await self.pool()
+        await self._slots.acquire()  # released once the session is reset (see _give_back)
+        session: _Session | None = None
         try:
-            return await self._run(pool, sql, timeout_s, max_rows)
+            while self._idle and session is None:
+                found = self._idle.pop()
+                if found.conn.is_closed():
+                    found.prepared.clear()
+                else:
+                    session = found
+            if session is None:
+                session = await self._open_session()
+        except BaseException:
+            self._slots.release()
+            raise
+        healthy = True  # even when cancelled: the reset waits for asyncpg's cancel request
+        try:
+            return await self._run(session, sql, timeout_s, max_rows)
         except TimeoutError as err:
+            # asyncpg is cancelling the statement on the server; the reset waits for that,
+            # so the answer goes out only once the server has stopped it
+            await self._reset(session)
+            session = None
             raise QueryTimeout(timeout_s) from err
         except asyncpg.QueryCanceledError as err:
             raise QueryTimeout(timeout_s) from err
         except asyncpg.PostgresError as err:
             raise QueryFailed(f"PostgreSQL error: {err}") from err
         except (OSError, asyncpg.InterfaceError) as err:
+            healthy = False
             raise QueryFailed(f"PostgreSQL connection error: {err}") from err
+        finally:
+            if session is not None:
+                self._give_back(session, healthy)
 
     @staticmethod
-    async def _run(pool: asyncpg.Pool, sql: str, timeout_s: float, max_rows: int) -> ResultSet:
-        """Two round trips: prepare (for the column types) and execute. The session is
-        read-only by default; when `timeout_s` passes, asyncpg cancels the statement on the
-        server (a CancelRequest), and the session's statement_timeout is the backstop."""
-        async with pool.acquire() as conn:
-            statement = await conn.prepare(sql, timeout=timeout_s)
-            columns = [
-                (a.name, TYPE_NAMES.get(a.type.name, a.type.name))
-                for a in statement.get_attributes()
-            ]
-            rows = await statement.fetch(timeout=timeout_s)
+    async def _run(session: _Session, sql: str, timeout_s: float, max_rows: int) -> ResultSet:
+        """One round trip for a statement this session ran before (Bind/Execute of the
+        statement it prepared then, with its column types), two for a new one. The session
+        is read-only by default; when `timeout_s` passes, asyncpg cancels the statement on
+        the server (a CancelRequest), and the session's statement_timeout is the backstop."""
+        statement = await session.prepare(sql, timeout_s)
+        columns = [
+            (a.name, TYPE_NAMES.get(a.type.name, a.type.name)) for a in statement.get_attributes()
+        ]
+        rows = await statement.fetch(timeout=timeout_s)
         return ResultSet(columns=columns, rows=[tuple(r) for r in rows[:max_rows]])
 
+    def _give_back(self, session: _Session, healthy: bool) -> None:
+        """A session that finished cleanly is reset (asyncpg's RESET ALL, CLOSE ALL, UNLISTEN,
+        advisory unlock: whatever a statement did to it is undone, its prepared statements
+        stay) in a background task, so the answer does not wait for that round trip, and is
+        idle again after. One that failed on the wire is dropped."""
+        if not healthy or self._closed or session.conn.is_closed():
+            session.prepared.clear()
+            session.conn.terminate()
+            self._slots.release()
+            return
+        task = asyncio.create_task(self._reset(session))
+        self._resetting.add(task)
+        task.add_done_callback(self._resetting.discard)
+
+    async def _reset(self, session: _Session) -> None:
+        try:
+            await session.conn.reset(timeout=CONNECT_TIMEOUT_S)
+        except BaseException as err:
+            session.prepared.clear()
+            session.conn.terminate()  # a session that cannot be reset is never used again
+            if not isinstance(err, Exception):
+                raise
+        else:
+            if self._closed:
+                session.prepared.clear()
+                session.conn.terminate()
+            else:
+                self._idle.append(session)
+        finally:
+            self._slots.release()
+
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        self._closed = True
+        if self._resetting:
+            await asyncio.gather(*self._resetting, return_exceptions=True)
+        idle, self._idle = self._idle, []
+        for session in idle:
+            session.prepared.clear()
+            await session.conn.close(timeout=CONNECT_TIMEOUT_S)
 
 
 def _scrub(message: str, params: dict[str, Any]) -> str:

@@ -1,11 +1,13 @@
-"""SQLite files, opened `mode=ro` with `query_only`, an authorizer that allows only reads, and a
-progress handler that aborts the statement at its deadline."""
+"""SQLite files, opened `mode=ro` with `query_only`, an authorizer that allows only reads, and an
+interrupt from an event-loop timer that aborts the statement at its deadline. A few connections
+stay open between statements (each used by one statement at a time), so a query does not pay
+for opening one."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
+import threading
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ from parley.data.connectors.base import (
 from parley.data.sql_guard import FORBIDDEN_FUNCTIONS, FORBIDDEN_PREFIXES
 
 MAX_VALUE_BYTES = 16 * 1024 * 1024  # SQLITE_LIMIT_LENGTH: no multi-gigabyte strings or blobs
-PROGRESS_OPS = 10_000
+IDLE_CONNECTIONS = 4
 
 _ALLOWED_ACTIONS = {
     sqlite3.SQLITE_SELECT,
@@ -55,6 +57,9 @@ class SqliteConnector(Connector):
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._idle: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
 
     @classmethod
     def open(cls, credential: dict[str, Any], env: ConnectorEnv) -> SqliteConnector:
@@ -86,7 +91,10 @@ class SqliteConnector(Connector):
         await asyncio.to_thread(probe)
 
     async def introspect(self) -> list[TableInfo]:
-        return await asyncio.to_thread(self._introspect)
+        try:
+            return await asyncio.to_thread(self._introspect)
+        except sqlite3.Error as err:  # the file went away or is no database any more
+            raise ConnectionFailed(f"cannot read SQLite file {self.path}: {err}") from err
 
     def _introspect(self) -> list[TableInfo]:
         conn = sqlite3.connect(
@@ -150,33 +158,75 @@ class SqliteConnector(Connector):
         return "rowid"
 
     async def run(self, sql: str, *, timeout_s: float, max_rows: int) -> ResultSet:
-        return await asyncio.to_thread(self._run, sql, timeout_s, max_rows)
+        """The statement runs in a worker thread; at its deadline a timer on the event loop
+        calls `interrupt()` on its connection (no Python callback runs while SQLite works,
+        so a busy event loop cannot slow the query down). A connection goes back to the idle
+        ones only from here, after the timer is cancelled; an interrupted one is closed."""
+        taken: list[sqlite3.Connection] = []
+        fired = False
 
-    def _run(self, sql: str, timeout_s: float, max_rows: int) -> ResultSet:
-        deadline = time.monotonic() + timeout_s
-        timed_out = False
+        def interrupt() -> None:  # on the event loop thread
+            nonlocal fired
+            fired = True  # set before looking for the connection, which `work` takes first
+            if taken:
+                taken[0].interrupt()
 
-        def progress() -> int:
-            nonlocal timed_out
-            if time.monotonic() > deadline:
-                timed_out = True
-                return 1  # abort: SQLite raises OperationalError("interrupted")
-            return 0
+        def work() -> ResultSet:  # in a worker thread
+            taken.append(self._take())
+            if fired:
+                raise QueryTimeout(timeout_s)
+            return self._run(taken[0], sql, max_rows)
 
+        timer = asyncio.get_running_loop().call_later(timeout_s, interrupt)
         try:
-            conn = self._connect()
+            result = await asyncio.to_thread(work)
         except sqlite3.Error as err:
-            raise QueryFailed(f"cannot open the SQLite file: {err}") from err
-        try:
-            conn.set_progress_handler(progress, PROGRESS_OPS)
-            cursor = conn.execute(sql)
-            rows = cursor.fetchmany(max_rows)
-            names = [d[0] for d in cursor.description or ()]
-        except sqlite3.Error as err:
-            if timed_out:
+            timer.cancel()
+            if taken:
+                taken[0].close()
+            if fired:
                 raise QueryTimeout(timeout_s) from err
             raise QueryFailed(f"SQLite error: {err}") from err
-        finally:
-            conn.close()
+        except BaseException:
+            # cancelled while the thread runs on: stop the statement now, keep no connection
+            timer.cancel()
+            interrupt()
+            raise
+        timer.cancel()
+        if fired:
+            taken[0].close()
+        else:
+            self._give_back(taken[0])
+        return result
+
+    def _take(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        try:
+            return self._connect()
+        except sqlite3.Error as err:
+            raise QueryFailed(f"cannot open the SQLite file: {err}") from err
+
+    def _give_back(self, conn: sqlite3.Connection) -> None:
+        with self._lock:
+            if not self._closed and len(self._idle) < IDLE_CONNECTIONS:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    @staticmethod
+    def _run(conn: sqlite3.Connection, sql: str, max_rows: int) -> ResultSet:
+        cursor = conn.execute(sql)
+        rows = cursor.fetchmany(max_rows)
+        names = [d[0] for d in cursor.description or ()]
+        cursor.close()  # ends the read, so the connection holds no snapshot while idle
         columns = [(n, python_type_name([r[i] for r in rows])) for i, n in enumerate(names)]
         return ResultSet(columns=columns, rows=rows)
+
+    async def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
