@@ -4,7 +4,7 @@ llama.cpp server, ...), through the official `openai` SDK.
 The SDK sends the request (auth, timeouts, retries on 429/5xx); its raw response is decoded
 here with `json` and numpy. Letting the SDK build its response models walks every float of every
 vector through its model construction: about 145 ms of CPU per 50 vectors of 384 floats on a
-2-core dev box (against about 5 ms here), the biggest cost of the reasoning worker's batches.
+2-core dev box (against about 10 ms here), the biggest cost of the reasoning worker's batches.
 """
 
 from __future__ import annotations
