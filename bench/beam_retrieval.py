@@ -13,8 +13,13 @@ Metrics, for k in 5, 10, 20, per mode, overall and per category:
 * all@k: share of questions for which every evidence message is in the top k;
 * frac@k: mean, over questions, of the fraction of evidence messages found in the top k.
 
+Embeddings are cached on disk (`--cache`, a SQLite file keyed by the model's checksum and each
+text's sha256), so only the first run pays for embedding the long BEAM messages; `--no-cache`
+turns that off.
+
 Usage:
     python bench/beam_retrieval.py [--data /work/shared/data/beam-100k] [--limit-conversations N]
+        [--cache ~/.cache/parley/beam-embeddings.sqlite | --no-cache]
 
 Prints Markdown tables. Exit status: 0 on success, 2 if the data could not be read.
 """
@@ -23,7 +28,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
+import sqlite3
 import sys
 import tempfile
 import time
@@ -33,7 +40,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from parley.llm import default_embedder
+from parley.llm.embeddings import Embedder, FloatArray
 from parley.memory.embedding_indexer import EmbeddingIndexer
 from parley.memory.messages import NewMessage, create_messages
 from parley.memory.peers import ensure_peers
@@ -45,6 +55,7 @@ from parley.store.engine import Database, create_database
 from parley.store.meta import ensure_embedding_model
 
 DEFAULT_DATA = Path("/work/shared/data/beam-100k")
+DEFAULT_CACHE = Path.home() / ".cache" / "parley" / "beam-embeddings.sqlite"
 MODES: tuple[Mode, ...] = ("vector", "text", "hybrid")
 KS = (5, 10, 20)
 SEARCH_LIMIT = max(KS)
@@ -80,6 +91,64 @@ class Scores:
 
     def count(self) -> int:
         return len(self.values[("any", KS[0])])
+
+
+class CachedEmbedder:
+    """An Embedder that keeps every vector it computes in a SQLite file, keyed by the model
+    (name and model file checksum) and the text's sha256: tuning runs skip the model."""
+
+    def __init__(self, inner: Embedder, path: Path) -> None:
+        self._inner = inner
+        manifest = getattr(inner, "manifest", None)
+        checksum = getattr(manifest, "model_sha256", "")
+        self._model = f"{inner.name}:{inner.dimensions}:{checksum}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path)
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS vectors (model TEXT NOT NULL, text_sha256 TEXT NOT NULL,"
+            " vector BLOB NOT NULL, PRIMARY KEY (model, text_sha256))"
+        )
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def name(self) -> str:
+        return self._inner.name
+
+    @property
+    def dimensions(self) -> int:
+        return self._inner.dimensions
+
+    async def embed(self, texts: list[str]) -> FloatArray:
+        keys = [hashlib.sha256(text.encode()).hexdigest() for text in texts]
+        found: dict[str, bytes] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                self._db.execute(
+                    f"SELECT text_sha256, vector FROM vectors WHERE model = ? "
+                    f"AND text_sha256 IN ({marks})",
+                    [self._model, *chunk],
+                ).fetchall()
+            )
+        todo = sorted({i for i, key in enumerate(keys) if key not in found}, key=keys.__getitem__)
+        todo_texts = {keys[i]: texts[i] for i in todo}
+        self.hits += len(texts) - len(todo)
+        self.misses += len(todo_texts)
+        if todo_texts:
+            vectors = await self._inner.embed(list(todo_texts.values()))
+            rows = [
+                (self._model, key, vector.astype(np.float32).tobytes())
+                for key, vector in zip(todo_texts, vectors, strict=True)
+            ]
+            self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)", rows)
+            self._db.commit()
+            found.update((key, blob) for _, key, blob in rows)
+        return np.stack([np.frombuffer(found[key], dtype=np.float32) for key in keys])
+
+    async def close(self) -> None:
+        self._db.close()
 
 
 def flatten_ids(value: Any) -> Iterable[int]:
@@ -170,12 +239,14 @@ def category_table(per_category: dict[str, dict[Mode, Scores]], metric: str, k: 
     return "\n".join(lines)
 
 
-async def run(data: Path, limit: int | None) -> int:
+async def run(data: Path, limit: int | None, cache: Path | None) -> int:
     names = conversations(data, limit)
     if not names:
         print(f"no conversations under {data}", file=sys.stderr)
         return 2
-    embedder = default_embedder()
+    embedder: Embedder = default_embedder()
+    if cache is not None:
+        embedder = CachedEmbedder(embedder, cache)
     with tempfile.TemporaryDirectory(prefix="beam-") as tmp:
         url = f"sqlite+aiosqlite:///{tmp}/beam.sqlite"
         await asyncio.to_thread(migrate.upgrade, url)
@@ -197,6 +268,8 @@ async def run(data: Path, limit: int | None) -> int:
             embedded = await EmbeddingIndexer(database, embedder).catch_up()
             embed_s = time.perf_counter() - started
             print(f"embedded {embedded} messages in {embed_s:.1f} s ({embedded / embed_s:.0f}/s)")
+            if isinstance(embedder, CachedEmbedder):
+                print(f"embedding cache {cache}: {embedder.hits} hits, {embedder.misses} computed")
 
             search = MessageSearch(database, embedder, MessageVectorIndex(embedder.dimensions))
             overall: dict[Mode, Scores] = {mode: Scores() for mode in MODES}
@@ -220,6 +293,7 @@ async def run(data: Path, limit: int | None) -> int:
             search_s = time.perf_counter() - started
         finally:
             await database.dispose()
+            await embedder.close()
 
     n_searches = len(questions) * len(MODES)
     print(
@@ -243,11 +317,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--limit-conversations", type=int, default=None, metavar="N")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="embedding cache file")
+    parser.add_argument("--no-cache", action="store_true", help="embed everything afresh")
     args = parser.parse_args()
     if not args.data.is_dir():
         print(f"no such directory: {args.data}", file=sys.stderr)
         sys.exit(2)
-    sys.exit(asyncio.run(run(args.data, args.limit_conversations)))
+    cache = None if args.no_cache else args.cache
+    sys.exit(asyncio.run(run(args.data, args.limit_conversations, cache)))
 
 
 if __name__ == "__main__":

@@ -50,6 +50,8 @@ class FakeOpenAI:
     base_url: str = ""
     rules: list[Rule] = field(default_factory=list)
     truncate_below: int = 0  # replies to requests with max_tokens below this stop at "length"
+    # replaces the /v1/embeddings answer: the request body -> (status, response body)
+    embeddings_reply: Callable[[dict[str, Any]], tuple[int, Any]] | None = None
 
     def script(self, match: str, reply: Reply = "", **options: Any) -> Rule:
         rule = Rule(match, reply, **options)
@@ -105,6 +107,9 @@ def fake_openai(dims: int = 64) -> Iterator[FakeOpenAI]:
                 self._json(404, {"error": {"message": f"no route {self.path}"}})
 
         def _embeddings(self, body: dict[str, Any]) -> None:
+            if state.embeddings_reply is not None:
+                self._json(*state.embeddings_reply(body))
+                return
             inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
             self._json(
                 200,
@@ -145,7 +150,7 @@ def fake_openai(dims: int = 64) -> Iterator[FakeOpenAI]:
                 cut = body.get("max_tokens", 1 << 30) < state.truncate_below
                 self._json(200, _openai_reply(body, text, "length" if cut else "stop"))
 
-        def _json(self, status: int, payload: dict[str, Any]) -> None:
+        def _json(self, status: int, payload: Any) -> None:
             data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("content-type", "application/json")

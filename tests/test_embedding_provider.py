@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from conftest import make_settings
-from fake_openai import fake_openai
+from fake_openai import bag_of_words, fake_openai
 from parley.app import create_app
 from parley.config import SettingsError
+from parley.llm.openai_embeddings import EmbeddingServiceError, OpenAIEmbedder
 
 
 def test_search_with_an_openai_compatible_endpoint(database_url: str, tmp_path: Path) -> None:
@@ -51,3 +54,55 @@ def test_search_with_an_openai_compatible_endpoint(database_url: str, tmp_path: 
             "dimensions). Use the original embedding settings, or a new database "
             "(PARLEY_DATABASE_URL / PARLEY_DATA_DIR)."
         )
+
+
+async def test_vectors_are_read_in_index_order_and_normalised() -> None:
+    texts = ["violin lessons", "the garden needs watering the garden", "tuesday"]
+    with fake_openai(dims=16) as fake:
+        embedder = OpenAIEmbedder(
+            base_url=fake.base_url,
+            model="m",
+            dimensions=16,
+            api_key=None,
+            send_dimensions=False,
+        )
+        in_order = await embedder.embed(texts)
+
+        def reversed_data(body: dict[str, Any]) -> tuple[int, Any]:
+            data = [
+                {"object": "embedding", "index": i, "embedding": bag_of_words(t, 16)}
+                for i, t in enumerate(body["input"])
+            ]
+            return 200, {"object": "list", "data": data[::-1], "model": "m"}
+
+        fake.embeddings_reply = reversed_data
+        shuffled = await embedder.embed(texts)
+        await embedder.close()
+    expected = np.asarray([bag_of_words(t, 16) for t in texts], dtype=np.float32)
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    assert in_order.dtype == np.float32
+    assert np.array_equal(in_order, expected)
+    assert np.array_equal(shuffled, expected)
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        ({"data": [{"index": 0, "embedding": [1.0, 0.0]}]}, "returned vectors of shape (1, 2)"),
+        ({"object": "list"}, "returned a response that is not a list of float vectors"),
+        ({"data": [{"index": 0, "embedding": "abc"}]}, "not a list of float vectors"),
+        ({"data": [{"index": 0}]}, "not a list of float vectors"),
+    ],
+)
+async def test_a_malformed_answer_is_an_embedding_service_error(
+    reply: dict[str, Any], message: str
+) -> None:
+    with fake_openai(dims=16) as fake:
+        fake.embeddings_reply = lambda _body: (200, reply)
+        embedder = OpenAIEmbedder(
+            base_url=fake.base_url, model="m", dimensions=16, api_key=None, send_dimensions=False
+        )
+        with pytest.raises(EmbeddingServiceError) as raised:
+            await embedder.embed(["hello"])
+        await embedder.close()
+    assert message in str(raised.value)

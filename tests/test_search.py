@@ -177,11 +177,23 @@ def test_sdk_search(seeded: TestClient, honcho_for: Any) -> None:
     assert {m.peer_id for m in honcho.peer("bob").search("report", limit=5)} == {"bob"}
 
 
-def test_weighted_reciprocal_rank_fusion() -> None:
-    from parley.memory.search import reciprocal_rank_fusion
+def test_score_fusion() -> None:
+    from parley.memory.fusion import fuse
 
-    # 3 is third by meaning but also found by words, so it rises to the top; 4, found only by
-    # the lower-weighted words, comes last
-    assert reciprocal_rank_fusion([([1, 2, 3], 1.0), ([3, 4], 0.25)], limit=4) == [3, 1, 2, 4]
-    assert reciprocal_rank_fusion([([1, 2], 1.0), ([2, 1], 1.0)], limit=2) == [2, 1]  # tie: newer
-    assert reciprocal_rank_fusion([], limit=5) == []
+    vector = [(1, 0.9), (2, 0.8), (3, 0.7)]  # z-scores 1.22, 0, -1.22
+    text = [(3, 4.0), (4, 0.0)]  # z-scores 1, -1
+    # found by both, 3 overtakes 2 only when the words weigh enough; 4, found by words
+    # alone, gets the vector side's mean (0)
+    assert fuse([(vector, 1.0), (text, 1.0)], limit=4) == [1, 2, 3, 4]
+    assert fuse([(vector, 1.0), (text, 2.0)], limit=4) == [1, 3, 2, 4]
+    assert fuse([(vector, 1.0), (text, 2.0)], limit=2) == [1, 3]
+    # scores are standardised per side: their scale does not matter
+    scaled = [(seq, 100 * score - 7) for seq, score in text]
+    assert fuse([(vector, 1.0), (scaled, 2.0)], limit=4) == [1, 3, 2, 4]
+    # a tie goes to the newer message; one side alone keeps its own order
+    assert fuse([([(1, 1.0), (2, 0.0)], 1.0), ([(2, 1.0), (1, 0.0)], 1.0)], limit=2) == [2, 1]
+    assert fuse([([(5, 0.3), (4, 0.3), (9, 0.1)], 1.0)], limit=2) == [5, 4]
+    assert fuse([([], 1.0), ([(1, 2.0)], 0.3)], limit=5) == [1]
+    # a side whose scores do not spread (here one candidate) adds nothing
+    assert fuse([([(1, 0.9), (2, 0.8)], 1.0), ([(2, 7.0)], 1.0)], limit=2) == [1, 2]
+    assert fuse([], limit=5) == []

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sentencex import segment
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.llm.chat import ChatModel, UsageMeter
@@ -136,18 +136,27 @@ class Deriver:
             for observer in learns[fact]
         ]
         vectors = await self._embedder.embed([i.content for i in items]) if items else None
+        if items:  # the near-duplicate check's reads, before the write lock
+            async with self._database.read() as db:
+                pairs = {(workspace_id, i.observer_id, i.observed_id) for i in items}
+                await self._index.warm(db, pairs)
 
         async def commit(db: AsyncSession) -> None:
             if not await _still_there(db, workspace_id, session_id, [sender, *observers]):
                 return
             if items and vectors is not None:
                 await store_observations(db, workspace_id, items, vectors, self._index)
-            for observer, card in new_cards.items():
-                # another task may have changed the card while the model thought: keep its
+            if new_cards:
+                # another task may have changed a card while the model thought: keep its
                 # additions too
-                current = await peer_cards.get_card(db, workspace_id, observer, sender) or []
-                merged = peer_cards.rebase(cards[observer], card, current, self._card_max_facts)
-                await peer_cards.set_card(db, workspace_id, observer, sender, merged)
+                current = await peer_cards.get_cards(db, workspace_id, sorted(new_cards), sender)
+                merged = {
+                    observer: peer_cards.rebase(
+                        cards[observer], card, current.get(observer, []), self._card_max_facts
+                    )
+                    for observer, card in new_cards.items()
+                }
+                await peer_cards.set_cards(db, workspace_id, sender, merged)
 
         return commit
 
@@ -344,10 +353,18 @@ async def _known_facts(db: AsyncSession, workspace_id: str, observed: str) -> li
 async def _still_there(
     db: AsyncSession, workspace_id: str, session_id: str, peer_ids: list[str]
 ) -> bool:
-    """The session and peers may have been deleted while the model thought."""
-    if await db.get(Session, (workspace_id, session_id)) is None:
-        return False
-    for peer_id in set(peer_ids):
-        if await db.get(Peer, (workspace_id, peer_id)) is None:
-            return False
-    return True
+    """The session and peers may have been deleted while the model thought (one read)."""
+    wanted = sorted(set(peer_ids))
+    session = (
+        select(Session.id)
+        .where(Session.workspace_id == workspace_id, Session.id == session_id)
+        .exists()
+    )
+    peers = (
+        select(func.count())
+        .select_from(Peer)
+        .where(Peer.workspace_id == workspace_id, Peer.id.in_(wanted))
+        .scalar_subquery()
+    )
+    found = (await db.execute(select(session, peers))).one()
+    return bool(found[0]) and found[1] == len(wanted)

@@ -11,6 +11,7 @@ write and the semantic part of a representation.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -93,6 +94,14 @@ class ObservationIndex:
         distances = 1.0 - np.asarray(queries, dtype=np.float32) @ vectors.matrix.T
         best = np.argmin(distances, axis=1)
         return [Hit(vectors.ids[j], float(distances[i, j])) for i, j in enumerate(best)]
+
+    async def warm(self, db: AsyncSession, pairs: Iterable[Pair]) -> None:
+        """Bring the pairs' cached vectors up to date from a read transaction (SQLite), so
+        that the near-duplicate check inside a write transaction, which holds SQLite's one
+        write lock, only reads the rows committed since."""
+        if self._in_memory:
+            for pair in sorted(set(pairs)):
+                await self.pair_vectors(db, pair)
 
     async def pair_vectors(self, db: AsyncSession, pair: Pair) -> PairVectors:
         """The pair's committed vectors (SQLite), brought up to date."""

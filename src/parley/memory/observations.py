@@ -18,8 +18,9 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import case, delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from parley.errors import NotFound
 from parley.ids import new_public_id
@@ -77,6 +78,8 @@ async def create_observations(
     async with database.read() as db:
         await _check_references(db, workspace_id, observations)
     vectors = await embedder.embed([o.content for o in observations])
+    async with database.read() as db:  # the near-duplicate check's reads, before the write lock
+        await index.warm(db, {(workspace_id, o.observer_id, o.observed_id) for o in observations})
     async with database.write() as db:
         await _check_references(db, workspace_id, observations)  # may have gone meanwhile
         return await store_observations(db, workspace_id, observations, vectors, index)
@@ -118,6 +121,12 @@ async def store_observations(
         hits = await index.nearest_each(db, pair, np.asarray(vectors)[rows])
         for row, hit in zip(rows, hits, strict=True):
             stored[row] = hit
+    # the stored rows close enough to absorb a new one, in one read (absent if deleted meanwhile)
+    close = sorted({h.id for h in stored if h is not None and h.distance <= MERGE_DISTANCE})
+    existing: dict[str, Observation] = {}
+    if close:
+        found = await db.scalars(select(Observation).where(Observation.id.in_(close)))
+        existing = {row.id: row for row in found}
     now = utcnow()
     results: list[Observation] = []
     new_rows: list[Observation] = []  # not added to the session: inserted in one statement
@@ -127,8 +136,8 @@ async def store_observations(
         pair = (workspace_id, item.observer_id, item.observed_id)
         target: Observation | None = None
         best = MERGE_DISTANCE
-        if hit is not None and hit.distance <= best:
-            target = await db.get(Observation, hit.id)  # None if deleted meanwhile
+        if hit is not None and hit.distance <= best and hit.id in existing:
+            target = existing[hit.id]
             best = hit.distance
         rows, unit_vectors = added.get(pair, ([], []))
         if rows:
@@ -160,25 +169,26 @@ async def store_observations(
         unit_vectors.append(np.asarray(vector, dtype=np.float32))
         added[pair] = (rows, unit_vectors)
         results.append(row)
+    fresh = {r.id: r for r in new_rows}
+    for observation_id, count in merges.items():
+        if observation_id in fresh:  # not written yet: it goes in with its count
+            fresh[observation_id].times_derived += count
     if new_rows:  # one executemany: the ORM's unit of work costs more than the INSERT
         columns = [c.key for c in Observation.__mapper__.column_attrs]
         await db.execute(
             insert(Observation), [{c: getattr(r, c) for c in columns} for r in new_rows]
         )
-    fresh = {r.id for r in new_rows}
-    for observation_id, count in merges.items():
-        await db.execute(
+    counts = {i: n for i, n in merges.items() if i not in fresh}
+    if counts:  # one statement for every merge into a stored row, whatever their number
+        updated = await db.execute(
             update(Observation)
-            .where(Observation.id == observation_id)
-            .values(times_derived=Observation.times_derived + count)
+            .where(Observation.id.in_(sorted(counts)))
+            .values(times_derived=Observation.times_derived + case(counts, value=Observation.id))
+            .returning(Observation.id, Observation.times_derived)
             .execution_options(synchronize_session=False)
         )
-    for row in {id(r): r for r in results}.values():
-        if row.id in merges:
-            if row.id in fresh:  # written just now, from the values above
-                row.times_derived += merges[row.id]
-            else:
-                await db.refresh(row, ["times_derived"])
+        for observation_id, times in updated.all():
+            set_committed_value(existing[observation_id], "times_derived", times)
     return results
 
 

@@ -29,21 +29,51 @@ async def get_card(
     )
 
 
+async def get_cards(
+    db: AsyncSession, workspace_id: str, observer_ids: Sequence[str], observed_id: str
+) -> dict[str, list[str]]:
+    """The cards several observers keep about one peer, in one read (observers without one
+    are absent)."""
+    rows = await db.execute(
+        select(PeerCard.observer_id, PeerCard.facts).where(
+            PeerCard.workspace_id == workspace_id,
+            PeerCard.observer_id.in_(list(observer_ids)),
+            PeerCard.observed_id == observed_id,
+        )
+    )
+    return {observer: facts for observer, facts in rows.all()}
+
+
 async def set_card(
     db: AsyncSession, workspace_id: str, observer_id: str, observed_id: str, facts: list[str]
 ) -> None:
-    stmt = conflict_insert(db, PeerCard).values(
-        workspace_id=workspace_id,
-        observer_id=observer_id,
-        observed_id=observed_id,
-        facts=facts,
-        updated_at=utcnow(),
+    await set_cards(db, workspace_id, observed_id, {observer_id: facts})
+
+
+async def set_cards(
+    db: AsyncSession, workspace_id: str, observed_id: str, cards: dict[str, list[str]]
+) -> None:
+    """Write the cards of several observers about one peer, in one statement."""
+    if not cards:
+        return
+    now = utcnow()
+    stmt = conflict_insert(db, PeerCard)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[PeerCard.workspace_id, PeerCard.observer_id, PeerCard.observed_id],
+        set_={"facts": stmt.excluded.facts, "updated_at": stmt.excluded.updated_at},
     )
     await db.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[PeerCard.workspace_id, PeerCard.observer_id, PeerCard.observed_id],
-            set_={"facts": stmt.excluded.facts, "updated_at": stmt.excluded.updated_at},
-        )
+        stmt,
+        [
+            {
+                "workspace_id": workspace_id,
+                "observer_id": observer_id,
+                "observed_id": observed_id,
+                "facts": facts,
+                "updated_at": now,
+            }
+            for observer_id, facts in sorted(cards.items())
+        ],
     )
 
 

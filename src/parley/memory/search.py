@@ -1,4 +1,5 @@
-"""Hybrid message search: vector (cosine) and full-text results fused by reciprocal rank.
+"""Hybrid message search: vector (cosine) and full-text results, fused by standardised scores
+(memory.fusion).
 
 Full text: SQLite FTS5 (porter stemming, bm25) or PostgreSQL tsvector ('english', ts_rank_cd).
 The query is reduced to its words, OR-ed, so punctuation, quotes or operators in user input
@@ -10,13 +11,13 @@ database session is opened.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 from sqlalchemy import (
     ColumnElement,
+    Float,
     column,
     func,
     literal,
@@ -24,11 +25,13 @@ from sqlalchemy import (
     select,
     table,
     text,
+    type_coerce,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.llm.embeddings import Embedder
 from parley.memory.filters import compile_filters
+from parley.memory.fusion import TEXT_WEIGHT, VECTOR_WEIGHT, Scored, fuse
 from parley.memory.messages import FILTER_FIELDS
 from parley.memory.peers import get_peer
 from parley.memory.sessions import get_session
@@ -37,9 +40,6 @@ from parley.memory.workspaces import get_workspace
 from parley.store.engine import Database
 from parley.store.models import Message, MessageEmbedding
 
-RRF_K = 60
-VECTOR_WEIGHT = 1.0
-TEXT_WEIGHT = 0.25
 MAX_QUERY_WORDS = 8
 # Words too common to rank by: matching them makes full-text search score nearly every row
 # (700 ms at 100k messages) while adding almost nothing to the ranking.
@@ -78,17 +78,6 @@ def query_words(query: str) -> list[str]:
     return sorted(content, key=len, reverse=True)[:MAX_QUERY_WORDS]
 
 
-def reciprocal_rank_fusion(
-    rankings: Sequence[tuple[Sequence[int], float]], limit: int
-) -> list[int]:
-    """Fuse (ranking, weight) pairs: each item scores weight / (RRF_K + rank)."""
-    scores: dict[int, float] = {}
-    for ranking, weight in rankings:
-        for rank, seq in enumerate(ranking):
-            scores[seq] = scores.get(seq, 0.0) + weight / (RRF_K + rank + 1)
-    return sorted(scores, key=lambda seq: (-scores[seq], -seq))[:limit]
-
-
 class MessageSearch:
     def __init__(
         self, database: Database, embedder: Embedder, index: MessageVectorIndex | None
@@ -120,14 +109,14 @@ class MessageSearch:
             vector = (await self._embedder.embed([query]))[0]
         depth = max(limit * 3, 30)
         async with self._database.read() as db:
-            rankings = []
+            rankings: list[tuple[Scored, float]] = []
             if vector is not None:  # None in text mode
                 vector_hits = await self._vector_ranking(db, scope, where, filters, vector, depth)
                 rankings.append((vector_hits, VECTOR_WEIGHT))
             if words and mode != "vector":
                 text_hits = await self._text_ranking(db, scope, where, words, depth)
                 rankings.append((text_hits, TEXT_WEIGHT))
-            seqs = reciprocal_rank_fusion(rankings, limit)
+            seqs = fuse(rankings, limit)
             if not seqs:
                 return []
             rows = (await db.scalars(select(Message).where(Message.seq.in_(seqs)))).all()
@@ -142,7 +131,8 @@ class MessageSearch:
         filters: dict[str, Any] | None,
         vector: np.ndarray,
         depth: int,
-    ) -> list[int]:
+    ) -> list[tuple[int, float]]:
+        """(seq, cosine similarity), nearest first."""
         if self._index is None:
             return await self._pgvector_ranking(db, scope, where, vector, depth)
         allowed = None
@@ -158,7 +148,7 @@ class MessageSearch:
         hits = collection.top(
             vector, depth, session_id=scope.session_id, peer_id=scope.peer_id, allowed=allowed
         )
-        return [seq for seq, _ in hits]
+        return [(seq, 1.0 - distance) for seq, distance in hits]
 
     async def _pgvector_ranking(
         self,
@@ -167,7 +157,7 @@ class MessageSearch:
         where: ColumnElement[bool],
         vector: np.ndarray,
         depth: int,
-    ) -> list[int]:
+    ) -> list[tuple[int, float]]:
         dims = self._embedder.dimensions
         await db.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
         await db.execute(text(f"SET LOCAL hnsw.ef_search = {max(depth, 40)}"))
@@ -175,14 +165,17 @@ class MessageSearch:
         distance = text(
             f"(message_embeddings.embedding::{vtype}) <=> CAST(:query_vector AS {vtype})"
         )
+        distance = type_coerce(distance.bindparams(query_vector=_pg_vector(vector)), Float).label(
+            "distance"
+        )
         stmt = (
-            select(MessageEmbedding.seq)
+            select(MessageEmbedding.seq, distance)
             .join(Message, Message.seq == MessageEmbedding.seq)
             .where(_scoped(scope), where, MessageEmbedding.workspace_id == scope.workspace_id)
-            .order_by(distance.bindparams(query_vector=_pg_vector(vector)))
+            .order_by(distance)
             .limit(depth)
         )
-        return list((await db.scalars(stmt)).all())
+        return [(seq, 1.0 - float(d)) for seq, d in (await db.execute(stmt)).all()]
 
     async def _text_ranking(
         self,
@@ -191,7 +184,7 @@ class MessageSearch:
         where: ColumnElement[bool],
         words: list[str],
         depth: int,
-    ) -> list[int]:
+    ) -> list[tuple[int, float]]:
         """Rank by relevance within the newest TEXT_WINDOW matches of the scope: scoring every
         match of a common word costs ~200 ms per 100k rows; the window bounds the work while a
         specific query, which matches fewer rows, is ranked exactly."""
@@ -224,9 +217,11 @@ class MessageSearch:
             .subquery()
         )
         stmt = (
-            select(window.c.seq).order_by(window.c.score.desc(), window.c.seq.desc()).limit(depth)
+            select(window.c.seq, window.c.score)
+            .order_by(window.c.score.desc(), window.c.seq.desc())
+            .limit(depth)
         )
-        return list((await db.scalars(stmt)).all())
+        return [(seq, float(score)) for seq, score in (await db.execute(stmt)).all()]
 
 
 def scope_token(kind: str, value: str) -> str:

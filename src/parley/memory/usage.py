@@ -11,25 +11,37 @@ from parley.store.upsert import conflict_insert
 
 
 async def record_usage(db: AsyncSession, workspace_id: str, meter: UsageMeter) -> None:
-    for (role, model), (calls, tokens_in, tokens_out) in meter.calls.items():
-        stmt = conflict_insert(db, ModelUsage).values(
-            workspace_id=workspace_id,
-            role=role,
-            model=model[:200],
-            calls=calls,
-            input_tokens=tokens_in,
-            output_tokens=tokens_out,
-        )
-        await db.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[ModelUsage.workspace_id, ModelUsage.role, ModelUsage.model],
-                set_={
-                    "calls": ModelUsage.calls + stmt.excluded.calls,
-                    "input_tokens": ModelUsage.input_tokens + stmt.excluded.input_tokens,
-                    "output_tokens": ModelUsage.output_tokens + stmt.excluded.output_tokens,
-                },
-            )
-        )
+    """Add the meter's counts to the workspace's, one statement for all (role, model) pairs."""
+    totals: dict[tuple[str, str], list[int]] = {}
+    for (role, model), counts in meter.calls.items():  # models cut to the column's size
+        total = totals.setdefault((role, model[:200]), [0, 0, 0])
+        for position, value in enumerate(counts):
+            total[position] += value
+    if not totals:
+        return
+    stmt = conflict_insert(db, ModelUsage)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[ModelUsage.workspace_id, ModelUsage.role, ModelUsage.model],
+        set_={
+            "calls": ModelUsage.calls + stmt.excluded.calls,
+            "input_tokens": ModelUsage.input_tokens + stmt.excluded.input_tokens,
+            "output_tokens": ModelUsage.output_tokens + stmt.excluded.output_tokens,
+        },
+    )
+    await db.execute(
+        stmt,
+        [
+            {
+                "workspace_id": workspace_id,
+                "role": role,
+                "model": model,
+                "calls": calls,
+                "input_tokens": tokens_in,
+                "output_tokens": tokens_out,
+            }
+            for (role, model), (calls, tokens_in, tokens_out) in sorted(totals.items())
+        ],
+    )
 
 
 async def workspace_usage(db: AsyncSession, workspace_id: str) -> list[ModelUsage]:
