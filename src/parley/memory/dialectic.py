@@ -20,8 +20,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import numpy as np
 from sqlalchemy import select
 
+from parley.aio import concurrently
 from parley.errors import UpstreamFailed
 from parley.llm.chat import ChatMessage, ChatModel, ModelError, UsageMeter
 from parley.llm.embeddings import Embedder
@@ -32,6 +34,7 @@ from parley.memory.representation import (
     Representation,
     RepresentationRequest,
     check_peers,
+    ranked_candidates,
     select_observations,
 )
 from parley.memory.search import MessageSearch, Scope
@@ -81,6 +84,9 @@ class Dialectic:
         self._model = model
 
     async def recall(self, workspace_id: str, request: ChatRequest) -> Memory:
+        """Embed the question in a thread while the reads that need no vector run; then the
+        observations nearest to it and the message search (whose full-text side does not
+        wait for the vector) run at once, each in its own read session."""
         wanted = RepresentationRequest(
             observer=request.observer,
             observed=request.observed,
@@ -89,8 +95,7 @@ class Dialectic:
             include_most_derived=True,
             max_observations=OBSERVATIONS_PER_LEVEL,
         )
-        # the question is embedded (in a thread) while the database reads run
-        embedding = asyncio.create_task(self._embedder.embed([request.query]))
+        embedding = asyncio.ensure_future(self._embed_query(request.query))
         try:
             async with self._database.read() as db:
                 await check_peers(db, workspace_id, wanted)
@@ -116,24 +121,43 @@ class Dialectic:
                     history, _ = await newest_messages(
                         db, workspace_id, request.session_id, HISTORY_TOKENS
                     )
-            vector = (await embedding)[0]
+                candidates = await ranked_candidates(
+                    db, workspace_id=workspace_id, request=wanted, semantic=True
+                )
+
+            async def observations() -> Representation:
+                vector = await embedding
+                async with self._database.read() as db:
+                    return await select_observations(
+                        db,
+                        index=self._index,
+                        workspace_id=workspace_id,
+                        request=wanted,
+                        vector=vector,
+                        candidates=candidates,
+                    )
+
+            async def matching_messages() -> list[Message]:
+                if sessions is not None and not sessions:
+                    return []  # the observer shares no session with the target
+                scope = Scope(
+                    workspace_id=workspace_id,
+                    session_id=request.session_id,
+                    peer_id=request.observed,
+                )
+                return await self._search.search(
+                    scope,
+                    request.query,
+                    filters=None,
+                    sessions=sessions,
+                    limit=MESSAGE_HITS,
+                    vector=embedding,
+                    checked=True,
+                )
+
+            representation, messages = await concurrently(observations(), matching_messages())
         finally:
             embedding.cancel()
-        async with self._database.read() as db:
-            representation = await select_observations(
-                db, index=self._index, workspace_id=workspace_id, request=wanted, vector=vector
-            )
-        messages: list[Message] = []
-        if sessions is None or sessions:
-            scope = Scope(
-                workspace_id=workspace_id,
-                session_id=request.session_id,
-                peer_id=request.observed,
-            )
-            filters = {"session_id": sessions} if sessions else None
-            messages = await self._search.search(
-                scope, request.query, filters=filters, limit=MESSAGE_HITS, vector=vector
-            )
         shown = {m.id for m in history}
         return Memory(
             representation=representation,
@@ -142,6 +166,9 @@ class Dialectic:
             summary=summary,
             history=history,
         )
+
+    async def _embed_query(self, query: str) -> np.ndarray:
+        return (await self._embedder.embed([query]))[0]
 
     async def answer(self, workspace_id: str, request: ChatRequest) -> str:
         memory = await self.recall(workspace_id, request)

@@ -12,6 +12,7 @@ from parley.errors import NotFound
 from parley.memory.filters import Field, Kind, compile_filters
 from parley.memory.pages import Page, paginate
 from parley.memory.workspaces import get_workspace, overwrite_metadata_and_configuration
+from parley.store.engine import Database
 from parley.store.models import Peer, SessionPeer
 from parley.store.upsert import insert_missing
 
@@ -39,6 +40,18 @@ async def ensure_peers(*, db: AsyncSession, workspace_id: str, peer_ids: Iterabl
         for p in dict.fromkeys(peer_ids)
     ]
     await insert_missing(db, Peer, rows)
+
+
+async def ensure_peer(*, database: Database, workspace_id: str, peer_id: str) -> None:
+    """Create the peer if it does not exist (the workspace must). A read first: the peer
+    usually exists, and a write would queue behind every other writer (on SQLite, behind the
+    worker's commits) for nothing."""
+    async with database.read() as db:
+        await get_workspace(db=db, workspace_id=workspace_id)
+        if await db.get(Peer, (workspace_id, peer_id)) is not None:
+            return
+    async with database.write() as db:
+        await ensure_peers(db=db, workspace_id=workspace_id, peer_ids=[peer_id])
 
 
 async def get_or_create_peer(

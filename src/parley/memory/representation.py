@@ -75,28 +75,13 @@ async def build_representation(
         )
 
 
-async def select_observations(
-    db: AsyncSession,
-    *,
-    index: ObservationIndex,
-    workspace_id: str,
-    request: RepresentationRequest,
-    vector: object | None,
-) -> Representation:
-    """The representation within an open read transaction (the query already embedded)."""
-    pair = (workspace_id, request.observer, request.observed)
+async def ranked_candidates(
+    db: AsyncSession, *, workspace_id: str, request: RepresentationRequest, semantic: bool
+) -> list[str]:
+    """The non-semantic candidates, in order: the most derived (when asked for, or when there
+    is no query vector), then the most recent. Needs no query vector, so it may run while the
+    query is embedded."""
     limit = request.max_observations
-    chosen: list[str] = []
-    if vector is not None:
-        hits = await index.nearest(
-            db,
-            pair,
-            vector,  # type: ignore[arg-type]
-            request.search_top_k or limit,
-            session_id=request.session_id,
-            max_distance=request.search_max_distance,
-        )
-        chosen += [h.id for h in hits]
     in_pair = [
         Observation.workspace_id == workspace_id,
         Observation.observer_id == request.observer,
@@ -104,7 +89,8 @@ async def select_observations(
     ]
     if request.session_id is not None:
         in_pair.append(Observation.session_id == request.session_id)
-    if request.include_most_derived or vector is None:
+    chosen: list[str] = []
+    if request.include_most_derived or not semantic:
         most_derived = await db.scalars(
             select(Observation.id)
             .where(*in_pair, Observation.times_derived > 1)
@@ -119,6 +105,39 @@ async def select_observations(
         .limit(limit * len(LEVELS))
     )
     chosen += list(recent.all())
+    return chosen
+
+
+async def select_observations(
+    db: AsyncSession,
+    *,
+    index: ObservationIndex,
+    workspace_id: str,
+    request: RepresentationRequest,
+    vector: object | None,
+    candidates: list[str] | None = None,
+) -> Representation:
+    """The representation within an open read transaction (the query already embedded).
+    `candidates`: what `ranked_candidates` returned for the same request and vector presence,
+    when the caller read them already."""
+    pair = (workspace_id, request.observer, request.observed)
+    limit = request.max_observations
+    chosen: list[str] = []
+    if vector is not None:
+        hits = await index.nearest(
+            db,
+            pair,
+            vector,  # type: ignore[arg-type]
+            request.search_top_k or limit,
+            session_id=request.session_id,
+            max_distance=request.search_max_distance,
+        )
+        chosen += [h.id for h in hits]
+    if candidates is None:
+        candidates = await ranked_candidates(
+            db, workspace_id=workspace_id, request=request, semantic=vector is not None
+        )
+    chosen += candidates
     order = list(dict.fromkeys(chosen))
     rows = {
         row.id: row

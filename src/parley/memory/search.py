@@ -4,13 +4,17 @@
 Full text: SQLite FTS5 (porter stemming, bm25) or PostgreSQL tsvector ('english', ts_rank_cd).
 The query is reduced to its words, OR-ed, so punctuation, quotes or operators in user input
 never reach a query parser. Vectors: an in-memory index per workspace on SQLite
-(memory.vector_index), pgvector's HNSW index on PostgreSQL. The query is embedded before any
-database session is opened.
+(memory.vector_index), pgvector's HNSW index on PostgreSQL.
+
+The full-text side runs while the query is embedded (in another thread); the vector side opens
+its database session only once the vector is there, so no session waits on the embedder.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -29,16 +33,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from parley.aio import concurrently
 from parley.llm.embeddings import Embedder
 from parley.memory.filters import compile_filters
-from parley.memory.fusion import TEXT_WEIGHT, VECTOR_WEIGHT, Scored, fuse
+from parley.memory.fusion import TEXT_WEIGHT, VECTOR_WEIGHT, fuse
 from parley.memory.messages import FILTER_FIELDS
 from parley.memory.peers import get_peer
 from parley.memory.sessions import get_session
 from parley.memory.vector_index import MessageVectorIndex
 from parley.memory.workspaces import get_workspace
 from parley.store.engine import Database
-from parley.store.models import Message, MessageEmbedding
+from parley.store.models import Message, MessageEmbedding, MessageEmbeddingCount
 
 MAX_QUERY_WORDS = 8
 # Words too common to rank by: matching them makes full-text search score nearly every row
@@ -55,6 +60,8 @@ STOPWORDS = frozenset(
 )
 MAX_FILTERED_CANDIDATES = 200_000
 TEXT_WINDOW = 2_000
+# Scoring more rows than this (a whole workspace) runs in a worker thread, off the event loop.
+THREADED_SCAN_ROWS = 20_000
 _WORD = re.compile(r"\w+", re.UNICODE)
 _fts = table("messages_fts", column("rowid"))
 
@@ -94,60 +101,91 @@ class MessageSearch:
         filters: dict[str, Any] | None,
         limit: int,
         mode: Mode = "hybrid",
-        vector: np.ndarray | None = None,
+        vector: np.ndarray | Awaitable[np.ndarray] | None = None,
+        sessions: Sequence[str] | None = None,
+        checked: bool = False,
     ) -> list[Message]:
-        """The `limit` best messages; `mode` picks one side alone (for evaluation). A caller
-        that has embedded `query` already passes its `vector`."""
+        """The `limit` best messages; `mode` picks one side alone (for evaluation).
+
+        A caller that has embedded `query` already (or is embedding it) passes its `vector`
+        (or an awaitable of it); `sessions` keeps only messages from those sessions; `checked`
+        says that the caller has checked the scope exists. The full-text side (and the scope
+        check) runs while the query is embedded, then the vector side; no database session is
+        open while the embedding is awaited."""
         where = compile_filters(filters, FILTER_FIELDS, self._database.dialect)  # 422s first
-        async with self._database.read() as db:
-            await _check_scope(db, scope)
         words = query_words(query)
-        wants_vector = mode != "text" and query.strip()
-        if not wants_vector:
-            vector = None
-        elif vector is None:
-            vector = (await self._embedder.embed([query]))[0]
+        wants_vector = mode != "text" and bool(query.strip())
+        wants_text = bool(words) and mode != "vector"
         depth = max(limit * 3, 30)
-        async with self._database.read() as db:
-            rankings: list[tuple[Scored, float]] = []
-            if vector is not None:  # None in text mode
-                vector_hits = await self._vector_ranking(db, scope, where, filters, vector, depth)
-                rankings.append((vector_hits, VECTOR_WEIGHT))
-            if words and mode != "vector":
-                text_hits = await self._text_ranking(db, scope, where, words, depth)
-                rankings.append((text_hits, TEXT_WEIGHT))
-            seqs = fuse(rankings, limit)
-            if not seqs:
+        own_embedding = None
+        if wants_vector and vector is None:
+            own_embedding = asyncio.ensure_future(self._embedder.embed([query]))
+        restrict = _Restriction(where, filters, sessions)
+
+        async def text_side() -> list[tuple[int, float]]:
+            async with self._database.read() as db:
+                if not checked:
+                    await _check_scope(db, scope)
+                if not wants_text:
+                    return []
+                return await self._text_ranking(db, scope, restrict, words, depth)
+
+        async def vector_side() -> list[tuple[int, float]]:
+            if not wants_vector:
                 return []
+            if own_embedding is not None:
+                query_vector = (await own_embedding)[0]
+            elif isinstance(vector, np.ndarray):
+                query_vector = vector
+            else:
+                query_vector = await vector  # type: ignore[misc]
+            return await self._vector_ranking(scope, restrict, query_vector, depth)
+
+        try:
+            text_hits, vector_hits = await concurrently(text_side(), vector_side())
+        finally:
+            if own_embedding is not None:
+                own_embedding.cancel()
+        rankings = []
+        if wants_vector:
+            rankings.append((vector_hits, VECTOR_WEIGHT))
+        if wants_text:
+            rankings.append((text_hits, TEXT_WEIGHT))
+        seqs = fuse(rankings, limit)
+        if not seqs:
+            return []
+        async with self._database.read() as db:
             rows = (await db.scalars(select(Message).where(Message.seq.in_(seqs)))).all()
         by_seq = {row.seq: row for row in rows}
         return [by_seq[seq] for seq in seqs if seq in by_seq]
 
     async def _vector_ranking(
-        self,
-        db: AsyncSession,
-        scope: Scope,
-        where: ColumnElement[bool],
-        filters: dict[str, Any] | None,
-        vector: np.ndarray,
-        depth: int,
+        self, scope: Scope, restrict: _Restriction, vector: np.ndarray, depth: int
     ) -> list[tuple[int, float]]:
         """(seq, cosine similarity), nearest first."""
-        if self._index is None:
-            return await self._pgvector_ranking(db, scope, where, vector, depth)
-        allowed = None
-        if filters:
-            allowed_rows = await db.scalars(
-                select(Message.seq)
-                .where(_scoped(scope), where)
-                .order_by(Message.seq)
-                .limit(MAX_FILTERED_CANDIDATES)
-            )
-            allowed = np.fromiter(allowed_rows, dtype=np.int64)
-        collection = await self._index.collection(db, scope.workspace_id)
-        hits = collection.top(
-            vector, depth, session_id=scope.session_id, peer_id=scope.peer_id, allowed=allowed
+        async with self._database.read() as db:
+            if self._index is None:
+                return await self._pgvector_ranking(db, scope, restrict.where, vector, depth)
+            allowed = None
+            if restrict.filters:
+                allowed_rows = await db.scalars(
+                    select(Message.seq)
+                    .where(_scoped(scope), restrict.where)
+                    .order_by(Message.seq)
+                    .limit(MAX_FILTERED_CANDIDATES)
+                )
+                allowed = np.fromiter(allowed_rows, dtype=np.int64)
+            collection = await self._index.collection(db, scope.workspace_id)
+        view = collection.view(
+            session_id=scope.session_id,
+            peer_id=scope.peer_id,
+            sessions=restrict.sessions,
+            allowed=allowed,
         )
+        if view.size < THREADED_SCAN_ROWS:
+            hits = view.top(vector, depth)
+        else:  # a whole workspace: numpy releases the GIL, so the event loop goes on
+            hits = await asyncio.to_thread(view.top, vector, depth)
         return [(seq, 1.0 - distance) for seq, distance in hits]
 
     async def _pgvector_ranking(
@@ -181,7 +219,7 @@ class MessageSearch:
         self,
         db: AsyncSession,
         scope: Scope,
-        where: ColumnElement[bool],
+        restrict: _Restriction,
         words: list[str],
         depth: int,
     ) -> list[tuple[int, float]]:
@@ -194,19 +232,28 @@ class MessageSearch:
             tsquery = func.to_tsquery(english, literal(" | ".join(words)))
             document = func.to_tsvector(english, Message.content)
             score = func.ts_rank_cd(document, tsquery)
-            matches = select(Message.seq).where(_scoped(scope), where, document.op("@@")(tsquery))
+            matches = select(Message.seq).where(
+                _scoped(scope), restrict.where, document.op("@@")(tsquery)
+            )
             newest_first = Message.seq.desc()
         else:
-            match = fts_match(scope, words)
             # bm25 is lower for better matches; the scope column does not score
             score = literal_column("-bm25(messages_fts, 1.0, 0.0)")
-            matches = (
-                select(Message.seq)
-                .join(_fts, _fts.c.rowid == Message.seq)
-                .where(
-                    _scoped(scope), where, text("messages_fts MATCH :match").bindparams(match=match)
-                )
+            whole_workspace = scope.session_id is None and scope.peer_id is None
+            tokens = await self._fts_scope_tokens(db, scope) if whole_workspace else None
+            match = text("messages_fts MATCH :match").bindparams(
+                match=fts_match(scope, words, tokens=tokens)
             )
+            if restrict.narrows or tokens == []:
+                # the filters need the message's columns (and without a scope token, so does
+                # the workspace)
+                matches = (
+                    select(Message.seq)
+                    .join(_fts, _fts.c.rowid == Message.seq)
+                    .where(_scoped(scope), restrict.where, match)
+                )
+            else:  # the scope tokens alone decide: no row of `messages` is read
+                matches = select(_fts.c.rowid.label("seq")).where(match)
             # ordering by the FTS table's own rowid lets FTS5 walk matches newest first and
             # stop at the window; ordering by messages.seq made SQLite score and sort them all
             newest_first = _fts.c.rowid.desc()
@@ -223,23 +270,81 @@ class MessageSearch:
         )
         return [(seq, float(score)) for seq, score in (await db.execute(stmt)).all()]
 
+    async def _fts_scope_tokens(self, db: AsyncSession, scope: Scope) -> list[str]:
+        """The workspace token, or none when the workspace holds most of the messages: bm25
+        reads a query term's whole posting list once per query (about 12 ms for a token on
+        100k rows), while filtering by `messages.workspace_id` costs only the rows of other
+        workspaces met in the window. Either way the matches and their scores are the same
+        (the scope column weighs 0)."""
+        counts = (
+            await db.execute(
+                select(
+                    MessageEmbeddingCount.inserted - MessageEmbeddingCount.deleted,
+                    select(
+                        func.sum(MessageEmbeddingCount.inserted - MessageEmbeddingCount.deleted)
+                    ).scalar_subquery(),
+                ).where(MessageEmbeddingCount.workspace_id == scope.workspace_id)
+            )
+        ).first()
+        if counts is not None and counts[1] and 2 * counts[0] >= counts[1]:
+            return []
+        return [workspace_token(scope.workspace_id)]
 
-def scope_token(kind: str, value: str) -> str:
-    """How migration 0007 names a workspace (w), session (s) or peer (p) in the FTS table's
-    `scope` column: one alphanumeric token the stemmer leaves alone."""
-    return f"{kind}{value.encode().hex()}x"
+
+@dataclass(frozen=True)
+class _Restriction:
+    """What narrows a search beyond its scope: compiled filters and a set of sessions."""
+
+    filter_clause: ColumnElement[bool]
+    filters: dict[str, Any] | None
+    sessions: Sequence[str] | None
+
+    @property
+    def where(self) -> ColumnElement[bool]:
+        if self.sessions is None:
+            return self.filter_clause
+        return self.filter_clause & Message.session_id.in_(list(self.sessions))
+
+    @property
+    def narrows(self) -> bool:
+        return bool(self.filters) or self.sessions is not None
 
 
-def fts_match(scope: Scope, words: list[str]) -> str:
+def workspace_token(workspace_id: str) -> str:
+    """How migrations 0007/0009 name a workspace in the FTS table's `scope` column: one
+    alphanumeric token the stemmer leaves alone."""
+    return f"w{_hex(workspace_id)}x"
+
+
+def session_token(workspace_id: str, session_id: str) -> str:
+    """A session's token (migration 0009): its workspace's id and its own, so the token is
+    unique and its posting list holds just the session's messages."""
+    return f"s{_hex(workspace_id)}y{_hex(session_id)}x"
+
+
+def peer_token(workspace_id: str, peer_id: str) -> str:
+    """A sender's token (migration 0009), unique like a session's."""
+    return f"p{_hex(workspace_id)}y{_hex(peer_id)}x"
+
+
+def _hex(value: str) -> str:
+    return value.encode().hex()
+
+
+def fts_match(scope: Scope, words: list[str], *, tokens: list[str] | None = None) -> str:
     """An FTS5 query: any of the words in the content, within the scope's tokens, so FTS5
-    intersects posting lists instead of SQL filtering every match of a common word."""
+    intersects posting lists instead of SQL filtering every match of a common word. A session
+    or peer token implies its workspace; `tokens` overrides the scope's tokens."""
+    if tokens is None:
+        tokens = []
+        if scope.session_id is not None:
+            tokens.append(session_token(scope.workspace_id, scope.session_id))
+        if scope.peer_id is not None:
+            tokens.append(peer_token(scope.workspace_id, scope.peer_id))
+        if not tokens:
+            tokens.append(workspace_token(scope.workspace_id))
     terms = " OR ".join(f'"{word}"' for word in words)
-    match = f"content : ({terms}) AND scope : {scope_token('w', scope.workspace_id)}"
-    if scope.session_id is not None:
-        match += f" AND scope : {scope_token('s', scope.session_id)}"
-    if scope.peer_id is not None:
-        match += f" AND scope : {scope_token('p', scope.peer_id)}"
-    return match
+    return f"content : ({terms})" + "".join(f" AND scope : {token}" for token in tokens)
 
 
 def _scoped(scope: Scope) -> ColumnElement[bool]:

@@ -1,16 +1,27 @@
 """Exact cosine search over message embeddings in process memory (the SQLite backend).
 
-One collection per workspace: the seqs, a float32 matrix of unit vectors, and the session and
-peer of each row, so scoped searches mask instead of querying. A collection is checked against
-the database on every search by the workspace's (inserted, deleted) embedding counts, which
-triggers keep in the same transaction as every change (one primary-key read, not a count of
-100k rows). Seqs only grow (AUTOINCREMENT): if nothing was deleted, the new rows are those past
-the collection's last seq and are appended; after any delete the collection is reloaded.
+One collection per workspace: the seqs and a float32 matrix of unit vectors, in seq order, and
+for each session and each peer the list of its rows. A scoped search scores only the scope's
+rows (a gather of a few thousand rows instead of a product with the whole workspace's matrix
+and a mask); a workspace search multiplies the whole matrix. Sessions and peers are small
+integer codes per row, so narrowing a peer's rows to one session or to a set of sessions is an
+integer comparison, not a comparison of strings.
+
+A collection is checked against the database on every search by the workspace's (inserted,
+deleted) embedding counts, which triggers keep in the same transaction as every change (one
+primary-key read, not a count of 100k rows). Seqs only grow (AUTOINCREMENT): if nothing was
+deleted, the new rows are those past the collection's last seq and are appended; after any
+delete the collection is reloaded.
+
+Appending only writes past the row counts that a search has already read, and growing a buffer
+replaces it (the old one stays alive while a search uses it), so a search may run in a worker
+thread on a `View` taken on the event loop while the next request appends.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +30,57 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.store.models import MessageEmbedding, MessageEmbeddingCount
+
+
+class _Positions:
+    """A growable array of row positions (one scope's rows, ascending)."""
+
+    __slots__ = ("_buffer", "count")
+
+    def __init__(self) -> None:
+        self._buffer = np.empty(64, dtype=np.int64)
+        self.count = 0
+
+    def extend(self, positions: np.ndarray) -> None:
+        needed = self.count + len(positions)
+        if needed > len(self._buffer):
+            grown = np.empty(max(needed, 2 * len(self._buffer)), dtype=np.int64)
+            grown[: self.count] = self._buffer[: self.count]
+            self._buffer = grown
+        self._buffer[self.count : needed] = positions
+        self.count = needed
+
+    def view(self) -> np.ndarray:
+        return self._buffer[: self.count]
+
+
+@dataclass(frozen=True)
+class View:
+    """What one search reads: row positions (None: every row) over fixed-length arrays."""
+
+    vectors: np.ndarray
+    seqs: np.ndarray
+    rows: np.ndarray | None
+
+    @property
+    def size(self) -> int:
+        return len(self.seqs) if self.rows is None else len(self.rows)
+
+    def top(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """The k nearest rows as (seq, cosine distance), nearest first; equal scores newest
+        first."""
+        if k <= 0 or not self.size:
+            return []
+        query = np.ascontiguousarray(query, dtype=np.float32)
+        if self.rows is None:
+            scores, seqs = self.vectors @ query, self.seqs
+        else:
+            scores, seqs = self.vectors[self.rows] @ query, self.seqs[self.rows]
+        if k < len(scores):
+            picked = np.argpartition(-scores, k - 1)[:k]
+            scores, seqs = scores[picked], seqs[picked]
+        order = np.lexsort((-seqs, -scores))
+        return [(int(seqs[i]), float(1.0 - scores[i])) for i in order]
 
 
 @dataclass
@@ -30,24 +92,29 @@ class Collection:
     version: tuple[int, int] = (-1, -1)  # the (inserted, deleted) counts it reflects
     _vectors: np.ndarray = field(init=False)
     _seqs: np.ndarray = field(init=False)
-    _sessions: np.ndarray = field(init=False)
-    _peers: np.ndarray = field(init=False)
+    _session_codes: np.ndarray = field(init=False)
+    _peer_codes: np.ndarray = field(init=False)
+    _session_code: dict[str, int] = field(init=False, default_factory=dict)
+    _peer_code: dict[str, int] = field(init=False, default_factory=dict)
+    _by_session: list[_Positions] = field(init=False, default_factory=list)
+    _by_peer: list[_Positions] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
-        self._allocate(0)
+        self._vectors = np.empty((0, self.dims), dtype=np.float32)
+        self._seqs = np.empty(0, dtype=np.int64)
+        self._session_codes = np.empty(0, dtype=np.int32)
+        self._peer_codes = np.empty(0, dtype=np.int32)
 
-    def _allocate(self, capacity: int) -> None:
-        def grow(old: np.ndarray | None, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-            new = np.empty(shape, dtype=dtype)
-            if old is not None and self.count:
-                new[: self.count] = old[: self.count]
+    def _grow(self, capacity: int) -> None:
+        def grown(old: np.ndarray) -> np.ndarray:
+            new = np.empty((capacity, *old.shape[1:]), dtype=old.dtype)
+            new[: self.count] = old[: self.count]
             return new
 
-        first = not hasattr(self, "_seqs")
-        self._vectors = grow(None if first else self._vectors, (capacity, self.dims), np.float32)
-        self._seqs = grow(None if first else self._seqs, (capacity,), np.int64)
-        self._sessions = grow(None if first else self._sessions, (capacity,), object)
-        self._peers = grow(None if first else self._peers, (capacity,), object)
+        self._vectors = grown(self._vectors)
+        self._seqs = grown(self._seqs)
+        self._session_codes = grown(self._session_codes)
+        self._peer_codes = grown(self._peer_codes)
 
     @property
     def seqs(self) -> np.ndarray:
@@ -60,15 +127,61 @@ class Collection:
     def append(self, rows: list[Any]) -> None:
         if not rows:
             return
-        needed = self.count + len(rows)
-        if needed > self._seqs.shape[0]:
-            self._allocate(max(needed, 2 * self._seqs.shape[0], 1024))
-        end = needed
-        self._vectors[self.count : end] = np.vstack([row.embedding for row in rows])
-        self._seqs[self.count : end] = [row.seq for row in rows]
-        self._sessions[self.count : end] = [row.session_id for row in rows]
-        self._peers[self.count : end] = [row.peer_id for row in rows]
-        self.count = end
+        start, end = self.count, self.count + len(rows)
+        if end > len(self._seqs):
+            self._grow(max(end, 2 * len(self._seqs), 1024))
+        self._vectors[start:end] = np.vstack([row.embedding for row in rows])
+        self._seqs[start:end] = [row.seq for row in rows]
+        sessions = _codes(self._session_code, self._by_session, (r.session_id for r in rows))
+        peers = _codes(self._peer_code, self._by_peer, (r.peer_id for r in rows))
+        self._session_codes[start:end] = sessions
+        self._peer_codes[start:end] = peers
+        positions = np.arange(start, end, dtype=np.int64)
+        for codes, lists in ((sessions, self._by_session), (peers, self._by_peer)):
+            for code in np.unique(codes):
+                lists[code].extend(positions[codes == code])
+        self.count = end  # last: a concurrent search reads only rows below its count
+
+    def view(
+        self,
+        *,
+        session_id: str | None = None,
+        peer_id: str | None = None,
+        sessions: Iterable[str] | None = None,
+        allowed: np.ndarray | None = None,
+    ) -> View:
+        """The rows of a scope: one session and/or one sender, optionally only within
+        `sessions`, optionally only the seqs in `allowed` (sorted)."""
+        count = self.count
+        vectors, seqs = self._vectors[:count], self._seqs[:count]
+        rows: np.ndarray | None = None
+        nothing = View(vectors, seqs, np.empty(0, dtype=np.int64))
+        if session_id is not None:
+            code = self._session_code.get(session_id)
+            if code is None:
+                return nothing
+            rows = self._by_session[code].view()
+        if peer_id is not None:
+            code = self._peer_code.get(peer_id)
+            if code is None:
+                return nothing
+            rows = (
+                self._by_peer[code].view() if rows is None else rows[self._peer_codes[rows] == code]
+            )
+        if sessions is not None:
+            codes = [self._session_code[s] for s in set(sessions) if s in self._session_code]
+            if not codes:
+                return nothing
+            if rows is None:
+                rows = np.sort(np.concatenate([self._by_session[c].view() for c in codes]))
+            else:
+                rows = rows[np.isin(self._session_codes[rows], codes)]
+        if allowed is not None:
+            if rows is None:
+                rows = np.flatnonzero(np.isin(seqs, allowed, assume_unique=True))
+            else:
+                rows = rows[np.isin(seqs[rows], allowed, assume_unique=True)]
+        return View(vectors, seqs, rows)
 
     def top(
         self,
@@ -77,26 +190,26 @@ class Collection:
         *,
         session_id: str | None = None,
         peer_id: str | None = None,
+        sessions: Iterable[str] | None = None,
         allowed: np.ndarray | None = None,
     ) -> list[tuple[int, float]]:
-        """The k nearest rows as (seq, cosine distance), nearest first."""
-        if not self.count:
-            return []
-        scores = self._vectors[: self.count] @ query.astype(np.float32, copy=False)
-        mask = np.ones(self.count, dtype=bool)
-        if session_id is not None:
-            mask &= self._sessions[: self.count] == session_id
-        if peer_id is not None:
-            mask &= self._peers[: self.count] == peer_id
-        if allowed is not None:
-            mask &= np.isin(self.seqs, allowed, assume_unique=True)
-        candidates = np.flatnonzero(mask)
-        if not candidates.size:
-            return []
-        k = min(k, candidates.size)
-        picked = candidates[np.argpartition(-scores[candidates], k - 1)[:k]]
-        picked = picked[np.argsort(-scores[picked], kind="stable")]
-        return [(int(self._seqs[i]), float(1.0 - scores[i])) for i in picked]
+        """The k nearest rows of a scope (see `view`) as (seq, cosine distance)."""
+        scope = self.view(
+            session_id=session_id, peer_id=peer_id, sessions=sessions, allowed=allowed
+        )
+        return scope.top(query, k)
+
+
+def _codes(known: dict[str, int], lists: list[_Positions], names: Iterable[str]) -> np.ndarray:
+    """Each name's code, new names getting the next free code (and an empty row list)."""
+    out = []
+    for name in names:
+        code = known.get(name)
+        if code is None:
+            code = known[name] = len(lists)
+            lists.append(_Positions())
+        out.append(code)
+    return np.asarray(out, dtype=np.int32)
 
 
 class MessageVectorIndex:

@@ -22,13 +22,12 @@ from parley.ids import MAX_NAME_LENGTH, NAME_PATTERN
 from parley.memory import peer_cards
 from parley.memory.context import ContextRequest, session_context
 from parley.memory.dialectic import ChatRequest
-from parley.memory.peers import ensure_peers
+from parley.memory.peers import ensure_peer
 from parley.memory.representation import (
     Representation,
     RepresentationRequest,
     build_representation,
 )
-from parley.memory.workspaces import get_workspace
 from parley.store.models import Observation
 
 log = logging.getLogger("parley.api")
@@ -160,9 +159,8 @@ async def chat(
     state: StateDep,
     _: PeerAccess,
 ) -> Any:
-    async with state.database.write() as db:  # the path peer is get-or-created, as in Honcho
-        await get_workspace(db=db, workspace_id=workspace_id)
-        await ensure_peers(db=db, workspace_id=workspace_id, peer_ids=[peer_id])
+    # the path peer is get-or-created, as in Honcho
+    await ensure_peer(database=state.database, workspace_id=workspace_id, peer_id=peer_id)
     request = ChatRequest(
         observer=peer_id,
         observed=body.target or peer_id,
