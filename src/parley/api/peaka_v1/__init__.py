@@ -7,6 +7,7 @@ from parley.api.peaka_v1 import catalogs, connections, metadata, projects, queri
 
 def build_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1")
-    for module in (projects, connections, catalogs, queries, metadata):
+    # routes are matched in order, one by one: the hot path (queries/execute) goes first
+    for module in (queries, projects, connections, catalogs, metadata):
         router.include_router(module.router)
     return router
