@@ -8,6 +8,7 @@ from parley.api.peaka_v1 import agent, catalogs, connections, metadata, projects
 
 def build_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1")
-    for module in (projects, connections, catalogs, queries, metadata, agent):
+    # routes are matched in order, one by one: the hot path (queries/execute) goes first
+    for module in (queries, projects, connections, catalogs, metadata, agent):
         router.include_router(module.router)
     return router
