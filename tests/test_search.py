@@ -194,6 +194,14 @@ def test_score_fusion() -> None:
     assert fuse([([(1, 1.0), (2, 0.0)], 1.0), ([(2, 1.0), (1, 0.0)], 1.0)], limit=2) == [2, 1]
     assert fuse([([(5, 0.3), (4, 0.3), (9, 0.1)], 1.0)], limit=2) == [5, 4]
     assert fuse([([], 1.0), ([(1, 2.0)], 0.3)], limit=5) == [1]
-    # a side whose scores do not spread (here one candidate) adds nothing
-    assert fuse([([(1, 0.9), (2, 0.8)], 1.0), ([(2, 7.0)], 1.0)], limit=2) == [1, 2]
+    # a side whose scores do not spread (here one candidate) gives its candidates 1
+    assert fuse([(vector, 1.0), ([(2, 7.0)], 1.5)], limit=3) == [2, 1, 3]
+    assert fuse([(vector, 1.0), ([(2, 7.0)], 0.3)], limit=3) == [1, 2, 3]
+    # a score that is not a number is the side's worst
+    nan = float("nan")
+    assert fuse([([(1, nan), (2, 0.8), (3, 0.7)], 1.0), ([(3, 1.0), (2, 0.0)], 0.1)], 3) == [
+        2,
+        3,
+        1,
+    ]
     assert fuse([], limit=5) == []

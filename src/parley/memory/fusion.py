@@ -7,9 +7,11 @@ Unlike reciprocal rank fusion, this keeps how far apart the candidates are: a fu
 above the other matches (a rare name, an exact phrase) moves up a lot, while a flat full-text
 list (common words matched everywhere) barely moves the vector order.
 
-Chosen on BEAM (docs/benchmarks.md): on the first five conversations, z-scores with the full
-text weighted 0.3 beat both sides alone at any@k, all@k and frac@k for k = 5, 10, 20, where
-reciprocal rank fusion (k = 60, text weight 0.25) lost to vector search at k = 5 and 10.
+Chosen on BEAM conversations 1-5 (docs/benchmarks.md): there, z-scores with the full text
+weighted 0.3 beat both sides alone on 7 of the 9 measures (any@, all@, frac@ 5/10/20; not all@5
+and frac@5), where reciprocal rank fusion (k = 60, text weight 0.25) beat both on 3. On the
+held-out conversations 6-20 it is about even with vector search alone (ahead at k = 10, behind
+at k = 5): the full-text side is weak on that data.
 """
 
 from __future__ import annotations
@@ -25,11 +27,16 @@ TEXT_WEIGHT = 0.3
 
 
 def standardised(scores: Sequence[float]) -> np.ndarray:
-    """z-scores; all zeros when the scores do not spread (one candidate, or all equal)."""
+    """z-scores. A score that is not a number (pgvector's distance to a zero vector) counts as
+    the side's worst. Scores that do not spread (one candidate, or all equal) all get 1: being
+    found at all is what that side says, like a typical top hit."""
     values = np.asarray(scores, dtype=np.float64)
+    finite = np.isfinite(values)
+    if not finite.all():
+        values = np.where(finite, values, values[finite].min() if finite.any() else 0.0)
     spread = values.std() if values.size else 0.0
-    if not np.isfinite(spread) or spread <= 1e-12:
-        return np.zeros_like(values)
+    if spread <= 1e-12:
+        return np.ones_like(values)
     return (values - values.mean()) / spread
 
 
