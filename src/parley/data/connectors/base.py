@@ -4,6 +4,7 @@ timeout that really stops the query. Connectors never see unguarded SQL."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import decimal
@@ -12,9 +13,10 @@ import math
 import socket
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from parley.errors import ParleyError
 
@@ -158,6 +160,70 @@ class ConnectorEnv:
                     f"host {host} resolves to the non-public address {address}; set "
                     "PARLEY_DATA_ALLOW_PRIVATE_HOSTS=true to allow it"
                 )
+
+
+class Interruptible(Protocol):
+    """A database handle whose running statement another thread may stop."""
+
+    def interrupt(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+H = TypeVar("H", bound=Interruptible)
+
+
+async def run_interruptible(
+    *,
+    take: Callable[[], H],
+    run: Callable[[H], ResultSet],
+    give_back: Callable[[H], None],
+    timeout_s: float,
+    errors: type[Exception],
+    label: str,
+) -> ResultSet:
+    """Runs `run` on a handle from `take` in a worker thread; at the deadline a timer on the
+    event loop calls the handle's `interrupt()` (no thread per statement, no Python callback
+    while the engine works). A handle goes back through `give_back` only from here, after the
+    timer is cancelled, so a late timer never interrupts another statement; an interrupted
+    handle, or one whose statement failed, is closed. `errors` are the engine's exceptions,
+    reported as `<label> error: ...`."""
+    taken: list[H] = []
+    fired = False
+
+    def interrupt() -> None:  # on the event loop thread
+        nonlocal fired
+        fired = True  # set before looking for the handle, which `work` takes first
+        if taken:
+            taken[0].interrupt()
+
+    def work() -> ResultSet:  # in a worker thread
+        taken.append(take())
+        if fired:
+            raise QueryTimeout(timeout_s)
+        return run(taken[0])
+
+    timer = asyncio.get_running_loop().call_later(timeout_s, interrupt)
+    try:
+        result = await asyncio.to_thread(work)
+    except errors as err:
+        timer.cancel()
+        if taken:
+            taken[0].close()
+        if fired:
+            raise QueryTimeout(timeout_s) from err
+        raise QueryFailed(f"{label} error: {err}") from err
+    except BaseException:
+        # cancelled while the thread runs on: stop the statement now, keep no handle
+        timer.cancel()
+        interrupt()
+        raise
+    timer.cancel()
+    if fired:
+        taken[0].close()
+    else:
+        give_back(taken[0])
+    return result
 
 
 class Connector(ABC):

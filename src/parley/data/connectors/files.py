@@ -23,10 +23,9 @@ from parley.data.connectors.base import (
     ConnectionFailed,
     Connector,
     ConnectorEnv,
-    QueryFailed,
-    QueryTimeout,
     ResultSet,
     TableInfo,
+    run_interruptible,
 )
 
 READERS = {
@@ -183,46 +182,15 @@ class FileConnector(Connector):
         cursor.close()
 
     async def run(self, sql: str, *, timeout_s: float, max_rows: int) -> ResultSet:
-        """The statement runs in a worker thread; the deadline is a timer on the event loop
-        (no thread per statement) that interrupts the cursor. A cursor goes back to the idle
-        ones only from here, after the timer is cancelled, so a late timer can never
-        interrupt another statement; an interrupted cursor is closed, not kept."""
-        taken: list[duckdb.DuckDBPyConnection] = []
-        fired = False
-
-        def interrupt() -> None:  # on the event loop thread
-            nonlocal fired
-            fired = True  # set before looking for the cursor, which `work` takes first
-            if taken:
-                taken[0].interrupt()
-
-        def work() -> ResultSet:  # in a worker thread
-            taken.append(self._cursor())
-            if fired:
-                raise QueryTimeout(timeout_s)
-            return self._run(taken[0], sql, max_rows)
-
-        timer = asyncio.get_running_loop().call_later(timeout_s, interrupt)
-        try:
-            result = await asyncio.to_thread(work)
-        except duckdb.Error as err:
-            timer.cancel()
-            if taken:
-                taken[0].close()
-            if fired:
-                raise QueryTimeout(timeout_s) from err
-            raise QueryFailed(f"DuckDB error: {err}") from err
-        except BaseException:
-            # cancelled while the thread runs on: stop the statement now, keep no cursor
-            timer.cancel()
-            interrupt()
-            raise
-        timer.cancel()
-        if fired:
-            taken[0].close()
-        else:
-            self._give_back(taken[0])
-        return result
+        """In a worker thread, stopped at its deadline (see `run_interruptible`)."""
+        return await run_interruptible(
+            take=self._cursor,
+            run=lambda handle: self._run(handle, sql, max_rows),
+            give_back=self._give_back,
+            timeout_s=timeout_s,
+            errors=duckdb.Error,
+            label="DuckDB",
+        )
 
     @staticmethod
     def _run(cursor: duckdb.DuckDBPyConnection, sql: str, max_rows: int) -> ResultSet:

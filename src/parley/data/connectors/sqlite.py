@@ -20,10 +20,10 @@ from parley.data.connectors.base import (
     ConnectorEnv,
     ForeignKeyInfo,
     QueryFailed,
-    QueryTimeout,
     ResultSet,
     TableInfo,
     python_type_name,
+    run_interruptible,
 )
 from parley.data.sql_guard import FORBIDDEN_FUNCTIONS, FORBIDDEN_PREFIXES
 
@@ -158,46 +158,15 @@ class SqliteConnector(Connector):
         return "rowid"
 
     async def run(self, sql: str, *, timeout_s: float, max_rows: int) -> ResultSet:
-        """The statement runs in a worker thread; at its deadline a timer on the event loop
-        calls `interrupt()` on its connection (no Python callback runs while SQLite works,
-        so a busy event loop cannot slow the query down). A connection goes back to the idle
-        ones only from here, after the timer is cancelled; an interrupted one is closed."""
-        taken: list[sqlite3.Connection] = []
-        fired = False
-
-        def interrupt() -> None:  # on the event loop thread
-            nonlocal fired
-            fired = True  # set before looking for the connection, which `work` takes first
-            if taken:
-                taken[0].interrupt()
-
-        def work() -> ResultSet:  # in a worker thread
-            taken.append(self._take())
-            if fired:
-                raise QueryTimeout(timeout_s)
-            return self._run(taken[0], sql, max_rows)
-
-        timer = asyncio.get_running_loop().call_later(timeout_s, interrupt)
-        try:
-            result = await asyncio.to_thread(work)
-        except sqlite3.Error as err:
-            timer.cancel()
-            if taken:
-                taken[0].close()
-            if fired:
-                raise QueryTimeout(timeout_s) from err
-            raise QueryFailed(f"SQLite error: {err}") from err
-        except BaseException:
-            # cancelled while the thread runs on: stop the statement now, keep no connection
-            timer.cancel()
-            interrupt()
-            raise
-        timer.cancel()
-        if fired:
-            taken[0].close()
-        else:
-            self._give_back(taken[0])
-        return result
+        """In a worker thread, stopped at its deadline (see `run_interruptible`)."""
+        return await run_interruptible(
+            take=self._take,
+            run=lambda handle: self._run(handle, sql, max_rows),
+            give_back=self._give_back,
+            timeout_s=timeout_s,
+            errors=sqlite3.Error,
+            label="SQLite",
+        )
 
     def _take(self) -> sqlite3.Connection:
         with self._lock:
