@@ -175,9 +175,6 @@ class DataAgent:
         history = [
             PastTurn(t.question, t.state.get("currentGeneratedQuery"), t.answer) for t in past
         ]
-        earlier: list[dict[str, Any]] = []
-        for t in past:
-            earlier += t.state.get("messages", [])
         thread_id = request.thread_id or threads.new_thread_id()
         state = AgentState(
             project_id=request.project_id,
@@ -185,7 +182,7 @@ class DataAgent:
             question=request.message,
             no_execute=request.no_execute,
             user_id=user,
-            history=earlier,
+            history=threads.thread_messages(past),
         )
         return _Turn(
             request=request,

@@ -21,7 +21,7 @@ from parley.data.connections import DataServices
 from parley.data.execute import ProjectCatalog, load_catalogs
 from parley.data.metadata import search_golden_sqls, search_tables
 from parley.data.projects import get_project
-from parley.data.sql_guard import QueryRejected, TableName, catalog_names_used
+from parley.data.sql_guard import CatalogScope, QueryRejected, TableName, catalog_names_used
 from parley.store.data_models import DataCatalog, DataColumn, DataRelation, DataTable
 
 ALL_TABLES = 12  # projects with at most this many tables are shown whole
@@ -56,26 +56,25 @@ class SchemaContext:
     def qualify_catalog(self) -> bool:
         return len(self.catalogs) > 1
 
-    def dialect_of(self, catalog_id: str) -> str:
+    def _scope(self, catalog_id: str) -> CatalogScope | None:
         for c in self.catalogs:
             if c.catalog.id == catalog_id:
-                return c.scope.dialect
-        return "sql"
+                return c.scope
+        return None
+
+    def dialect_of(self, catalog_id: str) -> str:
+        scope = self._scope(catalog_id)
+        return scope.dialect if scope else "sql"
 
     def name_of(self, view: TableView) -> str:
         """How generated SQL should name the table."""
         parts = [view.table.schema_name, view.table.table_name]
+        scope = self._scope(view.catalog.id)
         if self.qualify_catalog:
             parts.insert(0, view.catalog.name)
-        elif view.table.schema_name == self._default_schema(view.catalog.id):
+        elif scope is not None and view.table.schema_name == scope.default_schema:
             parts = parts[1:]
         return ".".join(parts)
-
-    def _default_schema(self, catalog_id: str) -> str | None:
-        for c in self.catalogs:
-            if c.catalog.id == catalog_id:
-                return c.scope.default_schema
-        return None
 
     def table_names(self) -> list[str]:
         return [f"{v.catalog.name}.{v.table.schema_name}.{v.table.table_name}" for v in self.tables]

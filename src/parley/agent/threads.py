@@ -68,6 +68,11 @@ async def list_turns(db: AsyncSession, project_id: str, thread_id: str) -> list[
     return list(rows)
 
 
+def thread_messages(turns: list[AgentTurn]) -> list[dict[str, Any]]:
+    """The thread's LangChain-style messages: each stored turn keeps only its own."""
+    return [message for turn in turns for message in turn.state.get("messages", [])]
+
+
 async def add_turn(
     db: AsyncSession, thread: AgentThread, *, question: str, answer: str, state: dict[str, Any]
 ) -> AgentTurn:

@@ -188,12 +188,9 @@ async def get_thread(
 ) -> dict[str, Any]:
     thread = await threads.get_thread(db, project_id, thread_id)
     turns = await threads.list_turns(db, project_id, thread_id)
-    messages: list[dict[str, Any]] = []
-    for turn in turns:
-        messages += turn.state.get("messages", [])
     return {
         **_thread_out(thread),
-        "messages": messages,
+        "messages": threads.thread_messages(turns),
         "turns": [
             {
                 "question": t.question,
