@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from parley.memory.vector_index import Collection
+from parley.memory.vector_index import Collection, View, ranked
 from parley.store import migrate
 
 DIMS = 8
@@ -91,6 +91,16 @@ def test_every_scope_matches_brute_force_across_appends(scope: dict[str, Any]) -
                 want = brute_force(rows, query, k, **scope)
                 assert [seq for seq, _ in got] == [seq for seq, _ in want]
                 assert np.allclose([d for _, d in got], [d for _, d in want], atol=1e-5)
+                for parts in (2, 3):  # scored in pieces (threads, for a whole workspace)
+                    merged = in_pieces(collection.view(**scope), query, k, parts)
+                    assert [seq for seq, _ in merged] == [seq for seq, _ in want]
+
+
+def in_pieces(view: View, query: np.ndarray, k: int, parts: int) -> list[tuple[int, float]]:
+    found = [piece.best(query, k) for piece in view.split(parts)]
+    assert sum(piece.size for piece in view.split(parts)) == view.size
+    scores = np.concatenate([scores for scores, _ in found])
+    return ranked(scores, np.concatenate([seqs for _, seqs in found]), k)
 
 
 def test_equal_scores_rank_newest_first_and_views_stay_fixed() -> None:
@@ -100,6 +110,8 @@ def test_equal_scores_rank_newest_first_and_views_stay_fixed() -> None:
     view = collection.view(session_id="s")
     collection.append([Row(20, "s", "p", vector)])  # after the view was taken
     assert [seq for seq, _ in view.top(vector, 10)] == [11, 9, 4]
+    assert [seq for seq, _ in view.top(vector, 2)] == [11, 9]  # ties cut: the newest stay
+    assert [seq for seq, _ in in_pieces(view, vector, 2, parts=3)] == [11, 9]
     assert [seq for seq, _ in collection.top(vector, 10, peer_id="p")] == [20, 11, 9, 4]
     assert collection.top(vector, 0) == []
 

@@ -6,13 +6,16 @@ The query is reduced to its words, OR-ed, so punctuation, quotes or operators in
 never reach a query parser. Vectors: an in-memory index per workspace on SQLite
 (memory.vector_index), pgvector's HNSW index on PostgreSQL.
 
-The full-text side runs while the query is embedded (in another thread); the vector side opens
-its database session only once the vector is there, so no session waits on the embedder.
+The full-text side runs while the query is embedded (in another thread); so does the vector
+side's read of the in-memory index's rows (SQLite), in a session closed before the vector is
+awaited, so no session waits on the embedder. PostgreSQL's vector side opens its session only
+once the vector is there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
@@ -40,7 +43,7 @@ from parley.memory.fusion import TEXT_WEIGHT, VECTOR_WEIGHT, fuse
 from parley.memory.messages import FILTER_FIELDS
 from parley.memory.peers import get_peer
 from parley.memory.sessions import get_session
-from parley.memory.vector_index import MessageVectorIndex
+from parley.memory.vector_index import MessageVectorIndex, View, ranked
 from parley.memory.workspaces import get_workspace
 from parley.store.engine import Database
 from parley.store.models import Message, MessageEmbedding, MessageEmbeddingCount
@@ -60,8 +63,10 @@ STOPWORDS = frozenset(
 )
 MAX_FILTERED_CANDIDATES = 200_000
 TEXT_WINDOW = 2_000
-# Scoring more rows than this (a whole workspace) runs in a worker thread, off the event loop.
+# Scoring more rows than this (a whole workspace) runs in worker threads, off the event loop,
+# one piece of the rows per core (at most 4).
 THREADED_SCAN_ROWS = 20_000
+SCAN_THREADS = max(1, min(4, os.cpu_count() or 1))
 _WORD = re.compile(r"\w+", re.UNICODE)
 _fts = table("messages_fts", column("rowid"))
 
@@ -133,13 +138,21 @@ class MessageSearch:
         async def vector_side() -> list[tuple[int, float]]:
             if not wants_vector:
                 return []
+            view = None
+            if self._index is not None:  # read the scope's rows while the query is embedded
+                view = await self._index_view(scope, restrict)
             if own_embedding is not None:
                 query_vector = (await own_embedding)[0]
             elif isinstance(vector, np.ndarray):
                 query_vector = vector
             else:
                 query_vector = await vector  # type: ignore[misc]
-            return await self._vector_ranking(scope, restrict, query_vector, depth)
+            if view is None:
+                async with self._database.read() as db:
+                    return await self._pgvector_ranking(
+                        db, scope, restrict.where, query_vector, depth
+                    )
+            return await _vector_ranking(view, query_vector, depth)
 
         try:
             text_hits, vector_hits = await concurrently(text_side(), vector_side())
@@ -159,13 +172,11 @@ class MessageSearch:
         by_seq = {row.seq: row for row in rows}
         return [by_seq[seq] for seq in seqs if seq in by_seq]
 
-    async def _vector_ranking(
-        self, scope: Scope, restrict: _Restriction, vector: np.ndarray, depth: int
-    ) -> list[tuple[int, float]]:
-        """(seq, cosine similarity), nearest first."""
+    async def _index_view(self, scope: Scope, restrict: _Restriction) -> View:
+        """The in-memory index's rows for the scope and restriction (SQLite), brought up to
+        date with the database first."""
+        assert self._index is not None
         async with self._database.read() as db:
-            if self._index is None:
-                return await self._pgvector_ranking(db, scope, restrict.where, vector, depth)
             allowed = None
             if restrict.filters:
                 allowed_rows = await db.scalars(
@@ -176,17 +187,12 @@ class MessageSearch:
                 )
                 allowed = np.fromiter(allowed_rows, dtype=np.int64)
             collection = await self._index.collection(db, scope.workspace_id)
-        view = collection.view(
+        return collection.view(
             session_id=scope.session_id,
             peer_id=scope.peer_id,
             sessions=restrict.sessions,
             allowed=allowed,
         )
-        if view.size < THREADED_SCAN_ROWS:
-            hits = view.top(vector, depth)
-        else:  # a whole workspace: numpy releases the GIL, so the event loop goes on
-            hits = await asyncio.to_thread(view.top, vector, depth)
-        return [(seq, 1.0 - distance) for seq, distance in hits]
 
     async def _pgvector_ranking(
         self,
@@ -345,6 +351,20 @@ def fts_match(scope: Scope, words: list[str], *, tokens: list[str] | None = None
             tokens.append(workspace_token(scope.workspace_id))
     terms = " OR ".join(f'"{word}"' for word in words)
     return f"content : ({terms})" + "".join(f" AND scope : {token}" for token in tokens)
+
+
+async def _vector_ranking(view: View, vector: np.ndarray, depth: int) -> list[tuple[int, float]]:
+    """(seq, cosine similarity), nearest first. A large scope (a whole workspace) is scored
+    in worker threads, in pieces at once (numpy releases the GIL, so the event loop goes on)."""
+    if view.size < THREADED_SCAN_ROWS:
+        hits = view.top(vector, depth)
+    else:
+        pieces = view.split(SCAN_THREADS)
+        found = await asyncio.gather(*(asyncio.to_thread(p.best, vector, depth) for p in pieces))
+        scores = np.concatenate([scores for scores, _ in found])
+        seqs = np.concatenate([seqs for _, seqs in found])
+        hits = ranked(scores, seqs, depth)
+    return [(seq, 1.0 - distance) for seq, distance in hits]
 
 
 def _scoped(scope: Scope) -> ColumnElement[bool]:

@@ -69,18 +69,53 @@ class View:
     def top(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """The k nearest rows as (seq, cosine distance), nearest first; equal scores newest
         first."""
+        return ranked(*self.best(query, k), k)
+
+    def best(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, seqs) of the k best rows (cosine similarity), in no particular order."""
         if k <= 0 or not self.size:
-            return []
+            return np.empty(0, dtype=np.float32), np.empty(0, dtype=np.int64)
         query = np.ascontiguousarray(query, dtype=np.float32)
         if self.rows is None:
             scores, seqs = self.vectors @ query, self.seqs
         else:
             scores, seqs = self.vectors[self.rows] @ query, self.seqs[self.rows]
-        if k < len(scores):
-            picked = np.argpartition(-scores, k - 1)[:k]
-            scores, seqs = scores[picked], seqs[picked]
-        order = np.lexsort((-seqs, -scores))
-        return [(int(seqs[i]), float(1.0 - scores[i])) for i in order]
+        return _keep_best(scores, seqs, k)
+
+    def split(self, parts: int) -> list[View]:
+        """The view cut into `parts` contiguous pieces of about equal size, to score in
+        parallel threads: a product with 100k rows reads 150 MB, more than one core's share of
+        the memory bandwidth. Whole-workspace pieces are slices of the matrix (no copy)."""
+        bounds = np.linspace(0, self.size, max(1, parts) + 1).astype(int)
+        pieces = zip(bounds[:-1], bounds[1:], strict=True)
+        if self.rows is None:
+            return [View(self.vectors[a:b], self.seqs[a:b], None) for a, b in pieces]
+        return [View(self.vectors, self.seqs, self.rows[a:b]) for a, b in pieces]
+
+
+def ranked(scores: np.ndarray, seqs: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """The k best of (scores, seqs) as (seq, cosine distance), nearest first; equal scores
+    newest first."""
+    if k <= 0 or not len(scores):
+        return []
+    scores, seqs = _keep_best(scores, seqs, k)
+    order = np.lexsort((-seqs, -scores))
+    return [(int(seqs[i]), float(1.0 - scores[i])) for i in order]
+
+
+def _keep_best(scores: np.ndarray, seqs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k best; where equal scores straddle the cut, the newest of them (argpartition alone
+    would keep an arbitrary few)."""
+    if k >= len(scores):
+        return scores, seqs
+    picked = np.argpartition(-scores, k - 1)[:k]
+    cut = scores[picked].min()
+    tied = np.flatnonzero(scores == cut)
+    if len(tied) > np.count_nonzero(scores[picked] == cut):
+        above = np.flatnonzero(scores > cut)
+        newest = tied[np.argsort(-seqs[tied], kind="stable")]
+        picked = np.concatenate([above, newest[: k - len(above)]])
+    return scores[picked], seqs[picked]
 
 
 @dataclass
