@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +21,13 @@ from data_sources import (
     postgres_rows,
     sqlite_rows,
 )
-from parley.data.connectors.base import ConnectorEnv, QueryFailed, QueryTimeout
+from parley.data.connectors.base import (
+    ConnectorEnv,
+    QueryFailed,
+    QueryTimeout,
+    ResultSet,
+    run_interruptible,
+)
 from parley.data.connectors.files import FileConnector
 from parley.data.connectors.postgres import PostgresConnector
 from parley.data.connectors.sqlite import SqliteConnector
@@ -164,3 +172,69 @@ def test_postgres_session_settings_do_not_outlive_a_statement(pg_source: str) ->
 
     assert run(attempt()) == "PostgreSQL error: cannot execute DELETE in a read-only transaction"
     assert postgres_rows(pg_source, PG_DB) == {"customers": 40, "payments": 500}
+
+
+class SlowHandle:
+    """A handle whose opening takes `open_s` and whose statement runs `run_s` unless
+    interrupted (then it fails like an engine does)."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.closed = False
+
+    def interrupt(self) -> None:
+        self.stop.set()
+
+    def close(self) -> None:
+        self.closed = True
+
+    def statement(self, run_s: float) -> ResultSet:
+        if self.stop.wait(run_s):
+            raise RuntimeError("interrupted")
+        return ResultSet(columns=[("x", "integer")], rows=[(1,)])
+
+
+def _timed(
+    open_s: float, run_s: float, timeout_s: float
+) -> tuple[str, SlowHandle, list[SlowHandle]]:
+    handle, given_back = SlowHandle(), list[SlowHandle]()
+
+    def take() -> SlowHandle:
+        time.sleep(open_s)
+        return handle
+
+    async def go() -> str:
+        try:
+            result = await run_interruptible(
+                take=take,
+                run=lambda h: h.statement(run_s),
+                give_back=given_back.append,
+                timeout_s=timeout_s,
+                errors=RuntimeError,
+                label="Test",
+            )
+        except (QueryTimeout, QueryFailed) as err:
+            return f"{type(err).__name__}: {err}"
+        return f"rows {result.rows}"
+
+    return asyncio.run(go()), handle, given_back
+
+
+def test_the_timeout_counts_from_the_statement_not_from_opening_the_connection() -> None:
+    outcome, handle, given_back = _timed(open_s=0.6, run_s=0.05, timeout_s=0.3)
+    assert (outcome, handle.stop.is_set(), handle.closed, given_back) == (
+        "rows [(1,)]",
+        False,
+        False,
+        [handle],
+    )
+
+
+def test_a_statement_past_its_timeout_is_interrupted_and_its_handle_closed() -> None:
+    outcome, handle, given_back = _timed(open_s=0.0, run_s=30.0, timeout_s=0.3)
+    assert (outcome, handle.stop.is_set(), handle.closed, given_back) == (
+        "QueryTimeout: the query ran longer than its 0.3 s timeout and was cancelled",
+        True,
+        True,
+        [],
+    )

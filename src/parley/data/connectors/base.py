@@ -182,14 +182,17 @@ async def run_interruptible(
     errors: type[Exception],
     label: str,
 ) -> ResultSet:
-    """Runs `run` on a handle from `take` in a worker thread; at the deadline a timer on the
-    event loop calls the handle's `interrupt()` (no thread per statement, no Python callback
-    while the engine works). A handle goes back through `give_back` only from here, after the
-    timer is cancelled, so a late timer never interrupts another statement; an interrupted
-    handle, or one whose statement failed, is closed. `errors` are the engine's exceptions,
-    reported as `<label> error: ...`."""
+    """Runs `run` on a handle from `take` in a worker thread; `timeout_s` after the statement
+    starts (once the thread runs and has its handle: waiting for a free thread or opening a
+    connection does not count) a timer on the event loop calls the handle's `interrupt()` (no
+    thread per statement, no Python callback while the engine works). A handle goes back
+    through `give_back` only from here, after the timer is cancelled, so a late timer never
+    interrupts another statement; an interrupted handle, or one whose statement failed, is
+    closed. `errors` are the engine's exceptions, reported as `<label> error: ...`."""
+    loop = asyncio.get_running_loop()
     taken: list[H] = []
-    fired = False
+    timers: list[asyncio.TimerHandle] = []
+    fired = finished = False
 
     def interrupt() -> None:  # on the event loop thread
         nonlocal fired
@@ -197,17 +200,27 @@ async def run_interruptible(
         if taken:
             taken[0].interrupt()
 
+    def start_timer() -> None:  # on the event loop thread, before `work`'s result arrives
+        if not finished:
+            timers.append(loop.call_later(timeout_s, interrupt))
+
+    def stop_timer() -> None:
+        nonlocal finished
+        finished = True
+        for timer in timers:
+            timer.cancel()
+
     def work() -> ResultSet:  # in a worker thread
         taken.append(take())
         if fired:
             raise QueryTimeout(timeout_s)
+        loop.call_soon_threadsafe(start_timer)
         return run(taken[0])
 
-    timer = asyncio.get_running_loop().call_later(timeout_s, interrupt)
     try:
         result = await asyncio.to_thread(work)
     except errors as err:
-        timer.cancel()
+        stop_timer()
         if taken:
             taken[0].close()
         if fired:
@@ -215,10 +228,10 @@ async def run_interruptible(
         raise QueryFailed(f"{label} error: {err}") from err
     except BaseException:
         # cancelled while the thread runs on: stop the statement now, keep no handle
-        timer.cancel()
+        stop_timer()
         interrupt()
         raise
-    timer.cancel()
+    stop_timer()
     if fired:
         taken[0].close()
     else:
