@@ -264,3 +264,42 @@ def test_relations_and_categorical_values(client: TestClient, project: tuple[str
         "VALIDATION_ERROR",
         "body.limit: Input should be greater than or equal to 1",
     )
+
+
+def test_a_refresh_keeps_to_the_categorical_values_someone_chose(
+    client: TestClient, project: tuple[str, str]
+) -> None:
+    pid, cid = project
+    base = f"/api/v1/metadata/{pid}"
+
+    def categorical() -> dict[str, tuple[bool, list[object]]]:
+        (cat,) = ok(client.get(base, headers=PARTNER))["catalogs"]
+        return {
+            f"{table['tableName']}.{column['columnName']}": (
+                column["isCategorical"],
+                column["categoricalValues"],
+            )
+            for table in cat["schemas"][0]["tables"]
+            for column in table["columns"]
+            if column["isCategorical"] or column["columnName"] in ("amount", "status")
+        }
+
+    automatic = {
+        "orders.amount": (False, []),
+        "orders.status": (True, ["open", "paid"]),
+        "users.region": (True, ["apac", "eu", "us"]),
+    }
+    assert categorical() == automatic
+    # a numeric column on request (50 distinct values: never automatic), an automatic one off
+    ok(
+        client.put(
+            f"{base}/categorical/{cid}/main/orders/amount", json={"limit": 2}, headers=PARTNER
+        )
+    )
+    ok(client.delete(f"{base}/categorical/{cid}/main/orders/status", headers=PARTNER))
+    chosen = {**automatic, "orders.amount": (True, [0.0, 1.0]), "orders.status": (False, [])}
+    assert categorical() == chosen
+    ok(client.post(f"{base}/refresh", json={"catalogId": cid}, headers=PARTNER))
+    assert categorical() == chosen
+    ok(client.post(f"{base}/refresh", json={}, headers=PARTNER))
+    assert categorical() == chosen

@@ -1,6 +1,7 @@
 """Catalogs: a connection's tables and columns, introspected with statistics (row counts,
 distinct fractions, sample and categorical values) when the catalog is created and on refresh.
-Refresh keeps what people wrote (descriptions, useWithAI, manual relations)."""
+Refresh keeps what people wrote (descriptions, useWithAI, manual relations) and chose
+(categorical values generated with a limit, or turned off)."""
 
 from __future__ import annotations
 
@@ -75,10 +76,20 @@ def _short(value: Any) -> Any:
     return value
 
 
+# (schema, table) -> column -> the categorical limit someone chose (DataColumn.categorical_limit)
+CategoricalChoices = dict[tuple[str, str], dict[str, int]]
+
+
 async def _profile_table(
-    services: DataServices, connector: Connector, scope: CatalogScope, info: TableInfo
+    services: DataServices,
+    connector: Connector,
+    scope: CatalogScope,
+    info: TableInfo,
+    chosen: dict[str, int],
 ) -> TableProfile:
-    """Statistics through the guard like any other statement; a failure leaves them empty."""
+    """Statistics through the guard like any other statement; a failure leaves them empty.
+    Categorical values: where someone chose, as they chose (`chosen`: column -> limit, 0 for
+    none); elsewhere for text columns with at most CATEGORICAL_LIMIT distinct values."""
     profile = TableProfile(info)
     table = quoted_table(TableName(info.schema, info.name), scope.dialect)
     quoted = [quoted_column(c.name, scope.dialect) for c in info.columns]
@@ -96,19 +107,23 @@ async def _profile_table(
                 dict.fromkeys(_short(r[i]) for r in sample.rows if r[i] is not None)
             )
         for column, q in zip(info.columns, quoted, strict=True):
-            fraction = profile.distinct.get(column.name)
-            if fraction is None or profile.row_count is None:
-                continue
-            if not TEXT_TYPES.search(column.data_type):
-                continue
-            if fraction * profile.row_count > CATEGORICAL_LIMIT:
-                continue
-            profile.categorical[column.name] = await categorical_values(
-                services, connector, scope, table, q, CATEGORICAL_LIMIT
-            )
+            limit = chosen.get(column.name)
+            if limit is None and _looks_categorical(profile, column.name, column.data_type):
+                limit = CATEGORICAL_LIMIT
+            if limit:
+                profile.categorical[column.name] = await categorical_values(
+                    services, connector, scope, table, q, limit
+                )
     except (QueryFailed, QueryRejected) as err:
         log.info("statistics of %s.%s failed: %s", info.schema, info.name, err.detail)
     return profile
+
+
+def _looks_categorical(profile: TableProfile, name: str, data_type: str) -> bool:
+    fraction = profile.distinct.get(name)
+    if fraction is None or profile.row_count is None or not TEXT_TYPES.search(data_type):
+        return False
+    return fraction * profile.row_count <= CATEGORICAL_LIMIT
 
 
 async def _count(
@@ -173,12 +188,36 @@ def scope_for(catalog: DataCatalog, connection_type: str, tables: list[TableInfo
 
 
 async def _introspect(
-    services: DataServices, catalog: DataCatalog, connection: DataConnection
+    services: DataServices,
+    catalog: DataCatalog,
+    connection: DataConnection,
+    choices: CategoricalChoices | None = None,
 ) -> list[TableProfile]:
     connector = await open_connector(services, connection)
     tables = await connector.introspect()
     scope = scope_for(catalog, connection.type, tables)
-    return [await _profile_table(services, connector, scope, t) for t in tables]
+    choices = choices or {}
+    return [
+        await _profile_table(services, connector, scope, t, choices.get((t.schema, t.name), {}))
+        for t in tables
+    ]
+
+
+async def _categorical_choices(db: AsyncSession, catalog_id: str) -> CategoricalChoices:
+    rows = await db.execute(
+        select(
+            DataTable.schema_name,
+            DataTable.table_name,
+            DataColumn.name,
+            DataColumn.categorical_limit,
+        )
+        .join(DataColumn, DataColumn.table_id == DataTable.id)
+        .where(DataTable.catalog_id == catalog_id, DataColumn.categorical_limit.is_not(None))
+    )
+    choices: CategoricalChoices = {}
+    for schema, table, column, limit in rows:
+        choices.setdefault((schema, table), {})[column] = limit
+    return choices
 
 
 async def create_catalog(
@@ -229,12 +268,13 @@ async def refresh_catalogs(
         if catalog_id is not None:
             stmt = stmt.where(DataCatalog.id == catalog_id)
         pairs = (await db.execute(stmt.order_by(DataCatalog.created_at))).all()
+        choices = {c.id: await _categorical_choices(db, c.id) for c, _ in pairs}
     if catalog_id is not None and not pairs:
         raise NotFound(f"Catalog {catalog_id} not found")
     done = []
     for catalog, connection in pairs:
         try:
-            profiles = await _introspect(services, catalog, connection)
+            profiles = await _introspect(services, catalog, connection, choices[catalog.id])
             error = None
         except ParleyError as err:
             profiles, error = None, err.detail

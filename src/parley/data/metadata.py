@@ -101,7 +101,10 @@ async def set_categorical(
     table: str,
     column: str,
     values: list[Any] | None,
+    limit: int,
 ) -> DataColumn:
+    """Values generated with `limit`, or none with limit 0 (turned off); either way later
+    refreshes keep to the choice (see `DataColumn.categorical_limit`)."""
     row = await get_table(
         db=db, project_id=project_id, catalog_id=catalog_id, schema=schema, table=table
     )
@@ -111,6 +114,7 @@ async def set_categorical(
     if found is None:
         raise NotFound(f"Column {column} not found in {schema}.{table}")
     found.categorical_values = values
+    found.categorical_limit = limit
     await db.flush()
     return found
 

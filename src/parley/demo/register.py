@@ -157,4 +157,5 @@ async def _describe(
                     table=table.name,
                     column=column,
                     values=values[(table.name, column)],
+                    limit=max(1, len(values[(table.name, column)])),  # all: kept on refresh
                 )

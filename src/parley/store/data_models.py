@@ -128,6 +128,9 @@ class DataColumn(Base):
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     distinct_fraction: Mapped[float | None] = mapped_column(Float, nullable=True)
     categorical_values: Mapped[list[Any] | None] = mapped_column(JSONDict, nullable=True)
+    # who chose the categorical values: None automatic (from the data on each refresh), N > 0
+    # generated on request with limit N (recomputed with N on refresh), 0 turned off on request
+    categorical_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
     sample_values: Mapped[list[Any]] = mapped_column(JSONDict, default=list)
 
 

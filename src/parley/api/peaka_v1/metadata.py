@@ -309,6 +309,7 @@ CATEGORICAL = BASE + "/categorical/{catalog_id}/{schema_name}/{table_name}/{colu
 @dataclass(frozen=True)
 class Computed:
     values: list[Any]
+    limit: int
 
 
 async def computed_categorical(
@@ -347,7 +348,7 @@ async def computed_categorical(
         quoted_column(column_name, scope.dialect),
         body.limit,
     )
-    return Computed(values)
+    return Computed(values, body.limit)
 
 
 @router.put(CATEGORICAL)
@@ -369,6 +370,7 @@ async def generate_categorical_values(
         table=table_name,
         column=column_name,
         values=computed.values,
+        limit=computed.limit,
     )
     return metadata_column_out(row)
 
@@ -391,6 +393,7 @@ async def delete_categorical_values(
         table=table_name,
         column=column_name,
         values=None,
+        limit=0,
     )
     return metadata_column_out(row)
 
