@@ -88,7 +88,7 @@ class Listener:
 
 
 @dataclass
-class _Turn:
+class Turn:
     request: AgentRequest
     user_peer: str
     thread_id: str
@@ -128,15 +128,20 @@ class DataAgent:
     def has_model(self) -> bool:
         return self._model is not None
 
-    async def check(self, request: AgentRequest) -> None:
-        """Raises what `run` would raise before its first step (unknown project, thread)."""
-        await self._prepare(request)
+    async def check(self, request: AgentRequest) -> Turn:
+        """Raises what `run` would raise before its first step (unknown project, thread);
+        `run(request, prepared=...)` goes on from what it returns."""
+        return await self._prepare(request)
 
-    async def run(self, request: AgentRequest, listener: Listener | None = None) -> AgentState:
+    async def run(
+        self,
+        request: AgentRequest,
+        listener: Listener | None = None,
+        *,
+        prepared: Turn | None = None,
+    ) -> AgentState:
         listener = listener or Listener()
-        started = time.perf_counter()
-        turn = await self._prepare(request)
-        turn.clock = started
+        turn = prepared or await self._prepare(request)
         try:
             await self._notify(listener, "prepare", turn, {"threadId": turn.thread_id})
             await self._retrieve(turn, listener)
@@ -156,7 +161,8 @@ class DataAgent:
 
     # --- nodes ----------------------------------------------------------------------------
 
-    async def _prepare(self, request: AgentRequest) -> _Turn:
+    async def _prepare(self, request: AgentRequest) -> Turn:
+        started = time.perf_counter()  # the prepare step's time counts from here
         async with self._services.database.read() as db:
             await get_project(db=db, project_id=request.project_id)
             workspace = await get_workspace(db=db, workspace_id=request.project_id)
@@ -184,7 +190,7 @@ class DataAgent:
             user_id=user,
             history=threads.thread_messages(past),
         )
-        return _Turn(
+        return Turn(
             request=request,
             user_peer=user,
             thread_id=thread_id,
@@ -193,9 +199,10 @@ class DataAgent:
             history=history,
             state=state,
             meter=UsageMeter(),
+            clock=started,
         )
 
-    async def _retrieve(self, turn: _Turn, listener: Listener) -> None:
+    async def _retrieve(self, turn: Turn, listener: Listener) -> None:
         request = turn.request
         question = self._retrieval_text(turn)
         vector = (await self._services.embedder.embed([question]))[0]
@@ -235,13 +242,13 @@ class DataAgent:
             },
         )
 
-    def _retrieval_text(self, turn: _Turn) -> str:
+    def _retrieval_text(self, turn: Turn) -> str:
         """A follow-up ("now only 2024") is searched with the question it follows."""
         if turn.history and len(turn.request.message.split()) < 8:
             return f"{turn.history[-1].question} {turn.request.message}"
         return turn.request.message
 
-    async def _without_model(self, turn: _Turn, listener: Listener) -> None:
+    async def _without_model(self, turn: Turn, listener: Listener) -> None:
         state = turn.state
         assert turn.context is not None
         if discovery.asks_about_schema(turn.request.message):
@@ -254,7 +261,7 @@ class DataAgent:
             state.answer = discovery.MODEL_NEEDED
         await self._notify(listener, "generate", turn, self._intent_update(state))
 
-    async def _with_model(self, turn: _Turn, listener: Listener) -> None:
+    async def _with_model(self, turn: Turn, listener: Listener) -> None:
         assert self._model is not None and turn.context is not None
         state = turn.state
         plan = await self._structured(
@@ -288,7 +295,7 @@ class DataAgent:
         if state.intent is Intent.TEXT_TO_SQL:
             await self._answer_sql(turn, listener, sql)
 
-    async def _answer_sql(self, turn: _Turn, listener: Listener, sql: str) -> None:
+    async def _answer_sql(self, turn: Turn, listener: Listener, sql: str) -> None:
         """check -> execute, repairing on error, then analyze."""
         state = turn.state
         assert turn.context is not None
@@ -329,7 +336,7 @@ class DataAgent:
     def _repairable(sql: str) -> bool:
         return bool(sql.strip())
 
-    async def _check_and_execute(self, turn: _Turn, listener: Listener, sql: str) -> str | None:
+    async def _check_and_execute(self, turn: Turn, listener: Listener, sql: str) -> str | None:
         """None when the statement passed (and ran, unless noExecute); else the error."""
         state = turn.state
         assert turn.context is not None
@@ -365,7 +372,7 @@ class DataAgent:
         )
         return None
 
-    async def _analyze(self, turn: _Turn, listener: Listener) -> None:
+    async def _analyze(self, turn: Turn, listener: Listener) -> None:
         state = turn.state
         assert state.result is not None and state.sql is not None
         columns = [c["name"] for c in state.result.columns]
@@ -401,7 +408,7 @@ class DataAgent:
             raise UpstreamFailed(f"the agent model failed: {err}") from err
         await self._notify(listener, "analyze", turn, {"messages": state.messages()})
 
-    async def _save(self, turn: _Turn) -> None:
+    async def _save(self, turn: Turn) -> None:
         request = turn.request
         state = turn.state
         async with self._services.database.write() as db:
@@ -434,7 +441,7 @@ class DataAgent:
 
     # --- helpers --------------------------------------------------------------------------
 
-    async def _structured(self, prompt: Any, schema: type[Any], turn: _Turn) -> Any:
+    async def _structured(self, prompt: Any, schema: type[Any], turn: Turn) -> Any:
         assert self._model is not None
         try:
             return await complete_structured(self._model, prompt, schema, meter=turn.meter)
@@ -449,7 +456,7 @@ class DataAgent:
         }
 
     @staticmethod
-    async def _notify(listener: Listener, node: str, turn: _Turn, changes: dict[str, Any]) -> None:
+    async def _notify(listener: Listener, node: str, turn: Turn, changes: dict[str, Any]) -> None:
         now = time.perf_counter()
         timings = turn.state.timings_ms
         timings[node] = round(timings.get(node, 0.0) + (now - turn.clock) * 1000, 1)

@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import Field
 
 from parley.agent import lc_messages, threads
-from parley.agent.graph import AgentRequest, DataAgent, Listener
+from parley.agent.graph import AgentRequest, DataAgent, Listener, Turn
 from parley.agent.state import AgentState
 from parley.agent.user_memory import DEFAULT_USER_PEER
 from parley.api.deps import Name, ReadDb, Scope, StateDep, WriteDb, requires
@@ -77,7 +77,7 @@ def _sse(event: str, data: dict[str, Any]) -> str:
 
 
 async def _run_streamed(
-    agent: DataAgent, request: AgentRequest, modes: set[str]
+    agent: DataAgent, request: AgentRequest, prepared: Turn, modes: set[str]
 ) -> AsyncIterator[str]:
     """Runs the agent and yields its events; errors before the first event are raised, so they
     become HTTP errors, later ones an `error` event."""
@@ -111,7 +111,9 @@ async def _run_streamed(
     async def work() -> None:
         try:
             result = await agent.run(
-                request, Listener(update=update, token=token if "messages" in modes else None)
+                request,
+                Listener(update=update, token=token if "messages" in modes else None),
+                prepared=prepared,
             )
             if "messages" in modes and not streamed and result.answer:
                 await queue.put(_sse("messages", _chunk(result.answer)))
@@ -155,8 +157,8 @@ async def chat_stream(
     (each step's changes), `values` (the whole state after each step), `messages` (pieces of
     the answer), `debug`; `end` with the final `{"threadId", "result"}`, or `error`."""
     request = _agent_request(project_id, body, principal)
-    await state.agent.check(request)  # a missing project or thread is an HTTP error
-    events = _run_streamed(state.agent, request, set(body.streamModes))
+    prepared = await state.agent.check(request)  # a missing project or thread: an HTTP error
+    events = _run_streamed(state.agent, request, prepared, set(body.streamModes))
     return StreamingResponse(
         events,
         media_type="text/event-stream",
