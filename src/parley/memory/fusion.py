@@ -10,7 +10,7 @@ list (common words matched everywhere) barely moves the vector order.
 Chosen on BEAM conversations 1-5 (docs/benchmarks.md). With the full-text score divided by a
 function of the message's length (memory.search), the text side is about as strong as the
 vector side there, and weights 0.3 to 0.7 for it all beat both sides alone on the 9 measures
-(any@, all@, frac@ 5/10/20); 0.5 is the middle of that range. Over all 20 conversations it
+(any@, all@, frac@ 5/10/20) on SQLite; 0.5 is the middle of that range. Over all 20 conversations it
 beats both sides on all 9 measures, on SQLite and on PostgreSQL.
 """
 
