@@ -19,7 +19,11 @@ turns that off.
 
 Usage:
     python bench/beam_retrieval.py [--data /work/shared/data/beam-100k] [--limit-conversations N]
-        [--cache ~/.cache/parley/beam-embeddings.sqlite | --no-cache]
+        [--conversations FIRST-LAST] [--cache ~/.cache/parley/beam-embeddings.sqlite | --no-cache]
+
+`--conversations 1-5` scores only the questions of conversations 1 to 5 (the tuning set in
+docs/benchmarks.md; `6-20` is the held-out set); every conversation is still stored, so the
+searches see the same database either way.
 
 Prints Markdown tables. Exit status: 0 on success, 2 if the data could not be read.
 """
@@ -165,6 +169,11 @@ def flatten_ids(value: Any) -> Iterable[int]:
         yield int(value)
 
 
+def conversation_range(value: str) -> tuple[int, int]:
+    first, _, last = value.partition("-")
+    return int(first), int(last or first)
+
+
 def conversations(data: Path, limit: int | None) -> list[str]:
     names = sorted((p.name for p in data.iterdir() if (p / "chat.json").is_file()), key=int)
     return names[:limit] if limit else names
@@ -239,7 +248,9 @@ def category_table(per_category: dict[str, dict[Mode, Scores]], metric: str, k: 
     return "\n".join(lines)
 
 
-async def run(data: Path, limit: int | None, cache: Path | None) -> int:
+async def run(
+    data: Path, limit: int | None, cache: Path | None, scored: tuple[int, int] | None = None
+) -> int:
     names = conversations(data, limit)
     if not names:
         print(f"no conversations under {data}", file=sys.stderr)
@@ -276,7 +287,8 @@ async def run(data: Path, limit: int | None, cache: Path | None) -> int:
             per_category: dict[str, dict[Mode, Scores]] = defaultdict(
                 lambda: {mode: Scores() for mode in MODES}
             )
-            questions = [q for name in names for q in load_questions(data, name)]
+            asked = [n for n in names if scored is None or scored[0] <= int(n) <= scored[1]]
+            questions = [q for name in asked for q in load_questions(data, name)]
             missing = 0
             started = time.perf_counter()
             for q in questions:
@@ -317,6 +329,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--limit-conversations", type=int, default=None, metavar="N")
+    parser.add_argument(
+        "--conversations",
+        type=conversation_range,
+        default=None,
+        metavar="FIRST-LAST",
+        help="score only these conversations' questions",
+    )
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="embedding cache file")
     parser.add_argument("--no-cache", action="store_true", help="embed everything afresh")
     args = parser.parse_args()
@@ -324,7 +343,7 @@ def main() -> None:
         print(f"no such directory: {args.data}", file=sys.stderr)
         sys.exit(2)
     cache = None if args.no_cache else args.cache
-    sys.exit(asyncio.run(run(args.data, args.limit_conversations, cache)))
+    sys.exit(asyncio.run(run(args.data, args.limit_conversations, cache, args.conversations)))
 
 
 if __name__ == "__main__":

@@ -205,3 +205,29 @@ def test_score_fusion() -> None:
         1,
     ]
     assert fuse([], limit=5) == []
+
+
+def test_full_text_does_not_favour_long_messages(client: TestClient) -> None:
+    """A long message that repeats the query's words outscores a short one that holds them
+    once (bm25 and ts_rank_cd both grow with repeats); divided by the log of each message's
+    length (SQLite: bm25 / ln(2 + tokens); PostgreSQL: ts_rank_cd's normalization 1), the
+    short message ranks first."""
+    from parley.memory.search import Scope
+
+    def filler(tag: str, n: int) -> str:
+        return " ".join(f"{tag}{i} words about nothing much" for i in range(n))
+
+    short = "Wilhelmina visits us in June"
+    long = " ".join(f"{filler('a', 8)} Wilhelmina will visit in June." for _ in range(6))
+    others = [filler(tag, 40) for tag in "bcdef"]  # long messages that match nothing
+    client.post("/v2/workspaces", json={"id": W})
+    batch = [{"peer_id": "p", "content": content} for content in [short, long, *others]]
+    response = client.post(f"/v2/workspaces/{W}/sessions/s/messages/", json={"messages": batch})
+    assert response.status_code == 200
+    search_ = client.app.state.parley.search
+    found = client.portal.call(
+        lambda: search_.search(
+            Scope(W), "Wilhelmina visit June", filters=None, limit=5, mode="text"
+        )
+    )
+    assert [m.content for m in found] == [short, long]

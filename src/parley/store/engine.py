@@ -8,9 +8,12 @@ SQLite runs in WAL mode with foreign keys on. Transactions that write begin with
 from __future__ import annotations
 
 import asyncio
+import math
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,21 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
     # Unicode-aware lower() so `icontains` filters match PostgreSQL's results.
     dbapi_connection.create_function("lower", 1, _py_lower, deterministic=True)
+    if not _sqlite_has_ln():  # full-text ranking divides by ln(length) (memory.search)
+        dbapi_connection.create_function("ln", 1, math.log, deterministic=True)
+
+
+@cache
+def _sqlite_has_ln() -> bool:
+    """Whether this SQLite library has its math functions (an optional compile flag)."""
+    probe = sqlite3.connect(":memory:")
+    try:
+        probe.execute("SELECT ln(1)")
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        probe.close()
+    return True
 
 
 def _py_lower(value: Any) -> Any:
