@@ -20,15 +20,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the fake model server lives with the tests
 
+from parley.blas import one_blas_thread  # noqa: E402
 from parley.config import Settings  # noqa: E402
 from parley.llm import build_embedder  # noqa: E402
 from parley.llm.roles import build_chat_models  # noqa: E402
@@ -63,16 +66,25 @@ def start_fake_model() -> tuple[subprocess.Popen[str], str]:
     return process, process.stdout.readline().strip()
 
 
+def server_cpu_s(process: subprocess.Popen[str]) -> float:
+    """The fake model server's user+sys CPU seconds so far (Linux /proc)."""
+    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def run(args: argparse.Namespace) -> None:
+    one_blas_thread()  # as `parley serve` and `parley worker` do
     server, base_url = start_fake_model()
     try:
-        await measure(args, base_url)
+        await measure(args, base_url, lambda: server_cpu_s(server))
     finally:
         server.terminate()
         server.wait()
 
 
-async def measure(args: argparse.Namespace, base_url: str) -> None:
+async def measure(
+    args: argparse.Namespace, base_url: str, model_cpu_s: Callable[[], float]
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
             data_dir=Path(tmp),
@@ -126,6 +138,7 @@ async def measure(args: argparse.Namespace, base_url: str) -> None:
             settings, database=database, embedder=embedder, models=models, webhooks=None
         )
         started = time.perf_counter()
+        cpu_started, model_started = time.process_time(), model_cpu_s()
         running = asyncio.create_task(worker.run())
         while True:
             # a LIMIT 1 index read: the full status (a count per session and state) polled
@@ -135,6 +148,7 @@ async def measure(args: argparse.Namespace, base_url: str) -> None:
                 if not await workspace_has_open_work(db, WORKSPACE):
                     break
         wall = time.perf_counter() - started
+        cpu, model_cpu = time.process_time() - cpu_started, model_cpu_s() - model_started
         async with database.read() as db:
             status = (await queue_status(db, workspace_id=WORKSPACE)).overall
         running.cancel()
@@ -147,6 +161,11 @@ async def measure(args: argparse.Namespace, base_url: str) -> None:
             f"drained {status.completed} items ({status.failed} failed) for {total} messages "
             f"in {wall:.1f} s: {total / wall:.0f} messages/s, {status.completed / wall:.0f} "
             f"items/s, {1000 * wall / total:.2f} ms per message, {worker.processed} batches"
+        )
+        print(
+            f"drain CPU: worker process {cpu:.2f} s ({1000 * cpu / total:.2f} ms per message, "
+            f"{total / cpu:.0f} messages per CPU-second), fake model server {model_cpu:.2f} s; "
+            f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
         )
         await models.close()
         await embedder.close()
