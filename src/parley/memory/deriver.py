@@ -27,7 +27,7 @@ from parley.llm.structured import complete_structured
 from parley.memory import peer_cards, prompts
 from parley.memory.configuration import ReasoningConfig, ReasoningDefaults, resolve
 from parley.memory.observation_index import ObservationIndex
-from parley.memory.observations import NewObservation, store_observations
+from parley.memory.observations import NewObservation, write_observations
 from parley.store.engine import Database
 from parley.store.models import Message, Observation, Peer, Session, Workspace
 from parley.store.queue import Claim, Commit, no_writes
@@ -145,7 +145,7 @@ class Deriver:
             if not await _still_there(db, workspace_id, session_id, [sender, *observers]):
                 return
             if items and vectors is not None:
-                await store_observations(db, workspace_id, items, vectors, self._index)
+                await write_observations(db, workspace_id, items, vectors, self._index)
             if new_cards:
                 # another task may have changed a card while the model thought: keep its
                 # additions too
