@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -27,9 +28,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the fake model server lives with the tests
+
+from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
 
 from parley.blas import one_blas_thread  # noqa: E402
 from parley.config import Settings  # noqa: E402
@@ -41,6 +46,7 @@ from parley.memory.workspaces import get_or_create_workspace  # noqa: E402
 from parley.store import migrate  # noqa: E402
 from parley.store.engine import create_database  # noqa: E402
 from parley.store.meta import ensure_embedding_model  # noqa: E402
+from parley.store.models import Message, ModelUsage, Observation, PeerCard, WorkItem  # noqa: E402
 from parley.store.queue import workspace_has_open_work  # noqa: E402
 from parley.worker.setup import build_worker, reasoning_defaults  # noqa: E402
 
@@ -153,6 +159,9 @@ async def measure(
             status = (await queue_status(db, workspace_id=WORKSPACE)).overall
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
+        if args.dump is not None:
+            async with database.read() as db:
+                args.dump.write_text(json.dumps(await stored_results(db), indent=1))
         print(
             f"mode={args.mode} embedder={args.embedder} backend={database.dialect} "
             f"concurrency={args.concurrency} batch={args.batch}"
@@ -172,6 +181,60 @@ async def measure(
         await database.dispose()
 
 
+async def stored_results(db: AsyncSession) -> dict[str, Any]:
+    """The drain's results without ids and times: comparable across runs and versions."""
+    contents = dict((await db.execute(select(Message.id, Message.content))).all())
+    observations = (
+        await db.scalars(
+            select(Observation).order_by(
+                Observation.observer_id,
+                Observation.observed_id,
+                Observation.session_id,
+                Observation.created_at,
+            )
+        )
+    ).all()
+    cards = (
+        await db.execute(select(PeerCard.observer_id, PeerCard.observed_id, PeerCard.facts))
+    ).all()
+    usage = (
+        await db.execute(
+            select(
+                ModelUsage.role,
+                ModelUsage.model,
+                ModelUsage.calls,
+                ModelUsage.input_tokens,
+                ModelUsage.output_tokens,
+            )
+        )
+    ).all()
+    queue = (
+        await db.execute(
+            select(WorkItem.status, func.count(), func.sum(WorkItem.attempts)).group_by(
+                WorkItem.status
+            )
+        )
+    ).all()
+    return {
+        "observations": [
+            [
+                o.observer_id,
+                o.observed_id,
+                o.session_id,
+                o.level,
+                o.content,
+                o.times_derived,
+                o.premises,
+                [contents.get(i, i) for i in o.message_ids],
+            ]
+            for o in observations
+        ],
+        "cards": sorted([list(c) for c in cards]),
+        "usage": sorted([list(u) for u in usage]),
+        "queue": sorted([list(q) for q in queue]),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=5000)
@@ -181,6 +244,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--batch", type=int, default=50, help="PARLEY_DERIVER_BATCH_MESSAGES")
     parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--dump",
+        type=Path,
+        default=None,
+        help="write what the drain stored (observations, cards, usage, queue) as JSON, with "
+        "message ids replaced by their contents, to compare two versions' results",
+    )
     asyncio.run(run(parser.parse_args()))
 
 
