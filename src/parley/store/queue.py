@@ -180,10 +180,23 @@ class WorkQueue:
     async def _next_batch(
         self, db: AsyncSession, key: str, holder: str, now: datetime
     ) -> list[ClaimedItem]:
+        # plain rows, not ORM objects: a claim reads up to a few hundred
         rows = list(
             (
-                await db.scalars(
-                    select(WorkItem)
+                await db.execute(
+                    select(
+                        WorkItem.id,
+                        WorkItem.workspace_id,
+                        WorkItem.task_type,
+                        WorkItem.session_id,
+                        WorkItem.sender_id,
+                        WorkItem.observer_id,
+                        WorkItem.message_seq,
+                        WorkItem.payload,
+                        WorkItem.status,
+                        WorkItem.attempts,
+                        WorkItem.available_at,
+                    )
                     .where(WorkItem.work_unit_key == key, WorkItem.status.in_(OPEN))
                     .order_by(WorkItem.id)
                     .limit(500)
@@ -217,7 +230,7 @@ class WorkQueue:
             return []
         # An item that ran before runs alone (with its siblings of the same message).
         limit = 1 if rows[0].attempts > 0 else self._policy.batch_units(rows[0].task_type)
-        batch: list[WorkItem] = []
+        batch: list[Any] = []
         units: set[Any] = set()
         for row in rows:
             unit = row.message_seq if row.message_seq is not None else ("item", row.id)
