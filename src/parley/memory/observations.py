@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import case, delete, insert, select, text, update
+from sqlalchemy import Table, case, delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -38,6 +38,7 @@ MAX_CONTENT_CHARS = 65_535
 MAX_BATCH = 100
 MAX_TOP_K = 100
 MERGE_DISTANCE = 0.05
+OBSERVATIONS = cast(Table, Observation.__table__)  # for writes that load no ORM objects
 LEVELS = frozenset({"explicit", "deductive", "inductive", "contradiction"})
 
 FILTER_FIELDS = {
@@ -202,12 +203,12 @@ async def write_observations(
     for observation_id, count in merges.items():
         if observation_id in new_rows:  # not written yet: it goes in with its count
             new_rows[observation_id]["times_derived"] += count
-    if new_rows:  # one executemany: the ORM's unit of work costs more than the INSERT
-        await db.execute(insert(Observation), list(new_rows.values()))
+    if new_rows:  # one executemany on the table: the ORM's layers cost more than the INSERT
+        await db.execute(insert(OBSERVATIONS), list(new_rows.values()))
     counts = {i: n for i, n in merges.items() if i not in new_rows}
     if counts:  # one statement for every merge into a stored row, whatever their number
         updated = await db.execute(
-            update(Observation)
+            update(OBSERVATIONS)
             .where(Observation.id.in_(sorted(counts)))
             .values(times_derived=Observation.times_derived + case(counts, value=Observation.id))
             .returning(Observation.id, Observation.times_derived)
