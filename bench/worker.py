@@ -9,11 +9,16 @@ leases, prompts, parsing, embedding the facts, and the commits.
 Usage:
     python bench/worker.py [--messages 5000] [--sessions 50] [--embedder local|fake]
                            [--mode model|none] [--concurrency 4] [--database-url URL]
+                           [--dump FILE]
 
 `--embedder local` embeds facts with the bundled ONNX model (the default server setup; it is
 then the bottleneck on small CPUs); `--embedder fake` uses the fake server's instant
 bag-of-words vectors, leaving only the worker's own cost. `--mode none` runs the
-retrieval-only deriver (no model: each sentence becomes an observation).
+retrieval-only deriver (no model: each sentence becomes an observation). Besides the rates,
+it prints the drain's CPU time (this process, and the fake model's apart): on a shared machine
+the CPU per message is the steadier figure. `--dump FILE` writes what the drain stored,
+without ids or times; with `--concurrency 1` (batches in a fixed order) two versions of the
+worker must write the same file.
 """
 
 from __future__ import annotations
