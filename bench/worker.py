@@ -9,26 +9,39 @@ leases, prompts, parsing, embedding the facts, and the commits.
 Usage:
     python bench/worker.py [--messages 5000] [--sessions 50] [--embedder local|fake]
                            [--mode model|none] [--concurrency 4] [--database-url URL]
+                           [--dump FILE]
 
 `--embedder local` embeds facts with the bundled ONNX model (the default server setup; it is
 then the bottleneck on small CPUs); `--embedder fake` uses the fake server's instant
 bag-of-words vectors, leaving only the worker's own cost. `--mode none` runs the
-retrieval-only deriver (no model: each sentence becomes an observation).
+retrieval-only deriver (no model: each sentence becomes an observation). Besides the rates,
+it prints the drain's CPU time (this process, and the fake model's apart): on a shared machine
+the CPU per message is the steadier figure. `--dump FILE` writes what the drain stored,
+without ids or times; with `--concurrency 1` (batches in a fixed order) two versions of the
+worker must write the same file.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the fake model server lives with the tests
 
+from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
+
+from parley.blas import one_blas_thread  # noqa: E402
 from parley.config import Settings  # noqa: E402
 from parley.llm import build_embedder  # noqa: E402
 from parley.llm.roles import build_chat_models  # noqa: E402
@@ -38,6 +51,7 @@ from parley.memory.workspaces import get_or_create_workspace  # noqa: E402
 from parley.store import migrate  # noqa: E402
 from parley.store.engine import create_database  # noqa: E402
 from parley.store.meta import ensure_embedding_model  # noqa: E402
+from parley.store.models import Message, ModelUsage, Observation, PeerCard, WorkItem  # noqa: E402
 from parley.store.queue import workspace_has_open_work  # noqa: E402
 from parley.worker.setup import build_worker, reasoning_defaults  # noqa: E402
 
@@ -63,16 +77,25 @@ def start_fake_model() -> tuple[subprocess.Popen[str], str]:
     return process, process.stdout.readline().strip()
 
 
+def server_cpu_s(process: subprocess.Popen[str]) -> float:
+    """The fake model server's user+sys CPU seconds so far (Linux /proc)."""
+    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def run(args: argparse.Namespace) -> None:
+    one_blas_thread()  # as `parley serve` and `parley worker` do
     server, base_url = start_fake_model()
     try:
-        await measure(args, base_url)
+        await measure(args, base_url, lambda: server_cpu_s(server))
     finally:
         server.terminate()
         server.wait()
 
 
-async def measure(args: argparse.Namespace, base_url: str) -> None:
+async def measure(
+    args: argparse.Namespace, base_url: str, model_cpu_s: Callable[[], float]
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
             data_dir=Path(tmp),
@@ -126,6 +149,7 @@ async def measure(args: argparse.Namespace, base_url: str) -> None:
             settings, database=database, embedder=embedder, models=models, webhooks=None
         )
         started = time.perf_counter()
+        cpu_started, model_started = time.process_time(), model_cpu_s()
         running = asyncio.create_task(worker.run())
         while True:
             # a LIMIT 1 index read: the full status (a count per session and state) polled
@@ -135,10 +159,14 @@ async def measure(args: argparse.Namespace, base_url: str) -> None:
                 if not await workspace_has_open_work(db, WORKSPACE):
                     break
         wall = time.perf_counter() - started
+        cpu, model_cpu = time.process_time() - cpu_started, model_cpu_s() - model_started
         async with database.read() as db:
             status = (await queue_status(db, workspace_id=WORKSPACE)).overall
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
+        if args.dump is not None:
+            async with database.read() as db:
+                args.dump.write_text(json.dumps(await stored_results(db), indent=1))
         print(
             f"mode={args.mode} embedder={args.embedder} backend={database.dialect} "
             f"concurrency={args.concurrency} batch={args.batch}"
@@ -148,9 +176,68 @@ async def measure(args: argparse.Namespace, base_url: str) -> None:
             f"in {wall:.1f} s: {total / wall:.0f} messages/s, {status.completed / wall:.0f} "
             f"items/s, {1000 * wall / total:.2f} ms per message, {worker.processed} batches"
         )
+        print(
+            f"drain CPU: worker process {cpu:.2f} s ({1000 * cpu / total:.2f} ms per message, "
+            f"{total / cpu:.0f} messages per CPU-second), fake model server {model_cpu:.2f} s; "
+            f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+        )
         await models.close()
         await embedder.close()
         await database.dispose()
+
+
+async def stored_results(db: AsyncSession) -> dict[str, Any]:
+    """The drain's results without ids and times: comparable across runs and versions."""
+    contents = dict((await db.execute(select(Message.id, Message.content))).all())
+    observations = (
+        await db.scalars(
+            select(Observation).order_by(
+                Observation.observer_id,
+                Observation.observed_id,
+                Observation.session_id,
+                Observation.created_at,
+            )
+        )
+    ).all()
+    cards = (
+        await db.execute(select(PeerCard.observer_id, PeerCard.observed_id, PeerCard.facts))
+    ).all()
+    usage = (
+        await db.execute(
+            select(
+                ModelUsage.role,
+                ModelUsage.model,
+                ModelUsage.calls,
+                ModelUsage.input_tokens,
+                ModelUsage.output_tokens,
+            )
+        )
+    ).all()
+    queue = (
+        await db.execute(
+            select(WorkItem.status, func.count(), func.sum(WorkItem.attempts)).group_by(
+                WorkItem.status
+            )
+        )
+    ).all()
+    return {
+        "observations": [
+            [
+                o.observer_id,
+                o.observed_id,
+                o.session_id,
+                o.level,
+                o.content,
+                o.times_derived,
+                o.premises,
+                [contents.get(i, i) for i in o.message_ids],
+            ]
+            for o in observations
+        ],
+        "cards": sorted([list(c) for c in cards]),
+        "usage": sorted([list(u) for u in usage]),
+        "queue": sorted([list(q) for q in queue]),
+    }
 
 
 def main() -> None:
@@ -162,6 +249,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--batch", type=int, default=50, help="PARLEY_DERIVER_BATCH_MESSAGES")
     parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--dump",
+        type=Path,
+        default=None,
+        help="write what the drain stored (observations, cards, usage, queue) as JSON, with "
+        "message ids replaced by their contents, to compare two versions' results",
+    )
     asyncio.run(run(parser.parse_args()))
 
 

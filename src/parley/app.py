@@ -10,7 +10,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Annotated
 
 from fastapi import FastAPI
-from threadpoolctl import threadpool_limits
 
 from parley import __version__, tokens
 from parley.agent.graph import DataAgent
@@ -21,6 +20,7 @@ from parley.api.honcho_v2 import build_router as build_honcho_v2
 from parley.api.peaka_v1 import build_router as build_peaka_v1
 from parley.api.state import AppState
 from parley.auth.keys import Principal
+from parley.blas import one_blas_thread
 from parley.config import Settings
 from parley.data.connections import DataServices
 from parley.data.connectors.base import ConnectorEnv
@@ -81,11 +81,7 @@ def create_app(settings: Settings, *, startup: Sequence[StartupHook] = ()) -> Fa
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = settings.resolved_database_url
-        # numpy's OpenBLAS would split each vector scan over every core and then spin its
-        # threads waiting for more; on a small machine shared with the embedder and SQLite
-        # that costs more CPU than it saves time (about 40 -> 75 ms of CPU per search at 100k
-        # messages on 2 cores). One thread per product; requests run side by side instead.
-        threadpool_limits(limits=1, user_api="blas")
+        one_blas_thread()
         if settings.auto_migrate:
             await asyncio.to_thread(migrate.upgrade, url)
         async with AsyncExitStack() as cleanup:  # undoes whatever started, even a failed start

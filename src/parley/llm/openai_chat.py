@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
+from openai.types.chat import ChatCompletion
 
 from parley.llm.chat import ChatMessage, Completion, ModelError, StreamUsage
 
@@ -49,12 +50,21 @@ class OpenAIChat:
         while True:
             extra = self._response_format(json_schema, mode)
             try:
-                response = await self._client.chat.completions.create(
-                    model=self.model,
-                    messages=_wire(messages),
-                    max_tokens=max_tokens,
-                    temperature=temperature,
-                    **extra,
+                # The SDK's documented custom-request call, not `chat.completions.create`:
+                # the same request, retries and errors, without `create`'s walk of the whole
+                # body (messages and JSON schema) against its typed parameters, which cost
+                # about 2 ms of CPU per call (a third of the call) on a 2-core box.
+                response = await self._client.post(
+                    "/chat/completions",
+                    body={
+                        "model": self.model,
+                        "messages": _wire(messages),
+                        "max_tokens": max_tokens,
+                        "temperature": temperature,
+                        **extra,
+                    },
+                    cast_to=ChatCompletion,
+                    options={"security": {"bearer_auth": True}},
                 )
             except openai.BadRequestError as err:
                 if extra and mode < len(FORMAT_MODES) - 1 and _about_format(err):

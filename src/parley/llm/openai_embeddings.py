@@ -57,10 +57,15 @@ class OpenAIEmbedder:
             # Many servers refuse empty input; a space embeds as "nothing said" too.
             chunk = [text or " " for text in texts[start : start + MAX_INPUTS_PER_CALL]]
             extra = {"dimensions": self._dimensions} if self._send_dimensions else {}
-            response = await self._client.embeddings.with_raw_response.create(
-                model=self._model, input=chunk, encoding_format="float", **extra
+            # the SDK's custom-request call: `embeddings.create` would walk every input
+            # against its typed parameters first (about 1 ms of CPU per 50 inputs)
+            response = await self._client.post(
+                "/embeddings",
+                body={"model": self._model, "input": chunk, "encoding_format": "float", **extra},
+                cast_to=bytes,
+                options={"security": {"bearer_auth": True}},
             )
-            vectors = self._vectors(response.http_response.content)
+            vectors = self._vectors(response)
             if vectors.shape != (len(chunk), self._dimensions):
                 raise EmbeddingServiceError(
                     f"{self.name} returned vectors of shape {vectors.shape}, expected "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import cache
 from typing import Any, TypeVar
 
 import json_repair
@@ -45,10 +46,23 @@ def parse_reply(text: str) -> Any:
     return value
 
 
+@cache
+def _schema_text(schema: type[BaseModel]) -> str:
+    """The model's JSON schema, compact. Pydantic builds it anew on every call (about 2 ms
+    of CPU for the deriver's schema), and a reply model does not change while we run."""
+    return json.dumps(schema.model_json_schema(), separators=(",", ":"))
+
+
+def json_schema_of(schema: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema: a fresh copy each time, so a provider may change its own."""
+    value: dict[str, Any] = json.loads(_schema_text(schema))
+    return value
+
+
 def schema_instruction(schema: type[BaseModel]) -> str:
     return (
         "Reply with only a JSON object (no prose, no code fences) that matches this JSON "
-        f"schema:\n{json.dumps(schema.model_json_schema(), separators=(',', ':'))}"
+        f"schema:\n{_schema_text(schema)}"
     )
 
 
@@ -62,7 +76,7 @@ async def complete_structured(
     attempts: int = 3,
 ) -> T:
     conversation = [*messages, ChatMessage("user", schema_instruction(schema))]
-    json_schema = schema.model_json_schema()
+    json_schema = json_schema_of(schema)
     problem = ""
     for _ in range(attempts):
         reply = await model.complete(

@@ -16,9 +16,11 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sentencex import segment
-from sqlalchemy import func, select
+from sqlalchemy import Integer, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.llm.chat import ChatModel, UsageMeter
@@ -27,7 +29,7 @@ from parley.llm.structured import complete_structured
 from parley.memory import peer_cards, prompts
 from parley.memory.configuration import ReasoningConfig, ReasoningDefaults, resolve
 from parley.memory.observation_index import ObservationIndex
-from parley.memory.observations import NewObservation, store_observations
+from parley.memory.observations import NewObservation, write_observations
 from parley.store.engine import Database
 from parley.store.models import Message, Observation, Peer, Session, Workspace
 from parley.store.queue import Claim, Commit, no_writes
@@ -76,13 +78,13 @@ class Deriver:
             assert item.message_seq is not None and item.observer_id is not None
             observers_of[item.message_seq].add(item.observer_id)
         async with self._database.read() as db:
-            batch = await _messages(db, workspace_id, session_id, sorted(observers_of))
+            # what others said between the sender's messages belongs with them
+            batch, context, between = await _conversation(
+                db, workspace_id, session_id, sender, sorted(observers_of)
+            )
             if not batch:  # deleted since: nothing to learn
                 return no_writes
-            context = await _context(db, workspace_id, session_id, batch[0].seq)
-            # what others said between the sender's messages belongs with them
-            between = await _others_between(db, workspace_id, session_id, sender, batch)
-            config = await _config(db, self._defaults, batch[-1])
+            config = await _config(db, self._defaults, workspace_id, session_id, batch[-1])
             observers = sorted(set().union(*(observers_of[m.seq] for m in batch)))
             known: list[str] = []
             cards: dict[str, list[str]] = {}
@@ -145,7 +147,7 @@ class Deriver:
             if not await _still_there(db, workspace_id, session_id, [sender, *observers]):
                 return
             if items and vectors is not None:
-                await store_observations(db, workspace_id, items, vectors, self._index)
+                await write_observations(db, workspace_id, items, vectors, self._index)
             if new_cards:
                 # another task may have changed a card while the model thought: keep its
                 # additions too
@@ -163,9 +165,9 @@ class Deriver:
     async def _extract(
         self,
         sender: str,
-        batch: Sequence[Message],
-        context: Sequence[Message],
-        between: Sequence[Message],
+        batch: Sequence[Said],
+        context: Sequence[Said],
+        between: Sequence[Said],
         known: list[str],
         card: list[str] | None,
         meter: UsageMeter,
@@ -214,16 +216,16 @@ class Deriver:
         return peer_cards.bounded(card, reply.card, self._card_max_facts)
 
 
-def _line(number: int | None, message: Message) -> str:
+def _line(number: int | None, message: Said) -> str:
     content = message.content
     if len(content) > PROMPT_CHARS:
         content = content[:PROMPT_CHARS] + " [...]"
     return prompts.message_line(number, message.peer_id, message.created_at, content)
 
 
-def _by_size(batch: Sequence[Message], budget: int) -> list[list[Message]]:
+def _by_size(batch: Sequence[Said], budget: int) -> list[list[Said]]:
     """Consecutive parts whose contents fit `budget` characters (a longer message alone)."""
-    parts: list[list[Message]] = [[]]
+    parts: list[list[Said]] = [[]]
     used = 0
     for message in batch:
         size = min(len(message.content), budget)
@@ -235,7 +237,7 @@ def _by_size(batch: Sequence[Message], budget: int) -> list[list[Message]]:
     return parts
 
 
-def sentence_facts(sender: str, batch: Sequence[Message], context: Sequence[Message]) -> list[Fact]:
+def sentence_facts(sender: str, batch: Sequence[Said], context: Sequence[Said]) -> list[Fact]:
     """The retrieval-only deriver: each sentence the sender wrote, dated, word for word."""
     others = " ".join(_normal(m.content) for m in [*context, *batch] if m.peer_id != sender)
     facts = []
@@ -264,74 +266,81 @@ def _normal(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.lower()))
 
 
-async def _messages(
-    db: AsyncSession, workspace_id: str, session_id: str, seqs: list[int]
-) -> list[Message]:
-    rows = await db.scalars(
-        select(Message)
-        .where(
-            Message.workspace_id == workspace_id,
-            Message.session_id == session_id,
-            Message.seq.in_(seqs),
-        )
-        .order_by(Message.seq)
+@dataclass(frozen=True, slots=True)
+class Said:
+    """A stored message, as far as the deriver reads it."""
+
+    seq: int
+    id: str
+    peer_id: str
+    content: str
+    created_at: datetime
+    internal_metadata: dict[str, Any]
+
+
+async def _conversation(
+    db: AsyncSession, workspace_id: str, session_id: str, sender: str, seqs: list[int]
+) -> tuple[list[Said], list[Said], list[Said]]:
+    """In one statement: the batch's messages (those not deleted), up to `CONTEXT_MESSAGES`
+    before the first of them (within `CONTEXT_CHARS`, newest kept), and up to `MAX_BETWEEN`
+    that others wrote between the first and the last; each in order."""
+    in_session = (Message.workspace_id == workspace_id, Message.session_id == session_id)
+    in_batch = (*in_session, Message.seq.in_(seqs))
+    first = select(func.min(Message.seq)).where(*in_batch).scalar_subquery()
+    last = select(func.max(Message.seq)).where(*in_batch).scalar_subquery()
+    columns = (
+        Message.seq,
+        Message.id,
+        Message.peer_id,
+        Message.content,
+        Message.created_at,
+        Message.internal_metadata,
     )
-    return list(rows.all())
-
-
-async def _context(
-    db: AsyncSession, workspace_id: str, session_id: str, before_seq: int
-) -> list[Message]:
-    rows = (
-        await db.scalars(
-            select(Message)
-            .where(
-                Message.workspace_id == workspace_id,
-                Message.session_id == session_id,
-                Message.seq < before_seq,
-            )
-            .order_by(Message.seq.desc())
-            .limit(CONTEXT_MESSAGES)
-        )
-    ).all()
+    parts = (
+        select(literal(0, Integer).label("part"), *columns).where(*in_batch),
+        select(literal(1, Integer).label("part"), *columns)
+        .where(*in_session, Message.seq < first)
+        .order_by(Message.seq.desc())
+        .limit(CONTEXT_MESSAGES),
+        select(literal(2, Integer).label("part"), *columns)
+        .where(*in_session, Message.seq > first, Message.seq < last, Message.peer_id != sender)
+        .order_by(Message.seq)
+        .limit(MAX_BETWEEN),
+    )
+    rows = (await db.execute(union_all(*(p.subquery().select() for p in parts)))).all()
+    found: tuple[list[Said], list[Said], list[Said]] = ([], [], [])
+    for part, *values in rows:
+        found[part].append(Said(*values))
+    batch, before, between = (sorted(p, key=lambda m: m.seq) for p in found)
     kept, used = [], 0
-    for row in rows:  # newest first, within a character budget
-        used += len(row.content)
+    for message in reversed(before):  # newest first, within a character budget
+        used += len(message.content)
         if used > CONTEXT_CHARS:
             break
-        kept.append(row)
-    return kept[::-1]
-
-
-async def _others_between(
-    db: AsyncSession, workspace_id: str, session_id: str, sender: str, batch: Sequence[Message]
-) -> list[Message]:
-    if len(batch) < 2:
-        return []
-    rows = await db.scalars(
-        select(Message)
-        .where(
-            Message.workspace_id == workspace_id,
-            Message.session_id == session_id,
-            Message.seq > batch[0].seq,
-            Message.seq < batch[-1].seq,
-            Message.peer_id != sender,
-        )
-        .order_by(Message.seq)
-        .limit(MAX_BETWEEN)
-    )
-    return list(rows.all())
+        kept.append(message)
+    return batch, kept[::-1], between if len(batch) >= 2 else []
 
 
 async def _config(
-    db: AsyncSession, defaults: ReasoningDefaults, message: Message
+    db: AsyncSession,
+    defaults: ReasoningDefaults,
+    workspace_id: str,
+    session_id: str,
+    message: Said,
 ) -> ReasoningConfig:
-    workspace = await db.get(Workspace, message.workspace_id)
-    session = await db.get(Session, (message.workspace_id, message.session_id))
+    workspace = (
+        select(Workspace.configuration).where(Workspace.id == workspace_id).scalar_subquery()
+    )
+    session = (
+        select(Session.configuration)
+        .where(Session.workspace_id == workspace_id, Session.id == session_id)
+        .scalar_subquery()
+    )
+    found = (await db.execute(select(workspace, session))).one()
     return resolve(
         defaults,
-        workspace=workspace.configuration if workspace else None,
-        session=session.configuration if session else None,
+        workspace=found[0],
+        session=found[1],
         message=message.internal_metadata.get("configuration"),
     )
 

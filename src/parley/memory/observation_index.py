@@ -84,8 +84,9 @@ class ObservationIndex:
         """The nearest observation of the pair to each query row (one pair read on SQLite)."""
         if not self._in_memory:
             found = []
-            for query in queries:
-                hits = await self._pgvector(db, pair, query, 1, None, None)
+            for position, query in enumerate(queries):
+                # the search settings are the same for every query: set them once
+                hits = await self._pgvector(db, pair, query, 1, None, None, settle=position == 0)
                 found.append(hits[0] if hits else None)
             return found
         vectors = await self.pair_vectors(db, pair)
@@ -184,10 +185,15 @@ class ObservationIndex:
         k: int,
         session_id: str | None,
         max_distance: float | None,
+        *,
+        settle: bool = True,
     ) -> list[Hit]:
+        """pgvector's HNSW search; `settle=False` when this transaction already set the same
+        search settings (they hold until it ends)."""
         workspace_id, observer_id, observed_id = pair
-        await db.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-        await db.execute(text(f"SET LOCAL hnsw.ef_search = {max(k, 40)}"))
+        if settle:
+            await db.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+            await db.execute(text(f"SET LOCAL hnsw.ef_search = {max(k, 40)}"))
         distance = cosine_distance(query)
         stmt = (
             select(Observation.id, distance.label("distance"))

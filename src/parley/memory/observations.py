@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import case, delete, insert, select, text, update
+from sqlalchemy import Table, case, delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -38,6 +38,7 @@ MAX_CONTENT_CHARS = 65_535
 MAX_BATCH = 100
 MAX_TOP_K = 100
 MERGE_DISTANCE = 0.05
+OBSERVATIONS = cast(Table, Observation.__table__)  # for writes that load no ORM objects
 LEVELS = frozenset({"explicit", "deductive", "inductive", "contradiction"})
 
 FILTER_FIELDS = {
@@ -104,7 +105,31 @@ async def store_observations(
     index: ObservationIndex,
 ) -> list[Observation]:
     """Write a batch whose texts are embedded already, merging near-duplicates, inside the
-    caller's write transaction (the deriver commits observations with its queue items)."""
+    caller's write transaction; one row per input, in order (a merged input gets the row it
+    merged into; new rows are not attached to the session)."""
+    written = await write_observations(db, workspace_id, observations, vectors, index)
+    fresh = {i: Observation(**row) for i, row in written.new_rows.items()}
+    return [fresh[i] if i in fresh else written.existing[i] for i in written.ids]
+
+
+@dataclass
+class Written:
+    ids: list[str]  # per input, the row that stands for it
+    new_rows: dict[str, dict[str, Any]]  # inserted, by id
+    existing: dict[str, Observation]  # stored rows that absorbed inputs, up to date
+
+
+async def write_observations(
+    db: AsyncSession,
+    workspace_id: str,
+    observations: list[NewObservation],
+    vectors: np.ndarray,
+    index: ObservationIndex,
+) -> Written:
+    """`store_observations` without building ORM objects for the new rows (the deriver only
+    writes them): inside the caller's write transaction (the deriver commits observations
+    with its queue items)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
     pairs = sorted({(workspace_id, o.observer_id, o.observed_id) for o in observations})
     if db.bind.dialect.name == "postgresql":
         # Writers of one pair take turns, or two near-duplicates written at once would both
@@ -116,9 +141,12 @@ async def store_observations(
             )
     # the nearest stored neighbour of each, read before this batch writes anything
     stored: list[Hit | None] = [None] * len(observations)
+    rows_of: dict[tuple[str, str, str], list[int]] = {}
+    for position, o in enumerate(observations):
+        rows_of.setdefault((workspace_id, o.observer_id, o.observed_id), []).append(position)
     for pair in pairs:
-        rows = [i for i, o in enumerate(observations) if (o.observer_id, o.observed_id) == pair[1:]]
-        hits = await index.nearest_each(db, pair, np.asarray(vectors)[rows])
+        rows = rows_of[pair]
+        hits = await index.nearest_each(db, pair, vectors[rows])
         for row, hit in zip(rows, hits, strict=True):
             stored[row] = hit
     # the stored rows close enough to absorb a new one, in one read (absent if deleted meanwhile)
@@ -128,60 +156,59 @@ async def store_observations(
         found = await db.scalars(select(Observation).where(Observation.id.in_(close)))
         existing = {row.id: row for row in found}
     now = utcnow()
-    results: list[Observation] = []
-    new_rows: list[Observation] = []  # not added to the session: inserted in one statement
+    ids: list[str] = []
+    new_rows: dict[str, dict[str, Any]] = {}  # inserted in one statement
     merges: Counter[str] = Counter()
-    added: dict[tuple[str, str, str], tuple[list[Observation], list[np.ndarray]]] = {}
+    # per pair, the rows this batch adds so far and their unit vectors (filled in place)
+    added: dict[tuple[str, str, str], tuple[list[str], np.ndarray]] = {
+        pair: ([], np.empty((len(rows), vectors.shape[1]), np.float32))
+        for pair, rows in rows_of.items()
+    }
     for position, (item, vector, hit) in enumerate(zip(observations, vectors, stored, strict=True)):
         pair = (workspace_id, item.observer_id, item.observed_id)
-        target: Observation | None = None
+        target: str | None = None
         best = MERGE_DISTANCE
         if hit is not None and hit.distance <= best and hit.id in existing:
-            target = existing[hit.id]
+            target = hit.id
             best = hit.distance
-        rows, unit_vectors = added.get(pair, ([], []))
-        if rows:
-            distances = 1.0 - np.vstack(unit_vectors) @ vector
+        added_ids, unit_vectors = added[pair]
+        if added_ids:
+            distances = 1.0 - unit_vectors[: len(added_ids)] @ vector
             nearest = int(np.argmin(distances))
             if distances[nearest] <= best:
-                target = rows[nearest]
+                target = added_ids[nearest]
         if target is not None:
-            merges[target.id] += 1
-            results.append(target)
+            merges[target] += 1
+            ids.append(target)
             continue
-        row = Observation(
-            id=new_public_id(),
-            workspace_id=workspace_id,
-            observer_id=item.observer_id,
-            observed_id=item.observed_id,
-            session_id=item.session_id,
-            content=item.content,
-            level=item.level,
-            premises=list(item.premises),
-            message_ids=list(item.message_ids),
-            times_derived=1,
-            embedding=np.asarray(vector, dtype=np.float32),
+        row_id = new_public_id()
+        new_rows[row_id] = {
+            "id": row_id,
+            "workspace_id": workspace_id,
+            "observer_id": item.observer_id,
+            "observed_id": item.observed_id,
+            "session_id": item.session_id,
+            "content": item.content,
+            "level": item.level,
+            "premises": list(item.premises),
+            "message_ids": list(item.message_ids),
+            "times_derived": 1,
+            "embedding": vector,
             # distinct, increasing times keep a batch in its order when listed
-            created_at=now + timedelta(microseconds=position),
-        )
-        new_rows.append(row)
-        rows.append(row)
-        unit_vectors.append(np.asarray(vector, dtype=np.float32))
-        added[pair] = (rows, unit_vectors)
-        results.append(row)
-    fresh = {r.id: r for r in new_rows}
+            "created_at": now + timedelta(microseconds=position),
+        }
+        unit_vectors[len(added_ids)] = vector
+        added_ids.append(row_id)
+        ids.append(row_id)
     for observation_id, count in merges.items():
-        if observation_id in fresh:  # not written yet: it goes in with its count
-            fresh[observation_id].times_derived += count
-    if new_rows:  # one executemany: the ORM's unit of work costs more than the INSERT
-        columns = [c.key for c in Observation.__mapper__.column_attrs]
-        await db.execute(
-            insert(Observation), [{c: getattr(r, c) for c in columns} for r in new_rows]
-        )
-    counts = {i: n for i, n in merges.items() if i not in fresh}
+        if observation_id in new_rows:  # not written yet: it goes in with its count
+            new_rows[observation_id]["times_derived"] += count
+    if new_rows:  # one executemany on the table: the ORM's layers cost more than the INSERT
+        await db.execute(insert(OBSERVATIONS), list(new_rows.values()))
+    counts = {i: n for i, n in merges.items() if i not in new_rows}
     if counts:  # one statement for every merge into a stored row, whatever their number
         updated = await db.execute(
-            update(Observation)
+            update(OBSERVATIONS)
             .where(Observation.id.in_(sorted(counts)))
             .values(times_derived=Observation.times_derived + case(counts, value=Observation.id))
             .returning(Observation.id, Observation.times_derived)
@@ -189,7 +216,7 @@ async def store_observations(
         )
         for observation_id, times in updated.all():
             set_committed_value(existing[observation_id], "times_derived", times)
-    return results
+    return Written(ids=ids, new_rows=new_rows, existing=existing)
 
 
 async def get_observation(

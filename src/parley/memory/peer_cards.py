@@ -7,8 +7,9 @@ the card was full."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.store.models import PeerCard, utcnow
@@ -57,7 +58,7 @@ async def set_cards(
     if not cards:
         return
     now = utcnow()
-    stmt = conflict_insert(db, PeerCard)
+    stmt = conflict_insert(db, cast(Table, PeerCard.__table__))  # no ORM layer: plain rows
     stmt = stmt.on_conflict_do_update(
         index_elements=[PeerCard.workspace_id, PeerCard.observer_id, PeerCard.observed_id],
         set_={"facts": stmt.excluded.facts, "updated_at": stmt.excluded.updated_at},

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import cast
+
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.llm.chat import UsageMeter
@@ -19,7 +21,7 @@ async def record_usage(db: AsyncSession, workspace_id: str, meter: UsageMeter) -
             total[position] += value
     if not totals:
         return
-    stmt = conflict_insert(db, ModelUsage)
+    stmt = conflict_insert(db, cast(Table, ModelUsage.__table__))  # no ORM layer: plain rows
     stmt = stmt.on_conflict_do_update(
         index_elements=[ModelUsage.workspace_id, ModelUsage.role, ModelUsage.model],
         set_={

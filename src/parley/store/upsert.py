@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from parley.store.models import Base
 
 
-def conflict_insert(db: AsyncSession, model: type[Base]) -> PostgresInsert | SqliteInsert:
+def conflict_insert(db: AsyncSession, model: type[Base] | Table) -> PostgresInsert | SqliteInsert:
     """The backend's INSERT, which takes `on_conflict_do_nothing` / `on_conflict_do_update`."""
     dialect = postgresql if db.bind.dialect.name == "postgresql" else sqlite
     return dialect.insert(model)

@@ -109,12 +109,14 @@ async def run_standalone(settings: Settings) -> None:
     import signal
 
     from parley import tokens
+    from parley.blas import one_blas_thread
     from parley.llm import build_embedder
     from parley.llm.roles import build_chat_models
     from parley.store import migrate
     from parley.store.engine import create_database
     from parley.store.meta import ensure_embedding_model
 
+    one_blas_thread()  # as `serve` does: a spinning BLAS pool costs the slots more than it saves
     url = settings.resolved_database_url
     if settings.auto_migrate:
         await asyncio.to_thread(migrate.upgrade, url)
