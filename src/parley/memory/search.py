@@ -1,7 +1,8 @@
 """Hybrid message search: vector (cosine) and full-text results, fused by standardised scores
 (memory.fusion).
 
-Full text: SQLite FTS5 (porter stemming, bm25) or PostgreSQL tsvector ('english', ts_rank_cd).
+Full text: SQLite FTS5 (porter stemming, bm25) or PostgreSQL tsvector ('english', ts_rank_cd)
+over the stored column `messages.content_fts`.
 The query is reduced to its words, OR-ed, so punctuation, quotes or operators in user input
 never reach a query parser. Vectors: an in-memory index per workspace on SQLite
 (memory.vector_index), pgvector's HNSW index on PostgreSQL.
@@ -69,6 +70,9 @@ THREADED_SCAN_ROWS = 20_000
 SCAN_THREADS = max(1, min(4, os.cpu_count() or 1))
 _WORD = re.compile(r"\w+", re.UNICODE)
 _fts = table("messages_fts", column("rowid"))
+# PostgreSQL: to_tsvector('english', content), stored by migration 0010 so that neither the
+# match nor ts_rank_cd parses the content again (not a model column: SQLite has FTS5 instead)
+_PG_DOCUMENT = literal_column("messages.content_fts")
 
 
 Mode = Literal["hybrid", "vector", "text"]
@@ -233,13 +237,12 @@ class MessageSearch:
         match of a common word costs ~200 ms per 100k rows; the window bounds the work while a
         specific query, which matches fewer rows, is ranked exactly."""
         if self._database.dialect == "postgresql":
-            # the config is inlined, so the expression matches the GIN index's exactly
+            # the config is inlined, so the planner folds the query into a constant
             english = literal_column("'english'::regconfig")
             tsquery = func.to_tsquery(english, literal(" | ".join(words)))
-            document = func.to_tsvector(english, Message.content)
-            score = func.ts_rank_cd(document, tsquery)
+            score = func.ts_rank_cd(_PG_DOCUMENT, tsquery)
             matches = select(Message.seq).where(
-                _scoped(scope), restrict.where, document.op("@@")(tsquery)
+                _scoped(scope), restrict.where, _PG_DOCUMENT.op("@@")(tsquery)
             )
             newest_first = Message.seq.desc()
         else:
