@@ -18,8 +18,15 @@ from parley.store.engine import create_database
 from parley.store.models import Base
 
 # Built by the migrations outside the models, on purpose: SQLite's FTS5 table (and the shadow
-# tables it creates), and PostgreSQL's stored tsvector column and its GIN index.
-DIALECT_ONLY = ("messages_fts", "ix_messages_content_fts", "content_fts")
+# tables it creates); PostgreSQL's stored tsvector column, its GIN index, and the embeddings'
+# scope indexes (SQLite searches vectors in memory).
+DIALECT_ONLY = (
+    "messages_fts",
+    "ix_messages_content_fts",
+    "content_fts",
+    "ix_message_embeddings_workspace_id_session_id",
+    "ix_message_embeddings_workspace_id_peer_id",
+)
 
 
 def _include_name(name: str | None, type_: str, _parent: Any) -> bool:
@@ -72,7 +79,11 @@ def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path: Any) -> None:
 
 # --- migration 0010 on existing data (PostgreSQL) ------------------------------------------
 
-FTS_INDEX = "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_messages_content_fts'"
+SEARCH_INDEXES = (
+    "SELECT indexdef FROM pg_indexes WHERE indexname IN ('ix_messages_content_fts', "
+    "'ix_message_embeddings_workspace_id_session_id', "
+    "'ix_message_embeddings_workspace_id_peer_id') ORDER BY indexname"
+)
 STORED = "SELECT content_fts::text FROM messages WHERE id = :id"
 COMPUTED = "SELECT to_tsvector('english', :content)::text"
 
@@ -87,8 +98,8 @@ def _insert_message(message_id: str, content: str) -> Any:
 
 def test_stored_tsvector_is_filled_on_upgrade_and_kept_in_step(postgres: Any) -> None:
     """Migration 0010 fills `messages.content_fts` for rows written before it, new rows and
-    edited content get theirs from the database itself, and the GIN index covers the column;
-    the downgrade puts 0002's expression index back."""
+    edited content get theirs from the database itself, the GIN index covers the column and
+    the embeddings get their scope indexes; the downgrade puts 0002's expression index back."""
     url = postgres.new_database(migrated=False)
     try:
         migrate.upgrade(url, "0009")
@@ -115,7 +126,7 @@ def test_stored_tsvector_is_filled_on_upgrade_and_kept_in_step(postgres: Any) ->
             try:
                 async with database.write() as db:
                     found: dict[str, Any] = {}
-                    found["index"] = (await db.execute(text(FTS_INDEX))).scalar_one()
+                    found["indexes"] = (await db.execute(text(SEARCH_INDEXES))).scalars().all()
                     found["old"] = (await db.execute(text(STORED), {"id": "old"})).scalar_one()
                     await db.execute(_insert_message("new", "The cellist rehearses daily"))
                     found["new"] = (await db.execute(text(STORED), {"id": "new"})).scalar_one()
@@ -157,30 +168,36 @@ def test_stored_tsvector_is_filled_on_upgrade_and_kept_in_step(postgres: Any) ->
         assert found["new"] == "'cellist':2 'daili':4 'rehears':3"
         assert found["edited"] == "'lisbon':1 'tram':2"
         assert found["matches"] == ["new", "old"]
-        assert found["index"] == (
-            "CREATE INDEX ix_messages_content_fts ON public.messages USING gin (content_fts)"
-        )
+        assert found["indexes"] == [
+            "CREATE INDEX ix_message_embeddings_workspace_id_peer_id ON public.message_embeddings "
+            "USING btree (workspace_id, peer_id)",
+            "CREATE INDEX ix_message_embeddings_workspace_id_session_id ON "
+            "public.message_embeddings USING btree (workspace_id, session_id)",
+            "CREATE INDEX ix_messages_content_fts ON public.messages USING gin (content_fts)",
+        ]
 
         command.downgrade(migrate.alembic_config(url), "0009")
 
-        async def downgraded() -> tuple[str, list[str]]:
+        async def downgraded() -> tuple[list[str], list[str]]:
             database = create_database(url)
             try:
                 async with database.read() as db:
-                    index = (await db.execute(text(FTS_INDEX))).scalar_one()
+                    indexes = (await db.execute(text(SEARCH_INDEXES))).scalars().all()
                     columns = await db.execute(
                         text(
                             "SELECT column_name FROM information_schema.columns "
                             "WHERE table_name = 'messages' AND column_name = 'content_fts'"
                         )
                     )
-                    return str(index), list(columns.scalars().all())
+                    return list(indexes), list(columns.scalars().all())
             finally:
                 await database.dispose()
 
         assert asyncio.run(downgraded()) == (
-            "CREATE INDEX ix_messages_content_fts ON public.messages "
-            "USING gin (to_tsvector('english'::regconfig, content))",
+            [
+                "CREATE INDEX ix_messages_content_fts ON public.messages "
+                "USING gin (to_tsvector('english'::regconfig, content))"
+            ],
             [],
         )
     finally:
