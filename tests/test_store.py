@@ -77,7 +77,7 @@ def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path: Any) -> None:
     assert asyncio.run(pragmas()) == ("wal", 1, 30_000)
 
 
-# --- migration 0010 on existing data (PostgreSQL) ------------------------------------------
+# --- migration 0011 on existing data (PostgreSQL) ------------------------------------------
 
 SEARCH_INDEXES = (
     "SELECT indexdef FROM pg_indexes WHERE indexname IN ('ix_messages_content_fts', "
@@ -97,12 +97,12 @@ def _insert_message(message_id: str, content: str) -> Any:
 
 
 def test_stored_tsvector_is_filled_on_upgrade_and_kept_in_step(postgres: Any) -> None:
-    """Migration 0010 fills `messages.content_fts` for rows written before it, new rows and
+    """Migration 0011 fills `messages.content_fts` for rows written before it, new rows and
     edited content get theirs from the database itself, the GIN index covers the column and
     the embeddings get their scope indexes; the downgrade puts 0002's expression index back."""
     url = postgres.new_database(migrated=False)
     try:
-        migrate.upgrade(url, "0009")
+        migrate.upgrade(url, "0010")
 
         async def before() -> None:
             database = create_database(url)
@@ -176,7 +176,7 @@ def test_stored_tsvector_is_filled_on_upgrade_and_kept_in_step(postgres: Any) ->
             "CREATE INDEX ix_messages_content_fts ON public.messages USING gin (content_fts)",
         ]
 
-        command.downgrade(migrate.alembic_config(url), "0009")
+        command.downgrade(migrate.alembic_config(url), "0010")
 
         async def downgraded() -> tuple[list[str], list[str]]:
             database = create_database(url)

@@ -70,7 +70,7 @@ THREADED_SCAN_ROWS = 20_000
 SCAN_THREADS = max(1, min(4, os.cpu_count() or 1))
 _WORD = re.compile(r"\w+", re.UNICODE)
 _fts = table("messages_fts", column("rowid"))
-# PostgreSQL: to_tsvector('english', content), stored by migration 0010 so that neither the
+# PostgreSQL: to_tsvector('english', content), stored by migration 0011 so that neither the
 # match nor ts_rank_cd parses the content again (not a model column: SQLite has FTS5 instead)
 _PG_DOCUMENT = literal_column("messages.content_fts")
 
@@ -207,7 +207,7 @@ class MessageSearch:
         """The scope is matched on the embedding row's own copy of it, so the HNSW scan reads
         no other table (joining `messages` for every candidate tripled the cost of a session
         or peer search, whose iterative scan meets ~2,000 candidates at 100k rows), and a small
-        session or peer can be scanned exactly through migration 0010's indexes. Filters read
+        session or peer can be scanned exactly through migration 0011's indexes. Filters read
         the message's columns, so a filtered search still joins."""
         dims = self._embedder.dimensions
         await db.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
