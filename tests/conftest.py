@@ -55,9 +55,15 @@ class PostgresForTests:
     def url(self, database: str) -> str:
         return f"postgresql+asyncpg://postgres@/{database}?host={self.socket_dir}"
 
-    def new_database(self) -> str:
+    def new_database(self, *, migrated: bool = True) -> str:
+        """A database of its own: a clone of the migrated template, or (`migrated=False`) an
+        empty one with pgvector, for tests that migrate step by step."""
         name = f"parley_test_{os.getpid()}_{next(_db_counter)}"
-        self._run(f'CREATE DATABASE "{name}" TEMPLATE "{self.TEMPLATE}"')
+        if migrated:
+            self._run(f'CREATE DATABASE "{name}" TEMPLATE "{self.TEMPLATE}"')
+        else:
+            self._run(f'CREATE DATABASE "{name}"')
+            self._run("CREATE EXTENSION IF NOT EXISTS vector", database=name)
         return self.url(name)
 
     def drop_database(self, url: str) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import warnings
 from typing import Any
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
@@ -17,8 +18,15 @@ from parley.store.engine import create_database
 from parley.store.models import Base
 
 # Built by the migrations outside the models, on purpose: SQLite's FTS5 table (and the shadow
-# tables it creates) and PostgreSQL's full-text expression index.
-DIALECT_ONLY = ("messages_fts", "ix_messages_content_fts")
+# tables it creates); PostgreSQL's stored tsvector column, its GIN index, and the embeddings'
+# scope indexes (SQLite searches vectors in memory).
+DIALECT_ONLY = (
+    "messages_fts",
+    "ix_messages_content_fts",
+    "content_fts",
+    "ix_message_embeddings_workspace_id_session_id",
+    "ix_message_embeddings_workspace_id_peer_id",
+)
 
 
 def _include_name(name: str | None, type_: str, _parent: Any) -> bool:
@@ -67,3 +75,130 @@ def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path: Any) -> None:
             await database.dispose()
 
     assert asyncio.run(pragmas()) == ("wal", 1, 30_000)
+
+
+# --- migration 0011 on existing data (PostgreSQL) ------------------------------------------
+
+SEARCH_INDEXES = (
+    "SELECT indexdef FROM pg_indexes WHERE indexname IN ('ix_messages_content_fts', "
+    "'ix_message_embeddings_workspace_id_session_id', "
+    "'ix_message_embeddings_workspace_id_peer_id') ORDER BY indexname"
+)
+STORED = "SELECT content_fts::text FROM messages WHERE id = :id"
+COMPUTED = "SELECT to_tsvector('english', :content)::text"
+
+
+def _insert_message(message_id: str, content: str) -> Any:
+    return text(
+        "INSERT INTO messages (id, workspace_id, session_id, peer_id, content, metadata, "
+        "internal_metadata, token_count, created_at) "
+        "VALUES (:id, 'w', 's', 'p', :content, '{}', '{}', 2, now())"
+    ).bindparams(id=message_id, content=content)
+
+
+def test_stored_tsvector_is_filled_on_upgrade_and_kept_in_step(postgres: Any) -> None:
+    """Migration 0011 fills `messages.content_fts` for rows written before it, new rows and
+    edited content get theirs from the database itself, the GIN index covers the column and
+    the embeddings get their scope indexes; the downgrade puts 0002's expression index back."""
+    url = postgres.new_database(migrated=False)
+    try:
+        migrate.upgrade(url, "0010")
+
+        async def before() -> None:
+            database = create_database(url)
+            try:
+                async with database.write() as db:
+                    for row in (
+                        "INSERT INTO workspaces (id, metadata, configuration, created_at) "
+                        "VALUES ('w', '{}', '{}', now())",
+                        "INSERT INTO sessions (workspace_id, id, is_active, metadata, "
+                        "configuration, created_at) VALUES ('w', 's', true, '{}', '{}', now())",
+                        "INSERT INTO peers (workspace_id, id, metadata, configuration, "
+                        "created_at) VALUES ('w', 'p', '{}', '{}', now())",
+                    ):
+                        await db.execute(text(row))
+                    await db.execute(_insert_message("old", "Golden puppies were running"))
+            finally:
+                await database.dispose()
+
+        async def after() -> dict[str, Any]:
+            database = create_database(url)
+            try:
+                async with database.write() as db:
+                    found: dict[str, Any] = {}
+                    found["indexes"] = (await db.execute(text(SEARCH_INDEXES))).scalars().all()
+                    found["old"] = (await db.execute(text(STORED), {"id": "old"})).scalar_one()
+                    await db.execute(_insert_message("new", "The cellist rehearses daily"))
+                    found["new"] = (await db.execute(text(STORED), {"id": "new"})).scalar_one()
+                    await db.execute(
+                        text("UPDATE messages SET content = 'Lisbon trams' WHERE id = 'old'")
+                    )
+                    found["edited"] = (await db.execute(text(STORED), {"id": "old"})).scalar_one()
+                    found["matches"] = (
+                        (
+                            await db.execute(
+                                text(
+                                    "SELECT id FROM messages WHERE content_fts @@ "
+                                    "to_tsquery('english', 'tram | rehearse') ORDER BY id"
+                                )
+                            )
+                        )
+                        .scalars()
+                        .all()
+                    )
+                    return found
+            finally:
+                await database.dispose()
+
+        async def expected(content: str) -> str:
+            database = create_database(url)
+            try:
+                async with database.read() as db:
+                    return str(
+                        (await db.execute(text(COMPUTED), {"content": content})).scalar_one()
+                    )
+            finally:
+                await database.dispose()
+
+        asyncio.run(before())
+        migrate.upgrade(url)
+        found = asyncio.run(after())
+        assert found["old"] == "'golden':1 'puppi':2 'run':4"
+        assert found["old"] == asyncio.run(expected("Golden puppies were running"))
+        assert found["new"] == "'cellist':2 'daili':4 'rehears':3"
+        assert found["edited"] == "'lisbon':1 'tram':2"
+        assert found["matches"] == ["new", "old"]
+        assert found["indexes"] == [
+            "CREATE INDEX ix_message_embeddings_workspace_id_peer_id ON public.message_embeddings "
+            "USING btree (workspace_id, peer_id)",
+            "CREATE INDEX ix_message_embeddings_workspace_id_session_id ON "
+            "public.message_embeddings USING btree (workspace_id, session_id)",
+            "CREATE INDEX ix_messages_content_fts ON public.messages USING gin (content_fts)",
+        ]
+
+        command.downgrade(migrate.alembic_config(url), "0010")
+
+        async def downgraded() -> tuple[list[str], list[str]]:
+            database = create_database(url)
+            try:
+                async with database.read() as db:
+                    indexes = (await db.execute(text(SEARCH_INDEXES))).scalars().all()
+                    columns = await db.execute(
+                        text(
+                            "SELECT column_name FROM information_schema.columns "
+                            "WHERE table_name = 'messages' AND column_name = 'content_fts'"
+                        )
+                    )
+                    return list(indexes), list(columns.scalars().all())
+            finally:
+                await database.dispose()
+
+        assert asyncio.run(downgraded()) == (
+            [
+                "CREATE INDEX ix_messages_content_fts ON public.messages "
+                "USING gin (to_tsvector('english'::regconfig, content))"
+            ],
+            [],
+        )
+    finally:
+        postgres.drop_database(url)

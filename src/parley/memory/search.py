@@ -1,8 +1,9 @@
 """Hybrid message search: vector (cosine) and full-text results, fused by standardised scores
 (memory.fusion).
 
-Full text: SQLite FTS5 (porter stemming, bm25) or PostgreSQL tsvector ('english', ts_rank_cd),
-both divided by a function of the message's length (see `_text_ranking`).
+Full text: SQLite FTS5 (porter stemming, bm25) or PostgreSQL tsvector ('english', ts_rank_cd)
+over the stored column `messages.content_fts`, both divided by a function of the message's
+length (see `_text_ranking`).
 The query is reduced to its words, OR-ed, so punctuation, quotes or operators in user input
 never reach a query parser. Vectors: an in-memory index per workspace on SQLite
 (memory.vector_index), pgvector's HNSW index on PostgreSQL.
@@ -66,12 +67,16 @@ MAX_FILTERED_CANDIDATES = 200_000
 # ts_rank_cd's normalization 2: the cover density score divided by the document's length
 PG_RANK_LENGTH_NORMALIZATION = 2
 TEXT_WINDOW = 2_000
+TEXT_RANDOM_PAGE_COST = 1.1  # PostgreSQL, for the full-text window (see _text_ranking)
 # Scoring more rows than this (a whole workspace) runs in worker threads, off the event loop,
 # one piece of the rows per core (at most 4).
 THREADED_SCAN_ROWS = 20_000
 SCAN_THREADS = max(1, min(4, os.cpu_count() or 1))
 _WORD = re.compile(r"\w+", re.UNICODE)
 _fts = table("messages_fts", column("rowid"))
+# PostgreSQL: to_tsvector('english', content), stored by migration 0011 so that neither the
+# match nor ts_rank_cd parses the content again (not a model column: SQLite has FTS5 instead)
+_PG_DOCUMENT = literal_column("messages.content_fts")
 
 
 Mode = Literal["hybrid", "vector", "text"]
@@ -152,9 +157,7 @@ class MessageSearch:
                 query_vector = await vector  # type: ignore[misc]
             if view is None:
                 async with self._database.read() as db:
-                    return await self._pgvector_ranking(
-                        db, scope, restrict.where, query_vector, depth
-                    )
+                    return await self._pgvector_ranking(db, scope, restrict, query_vector, depth)
             return await _vector_ranking(view, query_vector, depth)
 
         try:
@@ -201,10 +204,15 @@ class MessageSearch:
         self,
         db: AsyncSession,
         scope: Scope,
-        where: ColumnElement[bool],
+        restrict: _Restriction,
         vector: np.ndarray,
         depth: int,
     ) -> list[tuple[int, float]]:
+        """The scope is matched on the embedding row's own copy of it, so the HNSW scan reads
+        no other table (joining `messages` for every candidate tripled the cost of a session
+        or peer search, whose iterative scan meets ~2,000 candidates at 100k rows), and a small
+        session or peer can be scanned exactly through migration 0011's indexes. Filters read
+        the message's columns, so a filtered search still joins."""
         dims = self._embedder.dimensions
         await db.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
         await db.execute(text(f"SET LOCAL hnsw.ef_search = {max(depth, 40)}"))
@@ -215,13 +223,15 @@ class MessageSearch:
         distance = type_coerce(distance.bindparams(query_vector=_pg_vector(vector)), Float).label(
             "distance"
         )
-        stmt = (
-            select(MessageEmbedding.seq, distance)
-            .join(Message, Message.seq == MessageEmbedding.seq)
-            .where(_scoped(scope), where, MessageEmbedding.workspace_id == scope.workspace_id)
-            .order_by(distance)
-            .limit(depth)
-        )
+        stmt = select(MessageEmbedding.seq, distance).order_by(distance).limit(depth)
+        if restrict.filters:
+            stmt = stmt.join(Message, Message.seq == MessageEmbedding.seq).where(
+                _scoped(scope), restrict.where, MessageEmbedding.workspace_id == scope.workspace_id
+            )
+        else:
+            stmt = stmt.where(_scoped(scope, MessageEmbedding))
+            if restrict.sessions is not None:
+                stmt = stmt.where(MessageEmbedding.session_id.in_(list(restrict.sessions)))
         return [(seq, 1.0 - float(d)) for seq, d in (await db.execute(stmt)).all()]
 
     async def _text_ranking(
@@ -244,13 +254,18 @@ class MessageSearch:
         ts_rank_cd adds up every cover, so its score grows with the length itself and is
         divided by it (normalization 2). docs/benchmarks.md has the figures."""
         if self._database.dialect == "postgresql":
-            # the config is inlined, so the expression matches the GIN index's exactly
+            # With the default random_page_cost (4, a spinning disk's) the planner ANDs the
+            # scope's btree with a GIN bitmap of every match in the database: 70-80 ms for a
+            # common word at 1M rows, where walking the scope's index newest first to the
+            # window costs 40 ms (100k rows: the same plans, 10 ms apart). 1.1 prices the
+            # cached or SSD pages this reads; a rare word still gets the bitmap.
+            await db.execute(text(f"SET LOCAL random_page_cost = {TEXT_RANDOM_PAGE_COST}"))
+            # the config is inlined, so the planner folds the query into a constant
             english = literal_column("'english'::regconfig")
             tsquery = func.to_tsquery(english, literal(" | ".join(words)))
-            document = func.to_tsvector(english, Message.content)
-            score = func.ts_rank_cd(document, tsquery, literal(PG_RANK_LENGTH_NORMALIZATION))
+            score = func.ts_rank_cd(_PG_DOCUMENT, tsquery, literal(PG_RANK_LENGTH_NORMALIZATION))
             matches = select(Message.seq).where(
-                _scoped(scope), restrict.where, document.op("@@")(tsquery)
+                _scoped(scope), restrict.where, _PG_DOCUMENT.op("@@")(tsquery)
             )
             newest_first = Message.seq.desc()
         else:
@@ -382,12 +397,15 @@ async def _vector_ranking(view: View, vector: np.ndarray, depth: int) -> list[tu
     return [(seq, 1.0 - distance) for seq, distance in hits]
 
 
-def _scoped(scope: Scope) -> ColumnElement[bool]:
-    clause: ColumnElement[bool] = Message.workspace_id == scope.workspace_id
+def _scoped(
+    scope: Scope, rows: type[Message] | type[MessageEmbedding] = Message
+) -> ColumnElement[bool]:
+    """The scope over `messages` or over `message_embeddings`, which copies a message's scope."""
+    clause: ColumnElement[bool] = rows.workspace_id == scope.workspace_id
     if scope.session_id is not None:
-        clause = clause & (Message.session_id == scope.session_id)
+        clause = clause & (rows.session_id == scope.session_id)
     if scope.peer_id is not None:
-        clause = clause & (Message.peer_id == scope.peer_id)
+        clause = clause & (rows.peer_id == scope.peer_id)
     return clause
 
 
