@@ -33,7 +33,7 @@ from parley.llm.embeddings import Embedder
 from parley.llm.query_cache import QueryCachingEmbedder
 from parley.llm.roles import build_chat_models
 from parley.memory.dialectic import Dialectic
-from parley.memory.embedding_indexer import EmbeddingIndexer
+from parley.memory.embedding_indexer import FULL_PASS_EVERY_S, EmbeddingIndexer
 from parley.memory.observation_index import ObservationIndex
 from parley.memory.search import MessageSearch
 from parley.memory.vector_index import MessageVectorIndex
@@ -124,7 +124,11 @@ def create_app(settings: Settings, *, startup: Sequence[StartupHook] = ()) -> Fa
                 ),
             )
             cleanup.push_async_callback(refreshes.close)
-            indexer = EmbeddingIndexer(database, embedder)
+            indexer = EmbeddingIndexer(
+                database,
+                embedder,
+                full_pass_every_s=None if in_memory else FULL_PASS_EVERY_S,  # SQLite: in order
+            )
             # questions (search, chat, representations) repeat: their vectors are remembered
             questions = QueryCachingEmbedder(embedder)
             search = MessageSearch(database, questions, index)
