@@ -202,3 +202,48 @@ def test_stored_tsvector_is_filled_on_upgrade_and_kept_in_step(postgres: Any) ->
         )
     finally:
         postgres.drop_database(url)
+
+
+# --- migration 0012: a representation's candidates come in index order (SQLite) -------------
+
+
+def test_representation_candidates_read_in_index_order(tmp_path: Any) -> None:
+    """The most derived and a session's newest observations are read from the indexes of
+    migration 0012 in order: no sort of the pair's rows (a temp b-tree in the plan)."""
+    from sqlalchemy import event
+
+    from parley.memory.representation import RepresentationRequest, ranked_candidates
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"
+    migrate.upgrade(url)
+    issued: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            issued.append((statement, params))
+
+    async def plans() -> list[str]:
+        database = create_database(url)
+        event.listen(database.engine.sync_engine, "before_cursor_execute", capture)
+        try:
+            async with database.read() as db:
+                request = RepresentationRequest(
+                    observer="a", observed="b", session_id="s", include_most_derived=True
+                )
+                chosen = await ranked_candidates(
+                    db, workspace_id="w", request=request, semantic=True
+                )
+                assert chosen == []
+                conn = await db.connection()
+                found = []
+                for statement, params in issued:
+                    rows = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params)
+                    found.append(" | ".join(row[3] for row in rows))
+                return found
+        finally:
+            await database.dispose()
+
+    most_derived, newest = asyncio.run(plans())
+    assert "USING INDEX ix_observations_pair_times_derived" in most_derived
+    assert "USING INDEX ix_observations_pair_session" in newest
+    assert "TEMP B-TREE" not in most_derived

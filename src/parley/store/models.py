@@ -254,7 +254,23 @@ class Observation(Base):
         Index(None, "workspace_id", "observer_id", "observed_id"),
         # covers the (count, newest) check of the in-memory pair cache (observation_index)
         Index(None, "workspace_id", "observer_id", "observed_id", "created_at"),
-        Index(None, "workspace_id", "observer_id", "observed_id", "times_derived"),
+        # the most derived and a session's newest, read in order (migration 0012)
+        Index(
+            "ix_observations_pair_times_derived",
+            "workspace_id",
+            "observer_id",
+            "observed_id",
+            "times_derived",
+            "created_at",
+        ),
+        Index(
+            "ix_observations_pair_session",
+            "workspace_id",
+            "observer_id",
+            "observed_id",
+            "session_id",
+            "created_at",
+        ),
         Index(None, "workspace_id", "session_id"),
         Index(None, "workspace_id", "observed_id"),
     )
