@@ -16,35 +16,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def session_cpu_s(session_id: int) -> float:
-    """User + system CPU of every process in the server's session (uvicorn's included)."""
-    pids = subprocess.run(
-        ["pgrep", "-s", str(session_id)], capture_output=True, text=True, check=False
-    ).stdout.split()
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / os.sysconf("SC_CLK_TCK")
+import httpx
+from search import cpu_seconds, free_port, start_server, stop_server, wait_healthy
 
 
 def main() -> int:
@@ -55,42 +33,24 @@ def main() -> int:
     parser.add_argument("--source", type=Path, default=Path(__file__).resolve().parents[1])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / "parley.db"
-        shutil.copy(args.database, copy)
-        port = free_port()
-        env = dict(
-            os.environ,
-            PARLEY_DATABASE_URL=f"sqlite+aiosqlite:///{copy}",
-            PARLEY_DATA_DIR=str(Path(tmp) / "data"),
-            PARLEY_WORKER_EMBEDDED="false",
-            PYTHONPATH=str(args.source / "src"),
+        root = Path(tmp)
+        shutil.copy(args.database, root / "parley.db")
+        os.environ.update(
+            PARLEY_WORKER_EMBEDDED="false", PYTHONPATH=str(args.source.resolve() / "src")
         )
-        server = subprocess.Popen(
-            [sys.executable, "-m", "parley", "serve", "--port", str(port)],
-            cwd=args.source,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+        port = free_port()
+        server = start_server(
+            f"sqlite+aiosqlite:///{root / 'parley.db'}", root / "data", port, root / "server.log"
         )
         try:
-            deadline = time.monotonic() + 180
-            while True:
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
-                    break
-                except OSError:
-                    if server.poll() is not None or time.monotonic() > deadline:
-                        print("the server did not start", file=sys.stderr)
-                        return 2
-                    time.sleep(0.5)
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+                wait_healthy(client, server, timeout_s=180)
             time.sleep(args.settle)
-            before = session_cpu_s(server.pid)
+            before = cpu_seconds(server.pid)
             time.sleep(args.seconds)
-            spent = session_cpu_s(server.pid) - before
+            spent = cpu_seconds(server.pid) - before
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+            stop_server(server)
     print(
         f"{args.source}: idle server CPU {1000 * spent / args.seconds:.0f} ms per second "
         f"over {args.seconds:.0f} s ({args.database})"

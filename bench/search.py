@@ -348,6 +348,12 @@ def wait_healthy(client: httpx.Client, proc: subprocess.Popen[bytes], timeout_s:
     raise RuntimeError(f"server not healthy after {timeout_s:.0f} s")
 
 
+def cpu_seconds(pid: int) -> float:
+    """A process's user + system CPU seconds so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

@@ -38,6 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the fake model server lives with the tests
 
+from search import cpu_seconds  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
 
@@ -77,17 +78,11 @@ def start_fake_model() -> tuple[subprocess.Popen[str], str]:
     return process, process.stdout.readline().strip()
 
 
-def server_cpu_s(process: subprocess.Popen[str]) -> float:
-    """The fake model server's user+sys CPU seconds so far (Linux /proc)."""
-    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def run(args: argparse.Namespace) -> None:
     one_blas_thread()  # as `parley serve` and `parley worker` do
     server, base_url = start_fake_model()
     try:
-        await measure(args, base_url, lambda: server_cpu_s(server))
+        await measure(args, base_url, lambda: cpu_seconds(server.pid))
     finally:
         server.terminate()
         server.wait()
