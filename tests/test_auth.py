@@ -477,7 +477,10 @@ def test_peer_key_reaches_only_its_sessions(client: TestClient) -> None:
     forbidden(client.put(f"{base}/sessions/s-bc", json={"metadata": {}}, headers=h), nope)
     forbidden(client.delete(f"{base}/sessions/s-bc", headers=h), nope)
     forbidden(client.get(f"{base}/sessions/s-bc/clone", headers=h), nope)
-    forbidden(client.post(f"{base}/sessions/s-bc/peers", json={"alice": {}}, headers=h), nope)
+    forbidden(
+        client.post(f"{base}/sessions/s-bc/peers", json={"alice": {}}, headers=h),
+        "a key for peer alice of workspace w cannot reach session s-bc",
+    )
     forbidden(client.put(f"{base}/sessions/s-bc/peers", json={"alice": {}}, headers=h), nope)
     forbidden(
         client.get(f"{base}/sessions/s-bc/peers/bob/config", headers=h),
@@ -592,8 +595,17 @@ def test_peer_key_reaches_only_its_sessions(client: TestClient) -> None:
     members = ok(client.get(f"{base}/sessions/s-ab/peers", headers=h))
     assert sorted(p["id"] for p in members["items"]) == ["alice", "bob"]
     ok(post_message(client, W, "s-solo", "alice", "a new session by posting", h))
+    # add_peers get-or-creates a session: allowed when the key's own peer joins it
+    forbidden(
+        client.post(f"{base}/sessions/s-added/peers", json={"bob": {}}, headers=h),
+        f"{me} cannot change the membership of peer bob",
+    )
+    assert (
+        ok(client.post(f"{base}/sessions/s-added/peers", json={"alice": {}}, headers=h))["id"]
+        == "s-added"
+    )
     own = ok(client.post(f"{base}/peers/alice/sessions", json={}, headers=h))
-    assert sorted(s["id"] for s in own["items"]) == ["s-ab", "s-new", "s-solo"]
+    assert sorted(s["id"] for s in own["items"]) == ["s-ab", "s-added", "s-new", "s-solo"]
 
     # access follows membership: once removed, the session is out of reach
     ok(client.request("DELETE", f"{base}/sessions/s-new/peers", json=["alice"], headers=ADMIN_H))

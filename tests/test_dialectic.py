@@ -252,11 +252,17 @@ def test_chat_get_or_creates_the_path_peer_and_checks_the_rest(
     }
     assert memory.get(f"/v2/workspaces/{W}/peers/carol/card").status_code == 200
     base = f"/v2/workspaces/{W}/peers/alice/chat"
-    assert memory.post(base, json={"query": "x", "target": "ghost"}).status_code == 404
-    assert memory.post(base, json={"query": "x", "session_id": "nope"}).status_code == 404
-    assert (
-        memory.post("/v2/workspaces/nope/peers/alice/chat", json={"query": "x"}).status_code == 404
-    )
+    # unknown targets, sessions and workspaces have no memory to draw on: Honcho answers
+    # from nothing (200) and get-or-creates the path peer (and its workspace)
+    for path, body in (
+        (base, {"query": "x", "target": "ghost"}),
+        (base, {"query": "x", "session_id": "nope"}),
+        ("/v2/workspaces/nope/peers/alice/chat", {"query": "x"}),
+    ):
+        response = memory.post(path, json=body)
+        assert (response.status_code, response.json()) == (200, {"content": "Nothing known."})
+    assert memory.get("/v2/workspaces/nope/peers/alice/card").json() == {"peer_card": None}
+    assert memory.post("/v2/workspaces/nope/peers/list").json()["total"] == 1
     for bad in (
         {"query": ""},
         {"query": "x" * 10_001},
@@ -277,7 +283,7 @@ def test_representation_v2_shape_session_and_search(memory: TestClient) -> None:
         level="deductive",
         premises=["Alice keeps bees on her roof."],
     )
-    rep = post(memory, "/peers/alice/representation", {})
+    rep = post(memory, "/peers/alice/representation", {})["representation"]  # Honcho's wrapper
     assert [o["content"] for o in rep["explicit"]] == [
         "Alice keeps bees on her roof.",
         "Alice plays chess on Sundays.",
@@ -291,15 +297,15 @@ def test_representation_v2_shape_session_and_search(memory: TestClient) -> None:
             "conclusion": "Alice concludes bees need water.",
         }
     ]
-    scoped = post(memory, "/peers/alice/representation", {"session_id": "s2"})
+    scoped = post(memory, "/peers/alice/representation", {"session_id": "s2"})["representation"]
     assert [o["content"] for o in scoped["explicit"]] == ["Alice plays chess on Sundays."]
     one = post(
         memory,
         "/peers/alice/representation",
         {"search_query": "chess on Sundays", "max_observations": 1},
-    )
+    )["representation"]
     assert [o["content"] for o in one["explicit"]] == ["Alice plays chess on Sundays."]
-    bobs = post(memory, "/peers/bob/representation", {"target": "alice"})
+    bobs = post(memory, "/peers/bob/representation", {"target": "alice"})["representation"]
     assert [o["content"] for o in bobs["explicit"]] == ["Alice seems shy to Bob."]
 
 
@@ -331,7 +337,7 @@ def test_representation_message_ids_are_the_messages_numbers(memory: TestClient)
         async with state.database.read() as db:
             return int(await db.scalar(select(Message.seq).where(Message.id == sent[0]["id"])))
 
-    rep = post(memory, "/peers/alice/representation", {})
+    rep = post(memory, "/peers/alice/representation", {})["representation"]
     cited = [o for o in rep["explicit"] if o["content"] == "Alice has a roof garden."]
     assert cited[0]["message_ids"] == [memory.portal.call(seq)]
 
@@ -428,8 +434,18 @@ def test_session_context_without_a_budget_and_its_errors(memory: TestClient) -> 
     assert memory.get(base, params={"peer_perspective": "bob"}).status_code == 422
     assert memory.get(base, params={"tokens": -1}).status_code == 422
     assert memory.get(base, params={"tokens": 100_001}).status_code == 422
-    assert memory.get(base, params={"peer_target": "ghost"}).status_code == 404
-    assert memory.get(f"/v2/workspaces/{W}/sessions/nope/context").status_code == 404
+    # as in Honcho, an unknown target or session has an empty context
+    ghost = memory.get(base, params={"peer_target": "ghost"}).json()
+    assert ghost["peer_representation"] == {"explicit": [], "deductive": []}
+    assert ghost["peer_card"] is None and len(ghost["messages"]) == 2
+    assert memory.get(f"/v2/workspaces/{W}/sessions/nope/context").json() == {
+        "id": "nope",
+        "messages": [],
+        "summary": None,
+        "peer_representation": None,
+        "peer_card": None,
+        "tokens": 0,
+    }
     perspective = memory.get(
         base, params={"peer_target": "alice", "peer_perspective": "bob"}
     ).json()

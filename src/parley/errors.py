@@ -35,6 +35,14 @@ class Forbidden(ParleyError):
     error_code = "FORBIDDEN"
 
 
+class BadRequest(ParleyError):
+    """A well-formed request that breaks a rule of the domain where Honcho answers 400 (the
+    observer limit of a session)."""
+
+    status_code = 400
+    error_code = "BAD_REQUEST"
+
+
 class InvalidInput(ParleyError):
     status_code = 422
     error_code = "VALIDATION_ERROR"

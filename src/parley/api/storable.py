@@ -41,6 +41,9 @@ def _as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-StoredText = Annotated[str, AfterValidator(_check_text)]
+# Put length constraints before it (`Annotated[str, Field(max_length=N), Storable]`), so that
+# they are string constraints with pydantic's `string_too_long` errors, as Honcho's are.
+Storable = AfterValidator(_check_text)
+StoredText = Annotated[str, Storable]
 StoredJson = Annotated[dict[str, Any], AfterValidator(check_storable)]
 AwareDatetime = Annotated[datetime, AfterValidator(_as_utc)]

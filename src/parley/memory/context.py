@@ -26,10 +26,8 @@ from parley.memory.observation_index import ObservationIndex
 from parley.memory.representation import (
     Representation,
     RepresentationRequest,
-    check_peers,
     select_observations,
 )
-from parley.memory.sessions import get_session
 from parley.store.engine import Database
 from parley.store.models import Message, Observation, SessionSummary
 from parley.tokens import count_tokens_batch
@@ -94,10 +92,8 @@ async def session_context(
             include_most_derived=request.include_most_derived,
             max_observations=request.max_observations or 25,
         )
-    async with database.read() as db:
-        await get_session(db=db, workspace_id=workspace_id, session_id=request.session_id)
-        if perspective is not None:
-            await check_peers(db, workspace_id, perspective)
+    # an unknown session, target or perspective has nothing to give: an empty context, as in
+    # Honcho
     query = (request.last_message or "").strip() if perspective is not None else ""
     vector = (await embedder.embed([query]))[0] if query else None
     context = SessionContext(session_id=request.session_id)

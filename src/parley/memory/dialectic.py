@@ -33,7 +33,6 @@ from parley.memory.observation_index import ObservationIndex
 from parley.memory.representation import (
     Representation,
     RepresentationRequest,
-    check_peers,
     ranked_candidates,
     select_observations,
 )
@@ -98,7 +97,6 @@ class Dialectic:
         embedding = asyncio.ensure_future(self._embed_query(request.query))
         try:
             async with self._database.read() as db:
-                await check_peers(db, workspace_id, wanted)
                 sessions = None
                 if request.session_id is None and request.observer != request.observed:
                     sessions = list(
@@ -152,7 +150,6 @@ class Dialectic:
                     sessions=sessions,
                     limit=MESSAGE_HITS,
                     vector=embedding,
-                    checked=True,
                 )
 
             representation, messages = await concurrently(observations(), matching_messages())

@@ -16,7 +16,7 @@ from parley.memory.configuration import ReasoningDefaults
 from parley.memory.filters import Field, Kind, compile_filters
 from parley.memory.pages import Page, paginate
 from parley.memory.reasoning import plan_message_work
-from parley.memory.sessions import PeerConfig, get_or_create_session, get_session
+from parley.memory.sessions import PeerConfig, get_or_create_session
 from parley.store.models import Message, Session, utcnow
 from parley.tokens import count_tokens_batch
 
@@ -126,7 +126,7 @@ async def list_messages(
     page: int,
     size: int,
 ) -> Page[Message]:
-    await get_session(db=db, workspace_id=workspace_id, session_id=session_id)
+    """The session's messages in order; an unknown session has none (as in Honcho)."""
     where = compile_filters(filters, FILTER_FIELDS, db.bind.dialect.name)
     stmt = (
         select(Message)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from parley.errors import NotFound
 from parley.memory.filters import Field, Kind, compile_filters
 from parley.memory.pages import Page, paginate
-from parley.memory.workspaces import get_workspace, overwrite_metadata_and_configuration
+from parley.memory.workspaces import apply_changes, ensure_workspace
 from parley.store.engine import Database
 from parley.store.models import Peer, SessionPeer
 from parley.store.upsert import insert_missing
@@ -33,8 +33,8 @@ async def get_peer(*, db: AsyncSession, workspace_id: str, peer_id: str) -> Peer
 
 
 async def ensure_peers(*, db: AsyncSession, workspace_id: str, peer_ids: Iterable[str]) -> None:
-    """Create the peers that do not exist yet (the workspace must exist)."""
-    await get_workspace(db=db, workspace_id=workspace_id)
+    """Create the peers that do not exist yet, and their workspace if needed."""
+    await ensure_workspace(db=db, workspace_id=workspace_id)
     rows = [
         {"workspace_id": workspace_id, "id": p, "metadata_": {}, "configuration": {}}
         for p in dict.fromkeys(peer_ids)
@@ -43,11 +43,10 @@ async def ensure_peers(*, db: AsyncSession, workspace_id: str, peer_ids: Iterabl
 
 
 async def ensure_peer(*, database: Database, workspace_id: str, peer_id: str) -> None:
-    """Create the peer if it does not exist (the workspace must). A read first: the peer
+    """Create the peer (and its workspace) if it does not exist. A read first: the peer
     usually exists, and a write would queue behind every other writer (on SQLite, behind the
     worker's commits) for nothing."""
     async with database.read() as db:
-        await get_workspace(db=db, workspace_id=workspace_id)
         if await db.get(Peer, (workspace_id, peer_id)) is not None:
             return
     async with database.write() as db:
@@ -64,7 +63,7 @@ async def get_or_create_peer(
 ) -> Peer:
     await ensure_peers(db=db, workspace_id=workspace_id, peer_ids=[peer_id])
     peer = await get_peer(db=db, workspace_id=workspace_id, peer_id=peer_id)
-    overwrite_metadata_and_configuration(peer, metadata, configuration)
+    apply_changes(peer, metadata, configuration, merge_configuration=False)
     await db.flush()
     return peer
 
@@ -72,7 +71,7 @@ async def get_or_create_peer(
 async def list_peers(
     *, db: AsyncSession, workspace_id: str, filters: dict[str, Any] | None, page: int, size: int
 ) -> Page[Peer]:
-    await get_workspace(db=db, workspace_id=workspace_id)
+    """The workspace's peers; an unknown workspace has none (as in Honcho)."""
     where = compile_filters(filters, FILTER_FIELDS, db.bind.dialect.name)
     stmt = (
         select(Peer)

@@ -16,8 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.llm.embeddings import Embedder
 from parley.memory.observation_index import ObservationIndex
-from parley.memory.peers import get_peer
-from parley.memory.sessions import get_session
 from parley.store.engine import Database
 from parley.store.models import Message, Observation
 
@@ -50,13 +48,6 @@ class Representation:
         return [*self.explicit, *self.deductive]
 
 
-async def check_peers(db: AsyncSession, workspace_id: str, request: RepresentationRequest) -> None:
-    for peer_id in dict.fromkeys((request.observer, request.observed)):
-        await get_peer(db=db, workspace_id=workspace_id, peer_id=peer_id)
-    if request.session_id is not None:
-        await get_session(db=db, workspace_id=workspace_id, session_id=request.session_id)
-
-
 async def build_representation(
     *,
     database: Database,
@@ -65,8 +56,8 @@ async def build_representation(
     workspace_id: str,
     request: RepresentationRequest,
 ) -> Representation:
-    async with database.read() as db:
-        await check_peers(db, workspace_id, request)
+    """Unknown peers or an unknown session have no observations: an empty representation, as
+    in Honcho."""
     query = (request.search_query or "").strip()
     vector = (await embedder.embed([query]))[0] if query else None
     async with database.read() as db:

@@ -43,10 +43,7 @@ from parley.llm.embeddings import Embedder
 from parley.memory.filters import compile_filters
 from parley.memory.fusion import TEXT_WEIGHT, VECTOR_WEIGHT, fuse
 from parley.memory.messages import FILTER_FIELDS
-from parley.memory.peers import get_peer
-from parley.memory.sessions import get_session
 from parley.memory.vector_index import MessageVectorIndex, View, ranked
-from parley.memory.workspaces import get_workspace
 from parley.store.engine import Database
 from parley.store.models import Message, MessageEmbedding, MessageEmbeddingCount
 
@@ -116,15 +113,14 @@ class MessageSearch:
         mode: Mode = "hybrid",
         vector: np.ndarray | Awaitable[np.ndarray] | None = None,
         sessions: Sequence[str] | None = None,
-        checked: bool = False,
     ) -> list[Message]:
         """The `limit` best messages; `mode` picks one side alone (for evaluation).
 
         A caller that has embedded `query` already (or is embedding it) passes its `vector`
-        (or an awaitable of it); `sessions` keeps only messages from those sessions; `checked`
-        says that the caller has checked the scope exists. The full-text side (and the scope
-        check) runs while the query is embedded, then the vector side; no database session is
-        open while the embedding is awaited."""
+        (or an awaitable of it); `sessions` keeps only messages from those sessions. An unknown
+        workspace, peer or session has no messages, so it finds none (as in Honcho). The
+        full-text side runs while the query is embedded, then the vector side; no database
+        session is open while the embedding is awaited."""
         where = compile_filters(filters, FILTER_FIELDS, self._database.dialect)  # 422s first
         words = query_words(query)
         wants_vector = mode != "text" and bool(query.strip())
@@ -136,11 +132,9 @@ class MessageSearch:
         restrict = _Restriction(where, filters, sessions)
 
         async def text_side() -> list[tuple[int, float]]:
+            if not wants_text:
+                return []
             async with self._database.read() as db:
-                if not checked:
-                    await _check_scope(db, scope)
-                if not wants_text:
-                    return []
                 return await self._text_ranking(db, scope, restrict, words, depth)
 
         async def vector_side() -> list[tuple[int, float]]:
@@ -407,14 +401,6 @@ def _scoped(
     if scope.peer_id is not None:
         clause = clause & (rows.peer_id == scope.peer_id)
     return clause
-
-
-async def _check_scope(db: AsyncSession, scope: Scope) -> None:
-    await get_workspace(db=db, workspace_id=scope.workspace_id)
-    if scope.session_id is not None:
-        await get_session(db=db, workspace_id=scope.workspace_id, session_id=scope.session_id)
-    if scope.peer_id is not None:
-        await get_peer(db=db, workspace_id=scope.workspace_id, peer_id=scope.peer_id)
 
 
 def _pg_vector(vector: np.ndarray) -> str:

@@ -9,12 +9,12 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from parley.errors import InvalidInput, NotFound
+from parley.errors import BadRequest, NotFound
 from parley.ids import new_public_id
 from parley.memory.filters import Field, Kind, compile_filters
 from parley.memory.pages import Page, paginate
 from parley.memory.peers import ensure_peers
-from parley.memory.workspaces import get_workspace, overwrite_metadata_and_configuration
+from parley.memory.workspaces import apply_changes, ensure_workspace
 from parley.store.models import Message, Session, SessionPeer
 from parley.store.upsert import insert_missing
 
@@ -58,8 +58,10 @@ async def get_or_create_session(
     configuration: dict[str, Any] | None = None,
     peers: Mapping[str, PeerConfig] | None = None,
 ) -> Session:
-    """Return the session, creating it if needed; given peers are added (configs updated)."""
-    await get_workspace(db=db, workspace_id=workspace_id)
+    """Return the session, creating it (and its workspace) if needed. On an existing session
+    given metadata replaces the stored one and given configuration is merged into it. Given
+    peers are added (configs updated)."""
+    await ensure_workspace(db=db, workspace_id=workspace_id)
     await insert_missing(
         db,
         Session,
@@ -74,7 +76,7 @@ async def get_or_create_session(
         ],
     )
     session = await get_session(db=db, workspace_id=workspace_id, session_id=session_id)
-    overwrite_metadata_and_configuration(session, metadata, configuration)
+    apply_changes(session, metadata, configuration, merge_configuration=True)
     if peers:
         await add_peers(db=db, workspace_id=workspace_id, session_id=session_id, peers=peers)
     await db.flush()
@@ -99,8 +101,8 @@ async def list_sessions(
     size: int,
     peer_id: str | None = None,
 ) -> Page[Session]:
-    """Sessions of the workspace, or only those `peer_id` is a member of."""
-    await get_workspace(db=db, workspace_id=workspace_id)
+    """Sessions of the workspace, or only those `peer_id` is a member of; an unknown
+    workspace or peer has none (as in Honcho)."""
     where = compile_filters(filters, FILTER_FIELDS, db.bind.dialect.name)
     stmt = select(Session).where(Session.workspace_id == workspace_id, where)
     if peer_id is not None:
@@ -287,9 +289,11 @@ async def _check_observer_limit(*, db: AsyncSession, workspace_id: str, session_
         )
     )
     if (observers or 0) > MAX_OBSERVERS_PER_SESSION:
-        raise InvalidInput(
-            f"at most {MAX_OBSERVERS_PER_SESSION} peers of a session may observe others "
-            f"(observe_others=true); session {session_id} would have {observers}"
+        # Honcho's words, which clients may show or compare
+        raise BadRequest(
+            f"Cannot create session {session_id} with {observers} observers. "
+            f"Maximum allowed is {MAX_OBSERVERS_PER_SESSION} observers per session. "
+            "Observers are peers with 'observe_others' set to true."
         )
 
 

@@ -28,6 +28,13 @@ async def get_workspace(*, db: AsyncSession, workspace_id: str) -> Workspace:
     return workspace
 
 
+async def ensure_workspace(*, db: AsyncSession, workspace_id: str) -> None:
+    """Create the workspace if it does not exist: as in Honcho, storing a peer, a session or a
+    message in a workspace creates it on first use."""
+    row = {"id": workspace_id, "metadata_": {}, "configuration": {}}
+    await insert_missing(db, Workspace, [row])
+
+
 async def get_or_create_workspace(
     *,
     db: AsyncSession,
@@ -35,16 +42,14 @@ async def get_or_create_workspace(
     metadata: dict[str, Any] | None = None,
     configuration: dict[str, Any] | None = None,
 ) -> Workspace:
-    """Return the workspace, creating it if needed; given metadata/configuration overwrite."""
+    """Return the workspace, creating it with `metadata` and `configuration` if needed. An
+    existing workspace is returned as it is (Honcho 2.5.1: only PUT changes a workspace)."""
     await insert_missing(
         db,
         Workspace,
         [{"id": workspace_id, "metadata_": metadata or {}, "configuration": configuration or {}}],
     )
-    workspace = await get_workspace(db=db, workspace_id=workspace_id)
-    overwrite_metadata_and_configuration(workspace, metadata, configuration)
-    await db.flush()
-    return workspace
+    return await get_workspace(db=db, workspace_id=workspace_id)
 
 
 async def update_workspace(
@@ -54,9 +59,12 @@ async def update_workspace(
     metadata: dict[str, Any] | None,
     configuration: dict[str, Any] | None,
 ) -> Workspace:
-    return await get_or_create_workspace(
-        db=db, workspace_id=workspace_id, metadata=metadata, configuration=configuration
-    )
+    """Create the workspace if needed; given metadata replaces the stored metadata, given
+    configuration is merged into the stored one."""
+    workspace = await get_or_create_workspace(db=db, workspace_id=workspace_id)
+    apply_changes(workspace, metadata, configuration, merge_configuration=True)
+    await db.flush()
+    return workspace
 
 
 async def delete_workspace(*, db: AsyncSession, workspace_id: str) -> Workspace:
@@ -75,11 +83,19 @@ async def list_workspaces(
     return await paginate(db, stmt, page=page, size=size)
 
 
-def overwrite_metadata_and_configuration(
-    row: Any, metadata: dict[str, Any] | None, configuration: dict[str, Any] | None
+def apply_changes(
+    row: Any,
+    metadata: dict[str, Any] | None,
+    configuration: dict[str, Any] | None,
+    *,
+    merge_configuration: bool,
 ) -> None:
-    """Get-or-create semantics of Honcho: given values replace the stored ones."""
+    """Honcho's update rules: given metadata replaces the stored metadata; given configuration
+    replaces it too (peers) or is merged into it key by key at the top level (workspaces,
+    sessions), so that setting `summary` keeps an earlier `deriver` setting."""
     if metadata is not None:
         row.metadata_ = metadata
     if configuration is not None:
-        row.configuration = configuration
+        row.configuration = (
+            {**row.configuration, **configuration} if merge_configuration else configuration
+        )

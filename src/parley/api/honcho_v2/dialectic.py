@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from parley.api.deps import Name, Scope, StateDep, requires
 from parley.api.honcho_v2.reasoning import Summary, summary_out
 from parley.api.honcho_v2.schemas import Message, message_out
-from parley.api.storable import StoredText
+from parley.api.storable import Storable
 from parley.auth.keys import Principal
 from parley.errors import InvalidInput
 from parley.ids import MAX_NAME_LENGTH, NAME_PATTERN
@@ -42,7 +42,7 @@ PeerAccess = Annotated[Principal, requires(Scope.PEER)]
 
 
 class DialecticOptions(BaseModel):
-    query: Annotated[StoredText, Field(min_length=1, max_length=10_000)]
+    query: Annotated[str, Field(min_length=1, max_length=10_000), Storable]
     session_id: IdField | None = None
     target: IdField | None = None
     stream: bool = False
@@ -55,7 +55,7 @@ class DialecticResponse(BaseModel):
 class PeerRepresentationGet(BaseModel):
     session_id: IdField | None = None
     target: IdField | None = None
-    search_query: Annotated[StoredText, Field(max_length=10_000)] | None = None
+    search_query: Annotated[str, Field(max_length=10_000), Storable] | None = None
     search_top_k: Annotated[int, Field(ge=1, le=100)] | None = None
     search_max_distance: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
     include_most_derived: bool | None = None
@@ -201,7 +201,7 @@ async def get_representation(
             max_observations=body.max_observations or 25,
         ),
     )
-    return representation_out(representation).model_dump()
+    return {"representation": representation_out(representation).model_dump()}  # as Honcho
 
 
 @router.get("/peers/{peer_id}/context", response_model=PeerContext, tags=["peers"])

@@ -11,7 +11,7 @@ from pydantic import AliasChoices, BaseModel, Field
 
 from parley.api.deps import Name, PageNumber, PageSize, ReadDb, Scope, StateDep, WriteDb, requires
 from parley.api.honcho_v2.schemas import CreateName, Page, page_of
-from parley.api.storable import StoredJson, StoredText
+from parley.api.storable import Storable, StoredJson, StoredText
 from parley.auth.keys import Principal
 from parley.memory import observations as service
 from parley.memory.observations import NewObservation
@@ -29,7 +29,7 @@ class ObservationCreate(BaseModel):
     session_id: CreateName
     # Parley's additions, for imports: how the fact was reached, and from what
     level: Literal["explicit", "deductive", "inductive", "contradiction"] = "explicit"
-    premises: list[Annotated[StoredText, Field(max_length=service.MAX_CONTENT_CHARS)]] = Field(
+    premises: list[Annotated[str, Field(max_length=service.MAX_CONTENT_CHARS), Storable]] = Field(
         default_factory=list, max_length=50
     )
 

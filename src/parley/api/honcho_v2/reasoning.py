@@ -10,12 +10,11 @@ from fastapi import APIRouter, BackgroundTasks, Query, Response
 from pydantic import BaseModel, Field
 
 from parley.api.deps import Name, ReadDb, Scope, StateDep, WriteDb, requires
-from parley.api.storable import StoredText
+from parley.api.storable import Storable
 from parley.auth.keys import Principal
 from parley.memory import peer_cards, summaries
-from parley.memory.peers import get_peer
+from parley.memory.peers import ensure_peers, get_peer
 from parley.memory.reasoning import enqueue_dream
-from parley.memory.sessions import get_session
 from parley.memory.usage import workspace_usage
 from parley.memory.workspaces import get_workspace
 from parley.store.models import SessionSummary
@@ -31,7 +30,7 @@ class PeerCardResponse(BaseModel):
 
 
 class PeerCardSet(BaseModel):
-    peer_card: list[Annotated[StoredText, Field(max_length=1000)]] = Field(
+    peer_card: list[Annotated[str, Field(max_length=1000), Storable]] = Field(
         max_length=MAX_CARD_FACTS
     )
 
@@ -84,9 +83,7 @@ async def get_peer_card(
     _: Annotated[Principal, requires(Scope.PEER)],
     target: OptionalName = None,
 ) -> PeerCardResponse:
-    observed = target or peer_id
-    for peer in {peer_id, observed}:
-        await get_peer(db=db, workspace_id=workspace_id, peer_id=peer)
+    observed = target or peer_id  # unknown peers have no card: null, as in Honcho
     return PeerCardResponse(
         peer_card=await peer_cards.get_card(db, workspace_id, peer_id, observed)
     )
@@ -102,8 +99,10 @@ async def set_peer_card(
     target: OptionalName = None,
 ) -> PeerCardResponse:
     observed = target or peer_id
-    for peer in {peer_id, observed}:
-        await get_peer(db=db, workspace_id=workspace_id, peer_id=peer)
+    # as in Honcho, the observer must exist and the target need not (it is created here: a
+    # card is about a peer)
+    await get_peer(db=db, workspace_id=workspace_id, peer_id=peer_id)
+    await ensure_peers(db=db, workspace_id=workspace_id, peer_ids=[observed])
     await peer_cards.set_card(db, workspace_id, peer_id, observed, list(body.peer_card))
     return PeerCardResponse(peer_card=list(body.peer_card))
 
@@ -127,8 +126,7 @@ async def get_session_summaries(
     db: ReadDb,
     _: Annotated[Principal, requires(Scope.SESSION)],
 ) -> SessionSummaries:
-    await get_session(db=db, workspace_id=workspace_id, session_id=session_id)
-    return SessionSummaries(
+    return SessionSummaries(  # an unknown session has none, as in Honcho
         id=session_id,
         short_summary=summary_out(await summaries.latest(db, workspace_id, session_id, "short")),
         long_summary=summary_out(await summaries.latest(db, workspace_id, session_id, "long")),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from parley.api.storable import AwareDatetime, StoredJson, StoredText, check_storable
 from parley.ids import MAX_CREATE_NAME_LENGTH, NAME_PATTERN
@@ -79,9 +79,13 @@ def config_dict(config: BaseModel | None) -> JsonObject | None:
 
 # --- workspaces, peers, sessions ---------------------------------------------------------
 
+# Honcho's create bodies name the id `name` internally with the alias `id`, and accept both
+# spellings; an error then points at the spelling that was sent.
+ID_OR_NAME = AliasChoices("id", "name")
+
 
 class WorkspaceCreate(BaseModel):
-    id: CreateName
+    id: CreateName = Field(validation_alias=ID_OR_NAME)
     metadata: StoredJson = Field(default_factory=dict)
     configuration: WorkspaceConfiguration | None = None
 
@@ -99,7 +103,7 @@ class Workspace(BaseModel):
 
 
 class PeerCreate(BaseModel):
-    id: CreateName
+    id: CreateName = Field(validation_alias=ID_OR_NAME)
     metadata: StoredJson | None = None
     configuration: StoredJson | None = None
 
@@ -123,9 +127,12 @@ class SessionPeerConfig(BaseModel):
 
 
 class SessionCreate(BaseModel):
-    id: CreateName
+    id: CreateName = Field(validation_alias=ID_OR_NAME)
     metadata: StoredJson | None = None
-    peers: dict[CreateName, SessionPeerConfig] | None = None
+    # `peer_names` is Honcho's other spelling of `peers`
+    peers: dict[CreateName, SessionPeerConfig] | None = Field(
+        default=None, validation_alias=AliasChoices("peers", "peer_names")
+    )
     configuration: SessionConfiguration | None = None
 
 

@@ -111,7 +111,7 @@ async def delete_session(
 ) -> dict[str, str]:
     check_not_peer_key(principal, f"delete session {session_id}")
     await service.delete_session(db=db, workspace_id=workspace_id, session_id=session_id)
-    return {"message": f"Session {session_id} deleted"}
+    return {"message": "Session deleted successfully"}  # Honcho's words
 
 
 @router.get("/{session_id}/clone", response_model=Session)
@@ -131,11 +131,18 @@ async def clone_session(
 
 @router.post("/{session_id}/peers", response_model=Session)
 async def add_peers(
-    workspace_id: Name, session_id: Name, peers: PeerConfigs, db: WriteDb, principal: SessionAccess
+    workspace_id: Name,
+    session_id: Name,
+    peers: PeerConfigs,
+    db: WriteDb,
+    principal: Annotated[Principal, requires(Scope.WORKSPACE_MEMBER)],
 ) -> dict[str, Any]:
+    """Get-or-creates the session (what `session.add_peers()` sends on first use)."""
     check_membership_change(principal, peers)
-    row = await service.get_session(db=db, workspace_id=workspace_id, session_id=session_id)
-    await service.add_peers(
+    await check_session_write(
+        principal, db=db, workspace_id=workspace_id, session_id=session_id, joining_peers=peers
+    )
+    row = await service.get_or_create_session(
         db=db, workspace_id=workspace_id, session_id=session_id, peers=_configs(peers)
     )
     return session_out(row)
@@ -178,8 +185,7 @@ async def list_session_peers(
     page: PageNumber = 1,
     size: PageSize = 50,
 ) -> dict[str, Any]:
-    await service.get_session(db=db, workspace_id=workspace_id, session_id=session_id)
-    result = await peer_service.list_session_peers(
+    result = await peer_service.list_session_peers(  # an unknown session has none
         db=db, workspace_id=workspace_id, session_id=session_id, page=page, size=size
     )
     return page_of(result, peer_out)

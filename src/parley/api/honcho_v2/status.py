@@ -13,10 +13,7 @@ from fastapi import APIRouter, Query
 from parley.api.deps import Name, ReadDb, Scope, StateDep, requires
 from parley.api.honcho_v2.schemas import DeriverStatus, SessionDeriverStatus, WorkFailure
 from parley.auth.keys import Principal
-from parley.memory.peers import get_peer
 from parley.memory.queue_status import Counts, queue_status
-from parley.memory.sessions import get_session
-from parley.memory.workspaces import get_workspace
 
 router = APIRouter(prefix="/workspaces/{workspace_id}", tags=["workspaces"])
 
@@ -44,11 +41,8 @@ async def get_deriver_status(
     sender_id: OptionalId = None,
     session_id: OptionalId = None,
 ) -> DeriverStatus:
-    await get_workspace(db=db, workspace_id=workspace_id)
-    for peer_id in {observer_id, sender_id} - {None}:
-        await get_peer(db=db, workspace_id=workspace_id, peer_id=peer_id)
-    if session_id is not None:
-        await get_session(db=db, workspace_id=workspace_id, session_id=session_id)
+    # As in Honcho: an empty id is no filter, and unknown ids have no work (zero counts).
+    observer_id, sender_id, session_id = observer_id or None, sender_id or None, session_id or None
     status = await queue_status(
         db,
         workspace_id=workspace_id,

@@ -18,7 +18,7 @@ from parley.agent.state import AgentState
 from parley.agent.user_memory import DEFAULT_USER_PEER
 from parley.api.deps import Name, ReadDb, Scope, StateDep, WriteDb, requires
 from parley.api.peaka_v1.schemas import Body
-from parley.api.storable import StoredText
+from parley.api.storable import Storable
 from parley.auth.keys import Principal
 from parley.data.projects import get_project
 from parley.errors import ParleyError
@@ -36,7 +36,7 @@ StreamMode = Literal["values", "updates", "messages", "debug"]
 
 
 class AgentChatRequest(Body):
-    message: Annotated[StoredText, Field(min_length=1, max_length=10_000)]
+    message: Annotated[str, Field(min_length=1, max_length=10_000), Storable]
     threadId: PeerName | None = None
     noExecute: bool = False
     userId: PeerName | None = None  # Parley: the asking user (default: the key's own peer)
@@ -47,7 +47,7 @@ class AgentChatStreamRequest(AgentChatRequest):
 
 
 class ThreadUpdate(Body):
-    displayName: Annotated[StoredText, Field(min_length=1, max_length=200)]
+    displayName: Annotated[str, Field(min_length=1, max_length=200), Storable]
 
 
 def _agent_request(project_id: str, body: AgentChatRequest, principal: Principal) -> AgentRequest:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from parley.api.storable import AwareDatetime, StoredText
+from parley.api.storable import AwareDatetime, Storable, StoredText
 from parley.ids import NAME_PATTERN
 from parley.store.data_models import (
     ApiKey,
@@ -21,9 +21,9 @@ from parley.store.data_models import (
     SavedQuery,
 )
 
-ShortText = Annotated[StoredText, Field(min_length=1, max_length=200)]
-LongText = Annotated[StoredText, Field(max_length=10_000)]
-SqlText = Annotated[StoredText, Field(min_length=1, max_length=100_000)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200), Storable]
+LongText = Annotated[str, Field(max_length=10_000), Storable]
+SqlText = Annotated[str, Field(min_length=1, max_length=100_000), Storable]
 
 
 class Body(BaseModel):
@@ -76,7 +76,7 @@ class ExecuteRequest(Body):
     statement: SqlText | None = None
     bindings: list[StoredText] | None = Field(default=None, max_length=1000)
     id: str | None = None
-    qualifiedName: Annotated[StoredText, Field(max_length=1000)] | None = None
+    qualifiedName: Annotated[str, Field(max_length=1000), Storable] | None = None
     from_: list[TableForQuery] | None = Field(default=None, alias="from")
     columns: list[StoredText] | None = None
     orderBy: list[StoredText] | None = None
@@ -111,7 +111,7 @@ class CategoricalRequest(Body):
 
 
 class GoldenSqlRequest(Body):
-    prompt: Annotated[StoredText, Field(min_length=1, max_length=10_000)]
+    prompt: Annotated[str, Field(min_length=1, max_length=10_000), Storable]
     sql: SqlText
 
 
@@ -132,7 +132,7 @@ class SemanticsRequest(Body):
     user's instructions; `limit` is how many sample values per column it is shown."""
 
     threadId: Annotated[str, Field(max_length=200)] | None = None
-    initialPrompt: Annotated[StoredText, Field(max_length=10_000)] | None = None
+    initialPrompt: Annotated[str, Field(max_length=10_000), Storable] | None = None
     limit: Annotated[int, Field(ge=1, le=50)] = 5
 
 
