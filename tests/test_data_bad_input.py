@@ -144,7 +144,7 @@ def test_no_route_answers_bad_input_with_a_500(
         ({"statement": "SELECT 1", "limit": 0}, {}, 422, "body.limit: Input should be greater than or equal to 1"),
         ({"statement": "SELECT 1", "timeout": 0}, {}, 422, "body.timeout: Input should be greater than 0"),
         ({"statement": "SELECT 1", "bindings": [1]}, {}, 422, "body.bindings.0: Input should be a valid string"),
-        ({"statement": ""}, {}, 422, "body.statement: Value should have at least 1 item after validation, not 0"),
+        ({"statement": ""}, {}, 422, "body.statement: String should have at least 1 character"),
         ({"statement": "   "}, {}, 400, "the statement is empty"),
         ({"statement": "SELEC 1"}, {}, 400, "could not parse the statement as sqlite SQL: Invalid expression / Unexpected token at line 1, column 7"),
         ({"statement": "SELECT 'unterminated"}, {}, 400, "could not parse the statement as sqlite SQL: Error tokenizing 'SELECT 'unterminate'"),

@@ -311,7 +311,16 @@ def test_peer_card_set_and_get_with_target(client: TestClient) -> None:
     }
     assert client.get(card, params={"target": "bob"}).json() == {"peer_card": ["Bob cooks"]}
     assert client.get(card).json() == {"peer_card": ["Name: Alice", "Lives in Oslo"]}
-    assert client.get(card, params={"target": "nobody"}).status_code == 404
+    # as in Honcho: no card about an unknown peer is null; a card set about one creates it
+    assert client.get(card, params={"target": "nobody"}).json() == {"peer_card": None}
+    unknown_observer = f"/v2/workspaces/{W}/peers/ghost/card"
+    assert client.put(unknown_observer, json={"peer_card": ["x"]}).status_code == 404
+    assert client.put(card, params={"target": "carol"}, json={"peer_card": ["Carol"]}).json() == {
+        "peer_card": ["Carol"]
+    }
+    assert "carol" in [
+        p["id"] for p in client.post(f"/v2/workspaces/{W}/peers/list").json()["items"]
+    ]
     assert client.put(card, json={"peer_card": "not a list"}).status_code == 422
     assert client.put(card, json={"peer_card": ["x" * 1001]}).status_code == 422
 
@@ -322,7 +331,8 @@ def test_summaries_are_empty_without_a_summary_model(client: TestClient) -> None
     wait_for_reasoning(client, W)
     response = client.get(f"/v2/workspaces/{W}/sessions/s1/summaries")
     assert response.json() == {"id": "s1", "short_summary": None, "long_summary": None}
-    assert client.get(f"/v2/workspaces/{W}/sessions/nope/summaries").status_code == 404
+    unknown = client.get(f"/v2/workspaces/{W}/sessions/nope/summaries")  # empty, as in Honcho
+    assert unknown.json() == {"id": "nope", "short_summary": None, "long_summary": None}
 
 
 def _words(count: int, offset: int = 0) -> str:
