@@ -17,6 +17,8 @@ from parley.api.body_limit import BodyLimitMiddleware
 from parley.api.deps import Scope, requires
 from parley.api.errors import install_error_handlers
 from parley.api.honcho_v2 import build_router as build_honcho_v2
+from parley.api.metrics import MetricsMiddleware
+from parley.api.metrics import build_router as build_metrics
 from parley.api.peaka_v1 import build_router as build_peaka_v1
 from parley.api.state import AppState
 from parley.auth.keys import Principal
@@ -38,6 +40,7 @@ from parley.memory.observation_index import ObservationIndex
 from parley.memory.search import MessageSearch
 from parley.memory.vector_index import MessageVectorIndex
 from parley.memory.webhook_delivery import DeliveryPolicy
+from parley.metrics import Metrics
 from parley.store import migrate
 from parley.store.engine import Database, create_database
 from parley.store.meta import ensure_embedding_model
@@ -77,6 +80,7 @@ StartupHook = Callable[[AppState], Awaitable[None]]
 def create_app(settings: Settings, *, startup: Sequence[StartupHook] = ()) -> FastAPI:
     """`startup` hooks run once everything is built, before the first request is served
     (`parley serve --demo` registers the demo project in one)."""
+    metrics = Metrics()  # this app's own registry: the middleware counts into it from the start
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -92,9 +96,11 @@ def create_app(settings: Settings, *, startup: Sequence[StartupHook] = ()) -> Fa
             cleanup.push_async_callback(embedder.close)
             async with database.write() as db:
                 await ensure_embedding_model(db, name=embedder.name, dimensions=embedder.dimensions)
-            dispatcher = build_webhook_dispatcher(settings, database)
+            dispatcher = build_webhook_dispatcher(
+                settings, database, on_outcome=metrics.webhook_delivery
+            )
             cleanup.push_async_callback(dispatcher.close)
-            models = build_chat_models(settings)
+            models = build_chat_models(settings, observer=metrics)
             cleanup.push_async_callback(models.close)
             # SQLite searches vectors in process memory; PostgreSQL has pgvector's HNSW index
             in_memory = database.dialect == "sqlite"
@@ -156,6 +162,7 @@ def create_app(settings: Settings, *, startup: Sequence[StartupHook] = ()) -> Fa
                 keys=TtlCache(settings.key_cache_ttl_s),
                 refreshes=refreshes,
                 semantics=Semantics(database, models.agent),
+                metrics=metrics,
             )
             indexing = asyncio.create_task(indexer.run(), name="parley-embedding-indexer")
             cleanup.push_async_callback(_stop, indexing)
@@ -177,6 +184,10 @@ def create_app(settings: Settings, *, startup: Sequence[StartupHook] = ()) -> Fa
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(build_honcho_v2())
     app.include_router(build_peaka_v1())
+    if settings.metrics_enabled:
+        # added last, so outermost: it also counts the 413s of the body limit
+        app.add_middleware(MetricsMiddleware, metrics=metrics)
+        app.include_router(build_metrics(public=settings.metrics_public))
 
     @app.get("/health", tags=["meta"])
     async def health(_: Annotated[Principal, requires(Scope.PUBLIC)]) -> dict[str, str]:

@@ -233,6 +233,14 @@ class Settings(BaseSettings):
         le=300,
         description="Seconds a project's catalogs are cached in process for queries (0: no cache).",
     )
+    metrics_enabled: bool = Field(
+        default=True,
+        description="Serve Prometheus metrics at GET /metrics (and count HTTP requests for it).",
+    )
+    metrics_public: bool = Field(
+        default=False,
+        description="With auth on, serve /metrics without a key (default: it needs an admin key).",
+    )
     auto_migrate: bool = Field(
         default=True, description="Apply database migrations when the server starts."
     )

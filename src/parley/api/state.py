@@ -18,6 +18,7 @@ from parley.memory.embedding_indexer import EmbeddingIndexer
 from parley.memory.observation_index import ObservationIndex
 from parley.memory.search import MessageSearch
 from parley.memory.webhook_delivery import WebhookDispatcher
+from parley.metrics import Metrics
 from parley.store.engine import Database
 from parley.worker.runner import Worker
 
@@ -40,3 +41,4 @@ class AppState:
     keys: KeyCache  # Peaka API keys seen valid lately; cleared when keys or projects go
     refreshes: RefreshJobs  # catalog refreshes running in the background for a callback
     semantics: Semantics  # sample questions and generated descriptions (the agent role)
+    metrics: Metrics  # this app's Prometheus instruments (GET /metrics)

@@ -3,7 +3,9 @@
 A provider (OpenAI-compatible, Anthropic, in-process llama.cpp) only speaks to its model. A
 `ChatModel` wraps one provider for one role (deriver, summary, dialectic): it bounds the calls in
 flight and adds up token usage into the `UsageMeter` the caller passes, so usage lands in the
-same transaction as the work it paid for. Retries on 429/5xx/timeouts are the SDKs' own.
+same transaction as the work it paid for, and tells the app's `CallObserver` (the `/metrics`
+counters) of every call, once, whatever the provider. Retries on 429/5xx/timeouts are the SDKs'
+own.
 """
 
 from __future__ import annotations
@@ -86,13 +88,42 @@ class UsageMeter:
             entry[2] += tokens_out
 
 
+class CallObserver(Protocol):
+    """Told of every model call when it ends; `outcome`: ok, error or cancelled."""
+
+    def model_call(
+        self, role: str, model: str, outcome: str, input_tokens: int, output_tokens: int
+    ) -> None: ...
+
+
+def _outcome(error: BaseException | None) -> str:
+    if error is None:
+        return "ok"
+    if isinstance(error, (asyncio.CancelledError, GeneratorExit)):
+        return "cancelled"  # the caller went away (a client that closed its stream)
+    return "error"
+
+
 class ChatModel:
     """A provider bound to a role, with a limit on the calls in flight."""
 
-    def __init__(self, provider: ChatProvider, *, role: str, concurrency: int) -> None:
+    def __init__(
+        self,
+        provider: ChatProvider,
+        *,
+        role: str,
+        concurrency: int,
+        observer: CallObserver | None = None,
+    ) -> None:
         self.provider = provider
         self.role = role
         self._slots = asyncio.Semaphore(concurrency)
+        self._observer = observer
+
+    def _observe(self, error: BaseException | None, input_tokens: int, output_tokens: int) -> None:
+        if self._observer is not None:
+            outcome = _outcome(error)
+            self._observer.model_call(self.role, self.name, outcome, input_tokens, output_tokens)
 
     @property
     def name(self) -> str:
@@ -108,10 +139,18 @@ class ChatModel:
         json_schema: dict[str, Any] | None = None,
     ) -> Completion:
         async with self._slots:
-            result = await self.provider.complete(
-                messages, max_tokens=max_tokens, temperature=temperature, json_schema=json_schema
-            )
+            try:
+                result = await self.provider.complete(
+                    messages,
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    json_schema=json_schema,
+                )
+            except BaseException as error:
+                self._observe(error, 0, 0)
+                raise
         meter.add(self.role, self.name, result.input_tokens, result.output_tokens)
+        self._observe(None, result.input_tokens, result.output_tokens)
         return result
 
     async def stream(
@@ -123,14 +162,19 @@ class ChatModel:
         temperature: float = 0.2,
     ) -> AsyncIterator[str]:
         usage = StreamUsage()
+        error: BaseException | None = None
         async with self._slots:
             try:
                 async for delta in self.provider.stream(
                     messages, max_tokens=max_tokens, temperature=temperature, usage=usage
                 ):
                     yield delta
+            except BaseException as raised:
+                error = raised
+                raise
             finally:
                 meter.add(self.role, self.name, usage.input_tokens, usage.output_tokens)
+                self._observe(error, usage.input_tokens, usage.output_tokens)
 
     async def close(self) -> None:
         await self.provider.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from parley.config import Settings, SettingsError
-from parley.llm.chat import ChatModel, ChatProvider
+from parley.llm.chat import CallObserver, ChatModel, ChatProvider
 
 ROLES = ("deriver", "summary", "dialectic", "agent")
 
@@ -40,7 +40,8 @@ def resolve_provider(settings: Settings, role: str) -> str:
     return "anthropic" if model.startswith("claude") else "openai"
 
 
-def build_chat_models(settings: Settings) -> ChatModels:
+def build_chat_models(settings: Settings, *, observer: CallObserver | None = None) -> ChatModels:
+    """`observer`: told of every call of every role (the app's `/metrics` counters)."""
     shared: dict[tuple[str, ...], ChatProvider] = {}  # roles with equal settings share a client
     models: dict[str, ChatModel | None] = {}
     for role in ROLES:
@@ -54,7 +55,9 @@ def build_chat_models(settings: Settings) -> ChatModels:
         key = (provider, base_url or "", api_key or "", model)
         if key not in shared:
             shared[key] = _provider(settings, provider, base_url, api_key, model)
-        models[role] = ChatModel(shared[key], role=role, concurrency=settings.llm_concurrency)
+        models[role] = ChatModel(
+            shared[key], role=role, concurrency=settings.llm_concurrency, observer=observer
+        )
     return ChatModels(**models)
 
 

@@ -19,6 +19,7 @@ import logging
 import time
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.llm.embeddings import Embedder
 from parley.store.engine import Database
@@ -49,11 +50,28 @@ class EmbeddingIndexer:
         self._full_pass_every_s = full_pass_every_s
         self._wake = asyncio.Event()
         self._watermark = 0  # every message with seq <= this has been seen embedded
+        self._settled = 0  # the highest watermark so far (a full pass does not lower it)
         self._last_full_pass = time.monotonic()  # the first poll starts from 0 anyway
 
     @property
     def watermark(self) -> int:
         return self._watermark
+
+    async def backlog(self, db: AsyncSession) -> int:
+        """Messages not embedded yet, for `/metrics`: those above the highest watermark
+        reached, so a scrape reads only the tail. On PostgreSQL a message committed out of seq
+        order below it is not counted until the next full pass embeds it (within a minute)."""
+        count = await db.scalar(
+            select(func.count())
+            .select_from(Message)
+            .outerjoin(MessageEmbedding, MessageEmbedding.seq == Message.seq)
+            .where(MessageEmbedding.seq.is_(None), Message.seq > self._settled)
+        )
+        return int(count or 0)
+
+    def _advance(self, seq: int) -> None:
+        self._watermark = max(self._watermark, seq)
+        self._settled = max(self._settled, self._watermark)
 
     def notify(self) -> None:
         self._wake.set()
@@ -88,7 +106,7 @@ class EmbeddingIndexer:
                 )
             ).all()
         if not rows:  # everything up to `newest` is embedded
-            self._watermark = max(self._watermark, newest)
+            self._advance(newest)
             return 0
         vectors = await self._embedder.embed([row.content for row in rows])  # no session open
         async with self._database.write() as db:
@@ -108,7 +126,7 @@ class EmbeddingIndexer:
             )
         # A message deleted while its batch was embedded fails the foreign key and with it the
         # batch; `run` retries, and the next read no longer sees the deleted message.
-        self._watermark = max(self._watermark, rows[-1].seq)
+        self._advance(rows[-1].seq)
         return len(rows)
 
     async def catch_up(self) -> int:

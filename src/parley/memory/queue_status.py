@@ -1,5 +1,5 @@
 """Counts of the reasoning queue for `deriver/status` (alias `queue/status`), per session too,
-and the failures kept past their attempts."""
+and the failures kept past their attempts; and the whole queue's depth for `/metrics`."""
 
 from __future__ import annotations
 
@@ -106,3 +106,16 @@ async def queue_status(
             for f in failures
         ],
     )
+
+
+async def queue_depth(db: AsyncSession) -> dict[tuple[str, str], int]:
+    """(task_type, status) -> items, over every workspace, for the work not done: pending,
+    in progress and failed (done items are left out: they pile up until retention)."""
+    rows = (
+        await db.execute(
+            select(WorkItem.task_type, WorkItem.status, func.count())
+            .where(WorkItem.status.in_((PENDING, IN_PROGRESS, FAILED)))
+            .group_by(WorkItem.task_type, WorkItem.status)
+        )
+    ).all()
+    return {(task_type, status): count for task_type, status, count in rows}

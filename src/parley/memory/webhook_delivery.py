@@ -27,6 +27,9 @@ SIGNATURE_HEADER = "X-Honcho-Signature"
 
 UrlSource = Callable[[str], Awaitable[list[str]]]
 TargetCheck = Callable[[str], Awaitable[None]]
+# Told how each delivery ended: delivered, failed (a 4xx, or retries spent), refused (the
+# target address is not allowed) or error (a bug, logged).
+OutcomeSink = Callable[[str], None]
 
 
 def sign(body: bytes, key: str) -> str:
@@ -55,8 +58,10 @@ class WebhookDispatcher:
         policy: DeliveryPolicy,
         endpoint_urls: UrlSource,
         check_target: TargetCheck,
+        on_outcome: OutcomeSink | None = None,
     ) -> None:
         self._key = signing_key
+        self._on_outcome = on_outcome
         self._policy = policy
         self._endpoint_urls = endpoint_urls
         self._check_target = check_target
@@ -74,6 +79,11 @@ class WebhookDispatcher:
         return len(urls)
 
     async def _deliver(self, url: str, body: bytes) -> None:
+        outcome = await self._attempts(url, body)
+        if self._on_outcome is not None:
+            self._on_outcome(outcome)
+
+    async def _attempts(self, url: str, body: bytes) -> str:
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, self._key)}
         delay = self._policy.backoff_s
         for attempt in range(1, self._policy.max_attempts + 1):
@@ -81,23 +91,24 @@ class WebhookDispatcher:
                 await self._check_target(url)
                 status = await self._post(url, body, headers)
                 if status < 400:
-                    return
+                    return "delivered"
                 retryable = status == 429 or status >= 500
                 outcome = f"HTTP {status}"
             except InvalidInput as err:
                 log.warning("webhook to %s refused: %s", url, err.detail)
-                return
+                return "refused"
             except (httpx.HTTPError, TimeoutError) as err:
                 retryable, outcome = True, f"{type(err).__name__}: {err}"
             except Exception:  # a background task: log it, never let it die unobserved
                 log.exception("webhook to %s failed unexpectedly", url)
-                return
+                return "error"
             if not retryable or attempt == self._policy.max_attempts:
                 log.warning("webhook to %s failed after %d attempt(s): %s", url, attempt, outcome)
-                return
+                return "failed"
             log.info("webhook to %s attempt %d failed (%s); retrying", url, attempt, outcome)
             await asyncio.sleep(delay)
             delay *= 2
+        return "failed"  # not reached: the last attempt returns above
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
         """One attempt; the whole attempt is bounded by the timeout, and the response body is

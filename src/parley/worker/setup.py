@@ -15,7 +15,7 @@ from parley.memory.dreams import Dreamer
 from parley.memory.observation_index import ObservationIndex
 from parley.memory.reasoning import DERIVE, DREAM, SUMMARY
 from parley.memory.summaries import Summarizer
-from parley.memory.webhook_delivery import DeliveryPolicy, WebhookDispatcher
+from parley.memory.webhook_delivery import DeliveryPolicy, OutcomeSink, WebhookDispatcher
 from parley.store.engine import Database
 from parley.store.queue import QueuePolicy
 from parley.worker.runner import Worker
@@ -23,7 +23,9 @@ from parley.worker.runner import Worker
 log = logging.getLogger("parley.worker")
 
 
-def build_webhook_dispatcher(settings: Settings, database: Database) -> WebhookDispatcher:
+def build_webhook_dispatcher(
+    settings: Settings, database: Database, *, on_outcome: OutcomeSink | None = None
+) -> WebhookDispatcher:
     async def urls(workspace_id: str) -> list[str]:
         async with database.read() as db:
             return await webhook_endpoints.endpoint_urls(db=db, workspace_id=workspace_id)
@@ -39,6 +41,7 @@ def build_webhook_dispatcher(settings: Settings, database: Database) -> WebhookD
         check_target=partial(
             webhook_endpoints.check_target, allow_private=settings.webhook_allow_private
         ),
+        on_outcome=on_outcome,
     )
 
 
