@@ -163,6 +163,7 @@ def test_every_route_declares_an_auth_policy(settings: Settings) -> None:
 
 MISSING = "missing API key: send 'Authorization: Bearer <key>'"
 INVALID = "API key is invalid"
+NO_SCOPE = "API key is invalid: it names no workspace, peer or session and is not an admin key"
 
 
 def _now() -> int:
@@ -202,7 +203,6 @@ def test_scheme_is_case_insensitive(client: TestClient) -> None:
         (jwt.encode({"iat": _now(), "ad": True}, "w" * 40, algorithm="HS256"), INVALID),
         (_encode({"iat": _now(), "ad": True}, alg="HS512"), INVALID),
         (_encode({"iat": _now(), "ad": True}, None, alg="none"), INVALID),
-        (jwt.encode({"ad": True}, TEST_SECRET, algorithm="HS256"), INVALID),  # no iat
         (
             jwt.encode(
                 {"iat": _now() - 7200, "exp": _now() - 3600, "w": "w"},
@@ -211,25 +211,29 @@ def test_scheme_is_case_insensitive(client: TestClient) -> None:
             ),
             "API key has expired",
         ),
-        (  # Honcho writes exp as an ISO string; RFC 7519 wants a number
-            jwt.encode(
-                {"iat": _now(), "exp": "2999-01-01T00:00:00+00:00", "w": "w"},
-                TEST_SECRET,
-                algorithm="HS256",
-            ),
-            INVALID,
+        (  # Honcho's ISO `exp` is read, and refused once past
+            jwt.encode({"t": "", "exp": "2020-01-01T00:00:00Z", "ad": True}, TEST_SECRET),
+            "API key has expired",
+        ),
+        (  # a zone-less ISO `exp` is UTC
+            jwt.encode({"exp": "2020-01-01T00:00:00", "w": "w"}, TEST_SECRET),
+            "API key has expired",
         ),
         (
             jwt.encode({"iat": _now(), "exp": "soon", "ad": True}, TEST_SECRET, algorithm="HS256"),
-            INVALID,
+            "API key is invalid: claim 'exp' is not a date",
         ),
         (
-            jwt.encode({"iat": _now(), "p": "alice"}, TEST_SECRET, algorithm="HS256"),
-            "API key is invalid: a non-admin key needs a workspace",
+            jwt.encode({"exp": [2999], "ad": True}, TEST_SECRET, algorithm="HS256"),
+            "API key is invalid: claim 'exp' is not a date",
         ),
         (
-            jwt.encode({"iat": _now(), "w": "w", "p": "a", "s": "s"}, TEST_SECRET),
-            "API key is invalid: a key is scoped to a peer or to a session, not both",
+            jwt.encode({"exp": True, "ad": True}, TEST_SECRET, algorithm="HS256"),
+            "API key is invalid: claim 'exp' is not a date",
+        ),
+        (
+            jwt.encode({"t": "", "iat": _now()}, TEST_SECRET, algorithm="HS256"),
+            NO_SCOPE,
         ),
         (
             jwt.encode({"iat": _now(), "w": "bad id!"}, TEST_SECRET, algorithm="HS256"),
@@ -239,9 +243,9 @@ def test_scheme_is_case_insensitive(client: TestClient) -> None:
             jwt.encode({"iat": _now(), "w": 7}, TEST_SECRET, algorithm="HS256"),
             "API key is invalid: claim 'w' is not a valid id",
         ),
-        (
+        (  # Honcho takes any truthy `ad`; Parley only `true`
             jwt.encode({"iat": _now(), "ad": "true"}, TEST_SECRET, algorithm="HS256"),
-            "API key is invalid: a non-admin key needs a workspace",
+            NO_SCOPE,
         ),
     ],
     ids=[
@@ -250,12 +254,13 @@ def test_scheme_is_case_insensitive(client: TestClient) -> None:
         "wrong-secret",
         "wrong-alg",
         "alg-none",
-        "no-iat",
         "expired",
-        "iso-exp",
+        "iso-expired",
+        "naive-iso-expired",
         "text-exp",
-        "no-workspace",
-        "peer-and-session",
+        "list-exp",
+        "bool-exp",
+        "no-scope",
         "bad-claim",
         "numeric-claim",
         "ad-not-bool",
@@ -718,8 +723,12 @@ def test_workspace_key_and_admin_routes(client: TestClient) -> None:
     assert claims["s"] == "s-ab" and claims["exp"] == int(later.timestamp())
     ok(client.get(f"{base}/sessions/s-ab/peers", headers=bearer(expiring)))
 
-    admin_key = ok(client.post("/v2/keys", headers=ADMIN_H))["key"]
-    assert jwt.decode(admin_key, TEST_SECRET, algorithms=["HS256"])["ad"] is True
+    # As in Honcho, a key needs at least one id; admin keys come from the CLI only.
+    response = client.post("/v2/keys", headers=ADMIN_H)
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": "At least one of workspace_id, peer_id, or session_id must be provided"
+    }
 
     past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
     response = client.post(
@@ -727,16 +736,143 @@ def test_workspace_key_and_admin_routes(client: TestClient) -> None:
     )
     assert response.status_code == 422
     assert response.json() == {"detail": "expires_at must be in the future"}
-    response = client.post("/v2/keys", params={"peer_id": "alice"}, headers=ADMIN_H)
-    assert response.status_code == 422
-    assert response.json() == {"detail": "a non-admin key needs a workspace"}
-    response = client.post(
-        "/v2/keys",
-        params={"workspace_id": W, "peer_id": "alice", "session_id": "s-ab"},
-        headers=ADMIN_H,
+    # Honcho mints this one, but here a key that names no workspace reaches none.
+    for params in ({"peer_id": "alice"}, {"session_id": "s-ab", "peer_id": "alice"}):
+        response = client.post("/v2/keys", params=params, headers=ADMIN_H)
+        assert response.status_code == 422
+        assert response.json() == {
+            "detail": "a non-admin key needs a workspace: Parley lets a key that names no "
+            "workspace reach none"
+        }
+
+
+def test_key_with_peer_and_session_reaches_either(client: TestClient) -> None:
+    """Honcho mints a workspace + peer + session key and grants it the peer's routes and the
+    session's; here it also acts only as its peer."""
+    _seed_three(client)
+    base = f"/v2/workspaces/{W}"
+    minted = ok(
+        client.post(
+            "/v2/keys",
+            params={"workspace_id": W, "peer_id": "carol", "session_id": "s-ab"},
+            headers=ADMIN_H,
+        )
     )
-    assert response.status_code == 422
-    assert response.json() == {"detail": "a key is scoped to a peer or to a session, not both"}
+    claims = jwt.decode(minted["key"], TEST_SECRET, algorithms=["HS256"])
+    assert {k: claims[k] for k in ("w", "p", "s")} == {"w": W, "p": "carol", "s": "s-ab"}
+    h = bearer(minted["key"])
+    # the session, though carol is not in it
+    ok(client.post(f"{base}/sessions/s-ab/messages/list", json={}, headers=h))
+    # carol's own session and carol herself
+    ok(client.post(f"{base}/sessions/s-bc/messages/list", json={}, headers=h))
+    ok(client.post(f"{base}/peers/carol/sessions", json={}, headers=h))
+    ok(post_message(client, W, "s-ab", "carol", "hello", h))
+    described = "a key for peer carol and session s-ab of workspace w"
+    forbidden(
+        post_message(client, W, "s-ab", "alice", "as alice", h),
+        f"{described} cannot send messages as peer alice",
+    )
+    forbidden(
+        client.post(f"{base}/peers/alice/sessions", json={}, headers=h),
+        f"{described} cannot reach this resource",
+    )
+    forbidden(
+        client.post(f"{base}/peers/list", json={}, headers=h),
+        f"{described} cannot reach this resource",
+    )
+
+
+# --- 4b. keys made by a Honcho deployment --------------------------------------------------
+
+
+def _honcho_key(**claims: Any) -> str:
+    """A key as Honcho 2.5.1 writes it: `t` as text, no `iat`, `exp` as ISO text."""
+    return jwt.encode(claims, TEST_SECRET, algorithm="HS256")
+
+
+def test_honcho_minted_keys_are_accepted(client: TestClient) -> None:
+    _seed_three(client)
+    base = f"/v2/workspaces/{W}"
+    admin = bearer(_honcho_key(t="", ad=True))  # Honcho's create_admin_jwt
+    assert [w["id"] for w in ok(client.post("/v2/workspaces/list", headers=admin))["items"]] == [W]
+
+    later = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
+    workspace = bearer(
+        _honcho_key(t="2025-01-01T00:00:00Z", exp=later.isoformat().replace("+00:00", "Z"), w=W)
+    )
+    ok(client.post(f"{base}/peers/list", json={}, headers=workspace))
+
+    peer = bearer(_honcho_key(t="2025-01-01T00:00:00Z", w=W, p="alice"))
+    ok(client.post(f"{base}/sessions/s-ab/messages/list", json={}, headers=peer))
+    forbidden(
+        client.post(f"{base}/sessions/s-bc/messages/list", json={}, headers=peer),
+        "a key for peer alice of workspace w cannot reach this resource",
+    )
+
+    expired = bearer(_honcho_key(t="", exp="2024-06-01T00:00:00Z", w=W))
+    unauthorized(client.post(f"{base}/peers/list", json={}, headers=expired), "API key has expired")
+    just_gone = (datetime.now(UTC) - timedelta(seconds=2)).isoformat()
+    unauthorized(
+        client.post(f"{base}/peers/list", json={}, headers=bearer(_honcho_key(exp=just_gone, w=W))),
+        "API key has expired",
+    )
+
+
+def test_peer_or_session_key_without_a_workspace_reaches_no_workspace(client: TestClient) -> None:
+    """Honcho lets such a key get-or-create its peer or session, and manage webhooks, in every
+    workspace; here it is a valid key (not a 401) that no workspace route lets in."""
+    _seed_three(client)
+    base = f"/v2/workspaces/{W}"
+    alice = bearer(_honcho_key(t="", p="alice"))
+    who = "a key for peer alice that names no workspace (mint it with workspace_id)"
+    forbidden(
+        client.post(f"{base}/peers", json={"id": "alice"}, headers=alice),
+        f"{who} cannot reach workspace w",
+    )
+    forbidden(
+        client.post(f"{base}/peers/alice/sessions", json={}, headers=alice),
+        f"{who} cannot reach workspace w",
+    )
+    forbidden(
+        client.post("/v2/workspaces", json={"id": W}, headers=alice),
+        f"{who} cannot reach workspace w",
+    )
+    forbidden(
+        client.post(f"{base}/webhooks", json={"url": "https://example.com/h"}, headers=alice),
+        f"{who} cannot reach workspace w",
+    )
+    session = bearer(_honcho_key(t="", s="s-ab"))
+    forbidden(
+        client.post(f"{base}/sessions/s-ab/messages/list", json={}, headers=session),
+        "a key for session s-ab that names no workspace (mint it with workspace_id) "
+        "cannot reach workspace w",
+    )
+
+
+def test_sdk_with_honcho_minted_keys(client: TestClient) -> None:
+    from honcho import Honcho
+    from honcho_core import AuthenticationError
+
+    _seed_three(client)
+
+    def sdk(token: str) -> Any:
+        return Honcho(
+            base_url=str(client.base_url),
+            workspace_id=W,
+            api_key=token,
+            http_client=sdk_http_client(client),
+            max_retries=0,
+        )
+
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    honcho = sdk(_honcho_key(t="2025-01-01T00:00:00Z", exp=later, w=W))
+    assert sorted(p.id for p in honcho.get_peers()) == ["alice", "bob", "carol"]
+    session = sdk(_honcho_key(t="", w=W, p="alice", s="s-ab")).session("s-ab")
+    sent = session.add_messages([honcho.peer("alice").message("from a Honcho key")])
+    assert [m.content for m in sent] == ["from a Honcho key"]
+    assert [m.content for m in session.get_messages()] == ["hi alice", "from a Honcho key"]
+    with pytest.raises(AuthenticationError):
+        sdk(_honcho_key(t="", exp="2024-06-01T00:00:00Z", w=W)).get_peers()
 
 
 # --- 5. the real SDK with a peer key -------------------------------------------------------

@@ -1,5 +1,6 @@
-"""File uploads into a session (/v2/.../messages/upload): text, JSON and PDF become messages,
-split at natural boundaries; every refusal stores nothing. On both backends, and via the SDK."""
+"""File uploads into a session (/v2/.../messages/upload): text, JSON and PDF become messages
+as Honcho 2.5.1 makes them (src/utils/files.py), split at natural boundaries; every refusal
+stores nothing. On both backends, and via the SDK."""
 
 from __future__ import annotations
 
@@ -252,26 +253,34 @@ def test_upload_creates_the_session_and_the_peer(session: TestClient) -> None:
 # --- JSON ----------------------------------------------------------------------------------
 
 
-def test_json_file_becomes_pretty_printed_json(session: TestClient) -> None:
-    document = {"name": "Zoë", "items": [1, 2.5, None, True], "nested": {"k": "v"}}
-    raw = json.dumps(document, separators=(",", ":")).encode()
+def test_json_file_is_stored_on_one_line_as_honcho_writes_it(session: TestClient) -> None:
+    raw = '{\n  "name":"Zoë",\n  "items":[1, 2.5,null ,true],  "nested":{"k":"v"}}'.encode()
     r = upload(session, "doc.json", raw, "application/json")
     assert r.status_code == 200, r.text
     [message] = r.json()
-    assert message["content"] == json.dumps(document, indent=2, ensure_ascii=False)
-    assert json.loads(message["content"]) == document
+    # json.dumps(data, ensure_ascii=False): ", " and ": ", non-ASCII kept
+    assert (
+        message["content"] == '{"name": "Zoë", "items": [1, 2.5, null, true], "nested": {"k": "v"}}'
+    )
+    assert [m["content"] for m in (stored(session) or [])[1:]] == [message["content"]]
 
 
 @pytest.mark.parametrize(
-    ("filename", "content_type"),
-    [("doc.json", "application/octet-stream"), ("doc", "application/json"), ("d", "text/json")],
+    ("filename", "content_type", "content"),
+    [
+        ("doc.json", "application/octet-stream", '{"a": 1}'),
+        ("doc", "application/json", '{"a": 1}'),
+        # text/* is text, whatever the name says, as in Honcho
+        ("d", "text/json", '{"a":1}'),
+        ("doc.json", "text/plain", '{"a":1}'),
+    ],
 )
-def test_json_is_recognised_by_suffix_or_type(
-    session: TestClient, filename: str, content_type: str
+def test_json_is_recognised_by_type_then_suffix(
+    session: TestClient, filename: str, content_type: str, content: str
 ) -> None:
     r = upload(session, filename, b'{"a":1}', content_type)
     assert r.status_code == 200, r.text
-    assert r.json()[0]["content"] == '{\n  "a": 1\n}'
+    assert r.json()[0]["content"] == content
 
 
 def test_json_with_escaped_control_and_surrogate_characters(session: TestClient) -> None:
@@ -318,19 +327,59 @@ def test_pdf_becomes_its_text(session: TestClient, compress: bool) -> None:
     r = upload(session, "fox.pdf", data, "application/pdf", metadata='{"kind": "pdf"}')
     assert r.status_code == 200, r.text
     [message] = r.json()
-    content = message["content"]
     assert message["metadata"] == {"kind": "pdf"}
-    for words in ("The quick brown fox", "jumps over the lazy dog.", "Second page here."):
-        assert words in content
-    # Pages are separated by a blank line, in order.
-    first, second = content.split("\n\n")
-    assert "fox" in first and "Second" in second
+    # Honcho's form: "[Page N]" and the page's text, pages apart by a blank line.
+    assert message["content"] == (
+        "[Page 1]\nThe quick brown fox\njumps over the lazy dog.\n\n[Page 2]\nSecond page here."
+    )
+
+
+def minimal_pdf(stream: bytes) -> bytes:
+    """The smallest PDF a reader accepts: one page whose content is `stream`, no resources."""
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref_at = len(out)
+    out += b"xref\n0 5\n0000000000 65535 f \n"
+    out += b"".join(b"%010d 00000 n \n" % at for at in offsets)
+    out += b"trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % xref_at
+    return bytes(out)
+
+
+HELLO_PDF = minimal_pdf(b"BT 72 720 Td /F1 24 Tf (Hello PDF) Tj ET")
+
+
+def test_minimal_pdf_without_font_resources_gives_its_text(session: TestClient) -> None:
+    """A text object whose font is not among the page's resources: pypdf reads no text from it,
+    pdfplumber (Honcho's reader) reads "Hello PDF"."""
+    from pypdf import PdfReader
+
+    assert PdfReader(io.BytesIO(HELLO_PDF), strict=True).pages[0].extract_text() == ""
+    r = upload(session, "hello.pdf", HELLO_PDF, "application/pdf")
+    assert r.status_code == 200, r.text
+    assert [m["content"] for m in r.json()] == ["[Page 1]\nHello PDF"]
+    assert [m["content"] for m in (stored(session) or [])[1:]] == ["[Page 1]\nHello PDF"]
+
+
+def test_pdf_pages_without_text_are_skipped_but_counted(session: TestClient) -> None:
+    data = pdf_bytes([["first"], [], ["third"]])
+    r = upload(session, "gap.pdf", data, "application/pdf")
+    assert r.status_code == 200, r.text
+    assert [m["content"] for m in r.json()] == ["[Page 1]\nfirst\n\n[Page 3]\nthird"]
 
 
 def test_pdf_by_suffix_with_a_generic_type(session: TestClient) -> None:
     r = upload(session, "x.pdf", pdf_bytes([["Suffix wins"]]), "application/octet-stream")
     assert r.status_code == 200, r.text
-    assert r.json()[0]["content"] == "Suffix wins"
+    assert r.json()[0]["content"] == "[Page 1]\nSuffix wins"
 
 
 def test_long_pdf_is_split(session: TestClient) -> None:
@@ -372,10 +421,7 @@ def test_unsupported_type_is_415(session: TestClient, filename: str, content_typ
         ("bad.json", b"{'a': 1}", "application/json", ("json",)),
         ("bad.json", b"\xff\xfe{}", "application/json", ("utf-8",)),
         ("deep.json", b"[" * 100_000 + b"]" * 100_000, "application/json", ("json",)),
-        ("empty.txt", b"", "text/plain", ("no text",)),
-        ("blank.txt", b" \n\t\n  ", "text/plain", ("no text",)),
         ("empty.json", b"", "application/json", ()),
-        ("bom-only.txt", b"\xef\xbb\xbf", "text/plain", ("no text",)),
         ("broken.pdf", b"%PDF-1.4\nthis is not a pdf", "application/pdf", ("pdf",)),
         ("random.pdf", bytes(range(256)) * 4, "application/pdf", ("pdf",)),
         ("empty.pdf", b"", "application/pdf", ()),
@@ -389,16 +435,23 @@ def test_unreadable_files_are_422(
     assert_refused(session, r, 422, before, *words)
 
 
-def test_pdf_without_text_is_422(session: TestClient) -> None:
-    from pypdf import PdfWriter
-
-    writer = PdfWriter()
-    writer.add_blank_page(width=200, height=200)
-    buffer = io.BytesIO()
-    writer.write(buffer)
-    before = stored(session)
-    r = upload(session, "blank.pdf", buffer.getvalue(), "application/pdf")
-    assert_refused(session, r, 422, before, "no text")
+@pytest.mark.parametrize(
+    ("filename", "data", "content_type", "content"),
+    [
+        ("empty.txt", b"", "text/plain", ""),
+        ("blank.txt", b" \n\t\n  ", "text/plain", " \n\t\n  "),
+        ("bom-only.txt", b"\xef\xbb\xbf", "text/plain", ""),
+        ("blank.pdf", pdf_bytes([[]]), "application/pdf", ""),
+    ],
+)
+def test_file_without_text_is_one_message_as_in_honcho(
+    session: TestClient, filename: str, data: bytes, content_type: str, content: str
+) -> None:
+    r = upload(session, filename, data, content_type)
+    assert r.status_code == 200, r.text
+    [message] = r.json()
+    assert message["content"] == content
+    assert [m["content"] for m in stored(session) or []] == ["hello", content]
 
 
 def test_truncated_pdf_is_refused_cleanly(session: TestClient) -> None:
@@ -408,7 +461,7 @@ def test_truncated_pdf_is_refused_cleanly(session: TestClient) -> None:
         r = upload(session, "cut.pdf", data[:cut], "application/pdf")
         # A reader may recover the text from a damaged file; it must never be a 500.
         if r.status_code == 200:
-            assert r.json()[0]["content"] == "Hello"
+            assert r.json()[0]["content"] == "[Page 1]\nHello"
         else:
             assert_refused(session, r, 422, before, "pdf")
 
@@ -416,13 +469,10 @@ def test_truncated_pdf_is_refused_cleanly(session: TestClient) -> None:
 @pytest.mark.parametrize(
     ("form", "words"),
     [
-        ({"metadata": "{not json"}, ("metadata",)),
         ({"metadata": "[1, 2]"}, ("metadata",)),
         ({"metadata": '"text"'}, ("metadata",)),
-        ({"configuration": "{oops"}, ("configuration",)),
+        ({"metadata": '{"nul": "a\\u0000b"}'}, ("metadata",)),
         ({"configuration": '{"deriver": {"enabled": "perhaps"}}'}, ("configuration",)),
-        ({"created_at": "yesterday"}, ("created_at",)),
-        ({"created_at": "2024-13-45T00:00:00Z"}, ("created_at",)),
     ],
 )
 def test_bad_form_fields_are_422(
@@ -431,6 +481,39 @@ def test_bad_form_fields_are_422(
     before = stored(session)
     r = upload(session, "a.txt", b"fine text", **form)
     assert_refused(session, r, 422, before, *words)
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"metadata": "{not json"},
+        {"metadata": "nope"},
+        {"configuration": "{oops"},
+        {"created_at": "yesterday"},
+        {"created_at": "2024-13-45T00:00:00Z"},
+        {"metadata": "{bad", "configuration": "{bad", "created_at": "bad"},
+    ],
+)
+def test_form_fields_that_do_not_parse_are_ignored_as_in_honcho(
+    session: TestClient, form: dict[str, str]
+) -> None:
+    """Honcho's parse_upload_form drops metadata or configuration that is not JSON, and a
+    created_at that is not ISO 8601, and stores the file anyway."""
+    before = datetime.now(UTC)
+    r = upload(session, "a.txt", b"fine text", **form)
+    assert r.status_code == 200, r.text
+    [message] = r.json()
+    assert message["content"] == "fine text" and message["metadata"] == {}
+    assert datetime.fromisoformat(message["created_at"]) >= before.replace(microsecond=0)
+    assert [m["content"] for m in stored(session) or []] == ["hello", "fine text"]
+
+
+def test_created_at_without_a_zone_or_with_z_is_utc(session: TestClient) -> None:
+    for value in ("2024-03-01T12:30:00", "2024-03-01T12:30:00Z", "2024-03-01 12:30"):
+        r = upload(session, "a.txt", b"hi", created_at=value)
+        assert r.status_code == 200, r.text
+        when = datetime.fromisoformat(r.json()[0]["created_at"])
+        assert when == datetime(2024, 3, 1, 12, 30, tzinfo=UTC), value
 
 
 def test_bad_peer_id_and_missing_parts_are_422(session: TestClient) -> None:
@@ -450,7 +533,7 @@ def test_refused_upload_does_not_create_the_session(session: TestClient) -> None
     for r in (
         upload(session, "a.png", b"\x89PNG", "image/png", url=f"{url}/upload"),
         upload(session, "a.txt", b"\xff\xfe", url=f"{url}/upload"),
-        upload(session, "a.txt", b"x", url=f"{url}/upload", metadata="nope"),
+        upload(session, "a.txt", b"x", url=f"{url}/upload", metadata="[1]"),
     ):
         assert r.status_code in (415, 422), r.text
     assert stored(session, url) is None
@@ -521,11 +604,13 @@ def test_text_with_nul_bytes_is_422(session: TestClient) -> None:
     assert_refused(session, r, 422, before, "NUL")
 
 
-def test_pdf_text_with_nul_characters_is_stored_without_them(session: TestClient) -> None:
+def test_pdf_text_with_a_nul_character_code_is_storable(session: TestClient) -> None:
+    """pdfplumber shows a character code it has no text for as "(cid:N)", as Honcho stores it
+    (a NUL it did return would be dropped: no database text column takes one)."""
     r = upload(session, "nul.pdf", pdf_bytes([["nul\x00here"]]), "application/pdf")
     assert r.status_code == 200, r.text
-    assert r.json()[0]["content"] == "nulhere"
-    assert [m["content"] for m in (stored(session) or [])[1:]] == ["nulhere"]
+    assert r.json()[0]["content"] == "[Page 1]\nnul(cid:0)here"
+    assert [m["content"] for m in (stored(session) or [])[1:]] == ["[Page 1]\nnul(cid:0)here"]
 
 
 # --- through the Honcho SDK ----------------------------------------------------------------
@@ -549,15 +634,26 @@ def test_sdk_upload_file(honcho: Any, tmp_path: Any) -> None:
     path.write_text('{"b": [1, 2]}')
     with path.open("rb") as handle:
         [doc] = session.upload_file(file=handle, peer=honcho.peer("bob"))
-    assert doc.content == '{\n  "b": [\n    1,\n    2\n  ]\n}' and doc.peer_id == "bob"
+    assert doc.content == '{"b": [1, 2]}' and doc.peer_id == "bob"
 
     [pdf] = session.upload_file(
         file=("fox.pdf", pdf_bytes([["PDF via the SDK"]]), "application/pdf"), peer="alice"
     )
-    assert pdf.content == "PDF via the SDK"
+    assert pdf.content == "[Page 1]\nPDF via the SDK"
 
     listed = [m.content for m in session.get_messages()]
     assert listed == [m.content for m in made] + [doc.content, pdf.content]
+
+
+def test_sdk_upload_of_an_empty_file_and_a_font_less_pdf(honcho: Any) -> None:
+    session = honcho.session("uploads")
+    [empty] = session.upload_file(
+        file=("empty.txt", b"", "text/plain"), peer="alice", metadata={"k": "v"}
+    )
+    assert empty.content == "" and empty.metadata == {"k": "v"}
+    [hello] = session.upload_file(file=("hello.pdf", HELLO_PDF, "application/pdf"), peer="alice")
+    assert hello.content == "[Page 1]\nHello PDF"
+    assert [m.content for m in session.get_messages()] == ["", "[Page 1]\nHello PDF"]
 
 
 def test_sdk_upload_refusals(honcho: Any) -> None:
@@ -647,10 +743,12 @@ def test_extract_text_json_edge_cases() -> None:
 
 def test_extract_text_kinds() -> None:
     assert extract_text(filename="a.txt", content_type=None, data=b"hi") == "hi"
-    assert extract_text(filename="a.JSON", content_type=None, data=b"[1]") == "[\n  1\n]"
+    assert extract_text(filename="a.JSON", content_type=None, data=b"[1,2]") == "[1, 2]"
     with pytest.raises(UnsupportedMedia):
         extract_text(filename="a", content_type=None, data=b"hi")
     with pytest.raises(UnsupportedMedia):
         extract_text(filename="a.png", content_type="IMAGE/PNG", data=b"hi")
+    assert extract_text(filename="a.txt", content_type="text/plain", data=b"\n\n") == "\n\n"
+    assert extract_text(filename="a.txt", content_type="text/plain", data=b"") == ""
     with pytest.raises(InvalidInput):
-        extract_text(filename="a.txt", content_type="text/plain", data=b"\n\n")
+        extract_text(filename="a.txt", content_type="text/plain", data=b"\xff")

@@ -523,24 +523,70 @@ MALFORMED = [
 def test_refused_targets_are_422_and_not_stored(client: TestClient, url: str) -> None:
     ws = workspace(client)
     r = client.post(hooks(ws), json={"url": url})
-    assert r.status_code == 422, r.text
-    detail = r.json()["detail"]
-    assert isinstance(detail, str) and detail
+    assert_url_refused(r, url)
     assert listed(client, ws)["total"] == 0
+
+
+def assert_url_refused(r: Any, url: str) -> str:
+    """Honcho's shape for a webhook URL its validator refuses: a 422 whose detail is a list of
+    one pydantic value error on body.url. Returns the reason."""
+    assert r.status_code == 422, r.text
+    [error] = r.json()["detail"]
+    assert set(r.json()) == {"detail"}
+    assert error == {
+        "type": "value_error",
+        "loc": ["body", "url"],
+        "msg": error["msg"],
+        "input": url,
+        "ctx": {"error": {}},
+    }
+    assert error["msg"].startswith("Value error, ") and len(error["msg"]) > len("Value error, ")
+    return error["msg"].removeprefix("Value error, ")
+
+
+@pytest.mark.parametrize("settings_overrides", [{}])
+def test_refused_url_body_is_exactly_honchos_shape(client: TestClient) -> None:
+    ws = workspace(client)
+    r = client.post(hooks(ws), json={"url": "ftp://example.com/hook"})
+    assert r.status_code == 422
+    assert r.json() == {
+        "detail": [
+            {
+                "type": "value_error",
+                "loc": ["body", "url"],
+                "msg": "Value error, webhook URL must be an absolute http:// or https:// URL",
+                "input": "ftp://example.com/hook",
+                "ctx": {"error": {}},
+            }
+        ]
+    }
+    # the same list shape as the body validation's own errors
+    r = client.post(hooks(ws), json={"url": 5})
+    assert r.status_code == 422
+    assert r.json() == {
+        "detail": [
+            {
+                "type": "string_type",
+                "loc": ["body", "url"],
+                "msg": "Input should be a valid string",
+                "input": 5,
+            }
+        ]
+    }
 
 
 @pytest.mark.parametrize("settings_overrides", [{}])
 def test_refusal_messages_say_why(client: TestClient) -> None:
     ws = workspace(client)
 
-    private = client.post(hooks(ws), json={"url": "http://10.0.0.5/hook"}).json()["detail"]
+    def reason(url: str) -> str:
+        return assert_url_refused(client.post(hooks(ws), json={"url": url}), url)
+
+    private = reason("http://10.0.0.5/hook")
     assert "non-public" in private and "PARLEY_WEBHOOK_ALLOW_PRIVATE" in private
-
-    scheme = client.post(hooks(ws), json={"url": "ftp://example.com/"}).json()["detail"]
+    scheme = reason("ftp://example.com/")
     assert "http://" in scheme and "https://" in scheme
-
-    long = client.post(hooks(ws), json={"url": "https://e.com/" + "a" * 3000}).json()["detail"]
-    assert "2048" in long
+    assert "2048" in reason("https://e.com/" + "a" * 3000)
 
 
 @pytest.mark.parametrize("settings_overrides", [{}])
@@ -554,8 +600,8 @@ def test_public_addresses_are_accepted(client: TestClient) -> None:
 @pytest.mark.parametrize("settings_overrides", [{}])
 def test_unresolvable_host_is_422(client: TestClient) -> None:
     ws = workspace(client)
-    r = client.post(hooks(ws), json={"url": "https://no-such-host.invalid/hook"})
-    assert r.status_code == 422 and "resolved" in r.json()["detail"]
+    url = "https://no-such-host.invalid/hook"
+    assert "resolved" in assert_url_refused(client.post(hooks(ws), json={"url": url}), url)
     assert listed(client, ws)["total"] == 0
 
 
@@ -564,9 +610,7 @@ def test_malformed_urls_are_refused_even_when_private_targets_are_allowed(
     client: TestClient, url: str
 ) -> None:
     ws = workspace(client)
-    r = client.post(hooks(ws), json={"url": url})
-    assert r.status_code == 422, r.text
-    assert isinstance(r.json()["detail"], str)
+    assert_url_refused(client.post(hooks(ws), json={"url": url}), url)
     assert listed(client, ws)["total"] == 0
 
 
@@ -701,8 +745,11 @@ def test_sdk_webhooks(honcho: Any, client: TestClient, receiver: Receiver) -> No
 def test_sdk_private_target_is_refused(honcho: Any) -> None:
     from honcho_core import UnprocessableEntityError
 
-    with pytest.raises(UnprocessableEntityError):
+    with pytest.raises(UnprocessableEntityError) as err:
         honcho.core.workspaces.webhooks.get_or_create(
             workspace_id="sdk-ws", url="http://127.0.0.1:9/hook"
         )
+    [error] = err.value.body["detail"]
+    assert error["loc"] == ["body", "url"] and error["input"] == "http://127.0.0.1:9/hook"
+    assert error["type"] == "value_error" and "non-public" in error["msg"]
     assert list(honcho.core.workspaces.webhooks.list(workspace_id="sdk-ws")) == []

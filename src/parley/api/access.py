@@ -39,14 +39,12 @@ async def check_session_write(
     joining_peers: Iterable[str],
 ) -> None:
     """A session key reaches only its session. A peer key reaches sessions it is a member of,
-    and may create a new session only by joining it itself."""
+    and may create a new session only by joining it itself; a key with both reaches either."""
     if principal.admin or principal.is_workspace_key:
         return
-    if principal.session is not None:
-        if principal.session == session_id:
-            return
-    elif principal.peer is not None:
-        assert principal.workspace is not None
+    if principal.session is not None and principal.session == session_id:
+        return
+    if principal.peer is not None and principal.workspace == workspace_id:
         if await is_member(
             db=db, workspace_id=workspace_id, session_id=session_id, peer_id=principal.peer
         ):

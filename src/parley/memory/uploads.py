@@ -28,16 +28,16 @@ BOUNDARIES = ("\n\n", "\n", ". ", " ")
 
 
 def extract_text(*, filename: str, content_type: str | None, data: bytes) -> str:
+    """The text of an uploaded file, as Honcho 2.5.1 makes it: a text file as it is (an empty
+    one gives empty text, which becomes one empty message), JSON re-serialised on one line, a
+    PDF's pages as "[Page N]" blocks. Unlike Honcho, undecodable text and malformed JSON or PDF
+    are a 422 here, not mojibake or a 500."""
     kind = _kind(filename, (content_type or "").split(";")[0].strip().lower())
     if kind == "pdf":
-        text = _storable(_pdf_text(data))
-    elif kind == "json":
-        text = _pretty_json(filename, _decode(data))
-    else:
-        text = _decode(data)
-    if not text.strip():
-        raise InvalidInput(f"{filename} contains no text")
-    return text
+        return _storable(_pdf_text(data))
+    if kind == "json":
+        return _compact_json(filename, _decode(data))
+    return _decode(data)
 
 
 def split_text(text: str, max_chars: int) -> list[str]:
@@ -63,12 +63,20 @@ def split_text(text: str, max_chars: int) -> list[str]:
 
 
 def _kind(filename: str, content_type: str) -> str:
-    suffix = PurePath(filename).suffix.lower()
-    if content_type == "application/pdf" or suffix == ".pdf":
+    """The content type decides, as in Honcho (`text/*` is text, JSON only when it says
+    application/json); the file name's suffix only when the type says nothing we read."""
+    if content_type == "application/pdf":
         return "pdf"
-    if content_type in ("application/json", "text/json") or suffix == ".json":
+    if content_type.startswith("text/"):
+        return "text"
+    if content_type == "application/json":
         return "json"
-    if content_type.startswith("text/") or suffix in TEXT_SUFFIXES:
+    suffix = PurePath(filename).suffix.lower()
+    if suffix == ".pdf":
+        return "pdf"
+    if suffix == ".json":
+        return "json"
+    if suffix in TEXT_SUFFIXES:
         return "text"
     raise UnsupportedMedia(
         f"cannot read {filename} ({content_type or 'no content type'}): "
@@ -76,7 +84,8 @@ def _kind(filename: str, content_type: str) -> str:
     )
 
 
-def _pretty_json(filename: str, source: str) -> str:
+def _compact_json(filename: str, source: str) -> str:
+    """Honcho's form: `json.dumps` defaults (", " and ": "), non-ASCII characters kept."""
     try:
         parsed = json.loads(source)
     except json.JSONDecodeError as err:
@@ -84,7 +93,7 @@ def _pretty_json(filename: str, source: str) -> str:
     except RecursionError as err:
         raise InvalidInput(f"{filename} is not valid JSON: it is nested too deeply") from err
     try:
-        text = json.dumps(parsed, indent=2, ensure_ascii=False)
+        text = json.dumps(parsed, ensure_ascii=False)
     except RecursionError as err:
         raise InvalidInput(f"{filename} is not valid JSON: it is nested too deeply") from err
     try:
@@ -92,7 +101,7 @@ def _pretty_json(filename: str, source: str) -> str:
     except UnicodeEncodeError:
         # A lone surrogate escape (valid JSON, e.g. "\ud800") cannot be stored as text; keep
         # non-ASCII characters escaped instead, which still reads back as the same value.
-        text = json.dumps(parsed, indent=2, ensure_ascii=True)
+        text = json.dumps(parsed, ensure_ascii=True)
     return text
 
 
@@ -115,12 +124,18 @@ def _storable(text: str) -> str:
 
 
 def _pdf_text(data: bytes) -> str:
-    from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
+    """pdfplumber's text of each page that has any, as "[Page N]\n<text>" (N counts every
+    page), the blocks joined by a blank line: what Honcho stores."""
+    import pdfplumber
 
+    blocks: list[str] = []
     try:
-        reader = PdfReader(io.BytesIO(data))
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except (PyPdfError, ValueError, KeyError, TypeError) as err:
+        with pdfplumber.open(io.BytesIO(data)) as pdf:
+            for number, page in enumerate(pdf.pages, start=1):
+                text = page.extract_text()
+                if text and text.strip():
+                    blocks.append(f"[Page {number}]\n{text}")
+    except Exception as err:  # noqa: BLE001 - any failure of the parser on untrusted bytes
+        log.info("unreadable PDF upload: %r", err)
         raise InvalidInput(f"the PDF could not be read: {err}") from err
-    return "\n\n".join(p.strip() for p in pages if p.strip())
+    return "\n\n".join(blocks)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 
 from parley.api.deps import Scope, SettingsDep, requires
 from parley.auth.keys import Principal, create_key
+from parley.errors import InvalidInput
 from parley.ids import MAX_NAME_LENGTH, NAME_PATTERN
 
 router = APIRouter(tags=["keys"])
@@ -27,11 +28,10 @@ async def create_api_key(
     session_id: OptionalName = None,
     expires_at: Annotated[datetime | None, Query()] = None,
 ) -> dict[str, str]:
-    """A key for a workspace, or a peer or session in it; with no ids, an admin key."""
-    scope = Principal(
-        admin=workspace_id is None and peer_id is None and session_id is None,
-        workspace=workspace_id,
-        peer=peer_id,
-        session=session_id,
-    )
+    """A key for a workspace, or a peer and/or session in it (admin keys come from
+    `parley keys create --admin`). Honcho also mints a peer or session key without a
+    workspace; Parley refuses to, as such a key would reach no workspace here."""
+    if workspace_id is None and peer_id is None and session_id is None:
+        raise InvalidInput("At least one of workspace_id, peer_id, or session_id must be provided")
+    scope = Principal(workspace=workspace_id, peer=peer_id, session=session_id)
     return {"key": create_key(scope, secret=settings.signing_key, expires_at=expires_at)}

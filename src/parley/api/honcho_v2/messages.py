@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Body, File, Form, Query, UploadFile
@@ -39,6 +41,8 @@ from parley.errors import InvalidInput, TooLarge
 from parley.memory import messages as service
 from parley.memory.messages import NewMessage
 from parley.memory.uploads import extract_text, split_text
+
+log = logging.getLogger("parley.uploads")
 
 router = APIRouter(
     prefix="/workspaces/{workspace_id}/sessions/{session_id}/messages", tags=["messages"]
@@ -126,10 +130,11 @@ async def create_messages_with_file(
     text = await asyncio.to_thread(
         extract_text, filename=file.filename or "upload", content_type=file.content_type, data=data
     )
-    chunks = split_text(text, service.MAX_CONTENT_CHARS)
-    message_metadata = _parse_form_json("metadata", metadata, _metadata) or {}
-    message_config = _parse_form_json("configuration", configuration, MessageConfiguration)
-    when = _parse_form_json("created_at", created_at, _datetime, raw=True)
+    # An empty file is one empty message, as in Honcho.
+    chunks = split_text(text, service.MAX_CONTENT_CHARS) or [""]
+    message_metadata = _form_json("metadata", metadata, _metadata) or {}
+    message_config = _form_json("configuration", configuration, MessageConfiguration)
+    when = _form_datetime(created_at)
     file_info = {
         "file_name": file.filename,
         "file_type": file.content_type,
@@ -157,20 +162,35 @@ async def create_messages_with_file(
     return [message_out(row) for row in rows]
 
 
-def _parse_form_json(name: str, value: str | None, adapter: Any, raw: bool = False) -> Any:
-    if value is None or value == "":
+def _form_json(name: str, value: str | None, adapter: Any) -> Any:
+    """A JSON form field. Text that is not JSON at all is ignored, as Honcho ignores it; JSON
+    of the wrong shape is a 422 (Honcho answers 500)."""
+    if not value:
         return None
     try:
-        if raw:
-            return adapter.validate_python(value)
+        json.loads(value)
+    except (json.JSONDecodeError, RecursionError):
+        log.warning("upload form field %r is not JSON; ignored, as Honcho does", name)
+        return None
+    try:
         if isinstance(adapter, TypeAdapter):
             return adapter.validate_json(value)
         return adapter.model_validate_json(value)
     except ValidationError as err:
         problem = err.errors()[0]["msg"]
         raise InvalidInput(f"form field {name!r} is not valid: {problem}") from err
-    except json.JSONDecodeError as err:
-        raise InvalidInput(f"form field {name!r} is not valid JSON") from err
+
+
+def _form_datetime(value: str | None) -> datetime | None:
+    """ISO 8601 (a trailing Z is UTC, no zone is UTC); anything else is ignored, as in Honcho."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        log.warning("upload form field 'created_at' is not an ISO 8601 date; ignored")
+        return None
+    return _datetime.validate_python(parsed)
 
 
 @router.post("/list", response_model=Page[Message])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter
+from fastapi.exceptions import RequestValidationError
 
 from parley.api.deps import (
     Name,
@@ -24,12 +25,29 @@ from parley.api.honcho_v2.schemas import (
     webhook_out,
 )
 from parley.auth.keys import Principal
+from parley.errors import InvalidInput
 from parley.memory import webhooks as service
 from parley.memory.workspaces import get_workspace
 
 router = APIRouter(prefix="/workspaces/{workspace_id}/webhooks", tags=["webhooks"])
 
 WorkspaceAccess = Annotated[Principal, requires(Scope.WORKSPACE)]
+
+
+def url_refused(url: str, reason: str) -> RequestValidationError:
+    """The 422 Honcho answers for a URL its body validator refuses: a list of one pydantic
+    value error on `body.url`. Parley's checks (private targets included) answer in that shape."""
+    return RequestValidationError(
+        [
+            {
+                "type": "value_error",
+                "loc": ("body", "url"),
+                "msg": f"Value error, {reason}",
+                "input": url,
+                "ctx": {"error": {}},
+            }
+        ]
+    )
 
 
 @router.post("", response_model=WebhookEndpoint)
@@ -40,7 +58,10 @@ async def get_or_create_webhook_endpoint(
     db: WriteDb,
     _: WorkspaceAccess,
 ) -> dict[str, Any]:
-    await service.check_target(body.url, allow_private=state.settings.webhook_allow_private)
+    try:
+        await service.check_target(body.url, allow_private=state.settings.webhook_allow_private)
+    except InvalidInput as err:
+        raise url_refused(body.url, err.detail) from err
     row = await service.get_or_create_endpoint(
         db=db,
         workspace_id=workspace_id,
