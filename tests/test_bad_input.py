@@ -258,5 +258,7 @@ def test_created_at_without_a_zone_is_utc(seeded: TestClient) -> None:
     batch = [{"content": "old", "peer_id": "a", "created_at": "2024-03-01T12:30:00"}]
     stored = seeded.post(f"{MESSAGES}/", json={"messages": batch}).json()[0]
     assert stored["created_at"] == "2024-03-01T12:30:00Z"
-    listed = seeded.post(f"{MESSAGES}/list", json={"filters": {"content": "old"}}).json()
+    listed = seeded.post(
+        f"{MESSAGES}/list", json={"filters": {"created_at": "2024-03-01T12:30:00"}}
+    ).json()
     assert listed["items"][0]["created_at"] == "2024-03-01T12:30:00Z"

@@ -3,7 +3,8 @@ give the same exact rows, in order, on both (the `client` fixture is parametrize
 
 Each table below is a list of (filters, expected message contents); a test seeds the same ten
 messages, runs every filter of its table and compares the whole table at once, so a failure shows
-every case that differs.
+every case that differs. Honcho filters messages on neither `content` nor `id`; the tables of
+text operators on those run on observations (its documents), which hold the same ten texts.
 """
 
 from __future__ import annotations
@@ -116,6 +117,22 @@ def seeded(client: TestClient) -> list[dict[str, Any]]:
     return list(created)
 
 
+@pytest.fixture
+def notes(client: TestClient, seeded: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The SEED contents again as observations, each by its message's sender about itself, in
+    session s; returns the created observations."""
+    body = {
+        "observations": [
+            {"content": c, "observer_id": p, "observed_id": p, "session_id": "s"}
+            for c, p, _, _ in SEED
+        ]
+    }
+    response = client.post(f"{WS}/observations", json=body)
+    assert response.status_code == 200, response.text
+    assert [o["content"] for o in response.json()] == ALL
+    return list(response.json())
+
+
 def listing(client: TestClient, path: str, filters: Any, **params: Any) -> dict[str, Any]:
     response = client.post(path, json={"filters": filters}, params=params)
     assert response.status_code == 200, f"{filters}: {response.status_code} {response.text}"
@@ -129,6 +146,19 @@ def contents(client: TestClient, filters: Any, **params: Any) -> list[str]:
 def check(client: TestClient, cases: Cases) -> None:
     """Every filter of the table gives exactly its expected contents, in stored order."""
     got = [(json.dumps(f, ensure_ascii=False), contents(client, f)) for f, _ in cases]
+    want = [(json.dumps(f, ensure_ascii=False), expected) for f, expected in cases]
+    assert got == want
+
+
+def note_contents(client: TestClient, filters: Any) -> list[str]:
+    """Observations matching `filters`, in stored order (oldest first)."""
+    page = listing(client, f"{WS}/observations/list", filters, reverse=True)
+    return [o["content"] for o in page["items"]]
+
+
+def check_notes(client: TestClient, cases: Cases) -> None:
+    """`check` over the observations."""
+    got = [(json.dumps(f, ensure_ascii=False), note_contents(client, f)) for f, _ in cases]
     want = [(json.dumps(f, ensure_ascii=False), expected) for f, expected in cases]
     assert got == want
 
@@ -161,7 +191,7 @@ def test_filters_apply_before_paging(client: TestClient, seeded: list[dict[str, 
 
 
 def test_equality_in_and_wildcard_on_columns(
-    client: TestClient, seeded: list[dict[str, Any]]
+    client: TestClient, notes: list[dict[str, Any]]
 ) -> None:
     check(
         client,
@@ -183,20 +213,25 @@ def test_equality_in_and_wildcard_on_columns(
             ({"session_id": "other"}, []),
             ({"workspace_id": "w"}, ALL),
             ({"workspace_id": ["x", "y"]}, []),
+        ],
+    )
+    check_notes(
+        client,
+        [
             ({"content": HELLO}, [HELLO]),
             ({"content": "hello world"}, []),
             ({"content": "Hello"}, []),
             ({"content": [APPLE, ZEBRA, "nope"]}, [APPLE, ZEBRA]),
             ({"content": {"ne": APPLE}}, but(APPLE)),
-            ({"peer_id": "carol", "content": BANANA}, [BANANA]),
-            ({"peer_id": "carol", "content": APPLE}, []),
+            ({"observer_id": "carol", "content": BANANA}, [BANANA]),
+            ({"observer_id": "carol", "content": APPLE}, []),
         ],
     )
 
 
-def test_id_filters(client: TestClient, seeded: list[dict[str, Any]]) -> None:
-    ids = [m["id"] for m in seeded]
-    check(
+def test_id_filters(client: TestClient, notes: list[dict[str, Any]]) -> None:
+    ids = [o["id"] for o in notes]
+    check_notes(
         client,
         [
             ({"id": ids[2]}, [ECOLE_UP]),
@@ -283,7 +318,7 @@ def test_created_at_with_dates_and_offsets(
     )
 
 
-def test_text_ordering_is_by_code_point(client: TestClient, seeded: list[dict[str, Any]]) -> None:
+def test_text_ordering_is_by_code_point(client: TestClient, notes: list[dict[str, Any]]) -> None:
     """Not by any locale: "B" < "Z" < "a" < "z" < "É" < "é", on both backends."""
     check(
         client,
@@ -291,6 +326,18 @@ def test_text_ordering_is_by_code_point(client: TestClient, seeded: list[dict[st
             ({"peer_id": {"lt": "a"}}, [SQL, APPLE]),  # "Zed" < "alice"
             ({"peer_id": {"gt": "Zed"}}, but(SQL, APPLE)),
             ({"peer_id": {"gte": "bob", "lt": "dave"}}, [ARGER, ECOLE_UP, PERCENT, BANANA]),
+            ({"metadata": {"word": {"lt": "a"}}}, [BANANA]),
+            ({"metadata": {"word": {"gt": "z"}}}, [ZEBRA, ECLAIR]),
+            ({"metadata": {"word": {"gte": "apple", "lte": "zebra"}}}, [APPLE, ZEBRA]),
+            ({"metadata": {"word": {"gt": "Banana", "lt": "apple"}}}, []),
+            ({"metadata": {"topic": {"lt": "a"}}}, [ECOLE]),  # "School"
+            ({"metadata": {"place": {"city": {"gt": "B", "lt": "M"}}}}, [HELLO, ARGER]),
+            ({"metadata": {"place": {"city": {"lt": "b", "ne": "Berlin"}}}}, [HELLO, ECOLE_UP]),
+        ],
+    )
+    check_notes(
+        client,
+        [
             ({"content": {"lt": "B"}}, [PERCENT, SQL]),
             ({"content": {"lt": "a"}}, [HELLO, PERCENT, SQL, BANANA]),
             ({"content": {"gt": "Banana", "lt": "apple"}}, [HELLO]),
@@ -301,13 +348,6 @@ def test_text_ordering_is_by_code_point(client: TestClient, seeded: list[dict[st
             ({"content": {"gt": "éclair"}}, [ECOLE, ECLAIR]),
             ({"content": {"gt": "éclair 🍰"}}, [ECOLE]),
             ({"content": {"lte": "éclair 🍰", "gt": "éclair 😀"}}, []),
-            ({"metadata": {"word": {"lt": "a"}}}, [BANANA]),
-            ({"metadata": {"word": {"gt": "z"}}}, [ZEBRA, ECLAIR]),
-            ({"metadata": {"word": {"gte": "apple", "lte": "zebra"}}}, [APPLE, ZEBRA]),
-            ({"metadata": {"word": {"gt": "Banana", "lt": "apple"}}}, []),
-            ({"metadata": {"topic": {"lt": "a"}}}, [ECOLE]),  # "School"
-            ({"metadata": {"place": {"city": {"gt": "B", "lt": "M"}}}}, [HELLO, ARGER]),
-            ({"metadata": {"place": {"city": {"lt": "b", "ne": "Berlin"}}}}, [HELLO, ECOLE_UP]),
         ],
     )
 
@@ -315,8 +355,26 @@ def test_text_ordering_is_by_code_point(client: TestClient, seeded: list[dict[st
 # --- substrings: case, non-ASCII, LIKE wildcards, SQL-looking text -------------------------
 
 
-def test_contains_and_icontains(client: TestClient, seeded: list[dict[str, Any]]) -> None:
+def test_contains_and_icontains(client: TestClient, notes: list[dict[str, Any]]) -> None:
     check(
+        client,
+        [
+            ({"peer_id": {"contains": "a"}}, [HELLO, ECOLE_UP, ECOLE, BANANA, ZEBRA, ECLAIR]),
+            ({"peer_id": {"icontains": "Z"}}, [SQL, APPLE]),
+            ({"peer_id": {"contains": "z"}}, []),
+            ({"metadata": {"topic": {"contains": "School"}}}, [ECOLE]),
+            ({"metadata": {"topic": {"contains": "school"}}}, [ECOLE_UP]),
+            ({"metadata": {"topic": {"icontains": "SCHOOL"}}}, [ECOLE_UP, ECOLE]),
+            ({"metadata": {"word": {"icontains": "ÉCLAIR"}}}, [ECLAIR]),
+            ({"metadata": {"word": {"contains": "ÉCLAIR"}}}, []),
+            ({"metadata": {"place": {"city": {"icontains": "LIS"}}}}, [HELLO]),
+            ({"metadata": {"place": {"city": {"contains": "is"}}}}, [HELLO, ECOLE_UP]),
+            ({"metadata": {"place": {"icontains": "paris"}}}, [ECOLE]),  # strings only
+            ({"metadata": {"score": {"contains": "1"}}}, []),  # 10 is a number, not text
+            ({"metadata": {"score": {"icontains": "HIGH"}}}, [ECOLE]),
+        ],
+    )
+    check_notes(
         client,
         [
             ({"content": {"contains": "world"}}, [HELLO]),
@@ -345,27 +403,32 @@ def test_contains_and_icontains(client: TestClient, seeded: list[dict[str, Any]]
             ({"content": {"icontains": ""}}, ALL),
             ({"content": {"contains": "an", "icontains": "B"}}, [BANANA]),
             ({"content": {"contains": "apple pie"}}, []),
-            ({"peer_id": {"contains": "a"}}, [HELLO, ECOLE_UP, ECOLE, BANANA, ZEBRA, ECLAIR]),
-            ({"peer_id": {"icontains": "Z"}}, [SQL, APPLE]),
-            ({"peer_id": {"contains": "z"}}, []),
-            ({"metadata": {"topic": {"contains": "School"}}}, [ECOLE]),
-            ({"metadata": {"topic": {"contains": "school"}}}, [ECOLE_UP]),
-            ({"metadata": {"topic": {"icontains": "SCHOOL"}}}, [ECOLE_UP, ECOLE]),
-            ({"metadata": {"word": {"icontains": "ÉCLAIR"}}}, [ECLAIR]),
-            ({"metadata": {"word": {"contains": "ÉCLAIR"}}}, []),
-            ({"metadata": {"place": {"city": {"icontains": "LIS"}}}}, [HELLO]),
-            ({"metadata": {"place": {"city": {"contains": "is"}}}}, [HELLO, ECOLE_UP]),
-            ({"metadata": {"place": {"icontains": "paris"}}}, [ECOLE]),  # strings only
-            ({"metadata": {"score": {"contains": "1"}}}, []),  # 10 is a number, not text
-            ({"metadata": {"score": {"icontains": "HIGH"}}}, [ECOLE]),
         ],
     )
 
 
 def test_like_wildcards_and_sql_are_literal(
-    client: TestClient, seeded: list[dict[str, Any]]
+    client: TestClient, notes: list[dict[str, Any]]
 ) -> None:
     check(
+        client,
+        [
+            ({"peer_id": "alice' OR '1'='1"}, []),
+            ({"peer_id": {"in": ["x') OR 1=1 --", "alice"]}}, [HELLO, ECOLE]),
+            ({"metadata": {"topic": "x' OR '1'='1"}}, [SQL]),
+            ({"metadata": {"topic": {"contains": "'1'='1"}}}, [SQL]),
+            ({"metadata": {"topic": {"contains": "%"}}}, [PERCENT]),
+            ({"metadata": {"topic": {"contains": "_"}}}, []),
+            ({"metadata": {"topic": "a_b"}}, []),
+            ({"metadata": {"topic": "a%b"}}, [PERCENT]),
+            ({"metadata": {"a') OR 1=1 --": 1}}, []),
+            ({"metadata": {"topic') OR ('1'='1": {"ne": 1}}}, ALL),
+            ({"metadata": {"$.topic": "travel"}}, []),  # a key, not a JSON path
+            ({"metadata": {"place.city": "Paris"}}, []),  # a dotted key, not a path
+            ({"metadata": {"topic[0]": "travel"}}, []),
+        ],
+    )
+    check_notes(
         client,
         [
             ({"content": {"contains": "%"}}, [PERCENT]),
@@ -391,22 +454,10 @@ def test_like_wildcards_and_sql_are_literal(
             ({"content": SQL}, [SQL]),
             ({"content": "' OR '1'='1"}, []),
             ({"content": {"contains": "' OR '1'='1"}}, []),
-            ({"peer_id": "alice' OR '1'='1"}, []),
-            ({"peer_id": {"in": ["x') OR 1=1 --", "alice"]}}, [HELLO, ECOLE]),
-            ({"metadata": {"topic": "x' OR '1'='1"}}, [SQL]),
-            ({"metadata": {"topic": {"contains": "'1'='1"}}}, [SQL]),
-            ({"metadata": {"topic": {"contains": "%"}}}, [PERCENT]),
-            ({"metadata": {"topic": {"contains": "_"}}}, []),
-            ({"metadata": {"topic": "a_b"}}, []),
-            ({"metadata": {"topic": "a%b"}}, [PERCENT]),
-            ({"metadata": {"a') OR 1=1 --": 1}}, []),
-            ({"metadata": {"topic') OR ('1'='1": {"ne": 1}}}, ALL),
-            ({"metadata": {"$.topic": "travel"}}, []),  # a key, not a JSON path
-            ({"metadata": {"place.city": "Paris"}}, []),  # a dotted key, not a path
-            ({"metadata": {"topic[0]": "travel"}}, []),
         ],
     )
     assert contents(client, {}) == ALL  # nothing above ran as SQL
+    assert note_contents(client, {}) == ALL
 
 
 # --- metadata ------------------------------------------------------------------------------
@@ -636,8 +687,11 @@ def test_logic(client: TestClient, seeded: list[dict[str, Any]]) -> None:
             # NOT over a list: rows matching none of them (as in Honcho).
             ({"NOT": [{"peer_id": "alice"}, {"peer_id": "bob"}]}, but(*alice_or_bob)),
             ({"NOT": [{"OR": [{"peer_id": "alice"}, {"peer_id": "bob"}]}]}, but(*alice_or_bob)),
-            ({"NOT": [{"peer_id": "alice", "content": HELLO}]}, but(HELLO)),
-            ({"NOT": [{"AND": [{"peer_id": "alice"}, {"content": HELLO}]}]}, but(HELLO)),
+            ({"NOT": [{"peer_id": "alice", "metadata": {"topic": "travel"}}]}, but(HELLO)),
+            (
+                {"NOT": [{"AND": [{"peer_id": "alice"}, {"metadata": {"topic": "travel"}}]}]},
+                but(HELLO),
+            ),
             ({"NOT": [{"NOT": [{"peer_id": "alice"}]}]}, [HELLO, ECOLE]),
             # A row without the key does not match the condition, so NOT keeps it.
             ({"NOT": [{"metadata": {"score": 5}}]}, but(HELLO)),
@@ -650,7 +704,10 @@ def test_logic(client: TestClient, seeded: list[dict[str, Any]]) -> None:
             (
                 {
                     "peer_id": "alice",
-                    "OR": [{"content": {"contains": "world"}}, {"content": {"contains": "soir"}}],
+                    "OR": [
+                        {"metadata": {"topic": {"contains": "travel"}}},
+                        {"metadata": {"topic": {"contains": "School"}}},
+                    ],
                 },
                 [HELLO, ECOLE],
             ),
@@ -662,7 +719,7 @@ def test_logic(client: TestClient, seeded: list[dict[str, Any]]) -> None:
                 {
                     "OR": [
                         {"AND": [{"peer_id": "alice"}, {"metadata": {"n": 1}}]},
-                        {"AND": [{"peer_id": "dave"}, {"NOT": [{"content": ZEBRA}]}]},
+                        {"AND": [{"peer_id": "dave"}, {"NOT": [{"metadata": {"word": "zebra"}}]}]},
                     ]
                 },
                 [HELLO, ECOLE, ECLAIR],
@@ -670,7 +727,12 @@ def test_logic(client: TestClient, seeded: list[dict[str, Any]]) -> None:
             (
                 {
                     "AND": [
-                        {"OR": [{"token_count": {"gte": 5}}, {"content": {"icontains": "A"}}]},
+                        {
+                            "OR": [
+                                {"token_count": {"gte": 5}},
+                                {"metadata": {"word": {"icontains": "A"}}},
+                            ]
+                        },
                         {"NOT": [{"peer_id": "Zed"}, {"metadata": {"flag": False}}]},
                         {"created_at": {"lt": "2025-01-09"}},
                     ]
@@ -680,7 +742,7 @@ def test_logic(client: TestClient, seeded: list[dict[str, Any]]) -> None:
             (
                 {
                     "OR": [{"peer_id": "alice"}],
-                    "NOT": [{"content": HELLO}],
+                    "NOT": [{"metadata": {"topic": "travel"}}],
                     "AND": [{"created_at": {"gte": "2025-01-02"}}],
                 },
                 [ECOLE],
@@ -755,17 +817,19 @@ def test_peer_filters(client: TestClient) -> None:
         ({"OR": [{"id": "dave"}, {"metadata": {"age": {"lt": 31}}}]}, ["alice", "dave"]),
         ({"created_at": {"gte": "2000-01-01T00:00:00+05:00"}}, ["alice", "Bob", "carol", "dave"]),
         ({"created_at": {"lt": "2000-01-01"}}, []),
-        ({"configuration": {}}, ["alice", "Bob", "carol", "dave"]),
     ]
     assert [(f, ids(client, path, f)) for f, _ in cases] == cases
     assert rejected(client, {"peer_id": "alice"}, path) == (
         422,
         {
-            "detail": "unknown filter field 'peer_id'; allowed: AND, NOT, OR, configuration, "
-            "created_at, id, metadata, workspace_id"
+            "detail": "unknown filter field 'peer_id'; allowed: AND, NOT, OR, created_at, id, "
+            "metadata, workspace_id"
         },
     )
-    assert rejected(client, {"content": {"contains": "x"}}, path)[0] == 422
+    # Honcho filters peers on id, created_at, workspace_id and metadata only
+    for key in ("content", "configuration", "is_active", "session_id", "name"):
+        status, body = rejected(client, {key: "x"}, path)
+        assert (status, body["detail"].split(";")[0]) == (422, f"unknown filter field {key!r}")
 
 
 def test_session_filters(client: TestClient) -> None:
@@ -797,13 +861,21 @@ def test_session_filters(client: TestClient) -> None:
         ({"metadata": {"topic": {"icontains": "TRAVEL"}}}, ["s1", "S3"]),
         ({"metadata": {"rank": {"gte": 1}}}, ["s1", "s2"]),
         ({"metadata": {"tags": ["y"]}}, ["s2"]),
-        ({"configuration": {"deriver": {"enabled": False}}}, ["s1"]),
-        ({"configuration": {"summary": {"enabled": True}}}, ["S3"]),
-        ({"configuration": {"deriver": "*"}}, ["s1", "s2", "S3"]),
-        ({"NOT": [{"configuration": {"deriver": {"enabled": False}}}]}, ["s2", "S3"]),
+        ({"NOT": [{"metadata": {"topic": "travel"}}]}, ["s2", "S3"]),
         ({"workspace_id": "w", "created_at": {"gte": "2000-01-01"}}, ["s1", "s2", "S3"]),
     ]
     assert [(f, ids(client, path, f)) for f, _ in cases] == cases
+    # Honcho filters sessions on id, created_at, is_active, workspace_id and metadata only
+    assert rejected(client, {"configuration": {"deriver": {"enabled": False}}}, path) == (
+        422,
+        {
+            "detail": "unknown filter field 'configuration'; allowed: AND, NOT, OR, created_at, "
+            "id, is_active, metadata, workspace_id"
+        },
+    )
+    for key in ("peer_id", "session_id", "content"):
+        status, body = rejected(client, {key: "x"}, path)
+        assert (status, body["detail"].split(";")[0]) == (422, f"unknown filter field {key!r}")
     assert rejected(client, {"is_active": "yes"}, path) == (
         422,
         {"detail": "filter on 'is_active' needs a bool value, got 'yes'"},
@@ -842,17 +914,20 @@ def test_workspace_filters(client: TestClient) -> None:
     assert rejected(client, {"session_id": "s"}, path) == (
         422,
         {
-            "detail": "unknown filter field 'session_id'; allowed: AND, NOT, OR, configuration, "
-            "created_at, id, metadata"
+            "detail": "unknown filter field 'session_id'; allowed: AND, NOT, OR, created_at, id, "
+            "metadata"
         },
     )
+    # Honcho filters workspaces on id, created_at and metadata only
+    for key in ("workspace_id", "is_active", "configuration", "peer_id"):
+        status, body = rejected(client, {key: "x"}, path)
+        assert (status, body["detail"].split(";")[0]) == (422, f"unknown filter field {key!r}")
 
 
 # --- bad filters ---------------------------------------------------------------------------
 
 MESSAGE_FIELDS = (
-    "AND, NOT, OR, content, created_at, id, metadata, peer_id, session_id, token_count, "
-    "workspace_id"
+    "AND, NOT, OR, created_at, metadata, peer_id, session_id, token_count, workspace_id"
 )
 OPERATOR_LIST = "contains, gt, gte, icontains, in, lt, lte, ne"
 
@@ -870,6 +945,11 @@ BAD_FILTERS: list[tuple[Any, str]] = [
     ({"and": []}, f"unknown filter field 'and'; allowed: {MESSAGE_FIELDS}"),
     ({"is_active": True}, f"unknown filter field 'is_active'; allowed: {MESSAGE_FIELDS}"),
     ({"OR": [{"peer": "a"}]}, f"unknown filter field 'peer'; allowed: {MESSAGE_FIELDS}"),
+    # Honcho filters messages on neither their text nor their id
+    ({"content": "Hello world"}, f"unknown filter field 'content'; allowed: {MESSAGE_FIELDS}"),
+    ({"id": {"in": ["x"]}}, f"unknown filter field 'id'; allowed: {MESSAGE_FIELDS}"),
+    ({"NOT": [{"content": "x"}]}, f"unknown filter field 'content'; allowed: {MESSAGE_FIELDS}"),
+    ({"peer_name": "alice"}, f"unknown filter field 'peer_name'; allowed: {MESSAGE_FIELDS}"),
     (
         {"peer_id": {"like": "a%"}},
         f"unknown operator 'like' on 'peer_id'; allowed: {OPERATOR_LIST}",
@@ -906,16 +986,6 @@ BAD_FILTERS: list[tuple[Any, str]] = [
     (
         {"token_count": {"contains": "1"}},
         "'contains' on 'token_count' needs a text field and a string value",
-    ),
-    ({"content": {"contains": 1}}, "'contains' on 'content' needs a text field and a string value"),
-    (
-        {"content": {"icontains": None}},
-        "'icontains' on 'content' needs a text field and a string value",
-    ),
-    ({"content": "a\u0000b"}, "filter on 'content': strings cannot contain the NUL character"),
-    (
-        {"content": {"contains": "\u0000"}},
-        "filter on 'content': strings cannot contain the NUL character",
     ),
     # dates
     ({"created_at": "yesterday"}, "filter on 'created_at': 'yesterday' is not an ISO 8601 date"),
@@ -1009,6 +1079,32 @@ BAD_FILTERS: list[tuple[Any, str]] = [
 ]
 
 
+OBSERVATION_FIELDS = (
+    "AND, NOT, OR, content, created_at, id, level, observed, observed_id, observer, "
+    "observer_id, session_id, session_name, times_derived, workspace_id, workspace_name"
+)
+BAD_TEXT_FILTERS: list[tuple[Any, str]] = [
+    ({"content": {"contains": 1}}, "'contains' on 'content' needs a text field and a string value"),
+    (
+        {"content": {"icontains": None}},
+        "'icontains' on 'content' needs a text field and a string value",
+    ),
+    ({"times_derived": "1"}, "filter on 'times_derived' needs an int value, got '1'"),
+    ({"metadata": {"a": 1}}, f"unknown filter field 'metadata'; allowed: {OBSERVATION_FIELDS}"),
+]
+
+
+def test_bad_text_filters_on_observations_are_422(
+    client: TestClient, notes: list[dict[str, Any]]
+) -> None:
+    path = f"{WS}/observations/list"
+    got = [(f, rejected(client, f, path)) for f, _ in BAD_TEXT_FILTERS]
+    assert got == [(f, (422, {"detail": detail})) for f, detail in BAD_TEXT_FILTERS]
+    for nul in ({"content": "a\u0000b"}, {"content": {"contains": "\u0000"}}):
+        assert rejected(client, nul, path)[0] == 422  # the body's own check refuses NUL
+    assert note_contents(client, {}) == ALL
+
+
 def test_bad_filters_are_422_with_a_clear_detail(
     client: TestClient, seeded: list[dict[str, Any]]
 ) -> None:
@@ -1077,7 +1173,12 @@ def test_icontains_lowercases_like_postgresql(client: TestClient) -> None:
         {"content": "ΟΔΟΣ ΜΕΓΑΛΗ", "peer_id": "p"},
     ]
     assert client.post(f"{MESSAGES}/", json={"messages": messages}).status_code == 200
-    check(
+    facts = [
+        {"content": m["content"], "observer_id": "p", "observed_id": "p", "session_id": "s"}
+        for m in messages
+    ]
+    assert client.post(f"{WS}/observations", json={"observations": facts}).status_code == 200
+    check_notes(
         client,
         [
             ({"content": {"icontains": "istanbul"}}, ["İstanbul"]),

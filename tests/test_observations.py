@@ -1,5 +1,6 @@
-"""Observations (and their `/conclusions` alias): create with near-duplicate merging, list,
-semantic query, delete, on both backends, through HTTP and the real SDK."""
+"""Observations (and their `/conclusions` alias): a manual create stores what it is given, the
+deriver's writes merge near-duplicates; list, semantic query (of one observer/observed pair),
+delete, on both backends, through HTTP and the real SDK."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from parley.memory.observations import get_observation
+from parley.memory.observations import NewObservation, get_observation, store_observations
 from parley.store.models import Observation
 
 W = "w"
@@ -58,10 +59,37 @@ def listed(client: TestClient, filters: dict[str, Any] | None = None, **params: 
     return [o["content"] for o in response.json()["items"]]
 
 
-def query(client: TestClient, text: str, base: str = BASE, **body: Any) -> list[str]:
-    response = client.post(f"{base}/query", json={"query": text} | body)
+def query(
+    client: TestClient,
+    text: str,
+    base: str = BASE,
+    pair: tuple[str, str] = ("alice", "alice"),
+    **body: Any,
+) -> list[str]:
+    """A semantic query of one (observer, observed) pair, which Honcho requires."""
+    filters = {"observer": pair[0], "observed": pair[1]} | body.pop("filters", {})
+    response = client.post(f"{base}/query", json={"query": text, "filters": filters} | body)
     assert response.status_code == 200, response.text
     return [o["content"] for o in response.json()]
+
+
+def derive(client: TestClient, *items: dict[str, str]) -> list[dict[str, Any]]:
+    """Store facts the way the deriver and dreams do (merging near-duplicates); returns, per
+    input, the id and times_derived of the row that stands for it."""
+    state = client.app.state.parley
+
+    async def write() -> list[dict[str, Any]]:
+        news = [NewObservation(**item) for item in items]
+        vectors = await state.embedder.embed([n.content for n in news])
+        async with state.database.read() as db:
+            await state.observation_index.warm(
+                db, {(W, n.observer_id, n.observed_id) for n in news}
+            )
+        async with state.database.write() as db:
+            rows = await store_observations(db, W, news, vectors, state.observation_index)
+            return [{"id": r.id, "times_derived": r.times_derived} for r in rows]
+
+    return client.portal.call(write)
 
 
 def db_rows(client: TestClient) -> list[tuple[str, str, int]]:
@@ -123,19 +151,43 @@ def test_create_list_query_delete(seeded: TestClient) -> None:
     }
 
 
-def test_near_duplicates_merge(seeded: TestClient) -> None:
-    [first] = create(seeded, obs("Alice has a golden retriever"))
-    [again] = create(seeded, obs("Alice has a golden retriever"))
+def test_a_manual_create_stores_every_input_as_given(seeded: TestClient) -> None:
+    """Honcho stores one document per input of POST /observations: nothing merges, not even
+    an exact repeat, and each row keeps its own session."""
+    numbered = create(seeded, *(obs(f"Observation {i}") for i in range(15)))
+    assert [o["content"] for o in numbered] == [f"Observation {i}" for i in range(15)]
+    assert len({o["id"] for o in numbered}) == 15
+    assert listed(seeded, {"content": {"contains": "Observation"}}, reverse=True) == [
+        f"Observation {i}" for i in range(15)
+    ]
+    [in_s1] = create(seeded, obs("Alice has a golden retriever"))
+    [in_s2] = create(seeded, obs("Alice has a golden retriever", session="s2"))
+    twice = create(seeded, obs("Alice swims"), obs("Alice swims"))
+    assert in_s2["id"] != in_s1["id"] and twice[0]["id"] != twice[1]["id"]
+    assert (in_s1["session_id"], in_s2["session_id"]) == ("s1", "s2")
+    assert [o["times_derived"] for o in (in_s1, in_s2, *twice)] == [1, 1, 1, 1]
+    assert listed(seeded, {"session_id": "s2"}) == ["Alice has a golden retriever"]
+    assert [row for row in db_rows(seeded) if not row[0].startswith("Observation")] == [
+        ("Alice has a golden retriever", "alice", 1),
+        ("Alice has a golden retriever", "alice", 1),
+        ("Alice swims", "alice", 1),
+        ("Alice swims", "alice", 1),
+    ]
+
+
+def test_derived_near_duplicates_merge(seeded: TestClient) -> None:
+    [first] = derive(seeded, obs("Alice has a golden retriever"))
+    [again] = derive(seeded, obs("Alice has a golden retriever"))
     assert again["id"] == first["id"]
     assert times_derived(seeded, first["id"]) == 2
 
-    [other] = create(seeded, obs("Alice is allergic to peanuts"))
+    [other] = derive(seeded, obs("Alice is allergic to peanuts"))
     assert other["id"] != first["id"]
-    [about_bob] = create(seeded, obs("Alice has a golden retriever", observed="bob"))
+    [about_bob] = derive(seeded, obs("Alice has a golden retriever", observed="bob"))
     assert about_bob["id"] != first["id"]
 
     # within one batch: the second copy merges into the first one of the batch
-    batch = create(seeded, obs("Bob plays chess"), obs("Bob plays chess"), obs("Bob swims"))
+    batch = derive(seeded, obs("Bob plays chess"), obs("Bob plays chess"), obs("Bob swims"))
     assert batch[0]["id"] == batch[1]["id"] != batch[2]["id"]
     assert times_derived(seeded, batch[0]["id"]) == 2
 
@@ -174,15 +226,63 @@ def test_filters(seeded: TestClient) -> None:
     ]
     assert listed(seeded, {"content": {"icontains": "TABBY"}}) == ["Bob has a tabby cat"]
     assert listed(seeded, {"NOT": [{"observed_id": "bob"}]}) == ["Alice has a golden retriever"]
-    assert query(seeded, "pets", filters={"observed_id": "alice"}) == [
+    assert query(seeded, "pets") == ["Alice has a golden retriever"]
+    assert query(seeded, "pets", pair=("alice", "bob")) == ["Bob has a tabby cat"]
+    assert query(seeded, "pets", filters={"observer_id": "bob"}) == []
+    assert query(seeded, "pets", filters={"session_id": "s2"}) == []
+    # Honcho's keys for documents: the public names and the column names themselves
+    assert listed(seeded, {"observer": "alice", "observed": "bob"}) == ["Bob has a tabby cat"]
+    assert listed(seeded, {"session_name": "s1", "workspace_name": W}) == [
         "Alice has a golden retriever"
     ]
-    assert query(seeded, "pets", filters={"observer_id": "bob"}) == []
+    assert listed(seeded, {"observed": {"in": ["bob", "x"]}, "times_derived": 1}) == [
+        "Bob has a tabby cat"
+    ]
+    assert listed(seeded, {"times_derived": {"gt": 1}}) == []
     for path, body in (
         ("list", {"filters": {"nope": 1}}),
-        ("query", {"query": "x", "filters": {"nope": 1}}),
+        ("query", {"query": "x", "filters": {"observer": "alice", "observed": "alice", "x": 1}}),
+        ("list", {"filters": {"peer_id": "alice"}}),
+        ("list", {"filters": {"metadata": {"a": 1}}}),
     ):
-        assert seeded.post(f"{BASE}/{path}", json=body).status_code == 422
+        response = seeded.post(f"{BASE}/{path}", json=body)
+        assert response.status_code == 422, body
+        assert response.json()["detail"].startswith("unknown filter field"), body
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        None,
+        {},
+        {"observer": "alice"},
+        {"observed_id": "alice"},
+        {"observer": "alice", "observed": ""},
+        {"observer_id": "alice", "session_id": "s1"},
+        {"AND": [{"observer": "alice"}, {"observed": "alice"}]},
+    ],
+)
+def test_a_query_must_name_observer_and_observed(seeded: TestClient, filters: Any) -> None:
+    create(seeded, obs("Alice has a golden retriever"))
+    response = seeded.post(f"{BASE}/query", json={"query": "pets", "filters": filters})
+    assert (response.status_code, response.json()) == (
+        422,
+        {"detail": "observer and observed must be specified for semantic search"},
+    )
+
+
+def test_a_query_pair_must_be_peer_ids(seeded: TestClient) -> None:
+    create(seeded, obs("Alice has a golden retriever"))
+    body = {"query": "pets", "filters": {"observer": {"in": ["alice"]}, "observed": "alice"}}
+    response = seeded.post(f"{BASE}/query", json=body)
+    assert (response.status_code, response.json()) == (
+        422,
+        {"detail": "a semantic search names one observer: a peer id, got {'in': ['alice']}"},
+    )
+    assert query(seeded, "pets", pair=("*", "alice")) == []  # "*" names no peer, as in Honcho
+    assert query(seeded, "pets", filters={"observer_id": "alice", "observed_id": "alice"}) == [
+        "Alice has a golden retriever"
+    ]
 
 
 def test_unknown_references_are_404(seeded: TestClient) -> None:
@@ -249,13 +349,42 @@ def test_sdk(seeded: TestClient, honcho_for: Any) -> None:
     assert [o.content for o in observations.list(W, reverse=True)] == FACTS
     found = observations.list(W, filters={"content": {"contains": "nurse"}})
     assert [o.id for o in found] == [created[1].id]
-    nearest = observations.query(W, query="pets", top_k=1)
+    pair = {"observer": "alice", "observed": "alice"}
+    nearest = observations.query(W, query="pets", top_k=1, filters=pair)
     assert [o.content for o in nearest] == ["Alice has a golden retriever"]
     observations.delete(created[0].id, workspace_id=W)
     assert [o.content for o in observations.list(W, reverse=True)] == FACTS[1:]
     assert "Alice has a golden retriever" not in [
-        o.content for o in observations.query(W, query="pets")
+        o.content for o in observations.query(W, query="pets", filters=pair)
     ]
+
+
+def test_sdk_observation_scopes(seeded: TestClient, honcho_for: Any) -> None:
+    """honcho-ai's scopes list and query with `observer`/`observed` filters, and create one
+    row per input."""
+    alice = honcho_for(W).peer("alice")
+    own = alice.observations
+    made = own.create(
+        [{"content": f"Observation {i}", "session_id": "s1"} for i in range(15)]
+        + [{"content": "Alice has a golden retriever", "session_id": "s2"}]
+    )
+    assert len({o.id for o in made}) == 16
+    about_bob = alice.observations_of("bob")
+    [bob_fact] = about_bob.create({"content": "Bob has a tabby cat", "session_id": "s2"})
+    assert (bob_fact.observer_id, bob_fact.observed_id, bob_fact.session_id) == (
+        "alice",
+        "bob",
+        "s2",
+    )
+    listed_own = own.list(size=100)
+    assert sorted(o.content for o in listed_own) == sorted(
+        [f"Observation {i}" for i in range(15)] + ["Alice has a golden retriever"]
+    )
+    assert [o.content for o in own.list(session="s2")] == ["Alice has a golden retriever"]
+    assert [o.content for o in about_bob.list()] == ["Bob has a tabby cat"]
+    assert [o.content for o in own.query("pets", top_k=1)] == ["Alice has a golden retriever"]
+    assert [o.content for o in about_bob.query("pets")] == ["Bob has a tabby cat"]
+    assert [o.content for o in honcho_for(W).peer("bob").observations.query("pets")] == []
 
 
 LATEST_SCRIPT = r"""
@@ -274,7 +403,9 @@ made = conclusions.create(ws, conclusions=[
     {"content": "Alice works night shifts", "observer_id": "alice", "observed_id": "alice",
      "session_id": "s"},
 ])
-nearest = conclusions.query(ws, query="pets", top_k=1)
+nearest = conclusions.query(
+    ws, query="pets", top_k=1, filters={"observer": "alice", "observed": "alice"}
+)
 conclusions.delete(made[0].id, workspace_id=ws)
 listed = conclusions.list(ws)
 print(json.dumps({
@@ -336,12 +467,13 @@ def test_postgres_nearest_observations_use_the_hnsw_index(seeded: TestClient, ba
 
 def test_the_near_duplicate_check_follows_deletes_and_new_rows(seeded: TestClient) -> None:
     """On SQLite the check reads a per-pair cache: new rows are appended to it, a delete makes
-    it reload. Deleted facts never absorb new ones; new facts absorb their repeats."""
-    first = create(seeded, obs(FACTS[0]))[0]
-    second = create(seeded, obs(FACTS[1]))[0]  # appended to the cached pair
-    again = create(seeded, obs(FACTS[1]))[0]
+    it reload. Deleted facts never absorb new ones; new facts absorb their repeats (manual
+    creates, which never merge, are absorbed by later derived repeats too)."""
+    first = derive(seeded, obs(FACTS[0]))[0]
+    [second] = create(seeded, obs(FACTS[1]))  # appended to the cached pair
+    again = derive(seeded, obs(FACTS[1]))[0]
     assert again["id"] == second["id"] and again["times_derived"] == 2
     assert seeded.delete(f"{BASE}/{first['id']}").status_code == 200
-    reborn = create(seeded, obs(FACTS[0]))[0]
+    reborn = derive(seeded, obs(FACTS[0]))[0]
     assert reborn["id"] != first["id"] and reborn["times_derived"] == 1
     assert sorted(listed(seeded)) == sorted([FACTS[0], FACTS[1]])

@@ -112,7 +112,7 @@ def test_stored_observations_carry_level_and_source_message(client: TestClient) 
     wait_for_reasoning(client, W)
     stored = client.post(
         f"/v2/workspaces/{W}/observations/query",
-        json={"query": "cats", "top_k": 1},
+        json={"query": "cats", "top_k": 1, "filters": {"observer": "alice", "observed": "alice"}},
     ).json()
     assert len(stored) == 1
     assert stored[0]["content"].endswith(": I have two cats.")

@@ -234,3 +234,59 @@ def test_full_text_does_not_favour_long_messages(client: TestClient) -> None:
         )
     )
     assert [m.content for m in found] == [short, long]
+
+
+def test_peer_perspective(client: TestClient, honcho_for: Any) -> None:
+    """Honcho's `peer_perspective`: the messages of the sessions the peer is in, sent since it
+    joined, for every scope; top level only; a peer id."""
+    ws = "/v2/workspaces/w"
+    assert client.post("/v2/workspaces", json={"id": "w"}).status_code == 200
+    members = (("s1", {"alice": {}, "bob": {}}), ("s2", {"alice": {}}), ("s3", {"alice": {}}))
+    for session, peers in members:
+        body = {"id": session, "peers": peers}
+        assert client.post(f"{ws}/sessions", json=body).status_code == 200
+
+    def say(session: str, peer: str, content: str) -> None:
+        batch = {"messages": [{"peer_id": peer, "content": content}]}
+        assert client.post(f"{ws}/sessions/{session}/messages/", json=batch).status_code == 200
+
+    say("s1", "alice", "apple pie with cinnamon")
+    say("s2", "alice", "apple tart before bob came")
+    assert client.post(f"{ws}/sessions/s2/peers", json={"bob": {}}).status_code == 200
+    say("s2", "carol", "apple crumble after bob came")
+    say("s3", "alice", "apple juice where bob never was")
+    catch_up(client)
+
+    def found(path: str, filters: Any) -> list[str]:
+        response = client.post(
+            f"{ws}{path}/search", json={"query": "apple", "filters": filters, "limit": 10}
+        )
+        assert response.status_code == 200, response.text
+        return sorted(m["content"] for m in response.json())
+
+    seen = ["apple crumble after bob came", "apple pie with cinnamon"]
+    assert found("", {"peer_perspective": "bob"}) == seen
+    assert found("", {"peer_perspective": "bob", "peer_id": "carol"}) == [seen[0]]
+    assert found("/sessions/s2", {"peer_perspective": "bob"}) == [seen[0]]
+    assert found("/peers/alice", {"peer_perspective": "bob"}) == [seen[1]]
+    assert found("", {"peer_perspective": "nobody"}) == []
+    # the real SDK sends it as it is
+    sdk = honcho_for("w")
+    assert sorted(m.content for m in sdk.search("apple", filters={"peer_perspective": "bob"})) == (
+        seen
+    )
+    # Leaving drops the membership row, and with it the session (Honcho keeps the messages up
+    # to `left_at`: a difference the README names)
+    response = client.request("DELETE", f"{ws}/sessions/s2/peers", json=["bob"])
+    assert response.status_code == 200, response.text
+    assert found("", {"peer_perspective": "bob"}) == [seen[1]]
+    for filters, detail in (
+        ({"peer_perspective": 1}, "filter on 'peer_perspective' needs a peer id, got 1"),
+        ({"peer_perspective": None}, "filter on 'peer_perspective' needs a peer id, got None"),
+    ):
+        response = client.post(f"{ws}/search", json={"query": "apple", "filters": filters})
+        assert (response.status_code, response.json()) == (422, {"detail": detail})
+    nested = {"AND": [{"peer_perspective": "bob"}]}
+    response = client.post(f"{ws}/search", json={"query": "apple", "filters": nested})
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("unknown filter field 'peer_perspective'")

@@ -110,22 +110,28 @@ class EmbeddingIndexer:
             return 0
         vectors = await self._embedder.embed([row.content for row in rows])  # no session open
         async with self._database.write() as db:
-            await insert_missing(
-                db,
-                MessageEmbedding,
-                [
-                    {
-                        "seq": row.seq,
-                        "workspace_id": row.workspace_id,
-                        "session_id": row.session_id,
-                        "peer_id": row.peer_id,
-                        "embedding": vector,
-                    }
-                    for row, vector in zip(rows, vectors, strict=True)
-                ],
+            # Messages deleted while the batch was embedded (with their session or workspace)
+            # are skipped; the rest are locked FOR KEY SHARE (PostgreSQL) until the commit.
+            kept = set(
+                await db.scalars(
+                    select(Message.seq)
+                    .where(Message.seq.in_([row.seq for row in rows]))
+                    .with_for_update(key_share=True)
+                )
             )
-        # A message deleted while its batch was embedded fails the foreign key and with it the
-        # batch; `run` retries, and the next read no longer sees the deleted message.
+            fresh = [
+                {
+                    "seq": row.seq,
+                    "workspace_id": row.workspace_id,
+                    "session_id": row.session_id,
+                    "peer_id": row.peer_id,
+                    "embedding": vector,
+                }
+                for row, vector in zip(rows, vectors, strict=True)
+                if row.seq in kept
+            ]
+            if fresh:
+                await insert_missing(db, MessageEmbedding, fresh)
         self._advance(rows[-1].seq)
         return len(rows)
 

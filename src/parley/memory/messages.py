@@ -23,12 +23,11 @@ from parley.tokens import count_tokens_batch
 MAX_CONTENT_CHARS = 25_000
 MAX_BATCH = 100
 
+# Honcho's filter columns for messages (src/utils/filter.py): no `id`, no `content`.
 FILTER_FIELDS = {
-    "id": Field(Message.id, Kind.TEXT),
     "workspace_id": Field(Message.workspace_id, Kind.TEXT),
     "session_id": Field(Message.session_id, Kind.TEXT),
     "peer_id": Field(Message.peer_id, Kind.TEXT),
-    "content": Field(Message.content, Kind.TEXT),
     "token_count": Field(Message.token_count, Kind.INT),
     "metadata": Field(Message.metadata_, Kind.JSON),
     "created_at": Field(Message.created_at, Kind.DATETIME),

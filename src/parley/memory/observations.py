@@ -1,9 +1,10 @@
 """Observations: facts one peer (the observer) holds about another or itself (the observed).
 
 Every observation carries its embedding, so it can be found by meaning. Texts are embedded
-before any database session is opened. A new observation whose cosine distance to an existing
-one of the same (workspace, observer, observed) is at most `MERGE_DISTANCE` is not stored
-again: the existing one's `times_derived` goes up and it stands for the new one.
+before any database session is opened. A derived observation (the deriver's, a dream's) whose
+cosine distance to an existing one of the same (workspace, observer, observed) is at most
+`MERGE_DISTANCE` is not stored again: the existing one's `times_derived` goes up and it stands
+for the new one. A manual create (the API's) stores one row per input, as Honcho does.
 
 Vector search: pgvector's HNSW index on PostgreSQL; on SQLite, exact cosine in numpy over the
 candidates the filters leave (the API's query), or the per-pair cache of `observation_index`
@@ -22,7 +23,7 @@ from sqlalchemy import Table, case, delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from parley.errors import NotFound
+from parley.errors import InvalidInput, NotFound
 from parley.ids import new_public_id
 from parley.llm.embeddings import Embedder
 from parley.memory.filters import Field, Kind, compile_filters
@@ -41,14 +42,23 @@ MERGE_DISTANCE = 0.05
 OBSERVATIONS = cast(Table, Observation.__table__)  # for writes that load no ORM objects
 LEVELS = frozenset({"explicit", "deductive", "inductive", "contradiction"})
 
+# Honcho's filter keys for observations (its documents, src/utils/filter.py): the public names
+# and, unlike other resources, the column names themselves (observer, session_name, ...).
+# Honcho's `metadata` (internal_metadata) has no counterpart here and is refused.
 FILTER_FIELDS = {
-    "id": Field(Observation.id, Kind.TEXT),
-    "observer_id": Field(Observation.observer_id, Kind.TEXT),
-    "observed_id": Field(Observation.observed_id, Kind.TEXT),
-    "session_id": Field(Observation.session_id, Kind.TEXT),
-    "content": Field(Observation.content, Kind.TEXT),
-    "created_at": Field(Observation.created_at, Kind.DATETIME),
-    "level": Field(Observation.level, Kind.TEXT),
+    name: field
+    for names, field in (
+        (("id",), Field(Observation.id, Kind.TEXT)),
+        (("workspace_id", "workspace_name"), Field(Observation.workspace_id, Kind.TEXT)),
+        (("observer_id", "observer"), Field(Observation.observer_id, Kind.TEXT)),
+        (("observed_id", "observed"), Field(Observation.observed_id, Kind.TEXT)),
+        (("session_id", "session_name"), Field(Observation.session_id, Kind.TEXT)),
+        (("content",), Field(Observation.content, Kind.TEXT)),
+        (("level",), Field(Observation.level, Kind.TEXT)),
+        (("times_derived",), Field(Observation.times_derived, Kind.INT)),
+        (("created_at",), Field(Observation.created_at, Kind.DATETIME)),
+    )
+    for name in names
 }
 
 
@@ -71,19 +81,17 @@ async def create_observations(
     workspace_id: str,
     observations: list[NewObservation],
 ) -> list[Observation]:
-    """Store a batch; one result per input, in order (a merged input gets the row it merged
-    into). Unknown peers or sessions are a NotFound before anything is embedded."""
+    """Store a batch as given, one new row per input, in order, never merged (Honcho's manual
+    create). Unknown peers or sessions are a NotFound before anything is embedded."""
     for item in observations:
         if item.level not in LEVELS:
             raise ValueError(f"unknown observation level {item.level!r}")
     async with database.read() as db:
         await _check_references(db, workspace_id, observations)
     vectors = await embedder.embed([o.content for o in observations])
-    async with database.read() as db:  # the near-duplicate check's reads, before the write lock
-        await index.warm(db, {(workspace_id, o.observer_id, o.observed_id) for o in observations})
     async with database.write() as db:
         await _check_references(db, workspace_id, observations)  # may have gone meanwhile
-        return await store_observations(db, workspace_id, observations, vectors, index)
+        return await store_observations(db, workspace_id, observations, vectors, index, merge=False)
 
 
 async def _check_references(
@@ -103,11 +111,13 @@ async def store_observations(
     observations: list[NewObservation],
     vectors: np.ndarray,
     index: ObservationIndex,
+    *,
+    merge: bool = True,
 ) -> list[Observation]:
-    """Write a batch whose texts are embedded already, merging near-duplicates, inside the
-    caller's write transaction; one row per input, in order (a merged input gets the row it
-    merged into; new rows are not attached to the session)."""
-    written = await write_observations(db, workspace_id, observations, vectors, index)
+    """Write a batch whose texts are embedded already, merging near-duplicates unless `merge`
+    is False, inside the caller's write transaction; one row per input, in order (a merged
+    input gets the row it merged into; new rows are not attached to the session)."""
+    written = await write_observations(db, workspace_id, observations, vectors, index, merge=merge)
     fresh = {i: Observation(**row) for i, row in written.new_rows.items()}
     return [fresh[i] if i in fresh else written.existing[i] for i in written.ids]
 
@@ -125,12 +135,16 @@ async def write_observations(
     observations: list[NewObservation],
     vectors: np.ndarray,
     index: ObservationIndex,
+    *,
+    merge: bool = True,
 ) -> Written:
     """`store_observations` without building ORM objects for the new rows (the deriver only
     writes them): inside the caller's write transaction (the deriver commits observations
     with its queue items)."""
     vectors = np.asarray(vectors, dtype=np.float32)
     pairs = sorted({(workspace_id, o.observer_id, o.observed_id) for o in observations})
+    if not merge:
+        pairs = []  # no neighbours to look up, nothing to take turns over
     if db.bind.dialect.name == "postgresql":
         # Writers of one pair take turns, or two near-duplicates written at once would both
         # miss each other (SQLite has one writer at a time anyway). Sorted: no deadlocks.
@@ -172,7 +186,7 @@ async def write_observations(
             target = hit.id
             best = hit.distance
         added_ids, unit_vectors = added[pair]
-        if added_ids:
+        if added_ids and merge:
             distances = 1.0 - unit_vectors[: len(added_ids)] @ vector
             nearest = int(np.argmin(distances))
             if distances[nearest] <= best:
@@ -261,8 +275,14 @@ async def query_observations(
     max_distance: float | None,
     filters: dict[str, Any] | None,
 ) -> list[Observation]:
-    """The `top_k` nearest observations by cosine distance, nearest first."""
+    """The `top_k` nearest observations of one (observer, observed) pair by cosine distance,
+    nearest first. As in Honcho, the filters must name the pair (`observer` or `observer_id`,
+    `observed` or `observed_id`), or it is an InvalidInput."""
     where = compile_filters(filters, FILTER_FIELDS, database.dialect)  # 422s first
+    observer, observed = (_pair_member(filters, key) for key in ("observer", "observed"))
+    if observer is None or observed is None:
+        raise InvalidInput("observer and observed must be specified for semantic search")
+    where = where & (Observation.observer_id == observer) & (Observation.observed_id == observed)
     async with database.read() as db:
         await get_workspace(db=db, workspace_id=workspace_id)
     vector = (await embedder.embed([query]))[0]
@@ -276,6 +296,16 @@ async def query_observations(
         rows = (await db.scalars(select(Observation).where(Observation.id.in_(ids)))).all()
     by_id = {row.id: row for row in rows}
     return [by_id[i] for i in ids if i in by_id]
+
+
+def _pair_member(filters: dict[str, Any] | None, key: str) -> str | None:
+    """The peer a query's filters name under `key` or `key_id` (the first that is set)."""
+    value = (filters or {}).get(key) or (filters or {}).get(f"{key}_id")
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):  # "*" names no peer, as in Honcho: nothing matches
+        raise InvalidInput(f"a semantic search names one {key}: a peer id, got {value!r}")
+    return value
 
 
 async def _numpy_nearest(

@@ -20,7 +20,6 @@ FILTER_FIELDS = {
     "id": Field(Peer.id, Kind.TEXT),
     "workspace_id": Field(Peer.workspace_id, Kind.TEXT),
     "metadata": Field(Peer.metadata_, Kind.JSON),
-    "configuration": Field(Peer.configuration, Kind.JSON),
     "created_at": Field(Peer.created_at, Kind.DATETIME),
 }
 

@@ -28,6 +28,7 @@ from sqlalchemy import (
     ColumnElement,
     Float,
     column,
+    exists,
     func,
     literal,
     literal_column,
@@ -39,13 +40,14 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.aio import concurrently
+from parley.errors import InvalidInput
 from parley.llm.embeddings import Embedder
 from parley.memory.filters import compile_filters
 from parley.memory.fusion import TEXT_WEIGHT, VECTOR_WEIGHT, fuse
 from parley.memory.messages import FILTER_FIELDS
 from parley.memory.vector_index import MessageVectorIndex, View, ranked
 from parley.store.engine import Database
-from parley.store.models import Message, MessageEmbedding, MessageEmbeddingCount
+from parley.store.models import Message, MessageEmbedding, MessageEmbeddingCount, SessionPeer
 
 MAX_QUERY_WORDS = 8
 # Words too common to rank by: matching them makes full-text search score nearly every row
@@ -121,7 +123,11 @@ class MessageSearch:
         workspace, peer or session has no messages, so it finds none (as in Honcho). The
         full-text side runs while the query is embedded, then the vector side; no database
         session is open while the embedding is awaited."""
+        filters, perspective = _split_perspective(filters)
         where = compile_filters(filters, FILTER_FIELDS, self._database.dialect)  # 422s first
+        if perspective is not None:
+            where = where & _seen_by(perspective)
+            filters = (filters or {}) | {PEER_PERSPECTIVE: perspective}  # it narrows: join
         words = query_words(query)
         wants_vector = mode != "text" and bool(query.strip())
         wants_text = bool(words) and mode != "vector"
@@ -389,6 +395,36 @@ async def _vector_ranking(view: View, vector: np.ndarray, depth: int) -> list[tu
         seqs = np.concatenate([seqs for _, seqs in found])
         hits = ranked(scores, seqs, depth)
     return [(seq, 1.0 - distance) for seq, distance in hits]
+
+
+PEER_PERSPECTIVE = "peer_perspective"
+
+
+def _split_perspective(
+    filters: dict[str, Any] | None,
+) -> tuple[dict[str, Any] | None, str | None]:
+    """Honcho's search-only filter `peer_perspective` (top level only, src/utils/search.py):
+    the messages a peer could see. The rest of the filters, and the peer."""
+    if not filters or PEER_PERSPECTIVE not in filters:
+        return filters, None
+    peer = filters[PEER_PERSPECTIVE]
+    if not isinstance(peer, str):
+        raise InvalidInput(f"filter on {PEER_PERSPECTIVE!r} needs a peer id, got {peer!r}")
+    rest = {k: v for k, v in filters.items() if k != PEER_PERSPECTIVE}
+    return rest, peer
+
+
+def _seen_by(peer_id: str) -> ColumnElement[bool]:
+    """Messages of the sessions `peer_id` is a member of, sent since it joined (a peer that
+    leaves loses its membership row here, and with it the session's messages)."""
+    return exists(
+        select(literal(1)).where(
+            SessionPeer.workspace_id == Message.workspace_id,
+            SessionPeer.session_id == Message.session_id,
+            SessionPeer.peer_id == peer_id,
+            Message.created_at >= SessionPeer.joined_at,
+        )
+    )
 
 
 def _scoped(

@@ -25,7 +25,6 @@ FILTER_FIELDS = {
     "workspace_id": Field(Session.workspace_id, Kind.TEXT),
     "is_active": Field(Session.is_active, Kind.BOOL),
     "metadata": Field(Session.metadata_, Kind.JSON),
-    "configuration": Field(Session.configuration, Kind.JSON),
     "created_at": Field(Session.created_at, Kind.DATETIME),
 }
 

@@ -16,7 +16,6 @@ from parley.store.upsert import insert_missing
 FILTER_FIELDS = {
     "id": Field(Workspace.id, Kind.TEXT),
     "metadata": Field(Workspace.metadata_, Kind.JSON),
-    "configuration": Field(Workspace.configuration, Kind.JSON),
     "created_at": Field(Workspace.created_at, Kind.DATETIME),
 }
 

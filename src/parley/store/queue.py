@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.ids import new_public_id
 from parley.store.engine import Database
-from parley.store.models import WorkItem, WorkUnitLease, utcnow
+from parley.store.models import Session, WorkItem, Workspace, WorkUnitLease, utcnow
 from parley.store.upsert import conflict_insert
 
 PENDING, IN_PROGRESS, DONE, FAILED = "pending", "in_progress", "done", "failed"
@@ -291,6 +291,37 @@ class WorkQueue:
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise LeaseLost(f"lease on {claim.work_unit_key!r} was taken over")
+
+    async def gone(self, db: AsyncSession, claim: Claim) -> bool:
+        """Inside a transaction: True when the claim's items were deleted (with their workspace
+        or session), so its results have nowhere to go. Otherwise the workspace and sessions
+        are locked FOR KEY SHARE (PostgreSQL; SQLite has one writer) until the transaction
+        ends, so results written in it cannot lose their parents meanwhile."""
+        sessions = sorted({i.session_id for i in claim.items if i.session_id is not None})
+        workspace = await db.scalar(
+            select(Workspace.id)
+            .where(Workspace.id == claim.workspace_id)
+            .with_for_update(key_share=True)
+        )
+        if workspace is None:
+            return True
+        if sessions:
+            found = await db.scalars(
+                select(Session.id)
+                .where(Session.workspace_id == claim.workspace_id, Session.id.in_(sessions))
+                .with_for_update(key_share=True)
+            )
+            if len(found.all()) != len(sessions):
+                return True
+        left = await db.scalar(
+            select(func.count()).where(WorkItem.id.in_([i.id for i in claim.items]))
+        )
+        return not left
+
+    async def drop(self, claim: Claim) -> None:
+        """Forget a claim whose items were deleted: only its lease is left to remove."""
+        async with self._database.write() as db:
+            await self._drop_lease(db, claim.work_unit_key, claim.holder)
 
     async def renew(self, claim: Claim) -> bool:
         """Extend the lease while a long task runs; False if it was lost."""

@@ -1,7 +1,9 @@
 """A worker: `concurrency` slots, each claiming a work unit, running its task handler, and
 committing the results with the queue items, under a lease renewed while the task runs.
 
-Handlers raise to fail: the batch goes back with backoff (see `store/queue.py`). The worker owns
+Handlers raise to fail: the batch goes back with backoff (see `store/queue.py`). A batch whose
+items were deleted meanwhile (its workspace or session went) is dropped, whether its task
+finished or failed: no results, no usage, no retry, no error. The worker owns
 each batch's `UsageMeter`, so the tokens a batch spent are recorded whether it commits or
 fails. When the last open item of a workspace finishes, the workspace's `queue.empty` webhook
 fires. Finished work older than the retention is pruned now and then.
@@ -35,6 +37,11 @@ from parley.store.queue import (
 )
 
 log = logging.getLogger("parley.worker")
+
+
+class WorkGone(Exception):
+    """The batch's items were deleted while it ran: its results are discarded."""
+
 
 TaskHandler = Callable[[Claim, UsageMeter], Awaitable[Commit]]
 QueueEmpty = Callable[[str, dict[str, Any]], Awaitable[Any]]
@@ -120,7 +127,13 @@ class Worker:
             log.warning("lost the lease on %s; another worker redoes it", claim.work_unit_key)
             await self._record_usage(claim, meter)
             return True
+        except WorkGone:
+            await self._drop(claim)
+            return True
         except Exception as err:
+            if await self._is_gone(claim):  # the task failed because its data went away
+                await self._drop(claim)
+                return True
             log.warning("task %s on %s failed: %s", claim.task_type, claim.work_unit_key, err)
             if await self.queue.fail(claim, f"{type(err).__name__}: {err}"):
                 await self._record_usage(claim, meter)
@@ -143,6 +156,8 @@ class Worker:
         commit = await handler(claim, meter)
         async with self._database.write() as db:
             await self.queue.hold(db, claim)
+            if await self.queue.gone(db, claim):
+                raise WorkGone(claim.work_unit_key)
             await commit(db)
             await record_usage(db, claim.workspace_id, meter)
             await self.queue.complete(db, claim)
@@ -163,11 +178,21 @@ class Worker:
                 work.cancel()
                 return
 
+    async def _drop(self, claim: Claim) -> None:
+        log.info("dropped %s: its work was deleted while it ran", claim.work_unit_key)
+        await self.queue.drop(claim)
+
+    async def _is_gone(self, claim: Claim) -> bool:
+        async with self._database.read() as db:
+            return await self.queue.gone(db, claim)
+
     async def _record_usage(self, claim: Claim, meter: UsageMeter) -> None:
         if not meter.calls:
             return
         try:
             async with self._database.write() as db:
+                if await self.queue.gone(db, claim):
+                    return  # the workspace went, and its usage with it
                 await record_usage(db, claim.workspace_id, meter)
         except Exception:
             log.exception("recording model usage for %s failed", claim.workspace_id)
