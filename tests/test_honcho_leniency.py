@@ -5,6 +5,7 @@ both backends."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -120,7 +121,7 @@ def test_unknown_ids_answer_empty_results(honcho: Any, client: TestClient) -> No
         status = client.get(f"/v2/workspaces/sdk-ws/deriver/status?{query}").json()
         assert {k: status[k] for k in NO_WORK} == NO_WORK, query
     status = client.get("/v2/workspaces/nope/deriver/status?observer_id=&session_id=").json()
-    assert ({k: status[k] for k in NO_WORK}, status["sessions"]) == (NO_WORK, {})
+    assert ({k: status[k] for k in NO_WORK}, status["sessions"]) == (NO_WORK, None)
     everything = client.get("/v2/workspaces/sdk-ws/deriver/status?observer_id=&session_id=")
     assert (everything.json()["pending_work_units"], list(everything.json()["sessions"])) == (
         1,
@@ -233,3 +234,102 @@ def test_error_texts_clients_compare(honcho: Any, client: TestClient) -> None:
     ]
     empty = client.post("/v2/workspaces/sdk-ws/peers/alice/chat", json={"query": ""}).json()
     assert [e["type"] for e in empty["detail"]] == ["string_too_short"]
+
+
+def _store_summary(client: TestClient, kind: str, content: str, upto: dict[str, Any]) -> None:
+    """A summary as the summarizer writes one (no summary model runs in these tests)."""
+    from sqlalchemy import insert, select
+
+    from parley.store.models import Message, SessionSummary
+
+    state = client.app.state.parley  # type: ignore[attr-defined]
+
+    async def write() -> None:
+        async with state.database.write() as db:
+            seq = await db.scalar(select(Message.seq).where(Message.id == upto["id"]))
+            await db.execute(
+                insert(SessionSummary).values(
+                    workspace_id=upto["workspace_id"],
+                    session_id=upto["session_id"],
+                    kind=kind,
+                    content=content,
+                    message_id=upto["id"],
+                    message_seq=seq,
+                    token_count=len(content.split()),
+                    created_at=datetime(2025, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC),
+                )
+            )
+
+    client.portal.call(write)  # type: ignore[union-attr]
+
+
+def test_session_context_starts_at_the_summary(client: TestClient) -> None:
+    """Honcho's get_context: with a summary, the messages start at the last one it covers;
+    the long summary is taken only if it fits and is longer than the short one."""
+    base = "/v2/workspaces/w/sessions/s"
+    sent = client.post(
+        f"{base}/messages/",
+        json={"messages": [{"content": f"message {i}", "peer_id": "alice"} for i in range(8)]},
+    ).json()
+    _store_summary(client, "short", "alice counted to five", sent[5])
+    context = client.get(f"{base}/context").json()
+    assert [m["content"] for m in context["messages"]] == ["message 5", "message 6", "message 7"]
+    assert context["summary"] == {
+        "content": "alice counted to five",
+        "message_id": sent[5]["id"],
+        "summary_type": "honcho_chat_summary_short",
+        "created_at": "2025-01-02T03:04:05Z",
+        "token_count": 4,
+    }
+    assert client.get(f"{base}/summaries").json()["short_summary"] == context["summary"]
+    # without the summary, every message
+    whole = client.get(f"{base}/context", params={"summary": "false"}).json()
+    assert (whole["summary"], len(whole["messages"])) == (None, 8)
+
+    # a long summary shorter than the short one is not taken; a longer one is
+    _store_summary(client, "long", "counting", sent[2])
+    assert client.get(f"{base}/context").json()["summary"]["summary_type"] == (
+        "honcho_chat_summary_short"
+    )
+    _store_summary(client, "long", "alice counted from zero up to six", sent[6])
+    context = client.get(f"{base}/context").json()
+    assert context["summary"]["summary_type"] == "honcho_chat_summary_long"
+    assert [m["content"] for m in context["messages"]] == ["message 6", "message 7"]
+    # a budget too small for the long one falls back to the short one (40% of 12 is 4)
+    small = client.get(f"{base}/context", params={"tokens": 12}).json()
+    assert small["summary"]["summary_type"] == "honcho_chat_summary_short"
+
+
+def test_observation_cap_counts_both_levels_and_defaults_to_fifty(client: TestClient) -> None:
+    observations = [
+        {
+            "content": f"Alice fact number {i}.",
+            "observer_id": "alice",
+            "observed_id": "alice",
+            "session_id": "s",
+        }
+        for i in range(60)
+    ]
+    client.post("/v2/workspaces/w/sessions", json={"id": "s", "peers": {"alice": {}}})
+    for start in (0, 50):
+        stored = client.post(
+            "/v2/workspaces/w/observations", json={"observations": observations[start : start + 50]}
+        )
+        assert stored.status_code == 200, stored.text
+    deductions = [
+        o | {"content": f"Alice likes numbers {i}.", "level": "deductive", "premises": ["x"]}
+        for i, o in enumerate(observations[:10])
+    ]
+    stored = client.post("/v2/workspaces/w/observations", json={"observations": deductions})
+    assert stored.status_code == 200, stored.text
+    rep = "/v2/workspaces/w/peers/alice/representation"
+
+    def count(response: Any) -> int:
+        body = response.json()["representation"]
+        return len(body["explicit"]) + len(body["deductive"])
+
+    assert count(client.post(rep, json={})) == 25  # the body's default, as in Honcho
+    assert count(client.post(rep, json={"max_observations": None})) == 50  # the server's
+    assert count(client.post(rep, json={"max_observations": 7})) == 7  # both levels together
+    context = client.get("/v2/workspaces/w/peers/alice/context").json()["representation"]
+    assert len(context["explicit"]) + len(context["deductive"]) == 50

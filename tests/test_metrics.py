@@ -111,7 +111,7 @@ def test_requests_are_counted_by_route_template_method_and_status(client: TestCl
     ok(client.post(f"/v2/workspaces/{W}/peers", json={"id": "alice"}))
     bad = client.post(f"/v2/workspaces/{W}/peers", json={"id": "not ok!"})
     assert bad.status_code == 422
-    gone = client.get(f"/v2/workspaces/{W}/peers/nobody/card")
+    gone = client.delete("/v2/workspaces/nobody")
     assert gone.status_code == 404
     assert client.get("/no/such/path/1").status_code == 404
     assert client.delete("/no/such/path/2").status_code == 404
@@ -123,7 +123,7 @@ def test_requests_are_counted_by_route_template_method_and_status(client: TestCl
         requests_by("/v2/workspaces", "POST", 200): 2,
         requests_by(peers, "POST", 200): 3,
         requests_by(peers, "POST", 422): 1,
-        requests_by("/v2/workspaces/{workspace_id}/peers/{peer_id}/card", "GET", 404): 1,
+        requests_by("/v2/workspaces/{workspace_id}", "DELETE", 404): 1,
         requests_by("unknown", "GET", 404): 1,
         requests_by("unknown", "DELETE", 404): 1,
         requests_by("/v2/workspaces/{workspace_id}/sessions/{session_id}/messages", "POST", 200): 1,
@@ -232,7 +232,7 @@ def test_model_calls_and_tokens_are_counted_by_role_streams_included(
     assert streamed.status_code == 200
     assert streamed.headers["content-type"].startswith("text/event-stream")
     frames = [json.loads(line[6:]) for line in streamed.text.split("\n\n")[:-1]]
-    assert frames[-1] == {"done": True}
+    assert frames[-1] == {"delta": {"content": None}, "done": True}
     assert "".join(f["delta"]["content"] for f in frames[:-1]) == "She keeps bees."
 
     bodies = model.chat_requests()

@@ -389,10 +389,12 @@ def test_bad_dream_requests_are_422(client: TestClient, body: dict[str, Any]) ->
     assert client.post(f"/v2/workspaces/{W}/trigger_dream", json=body).status_code == 422
 
 
-def test_dream_for_unknown_peers_is_404(client: TestClient) -> None:
+def test_dream_for_unknown_peers_queues_nothing(client: TestClient) -> None:
+    """Honcho answers 204 whatever the peers; unknown peers have nothing to dream about."""
     setup(client)
-    response = client.post(
-        f"/v2/workspaces/{W}/trigger_dream",
-        json={"observer": "ghost", "dream_type": "consolidate"},
-    )
-    assert response.status_code == 404
+    before = client.get(f"/v2/workspaces/{W}/deriver/status").json()["total_work_units"]
+    for path in (f"/v2/workspaces/{W}/trigger_dream", "/v2/workspaces/nope/trigger_dream"):
+        response = client.post(path, json={"observer": "ghost", "dream_type": "consolidate"})
+        assert (response.status_code, response.content) == (204, b"")
+    status = client.get(f"/v2/workspaces/{W}/deriver/status").json()
+    assert status["total_work_units"] == before

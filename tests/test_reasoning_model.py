@@ -262,7 +262,7 @@ def test_short_summaries_roll_up_every_n_messages(ws: TestClient, model: FakeOpe
     short = summaries["short_summary"]
     assert short["content"] == "First summary: Alice counted to ten."
     assert short["message_id"] == sent[9]["id"]
-    assert short["summary_type"] == "short"
+    assert short["summary_type"] == "honcho_chat_summary_short"
     assert short["token_count"] == count_tokens("First summary: Alice counted to ten.")
     assert summaries["long_summary"] is None
     first_prompt = next(p for p in model.prompts() if SUMMARY in p)

@@ -256,14 +256,18 @@ def test_delete_then_404(client: TestClient) -> None:
     assert back["id"] != gone["id"]
 
 
-def test_unknown_workspace_is_404(client: TestClient) -> None:
-    for r in (
-        client.post(hooks("nope"), json={"url": "http://127.0.0.1:9/x"}),
-        client.get(hooks("nope")),
-        client.get(f"{hooks('nope')}/test"),
-    ):
-        assert r.status_code == 404, r.text
-        assert "detail" in r.json()
+def test_unknown_workspace(client: TestClient) -> None:
+    """As in Honcho: registering needs the workspace (404); listing and the test emit of an
+    unknown workspace find no endpoints."""
+    created = client.post(hooks("nope"), json={"url": "http://127.0.0.1:9/x"})
+    assert (created.status_code, created.json()) == (404, {"detail": "Workspace nope not found"})
+    listed = client.get(hooks("nope"))
+    assert (listed.status_code, listed.json()) == (
+        200,
+        {"items": [], "total": 0, "page": 1, "size": 50, "pages": 0},
+    )
+    tested = client.get(f"{hooks('nope')}/test")
+    assert (tested.status_code, tested.json()["endpoints"]) == (200, 0)
 
 
 @pytest.mark.parametrize("settings_overrides", [PRIVATE | {"max_webhooks_per_workspace": 2}])

@@ -6,8 +6,10 @@ Parley does not). Shares, each taken from what is left:
 
 1. representation and peer card (when a perspective is asked for): at most half the budget,
    card first, then observations in the order they were chosen (most relevant first);
-2. summary: the long one if it fits in 40% of what is left, else the short one, else none;
-3. messages: the newest that fit in the rest, returned oldest first.
+2. summary (Honcho's choice): the long one if it fits in 40% of what is left and is longer than
+   the short one, else the short one if it fits, else none;
+3. messages: the newest that fit in the rest, returned oldest first; with a summary, only from
+   the last message it covers on (as Honcho: what the summary says is not repeated).
 
 Counts use the same tokenizer as messages' `token_count` (cl100k_base).
 """
@@ -24,6 +26,7 @@ from parley.llm.embeddings import Embedder
 from parley.memory import peer_cards, summaries
 from parley.memory.observation_index import ObservationIndex
 from parley.memory.representation import (
+    SERVER_MAX_OBSERVATIONS,
     Representation,
     RepresentationRequest,
     select_observations,
@@ -79,7 +82,7 @@ async def session_context(
     workspace_id: str,
     request: ContextRequest,
 ) -> SessionContext:
-    budget = min(request.tokens if request.tokens is not None else MAX_TOKENS, MAX_TOKENS)
+    budget = max(0, min(request.tokens if request.tokens is not None else MAX_TOKENS, MAX_TOKENS))
     perspective = None
     if request.peer_target is not None:
         perspective = RepresentationRequest(
@@ -90,7 +93,7 @@ async def session_context(
             search_top_k=request.search_top_k,
             search_max_distance=request.search_max_distance,
             include_most_derived=request.include_most_derived,
-            max_observations=request.max_observations or 25,
+            max_observations=request.max_observations or SERVER_MAX_OBSERVATIONS,
         )
     # an unknown session, target or perspective has nothing to give: an empty context, as in
     # Honcho
@@ -111,7 +114,10 @@ async def session_context(
             left -= spent
         if request.summary:
             left -= await _fit_summary(db, context, workspace_id, int(left * SUMMARY_SHARE))
-        context.messages, spent = await newest_messages(db, workspace_id, request.session_id, left)
+        since = context.summary.message_seq if context.summary is not None else None
+        context.messages, spent = await newest_messages(
+            db, workspace_id, request.session_id, left, since_seq=since
+        )
         left -= spent
         context.tokens = budget - left
     return context
@@ -154,19 +160,21 @@ async def _fit_perspective(
 async def _fit_summary(
     db: AsyncSession, context: SessionContext, workspace_id: str, share: int
 ) -> int:
-    for kind in ("long", "short"):
-        found = await summaries.latest(db, workspace_id, context.session_id, kind)
-        if found is not None and found.token_count <= share:
-            context.summary = found
-            return found.token_count
-    return 0
+    long = await summaries.latest(db, workspace_id, context.session_id, "long")
+    short = await summaries.latest(db, workspace_id, context.session_id, "short")
+    short_tokens = short.token_count if short is not None else 0
+    if long is not None and long.token_count <= share and long.token_count > short_tokens:
+        context.summary = long
+    elif short is not None and 0 < short_tokens <= share:
+        context.summary = short
+    return context.summary.token_count if context.summary is not None else 0
 
 
 async def newest_messages(
-    db: AsyncSession, workspace_id: str, session_id: str, room: int
+    db: AsyncSession, workspace_id: str, session_id: str, room: int, since_seq: int | None = None
 ) -> tuple[list[Message], int]:
     """The newest messages of the session whose token counts fit `room` (oldest first), and
-    what they count; read a page at a time."""
+    what they count; read a page at a time. `since_seq`: none older than that message."""
     kept: list[Message] = []
     spent = 0
     before: int | None = None
@@ -179,6 +187,8 @@ async def newest_messages(
             .limit(page_size)
         )
         page_size = min(2 * page_size, MESSAGE_PAGE)
+        if since_seq is not None:
+            stmt = stmt.where(Message.seq >= since_seq)
         if before is not None:
             stmt = stmt.where(Message.seq < before)
         page = list((await db.scalars(stmt)).all())

@@ -93,6 +93,7 @@ class Dialectic:
             search_query=request.query,
             include_most_derived=True,
             max_observations=OBSERVATIONS_PER_LEVEL,
+            per_level=True,
         )
         embedding = asyncio.ensure_future(self._embed_query(request.query))
         try:

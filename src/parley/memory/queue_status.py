@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.store.models import WorkItem
@@ -63,10 +63,12 @@ async def queue_status(
     session_id: str | None = None,
 ) -> QueueStatus:
     where = [WorkItem.workspace_id == workspace_id]
-    if observer_id is not None:
-        where.append(WorkItem.observer_id == observer_id)
+    # Honcho's rule: an observer and a sender together match work of either
+    peers = [WorkItem.observer_id == observer_id] if observer_id is not None else []
     if sender_id is not None:
-        where.append(WorkItem.sender_id == sender_id)
+        peers.append(WorkItem.sender_id == sender_id)
+    if peers:
+        where.append(or_(*peers))
     if session_id is not None:
         where.append(WorkItem.session_id == session_id)
     rows = (

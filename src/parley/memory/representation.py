@@ -21,6 +21,8 @@ from parley.store.models import Message, Observation
 
 LEVELS = ("explicit", "deductive")
 DEFAULT_MAX_OBSERVATIONS = 25
+# Honcho's WORKING_REPRESENTATION_MAX_OBSERVATIONS: what a request that leaves the cap unset gets
+SERVER_MAX_OBSERVATIONS = 50
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,10 @@ class RepresentationRequest:
     search_top_k: int | None = None
     search_max_distance: float | None = None
     include_most_derived: bool = False
+    # a cap on both levels together, as Honcho's; `per_level`: on each level apart (the chat's
+    # retrieval, which wants deductions even when explicit facts are many)
     max_observations: int = DEFAULT_MAX_OBSERVATIONS
+    per_level: bool = False
 
 
 @dataclass
@@ -141,7 +146,7 @@ async def select_observations(
         if row is None:
             continue
         level = "deductive" if row.level == "deductive" else "explicit"
-        if len(picked[level]) < limit:
+        if len(picked[level] if request.per_level else ranked) < limit:
             picked[level].append(row)
             ranked.append(row)
     for level in LEVELS:

@@ -110,7 +110,7 @@ async def get_or_create_endpoint(
 async def list_endpoints(
     *, db: AsyncSession, workspace_id: str, page: int, size: int
 ) -> Page[WebhookEndpoint]:
-    await get_workspace(db=db, workspace_id=workspace_id)
+    """An unknown workspace has none (as in Honcho)."""
     stmt = (
         select(WebhookEndpoint)
         .where(WebhookEndpoint.workspace_id == workspace_id)

@@ -24,6 +24,7 @@ from parley.memory.context import ContextRequest, session_context
 from parley.memory.dialectic import ChatRequest
 from parley.memory.peers import ensure_peer
 from parley.memory.representation import (
+    SERVER_MAX_OBSERVATIONS,
     Representation,
     RepresentationRequest,
     build_representation,
@@ -37,6 +38,10 @@ router = APIRouter(prefix="/workspaces/{workspace_id}")
 IdField = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN)]
 IdQuery = Annotated[
     str | None, Query(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN)
+]
+# Honcho reads an empty `peer_target=` / `peer_perspective=` as absent
+EmptyOrIdQuery = Annotated[
+    str | None, Query(max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN.replace("+$", "*$"))
 ]
 PeerAccess = Annotated[Principal, requires(Scope.PEER)]
 
@@ -143,7 +148,7 @@ async def _frames(pieces: AsyncIterator[str]) -> AsyncIterator[bytes]:
         log.warning("chat stream failed: %s", err)
         yield sse({"error": {"message": f"the model failed: {err}"}, "done": True})
         return
-    yield sse({"done": True})
+    yield sse({"delta": {"content": None}, "done": True})  # Honcho's last frame
 
 
 @router.post(
@@ -198,7 +203,7 @@ async def get_representation(
             search_top_k=body.search_top_k,
             search_max_distance=body.search_max_distance,
             include_most_derived=bool(body.include_most_derived),
-            max_observations=body.max_observations or 25,
+            max_observations=body.max_observations or SERVER_MAX_OBSERVATIONS,
         ),
     )
     return {"representation": representation_out(representation).model_dump()}  # as Honcho
@@ -230,7 +235,7 @@ async def get_peer_context(
             search_top_k=search_top_k,
             search_max_distance=search_max_distance,
             include_most_derived=include_most_derived,
-            max_observations=max_observations or 25,
+            max_observations=max_observations or SERVER_MAX_OBSERVATIONS,
         ),
     )
     async with state.database.read() as db:
@@ -249,17 +254,19 @@ async def get_session_context(
     session_id: Name,
     state: StateDep,
     _: Annotated[Principal, requires(Scope.SESSION)],
-    tokens: Annotated[int | None, Query(ge=0, le=100_000)] = None,
+    # Honcho takes any count up to its maximum: none at all (or less) is an empty context
+    tokens: Annotated[int | None, Query(le=100_000)] = None,
     last_message: Annotated[str | None, Query(max_length=25_000)] = None,
     summary: bool = True,
-    peer_target: IdQuery = None,
-    peer_perspective: IdQuery = None,
+    peer_target: EmptyOrIdQuery = None,
+    peer_perspective: EmptyOrIdQuery = None,
     limit_to_session: bool = False,
     search_top_k: Annotated[int | None, Query(ge=1, le=100)] = None,
     search_max_distance: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
     include_most_derived: bool = False,
     max_observations: Annotated[int | None, Query(ge=1, le=100)] = None,
 ) -> SessionContextOut:
+    peer_target, peer_perspective = peer_target or None, peer_perspective or None
     if peer_perspective is not None and peer_target is None:
         raise InvalidInput("peer_perspective needs peer_target")
     context = await session_context(

@@ -3,6 +3,7 @@ model usage (a Parley addition)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -12,6 +13,7 @@ from pydantic import BaseModel, Field
 from parley.api.deps import Name, ReadDb, Scope, StateDep, WriteDb, requires
 from parley.api.storable import Storable
 from parley.auth.keys import Principal
+from parley.errors import NotFound
 from parley.memory import peer_cards, summaries
 from parley.memory.peers import ensure_peers, get_peer
 from parley.memory.reasoning import enqueue_dream
@@ -107,14 +109,23 @@ async def set_peer_card(
     return PeerCardResponse(peer_card=list(body.peer_card))
 
 
+# Honcho's names of the two kinds, and its timestamps: UTC to the second, with a Z
+SUMMARY_TYPES = {"short": "honcho_chat_summary_short", "long": "honcho_chat_summary_long"}
+
+
+def iso_seconds(when: datetime) -> str:
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return when.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
 def summary_out(row: SessionSummary | None) -> Summary | None:
     if row is None:
         return None
     return Summary(
         content=row.content,
         message_id=row.message_id,
-        summary_type=row.kind,
-        created_at=row.created_at.isoformat(),
+        summary_type=SUMMARY_TYPES[row.kind],
+        created_at=iso_seconds(row.created_at),
         token_count=row.token_count,
     )
 
@@ -133,6 +144,15 @@ async def get_session_summaries(
     )
 
 
+async def _peers_exist(db: Any, workspace_id: str, peer_ids: set[str]) -> bool:
+    for peer_id in peer_ids:
+        try:
+            await get_peer(db=db, workspace_id=workspace_id, peer_id=peer_id)
+        except NotFound:
+            return False
+    return True
+
+
 @router.post("/trigger_dream", status_code=204, tags=["workspaces"])
 async def trigger_dream(
     workspace_id: Name,
@@ -142,15 +162,16 @@ async def trigger_dream(
     background: BackgroundTasks,
     _: Annotated[Principal, requires(Scope.WORKSPACE)],
 ) -> Response:
-    await get_workspace(db=db, workspace_id=workspace_id)
     observed = body.observed or body.observer
-    for peer in {body.observer, observed}:
-        await get_peer(db=db, workspace_id=workspace_id, peer_id=peer)
-    await enqueue_dream(
-        db, workspace_id=workspace_id, observer_id=body.observer, observed_id=observed
-    )
-    if state.worker is not None:
-        background.add_task(state.worker.notify)
+    # Honcho answers 204 whatever the peers; unknown peers have nothing to dream about, so
+    # nothing is queued for them
+    known = await _peers_exist(db, workspace_id, {body.observer, observed})
+    if known:
+        await enqueue_dream(
+            db, workspace_id=workspace_id, observer_id=body.observer, observed_id=observed
+        )
+        if state.worker is not None:
+            background.add_task(state.worker.notify)
     return Response(status_code=204)
 
 

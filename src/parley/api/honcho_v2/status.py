@@ -61,8 +61,9 @@ async def get_deriver_status(
         notes.append("No summary model is configured: session summaries are skipped.")
     return DeriverStatus(
         **_counts(status.overall),
+        # as in Honcho: none with a session filter, and none (not {}) when there is no work
         sessions=None
-        if session_id is not None
+        if session_id is not None or not status.sessions
         else {
             sid: SessionDeriverStatus(session_id=sid, **_counts(counts))
             for sid, counts in status.sessions.items()
