@@ -510,6 +510,26 @@ def test_peer_key_reaches_only_its_sessions(client: TestClient) -> None:
         f"{me} cannot reach session s-bc",
     )
 
+    # ...including through a session named in a body (chat, representation), streamed or not
+    for body in (
+        {"query": "what was said?", "session_id": "s-bc"},
+        {"query": "what was said?", "session_id": "s-bc", "stream": True},
+    ):
+        forbidden(
+            client.post(f"{base}/peers/alice/chat", json=body, headers=h),
+            f"{me} cannot reach session s-bc",
+        )
+    forbidden(
+        client.post(f"{base}/peers/alice/representation", json={"session_id": "s-bc"}, headers=h),
+        f"{me} cannot reach session s-bc",
+    )
+    answer = ok(
+        client.post(
+            f"{base}/peers/alice/chat", json={"query": "hi?", "session_id": "s-ab"}, headers=h
+        )
+    )
+    assert "hi alice" in answer["content"]
+
     # workspace-wide listings and settings are not for peer keys
     forbidden(client.post(f"{base}/peers/list", json={}, headers=h), nope)
     forbidden(client.post(f"{base}/sessions/list", json={}, headers=h), nope)

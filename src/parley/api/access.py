@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from parley.auth.keys import Principal
 from parley.errors import Forbidden
 from parley.memory.sessions import is_member
+from parley.store.engine import Database
 from parley.store.models import Session
 
 
@@ -74,3 +75,22 @@ def check_membership_change(principal: Principal, peer_ids: Iterable[str]) -> No
 def check_not_peer_key(principal: Principal, action: str) -> None:
     if principal.peer is not None:
         raise Forbidden(f"{principal.describe()} cannot {action}")
+
+
+async def check_named_session(
+    principal: Principal, *, database: Database, workspace_id: str, session_id: str | None
+) -> None:
+    """A session named in a body (chat's and the representation's `session_id`) is checked
+    as a session in the path would be: a session key reaches only its own, a peer key only the
+    sessions its peer is in."""
+    if session_id is None or principal.admin or principal.is_workspace_key:
+        return
+    if principal.session is not None and principal.session == session_id:
+        return
+    if principal.peer is not None and principal.workspace == workspace_id:
+        async with database.read() as db:
+            if await is_member(
+                db=db, workspace_id=workspace_id, session_id=session_id, peer_id=principal.peer
+            ):
+                return
+    raise Forbidden(f"{principal.describe()} cannot reach session {session_id}")

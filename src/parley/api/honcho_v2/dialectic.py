@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from parley.api.access import check_named_session
 from parley.api.deps import Name, Scope, StateDep, requires
 from parley.api.honcho_v2.reasoning import Summary, summary_out
 from parley.api.honcho_v2.schemas import Message, message_out
@@ -162,8 +163,11 @@ async def chat(
     peer_id: Name,
     body: DialecticOptions,
     state: StateDep,
-    _: PeerAccess,
+    principal: PeerAccess,
 ) -> Any:
+    await check_named_session(
+        principal, database=state.database, workspace_id=workspace_id, session_id=body.session_id
+    )
     # the path peer is get-or-created, as in Honcho
     await ensure_peer(database=state.database, workspace_id=workspace_id, peer_id=peer_id)
     request = ChatRequest(
@@ -188,8 +192,11 @@ async def get_representation(
     peer_id: Name,
     body: PeerRepresentationGet,
     state: StateDep,
-    _: PeerAccess,
+    principal: PeerAccess,
 ) -> dict[str, Any]:
+    await check_named_session(
+        principal, database=state.database, workspace_id=workspace_id, session_id=body.session_id
+    )
     representation = await build_representation(
         database=state.database,
         embedder=state.embedder,
