@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import shutil
 import socket
@@ -224,6 +225,25 @@ def honcho_for(client: TestClient) -> Iterator[Any]:
 
     yield make
     http.close()
+
+
+def run_latest_honcho_core(script: str, base_url: str) -> Any:
+    """Run `script` (which prints JSON) with the newest honcho-core against `base_url`; it
+    cannot share the venv with honcho-ai 1.6.0's pin, so `scripts/test` installs it into its
+    own directory and it runs in a subprocess."""
+    default = Path(sys.prefix) / "extra" / "honcho-core-1.11.0"
+    latest = Path(os.environ.get("PARLEY_TEST_LATEST_HONCHO_CORE") or default)
+    if not (latest / "honcho_core").is_dir():
+        pytest.fail("run the suite through ./scripts/test, which installs honcho-core 1.11.0")
+    result = subprocess.run(
+        [sys.executable, "-c", script, base_url],
+        env=os.environ | {"PYTHONPATH": str(latest)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
 
 
 @pytest.fixture

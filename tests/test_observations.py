@@ -4,17 +4,13 @@ delete, on both backends, through HTTP and the real SDK."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from conftest import run_latest_honcho_core
 from parley.memory.observations import NewObservation, get_observation, store_observations
 from parley.store.models import Observation
 
@@ -417,19 +413,7 @@ print(json.dumps({
 
 
 def test_newest_honcho_core_conclusions(served: str) -> None:
-    default = Path(sys.prefix) / "extra" / "honcho-core-1.11.0"
-    latest = Path(os.environ.get("PARLEY_TEST_LATEST_HONCHO_CORE") or default)
-    if not (latest / "honcho_core").is_dir():
-        pytest.fail("run the suite through ./scripts/test, which installs honcho-core 1.11.0")
-    result = subprocess.run(
-        [sys.executable, "-c", LATEST_SCRIPT, served],
-        env=os.environ | {"PYTHONPATH": str(latest)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {
+    assert run_latest_honcho_core(LATEST_SCRIPT, served) == {
         "made": ["Alice has a golden retriever", "Alice works night shifts"],
         "nearest": ["Alice has a golden retriever"],
         "listed": ["Alice works night shifts"],

@@ -4,13 +4,7 @@ so `scripts/test` installs it into its own directory and it runs in a subprocess
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-import pytest
+from conftest import run_latest_honcho_core
 
 SCRIPT = r"""
 import json, sys
@@ -42,15 +36,7 @@ print(json.dumps({
 
 
 def test_newest_honcho_core_works(served: str) -> None:
-    latest = os.environ.get("PARLEY_TEST_LATEST_HONCHO_CORE")
-    if not latest or not (Path(latest) / "honcho_core").is_dir():
-        pytest.fail("run the suite through ./scripts/test, which installs honcho-core 1.11.0")
-    env = os.environ | {"PYTHONPATH": latest}
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT, served], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {
+    assert run_latest_honcho_core(SCRIPT, served) == {
         "sent": ["one", "two"],
         "got": "two",
         "listed": ["one"],
@@ -84,19 +70,7 @@ print(json.dumps({
 
 
 def test_newest_honcho_core_sees_honchos_lenient_answers(served: str) -> None:
-    latest = os.environ.get("PARLEY_TEST_LATEST_HONCHO_CORE")
-    if not latest or not (Path(latest) / "honcho_core").is_dir():
-        pytest.fail("run the suite through ./scripts/test, which installs honcho-core 1.11.0")
-    env = os.environ | {"PYTHONPATH": latest}
-    result = subprocess.run(
-        [sys.executable, "-c", LENIENT, served],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {
+    assert run_latest_honcho_core(LENIENT, served) == {
         "added": ["fresh", "new-ws"],
         "members": ["alice"],
         "listed": 0,
