@@ -1081,3 +1081,36 @@ def test_placeholder_secrets_are_refused(
 def test_a_random_secret_is_accepted(cli_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PARLEY_JWT_SECRET", "9f" * 16)
     assert Settings().signing_key == "9f" * 16
+
+
+def test_narrow_keys_see_only_this_sessions_observations_in_its_context(
+    client: TestClient,
+) -> None:
+    """Session context with a perspective: a session or peer key gets what was concluded in
+    this session only; bob's conclusions about carol from s-bc stay out of s-ab's context."""
+    _seed_three(client)
+    facts = [
+        {"content": f"Carol {what}.", "observer_id": "bob", "observed_id": "carol", "session_id": s}
+        for what, s in (
+            ("likes tea (said in s-ab)", "s-ab"),
+            ("has a secret (said in s-bc)", "s-bc"),
+        )
+    ]
+    ok(
+        client.post(
+            f"/v2/workspaces/{W}/observations", json={"observations": facts}, headers=ADMIN_H
+        )
+    )
+    path = f"/v2/workspaces/{W}/sessions/s-ab/context"
+    params = {"peer_target": "carol", "peer_perspective": "bob"}
+
+    def seen(headers: dict[str, str]) -> list[str]:
+        context = ok(client.get(path, params=params, headers=headers))
+        return [o["content"] for o in context["peer_representation"]["explicit"]]
+
+    here = ["Carol likes tea (said in s-ab)."]
+    assert seen(session_h(W, "s-ab")) == here
+    assert seen(peer_h(W, "alice")) == here
+    everywhere = sorted(["Carol likes tea (said in s-ab).", "Carol has a secret (said in s-bc)."])
+    assert sorted(seen(workspace_h(W))) == everywhere
+    assert sorted(seen(ADMIN_H)) == everywhere

@@ -260,7 +260,7 @@ async def get_session_context(
     workspace_id: Name,
     session_id: Name,
     state: StateDep,
-    _: Annotated[Principal, requires(Scope.SESSION)],
+    principal: Annotated[Principal, requires(Scope.SESSION)],
     # Honcho takes any count up to its maximum: none at all (or less) is an empty context
     tokens: Annotated[int | None, Query(le=100_000)] = None,
     last_message: Annotated[str | None, Query(max_length=25_000)] = None,
@@ -288,7 +288,10 @@ async def get_session_context(
             last_message=last_message,
             peer_target=peer_target,
             peer_perspective=peer_perspective,
-            limit_to_session=limit_to_session,
+            # A session or peer key sees the session, not what its peers concluded elsewhere
+            # (Honcho lets any key of the workspace read every session's observations here)
+            limit_to_session=limit_to_session
+            or not (principal.admin or principal.is_workspace_key),
             search_top_k=search_top_k,
             search_max_distance=search_max_distance,
             include_most_derived=include_most_derived,
