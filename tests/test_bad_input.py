@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -262,3 +263,90 @@ def test_created_at_without_a_zone_is_utc(seeded: TestClient) -> None:
         f"{MESSAGES}/list", json={"filters": {"created_at": "2024-03-01T12:30:00"}}
     ).json()
     assert listed["items"][0]["created_at"] == "2024-03-01T12:30:00Z"
+
+
+def _nested(levels: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("body", "loc", "msg"),
+    [
+        ({"messages": [{"content": "x", "peer_id": "a", "created_at": "9999-12-31T23:59:59-14:00"}]}, ["body", "messages", 0, "created_at"], "Value error, datetime is out of range once converted to UTC"),
+        ({"messages": [{"content": "x", "peer_id": "a", "metadata": _nested(65)}]}, ["body", "messages", 0, "metadata"], "Value error, JSON is nested deeper than 64 levels"),
+        ({"messages": [{"content": "x", "peer_id": "a", "metadata": {"n": float("inf")}}]}, ["body", "messages", 0, "metadata"], "Value error, numbers must be finite (not Infinity, NaN or out of range)"),
+    ],
+)  # fmt: skip
+def test_values_no_column_can_hold_are_422(
+    seeded: TestClient, body: Any, loc: list[Any], msg: str
+) -> None:
+    """Each of these was a 500 (or, for Infinity, a silent null)."""
+    before = snapshot(seeded)
+    response = seeded.post(
+        f"{MESSAGES}/", content=json.dumps(body), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert [(e["loc"], e["msg"]) for e in response.json()["detail"]] == [(loc, msg)]
+    assert snapshot(seeded) == before
+    # 64 levels are fine, and come back exactly
+    deep = _nested(64)
+    stored = seeded.post(
+        f"{MESSAGES}/", json={"messages": [{"content": "deep", "peer_id": "a", "metadata": deep}]}
+    )
+    assert stored.json()[0]["metadata"] == deep
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ['{"n": Infinity}', '{"n": -Infinity}', '{"n": NaN}', '{"n": 1e400}'],
+)
+def test_non_standard_json_numbers_are_422(seeded: TestClient, raw: str) -> None:
+    before = snapshot(seeded)
+    body = '{"messages": [{"content": "x", "peer_id": "a", "metadata": ' + raw + "}]}"
+    response = seeded.post(
+        f"{MESSAGES}/", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert snapshot(seeded) == before
+
+
+def test_filters_are_bounded_and_checked(seeded: TestClient) -> None:
+    """5,000 OR branches once froze the server for 20 s; a lone surrogate in a filter value
+    was a 500."""
+    branches = {"filters": {"OR": [{"peer_id": f"p{i}"} for i in range(5000)]}}
+    response = seeded.post(f"{MESSAGES}/list", json=branches)
+    assert (response.status_code, response.json()) == (
+        422,
+        {"detail": "filters have more than 200 conditions"},
+    )
+    fine = {"filters": {"OR": [{"peer_id": f"p{i}"} for i in range(150)] + [{"peer_id": "a"}]}}
+    assert seeded.post(f"{MESSAGES}/list", json=fine).json()["total"] == 1
+    surrogate = seeded.post(
+        f"{MESSAGES}/list",
+        content='{"filters": {"peer_id": "\\ud800"}}',
+        headers={"content-type": "application/json"},
+    )
+    assert surrogate.status_code == 422
+    assert locs(surrogate) == [["body", "filters"]]
+
+
+@pytest.mark.parametrize("page", ["1000000001", "9223372036854775807", "99999999999999999999"])
+def test_huge_pages_are_422(seeded: TestClient, page: str) -> None:
+    for method, path in (
+        ("POST", f"{MESSAGES}/list"),
+        ("POST", "/v2/workspaces/w/peers/list"),
+        ("POST", "/v2/workspaces/w/sessions/list"),
+        ("POST", "/v2/workspaces/list"),
+        ("GET", "/v2/workspaces/w/sessions/s/peers"),
+        ("POST", "/v2/workspaces/w/peers/a/sessions"),
+        ("POST", "/v2/workspaces/w/observations/list"),
+        ("GET", "/v2/workspaces/w/webhooks"),
+    ):
+        response = seeded.request(method, path, params={"page": page})
+        assert response.status_code == 422, path
+        assert locs(response) == [["query", "page"]]
+    last = seeded.post(f"{MESSAGES}/list", params={"page": 1_000_000_000}).json()
+    assert (last["items"], last["page"]) == ([], 1_000_000_000)

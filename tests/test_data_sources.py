@@ -396,3 +396,30 @@ def test_deleting_a_project_removes_its_uploads(client: TestClient, settings: Se
     assert client.delete(f"/api/v1/projects/{pid}", headers=PARTNER).status_code == 200
     assert not (settings.data_dir / "uploads" / pid).exists()
     assert client.get(f"/api/v1/connections/{pid}", headers=PARTNER).status_code == 404
+
+
+def test_an_upload_to_an_unknown_project_writes_nothing(
+    client: TestClient, settings: Settings
+) -> None:
+    """It was a 404 that left an empty folder behind, and a 500 for ids longer than a file
+    name may be."""
+    for pid in ("no-such-project", "p" * 300):
+        response = client.post(
+            f"/api/v1/connections/{pid}/upload",
+            data={"name": "v"},
+            files={"file": ("v.csv", b"a,b\n1,2\n", "text/csv")},
+            headers=PARTNER,
+        )
+        assert (response.status_code, response.json()["errorCode"]) == (404, "NOT_FOUND")
+    uploads = settings.data_dir / "uploads"
+    assert not uploads.exists() or list(uploads.iterdir()) == []
+
+
+def test_upload_folders_fit_a_file_name() -> None:
+    from parley.data.connectors.base import upload_folder_name
+
+    assert upload_folder_name("shop-1") == "shop-1"
+    assert upload_folder_name("p" * 200) == "p" * 200
+    long = upload_folder_name("p" * 512)
+    assert long.startswith("id-") and len(long) == 3 + 64
+    assert upload_folder_name("q" * 512) != long

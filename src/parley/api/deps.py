@@ -71,7 +71,9 @@ ReadDb = Annotated[AsyncSession, Depends(read_db)]
 WriteDb = Annotated[AsyncSession, Depends(write_db, scope="function")]
 
 Name = Annotated[str, Path(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN)]
-PageNumber = Annotated[int, Query(ge=1, description="Page number, from 1")]
+# a page past 10**9 is past any real data, and its offset must still fit a 64-bit integer
+MAX_PAGE = 1_000_000_000
+PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1")]
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page")]
 
 

@@ -166,6 +166,8 @@ async def create_uploaded_connection(
     options: dict[str, Any],
 ) -> DataConnection:
     """Store an uploaded file in the project's upload folder and connect to it there."""
+    async with services.database.read() as db:  # nothing is written for an unknown project
+        await get_project(db=db, project_id=project_id)
     uploads = services.pool.env.for_project(project_id).project_uploads()
     if uploads is None:
         raise BadCredential("uploads are not available on this server")

@@ -153,7 +153,7 @@ class Session(BaseModel):
 class Filters(BaseModel):
     """The body of every `.../list` route."""
 
-    filters: JsonObject | None = None
+    filters: StoredJson | None = None  # checked: a lone surrogate cannot reach the SQL
 
 
 # --- messages ----------------------------------------------------------------------------

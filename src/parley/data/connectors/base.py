@@ -8,6 +8,7 @@ import asyncio
 import base64
 import datetime as dt
 import decimal
+import hashlib
 import ipaddress
 import math
 import socket
@@ -95,6 +96,14 @@ class ResultSet:
     rows: list[tuple[Any, ...]]
 
 
+def upload_folder_name(project_id: str) -> str:
+    """A project's upload folder: its id, or for ids longer than a file name may be (ids go up
+    to 512 characters, names to 255 bytes) a digest of it."""
+    if len(project_id) <= 200:
+        return project_id
+    return "id-" + hashlib.sha256(project_id.encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class ConnectorEnv:
     """Where connectors may read files from, and which network targets they may reach."""
@@ -114,7 +123,7 @@ class ConnectorEnv:
     def project_uploads(self) -> Path | None:
         if self.uploads_dir is None or self.project_id is None:
             return None
-        return self.uploads_dir / self.project_id
+        return self.uploads_dir / upload_folder_name(self.project_id)
 
     def readable_file(self, raw: object, what: str) -> Path:
         if not isinstance(raw, str) or not raw.strip() or "\x00" in raw:
