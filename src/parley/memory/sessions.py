@@ -161,13 +161,16 @@ async def add_peers(
         ],
     )
     now = utcnow()
-    for peer_id, config in peers.items():
+    by_config: dict[PeerConfig, list[str]] = {}
+    for peer_id, config in peers.items():  # one statement per config (a message batch: one)
+        by_config.setdefault(config, []).append(peer_id)
+    for config, peer_ids in by_config.items():
         await db.execute(
             update(SessionPeer)
             .where(
                 SessionPeer.workspace_id == workspace_id,
                 SessionPeer.session_id == session_id,
-                SessionPeer.peer_id == peer_id,
+                SessionPeer.peer_id.in_(peer_ids),
                 SessionPeer.left_at.is_not(None),
             )
             .values(
