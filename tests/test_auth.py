@@ -638,6 +638,17 @@ def test_peer_key_reaches_only_its_sessions(client: TestClient) -> None:
     forbidden(
         post_message(client, W, "s-new", "alice", "back?", h), f"{me} cannot reach session s-new"
     )
+    forbidden(client.get(f"{base}/sessions/s-new/peers", headers=h), nope)
+    forbidden(
+        client.post(f"{base}/sessions/s-new/peers", json={"alice": {}}, headers=h),
+        f"{me} cannot reach session s-new",
+    )
+    # the session it left is still among its sessions (as in Honcho), and rejoining (by a
+    # wider key) gives the reach back
+    own = ok(client.post(f"{base}/peers/alice/sessions", json={}, headers=h))
+    assert sorted(s["id"] for s in own["items"]) == ["s-ab", "s-added", "s-new", "s-solo"]
+    ok(client.post(f"{base}/sessions/s-new/peers", json={"alice": {}}, headers=ADMIN_H))
+    ok(client.post(f"{base}/sessions/s-new/messages/list", json={}, headers=h))
 
     # nothing leaked into or out of s-bc
     s_bc = ok(client.post(f"{base}/sessions/s-bc/messages/list", json={}, headers=ADMIN_H))["items"]

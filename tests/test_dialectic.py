@@ -162,6 +162,21 @@ def test_target_asks_what_the_observer_knows_about_another_peer(
     assert "Alice seems shy to Bob." in prompt and "Alice keeps bees on her roof." not in prompt
 
 
+def test_chat_leaves_out_the_sessions_the_asker_left(memory: TestClient, model: FakeOpenAI) -> None:
+    """The target's messages come from the sessions the asking peer is in now: after leaving,
+    it did not see what the session says."""
+    model.script(ANSWER, "Yes.")
+    body = {"query": "Does Alice keep bees?", "target": "alice"}
+    post(memory, "/peers/bob/chat", body)
+    assert "I keep bees on my roof." in last_prompt(model)
+    response = memory.request("DELETE", f"/v2/workspaces/{W}/sessions/s1/peers", json=["bob"])
+    assert response.status_code == 200
+    post(memory, "/peers/bob/chat", body)
+    prompt = last_prompt(model)
+    assert "I keep bees on my roof." not in prompt
+    assert "Alice seems shy to Bob." in prompt  # its own observations stay
+
+
 def test_streaming_through_the_sdk(memory: TestClient, model: FakeOpenAI, honcho_for: Any) -> None:
     model.script(ANSWER, "Alice keeps bees on her roof, and she plays chess.")
     alice = honcho_for(W).peer("alice")

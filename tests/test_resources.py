@@ -80,10 +80,15 @@ def test_session_peers_and_configs(honcho: Any) -> None:
     assert sorted(p.id for p in session.get_peers()) == ["alice", "carol"]
     session.remove_peers([carol])
     assert [p.id for p in session.get_peers()] == ["alice"]
-    with pytest.raises(NotFoundError):
-        core.get_config("bot", workspace_id="sdk-ws", session_id="s1")
+    # a peer that left keeps its config and the session among its sessions (as in Honcho)
+    assert core.get_config("bot", workspace_id="sdk-ws", session_id="s1").model_dump() == {
+        "observe_me": False,
+        "observe_others": True,
+    }
     assert [s.id for s in alice.get_sessions()] == ["s1"]
-    assert list(bot.get_sessions()) == []
+    assert [s.id for s in bot.get_sessions()] == ["s1"]
+    with pytest.raises(NotFoundError):
+        core.get_config("dave", workspace_id="sdk-ws", session_id="s1")
 
 
 def test_observer_limit(client: TestClient) -> None:

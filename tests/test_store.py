@@ -247,3 +247,106 @@ def test_representation_candidates_read_in_index_order(tmp_path: Any) -> None:
     assert "USING INDEX ix_observations_pair_times_derived" in most_derived
     assert "USING INDEX ix_observations_pair_session" in newest
     assert "TEMP B-TREE" not in most_derived
+
+
+# --- migration 0013: session peers that left keep their row (both backends) ----------------
+
+
+def _fresh_url(backend: str, tmp_path: Any, request: Any) -> str:
+    if backend == "postgres":
+        server = request.getfixturevalue("postgres")
+        url = str(server.new_database(migrated=False))
+        request.addfinalizer(lambda: server.drop_database(url))
+        return url
+    return f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"
+
+
+def test_left_at_upgrade_keeps_members_and_downgrade_drops_those_that_left(
+    backend: str, tmp_path: Any, request: Any
+) -> None:
+    """Memberships written before 0013 are all members (left_at NULL); the downgrade deletes
+    the rows of peers that had left (before 0013 leaving deleted the row) and the column."""
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from parley.memory.sessions import is_member
+    from parley.store.models import UTCDateTime
+
+    url = _fresh_url(backend, tmp_path, request)
+    migrate.upgrade(url, "0012")
+    joined = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
+    rows = sa.table(
+        "session_peers",
+        sa.column("workspace_id"),
+        sa.column("session_id"),
+        sa.column("peer_id"),
+        sa.column("joined_at", UTCDateTime()),
+    )
+
+    async def run(step: Any) -> Any:
+        database = create_database(url)
+        try:
+            async with database.write() as db:
+                return await step(db)
+        finally:
+            await database.dispose()
+
+    async def seed(db: Any) -> None:
+        await db.execute(
+            text(
+                "INSERT INTO workspaces (id, metadata, configuration, created_at) "
+                "VALUES ('w', '{}', '{}', CURRENT_TIMESTAMP)"
+            )
+        )
+        await db.execute(
+            text(
+                "INSERT INTO sessions (workspace_id, id, is_active, metadata, configuration, "
+                "created_at) VALUES ('w', 's', true, '{}', '{}', CURRENT_TIMESTAMP)"
+            )
+        )
+        for peer in ("alice", "bob"):
+            await db.execute(
+                text(
+                    "INSERT INTO peers (workspace_id, id, metadata, configuration, created_at) "
+                    "VALUES ('w', :p, '{}', '{}', CURRENT_TIMESTAMP)"
+                ),
+                {"p": peer},
+            )
+            await db.execute(
+                rows.insert().values(
+                    workspace_id="w", session_id="s", peer_id=peer, joined_at=joined
+                )
+            )
+
+    async def upgraded(db: Any) -> Any:
+        found = (await db.execute(text("SELECT peer_id, left_at FROM session_peers"))).all()
+        member = await is_member(db=db, workspace_id="w", session_id="s", peer_id="alice")
+        await db.execute(text("UPDATE session_peers SET left_at = joined_at WHERE peer_id = 'bob'"))
+        return sorted(tuple(r) for r in found), member
+
+    async def downgraded(db: Any) -> Any:
+        found = (await db.execute(sa.select(rows.c.peer_id, rows.c.joined_at))).all()
+        conn = await db.connection()
+        columns = await conn.run_sync(
+            lambda sync: [c["name"] for c in sa.inspect(sync).get_columns("session_peers")]
+        )
+        return [tuple(r) for r in found], "left_at" in columns
+
+    asyncio.run(run(seed))
+    migrate.upgrade(url)
+    assert asyncio.run(run(upgraded)) == ([("alice", None), ("bob", None)], True)
+    command.downgrade(migrate.alembic_config(url), "0012")
+    assert asyncio.run(run(downgraded)) == ([("alice", joined)], False)
+    assert migrate.current_revision_blocking(url) == "0012"
+    migrate.upgrade(url)
+
+    async def diff() -> list[Any]:
+        database = create_database(url)
+        try:
+            async with database.engine.connect() as conn:
+                return await conn.run_sync(_diff)
+        finally:
+            await database.dispose()
+
+    assert asyncio.run(diff()) == []

@@ -6,7 +6,7 @@ scoped to what the observer may know:
   recent (with `session_id`: only those made in that session);
 - the observer's peer card of the observed;
 - the observed peer's messages that match the question (hybrid search), from the session when
-  one is given, else from the sessions the observer is in;
+  one is given, else from the sessions the observer is in now (not those it left);
 - with `session_id`: the session's summary and its newest messages, within a token budget.
 
 Then the dialectic model answers; without one, the answer is the retrieved memory itself,
@@ -106,6 +106,8 @@ class Dialectic:
                                 select(SessionPeer.session_id).where(
                                     SessionPeer.workspace_id == workspace_id,
                                     SessionPeer.peer_id == request.observer,
+                                    # not one it left: it did not see what came after
+                                    SessionPeer.left_at.is_(None),
                                 )
                             )
                         ).all()

@@ -89,7 +89,11 @@ async def list_session_peers(
             SessionPeer,
             (SessionPeer.workspace_id == Peer.workspace_id) & (SessionPeer.peer_id == Peer.id),
         )
-        .where(SessionPeer.workspace_id == workspace_id, SessionPeer.session_id == session_id)
+        .where(
+            SessionPeer.workspace_id == workspace_id,
+            SessionPeer.session_id == session_id,
+            SessionPeer.left_at.is_(None),  # members now, not those that left (as in Honcho)
+        )
         .order_by(SessionPeer.joined_at, Peer.id)
     )
     return await paginate(db, stmt, page=page, size=size)

@@ -61,6 +61,7 @@ async def plan_message_work(
                 SessionPeer.peer_id,
                 SessionPeer.observe_me,
                 SessionPeer.observe_others,
+                SessionPeer.left_at,
                 Peer.configuration,
             )
             .join(
@@ -70,8 +71,10 @@ async def plan_message_work(
             .where(SessionPeer.workspace_id == workspace_id, SessionPeer.session_id == session_id)
         )
     ).all()
+    # Honcho's deriver (src/deriver/enqueue.py) reads every membership for the sender's
+    # observe_me, and only members that have not left observe others
     observed = {m.peer_id: _observe_me(m.observe_me, m.configuration) for m in members}
-    watchers = sorted(m.peer_id for m in members if m.observe_others)
+    watchers = sorted(m.peer_id for m in members if m.observe_others and m.left_at is None)
     work: list[NewWork] = []
     for message in messages:
         config = resolve(

@@ -32,6 +32,7 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    or_,
     select,
     table,
     text,
@@ -415,14 +416,15 @@ def _split_perspective(
 
 
 def _seen_by(peer_id: str) -> ColumnElement[bool]:
-    """Messages of the sessions `peer_id` is a member of, sent since it joined (a peer that
-    leaves loses its membership row here, and with it the session's messages)."""
+    """Messages of the sessions `peer_id` is or was a member of, sent while it was in them:
+    from when it (last) joined to when it left, both included, or to now (Honcho's window)."""
     return exists(
         select(literal(1)).where(
             SessionPeer.workspace_id == Message.workspace_id,
             SessionPeer.session_id == Message.session_id,
             SessionPeer.peer_id == peer_id,
             Message.created_at >= SessionPeer.joined_at,
+            or_(SessionPeer.left_at.is_(None), Message.created_at <= SessionPeer.left_at),
         )
     )
 

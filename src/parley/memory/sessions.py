@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.errors import BadRequest, NotFound
@@ -15,7 +15,7 @@ from parley.memory.filters import Field, Kind, compile_filters
 from parley.memory.pages import Page, paginate
 from parley.memory.peers import ensure_peers
 from parley.memory.workspaces import apply_changes, ensure_workspace
-from parley.store.models import Message, Session, SessionPeer
+from parley.store.models import Message, Session, SessionPeer, utcnow
 from parley.store.upsert import insert_missing
 
 MAX_OBSERVERS_PER_SESSION = 10
@@ -59,7 +59,7 @@ async def get_or_create_session(
 ) -> Session:
     """Return the session, creating it (and its workspace) if needed. On an existing session
     given metadata replaces the stored one and given configuration is merged into it. Given
-    peers are added (configs updated)."""
+    peers join (see `add_peers`)."""
     await ensure_workspace(db=db, workspace_id=workspace_id)
     await insert_missing(
         db,
@@ -100,7 +100,8 @@ async def list_sessions(
     size: int,
     peer_id: str | None = None,
 ) -> Page[Session]:
-    """Sessions of the workspace, or only those `peer_id` is a member of; an unknown
+    """Sessions of the workspace, or only those `peer_id` is or was a member of (Honcho's
+    src/crud/peer.py get_sessions_for_peer keeps the sessions a peer left); an unknown
     workspace or peer has none (as in Honcho)."""
     where = compile_filters(filters, FILTER_FIELDS, db.bind.dialect.name)
     stmt = select(Session).where(Session.workspace_id == workspace_id, where)
@@ -112,9 +113,15 @@ async def list_sessions(
     return await paginate(db, stmt.order_by(Session.created_at, Session.id), page=page, size=size)
 
 
+def active() -> ColumnElement[bool]:
+    """Memberships that have not ended: the peer is in the session now."""
+    return SessionPeer.left_at.is_(None)
+
+
 async def is_member(*, db: AsyncSession, workspace_id: str, session_id: str, peer_id: str) -> bool:
+    """Whether the peer is in the session now (one that left is not)."""
     row = await db.get(SessionPeer, (workspace_id, session_id, peer_id))
-    return row is not None
+    return row is not None and row.left_at is None
 
 
 async def add_peers(
@@ -124,8 +131,21 @@ async def add_peers(
     session_id: str,
     peers: Mapping[str, PeerConfig],
 ) -> None:
-    """Add peers to the session (creating missing peers); configs given update stored ones."""
+    """Peers join the session (missing peers are created), as in Honcho's
+    `_get_or_add_peers_to_session`: a new member or one that had left joins now with the
+    given config; a peer that is a member already keeps its stored config (and when it
+    joined: Honcho moves `joined_at` too, see the README)."""
     await ensure_peers(db=db, workspace_id=workspace_id, peer_ids=peers)
+    given = sum(1 for config in peers.values() if config.observe_others)
+    if given:
+        # Honcho counts the members not named here that observe, plus the observers named
+        await _check_observer_limit(
+            db=db,
+            workspace_id=workspace_id,
+            session_id=session_id,
+            extra=given,
+            excluding=list(peers),
+        )
     await insert_missing(
         db,
         SessionPeer,
@@ -140,20 +160,26 @@ async def add_peers(
             for p, config in peers.items()
         ],
     )
-    for peer_id, config in peers.items():
-        values = _config_values(config)
-        if values:
-            await db.execute(
-                update(SessionPeer)
-                .where(
-                    SessionPeer.workspace_id == workspace_id,
-                    SessionPeer.session_id == session_id,
-                    SessionPeer.peer_id == peer_id,
-                )
-                .values(**values)
+    now = utcnow()
+    by_config: dict[PeerConfig, list[str]] = {}
+    for peer_id, config in peers.items():  # one statement per config (a message batch: one)
+        by_config.setdefault(config, []).append(peer_id)
+    for config, peer_ids in by_config.items():
+        await db.execute(
+            update(SessionPeer)
+            .where(
+                SessionPeer.workspace_id == workspace_id,
+                SessionPeer.session_id == session_id,
+                SessionPeer.peer_id.in_(peer_ids),
+                SessionPeer.left_at.is_not(None),
             )
-    if any(config.observe_others for config in peers.values()):
-        await _check_observer_limit(db=db, workspace_id=workspace_id, session_id=session_id)
+            .values(
+                joined_at=now,
+                left_at=None,
+                observe_me=config.observe_me,
+                observe_others=config.observe_others,
+            )
+        )
 
 
 async def set_peers(
@@ -163,33 +189,60 @@ async def set_peers(
     session_id: str,
     peers: Mapping[str, PeerConfig],
 ) -> None:
-    """Make `peers` exactly the session's members."""
-    await db.execute(
-        delete(SessionPeer).where(
-            SessionPeer.workspace_id == workspace_id,
-            SessionPeer.session_id == session_id,
-            SessionPeer.peer_id.not_in(list(peers)),
+    """Make `peers` exactly the session's members, as Honcho's set_peers_for_session does:
+    every member leaves and the given peers join again, so all of them take the given
+    config. A peer that stays keeps when it joined."""
+    observers = sum(1 for config in peers.values() if config.observe_others)
+    if observers > MAX_OBSERVERS_PER_SESSION:
+        raise _too_many_observers(session_id, observers)
+    await ensure_peers(db=db, workspace_id=workspace_id, peer_ids=peers)
+    await _leave(db=db, workspace_id=workspace_id, session_id=session_id, peer_ids=None, but=peers)
+    for peer_id, config in peers.items():  # those that stay: `add_peers` leaves members be
+        await db.execute(
+            update(SessionPeer)
+            .where(
+                SessionPeer.workspace_id == workspace_id,
+                SessionPeer.session_id == session_id,
+                SessionPeer.peer_id == peer_id,
+                active(),
+            )
+            .values(observe_me=config.observe_me, observe_others=config.observe_others)
         )
-    )
     await add_peers(db=db, workspace_id=workspace_id, session_id=session_id, peers=peers)
 
 
 async def remove_peers(
     *, db: AsyncSession, workspace_id: str, session_id: str, peer_ids: list[str]
 ) -> None:
-    await db.execute(
-        delete(SessionPeer).where(
-            SessionPeer.workspace_id == workspace_id,
-            SessionPeer.session_id == session_id,
-            SessionPeer.peer_id.in_(peer_ids),
-        )
+    """The peers leave the session: their rows stay, with `left_at` (Honcho's
+    remove_peers_from_session); peers that are not members are ignored."""
+    await _leave(db=db, workspace_id=workspace_id, session_id=session_id, peer_ids=peer_ids)
+
+
+async def _leave(
+    *,
+    db: AsyncSession,
+    workspace_id: str,
+    session_id: str,
+    peer_ids: list[str] | None,
+    but: Mapping[str, PeerConfig] | None = None,
+) -> None:
+    """Members leave now: those in `peer_ids`, or all but those in `but`."""
+    stmt = update(SessionPeer).where(
+        SessionPeer.workspace_id == workspace_id, SessionPeer.session_id == session_id, active()
     )
+    if peer_ids is not None:
+        stmt = stmt.where(SessionPeer.peer_id.in_(peer_ids))
+    if but:
+        stmt = stmt.where(SessionPeer.peer_id.not_in(list(but)))
+    await db.execute(stmt.values(left_at=utcnow()))
 
 
 async def get_peer_config(
     *, db: AsyncSession, workspace_id: str, session_id: str, peer_id: str
 ) -> PeerConfig:
-    """The peer's effective settings in the session (defaults filled in)."""
+    """The peer's effective settings in the session (defaults filled in); a peer that left
+    still has its stored settings (as in Honcho's get_peer_config)."""
     row = await db.get(SessionPeer, (workspace_id, session_id, peer_id))
     if row is None:
         raise NotFound(f"Peer {peer_id} is not a member of session {session_id}")
@@ -202,17 +255,34 @@ async def get_peer_config(
 async def set_peer_config(
     *, db: AsyncSession, workspace_id: str, session_id: str, peer_id: str, config: PeerConfig
 ) -> None:
-    await get_peer_config(db=db, workspace_id=workspace_id, session_id=session_id, peer_id=peer_id)
-    await add_peers(
-        db=db, workspace_id=workspace_id, session_id=session_id, peers={peer_id: config}
-    )
+    """Update the given settings of the peer's membership (values left None stay). As in
+    Honcho's set_peer_config this does not make a peer that left join again, and a peer
+    becoming an observer counts as one against the limit."""
+    row = await db.get(SessionPeer, (workspace_id, session_id, peer_id))
+    if row is None:
+        raise NotFound(f"Peer {peer_id} is not a member of session {session_id}")
+    if config.observe_others and not row.observe_others:
+        await _check_observer_limit(
+            db=db, workspace_id=workspace_id, session_id=session_id, extra=1, excluding=[peer_id]
+        )
+    values = _config_values(config)
+    if values:
+        await db.execute(
+            update(SessionPeer)
+            .where(
+                SessionPeer.workspace_id == workspace_id,
+                SessionPeer.session_id == session_id,
+                SessionPeer.peer_id == peer_id,
+            )
+            .values(**values)
+        )
 
 
 async def clone_session(
     *, db: AsyncSession, workspace_id: str, session_id: str, up_to_message_id: str | None
 ) -> Session:
-    """Copy the session (metadata, configuration, peers) and its messages, up to and including
-    `up_to_message_id` when given, into a new session with a generated id."""
+    """Copy the session (metadata, configuration, memberships) and its messages, up to and
+    including `up_to_message_id` when given, into a new session with a generated id."""
     source = await get_session(db=db, workspace_id=workspace_id, session_id=session_id)
     last_seq: int | None = None
     if up_to_message_id is not None:
@@ -234,27 +304,6 @@ async def clone_session(
     )
     db.add(clone)
     await db.flush()
-    members = (
-        await db.scalars(
-            select(SessionPeer).where(
-                SessionPeer.workspace_id == workspace_id, SessionPeer.session_id == session_id
-            )
-        )
-    ).all()
-    await insert_missing(
-        db,
-        SessionPeer,
-        [
-            {
-                "workspace_id": workspace_id,
-                "session_id": clone.id,
-                "peer_id": m.peer_id,
-                "observe_me": m.observe_me,
-                "observe_others": m.observe_others,
-            }
-            for m in members
-        ],
-    )
     messages = select(Message).where(
         Message.workspace_id == workspace_id, Message.session_id == session_id
     )
@@ -274,26 +323,65 @@ async def clone_session(
         }
         for m in (await db.scalars(messages.order_by(Message.seq))).all()
     ]
+    members = (
+        await db.scalars(
+            select(SessionPeer).where(
+                SessionPeer.workspace_id == workspace_id, SessionPeer.session_id == session_id
+            )
+        )
+    ).all()
+    # Honcho's clone makes every copied member join now, with the copied messages stamped now,
+    # so each member's peer_perspective sees all of them; the copies keep their times here, so
+    # members join from the first of them. A peer that had left stays out of the clone (Honcho
+    # lets it in again: see the README), with its time in the session kept.
+    joined = min([utcnow(), *(r["created_at"] for r in rows)])
+    await insert_missing(
+        db,
+        SessionPeer,
+        [
+            {
+                "workspace_id": workspace_id,
+                "session_id": clone.id,
+                "peer_id": m.peer_id,
+                "observe_me": m.observe_me,
+                "observe_others": m.observe_others,
+                "joined_at": joined if m.left_at is None else m.joined_at,
+                "left_at": m.left_at,
+            }
+            for m in members
+        ],
+    )
     if rows:
         await db.execute(insert(Message), rows)
     return clone
 
 
-async def _check_observer_limit(*, db: AsyncSession, workspace_id: str, session_id: str) -> None:
+async def _check_observer_limit(
+    *, db: AsyncSession, workspace_id: str, session_id: str, extra: int, excluding: list[str]
+) -> None:
+    """Honcho's count: the members (not those that left) observing others, except
+    `excluding`, plus `extra` observers about to be."""
     observers = await db.scalar(
         select(func.count()).where(
             SessionPeer.workspace_id == workspace_id,
             SessionPeer.session_id == session_id,
             SessionPeer.observe_others.is_(True),
+            SessionPeer.peer_id.not_in(excluding),
+            active(),
         )
     )
-    if (observers or 0) > MAX_OBSERVERS_PER_SESSION:
-        # Honcho's words, which clients may show or compare
-        raise BadRequest(
-            f"Cannot create session {session_id} with {observers} observers. "
-            f"Maximum allowed is {MAX_OBSERVERS_PER_SESSION} observers per session. "
-            "Observers are peers with 'observe_others' set to true."
-        )
+    total = (observers or 0) + extra
+    if total > MAX_OBSERVERS_PER_SESSION:
+        raise _too_many_observers(session_id, total)
+
+
+def _too_many_observers(session_id: str, observers: int) -> BadRequest:
+    # Honcho's words, which clients may show or compare
+    return BadRequest(
+        f"Cannot create session {session_id} with {observers} observers. "
+        f"Maximum allowed is {MAX_OBSERVERS_PER_SESSION} observers per session. "
+        "Observers are peers with 'observe_others' set to true."
+    )
 
 
 def _config_values(config: PeerConfig) -> dict[str, bool]:

@@ -142,7 +142,9 @@ class Session(Base):
 
 
 class SessionPeer(Base):
-    """A peer's membership of a session, with its observation settings (None = default)."""
+    """A peer's membership of a session, with its observation settings (None = default).
+    A peer that leaves keeps its row with `left_at` set (as in Honcho); it is a member while
+    `left_at` is None, and rejoining clears it."""
 
     __tablename__ = "session_peers"
     __table_args__ = (
@@ -163,6 +165,7 @@ class SessionPeer(Base):
     observe_me: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     observe_others: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     joined_at: Mapped[datetime] = mapped_column(default=utcnow)
+    left_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class Message(Base):
