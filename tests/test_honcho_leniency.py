@@ -34,7 +34,7 @@ def test_add_peers_get_or_creates_the_session(honcho: Any, client: TestClient) -
     assert sorted(p.id for p in session.get_peers()) == ["alice", "bot"]
     assert [s.id for s in honcho.get_sessions()] == ["first-chat"]
     config = client.get("/v2/workspaces/sdk-ws/sessions/first-chat/peers/bot/config").json()
-    assert config == {"observe_me": False, "observe_others": False}
+    assert config == {"observe_me": False, "observe_others": None}  # as stored, as Honcho
 
 
 def test_first_use_creates_the_workspace(honcho: Any, client: TestClient) -> None:
@@ -147,7 +147,7 @@ def test_create_bodies_take_name_for_id_and_peer_names_for_peers(client: TestCli
     # the peers given as peer_names are stored, not dropped
     assert ids(client.get("/v2/workspaces/by-name/sessions/s1/peers").json()) == ["alice", "bob"]
     config = client.get("/v2/workspaces/by-name/sessions/s1/peers/bob/config").json()
-    assert config == {"observe_me": True, "observe_others": True}
+    assert config == {"observe_me": None, "observe_others": True}  # as stored, as Honcho
 
     # when both spellings are sent, `id` wins; errors point at the spelling that was sent
     both = client.post("/v2/workspaces/by-name/peers", json={"id": "carol", "name": "dave"})
@@ -333,3 +333,25 @@ def test_observation_cap_counts_both_levels_and_defaults_to_fifty(client: TestCl
     assert count(client.post(rep, json={"max_observations": 7})) == 7  # both levels together
     context = client.get("/v2/workspaces/w/peers/alice/context").json()["representation"]
     assert len(context["explicit"]) + len(context["deductive"]) == 50
+
+
+def test_setting_a_peers_config_joins_it_to_the_session(client: TestClient) -> None:
+    """Honcho's set_peer_config: the session and the peer must exist; a peer that is not a
+    member joins with the given settings."""
+    client.post("/v2/workspaces/w/sessions", json={"id": "s", "peers": {"alice": {}}})
+    client.post("/v2/workspaces/w/peers", json={"id": "bob"})
+    base = "/v2/workspaces/w/sessions/s/peers"
+    response = client.post(f"{base}/bob/config", json={"observe_others": True})
+    assert response.status_code == 200
+    assert client.get(f"{base}/bob/config").json() == {"observe_me": None, "observe_others": True}
+    assert ids(client.get(base).json()) == ["alice", "bob"]
+    missing = client.post(f"{base}/nobody/config", json={"observe_me": False})
+    assert (missing.status_code, missing.json()) == (
+        404,
+        {"detail": "Peer nobody not found in workspace w"},
+    )
+    unknown = client.post("/v2/workspaces/w/sessions/nope/peers/bob/config", json={})
+    assert (unknown.status_code, unknown.json()) == (
+        404,
+        {"detail": "Session nope not found in workspace w"},
+    )

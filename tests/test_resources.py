@@ -65,9 +65,10 @@ def test_session_peers_and_configs(honcho: Any) -> None:
     assert sorted(p.id for p in session.get_peers()) == ["alice", "bot"]
 
     core = honcho.core.workspaces.sessions.peers
+    # as stored: never set is null (the defaults, true and false, apply), as Honcho answers
     assert core.get_config("alice", workspace_id="sdk-ws", session_id="s1").model_dump() == {
-        "observe_me": True,
-        "observe_others": False,
+        "observe_me": None,
+        "observe_others": None,
     }
     core.set_config("bot", workspace_id="sdk-ws", session_id="s1", observe_others=True)
     core.set_config("bot", workspace_id="sdk-ws", session_id="s1", observe_me=False)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from parley.store.models import SessionPeer, WorkItem
 
 WS = "/v2/workspaces/w"
-DEFAULTS = {"observe_me": True, "observe_others": False}
+UNSET = {"observe_me": None, "observe_others": None}  # as stored and answered (Honcho)
 
 
 def ok(response: Any) -> Any:
@@ -66,26 +66,26 @@ def test_leave_and_rejoin(client: TestClient) -> None:
     assert joined_then == joined and left is not None and left >= joined
     # Honcho lists the sessions a peer left among its sessions, and keeps its config there
     assert sessions_of(client, "bob") == ["s"]
-    assert config(client, "bob") == {"observe_me": False, "observe_others": False}
+    assert config(client, "bob") == {"observe_me": False, "observe_others": None}
     leave(client, "bob")  # leaving again keeps when it left
     assert membership(client, "s", "bob") == (joined, left)
 
-    # a peer that had left joins now, with the config given (unset values: defaults)
+    # a peer that had left joins now, with the config given (unset values stay unset)
     ok(client.post(f"{WS}/sessions/s/peers", json={"bob": {"observe_others": True}}))
     assert members(client) == ["alice", "bob"]
     rejoined, none = membership(client, "s", "bob")
     assert none is None and rejoined > left
-    assert config(client, "bob") == {"observe_me": True, "observe_others": True}
+    assert config(client, "bob") == {"observe_me": None, "observe_others": True}
 
     # a member keeps its stored config (and when it joined) when added again ...
     alice_joined = membership(client, "s", "alice")
     ok(client.post(f"{WS}/sessions/s/peers", json={"alice": {"observe_others": False}}))
     ok(client.post(f"{WS}/sessions", json={"id": "s", "peers": {"alice": {"observe_me": False}}}))
-    assert config(client, "alice") == {"observe_me": True, "observe_others": True}
+    assert config(client, "alice") == {"observe_me": None, "observe_others": True}
     assert membership(client, "s", "alice") == alice_joined
     # ... the config route is the one that changes it
     ok(client.post(f"{WS}/sessions/s/peers/alice/config", json={"observe_others": False}))
-    assert config(client, "alice") == {"observe_me": True, "observe_others": False}
+    assert config(client, "alice") == {"observe_me": None, "observe_others": False}
 
     # the config route updates a peer that left without making it join again (Honcho)
     leave(client, "alice")
@@ -94,11 +94,11 @@ def test_leave_and_rejoin(client: TestClient) -> None:
     assert members(client) == ["bob"]
     assert membership(client, "s", "alice")[1] is not None
 
-    # a message from a peer that left brings it back, with the defaults (Honcho's messages
-    # join their senders with an empty config)
+    # a message from a peer that left brings it back with an empty config (Honcho's messages
+    # join their senders so)
     say(client, "alice", "back again")
     assert members(client) == ["alice", "bob"]
-    assert config(client, "alice") == DEFAULTS
+    assert config(client, "alice") == UNSET
     # a peer that never was in the session has no config there
     response = client.get(f"{WS}/sessions/s/peers/carol/config")
     assert response.status_code == 404
@@ -115,7 +115,7 @@ def test_set_peers_makes_the_others_leave(client: TestClient) -> None:
     ok(client.put(f"{WS}/sessions/s/peers", json={"alice": {"observe_me": False}, "dave": {}}))
     assert members(client) == ["alice", "dave"]
     # Honcho's set: everyone leaves and the given peers join again, so all take the given config
-    assert config(client, "alice") == {"observe_me": False, "observe_others": False}
+    assert config(client, "alice") == {"observe_me": False, "observe_others": None}
     assert membership(client, "s", "alice") == (alice_joined, None)  # a stay goes on
     assert membership(client, "s", "bob")[1] is not None
     assert membership(client, "s", "carol") == carol_left  # had left already
@@ -147,7 +147,7 @@ def test_observer_limit_counts_members_only(client: TestClient) -> None:
     leave(client, "quiet")
     response = client.post(f"{WS}/sessions/s/peers/quiet/config", json={"observe_others": True})
     assert (response.status_code, response.json()) == (400, too_many)
-    assert config(client, "quiet") == DEFAULTS
+    assert config(client, "quiet") == UNSET
     # a member named again is not counted twice
     ok(client.post(f"{WS}/sessions/s/peers", json={"p1": {"observe_others": True}}))
     # p0 rejoins as a plain member
@@ -208,7 +208,7 @@ def test_clone_copies_members_and_keeps_those_that_left_out(client: TestClient) 
 
     clone = ok(client.get(f"{WS}/sessions/s/clone"))["id"]
     assert members(client, clone) == ["alice", "carol"]
-    assert config(client, "alice", clone) == {"observe_me": True, "observe_others": True}
+    assert config(client, "alice", clone) == {"observe_me": None, "observe_others": True}
     assert membership(client, clone, "bob") == bob
     assert sessions_of(client, "carol") == sorted(["s", clone])
     # every member of the clone sees all its messages (in Honcho the copies are stamped when
@@ -236,5 +236,5 @@ def test_sdk_leave_and_rejoin(honcho: Any) -> None:
     core = honcho.core.workspaces.sessions.peers
     assert core.get_config("bob", workspace_id="sdk-ws", session_id="s1").model_dump() == {
         "observe_me": False,
-        "observe_others": False,
+        "observe_others": None,
     }

@@ -13,7 +13,7 @@ from parley.errors import BadRequest, NotFound
 from parley.ids import new_public_id
 from parley.memory.filters import Field, Kind, compile_filters
 from parley.memory.pages import Page, paginate
-from parley.memory.peers import ensure_peers
+from parley.memory.peers import ensure_peers, get_peer
 from parley.memory.workspaces import apply_changes, ensure_workspace
 from parley.store.models import Message, Session, SessionPeer, utcnow
 from parley.store.upsert import insert_missing
@@ -241,26 +241,29 @@ async def _leave(
 async def get_peer_config(
     *, db: AsyncSession, workspace_id: str, session_id: str, peer_id: str
 ) -> PeerConfig:
-    """The peer's effective settings in the session (defaults filled in); a peer that left
-    still has its stored settings (as in Honcho's get_peer_config)."""
+    """The peer's settings in the session as stored: None where never set (the defaults,
+    observe_me true and observe_others false, then apply), as Honcho answers them; a peer that
+    left still has its stored settings (as in Honcho's get_peer_config)."""
     row = await db.get(SessionPeer, (workspace_id, session_id, peer_id))
     if row is None:
         raise NotFound(f"Peer {peer_id} is not a member of session {session_id}")
-    return PeerConfig(
-        observe_me=DEFAULT_OBSERVE_ME if row.observe_me is None else row.observe_me,
-        observe_others=DEFAULT_OBSERVE_OTHERS if row.observe_others is None else row.observe_others,
-    )
+    return PeerConfig(observe_me=row.observe_me, observe_others=row.observe_others)
 
 
 async def set_peer_config(
     *, db: AsyncSession, workspace_id: str, session_id: str, peer_id: str, config: PeerConfig
 ) -> None:
     """Update the given settings of the peer's membership (values left None stay). As in
-    Honcho's set_peer_config this does not make a peer that left join again, and a peer
-    becoming an observer counts as one against the limit."""
+    Honcho's set_peer_config this does not make a peer that left join again, a peer of the
+    workspace that was never in the session joins it with these settings, and a peer becoming
+    an observer counts as one against the limit."""
     row = await db.get(SessionPeer, (workspace_id, session_id, peer_id))
     if row is None:
-        raise NotFound(f"Peer {peer_id} is not a member of session {session_id}")
+        await get_peer(db=db, workspace_id=workspace_id, peer_id=peer_id)
+        await add_peers(  # checks the observer limit
+            db=db, workspace_id=workspace_id, session_id=session_id, peers={peer_id: config}
+        )
+        return
     if config.observe_others and not row.observe_others:
         await _check_observer_limit(
             db=db, workspace_id=workspace_id, session_id=session_id, extra=1, excluding=[peer_id]
