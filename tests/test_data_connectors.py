@@ -116,7 +116,8 @@ def test_duckdb_connector_is_read_only(tmp_path: Path, sql: str, outcome: str) -
         {"path": str(files["csv"])}, ConnectorEnv(file_roots=(tmp_path,))
     )
     got = run(_refused(connector, sql, timeout_s=0.5))
-    assert got.split("\n")[0] == outcome
+    # DuckDB 2 quotes option names once where 1.x doubled the quotes
+    assert got.split("\n")[0].replace('""', '"') == outcome.replace('""', '"')
     assert fingerprint(list(files.values())) == before
 
 

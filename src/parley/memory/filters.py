@@ -86,7 +86,32 @@ def compile_filters(
     """Translate `filters` into a WHERE clause over `fields`; `true()` when there is none."""
     if not filters:
         return true()
+    _check_unicode(filters)
     return _Compiler(fields, dialect).node(filters, depth=0)
+
+
+def _check_unicode(filters: Mapping[str, Any]) -> None:
+    """No key or text may hold a lone surrogate (JSON's \\ud800 escapes make them), which no
+    database driver can send. A walk with a stack: the compiler bounds the depth later."""
+    stack: list[Any] = [filters]
+    while stack:
+        item = stack.pop()
+        texts: list[Any] = []
+        if isinstance(item, Mapping):
+            texts = list(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            texts = [item]
+        for text in texts:
+            if isinstance(text, str):
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError as err:
+                    raise InvalidInput(
+                        "filters must be valid Unicode (a string has an unpaired surrogate)"
+                    ) from err
 
 
 class _Compiler:

@@ -153,7 +153,7 @@ class Session(BaseModel):
 class Filters(BaseModel):
     """The body of every `.../list` route."""
 
-    filters: StoredJson | None = None  # checked: a lone surrogate cannot reach the SQL
+    filters: JsonObject | None = None  # checked as it is compiled (memory/filters.py)
 
 
 # --- messages ----------------------------------------------------------------------------
