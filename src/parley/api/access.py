@@ -41,19 +41,29 @@ async def check_session_write(
 ) -> None:
     """A session key reaches only its session. A peer key reaches sessions it is a member of,
     and may create a new session only by joining it itself; a key with both reaches either."""
-    if principal.admin or principal.is_workspace_key:
-        return
-    if principal.session is not None and principal.session == session_id:
+    if await _reaches_session(principal, db=db, workspace_id=workspace_id, session_id=session_id):
         return
     if principal.peer is not None and principal.workspace == workspace_id:
-        if await is_member(
-            db=db, workspace_id=workspace_id, session_id=session_id, peer_id=principal.peer
-        ):
-            return
         exists = await db.get(Session, (workspace_id, session_id)) is not None
         if not exists and principal.peer in set(joining_peers):
             return
     raise Forbidden(f"{principal.describe()} cannot reach session {session_id}")
+
+
+async def _reaches_session(
+    principal: Principal, *, db: AsyncSession, workspace_id: str, session_id: str
+) -> bool:
+    """Admin and workspace keys reach every session, a session key its own, a peer key the
+    sessions its peer is in now."""
+    if principal.admin or principal.is_workspace_key:
+        return True
+    if principal.session is not None and principal.session == session_id:
+        return True
+    if principal.peer is None or principal.workspace != workspace_id:
+        return False
+    return await is_member(
+        db=db, workspace_id=workspace_id, session_id=session_id, peer_id=principal.peer
+    )
 
 
 def check_sends_as(principal: Principal, senders: Iterable[str]) -> None:
@@ -84,13 +94,10 @@ async def check_named_session(
     as a session in the path would be: a session key reaches only its own, a peer key only the
     sessions its peer is in."""
     if session_id is None or principal.admin or principal.is_workspace_key:
-        return
-    if principal.session is not None and principal.session == session_id:
-        return
-    if principal.peer is not None and principal.workspace == workspace_id:
-        async with database.read() as db:
-            if await is_member(
-                db=db, workspace_id=workspace_id, session_id=session_id, peer_id=principal.peer
-            ):
-                return
+        return  # no read needed
+    async with database.read() as db:
+        if await _reaches_session(
+            principal, db=db, workspace_id=workspace_id, session_id=session_id
+        ):
+            return
     raise Forbidden(f"{principal.describe()} cannot reach session {session_id}")

@@ -107,7 +107,7 @@ class Dialectic:
                                     SessionPeer.workspace_id == workspace_id,
                                     SessionPeer.peer_id == request.observer,
                                     # not one it left: it did not see what came after
-                                    SessionPeer.left_at.is_(None),
+                                    SessionPeer.current(),
                                 )
                             )
                         ).all()

@@ -92,7 +92,7 @@ async def list_session_peers(
         .where(
             SessionPeer.workspace_id == workspace_id,
             SessionPeer.session_id == session_id,
-            SessionPeer.left_at.is_(None),  # members now, not those that left (as in Honcho)
+            SessionPeer.current(),  # members now, not those that left (as in Honcho)
         )
         .order_by(SessionPeer.joined_at, Peer.id)
     )

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, insert, select, update
+from sqlalchemy import Update, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.errors import BadRequest, NotFound
@@ -35,10 +35,6 @@ class PeerConfig:
 
     observe_me: bool | None = None
     observe_others: bool | None = None
-
-
-DEFAULT_OBSERVE_ME = True
-DEFAULT_OBSERVE_OTHERS = False
 
 
 async def get_session(*, db: AsyncSession, workspace_id: str, session_id: str) -> Session:
@@ -113,9 +109,11 @@ async def list_sessions(
     return await paginate(db, stmt.order_by(Session.created_at, Session.id), page=page, size=size)
 
 
-def active() -> ColumnElement[bool]:
-    """Memberships that have not ended: the peer is in the session now."""
-    return SessionPeer.left_at.is_(None)
+def _memberships(workspace_id: str, session_id: str) -> Update:
+    """An UPDATE of the session's membership rows, for the caller to narrow and set."""
+    return update(SessionPeer).where(
+        SessionPeer.workspace_id == workspace_id, SessionPeer.session_id == session_id
+    )
 
 
 async def is_member(*, db: AsyncSession, workspace_id: str, session_id: str, peer_id: str) -> bool:
@@ -166,13 +164,8 @@ async def add_peers(
         by_config.setdefault(config, []).append(peer_id)
     for config, peer_ids in by_config.items():
         await db.execute(
-            update(SessionPeer)
-            .where(
-                SessionPeer.workspace_id == workspace_id,
-                SessionPeer.session_id == session_id,
-                SessionPeer.peer_id.in_(peer_ids),
-                SessionPeer.left_at.is_not(None),
-            )
+            _memberships(workspace_id, session_id)
+            .where(SessionPeer.peer_id.in_(peer_ids), SessionPeer.left_at.is_not(None))
             .values(
                 joined_at=now,
                 left_at=None,
@@ -199,13 +192,8 @@ async def set_peers(
     await _leave(db=db, workspace_id=workspace_id, session_id=session_id, peer_ids=None, but=peers)
     for peer_id, config in peers.items():  # those that stay: `add_peers` leaves members be
         await db.execute(
-            update(SessionPeer)
-            .where(
-                SessionPeer.workspace_id == workspace_id,
-                SessionPeer.session_id == session_id,
-                SessionPeer.peer_id == peer_id,
-                active(),
-            )
+            _memberships(workspace_id, session_id)
+            .where(SessionPeer.peer_id == peer_id, SessionPeer.current())
             .values(observe_me=config.observe_me, observe_others=config.observe_others)
         )
     await add_peers(db=db, workspace_id=workspace_id, session_id=session_id, peers=peers)
@@ -228,9 +216,7 @@ async def _leave(
     but: Mapping[str, PeerConfig] | None = None,
 ) -> None:
     """Members leave now: those in `peer_ids`, or all but those in `but`."""
-    stmt = update(SessionPeer).where(
-        SessionPeer.workspace_id == workspace_id, SessionPeer.session_id == session_id, active()
-    )
+    stmt = _memberships(workspace_id, session_id).where(SessionPeer.current())
     if peer_ids is not None:
         stmt = stmt.where(SessionPeer.peer_id.in_(peer_ids))
     if but:
@@ -271,12 +257,8 @@ async def set_peer_config(
     values = _config_values(config)
     if values:
         await db.execute(
-            update(SessionPeer)
-            .where(
-                SessionPeer.workspace_id == workspace_id,
-                SessionPeer.session_id == session_id,
-                SessionPeer.peer_id == peer_id,
-            )
+            _memberships(workspace_id, session_id)
+            .where(SessionPeer.peer_id == peer_id)
             .values(**values)
         )
 
@@ -370,7 +352,7 @@ async def _check_observer_limit(
             SessionPeer.session_id == session_id,
             SessionPeer.observe_others.is_(True),
             SessionPeer.peer_id.not_in(excluding),
-            active(),
+            SessionPeer.current(),
         )
     )
     total = (observers or 0) + extra

@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    ColumnElement,
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
@@ -166,6 +167,11 @@ class SessionPeer(Base):
     observe_others: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     joined_at: Mapped[datetime] = mapped_column(default=utcnow)
     left_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    @classmethod
+    def current(cls) -> ColumnElement[bool]:
+        """Memberships that have not ended: the peer is in the session now."""
+        return cls.left_at.is_(None)
 
 
 class Message(Base):
