@@ -320,7 +320,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(url: str, data_dir: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
+def start_server(
+    url: str, data_dir: Path, port: int, log_path: Path, extra_args: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
     env = os.environ | {
         "PARLEY_DATABASE_URL": url,
         "PARLEY_DATA_DIR": str(data_dir),
@@ -328,7 +330,7 @@ def start_server(url: str, data_dir: Path, port: int, log_path: Path) -> subproc
     }
     with log_path.open("wb") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "parley", "serve", "--port", str(port)],
+            [sys.executable, "-m", "parley", "serve", "--port", str(port), *extra_args],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -187,6 +187,21 @@ def test_filters_apply_before_paging(client: TestClient, seeded: list[dict[str, 
     assert page["total"] == 2
 
 
+def test_or_filters_stay_inside_the_session_and_workspace(
+    client: TestClient, seeded: list[dict[str, Any]]
+) -> None:
+    """An OR filter is one term of the statement's WHERE: `peer_id = a OR peer_id = b` must not
+    turn `session_id = s AND ...` into `(session_id = s AND peer_id = a) OR peer_id = b`."""
+    other = {"messages": [{"content": "elsewhere", "peer_id": "bob"}]}
+    assert client.post(f"{WS}/sessions/s2/messages", json=other).status_code == 200
+    assert client.post("/v2/workspaces/w2/sessions/s/messages", json=other).status_code == 200
+    either = {"OR": [{"peer_id": "alice"}, {"peer_id": "bob"}]}
+    assert contents(client, either) == [HELLO, ARGER, ECOLE, PERCENT]
+    assert contents(client, {"NOT": [{"peer_id": "alice"}], **either}) == [ARGER, PERCENT]
+    peers = listing(client, f"{WS}/peers/list", {"OR": [{"id": "bob"}, {"id": "nobody"}]})
+    assert [(p["workspace_id"], p["id"]) for p in peers["items"]] == [("w", "bob")]
+
+
 # --- plain columns -------------------------------------------------------------------------
 
 

@@ -44,14 +44,9 @@ from parley.agent.state import AgentState, Attempt, Intent, QueryOutcome
 from parley.agent.value_index import ValueIndexCache
 from parley.data.connections import DataServices, open_connector
 from parley.data.connectors.base import QueryFailed, QueryTimeout, json_value
-from parley.data.execute import (
-    effective_limits,
-    explain_guarded,
-    pick_catalog,
-    run_guarded,
-)
+from parley.data.execute import check_sql, effective_limits, explain_guarded, run_guarded
 from parley.data.projects import get_project
-from parley.data.sql_guard import QueryRejected, guard
+from parley.data.sql_guard import QueryRejected
 from parley.errors import InvalidInput, NotFound, UpstreamFailed
 from parley.llm.chat import ChatModel, ModelError, UsageMeter
 from parley.llm.structured import complete_structured
@@ -343,8 +338,7 @@ class DataAgent:
         services = self._services
         cap, timeout = effective_limits(services, limit=None, timeout_s=None)
         try:
-            catalog = pick_catalog(sql, turn.context.catalogs)
-            guarded = guard(sql, scope=catalog.scope, row_cap=cap)
+            catalog, guarded = await check_sql(sql, turn.context.catalogs, row_cap=cap)
             connector = await open_connector(services, catalog.connection)
             await explain_guarded(connector, guarded, timeout_s=timeout)
         except (QueryRejected, QueryFailed, QueryTimeout, InvalidInput) as err:

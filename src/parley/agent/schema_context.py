@@ -9,6 +9,7 @@ golden SQLs, and tables one relation away from those.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -276,6 +277,18 @@ async def build_context(
     )
 
 
+def _golden_tables(statements: list[str], dialects: list[str]) -> list[tuple[tuple[str, str], ...]]:
+    """The (schema, table) names each golden SQL reads (parsing: CPU work, run in a thread);
+    an unparsable one just adds no tables."""
+    found = []
+    for sql in statements:
+        try:
+            found.append(catalog_names_used(sql, dialects)[1])
+        except QueryRejected:
+            continue
+    return found
+
+
 async def _narrow(
     services: DataServices,
     project_id: str,
@@ -298,11 +311,7 @@ async def _narrow(
         if view is not None:
             wanted.append(view.key)
     dialects = list(dict.fromkeys(c.scope.dialect for c in catalogs))
-    for example in golden:
-        try:
-            _, refs = catalog_names_used(example["sql"], dialects)
-        except QueryRejected:  # an unparsable golden SQL just adds no tables
-            continue
+    for refs in await asyncio.to_thread(_golden_tables, [g["sql"] for g in golden], dialects):
         for schema, table in refs:
             for c in catalogs:
                 found = c.scope.resolve(schema or None, table)

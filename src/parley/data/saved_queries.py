@@ -31,7 +31,7 @@ async def _check(db: AsyncSession, project_id: str, sql: str, check: bool) -> No
     if not check:
         return
     catalogs = await load_catalogs(db=db, project_id=project_id)
-    check_sql(sql, catalogs, row_cap=1)
+    await check_sql(sql, catalogs, row_cap=1)
 
 
 async def create_query(

@@ -126,7 +126,7 @@ async def list_messages(
     size: int,
 ) -> Page[Message]:
     """The session's messages in order; an unknown session has none (as in Honcho)."""
-    where = compile_filters(filters, FILTER_FIELDS, db.bind.dialect.name)
+    where = await compile_filters(filters, FILTER_FIELDS, db.bind.dialect.name)
     stmt = (
         select(Message)
         .where(Message.workspace_id == workspace_id, Message.session_id == session_id, where)

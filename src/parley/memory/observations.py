@@ -252,7 +252,7 @@ async def list_observations(
     size: int,
 ) -> Page[Observation]:
     """Newest first, like Honcho; `reverse` lists oldest first."""
-    where = compile_filters(filters, FILTER_FIELDS, db.bind.dialect.name)
+    where = await compile_filters(filters, FILTER_FIELDS, db.bind.dialect.name)
     await get_workspace(db=db, workspace_id=workspace_id)
     order = (
         (Observation.created_at, Observation.id)
@@ -278,7 +278,7 @@ async def query_observations(
     """The `top_k` nearest observations of one (observer, observed) pair by cosine distance,
     nearest first. As in Honcho, the filters must name the pair (`observer` or `observer_id`,
     `observed` or `observed_id`), or it is an InvalidInput."""
-    where = compile_filters(filters, FILTER_FIELDS, database.dialect)  # 422s first
+    where = await compile_filters(filters, FILTER_FIELDS, database.dialect)  # 422s first
     observer, observed = (_pair_member(filters, key) for key in ("observer", "observed"))
     if observer is None or observed is None:
         raise InvalidInput("observer and observed must be specified for semantic search")

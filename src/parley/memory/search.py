@@ -125,7 +125,7 @@ class MessageSearch:
         full-text side runs while the query is embedded, then the vector side; no database
         session is open while the embedding is awaited."""
         filters, perspective = _split_perspective(filters)
-        where = compile_filters(filters, FILTER_FIELDS, self._database.dialect)  # 422s first
+        where = await compile_filters(filters, FILTER_FIELDS, self._database.dialect)  # 422s first
         if perspective is not None:
             where = where & _seen_by(perspective)
             filters = (filters or {}) | {PEER_PERSPECTIVE: perspective}  # it narrows: join

@@ -99,7 +99,7 @@ async def list_sessions(
     """Sessions of the workspace, or only those `peer_id` is or was a member of (Honcho's
     src/crud/peer.py get_sessions_for_peer keeps the sessions a peer left); an unknown
     workspace or peer has none (as in Honcho)."""
-    where = compile_filters(filters, FILTER_FIELDS, db.bind.dialect.name)
+    where = await compile_filters(filters, FILTER_FIELDS, db.bind.dialect.name)
     stmt = select(Session).where(Session.workspace_id == workspace_id, where)
     if peer_id is not None:
         members = select(SessionPeer.session_id).where(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, Literal
 
 import sqlglot
@@ -211,4 +212,8 @@ async def transpile_sql(
     for name in (dialect, source):
         if name.lower() not in known:
             raise InvalidInput(f"unknown SQL dialect {name!r}; known: {', '.join(sorted(known))}")
-    return {"result": transpile(body.query, read=source.lower(), write=dialect.lower())}
+    # parsing and writing a long statement is CPU work: off the event loop
+    result = await asyncio.to_thread(
+        transpile, body.query, read=source.lower(), write=dialect.lower()
+    )
+    return {"result": result}
