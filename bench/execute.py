@@ -143,7 +143,7 @@ async def bench(args: argparse.Namespace, workdir: Path, socket_dir: str | None)
         data_dir=workdir / "data",
         jwt_secret=SECRET,
         auth_enabled=True,
-        data_file_roots=[sources],
+        data_file_roots={"*": [sources]},
         data_allow_private_hosts=True,
         query_max_rows=1000,
     )

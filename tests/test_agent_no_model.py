@@ -25,7 +25,7 @@ def model() -> Iterator[FakeOpenAI]:
 def settings_overrides(model: FakeOpenAI, tmp_path: Path) -> dict[str, Any]:
     return {
         "auth_enabled": True,
-        "data_file_roots": [tmp_path],
+        "data_file_roots": {"*": [tmp_path]},
         "embedding_base_url": model.base_url,
         "embedding_model": "bow",
         "embedding_dimensions": 256,

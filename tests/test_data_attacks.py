@@ -42,6 +42,7 @@ class World:
     sqlite_path: Path
     files: dict[str, Path]
     socket_dir: str
+    other_db: Path
 
 
 def _ok(response: Any) -> Any:
@@ -56,7 +57,8 @@ def world(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresForTests) 
     sources.mkdir()
     sqlite_path = make_sqlite(sources / "shop.db")
     files = make_files(sources / "files")
-    other_db = sources / "other.db"
+    (root / "other").mkdir()
+    other_db = root / "other" / "other.db"
     import sqlite3
 
     raw = sqlite3.connect(other_db)
@@ -69,13 +71,17 @@ def world(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresForTests) 
         f"sqlite+aiosqlite:///{root / 'parley.db'}",
         root / "data",
         auth_enabled=True,
-        data_file_roots=[sources],
+        data_file_roots={"target": [sources], "other": [root / "other"]},
         data_allow_private_hosts=True,
         query_max_rows=MAX_ROWS,
         query_timeout_s=5.0,
     )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        pid = _ok(client.post("/api/v1/projects", json={"name": "target"}, headers=PARTNER))["id"]
+        pid = _ok(
+            client.post(
+                "/api/v1/projects", json={"name": "target", "id": "target"}, headers=PARTNER
+            )
+        )["id"]
         key = _ok(
             client.post(f"/api/v1/projects/{pid}/apiKeys", json={"name": "k"}, headers=PARTNER)
         )
@@ -108,7 +114,9 @@ def world(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresForTests) 
                     headers=h,
                 )
             )
-        other = _ok(client.post("/api/v1/projects", json={"name": "other"}, headers=PARTNER))["id"]
+        other = _ok(
+            client.post("/api/v1/projects", json={"name": "other", "id": "other"}, headers=PARTNER)
+        )["id"]
         conn = _ok(
             client.post(
                 f"/api/v1/connections/{other}",
@@ -123,7 +131,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresForTests) 
                 headers=PARTNER,
             )
         )
-        yield World(client, pid, h, sqlite_path, files, postgres.socket_dir)
+        yield World(client, pid, h, sqlite_path, files, postgres.socket_dir, other_db)
     drop_postgres(postgres.socket_dir, PG_DB)
 
 
@@ -496,6 +504,16 @@ REFUSED: list[tuple[str, str, dict[str, Any], str, str]] = [
         NOT_ALLOWED,
         "reading from pragma_table_info() is not allowed; query tables only",
     ),
+    # --- files named in SQL (DuckDB reads a quoted path as a table)
+    ("path-as-table", "SELECT * FROM '/etc/passwd'", {}, NOT_ALLOWED, "table /etc/passwd is not in this project's catalogs"),
+    ("other-project-file-as-table", "SELECT * FROM 'other/other.db'", {}, NOT_ALLOWED, "table other/other.db is not in this project's catalogs"),
+    ("path-in-subquery", "SELECT * FROM files.main.sales WHERE id IN (SELECT 1 FROM '/etc/passwd')", {}, NOT_ALLOWED, "table /etc/passwd is not in this project's catalog"),
+    ("read-text", "SELECT * FROM read_text('/etc/passwd')", {}, NOT_ALLOWED, "function read_text() is not allowed"),
+    ("read-blob", "SELECT content FROM read_blob('/etc/passwd')", {}, NOT_ALLOWED, "function read_blob() is not allowed"),
+    ("sqlite-scan", "SELECT * FROM sqlite_scan('/srv/other.db', 'secrets')", {}, NOT_ALLOWED, "function sqlite_scan() is not allowed"),
+    ("parquet-metadata", "SELECT * FROM parquet_metadata('/tmp/x.parquet')", {}, NOT_ALLOWED, "function parquet_metadata() is not allowed"),
+    ("sniff-csv", "SELECT * FROM sniff_csv('/etc/passwd')", {}, NOT_ALLOWED, "function sniff_csv() is not allowed"),
+    ("attach-sqlite-type", "ATTACH '/srv/other.db' AS o (TYPE sqlite)", {}, NOT_ALLOWED, "only SELECT queries may run; this statement starts with ATTACH"),
     # --- tables outside the project's catalogs
     (
         "sqlite-master",
@@ -791,3 +809,19 @@ def test_ordinary_queries_still_run(world: World, sql: str, rows: list[Any]) -> 
         )
     )
     assert body["data"] == rows
+
+
+def test_another_projects_file_is_not_a_source(world: World) -> None:
+    """The other project's database lies in a directory granted to it, not to this one."""
+    for kind in ("SQLITE", "FILE"):
+        response = world.client.post(
+            f"/api/v1/connections/{world.pid}",
+            json={"name": "steal", "type": kind, "credential": {"path": str(world.other_db)}},
+            headers=world.h,
+        )
+        assert response.status_code == 400
+        assert response.json() == {
+            "errorCode": "INVALID_CREDENTIAL",
+            "message": f"{world.other_db} is outside the directories this project's connections "
+            "may read: its uploads and the directories PARLEY_DATA_FILE_ROOTS grants it",
+        }

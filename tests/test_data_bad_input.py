@@ -25,7 +25,7 @@ def backend() -> str:
 
 @pytest.fixture
 def settings_overrides(tmp_path: Path) -> dict[str, Any]:
-    return {"auth_enabled": True, "data_file_roots": [tmp_path]}
+    return {"auth_enabled": True, "data_file_roots": {"*": [tmp_path]}}
 
 
 def ok(response: Any) -> Any:

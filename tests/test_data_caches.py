@@ -26,7 +26,7 @@ def settings_overrides(tmp_path: Path) -> dict[str, Any]:
     (tmp_path / "sources").mkdir()
     return {
         "auth_enabled": True,
-        "data_file_roots": [tmp_path / "sources"],
+        "data_file_roots": {"*": [tmp_path / "sources"]},
         "key_cache_ttl_s": 60.0,  # far longer than any test: only invalidation can help
         "catalog_cache_ttl_s": 60.0,
     }

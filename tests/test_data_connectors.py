@@ -31,6 +31,7 @@ from parley.data.connectors.base import (
 from parley.data.connectors.files import FileConnector
 from parley.data.connectors.postgres import PostgresConnector
 from parley.data.connectors.sqlite import SqliteConnector
+from parley.data.file_roots import FileRoots
 
 PG_DB = "parley_source_connectors"
 
@@ -79,7 +80,9 @@ async def _refused(connector, sql: str, timeout_s: float = 5.0) -> str:  # type:
 )
 def test_sqlite_connector_is_read_only(tmp_path: Path, sql: str, outcome: str) -> None:
     path = make_sqlite(tmp_path / "s.db")
-    connector = SqliteConnector.open({"path": str(path)}, ConnectorEnv(file_roots=(tmp_path,)))
+    connector = SqliteConnector.open(
+        {"path": str(path)}, ConnectorEnv(file_roots=FileRoots({"*": (str(tmp_path),)}))
+    )
     assert run(_refused(connector, sql, timeout_s=0.5)) == outcome
     assert sqlite_rows(path) == {"users": 60, "orders": 200}
 
@@ -113,7 +116,7 @@ def test_duckdb_connector_is_read_only(tmp_path: Path, sql: str, outcome: str) -
     files = make_files(tmp_path / "files")
     before = fingerprint(list(files.values()))
     connector = FileConnector.open(
-        {"path": str(files["csv"])}, ConnectorEnv(file_roots=(tmp_path,))
+        {"path": str(files["csv"])}, ConnectorEnv(file_roots=FileRoots({"*": (str(tmp_path),)}))
     )
     got = run(_refused(connector, sql, timeout_s=0.5))
     # DuckDB 2 quotes option names once where 1.x doubled the quotes

@@ -18,7 +18,7 @@ PARTNER = {"Authorization": f"Bearer {create_key(ADMIN, secret=TEST_SECRET)}"}
 
 @pytest.fixture
 def settings_overrides(tmp_path: Path) -> dict[str, Any]:
-    return {"auth_enabled": True, "data_file_roots": [tmp_path]}
+    return {"auth_enabled": True, "data_file_roots": {"*": [tmp_path]}}
 
 
 def ok(response: Any) -> Any:

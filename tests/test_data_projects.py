@@ -24,7 +24,7 @@ PARTNER = {"Authorization": f"Bearer {create_key(ADMIN, secret=TEST_SECRET)}"}
 def settings_overrides(tmp_path: Path) -> dict[str, Any]:
     return {
         "auth_enabled": True,
-        "data_file_roots": [tmp_path / "sources"],
+        "data_file_roots": {"*": [tmp_path / "sources"]},
         "data_allow_private_hosts": True,
     }
 
@@ -217,8 +217,8 @@ def test_sqlite_catalog_metadata_and_execution(client: TestClient, tmp_path: Pat
         ),
         400,
         "INVALID_CREDENTIAL",
-        f"{outside} is outside the directories data connections may read; the operator lists "
-        "those in PARLEY_DATA_FILE_ROOTS",
+        f"{outside} is outside the directories this project's connections may read: its "
+        "uploads and the directories PARLEY_DATA_FILE_ROOTS grants it",
     )
     error(
         client.post(

@@ -27,7 +27,7 @@ def settings_overrides(tmp_path: Path) -> dict[str, Any]:
     (tmp_path / "sources").mkdir()
     return {
         "auth_enabled": True,
-        "data_file_roots": [tmp_path / "sources"],
+        "data_file_roots": {"*": [tmp_path / "sources"]},
         "data_allow_private_hosts": True,  # the receiver listens on 127.0.0.1
         "webhook_backoff_s": 0.05,
     }
@@ -175,7 +175,7 @@ def test_private_callback_targets_are_refused_by_default(
         database_url,
         tmp_path / "data",
         auth_enabled=True,
-        data_file_roots=[tmp_path / "sources"],
+        data_file_roots={"*": [tmp_path / "sources"]},
     )
     with TestClient(create_app(settings)) as client:
         pid, cid = project_with_catalog(client, make_sqlite(tmp_path / "sources" / "shop.db"))

@@ -39,7 +39,7 @@ def model() -> Iterator[FakeOpenAI]:
 @pytest.fixture
 def settings_overrides(tmp_path: Path) -> dict[str, Any]:
     (tmp_path / "sources").mkdir()
-    return {"auth_enabled": True, "data_file_roots": [tmp_path / "sources"]}
+    return {"auth_enabled": True, "data_file_roots": {"*": [tmp_path / "sources"]}}
 
 
 @pytest.fixture

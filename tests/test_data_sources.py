@@ -33,7 +33,7 @@ def backend() -> str:
 def settings_overrides(tmp_path: Path) -> dict[str, Any]:
     return {
         "auth_enabled": True,
-        "data_file_roots": [tmp_path / "sources"],
+        "data_file_roots": {"*": [tmp_path / "sources"]},
         "data_allow_private_hosts": True,
     }
 
@@ -351,8 +351,8 @@ def test_uploaded_files_belong_to_their_project(client: TestClient, settings: Se
     assert refused.status_code == 400
     assert refused.json() == {
         "errorCode": "INVALID_CREDENTIAL",
-        "message": f"{stored} is outside the directories data connections may read; the "
-        "operator lists those in PARLEY_DATA_FILE_ROOTS",
+        "message": f"{stored} is outside the directories this project's connections may "
+        "read: its uploads and the directories PARLEY_DATA_FILE_ROOTS grants it",
     }
     too_big = client.post(
         f"/api/v1/connections/{pid}/upload",
@@ -415,11 +415,25 @@ def test_an_upload_to_an_unknown_project_writes_nothing(
     assert not uploads.exists() or list(uploads.iterdir()) == []
 
 
-def test_upload_folders_fit_a_file_name() -> None:
-    from parley.data.connectors.base import upload_folder_name
+def test_project_folders_fit_a_file_name_and_never_collide() -> None:
+    """A project's folder (its uploads, `{projectId}` in PARLEY_DATA_FILE_ROOTS) is its id,
+    or a digest for ids no file name may hold; an id shaped like a digest is digested too, so
+    it cannot take the folder of the long id it is the digest of."""
+    from parley.data.file_roots import FileRoots, project_folder_name
 
-    assert upload_folder_name("shop-1") == "shop-1"
-    assert upload_folder_name("p" * 200) == "p" * 200
-    long = upload_folder_name("p" * 512)
+    assert project_folder_name("shop-1") == "shop-1"
+    assert project_folder_name("p" * 200) == "p" * 200
+    long = project_folder_name("p" * 512)
     assert long.startswith("id-") and len(long) == 3 + 64
-    assert upload_folder_name("q" * 512) != long
+    assert project_folder_name("q" * 512) != long
+    assert project_folder_name(long) not in (long, "p" * 512)
+    for odd in ("..", ".", "a/b", "a\\b", ""):
+        assert project_folder_name(odd).startswith("id-")
+    roots = FileRoots({"*": ("/srv/{projectId}/in", "/srv/shared"), "proj": ("/srv/p",)})
+    assert [str(r) for r in roots.for_project("proj")] == ["/srv/p", "/srv/proj/in", "/srv/shared"]
+    assert [str(r) for r in roots.for_project("proj2")] == ["/srv/proj2/in", "/srv/shared"]
+    assert [str(r) for r in roots.for_project(long)] == [
+        f"/srv/{project_folder_name(long)}/in",
+        "/srv/shared",
+    ]
+    assert [str(r) for r in roots.for_project(None)] == ["/srv/shared"]

@@ -7,9 +7,11 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import FastAPI
+from sqlalchemy.engine import make_url
 
 from parley import __version__, tokens
 from parley.agent.graph import DataAgent
@@ -27,6 +29,7 @@ from parley.config import Settings
 from parley.data.connections import DataServices
 from parley.data.connectors.base import ConnectorEnv
 from parley.data.credentials import CredentialBox
+from parley.data.file_roots import FileRoots
 from parley.data.pool import ConnectorPool
 from parley.data.refresh_jobs import RefreshJobs, callback_check
 from parley.data.semantics import Semantics
@@ -50,10 +53,21 @@ from parley.worker.setup import build_webhook_dispatcher, build_worker, reasonin
 log = logging.getLogger("parley")
 
 
+def _own_database_files(settings: Settings) -> tuple[Path, ...]:
+    """Parley's own SQLite file and its journals, wherever PARLEY_DATABASE_URL puts them: no
+    data connection may read them (they hold every project)."""
+    if not settings.is_sqlite:
+        return ()
+    name = make_url(settings.resolved_database_url).database
+    if not name or name == ":memory:":
+        return ()
+    return tuple(Path(f"{name}{suffix}") for suffix in ("", "-wal", "-shm", "-journal"))
+
+
 def _data_services(settings: Settings, database: Database, embedder: Embedder) -> DataServices:
     env = ConnectorEnv(
-        file_roots=tuple(settings.data_file_roots),
-        forbidden_dirs=(settings.data_dir,),
+        file_roots=FileRoots(settings.data_file_roots),
+        forbidden_paths=(settings.data_dir, *_own_database_files(settings)),
         uploads_dir=settings.data_dir / "uploads",
         allow_private_hosts=settings.data_allow_private_hosts,
         max_timeout_s=settings.query_timeout_s + 1,

@@ -8,10 +8,12 @@ import ipaddress
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from parley.data.file_roots import parse_grants
 
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "your-secret", "placeholder", "test"}
 MIN_SECRET_LENGTH = 32
@@ -206,10 +208,12 @@ class Settings(BaseSettings):
         description="Key that encrypts data connection credentials at rest (32+ chars). "
         "Default: derived from the server secret.",
     )
-    data_file_roots: list[Path] = Field(
-        default_factory=list,
-        description="Directories whose files (SQLite, CSV, Parquet, JSON) data connections may "
-        'read, as a JSON list: ["/srv/data"]. Empty: none.',
+    data_file_roots: Annotated[dict[str, tuple[str, ...]], NoDecode] = Field(
+        default_factory=dict,
+        description="Directories whose files each project's connections may read, as a JSON "
+        'object from project id to directories: {"shop": ["/srv/shop"]}. "*" grants to every '
+        "project: shared, or a folder of each project's own with {projectId}. Empty: uploads "
+        "only. See parley.data.file_roots.",
     )
     data_allow_private_hosts: bool = Field(
         default=False,
@@ -257,6 +261,11 @@ class Settings(BaseSettings):
                 "for example the output of `openssl rand -hex 32`"
             )
         return value
+
+    @field_validator("data_file_roots", mode="before")
+    @classmethod
+    def _file_roots(cls, value: object) -> dict[str, tuple[str, ...]]:
+        return parse_grants(value)
 
     @model_validator(mode="after")
     def _summary_intervals(self) -> Settings:

@@ -8,9 +8,9 @@ import asyncio
 import base64
 import datetime as dt
 import decimal
-import hashlib
 import ipaddress
 import math
+import os
 import socket
 import uuid
 from abc import ABC, abstractmethod
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
 
+from parley.data.file_roots import FileRoots, project_folder_name
 from parley.errors import ParleyError
 
 NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
@@ -96,20 +97,12 @@ class ResultSet:
     rows: list[tuple[Any, ...]]
 
 
-def upload_folder_name(project_id: str) -> str:
-    """A project's upload folder: its id, or for ids longer than a file name may be (ids go up
-    to 512 characters, names to 255 bytes) a digest of it."""
-    if len(project_id) <= 200:
-        return project_id
-    return "id-" + hashlib.sha256(project_id.encode()).hexdigest()
-
-
 @dataclass(frozen=True)
 class ConnectorEnv:
     """Where connectors may read files from, and which network targets they may reach."""
 
-    file_roots: tuple[Path, ...] = ()
-    forbidden_dirs: tuple[Path, ...] = ()  # Parley's own data, never a data source
+    file_roots: FileRoots = field(default_factory=FileRoots)  # granted per project
+    forbidden_paths: tuple[Path, ...] = ()  # Parley's own data and database, never a source
     uploads_dir: Path | None = None  # <data_dir>/uploads: one folder per project
     project_id: str | None = None  # set by `for_project`: its upload folder is readable
     allow_private_hosts: bool = False
@@ -123,27 +116,33 @@ class ConnectorEnv:
     def project_uploads(self) -> Path | None:
         if self.uploads_dir is None or self.project_id is None:
             return None
-        return self.uploads_dir / upload_folder_name(self.project_id)
+        return self.uploads_dir / project_folder_name(self.project_id)
 
     def readable_file(self, raw: object, what: str) -> Path:
+        """The file a credential names, with every link and `..` resolved, if it lies in the
+        project's own upload folder or in a directory granted to the project; the connector
+        opens this resolved path, so a link cannot lead it elsewhere."""
         if not isinstance(raw, str) or not raw.strip() or "\x00" in raw:
             raise BadCredential(f"credential.{what} must be a file path")
         path = Path(raw).expanduser()
         if not path.is_absolute():
             raise BadCredential(f"credential.{what} must be an absolute path")
-        path = path.resolve()
+        resolved = _resolved(path)
+        if resolved is None:
+            raise BadCredential(f"{raw} cannot be resolved: links in it lead in a loop")
+        path = resolved
         uploads = self.project_uploads()
-        if uploads is not None and path.is_relative_to(uploads.resolve()):
+        if uploads is not None and _inside(path, (uploads,)):
             if not path.is_file():
                 raise ConnectionFailed(f"no file at {raw}")
             return path
-        if not any(path.is_relative_to(root.resolve()) for root in self.file_roots):
+        if not _inside(path, self.file_roots.for_project(self.project_id)):
             raise BadCredential(
-                f"{raw} is outside the directories data connections may read; the operator "
-                "lists those in PARLEY_DATA_FILE_ROOTS"
+                f"{raw} is outside the directories this project's connections may read: its "
+                "uploads and the directories PARLEY_DATA_FILE_ROOTS grants it"
             )
-        if any(path.is_relative_to(d.resolve()) for d in self.forbidden_dirs):
-            raise BadCredential(f"{raw} is inside Parley's own data directory")
+        if _inside(path, self.forbidden_paths):
+            raise BadCredential(f"{raw} is inside Parley's own data")
         if not path.is_file():
             raise ConnectionFailed(f"no file at {raw}")
         return path
@@ -169,6 +168,34 @@ class ConnectorEnv:
                     f"host {host} resolves to the non-public address {address}; set "
                     "PARLEY_DATA_ALLOW_PRIVATE_HOSTS=true to allow it"
                 )
+
+
+def _resolved(path: Path) -> Path | None:
+    """`path` with every link and `..` resolved; None when links lead in a loop."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return None
+
+
+def _inside(path: Path, folders: tuple[Path, ...]) -> bool:
+    """Whether resolved `path` is one of `folders` (resolved too) or lies inside one."""
+    for folder in folders:
+        resolved = _resolved(folder)
+        if resolved is not None and path.is_relative_to(resolved):
+            return True
+    return False
+
+
+def check_unmoved(path: Path) -> None:
+    """`path` was resolved (`ConnectorEnv.readable_file`) when the connector was built; refuse
+    it once a link has taken the place of the file or of a folder above it, before opening it
+    again: the link could lead out of the project's directories."""
+    if os.path.realpath(path) != str(path):
+        raise ConnectionFailed(
+            f"{path} has been replaced by a link since the connection was made; Parley does "
+            "not follow it (point the connection at the file itself)"
+        )
 
 
 class Interruptible(Protocol):

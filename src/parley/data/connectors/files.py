@@ -25,6 +25,7 @@ from parley.data.connectors.base import (
     ConnectorEnv,
     ResultSet,
     TableInfo,
+    check_unmoved,
     run_interruptible,
 )
 
@@ -38,6 +39,7 @@ READERS = {
 }
 FORMATS = {"CSV": ".csv", "PARQUET": ".parquet", "JSON": ".json"}
 IDLE_CURSORS = 4
+GLOB_CHARACTERS = re.compile(r"[*?\[]")
 TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 
@@ -80,6 +82,11 @@ class FileConnector(Connector):
             if not isinstance(entry, dict):
                 raise BadCredential(f"credential.files[{i}] must be an object with a path")
             path = env.readable_file(entry.get("path"), f"files[{i}].path")
+            if GLOB_CHARACTERS.search(str(path)):
+                raise BadCredential(
+                    f"{path}: DuckDB reads *, ? and [ in a path as a pattern that could match "
+                    "other files; rename the file"
+                )
             fmt = entry.get("format")
             suffix = FORMATS.get(str(fmt).upper()) if fmt is not None else path.suffix.lower()
             reader = READERS.get(suffix or "")
@@ -108,6 +115,8 @@ class FileConnector(Connector):
         for the connection's own files, and the configuration is locked."""
         with self._lock:
             if self._db is None:
+                for file, _ in self.files.values():
+                    check_unmoved(file)  # DuckDB reads the files to build the views
                 folder = Path(tempfile.mkdtemp(prefix="parley-duckdb-"))
                 path = folder / "views.duckdb"
                 try:

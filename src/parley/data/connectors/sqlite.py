@@ -6,6 +6,7 @@ for opening one."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 import urllib.parse
@@ -22,11 +23,13 @@ from parley.data.connectors.base import (
     QueryFailed,
     ResultSet,
     TableInfo,
+    check_unmoved,
     python_type_name,
     run_interruptible,
 )
 from parley.data.sql_guard import FORBIDDEN_FUNCTIONS, FORBIDDEN_PREFIXES
 
+JOURNALS = ("-wal", "-shm", "-journal")  # files SQLite opens next to the database
 MAX_VALUE_BYTES = 16 * 1024 * 1024  # SQLITE_LIMIT_LENGTH: no multi-gigabyte strings or blobs
 IDLE_CONNECTIONS = 4
 
@@ -68,8 +71,20 @@ class SqliteConnector(Connector):
     def detail(self) -> dict[str, Any]:
         return {"type": self.type, "path": str(self.path)}
 
+    def _uri(self) -> str:
+        """Checked before every new connection (see `check_unmoved`): SQLite follows links,
+        also those put in place of the file's journals."""
+        check_unmoved(self.path)
+        for suffix in JOURNALS:
+            if os.path.islink(f"{self.path}{suffix}"):
+                raise ConnectionFailed(
+                    f"{self.path}{suffix} is a link; Parley does not open a database whose "
+                    "journal is a link"
+                )
+        return f"file:{urllib.parse.quote(str(self.path))}?mode=ro"
+
     def _connect(self) -> sqlite3.Connection:
-        uri = f"file:{urllib.parse.quote(str(self.path))}?mode=ro"
+        uri = self._uri()
         conn = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA query_only = 1")
         conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
@@ -97,9 +112,7 @@ class SqliteConnector(Connector):
             raise ConnectionFailed(f"cannot read SQLite file {self.path}: {err}") from err
 
     def _introspect(self) -> list[TableInfo]:
-        conn = sqlite3.connect(
-            f"file:{urllib.parse.quote(str(self.path))}?mode=ro", uri=True, isolation_level=None
-        )
+        conn = sqlite3.connect(self._uri(), uri=True, isolation_level=None)
         conn.execute("PRAGMA query_only = 1")
         try:
             names = [
