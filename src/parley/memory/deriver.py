@@ -352,6 +352,7 @@ async def _known_facts(db: AsyncSession, workspace_id: str, observed: str) -> li
             Observation.workspace_id == workspace_id,
             Observation.observer_id == observed,
             Observation.observed_id == observed,
+            Observation.superseded_by.is_(None),
         )
         .order_by(Observation.created_at.desc())
         .limit(KNOWN_FACTS)
