@@ -1096,7 +1096,8 @@ BAD_FILTERS: list[tuple[Any, str]] = [
 
 OBSERVATION_FIELDS = (
     "AND, NOT, OR, content, created_at, id, level, observed, observed_id, observer, "
-    "observer_id, session_id, session_name, times_derived, workspace_id, workspace_name"
+    "observer_id, session_id, session_name, superseded, superseded_by, times_derived, "
+    "workspace_id, workspace_name"
 )
 BAD_TEXT_FILTERS: list[tuple[Any, str]] = [
     ({"content": {"contains": 1}}, "'contains' on 'content' needs a text field and a string value"),
@@ -1105,6 +1106,9 @@ BAD_TEXT_FILTERS: list[tuple[Any, str]] = [
         "'icontains' on 'content' needs a text field and a string value",
     ),
     ({"times_derived": "1"}, "filter on 'times_derived' needs an int value, got '1'"),
+    ({"superseded": "yes"}, "filter on 'superseded' needs a bool value, got 'yes'"),
+    ({"superseded": {"gt": True}}, "'gt' does not apply to the boolean field 'superseded'"),
+    ({"superseded_by": 3}, "filter on 'superseded_by' needs a text value, got 3"),
     ({"metadata": {"a": 1}}, f"unknown filter field 'metadata'; allowed: {OBSERVATION_FIELDS}"),
 ]
 

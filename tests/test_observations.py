@@ -115,9 +115,10 @@ def test_create_list_query_delete(seeded: TestClient) -> None:
     assert [o["content"] for o in created] == FACTS
     first = created[0]
     honcho_fields = {"id", "content", "observer_id", "observed_id", "session_id", "created_at"}
-    parley_fields = {"level", "premises", "message_ids", "times_derived"}
+    parley_fields = {"level", "premises", "message_ids", "times_derived", "superseded_by"}
     assert set(first) == honcho_fields | parley_fields
     assert (first["level"], first["premises"], first["times_derived"]) == ("explicit", [], 1)
+    assert first["superseded_by"] is None
     assert (first["observer_id"], first["observed_id"], first["session_id"]) == (
         "alice",
         "alice",

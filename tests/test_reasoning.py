@@ -11,9 +11,12 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from conftest import reasoning_settings, wait_for_reasoning
 from fake_openai import FakeOpenAI, bag_of_words, fake_openai
+from parley.memory.fact_identity import MERGE_DISTANCE
+from parley.store.models import Observation
 from test_webhooks import Receiver
 
 W = "w"
@@ -67,7 +70,7 @@ def say(client: TestClient, session_id: str, *messages: dict[str, Any]) -> list[
     return list(response.json())
 
 
-def observations(client: TestClient, **filters: str) -> list[dict[str, Any]]:
+def observations(client: TestClient, **filters: Any) -> list[dict[str, Any]]:
     response = client.post(
         f"/v2/workspaces/{W}/observations/list",
         json={"filters": filters or None},
@@ -348,7 +351,7 @@ def test_dream_merges_near_duplicates_the_write_time_check_let_through(
     first, second, other = _words(15), _words(14) + " extra", _words(15, offset=100)
     a, b = (np.asarray(bag_of_words(t, 1024)) for t in (first, second))
     distance = 1 - a @ b / np.linalg.norm(a) / np.linalg.norm(b)
-    assert 0.05 < distance <= 0.08  # past the write-time merge, within the dream's
+    assert 0.05 < distance <= MERGE_DISTANCE  # manual creates never merge; a dream does
     for content in (first, second, other):
         response = client.post(
             f"/v2/workspaces/{W}/observations",
@@ -373,6 +376,97 @@ def test_dream_merges_near_duplicates_the_write_time_check_let_through(
     wait_for_reasoning(client, W)
     kept = observations(client)
     assert [(o["content"], o["times_derived"]) for o in kept] == [(first, 2), (other, 1)]
+
+
+def test_a_changed_statement_supersedes_the_old_one(client: TestClient) -> None:
+    """The retrieval-only deriver, end to end: the later statement replaces the earlier one,
+    which stays as history; another numbered statement stands beside it."""
+    setup(client)
+    for hour, content in ((10, "I am allergic to peanuts."), (11, "I am not allergic to peanuts.")):
+        sent_at = f"2024-05-02T{hour}:00:00Z"
+        say(client, "s1", {"peer_id": "alice", "content": content, "created_at": sent_at})
+        wait_for_reasoning(client, W)
+    allergic, not_allergic = (
+        "alice said on 2024-05-02: I am allergic to peanuts.",
+        "alice said on 2024-05-02: I am not allergic to peanuts.",
+    )
+    assert [o["content"] for o in observations(client)] == [not_allergic]
+    [old] = observations(client, superseded=True)
+    [new] = observations(client)
+    assert (old["content"], old["superseded_by"], old["times_derived"]) == (
+        allergic,
+        new["id"],
+        1,
+    )
+
+
+def _create(client: TestClient, content: str, session_id: str = "s1") -> None:
+    response = client.post(
+        f"/v2/workspaces/{W}/observations",
+        json={
+            "observations": [
+                {
+                    "content": content,
+                    "observer_id": "alice",
+                    "observed_id": "alice",
+                    "session_id": session_id,
+                }
+            ]
+        },
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_dream_merges_only_the_same_fact_in_one_session(client: TestClient) -> None:
+    setup(client)
+    assert client.post(f"/v2/workspaces/{W}/peers", json={"id": "alice"}).status_code == 200
+    for session_id in ("s1", "s2"):
+        response = client.post(f"/v2/workspaces/{W}/sessions", json={"id": session_id})
+        assert response.status_code == 200
+    fact, repeat, negated = _words(15), _words(14) + " extra", _words(15) + " not"
+    for content, session_id in ((fact, "s1"), (repeat, "s1"), (negated, "s1"), (fact, "s2")):
+        _create(client, content, session_id)
+    response = client.post(
+        f"/v2/workspaces/{W}/trigger_dream",
+        json={"observer": "alice", "dream_type": "consolidate"},
+    )
+    assert response.status_code == 204
+    wait_for_reasoning(client, W)
+    kept = observations(client)
+    assert [(o["content"], o["session_id"], o["times_derived"]) for o in kept] == [
+        (fact, "s1", 2),
+        (negated, "s1", 1),
+        (fact, "s2", 1),
+    ]
+
+
+def test_dream_hands_the_history_of_a_merged_row_to_its_keeper(client: TestClient) -> None:
+    """A superseded fact whose successor a dream merges away points at the keeper: it stays
+    history, not current again."""
+    setup(client)
+    assert client.post(f"/v2/workspaces/{W}/peers", json={"id": "alice"}).status_code == 200
+    assert client.post(f"/v2/workspaces/{W}/sessions", json={"id": "s1"}).status_code == 200
+    old, fact = _words(15, offset=200), _words(15)
+    for content in (old, fact, fact):  # the second copy: a repeat two writers made at once
+        _create(client, content)
+    _, keeper, copy = (o["id"] for o in observations(client))
+
+    async def supersede() -> None:  # what the write-time check did, for this test
+        async with client.app.state.parley.database.write() as db:
+            await db.execute(
+                update(Observation).where(Observation.content == old).values(superseded_by=copy)
+            )
+
+    client.portal.call(supersede)
+    response = client.post(
+        f"/v2/workspaces/{W}/trigger_dream",
+        json={"observer": "alice", "dream_type": "consolidate"},
+    )
+    assert response.status_code == 204
+    wait_for_reasoning(client, W)
+    assert [(o["id"], o["times_derived"]) for o in observations(client)] == [(keeper, 2)]
+    [history] = observations(client, superseded=True)
+    assert (history["content"], history["superseded_by"]) == (old, keeper)
 
 
 @pytest.mark.parametrize(

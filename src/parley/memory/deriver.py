@@ -12,6 +12,7 @@ the transaction that marks the queue items done.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import defaultdict
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from parley.llm.chat import ChatModel, UsageMeter
 from parley.llm.embeddings import Embedder
 from parley.llm.structured import complete_structured
-from parley.memory import peer_cards, prompts
+from parley.memory import fact_identity, peer_cards, prompts
 from parley.memory.configuration import ReasoningConfig, ReasoningDefaults, resolve
 from parley.memory.observation_index import ObservationIndex
 from parley.memory.observations import NewObservation, write_observations
@@ -139,6 +140,7 @@ class Deriver:
         ]
         vectors = await self._embedder.embed([i.content for i in items]) if items else None
         if items:  # the near-duplicate check's reads, before the write lock
+            await asyncio.to_thread(fact_identity.read_ahead, sorted({i.content for i in items}))
             async with self._database.read() as db:
                 pairs = {(workspace_id, i.observer_id, i.observed_id) for i in items}
                 await self._index.warm(db, pairs)
@@ -352,6 +354,7 @@ async def _known_facts(db: AsyncSession, workspace_id: str, observed: str) -> li
             Observation.workspace_id == workspace_id,
             Observation.observer_id == observed,
             Observation.observed_id == observed,
+            Observation.superseded_by.is_(None),
         )
         .order_by(Observation.created_at.desc())
         .limit(KNOWN_FACTS)

@@ -1,9 +1,11 @@
 """Dreams: a consolidation pass over what one observer knows about one peer, on demand
 (`trigger_dream`).
 
-1. Merge near-duplicates that slipped past the write-time check (cosine distance at most
-   `DREAM_MERGE_DISTANCE`, looser than at write time): the oldest stays, its `times_derived`
-   grows by the others', the others go.
+1. Merge the repeats that slipped past the write-time check (manual creates never merge, and
+   two workers may write one fact at once): current observations of one scope (level, and
+   session for explicit facts) that `fact_identity.relation` finds SAME. The oldest stays, its
+   `times_derived` grows by the others', the others go (history they had points at the
+   keeper). Changed facts are left to the write-time check: a dream supersedes nothing.
 2. With a model: new deductions from the explicit facts, and a fresh peer card.
 """
 
@@ -19,30 +21,42 @@ from parley.llm.chat import ChatModel, UsageMeter
 from parley.llm.embeddings import Embedder
 from parley.llm.structured import complete_structured
 from parley.memory import peer_cards, prompts
-from parley.memory.observation_index import ObservationIndex
-from parley.memory.observations import NewObservation, store_observations
+from parley.memory.fact_identity import MERGE_DISTANCE, Relation, relation
+from parley.memory.observation_index import ObservationIndex, Scope
+from parley.memory.observations import NewObservation, merge_scope, store_observations
 from parley.store.engine import Database
 from parley.store.models import Observation, Peer
 from parley.store.queue import Claim, Commit, no_writes
 
-DREAM_MERGE_DISTANCE = 0.08
 MAX_DREAM_OBSERVATIONS = 5000  # the newest; older ones were consolidated by earlier dreams
 MAX_FACTS_FOR_MODEL = 200
 
 
-def merge_plan(ids: list[str], vectors: np.ndarray, max_distance: float) -> dict[str, list[str]]:
-    """Keeper id -> ids merged into it. `ids` are oldest first; each row joins the first
-    earlier keeper within `max_distance`."""
+def merge_plan(
+    ids: list[str], contents: list[str], scopes: list[Scope], vectors: np.ndarray
+) -> dict[str, list[str]]:
+    """Keeper id -> ids merged into it. `ids` are oldest first; each row joins the nearest
+    earlier keeper of its scope that states the same fact."""
     keepers: list[int] = []
     plan: dict[str, list[str]] = {}
     for index in range(len(ids)):
+        keeper = None
         if keepers:
             distances = 1.0 - vectors[keepers] @ vectors[index]
-            nearest = int(np.argmin(distances))
-            if distances[nearest] <= max_distance:
-                plan.setdefault(ids[keepers[nearest]], []).append(ids[index])
-                continue
-        keepers.append(index)
+            for j in np.argsort(distances, kind="stable"):
+                if distances[j] > MERGE_DISTANCE:
+                    break
+                candidate = keepers[int(j)]
+                if scopes[candidate] == scopes[index] and (
+                    relation(contents[index], contents[candidate], float(distances[j]))
+                    is Relation.SAME
+                ):
+                    keeper = candidate
+                    break
+        if keeper is None:
+            keepers.append(index)
+        else:
+            plan.setdefault(ids[keeper], []).append(ids[index])
     return plan
 
 
@@ -80,6 +94,7 @@ class Dreamer:
                         Observation.workspace_id == workspace_id,
                         Observation.observer_id == observer,
                         Observation.observed_id == observed,
+                        Observation.superseded_by.is_(None),
                     )
                     .order_by(Observation.created_at.desc(), Observation.id.desc())
                     .limit(MAX_DREAM_OBSERVATIONS)
@@ -90,8 +105,9 @@ class Dreamer:
             return no_writes
         vectors = np.vstack([r.embedding for r in rows]).astype(np.float32)
         # O(n^2) in the worst case: off the event loop
+        scopes = [merge_scope(r.level, r.session_id) for r in rows]
         plan = await asyncio.to_thread(
-            merge_plan, [r.id for r in rows], vectors, DREAM_MERGE_DISTANCE
+            merge_plan, [r.id for r in rows], [r.content for r in rows], scopes, vectors
         )
         merged = {i for group in plan.values() for i in group}
         times = {r.id: r.times_derived for r in rows}
@@ -146,6 +162,11 @@ class Dreamer:
                     update(Observation)
                     .where(Observation.id == keeper)
                     .values(times_derived=Observation.times_derived + sum(times[i] for i in group))
+                )
+                await db.execute(
+                    update(Observation)
+                    .where(Observation.superseded_by.in_(group))
+                    .values(superseded_by=keeper)
                 )
                 await db.execute(delete(Observation).where(Observation.id.in_(group)))
             if deductions and new_vectors is not None:

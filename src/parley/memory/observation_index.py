@@ -1,19 +1,22 @@
-"""Nearest observations within one (observer, observed) pair: the near-duplicate check of every
-write and the semantic part of a representation.
+"""Nearest current observations within one (observer, observed) pair: the near-duplicate check
+of every derived write and the semantic part of a representation. A superseded observation
+(history: a changed fact replaced it) is never found.
 
-- PostgreSQL: pgvector's HNSW index (cosine), filtered to the pair.
-- SQLite: the pair's unit vectors cached in process memory. Each use checks the cache against
-  the pair's (count, newest created_at), one covering-index read: rows newer than the cache
-  are appended, anything else (a delete, a dream's merge) reloads the pair. Rows written by
-  the caller's own open transaction are never cached (it may roll back).
+- PostgreSQL: pgvector's HNSW index (cosine), filtered to the pair's current rows.
+- SQLite: the unit vectors of the pair's current rows cached in process memory. Each use checks
+  the cache against the pair's (count, superseded count, newest created_at), one
+  covering-index read: rows newer than the cache are appended, anything else (a delete, a
+  supersede, a dream's merge) reloads the pair. Rows written by the caller's own open
+  transaction are never cached (it may roll back).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from sqlalchemy import ColumnElement, cast, func, select, text
@@ -22,15 +25,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from parley.store.models import Observation
 
 Pair = tuple[str, str, str]  # workspace, observer, observed
+# where a write looks for its repeat: a level, and a session (None: any session of the pair)
+Scope = tuple[str, str | None]
 MAX_CACHED_VECTORS = 500_000  # about 0.75 GB at 384 dimensions
 
 
 @dataclass
 class PairVectors:
+    """The pair's current rows; `count`, `superseded` and `newest` are of all its rows."""
+
     ids: list[str]
     sessions: np.ndarray  # session id per row
+    levels: np.ndarray  # level per row
     matrix: np.ndarray  # unit vectors, one row per id
     count: int
+    superseded: int
     newest: datetime | None
 
 
@@ -57,8 +66,8 @@ class ObservationIndex:
         session_id: str | None = None,
         max_distance: float | None = None,
     ) -> list[Hit]:
-        """The `k` nearest observations of the pair (optionally of one session), nearest
-        first, by cosine distance."""
+        """The `k` nearest current observations of the pair (optionally of one session),
+        nearest first, by cosine distance."""
         if k <= 0:
             return []
         if not self._in_memory:
@@ -78,23 +87,50 @@ class ObservationIndex:
             if np.isfinite(distances[i]) and (max_distance is None or distances[i] <= max_distance)
         ]
 
-    async def nearest_each(
-        self, db: AsyncSession, pair: Pair, queries: np.ndarray
-    ) -> list[Hit | None]:
-        """The nearest observation of the pair to each query row (one pair read on SQLite)."""
+    async def candidates(
+        self,
+        db: AsyncSession,
+        pair: Pair,
+        queries: np.ndarray,
+        scopes: Sequence[Scope],
+        k: int,
+        max_distance: float,
+    ) -> list[list[Hit]]:
+        """Per query row, up to `k` current observations of the pair in its scope (the same
+        level; the same session when the scope names one) within `max_distance`, nearest
+        first (one pair read on SQLite)."""
         if not self._in_memory:
             found = []
-            for position, query in enumerate(queries):
+            for position, (query, (level, session_id)) in enumerate(
+                zip(queries, scopes, strict=True)
+            ):
                 # the search settings are the same for every query: set them once
-                hits = await self._pgvector(db, pair, query, 1, None, None, settle=position == 0)
-                found.append(hits[0] if hits else None)
+                found.append(
+                    await self._pgvector(
+                        db,
+                        pair,
+                        query,
+                        k,
+                        session_id,
+                        max_distance,
+                        level=level,
+                        settle=position == 0,
+                    )
+                )
             return found
         vectors = await self.pair_vectors(db, pair)
         if not vectors.ids:
-            return [None] * len(queries)
+            return [[] for _ in scopes]
         distances = 1.0 - np.asarray(queries, dtype=np.float32) @ vectors.matrix.T
-        best = np.argmin(distances, axis=1)
-        return [Hit(vectors.ids[j], float(distances[i, j])) for i, j in enumerate(best)]
+        found = []
+        for row, (level, session_id) in zip(distances, scopes, strict=True):
+            inside = vectors.levels == level
+            if session_id is not None:
+                inside &= vectors.sessions == session_id
+            near = np.flatnonzero(inside & (row <= max_distance))
+            near = near[np.argsort(row[near], kind="stable")][:k]
+            found.append([Hit(vectors.ids[i], float(row[i])) for i in near])
+        return found
 
     async def warm(self, db: AsyncSession, pairs: Iterable[Pair]) -> None:
         """Bring the pairs' cached vectors up to date from a read transaction (SQLite), so
@@ -105,66 +141,84 @@ class ObservationIndex:
                 await self.pair_vectors(db, pair)
 
     async def pair_vectors(self, db: AsyncSession, pair: Pair) -> PairVectors:
-        """The pair's committed vectors (SQLite), brought up to date."""
+        """The pair's committed current vectors (SQLite), brought up to date."""
         workspace_id, observer_id, observed_id = pair
         in_pair = (
             Observation.workspace_id == workspace_id,
             Observation.observer_id == observer_id,
             Observation.observed_id == observed_id,
         )
-        count, newest = (
-            await db.execute(select(func.count(), func.max(Observation.created_at)).where(*in_pair))
+        count, superseded, newest = (
+            await db.execute(
+                select(
+                    func.count(),
+                    func.count(Observation.superseded_by),
+                    func.max(Observation.created_at),
+                ).where(*in_pair)
+            )
         ).one()
         cached = self._pairs.get(pair)
-        if cached is not None and (cached.count, cached.newest) == (count, newest):
+        if cached is not None and (cached.count, cached.superseded, cached.newest) == (
+            count,
+            superseded,
+            newest,
+        ):
             self._pairs.move_to_end(pair)
             return cached
-        since = cached.newest if cached is not None and count > cached.count else None
+        # only new current rows since: append them; anything else: read the pair again
+        current = (*in_pair, Observation.superseded_by.is_(None))
         stmt = select(
-            Observation.id, Observation.session_id, Observation.embedding, Observation.created_at
-        ).where(*in_pair)
-        if since is not None:
-            stmt = stmt.where(Observation.created_at > since)
-        rows = (await db.execute(stmt.order_by(Observation.created_at, Observation.id))).all()
-        if cached is not None and since is not None and cached.count + len(rows) == count:
-            fresh = self._build(rows)
-            vectors = PairVectors(
-                ids=cached.ids + fresh.ids,
-                sessions=np.concatenate([cached.sessions, fresh.sessions]),
-                matrix=np.vstack([cached.matrix, fresh.matrix]),
-                count=count,
-                newest=newest,
-            )
-        else:
-            if since is not None:  # something was deleted too: read the pair again
-                rows = (
-                    await db.execute(
-                        select(
-                            Observation.id,
-                            Observation.session_id,
-                            Observation.embedding,
-                            Observation.created_at,
-                        )
-                        .where(*in_pair)
-                        .order_by(Observation.created_at, Observation.id)
-                    )
-                ).all()
-            vectors = self._build(rows)
-            vectors.count, vectors.newest = count, newest
+            Observation.id,
+            Observation.session_id,
+            Observation.level,
+            Observation.embedding,
+            Observation.created_at,
+        ).order_by(Observation.created_at, Observation.id)
+        vectors = None
+        if (
+            cached is not None
+            and cached.newest is not None
+            and count > cached.count
+            and superseded == cached.superseded
+        ):
+            since = cached.newest
+            rows = (await db.execute(stmt.where(*current, Observation.created_at > since))).all()
+            if cached.count + len(rows) == count:
+                fresh = self._build(rows)
+                vectors = PairVectors(
+                    ids=cached.ids + fresh.ids,
+                    sessions=np.concatenate([cached.sessions, fresh.sessions]),
+                    levels=np.concatenate([cached.levels, fresh.levels]),
+                    matrix=np.vstack([cached.matrix, fresh.matrix]),
+                    count=count,
+                    superseded=superseded,
+                    newest=newest,
+                )
+        if vectors is None:
+            vectors = self._build((await db.execute(stmt.where(*current))).all())
+            vectors.count, vectors.superseded, vectors.newest = count, superseded, newest
         self._store(pair, vectors)
         return vectors
 
-    def _build(self, rows: list[object]) -> PairVectors:
+    def _build(self, rows: Sequence[Any]) -> PairVectors:
         if not rows:
             return PairVectors(
-                [], np.empty(0, dtype=object), np.empty((0, self._dims), np.float32), 0, None
+                [],
+                np.empty(0, dtype=object),
+                np.empty(0, dtype=object),
+                np.empty((0, self._dims), np.float32),
+                0,
+                0,
+                None,
             )
         return PairVectors(
-            ids=[r.id for r in rows],  # type: ignore[attr-defined]
-            sessions=np.array([r.session_id for r in rows], dtype=object),  # type: ignore[attr-defined]
-            matrix=np.vstack([r.embedding for r in rows]).astype(np.float32),  # type: ignore[attr-defined]
+            ids=[r.id for r in rows],
+            sessions=np.array([r.session_id for r in rows], dtype=object),
+            levels=np.array([r.level for r in rows], dtype=object),
+            matrix=np.vstack([r.embedding for r in rows]).astype(np.float32),
             count=len(rows),
-            newest=rows[-1].created_at,  # type: ignore[attr-defined]
+            superseded=0,
+            newest=rows[-1].created_at,
         )
 
     def _store(self, pair: Pair, vectors: PairVectors) -> None:
@@ -186,10 +240,12 @@ class ObservationIndex:
         session_id: str | None,
         max_distance: float | None,
         *,
+        level: str | None = None,
         settle: bool = True,
     ) -> list[Hit]:
-        """pgvector's HNSW search; `settle=False` when this transaction already set the same
-        search settings (they hold until it ends)."""
+        """pgvector's HNSW search over the pair's current rows (optionally of one session and
+        level); `settle=False` when this transaction already set the same search settings
+        (they hold until it ends)."""
         workspace_id, observer_id, observed_id = pair
         if settle:
             await db.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
@@ -201,12 +257,15 @@ class ObservationIndex:
                 Observation.workspace_id == workspace_id,
                 Observation.observer_id == observer_id,
                 Observation.observed_id == observed_id,
+                Observation.superseded_by.is_(None),
             )
             .order_by(distance)
             .limit(k)
         )
         if session_id is not None:
             stmt = stmt.where(Observation.session_id == session_id)
+        if level is not None:
+            stmt = stmt.where(Observation.level == level)
         rows = (await db.execute(stmt)).all()
         # relaxed_order may return a few out of order: sort exactly
         hits = sorted((Hit(r.id, float(r.distance)) for r in rows), key=lambda h: h.distance)

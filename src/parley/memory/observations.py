@@ -1,10 +1,21 @@
 """Observations: facts one peer (the observer) holds about another or itself (the observed).
 
 Every observation carries its embedding, so it can be found by meaning. Texts are embedded
-before any database session is opened. A derived observation (the deriver's, a dream's) whose
-cosine distance to an existing one of the same (workspace, observer, observed) is at most
-`MERGE_DISTANCE` is not stored again: the existing one's `times_derived` goes up and it stands
-for the new one. A manual create (the API's) stores one row per input, as Honcho does.
+before any database session is opened. A derived observation (the deriver's, a dream's) is
+compared with the nearest current observations of its scope: the same (workspace, observer,
+observed) and level, and for an explicit fact the same session (a deduction, drawn from what
+the observer knows, may confirm one made in another session). `fact_identity.relation` decides:
+
+- SAME: it is not stored again; the stored one's `times_derived` goes up and stands for it;
+- CHANGED ("March 3" then "March 9", "allergic" then "not allergic"): it is stored and the
+  stored one is superseded (`superseded_by` names the new one): kept as history, not counted,
+  no longer current;
+- DIFFERENT: it is stored beside the others.
+
+A manual create (the API's) stores one row per input, as Honcho does, and supersedes nothing.
+Lists, queries, representations, context and chat read current observations; a filter on
+`superseded` or `superseded_by` reaches the history. Deleting an observation makes what it
+superseded stand as it stood before.
 
 Vector search: pgvector's HNSW index on PostgreSQL; on SQLite, exact cosine in numpy over the
 candidates the filters leave (the API's query), or the per-pair cache of `observation_index`
@@ -19,15 +30,16 @@ from datetime import timedelta
 from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import Table, case, delete, insert, select, text, update
+from sqlalchemy import ColumnElement, Table, case, delete, insert, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from parley.errors import InvalidInput, NotFound
 from parley.ids import new_public_id
 from parley.llm.embeddings import Embedder
+from parley.memory.fact_identity import CHANGE_DISTANCE, MERGE_DISTANCE, Relation, relation
 from parley.memory.filters import Field, Kind, compile_filters
-from parley.memory.observation_index import Hit, ObservationIndex, cosine_distance
+from parley.memory.observation_index import Hit, ObservationIndex, Scope, cosine_distance
 from parley.memory.pages import Page, paginate
 from parley.memory.peers import get_peer
 from parley.memory.sessions import get_session
@@ -38,7 +50,8 @@ from parley.store.models import Observation, utcnow
 MAX_CONTENT_CHARS = 65_535
 MAX_BATCH = 100
 MAX_TOP_K = 100
-MERGE_DISTANCE = 0.05
+CANDIDATES = 4  # the nearest stored observations a derived one is compared with
+REACH = max(MERGE_DISTANCE, CHANGE_DISTANCE)  # farther ones are different facts
 OBSERVATIONS = cast(Table, Observation.__table__)  # for writes that load no ORM objects
 LEVELS = frozenset({"explicit", "deductive", "inductive", "contradiction"})
 
@@ -57,9 +70,13 @@ FILTER_FIELDS = {
         (("level",), Field(Observation.level, Kind.TEXT)),
         (("times_derived",), Field(Observation.times_derived, Kind.INT)),
         (("created_at",), Field(Observation.created_at, Kind.DATETIME)),
+        # Parley's: the history of changed facts (current ones are listed otherwise)
+        (("superseded",), Field(Observation.superseded_by.is_not(None), Kind.BOOL)),
+        (("superseded_by",), Field(Observation.superseded_by, Kind.TEXT)),
     )
     for name in names
 }
+HISTORY_KEYS = frozenset({"superseded", "superseded_by"})
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,17 @@ class NewObservation:
     level: str = "explicit"
     premises: list[str] = field(default_factory=list)
     message_ids: list[str] = field(default_factory=list)
+
+    @property
+    def scope(self) -> Scope:
+        return merge_scope(self.level, self.session_id)
+
+
+def merge_scope(level: str, session_id: str) -> Scope:
+    """Where a derived observation's repeat may be: its level, and for an explicit fact its
+    session (what was said there); deductions and other conclusions are drawn from all the
+    observer knows, so they span the pair's sessions (as in Honcho 3)."""
+    return (level, session_id if level == "explicit" else None)
 
 
 async def create_observations(
@@ -114,9 +142,10 @@ async def store_observations(
     *,
     merge: bool = True,
 ) -> list[Observation]:
-    """Write a batch whose texts are embedded already, merging near-duplicates unless `merge`
-    is False, inside the caller's write transaction; one row per input, in order (a merged
-    input gets the row it merged into; new rows are not attached to the session)."""
+    """Write a batch whose texts are embedded already, merging repeats and superseding
+    changed facts unless `merge` is False, inside the caller's write transaction; one row per
+    input, in order (a merged input gets the row it merged into; new rows are not attached to
+    the session)."""
     written = await write_observations(db, workspace_id, observations, vectors, index, merge=merge)
     fresh = {i: Observation(**row) for i, row in written.new_rows.items()}
     return [fresh[i] if i in fresh else written.existing[i] for i in written.ids]
@@ -126,7 +155,18 @@ async def store_observations(
 class Written:
     ids: list[str]  # per input, the row that stands for it
     new_rows: dict[str, dict[str, Any]]  # inserted, by id
-    existing: dict[str, Observation]  # stored rows that absorbed inputs, up to date
+    existing: dict[str, Observation]  # stored rows compared with, up to date
+    superseded: dict[str, str] = field(default_factory=dict)  # replaced id -> its successor
+
+
+@dataclass
+class _Added:
+    """The rows a batch adds to one pair so far, to compare its later inputs with."""
+
+    ids: list[str]
+    contents: list[str]
+    scopes: list[Scope]
+    vectors: np.ndarray  # unit vectors, filled in place
 
 
 async def write_observations(
@@ -153,49 +193,61 @@ async def write_observations(
                 text("SELECT pg_advisory_xact_lock(hashtextextended(:pair, 0))"),
                 {"pair": "observations/" + "/".join(pair)},
             )
-    # the nearest stored neighbour of each, read before this batch writes anything
-    stored: list[Hit | None] = [None] * len(observations)
+    # the nearest stored neighbours of each in its scope, read before this batch writes
+    stored: list[list[Hit]] = [[] for _ in observations]
     rows_of: dict[tuple[str, str, str], list[int]] = {}
     for position, o in enumerate(observations):
         rows_of.setdefault((workspace_id, o.observer_id, o.observed_id), []).append(position)
     for pair in pairs:
         rows = rows_of[pair]
-        hits = await index.nearest_each(db, pair, vectors[rows])
-        for row, hit in zip(rows, hits, strict=True):
-            stored[row] = hit
-    # the stored rows close enough to absorb a new one, in one read (absent if deleted meanwhile)
-    close = sorted({h.id for h in stored if h is not None and h.distance <= MERGE_DISTANCE})
+        scopes = [observations[row].scope for row in rows]
+        found = await index.candidates(db, pair, vectors[rows], scopes, CANDIDATES, REACH)
+        for row, hits in zip(rows, found, strict=True):
+            stored[row] = hits
+    # their rows, in one read (absent if deleted or superseded meanwhile)
+    near = sorted({h.id for hits in stored for h in hits})
     existing: dict[str, Observation] = {}
-    if close:
-        found = await db.scalars(select(Observation).where(Observation.id.in_(close)))
-        existing = {row.id: row for row in found}
+    if near:
+        found_rows = await db.scalars(
+            select(Observation).where(Observation.id.in_(near), Observation.superseded_by.is_(None))
+        )
+        existing = {row.id: row for row in found_rows}
     now = utcnow()
     ids: list[str] = []
     new_rows: dict[str, dict[str, Any]] = {}  # inserted in one statement
     merges: Counter[str] = Counter()
-    # per pair, the rows this batch adds so far and their unit vectors (filled in place)
-    added: dict[tuple[str, str, str], tuple[list[str], np.ndarray]] = {
-        pair: ([], np.empty((len(rows), vectors.shape[1]), np.float32))
+    superseded: dict[str, str] = {}
+    added = {
+        pair: _Added([], [], [], np.empty((len(rows), vectors.shape[1]), np.float32))
         for pair, rows in rows_of.items()
     }
-    for position, (item, vector, hit) in enumerate(zip(observations, vectors, stored, strict=True)):
-        pair = (workspace_id, item.observer_id, item.observed_id)
-        target: str | None = None
-        best = MERGE_DISTANCE
-        if hit is not None and hit.distance <= best and hit.id in existing:
-            target = hit.id
-            best = hit.distance
-        added_ids, unit_vectors = added[pair]
-        if added_ids and merge:
-            distances = 1.0 - unit_vectors[: len(added_ids)] @ vector
-            nearest = int(np.argmin(distances))
-            if distances[nearest] <= best:
-                target = added_ids[nearest]
+    for position, (item, vector, hits) in enumerate(
+        zip(observations, vectors, stored, strict=True)
+    ):
+        batch = added[(workspace_id, item.observer_id, item.observed_id)]
+        options = [(h.distance, h.id, existing[h.id].content) for h in hits if h.id in existing]
+        if merge and batch.ids:
+            distances = 1.0 - batch.vectors[: len(batch.ids)] @ vector
+            options += [
+                (float(distances[j]), batch.ids[j], batch.contents[j])
+                for j in range(len(batch.ids))
+                if batch.scopes[j] == item.scope and distances[j] <= REACH
+            ]
+        options.sort()
+        said = [
+            (relation(item.content, content, distance), observation_id)
+            for distance, observation_id, content in options
+            if observation_id not in superseded
+        ]
+        target = next((i for found, i in said if found is Relation.SAME), None)
         if target is not None:
             merges[target] += 1
             ids.append(target)
             continue
         row_id = new_public_id()
+        replaced = next((i for found, i in said if found is Relation.CHANGED), None)
+        if replaced is not None:
+            superseded[replaced] = row_id
         new_rows[row_id] = {
             "id": row_id,
             "workspace_id": workspace_id,
@@ -210,9 +262,12 @@ async def write_observations(
             "embedding": vector,
             # distinct, increasing times keep a batch in its order when listed
             "created_at": now + timedelta(microseconds=position),
+            "superseded_by": None,  # set below, once its successor is in
         }
-        unit_vectors[len(added_ids)] = vector
-        added_ids.append(row_id)
+        batch.vectors[len(batch.ids)] = vector
+        batch.ids.append(row_id)
+        batch.contents.append(item.content)
+        batch.scopes.append(item.scope)
         ids.append(row_id)
     for observation_id, count in merges.items():
         if observation_id in new_rows:  # not written yet: it goes in with its count
@@ -230,7 +285,19 @@ async def write_observations(
         )
         for observation_id, times in updated.all():
             set_committed_value(existing[observation_id], "times_derived", times)
-    return Written(ids=ids, new_rows=new_rows, existing=existing)
+    if superseded:  # one statement too; the successors are in by now
+        await db.execute(
+            update(OBSERVATIONS)
+            .where(Observation.id.in_(sorted(superseded)))
+            .values(superseded_by=case(superseded, value=Observation.id))
+            .execution_options(synchronize_session=False)
+        )
+        for old, successor in superseded.items():
+            if old in new_rows:
+                new_rows[old]["superseded_by"] = successor
+            else:
+                set_committed_value(existing[old], "superseded_by", successor)
+    return Written(ids=ids, new_rows=new_rows, existing=existing, superseded=superseded)
 
 
 async def get_observation(
@@ -251,8 +318,10 @@ async def list_observations(
     page: int,
     size: int,
 ) -> Page[Observation]:
-    """Newest first, like Honcho; `reverse` lists oldest first."""
+    """Newest first, like Honcho; `reverse` lists oldest first. Current observations, unless
+    the filters ask about `superseded` or `superseded_by`."""
     where = await compile_filters(filters, FILTER_FIELDS, db.bind.dialect.name)
+    where = where & _current(filters)
     await get_workspace(db=db, workspace_id=workspace_id)
     order = (
         (Observation.created_at, Observation.id)
@@ -276,9 +345,11 @@ async def query_observations(
     filters: dict[str, Any] | None,
 ) -> list[Observation]:
     """The `top_k` nearest observations of one (observer, observed) pair by cosine distance,
-    nearest first. As in Honcho, the filters must name the pair (`observer` or `observer_id`,
+    nearest first; current ones, as in `list_observations`. As in Honcho, the filters must name
+    the pair (`observer` or `observer_id`,
     `observed` or `observed_id`), or it is an InvalidInput."""
     where = await compile_filters(filters, FILTER_FIELDS, database.dialect)  # 422s first
+    where = where & _current(filters)
     observer, observed = (_pair_member(filters, key) for key in ("observer", "observed"))
     if observer is None or observed is None:
         raise InvalidInput("observer and observed must be specified for semantic search")
@@ -296,6 +367,22 @@ async def query_observations(
         rows = (await db.scalars(select(Observation).where(Observation.id.in_(ids)))).all()
     by_id = {row.id: row for row in rows}
     return [by_id[i] for i in ids if i in by_id]
+
+
+def _current(filters: dict[str, Any] | None) -> ColumnElement[bool]:
+    """Only current observations, unless the filters name the history's fields (anywhere,
+    under AND, OR or NOT too)."""
+    if _names_any(filters, HISTORY_KEYS):
+        return true()
+    return Observation.superseded_by.is_(None)
+
+
+def _names_any(filters: Any, keys: frozenset[str]) -> bool:
+    if isinstance(filters, dict):
+        return any(k in keys or _names_any(v, keys) for k, v in filters.items())
+    if isinstance(filters, list):
+        return any(_names_any(v, keys) for v in filters)
+    return False
 
 
 def _pair_member(filters: dict[str, Any] | None, key: str) -> str | None:
@@ -359,10 +446,21 @@ async def _pgvector_nearest(
 
 
 async def delete_observation(*, db: AsyncSession, workspace_id: str, observation_id: str) -> None:
-    result = await db.execute(
-        delete(Observation).where(
+    """Delete one observation. What it superseded stands as it stood before: replaced by what
+    replaced this one, or current again (the foreign key's ON DELETE SET NULL does the latter
+    for deletes of whole sessions, peers and workspaces too)."""
+    successor = await db.execute(
+        select(Observation.superseded_by).where(
             Observation.workspace_id == workspace_id, Observation.id == observation_id
         )
     )
-    if not result.rowcount:  # type: ignore[attr-defined]
+    found = successor.one_or_none()
+    if found is None:
         raise NotFound(f"Observation {observation_id} not found in workspace {workspace_id}")
+    if found.superseded_by is not None:
+        await db.execute(
+            update(OBSERVATIONS)
+            .where(Observation.superseded_by == observation_id)
+            .values(superseded_by=found.superseded_by)
+        )
+    await db.execute(delete(Observation).where(Observation.id == observation_id))

@@ -3,8 +3,9 @@ and deductive observations, chosen for a purpose.
 
 Per level, up to `max_observations`, picked in this order: the nearest to `search_query`
 (semantic, optionally within `search_max_distance`), then the most derived (seen most often),
-then the most recent; with `session_id`, only observations made in that session. The result
-lists each level oldest first.
+then the most recent; with `session_id`, only observations made in that session. Only current
+observations: one superseded by a changed fact is history. The result lists each level oldest
+first.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ async def ranked_candidates(
         Observation.workspace_id == workspace_id,
         Observation.observer_id == request.observer,
         Observation.observed_id == request.observed,
+        Observation.superseded_by.is_(None),
     ]
     if request.session_id is not None:
         in_pair.append(Observation.session_id == request.session_id)

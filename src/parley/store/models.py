@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -240,8 +241,9 @@ class Meta(Base):
 class Observation(Base):
     """A fact one peer holds about another (or itself), with its vector for semantic search.
 
-    `level` is explicit, deductive, inductive or contradiction; near-duplicates are merged by
-    raising `times_derived` instead of storing the fact again."""
+    `level` is explicit, deductive, inductive or contradiction; a derived repeat is merged by
+    raising `times_derived` instead of storing the fact again, and a changed fact supersedes
+    the one it replaces (`superseded_by`), which stays as history (memory/fact_identity.py)."""
 
     __tablename__ = "observations"
     __table_args__ = (
@@ -260,9 +262,26 @@ class Observation(Base):
             ["sessions.workspace_id", "sessions.id"],
             ondelete="CASCADE",
         ),
+        # deleting the observation that replaced this one makes this one current again
+        ForeignKeyConstraint(["superseded_by"], ["observations.id"], ondelete="SET NULL"),
         Index(None, "workspace_id", "observer_id", "observed_id"),
-        # covers the (count, newest) check of the in-memory pair cache (observation_index)
-        Index(None, "workspace_id", "observer_id", "observed_id", "created_at"),
+        # covers the (count, superseded, newest) check of the in-memory pair cache
+        # (observation_index; migration 0014 added superseded_by)
+        Index(
+            "ix_observations_pair_created_superseded",
+            "workspace_id",
+            "observer_id",
+            "observed_id",
+            "created_at",
+            "superseded_by",
+        ),
+        # the history of one observation, and the foreign key's lookups on delete
+        Index(
+            "ix_observations_superseded_by",
+            "superseded_by",
+            sqlite_where=text("superseded_by IS NOT NULL"),
+            postgresql_where=text("superseded_by IS NOT NULL"),
+        ),
         # the most derived and a session's newest, read in order (migration 0012)
         Index(
             "ix_observations_pair_times_derived",
@@ -296,6 +315,8 @@ class Observation(Base):
     times_derived: Mapped[int] = mapped_column(Integer, default=1)
     embedding: Mapped[Any] = mapped_column(EmbeddingVector())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the observation that replaced this one (a changed fact); None while it is current
+    superseded_by: Mapped[str | None] = mapped_column(PUBLIC_ID, nullable=True, default=None)
 
 
 class MessageEmbeddingCount(Base):

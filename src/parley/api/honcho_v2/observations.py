@@ -61,11 +61,13 @@ class Observation(BaseModel):
     observed_id: str
     session_id: str
     created_at: datetime
-    # Parley's additions: how the fact was reached and how often
+    # Parley's additions: how the fact was reached and how often, and what replaced it when
+    # it changed (lists show current ones, with null here, unless a filter asks for history)
     level: str
     premises: list[str]
     message_ids: list[str]
     times_derived: int
+    superseded_by: str | None = None
 
 
 def observation_out(row: Any) -> dict[str, Any]:
@@ -80,6 +82,7 @@ def observation_out(row: Any) -> dict[str, Any]:
         "premises": list(row.premises),
         "message_ids": list(row.message_ids),
         "times_derived": row.times_derived,
+        "superseded_by": row.superseded_by,
     }
 
 
