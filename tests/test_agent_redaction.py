@@ -393,3 +393,135 @@ def test_every_delete_route_is_accounted_for(client: TestClient) -> None:
         if "DELETE" in getattr(route, "methods", set())
     }
     assert found == set(DELETE_ROUTES)
+
+
+def test_turns_stored_before_sources_existed_get_them_on_upgrade(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Migration 0016 links the turns already stored to what their state copied, so deletes
+    after the upgrade redact them too."""
+    import asyncio
+
+    from parley import erasure
+    from parley.memory.configuration import ReasoningDefaults
+    from parley.store import migrate
+    from parley.store.engine import create_database
+
+    if backend == "postgres":
+        server = request.getfixturevalue("postgres")
+        url = str(server.new_database(migrated=False))
+        request.addfinalizer(lambda: server.drop_database(url))
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    migrate.upgrade(url, "0013")
+    tables = Base.metadata.tables
+    state = AgentState(project_id=P, thread_id="t", question=Q, user_id="alice")
+    state.user_memory = [ALICE_CARD, ALICE_FACT]
+    state.catalogs = [{"catalogId": "c1", "catalogName": CATALOG, "dialect": "sqlite"}]
+    state.answer = f"Yes. ({ALICE_FACT})"
+
+    async def run(step: Any) -> Any:
+        database = create_database(url)
+        try:
+            async with database.write() as db:
+                return await step(db)
+        finally:
+            await database.dispose()
+
+    async def seed(db: Any) -> None:
+        await db.execute(tables["workspaces"].insert().values(id=P, metadata={}, configuration={}))
+        for peer in ("alice", "data-agent"):
+            await db.execute(
+                tables["peers"]
+                .insert()
+                .values(workspace_id=P, id=peer, metadata={}, configuration={})
+            )
+        for session in ("t", "profile"):
+            await db.execute(
+                tables["sessions"]
+                .insert()
+                .values(workspace_id=P, id=session, is_active=True, metadata={}, configuration={})
+            )
+        said = [("m1", "alice", Q), ("m2", "data-agent", state.answer)]
+        for message_id, peer, content in said:
+            await db.execute(
+                tables["messages"]
+                .insert()
+                .values(
+                    id=message_id,
+                    workspace_id=P,
+                    session_id="t",
+                    peer_id=peer,
+                    content=content,
+                    metadata={},
+                    internal_metadata={},
+                    token_count=1,
+                )
+            )
+        await db.execute(
+            tables["observations"]
+            .insert()
+            .values(
+                id="o1",
+                workspace_id=P,
+                observer_id="alice",
+                observed_id="alice",
+                session_id="profile",
+                content=ALICE_FACT,
+                level="explicit",
+                premises=[],
+                message_ids=[],
+                times_derived=1,
+                embedding=[1.0, 0.0, 0.0],
+            )
+        )
+        await db.execute(
+            tables["peer_cards"]
+            .insert()
+            .values(workspace_id=P, observer_id="alice", observed_id="alice", facts=[ALICE_CARD])
+        )
+        await db.execute(
+            tables["agent_threads"]
+            .insert()
+            .values(project_id=P, id="t", user_peer_id="alice", display_name=Q)
+        )
+        await db.execute(
+            tables["agent_turns"]
+            .insert()
+            .values(
+                project_id=P,
+                thread_id="t",
+                seq=1,
+                question=Q,
+                answer=state.answer,
+                state=state.to_result(with_history=False),
+            )
+        )
+
+    async def sources(db: Any) -> list[tuple[str, str, str | None]]:
+        rows = await db.execute(
+            select(AgentTurnSource.kind, AgentTurnSource.ref, AgentTurnSource.entry)
+        )
+        return sorted(tuple(r) for r in rows.all())
+
+    async def delete(db: Any) -> None:
+        await erasure.delete_observation(
+            db, reasoning=ReasoningDefaults(), workspace_id=P, observation_id="o1"
+        )
+
+    async def after(db: Any) -> tuple[str, list[str], list[str]]:
+        turn = await db.scalar(select(AgentTurn))
+        left = await db.scalars(select(Message.peer_id).order_by(Message.seq))
+        return turn.answer, turn.state["userMemory"], list(left)
+
+    asyncio.run(run(seed))
+    migrate.upgrade(url)
+    assert asyncio.run(run(sources)) == [
+        ("answer", "m2", None),
+        ("card", "alice/alice", ALICE_CARD),
+        ("catalog", "c1", CATALOG),
+        ("observation", "o1", ALICE_FACT),
+        ("question", "m1", None),
+    ]
+    asyncio.run(run(delete))
+    assert asyncio.run(run(after)) == (REDACTED, [ALICE_CARD], ["alice"])
