@@ -303,9 +303,25 @@ async def forget(db: AsyncSession, project_id: str, gone: Gone) -> set[tuple[str
                 continue
             turn.answer, turn.state = result.answer, result.state
             await db.execute(delete(AgentTurnSource).where(AgentTurnSource.id.in_(done)))
+            await _drop_entries(db, turn.id, sources)
     await db.flush()
     await _settle_threads(db, project_id, touched)
     return copies
+
+
+async def _drop_entries(db: AsyncSession, turn_id: int, gone: list[AgentTurnSource]) -> None:
+    """The turn's other sources of the entries that went (a memory line stands on its
+    observation and on each message behind it): their entries are copies too."""
+    lines = sorted({s.entry for s in gone if s.kind in MEMORY_KINDS and s.entry is not None})
+    goldens = sorted({s.entry for s in gone if s.kind == GOLDEN and s.entry is not None})
+    mine = AgentTurnSource.turn_id == turn_id
+    for kinds, entries in ((MEMORY_KINDS, lines), ((GOLDEN,), goldens)):
+        for part in chunks(entries):
+            await db.execute(
+                delete(AgentTurnSource).where(
+                    mine, AgentTurnSource.kind.in_(kinds), AgentTurnSource.entry.in_(part)
+                )
+            )
 
 
 async def _delete_threads(db: AsyncSession, project_id: str, gone: Gone) -> None:

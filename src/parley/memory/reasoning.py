@@ -37,7 +37,7 @@ def dream_key(workspace_id: str, observer_id: str, observed_id: str) -> str:
     return f"{workspace_id}/{DREAM}/{observer_id}/{observed_id}"
 
 
-async def card_key(workspace_id: str, observer_id: str, observed_id: str) -> str:
+def card_key(workspace_id: str, observer_id: str, observed_id: str) -> str:
     return f"{workspace_id}/{CARD}/{observer_id}/{observed_id}"
 
 
