@@ -477,3 +477,35 @@ def test_a_delete_while_the_worker_runs_sticks(
         assert not any(SECRET in t for t in new_requests)  # nothing redone with the secret
         errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
         assert errors == []
+
+
+def test_a_summary_written_while_its_message_goes_is_written_again(
+    client: TestClient, model: FakeOpenAI
+) -> None:
+    """The summary model is still writing when a message it summarizes is deleted: that
+    summary is not stored; it is written again from the messages left."""
+    for rule in model.rules:
+        if rule.match == "running summary":
+            rule.delay_s = 1.5
+    config = {"summary": {"messages_per_short_summary": 10, "messages_per_long_summary": 40}}
+    body = {"id": "s1", "peers": {"alice": {}, "bob": {}}, "configuration": config}
+    ok(client.post(f"/v2/workspaces/{W}/sessions", json=body))
+    turns = [("alice", SECRET), *(("bob", line) for line in BOB), ("alice", ALICE[0])]
+    turns += [("alice", ALICE[2]), ("alice", ALICE[3])]
+    sent = ok(
+        client.post(
+            f"/v2/workspaces/{W}/sessions/s1/messages/",
+            json={"messages": [{"peer_id": p, "content": c} for p, c in turns]},
+        )
+    )
+    deadline = time.monotonic() + 30
+    while not any("running summary" in p for p in model.prompts()):
+        assert time.monotonic() < deadline, "no summary was asked for"
+        time.sleep(0.02)
+    ok(client.delete(f"/v2/workspaces/{W}/sessions/s1/messages/{sent[0]['id']}"))
+    wait_for_reasoning(client, W)
+    short = ok(client.get(f"/v2/workspaces/{W}/sessions/s1/summaries"))["short_summary"]
+    assert short["content"] == " | ".join(c for _, c in turns[1:])
+    assert rows_with(client, MARK) == []
+    written = [p for p in model.prompts() if "running summary" in p]
+    assert len(written) == 2 and MARK not in written[1].lower()

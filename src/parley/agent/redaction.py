@@ -249,6 +249,11 @@ async def forget(db: AsyncSession, project_id: str, gone: Gone) -> set[tuple[str
     if not gone:
         return set()
     await _delete_threads(db, project_id, gone)
+    any_turn = await db.scalar(
+        select(AgentTurnSource.id).where(AgentTurnSource.project_id == project_id).limit(1)
+    )
+    if any_turn is None:  # not a project, or one without stored turns: nothing copied
+        return set()
     matched: dict[int, list[AgentTurnSource]] = defaultdict(list)
     for kind, refs in sorted(gone.refs.items()):
         for part in chunks(sorted(refs)):
