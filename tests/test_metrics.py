@@ -94,7 +94,7 @@ def idle_queue(**counts: float) -> dict[tuple[str, str], float]:
     """Every task type and open status at 0, but `counts` ("derive/pending"=3)."""
     zero = {
         (task_type, status): 0.0
-        for task_type in ("derive", "dream", "summary")
+        for task_type in ("card", "derive", "dream", "summary")
         for status in ("pending", "in_progress", "failed")
     }
     return zero | {tuple(key.split("/")): value for key, value in counts.items()}  # type: ignore[misc]

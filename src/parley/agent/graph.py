@@ -13,8 +13,10 @@
 - execute: read-only, capped, with a timeout. An error in check or execute goes back to the
   model with the error (repair), at most MAX_TRIES statements in all.
 - analyze: the model explains the result in a few sentences (streamed when asked).
-- save: the turn is stored in the thread; with the memory join, the question and the answer go
-  into the thread's memory session, where the deriver learns about the user.
+- save: the turn is stored in the thread, with what it copied (its sources, see
+  `agent/redaction.py`); with the memory join, the question and the answer go into the
+  thread's memory session, where the deriver learns about the user. Anything it copied that
+  was deleted meanwhile is taken out first.
 
 Without a model: schema questions are answered from the catalog, SQL is guarded and run, and
 anything else is told that a model is needed.
@@ -29,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from parley.agent import discovery, threads, user_memory
+from parley.agent import discovery, redaction, threads, user_memory
 from parley.agent.prompts import (
     PastTurn,
     Plan,
@@ -93,6 +95,8 @@ class Turn:
     state: AgentState
     meter: UsageMeter
     context: SchemaContext | None = None
+    memory: user_memory.UserMemory | None = None
+    queried: set[str] = field(default_factory=set)  # the catalogs its statements were run on
     clock: float = field(default_factory=time.perf_counter)  # when the last step ended
 
 
@@ -224,6 +228,7 @@ class DataAgent:
                     user_peer=turn.user_peer,
                     vector=vector,
                 )
+            turn.memory = memory
             state.user_memory = memory.lines()
         await self._notify(
             listener,
@@ -339,6 +344,7 @@ class DataAgent:
         cap, timeout = effective_limits(services, limit=None, timeout_s=None)
         try:
             catalog, guarded = await check_sql(sql, turn.context.catalogs, row_cap=cap)
+            turn.queried.add(catalog.catalog.id)
             connector = await open_connector(services, catalog.connection)
             await explain_guarded(connector, guarded, timeout_s=timeout)
         except (QueryRejected, QueryFailed, QueryTimeout, InvalidInput) as err:
@@ -405,7 +411,14 @@ class DataAgent:
     async def _save(self, turn: Turn) -> None:
         request = turn.request
         state = turn.state
+        sources = self._sources(turn)
         async with self._services.database.write() as db:
+            gone = await redaction.missing(db, request.project_id, sources)
+            answer, result = state.answer, _stored(state.to_result(with_history=False))
+            if gone:  # deleted while the agent worked: not brought back
+                redacted = redaction.redact(request.message, answer, result, gone)
+                answer, result = redacted.answer, redacted.state
+                sources = [s for s in sources if s not in gone]
             thread = await threads.find_thread(db, request.project_id, turn.thread_id)
             if thread is None:
                 thread = await threads.create_thread(
@@ -415,23 +428,37 @@ class DataAgent:
                     user_peer_id=turn.user_peer,
                     question=request.message,
                 )
-            await threads.add_turn(
-                db,
-                thread,
-                question=request.message,
-                answer=state.answer,
-                state=_stored(state.to_result(with_history=False)),
+            stored = await threads.add_turn(
+                db, thread, question=request.message, answer=answer, state=result
             )
             if turn.memory_on:
-                await user_memory.remember_turn(
+                sources += await user_memory.remember_turn(
                     db,
                     workspace_id=request.project_id,
                     thread_id=turn.thread_id,
                     user_peer=turn.user_peer,
                     question=request.message,
-                    answer=state.answer,
+                    answer=answer if answer != redaction.REDACTED else "",
                     reasoning=self._reasoning,
                 )
+            await redaction.record(db, stored, sources)
+
+    def _sources(self, turn: Turn) -> list[redaction.Source]:
+        """What the turn's stored state copies. With a model, everything it made was made
+        from the memory and golden SQLs it was shown; catalogs whose tables it was shown or
+        ran a statement on fed what it made, with or without a model."""
+        context = turn.context
+        assert context is not None
+        model_saw = self._model is not None
+        sources = turn.memory.sources(derived=model_saw) if turn.memory else []
+        for golden_id, example in zip(context.golden_ids, context.golden, strict=True):
+            entry = redaction.golden_entry(example["question"], example["sql"])
+            sources.append(redaction.Source(redaction.GOLDEN, golden_id, entry, model_saw))
+        fed = {view.catalog.id for view in context.tables} | turn.queried
+        for catalog in context.catalogs:
+            ref = catalog.catalog
+            sources.append(redaction.Source(redaction.CATALOG, ref.id, ref.name, ref.id in fed))
+        return sources
 
     # --- helpers --------------------------------------------------------------------------
 

@@ -51,6 +51,7 @@ class SchemaContext:
     tables: list[TableView]
     all_tables: list[TableView]
     golden: list[dict[str, str]] = field(default_factory=list)
+    golden_ids: list[str] = field(default_factory=list)  # the golden SQLs' ids, in order
     values: list[ValueMatch] = field(default_factory=list)
 
     @property
@@ -259,21 +260,24 @@ async def build_context(
         ]
         index = await values.index_for(catalog, stamps.get(catalog.catalog.id), stats)
         matches += index.match(question)
-    golden = []
+    found = []
     if views:
-        golden = [
-            {"question": row.prompt, "sql": row.sql}
-            for row, _score in await search_golden_sqls(
-                services, project_id=project_id, query=question, top_k=GOLDEN_SQLS, vector=vector
-            )
-        ]
+        found = await search_golden_sqls(
+            services, project_id=project_id, query=question, top_k=GOLDEN_SQLS, vector=vector
+        )
+    golden = [{"question": row.prompt, "sql": row.sql} for row, _score in found]
     chosen = views
     if len(views) > ALL_TABLES:
         chosen = await _narrow(
             services, project_id, question, vector, views, catalogs, matches, golden
         )
     return SchemaContext(
-        catalogs=catalogs, tables=chosen, all_tables=views, golden=golden, values=matches
+        catalogs=catalogs,
+        tables=chosen,
+        all_tables=views,
+        golden=golden,
+        golden_ids=[row.id for row, _score in found],
+        values=matches,
     )
 
 

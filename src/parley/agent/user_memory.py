@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from parley.agent.redaction import ANSWER, CARD, MESSAGE, OBSERVATION, QUESTION, Source
 from parley.memory import peer_cards
 from parley.memory.configuration import ReasoningDefaults
+from parley.memory.erase import card_ref
 from parley.memory.messages import NewMessage, create_messages
 from parley.memory.observation_index import ObservationIndex
 from parley.memory.representation import RepresentationRequest, select_observations
@@ -27,12 +29,34 @@ MEMORY_FACTS = 12
 
 
 @dataclass(frozen=True)
+class Recalled:
+    """An observation recalled about the user, with what it was derived from."""
+
+    id: str
+    content: str
+    message_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class UserMemory:
+    user: str
     card: list[str]
-    facts: list[str]
+    facts: list[Recalled]
 
     def lines(self) -> list[str]:
-        return [*self.card, *(f for f in self.facts if f not in self.card)]
+        return [*self.card, *(f.content for f in self.facts if f.content not in self.card)]
+
+    def sources(self, *, derived: bool) -> list[Source]:
+        """Where each line came from, for the turn's record (agent/redaction.py): the card,
+        or the observation and the messages behind it. `derived`: the model saw them."""
+        card = card_ref(self.user, self.user)
+        found = [Source(CARD, card, line, derived) for line in self.card]
+        for fact in self.facts:
+            if fact.content in self.card:
+                continue  # shown as the card's line
+            found.append(Source(OBSERVATION, fact.id, fact.content, derived))
+            found += [Source(MESSAGE, m, fact.content, derived) for m in fact.message_ids]
+        return found
 
 
 def memory_enabled(workspace: Workspace) -> bool:
@@ -55,7 +79,7 @@ async def recall(
         select(Peer.id).where(Peer.workspace_id == workspace_id, Peer.id == user_peer)
     )
     if exists is None:
-        return UserMemory(card=[], facts=[])
+        return UserMemory(user=user_peer, card=[], facts=[])
     card = await peer_cards.get_card(db, workspace_id, user_peer, user_peer) or []
     representation = await select_observations(
         db,
@@ -69,8 +93,11 @@ async def recall(
         ),
         vector=vector,
     )
-    facts = [o.content for o in representation.ranked[:MEMORY_FACTS]]
-    return UserMemory(card=list(card), facts=facts)
+    facts = [
+        Recalled(o.id, o.content, tuple(o.message_ids or ()))
+        for o in representation.ranked[:MEMORY_FACTS]
+    ]
+    return UserMemory(user=user_peer, card=list(card), facts=facts)
 
 
 async def remember_turn(
@@ -82,8 +109,9 @@ async def remember_turn(
     question: str,
     answer: str,
     reasoning: ReasoningDefaults,
-) -> None:
-    """Store the turn in the thread's session; the deriver learns about the user, not the agent."""
+) -> list[Source]:
+    """Store the turn in the thread's session; the deriver learns about the user, not the agent.
+    Returns the messages as the turn's sources (its question and answer are copies of them)."""
     await get_or_create_session(
         db=db,
         workspace_id=workspace_id,
@@ -93,10 +121,14 @@ async def remember_turn(
     turn = [NewMessage(content=question, peer_id=user_peer)]
     if answer:
         turn.append(NewMessage(content=answer, peer_id=AGENT_PEER))
-    await create_messages(
+    stored = await create_messages(
         db=db,
         workspace_id=workspace_id,
         session_id=thread_id,
         messages=turn,
         reasoning=reasoning,
     )
+    kinds = [QUESTION, ANSWER]
+    return [
+        Source(kind, m.id, derived=kind == ANSWER) for kind, m in zip(kinds, stored, strict=False)
+    ]

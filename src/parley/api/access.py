@@ -74,6 +74,15 @@ def check_sends_as(principal: Principal, senders: Iterable[str]) -> None:
         raise Forbidden(f"{principal.describe()} cannot send messages as peer {others[0]}")
 
 
+def check_deletes_as(principal: Principal, sender: str, message_id: str) -> None:
+    """A peer key deletes only the messages its own peer sent (as it writes only those);
+    session, workspace and admin keys delete any message they reach."""
+    if principal.peer is not None and principal.peer != sender:
+        raise Forbidden(
+            f"{principal.describe()} cannot delete message {message_id} of peer {sender}"
+        )
+
+
 def check_membership_change(principal: Principal, peer_ids: Iterable[str]) -> None:
     """A peer key may join or leave a session and set its own settings there; adding,
     removing or configuring other peers takes a session, workspace or admin key."""

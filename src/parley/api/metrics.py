@@ -20,11 +20,11 @@ from starlette.types import Scope as AsgiScope
 from parley.api.deps import ReadDb, Scope, StateDep, requires
 from parley.auth.keys import Principal
 from parley.memory.queue_status import queue_depth
-from parley.memory.reasoning import DERIVE, DREAM, SUMMARY
+from parley.memory.reasoning import CARD, DERIVE, DREAM, SUMMARY
 from parley.metrics import UNMATCHED, Metrics
 
 METRICS_PATH = "/metrics"
-TASK_TYPES = (DERIVE, SUMMARY, DREAM)
+TASK_TYPES = (DERIVE, SUMMARY, DREAM, CARD)
 
 
 def _template(path: str) -> str:

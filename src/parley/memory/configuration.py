@@ -19,6 +19,7 @@ class ReasoningDefaults:
     short_summary_every: int = 20
     long_summary_every: int = 60
     summaries_possible: bool = False  # a summary model is configured
+    cards_possible: bool = False  # a deriver model is configured (it writes peer cards)
     deriver_enabled: bool = True
 
 

@@ -16,7 +16,7 @@ import asyncio
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +31,7 @@ from parley.memory import fact_identity, peer_cards, prompts
 from parley.memory.configuration import ReasoningConfig, ReasoningDefaults, resolve
 from parley.memory.observation_index import ObservationIndex
 from parley.memory.observations import NewObservation, write_observations
+from parley.memory.reasoning import enqueue_card_rebuild
 from parley.store.engine import Database
 from parley.store.models import Message, Observation, Peer, Session, Workspace
 from parley.store.queue import Claim, Commit, no_writes
@@ -146,19 +147,31 @@ class Deriver:
                 await self._index.warm(db, pairs)
 
         async def commit(db: AsyncSession) -> None:
-            if not await _still_there(db, workspace_id, session_id, [sender, *observers]):
+            present = await _present(
+                db, workspace_id, session_id, [sender, *observers], [m.seq for m in batch]
+            )
+            if present is None or sender not in present[0]:
                 return
-            if items and vectors is not None:
-                await write_observations(db, workspace_id, items, vectors, self._index)
-            if new_cards:
+            peers, messages = present
+            kept, lost = _still_derived(items, vectors, peers, messages)
+            if kept is not None:
+                await write_observations(db, workspace_id, kept[0], kept[1], self._index)
+            # a card made from facts deleted since is rebuilt from what is left instead
+            cards_now = {o: card for o, card in new_cards.items() if o in peers}
+            writable = {o: card for o, card in cards_now.items() if not lost.get(o)}
+            for observer in sorted(set(cards_now) - set(writable)):
+                await enqueue_card_rebuild(
+                    db, workspace_id=workspace_id, observer_id=observer, observed_id=sender
+                )
+            if writable:
                 # another task may have changed a card while the model thought: keep its
                 # additions too
-                current = await peer_cards.get_cards(db, workspace_id, sorted(new_cards), sender)
+                current = await peer_cards.get_cards(db, workspace_id, sorted(writable), sender)
                 merged = {
                     observer: peer_cards.rebase(
                         cards[observer], card, current.get(observer, []), self._card_max_facts
                     )
-                    for observer, card in new_cards.items()
+                    for observer, card in writable.items()
                 }
                 await peer_cards.set_cards(db, workspace_id, sender, merged)
 
@@ -362,21 +375,71 @@ async def _known_facts(db: AsyncSession, workspace_id: str, observed: str) -> li
     return list(rows.all())[::-1]
 
 
-async def _still_there(
-    db: AsyncSession, workspace_id: str, session_id: str, peer_ids: list[str]
-) -> bool:
-    """The session and peers may have been deleted while the model thought (one read)."""
-    wanted = sorted(set(peer_ids))
-    session = (
-        select(Session.id)
-        .where(Session.workspace_id == workspace_id, Session.id == session_id)
-        .exists()
+async def _present(
+    db: AsyncSession,
+    workspace_id: str,
+    session_id: str,
+    peer_ids: list[str],
+    seqs: list[int],
+) -> tuple[set[str], set[str]] | None:
+    """Which of the peers and of the batch's messages are still there: they may have been
+    deleted while the model thought. Locked FOR KEY SHARE (PostgreSQL) until the commit, peers
+    before messages as a delete locks them (memory/erase.py). None when the session went."""
+    session = await db.scalar(
+        select(Session.id).where(Session.workspace_id == workspace_id, Session.id == session_id)
     )
-    peers = (
-        select(func.count())
-        .select_from(Peer)
-        .where(Peer.workspace_id == workspace_id, Peer.id.in_(wanted))
-        .scalar_subquery()
+    if session is None:
+        return None
+    peers = set(
+        await db.scalars(
+            select(Peer.id)
+            .where(Peer.workspace_id == workspace_id, Peer.id.in_(sorted(set(peer_ids))))
+            .order_by(Peer.id)
+            .with_for_update(key_share=True)
+        )
     )
-    found = (await db.execute(select(session, peers))).one()
-    return bool(found[0]) and found[1] == len(wanted)
+    messages = set(
+        await db.scalars(
+            select(Message.id)
+            .where(Message.seq.in_(sorted(seqs)))
+            .order_by(Message.seq)
+            .with_for_update(key_share=True)
+        )
+    )
+    return peers, messages
+
+
+def _still_derived(
+    items: list[NewObservation],
+    vectors: Any,
+    peers: set[str],
+    messages: set[str],
+) -> tuple[tuple[list[NewObservation], Any] | None, dict[str, set[str]]]:
+    """The observations to write now that some peers or messages may be gone: an observation
+    loses the deleted messages it cited, and goes when none is left (or its observer went);
+    then deductions lose premises that were the texts of facts that went, and go when none is
+    left. Returns them with their vectors (None if none), and per observer the texts lost."""
+    keep: dict[int, NewObservation] = {}
+    lost: dict[str, set[str]] = {}
+    for position, item in enumerate(items):
+        cited = [m for m in item.message_ids if m in messages]
+        if item.observer_id not in peers or (item.message_ids and not cited):
+            lost.setdefault(item.observer_id, set()).add(item.content)
+        else:
+            keep[position] = replace(item, message_ids=cited)
+    changed = bool(lost)
+    while changed:
+        changed = False
+        for position, item in list(keep.items()):
+            gone = lost.get(item.observer_id, set())
+            premises = [p for p in item.premises if p not in gone]
+            if item.premises and not premises:
+                del keep[position]
+                lost.setdefault(item.observer_id, set()).add(item.content)
+                changed = True
+            elif len(premises) != len(item.premises):
+                keep[position] = replace(item, premises=premises)
+    if not keep or vectors is None:
+        return None, lost
+    rows = sorted(keep)
+    return ([keep[i] for i in rows], vectors[rows]), lost

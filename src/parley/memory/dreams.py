@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import numpy as np
 from sqlalchemy import delete, select, update
@@ -24,6 +25,8 @@ from parley.memory import peer_cards, prompts
 from parley.memory.fact_identity import MERGE_DISTANCE, Relation, relation
 from parley.memory.observation_index import ObservationIndex, Scope
 from parley.memory.observations import NewObservation, merge_scope, store_observations
+from parley.memory.reasoning import enqueue_card_rebuild
+from parley.store.chunks import chunks
 from parley.store.engine import Database
 from parley.store.models import Observation, Peer
 from parley.store.queue import Claim, Commit, no_writes
@@ -89,6 +92,8 @@ class Dreamer:
                         Observation.session_id,
                         Observation.embedding,
                         Observation.times_derived,
+                        Observation.message_ids,
+                        Observation.premises,
                     )
                     .where(
                         Observation.workspace_id == workspace_id,
@@ -114,66 +119,122 @@ class Dreamer:
         survivors = [r for r in rows if r.id not in merged]
         deductions: list[NewObservation] = []
         new_card: list[str] | None = None
-        if self._model is not None:
-            explicit = [r for r in survivors if r.level == "explicit"][-MAX_FACTS_FOR_MODEL:]
-            if explicit:
-                reply = await complete_structured(
-                    self._model,
-                    prompts.deduction_prompt(
-                        observed=observed, facts=[r.content for r in explicit]
+        explicit = [r for r in survivors if r.level == "explicit"][-MAX_FACTS_FOR_MODEL:]
+        if self._model is not None and explicit:
+            reply = await complete_structured(
+                self._model,
+                prompts.deduction_prompt(observed=observed, facts=[r.content for r in explicit]),
+                prompts.Deductions,
+                meter=meter,
+            )
+            cited = {r.content: list(r.message_ids or []) for r in explicit}
+            deductions = [
+                NewObservation(
+                    content=d.content,
+                    observer_id=observer,
+                    observed_id=observed,
+                    session_id=explicit[-1].session_id,
+                    level="deductive",
+                    premises=list(d.premises),
+                    # the messages behind its premises, so deleting them finds it
+                    message_ids=list(
+                        dict.fromkeys(m for p in d.premises for m in cited.get(p, []))
                     ),
-                    prompts.Deductions,
-                    meter=meter,
                 )
-                deductions = [
-                    NewObservation(
-                        content=d.content,
-                        observer_id=observer,
-                        observed_id=observed,
-                        session_id=explicit[-1].session_id,
-                        level="deductive",
-                        premises=list(d.premises),
-                    )
-                    for d in reply.deductive
-                    if d.content
-                ]
-                update_card = await complete_structured(
-                    self._model,
-                    prompts.card_prompt(
-                        observed=observed,
-                        card=card,
-                        new_facts=[r.content for r in explicit],
-                        max_facts=self._card_max_facts,
-                    ),
-                    prompts.CardUpdate,
-                    meter=meter,
-                )
-                new_card = peer_cards.bounded(card, update_card.card, self._card_max_facts)
+                for d in reply.deductive
+                if d.content
+            ]
+            update_card = await complete_structured(
+                self._model,
+                prompts.card_prompt(
+                    observed=observed,
+                    card=card,
+                    new_facts=[r.content for r in explicit],
+                    max_facts=self._card_max_facts,
+                ),
+                prompts.CardUpdate,
+                meter=meter,
+            )
+            new_card = peer_cards.bounded(card, update_card.card, self._card_max_facts)
         new_vectors = (
             await self._embedder.embed([d.content for d in deductions]) if deductions else None
         )
 
+        by_id = {r.id: r for r in rows}
+
         async def commit(db: AsyncSession) -> None:
-            for peer_id in {observer, observed}:
-                if await db.get(Peer, (workspace_id, peer_id)) is None:
-                    return
+            peers = await db.scalars(
+                select(Peer.id)
+                .where(Peer.workspace_id == workspace_id, Peer.id.in_(sorted({observer, observed})))
+                .with_for_update(key_share=True)
+            )
+            if len(peers.all()) != len({observer, observed}):
+                return
+            # what was deleted while the model thought stays deleted (memory/erase.py)
+            used = sorted(set(plan) | merged | {r.id for r in explicit})
+            present: set[str] = set()
+            for part in chunks(used):
+                present |= set(
+                    await db.scalars(
+                        select(Observation.id)
+                        .where(Observation.id.in_(part))
+                        .with_for_update(key_share=True)
+                    )
+                )
             for keeper, group in plan.items():
+                members = [i for i in group if i in present]
+                if keeper not in present or not members:
+                    continue
+                ids, grounds = by_id[keeper].message_ids or [], by_id[keeper].premises or []
+                for i in members:
+                    ids = [*ids, *(m for m in by_id[i].message_ids or [] if m not in ids)]
+                    grounds = [*grounds, *(p for p in by_id[i].premises or [] if p not in grounds)]
                 await db.execute(
                     update(Observation)
                     .where(Observation.id == keeper)
-                    .values(times_derived=Observation.times_derived + sum(times[i] for i in group))
+                    .values(
+                        times_derived=Observation.times_derived + sum(times[i] for i in members),
+                        message_ids=ids,
+                        premises=grounds,
+                    )
                 )
                 await db.execute(
                     update(Observation)
-                    .where(Observation.superseded_by.in_(group))
+                    .where(Observation.superseded_by.in_(members))
                     .values(superseded_by=keeper)
                 )
-                await db.execute(delete(Observation).where(Observation.id.in_(group)))
-            if deductions and new_vectors is not None:
-                await store_observations(db, workspace_id, deductions, new_vectors, self._index)
-            if new_card is not None:
+                await db.execute(delete(Observation).where(Observation.id.in_(members)))
+            lost = {r.content for r in explicit if r.id not in present}
+            kept = _without(deductions, new_vectors, lost)
+            if kept:
+                await store_observations(db, workspace_id, kept[0], kept[1], self._index)
+            if new_card is not None and lost:
+                # made from facts deleted since: a rebuild from what is left, instead
+                await enqueue_card_rebuild(
+                    db, workspace_id=workspace_id, observer_id=observer, observed_id=observed
+                )
+            elif new_card is not None:
                 current = await peer_cards.get_card(db, workspace_id, observer, observed) or []
                 merged_card = peer_cards.rebase(card, new_card, current, self._card_max_facts)
                 await peer_cards.set_card(db, workspace_id, observer, observed, merged_card)
 
         return commit
+
+
+def _without(
+    deductions: list[NewObservation], vectors: np.ndarray | None, lost: set[str]
+) -> tuple[list[NewObservation], np.ndarray] | None:
+    """The deductions without the premises that were deleted meanwhile; one whose premises
+    all went is dropped. None when nothing is left to store."""
+    if not deductions or vectors is None:
+        return None
+    kept, rows = [], []
+    for position, deduction in enumerate(deductions):
+        premises = [p for p in deduction.premises if p not in lost]
+        if deduction.premises and not premises:
+            continue
+        kept.append(replace(deduction, premises=premises))
+        rows.append(position)
+    if not kept:
+        return None
+    return kept, vectors[rows]

@@ -30,7 +30,17 @@ from datetime import timedelta
 from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import ColumnElement, Table, case, delete, insert, select, text, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    bindparam,
+    case,
+    insert,
+    select,
+    text,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -217,6 +227,7 @@ async def write_observations(
     new_rows: dict[str, dict[str, Any]] = {}  # inserted in one statement
     merges: Counter[str] = Counter()
     superseded: dict[str, str] = {}
+    absorbed: dict[str, list[NewObservation]] = {}  # merged inputs, by the row they merged into
     added = {
         pair: _Added([], [], [], np.empty((len(rows), vectors.shape[1]), np.float32))
         for pair, rows in rows_of.items()
@@ -242,6 +253,7 @@ async def write_observations(
         target = next((i for found, i in said if found is Relation.SAME), None)
         if target is not None:
             merges[target] += 1
+            absorbed.setdefault(target, []).append(item)
             ids.append(target)
             continue
         row_id = new_public_id()
@@ -271,7 +283,11 @@ async def write_observations(
         ids.append(row_id)
     for observation_id, count in merges.items():
         if observation_id in new_rows:  # not written yet: it goes in with its count
-            new_rows[observation_id]["times_derived"] += count
+            row = new_rows[observation_id]
+            row["times_derived"] += count
+            row["message_ids"], row["premises"] = _provenance(
+                row["message_ids"], row["premises"], absorbed[observation_id]
+            )
     if new_rows:  # one executemany on the table: the ORM's layers cost more than the INSERT
         await db.execute(insert(OBSERVATIONS), list(new_rows.values()))
     counts = {i: n for i, n in merges.items() if i not in new_rows}
@@ -285,6 +301,7 @@ async def write_observations(
         )
         for observation_id, times in updated.all():
             set_committed_value(existing[observation_id], "times_derived", times)
+        await _add_provenance(db, {i: existing[i] for i in counts}, absorbed)
     if superseded:  # one statement too; the successors are in by now
         await db.execute(
             update(OBSERVATIONS)
@@ -298,6 +315,39 @@ async def write_observations(
             else:
                 set_committed_value(existing[old], "superseded_by", successor)
     return Written(ids=ids, new_rows=new_rows, existing=existing, superseded=superseded)
+
+
+def _provenance(
+    message_ids: list[str], premises: list[str], merged: list[NewObservation]
+) -> tuple[list[str], list[str]]:
+    """What a row stands on once it also stands for `merged`: their messages and premises
+    too, so a delete of one source does not take a fact that others still support."""
+    ids = list(dict.fromkeys([*message_ids, *(m for o in merged for m in o.message_ids)]))
+    grounds = list(dict.fromkeys([*premises, *(p for o in merged for p in o.premises)]))
+    return ids, grounds
+
+
+async def _add_provenance(
+    db: AsyncSession, rows: dict[str, Observation], absorbed: dict[str, list[NewObservation]]
+) -> None:
+    """Stored rows that absorbed new inputs take on their messages and premises (one
+    executemany for the rows that change)."""
+    changes = []
+    for observation_id, row in rows.items():
+        ids, grounds = _provenance(
+            list(row.message_ids), list(row.premises), absorbed[observation_id]
+        )
+        if ids != list(row.message_ids) or grounds != list(row.premises):
+            changes.append({"b_id": observation_id, "b_ids": ids, "b_premises": grounds})
+            set_committed_value(row, "message_ids", ids)
+            set_committed_value(row, "premises", grounds)
+    if changes:
+        await db.execute(
+            update(OBSERVATIONS)
+            .where(OBSERVATIONS.c.id == bindparam("b_id"))
+            .values(message_ids=bindparam("b_ids"), premises=bindparam("b_premises")),
+            changes,
+        )
 
 
 async def get_observation(
@@ -443,24 +493,3 @@ async def _pgvector_nearest(
     ).all()
     ordered = sorted(rows, key=lambda r: (r.distance, r.id))
     return [r.id for r in ordered if max_distance is None or r.distance <= max_distance]
-
-
-async def delete_observation(*, db: AsyncSession, workspace_id: str, observation_id: str) -> None:
-    """Delete one observation. What it superseded stands as it stood before: replaced by what
-    replaced this one, or current again (the foreign key's ON DELETE SET NULL does the latter
-    for deletes of whole sessions, peers and workspaces too)."""
-    successor = await db.execute(
-        select(Observation.superseded_by).where(
-            Observation.workspace_id == workspace_id, Observation.id == observation_id
-        )
-    )
-    found = successor.one_or_none()
-    if found is None:
-        raise NotFound(f"Observation {observation_id} not found in workspace {workspace_id}")
-    if found.superseded_by is not None:
-        await db.execute(
-            update(OBSERVATIONS)
-            .where(Observation.superseded_by == observation_id)
-            .values(superseded_by=found.superseded_by)
-        )
-    await db.execute(delete(Observation).where(Observation.id == observation_id))

@@ -6,6 +6,8 @@
   sender) form one work unit, so a sender's messages are reasoned over in order, in batches.
 - summary: when the session's message count crosses a multiple of the short or long interval,
   one item that summarizes up to the message at that count.
+- card: a peer card rebuilt from the pair's explicit observations, after a delete took some
+  of the facts it was made from (see `memory/erase.py`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from parley.memory.configuration import ReasoningDefaults, resolve
 from parley.store.models import Message, Peer, Session, SessionPeer, WorkItem, Workspace
 from parley.store.queue import PENDING, NewWork, enqueue
 
-DERIVE, SUMMARY, DREAM = "derive", "summary", "dream"
+DERIVE, SUMMARY, DREAM, CARD = "derive", "summary", "dream", "card"
 
 
 def derive_key(workspace_id: str, session_id: str, sender_id: str) -> str:
@@ -33,6 +35,10 @@ def summary_key(workspace_id: str, session_id: str) -> str:
 
 def dream_key(workspace_id: str, observer_id: str, observed_id: str) -> str:
     return f"{workspace_id}/{DREAM}/{observer_id}/{observed_id}"
+
+
+def card_key(workspace_id: str, observer_id: str, observed_id: str) -> str:
+    return f"{workspace_id}/{CARD}/{observer_id}/{observed_id}"
 
 
 async def plan_message_work(
@@ -110,6 +116,16 @@ def _observe_me(membership: bool | None, peer_configuration: dict[str, Any]) -> 
     return value if isinstance(value, bool) else True
 
 
+def summary_work(*, workspace_id: str, session_id: str, kind: str, upto_seq: int) -> NewWork:
+    """Summarize the session, in `kind`, up to the message `upto_seq`."""
+    return NewWork(
+        task_type=SUMMARY,
+        work_unit_key=summary_key(workspace_id, session_id),
+        session_id=session_id,
+        payload={"kind": kind, "upto_seq": upto_seq},
+    )
+
+
 async def _summary_work(
     db: AsyncSession,
     defaults: ReasoningDefaults,
@@ -134,12 +150,13 @@ async def _summary_work(
             ("long", config.long_summary_every),
         ):
             if position % every == 0:
+                upto = ordered[position - before - 1]
                 work.append(
-                    NewWork(
-                        task_type=SUMMARY,
-                        work_unit_key=summary_key(session.workspace_id, session.id),
+                    summary_work(
+                        workspace_id=session.workspace_id,
                         session_id=session.id,
-                        payload={"kind": kind, "upto_seq": ordered[position - before - 1]},
+                        kind=kind,
+                        upto_seq=upto,
                     )
                 )
     return work
@@ -172,3 +189,31 @@ async def enqueue_dream(
         ],
     )
     return True
+
+
+async def enqueue_card_rebuild(
+    db: AsyncSession, *, workspace_id: str, observer_id: str, observed_id: str
+) -> None:
+    """Rebuild `observer_id`'s card of `observed_id` from what is known now, unless a rebuild
+    is waiting already (it will read everything known by the time it runs)."""
+    key = card_key(workspace_id, observer_id, observed_id)
+    waiting = await db.scalar(
+        select(WorkItem.id)
+        .where(WorkItem.work_unit_key == key, WorkItem.status == PENDING)
+        .limit(1)
+    )
+    if waiting is not None:
+        return
+    await enqueue(
+        db,
+        workspace_id,
+        [
+            NewWork(
+                task_type=CARD,
+                work_unit_key=key,
+                sender_id=observed_id,
+                observer_id=observer_id,
+                payload={"observer": observer_id, "observed": observed_id},
+            )
+        ],
+    )

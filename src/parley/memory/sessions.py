@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Update, delete, func, insert, select, update
+from sqlalchemy import Update, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.errors import BadRequest, NotFound
@@ -76,15 +76,6 @@ async def get_or_create_session(
         await add_peers(db=db, workspace_id=workspace_id, session_id=session_id, peers=peers)
     await db.flush()
     return session
-
-
-async def delete_session(*, db: AsyncSession, workspace_id: str, session_id: str) -> None:
-    """Delete the session with its messages, memberships and everything derived from them."""
-    await get_session(db=db, workspace_id=workspace_id, session_id=session_id)
-    await db.execute(
-        delete(Session).where(Session.workspace_id == workspace_id, Session.id == session_id)
-    )
-    db.expunge_all()
 
 
 async def list_sessions(

@@ -12,9 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.llm.chat import ChatModel, UsageMeter
 from parley.memory import prompts
+from parley.memory.reasoning import summary_work
+from parley.store.chunks import chunks
 from parley.store.engine import Database
 from parley.store.models import Message, Session, SessionSummary, utcnow
-from parley.store.queue import Claim, Commit
+from parley.store.queue import Claim, Commit, enqueue
 from parley.tokens import count_tokens
 
 KINDS = {"short": 250, "long": 750}  # kind -> words at most
@@ -28,6 +30,9 @@ class NewSummary:
     content: str
     message_id: str
     message_seq: int
+    upto_seq: int  # what its queue item asked for
+    read: tuple[int, ...] = ()  # the seqs of the messages it was written from
+    rolled_from: int | None = None  # the stored summary it rolled up, if any
 
 
 class Summarizer:
@@ -44,12 +49,15 @@ class Summarizer:
             kind, upto = item.payload["kind"], int(item.payload["upto_seq"])
             if self._model is None or kind not in KINDS:
                 continue  # the model was removed since this was enqueued
-            previous = next((s for s in reversed(written) if s.kind == kind), None)
+            previous: NewSummary | SessionSummary | None = next(
+                (s for s in reversed(written) if s.kind == kind), None
+            )
             async with self._database.read() as db:
                 if previous is None:
                     previous = await latest(db, workspace_id, session_id, kind)
                 after = previous.message_seq if previous else 0
                 messages = await _messages_between(db, workspace_id, session_id, after, upto)
+            rolled_from = previous.id if isinstance(previous, SessionSummary) else None
             if not messages:
                 continue
             reply = await self._model.complete(
@@ -66,13 +74,46 @@ class Summarizer:
             text = reply.text.strip()
             if text:
                 last = messages[-1]
-                written.append(NewSummary(kind, text, last.id, last.seq))
+                read = tuple(m.seq for m in messages)
+                written.append(NewSummary(kind, text, last.id, last.seq, upto, read, rolled_from))
         counts = await asyncio.to_thread(lambda: [count_tokens(s.content) for s in written])
 
         async def commit(db: AsyncSession) -> None:
             if await db.get(Session, (workspace_id, session_id)) is None:
                 return
+            # a message deleted while the model wrote: that summary (and those rolled from it)
+            # is written again from what is left (memory/erase.py)
+            present: set[int] = set()
+            for part in chunks(sorted({seq for s in written for seq in s.read})):
+                present |= set(
+                    await db.scalars(
+                        select(Message.seq)
+                        .where(Message.seq.in_(part))
+                        .order_by(Message.seq)
+                        .with_for_update(key_share=True)
+                    )
+                )
+            rolled = sorted({s.rolled_from for s in written if s.rolled_from is not None})
+            kept = set(
+                await db.scalars(
+                    select(SessionSummary.id)
+                    .where(SessionSummary.id.in_(rolled))
+                    .with_for_update(key_share=True)
+                )
+            )
+            stale: set[str] = set()
             for summary, tokens in zip(written, counts, strict=True):
+                gone = summary.rolled_from is not None and summary.rolled_from not in kept
+                if summary.kind in stale or gone or not present.issuperset(summary.read):
+                    stale.add(summary.kind)
+                    work = summary_work(
+                        workspace_id=workspace_id,
+                        session_id=session_id,
+                        kind=summary.kind,
+                        upto_seq=summary.upto_seq,
+                    )
+                    await enqueue(db, workspace_id, [work])
+                    continue
                 await db.execute(
                     insert(SessionSummary).values(
                         workspace_id=workspace_id,

@@ -9,11 +9,12 @@ from parley.config import Settings
 from parley.llm.embeddings import Embedder
 from parley.llm.roles import ChatModels
 from parley.memory import webhooks as webhook_endpoints
+from parley.memory.card_rebuild import CardRebuilder
 from parley.memory.configuration import ReasoningDefaults
 from parley.memory.deriver import Deriver
 from parley.memory.dreams import Dreamer
 from parley.memory.observation_index import ObservationIndex
-from parley.memory.reasoning import DERIVE, DREAM, SUMMARY
+from parley.memory.reasoning import CARD, DERIVE, DREAM, SUMMARY
 from parley.memory.summaries import Summarizer
 from parley.memory.webhook_delivery import DeliveryPolicy, OutcomeSink, WebhookDispatcher
 from parley.store.engine import Database
@@ -50,11 +51,12 @@ def reasoning_defaults(settings: Settings, models: ChatModels) -> ReasoningDefau
         short_summary_every=settings.summary_short_every,
         long_summary_every=settings.summary_long_every,
         summaries_possible=models.summary is not None,
+        cards_possible=models.deriver is not None,
     )
 
 
 def queue_policy(settings: Settings) -> QueuePolicy:
-    batches = {DERIVE: settings.deriver_batch_messages, SUMMARY: 10, DREAM: 1}
+    batches = {DERIVE: settings.deriver_batch_messages, SUMMARY: 10, DREAM: 1, CARD: 1}
     return QueuePolicy(
         lease_s=settings.worker_lease_s,
         max_attempts=settings.work_max_attempts,
@@ -88,6 +90,7 @@ def build_worker(
         ),
         SUMMARY: Summarizer(database, models.summary),
         DREAM: Dreamer(database, embedder, models.deriver, index=index, card_max_facts=card_max),
+        CARD: CardRebuilder(database, models.deriver, card_max_facts=card_max),
     }
 
     async def queue_empty(workspace_id: str, data: dict[str, object]) -> None:

@@ -11,7 +11,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Body, File, Form, Query, UploadFile
 from pydantic import TypeAdapter, ValidationError
 
-from parley.api.access import check_sends_as, check_session_write
+from parley import erasure
+from parley.api.access import check_deletes_as, check_sends_as, check_session_write
 from parley.api.deps import (
     Name,
     PageNumber,
@@ -243,3 +244,31 @@ async def update_message(
         metadata=body.metadata,
     )
     return message_out(row)
+
+
+@router.delete("/{message_id}")
+async def delete_message(
+    workspace_id: Name,
+    session_id: Name,
+    message_id: Name,
+    db: WriteDb,
+    state: StateDep,
+    principal: SessionAccess,
+) -> dict[str, str]:
+    """Parley's extension (Honcho has no message delete): deletes the message before
+    answering, with its embedding and full-text entry, its queue items, the observations
+    derived only from it, the summaries that covered it (written again) and the peer cards
+    made from its facts (rebuilt); no search, context, chat or agent thread returns it again.
+    A peer key deletes only its own peer's messages."""
+    row = await service.get_message(
+        db=db, workspace_id=workspace_id, session_id=session_id, message_id=message_id
+    )
+    check_deletes_as(principal, row.peer_id, message_id)
+    await erasure.delete_message(
+        db,
+        reasoning=state.reasoning,
+        workspace_id=workspace_id,
+        session_id=session_id,
+        message_id=message_id,
+    )
+    return {"message": "Message deleted successfully"}

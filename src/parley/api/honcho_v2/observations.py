@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query
 from pydantic import AliasChoices, BaseModel, Field
 
+from parley import erasure
 from parley.api.deps import Name, PageNumber, PageSize, ReadDb, Scope, StateDep, WriteDb, requires
 from parley.api.honcho_v2.schemas import CreateName, Page, page_of
 from parley.api.storable import Storable, StoredJson, StoredText
@@ -145,10 +146,11 @@ async def query_observations(
 
 
 async def delete_observation(
-    workspace_id: Name, observation_id: Name, db: WriteDb, _: WorkspaceAccess
+    workspace_id: Name, observation_id: Name, db: WriteDb, state: StateDep, _: WorkspaceAccess
 ) -> dict[str, str]:
-    await service.delete_observation(
-        db=db, workspace_id=workspace_id, observation_id=observation_id
+    """Deletes the observation, the deductions resting only on it, and its copies."""
+    await erasure.delete_observation(
+        db, reasoning=state.reasoning, workspace_id=workspace_id, observation_id=observation_id
     )
     return {"message": "Observation deleted successfully"}
 

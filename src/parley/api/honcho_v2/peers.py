@@ -6,8 +6,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 
+from parley import erasure
 from parley.api.access import check_peer_create
-from parley.api.deps import Name, PageNumber, PageSize, ReadDb, Scope, WriteDb, requires
+from parley.api.deps import (
+    Name,
+    PageNumber,
+    PageSize,
+    ReadDb,
+    Scope,
+    StateDep,
+    WriteDb,
+    requires,
+)
 from parley.api.honcho_v2.schemas import (
     Filters,
     Page,
@@ -79,6 +89,24 @@ async def update_peer(
         configuration=body.configuration,
     )
     return peer_out(row)
+
+
+@router.delete("/{peer_id}")
+async def delete_peer(
+    workspace_id: Name,
+    peer_id: Name,
+    db: WriteDb,
+    state: StateDep,
+    _: Annotated[Principal, requires(Scope.PEER)],
+) -> dict[str, str]:
+    """Parley's extension (Honcho has no peer delete): deletes the peer before answering,
+    with its messages (and all that goes with a message), its memberships, the observations
+    it holds and those held about it, its peer cards, its queue items and the data agent
+    threads it asked in. Workspace keys and the peer's own key may."""
+    await erasure.delete_peer(
+        db, reasoning=state.reasoning, workspace_id=workspace_id, peer_id=peer_id
+    )
+    return {"message": "Peer deleted successfully"}
 
 
 @router.post("/{peer_id}/sessions", response_model=Page[Session])

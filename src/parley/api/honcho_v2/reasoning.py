@@ -10,12 +10,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Query, Response
 from pydantic import BaseModel, Field
 
+from parley import erasure
 from parley.api.deps import Name, ReadDb, Scope, StateDep, WriteDb, requires
 from parley.api.storable import Storable
 from parley.auth.keys import Principal
 from parley.errors import NotFound
 from parley.memory import peer_cards, summaries
-from parley.memory.peers import ensure_peers, get_peer
+from parley.memory.peers import get_peer
 from parley.memory.reasoning import enqueue_dream
 from parley.memory.usage import workspace_usage
 from parley.memory.workspaces import get_workspace
@@ -97,15 +98,20 @@ async def set_peer_card(
     peer_id: Name,
     body: PeerCardSet,
     db: WriteDb,
+    state: StateDep,
     _: Annotated[Principal, requires(Scope.PEER)],
     target: OptionalName = None,
 ) -> PeerCardResponse:
-    observed = target or peer_id
-    # as in Honcho, the observer must exist and the target need not (it is created here: a
-    # card is about a peer)
-    await get_peer(db=db, workspace_id=workspace_id, peer_id=peer_id)
-    await ensure_peers(db=db, workspace_id=workspace_id, peer_ids=[observed])
-    await peer_cards.set_card(db, workspace_id, peer_id, observed, list(body.peer_card))
+    """Replaces the card; facts it no longer holds are taken out of the data agent's turns
+    that showed them."""
+    await erasure.replace_card(
+        db,
+        reasoning=state.reasoning,
+        workspace_id=workspace_id,
+        observer_id=peer_id,
+        observed_id=target or peer_id,
+        facts=list(body.peer_card),
+    )
     return PeerCardResponse(peer_card=list(body.peer_card))
 
 

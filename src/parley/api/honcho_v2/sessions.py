@@ -8,12 +8,22 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
+from parley import erasure
 from parley.api.access import (
     check_membership_change,
     check_not_peer_key,
     check_session_write,
 )
-from parley.api.deps import Name, PageNumber, PageSize, ReadDb, Scope, WriteDb, requires
+from parley.api.deps import (
+    Name,
+    PageNumber,
+    PageSize,
+    ReadDb,
+    Scope,
+    StateDep,
+    WriteDb,
+    requires,
+)
 from parley.api.honcho_v2.schemas import (
     CreateName,
     Filters,
@@ -107,10 +117,14 @@ async def update_session(
 
 @router.delete("/{session_id}", status_code=202)
 async def delete_session(
-    workspace_id: Name, session_id: Name, db: WriteDb, principal: SessionAccess
+    workspace_id: Name, session_id: Name, db: WriteDb, state: StateDep, principal: SessionAccess
 ) -> dict[str, str]:
+    """Deletes the session before answering, with everything derived from it (and the data
+    agent thread it is the memory of, if any)."""
     check_not_peer_key(principal, f"delete session {session_id}")
-    await service.delete_session(db=db, workspace_id=workspace_id, session_id=session_id)
+    await erasure.delete_session(
+        db, reasoning=state.reasoning, workspace_id=workspace_id, session_id=session_id
+    )
     return {"message": "Session deleted successfully"}  # Honcho's words
 
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import Field
 
+from parley import erasure
 from parley.agent import lc_messages, threads
 from parley.agent.graph import AgentRequest, DataAgent, Listener, Turn
 from parley.agent.state import AgentState
@@ -23,9 +24,7 @@ from parley.auth.keys import Principal
 from parley.data.projects import get_project
 from parley.errors import ParleyError
 from parley.ids import NAME_PATTERN
-from parley.memory.sessions import delete_session
 from parley.store.agent_models import AgentThread
-from parley.store.models import Session
 
 log = logging.getLogger("parley.agent")
 router = APIRouter(tags=["ai-agent"])
@@ -214,11 +213,11 @@ async def rename_thread(
 
 @router.delete(BASE + "/threads/{thread_id}")
 async def delete_thread(
-    project_id: Name, thread_id: Name, db: WriteDb, _: OwnProject
+    project_id: Name, thread_id: Name, db: WriteDb, state: StateDep, _: OwnProject
 ) -> dict[str, Any]:
     """Deletes the thread, its turns, and its memory session: the messages and what the
-    deriver learned from them."""
-    out = _thread_out(await threads.delete_thread(db, project_id, thread_id))
-    if await db.get(Session, (project_id, thread_id)) is not None:
-        await delete_session(db=db, workspace_id=project_id, session_id=thread_id)
-    return out
+    deriver learned from them, also where other threads' turns copied it."""
+    thread = await erasure.delete_thread(
+        db, reasoning=state.reasoning, project_id=project_id, thread_id=thread_id
+    )
+    return _thread_out(thread)

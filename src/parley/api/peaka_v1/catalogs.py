@@ -6,7 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Response
 
-from parley.api.deps import DataChange, Name, ReadDb, Scope, WriteDb, requires
+from parley import erasure
+from parley.api.deps import DataChange, Name, ReadDb, Scope, StateDep, WriteDb, requires
 from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.schemas import CatalogRequest, catalog_out, column_out, table_out
 from parley.auth.keys import Principal
@@ -45,9 +46,13 @@ async def read_catalog(
 
 @router.delete(BASE + "/{catalog_id}")
 async def delete_catalog(
-    project_id: Name, catalog_id: str, _: OwnProject, __: DataChange, db: WriteDb
+    project_id: Name, catalog_id: str, _: OwnProject, __: DataChange, db: WriteDb, state: StateDep
 ) -> Response:
-    await service.delete_catalog(db=db, project_id=project_id, catalog_id=catalog_id)
+    """Deletes the catalog (its tables, columns, relations) and its copies in the agent's
+    threads."""
+    await erasure.delete_catalog(
+        db, reasoning=state.reasoning, project_id=project_id, catalog_id=catalog_id
+    )
     return Response(status_code=200)
 
 

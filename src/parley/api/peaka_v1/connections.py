@@ -7,12 +7,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
 
+from parley import erasure
 from parley.api.deps import (
     DataChange,
     Name,
     ReadDb,
     Scope,
     SettingsDep,
+    StateDep,
     WriteDb,
     requires,
 )
@@ -148,7 +150,16 @@ async def update_connection(
 
 @router.delete("/connections/{project_id}/{connection_id}")
 async def delete_connection(
-    project_id: Name, connection_id: str, _: OwnProject, __: DataChange, db: WriteDb, data: DataDep
+    project_id: Name,
+    connection_id: str,
+    _: OwnProject,
+    __: DataChange,
+    db: WriteDb,
+    data: DataDep,
+    state: StateDep,
 ) -> Response:
-    await service.delete_connection(data, db=db, project_id=project_id, connection_id=connection_id)
+    """Deletes the connection and its catalogs, and their copies in the agent's threads."""
+    await erasure.delete_connection(
+        data, db, reasoning=state.reasoning, project_id=project_id, connection_id=connection_id
+    )
     return Response(status_code=200)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
+from parley import erasure
 from parley.api.deps import Name, ReadDb, Scope, StateDep, WriteDb, requires
 from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.schemas import (
@@ -184,9 +185,12 @@ async def add_golden_sql(
 
 @router.delete(BASE + "/golden-sqls/{golden_id}")
 async def delete_golden_sql(
-    project_id: Name, golden_id: str, db: WriteDb, _: OwnProject
+    project_id: Name, golden_id: str, db: WriteDb, state: StateDep, _: OwnProject
 ) -> Response:
-    await service.delete_golden_sql(db=db, project_id=project_id, golden_id=golden_id)
+    """Deletes the golden SQL and its copies in the agent's threads."""
+    await erasure.delete_golden_sql(
+        db, reasoning=state.reasoning, project_id=project_id, golden_id=golden_id
+    )
     return Response(status_code=200)
 
 
