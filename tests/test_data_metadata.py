@@ -106,8 +106,10 @@ def test_golden_sqls(client: TestClient, project: tuple[str, str]) -> None:
         "VALIDATION_ERROR",
         "query.q: Field required",
     )
-    response = client.delete(f"{base}/golden-sqls/{created[1]['id']}", headers=PARTNER)
-    assert response.status_code == 200
+    # Peaka documents a JSON object: the golden SQL that was deleted
+    assert (
+        ok(client.delete(f"{base}/golden-sqls/{created[1]['id']}", headers=PARTNER)) == created[1]
+    )
     listed = ok(client.get(f"{base}/golden-sqls", headers=PARTNER))
     assert [g["id"] for g in listed["goldenSqls"]] == [created[0]["id"], created[2]["id"]]
     error(
@@ -220,12 +222,10 @@ def test_relations_and_categorical_values(client: TestClient, project: tuple[str
         ("introspected", "MANY_TO_ONE"),
         ("manual", "ONE_TO_ONE"),
     ]
-    assert (
-        client.delete(
-            f"{base}/relations/{cid}/main/users/{manual['id']}", headers=PARTNER
-        ).status_code
-        == 200
+    deleted = ok(
+        client.delete(f"{base}/relations/{cid}/main/users/{manual['id']}", headers=PARTNER)
     )
+    assert deleted == updated
     assert [
         r["origin"] for r in ok(client.get(f"{base}/relations/{cid}", headers=PARTNER))["relations"]
     ] == ["introspected"]

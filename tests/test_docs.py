@@ -21,6 +21,7 @@ def test_settings_table_lists_exactly_the_settings_fields() -> None:
 def test_readme_commands_exist_and_ci_runs_the_test_command() -> None:
     assert "```bash\n./scripts/serve\n```" in README
     assert "```bash\n./scripts/test\n```" in README
-    for script in ("scripts/serve", "scripts/test", ".ci/run"):
+    assert "```bash\n./scripts/fuzz\n```" in README
+    for script in ("scripts/serve", "scripts/test", "scripts/fuzz", ".ci/run"):
         assert (ROOT / script).stat().st_mode & 0o111, f"{script} is not executable"
     assert "./scripts/test" in (ROOT / ".ci/run").read_text()

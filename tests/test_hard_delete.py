@@ -102,7 +102,7 @@ def model() -> Iterator[FakeOpenAI]:
 @pytest.fixture
 def settings_overrides(model: FakeOpenAI, tmp_path: Path) -> dict[str, Any]:
     return reasoning_settings(
-        data_file_roots=[tmp_path],
+        data_file_roots={"*": [str(tmp_path)]},
         embedding_base_url=model.base_url,
         embedding_model="bow",
         embedding_dimensions=256,

@@ -17,7 +17,7 @@ from parley import __version__, tokens
 from parley.agent.graph import DataAgent
 from parley.api.body_limit import BodyLimitMiddleware
 from parley.api.deps import Scope, requires
-from parley.api.errors import install_error_handlers
+from parley.api.errors import detail_errors, install_error_handlers
 from parley.api.honcho_v2 import build_router as build_honcho_v2
 from parley.api.metrics import MetricsMiddleware
 from parley.api.metrics import build_router as build_metrics
@@ -203,7 +203,7 @@ def create_app(settings: Settings, *, startup: Sequence[StartupHook] = ()) -> Fa
         app.add_middleware(MetricsMiddleware, metrics=metrics)
         app.include_router(build_metrics(public=settings.metrics_public))
 
-    @app.get("/health", tags=["meta"])
+    @app.get("/health", tags=["meta"], responses=detail_errors(413))
     async def health(_: Annotated[Principal, requires(Scope.PUBLIC)]) -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 

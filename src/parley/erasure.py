@@ -26,7 +26,7 @@ from parley.memory.configuration import ReasoningDefaults
 from parley.memory.erase import Erased
 from parley.memory.peers import ensure_peers, get_peer
 from parley.store.agent_models import AgentThread
-from parley.store.data_models import DataCatalog
+from parley.store.data_models import DataCatalog, GoldenSql
 from parley.store.models import Session
 
 
@@ -129,10 +129,12 @@ async def delete_thread(
 
 async def delete_golden_sql(
     db: AsyncSession, *, reasoning: ReasoningDefaults, project_id: str, golden_id: str
-) -> None:
-    await metadata.delete_golden_sql(db=db, project_id=project_id, golden_id=golden_id)
+) -> GoldenSql:
+    """The deleted golden SQL, as it was."""
+    row = await metadata.delete_golden_sql(db=db, project_id=project_id, golden_id=golden_id)
     gone = redaction.Gone(refs={redaction.GOLDEN: {golden_id}})
     await _forget(db, project_id, gone, reasoning)
+    return row
 
 
 async def delete_catalog(

@@ -1,15 +1,19 @@
-"""One error body per API family: Honcho's `{"detail": ...}` and Peaka's
-`{"errorCode": ..., "message": ...}`. Services raise domain errors; these render them."""
+"""One error body per API family: Honcho's `{"detail": ...}` (also on every path outside
+/api/v1) and Peaka's `{"errorCode": ..., "message": ...}`. Services raise domain errors; these
+render them. The models below document the same bodies in the served OpenAPI schema, once per
+family (`detail_errors`, `peaka_errors`)."""
 
 from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from parley.errors import ParleyError
@@ -17,6 +21,78 @@ from parley.errors import ParleyError
 log = logging.getLogger("parley.api")
 
 PEAKA_PREFIX = "/api/v1"
+
+
+class DetailError(BaseModel):
+    """Honcho's error body."""
+
+    detail: str
+
+
+class ValidationIssue(BaseModel):
+    """One thing wrong with the request, as FastAPI (and so Honcho) lists it."""
+
+    type: str
+    loc: list[str | int]
+    msg: str
+    input: Any = None
+    ctx: dict[str, Any] | None = None
+
+
+class DetailValidationError(BaseModel):
+    """Honcho's 422: the request's validation issues as a list (FastAPI's body), or one
+    sentence for a rule checked past the request's shape (a filter, a webhook URL), as
+    Honcho's own ValidationException and FilterError answer."""
+
+    detail: list[ValidationIssue] | str
+
+
+class PeakaError(BaseModel):
+    """Peaka's error body; `errorCode` names the kind of error (`NOT_FOUND`, ...)."""
+
+    errorCode: str  # noqa: N815 - Peaka's field name
+    message: str
+
+
+# when each status is answered, for the schema; the domain errors that carry them are in
+# parley.errors and next to the services that raise them
+WHEN = {
+    400: "The body is not JSON in UTF-8 (or not a readable form), or the request breaks a "
+    "rule of the domain: Honcho's limit of observers in a session; for Peaka, a data source, "
+    "credential or SQL statement that cannot be used, or a feature that needs a model.",
+    401: "No API key, or one that is malformed, expired or revoked (only with auth on).",
+    403: "A valid API key that does not reach this resource.",
+    404: "A resource the request names does not exist (Honcho's lenient reads answer 200 "
+    "with nothing in them instead).",
+    408: "The query ran past its time limit.",
+    409: "A resource with that id or name exists already.",
+    413: "The request body is larger than PARLEY_MAX_BODY_BYTES, or an uploaded file larger "
+    "than PARLEY_MAX_UPLOAD_BYTES.",
+    415: "An uploaded file of a type that cannot be read.",
+    422: "The request does not have the documented shape, or a value in it breaks a bound.",
+    502: "The language model failed after its retries.",
+}
+# what every operation of a family may answer: auth (with auth on), the body limit (any
+# request), bodies that cannot be read, unknown resources and validation
+COMMON_ERRORS = (400, 401, 403, 404, 413, 422)
+_WWW_AUTHENTICATE = {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}}
+
+
+def _documented(status: int, model: type[BaseModel]) -> dict[str, Any]:
+    doc: dict[str, Any] = {"model": model, "description": WHEN[status]}
+    if status == 401:
+        doc["headers"] = _WWW_AUTHENTICATE
+    return doc
+
+
+def detail_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for routes that answer errors in Honcho's shape."""
+    return {s: _documented(s, DetailValidationError if s == 422 else DetailError) for s in statuses}
+
+
+def peaka_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for the /api/v1 routes."""
+    return {s: _documented(s, PeakaError) for s in statuses}
 
 
 def _is_peaka(request: Request) -> bool:

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
 from parley.api.deps import ReadDb, Scope, StateDep, requires
+from parley.api.errors import detail_errors
 from parley.auth.keys import Principal
 from parley.memory.queue_status import queue_depth
 from parley.memory.reasoning import CARD, DERIVE, DREAM, SUMMARY
@@ -90,7 +91,17 @@ def build_router(*, public: bool) -> APIRouter:
     # a default, not an annotation: annotations are strings here, and `public` is a local
     auth = requires(Scope.PUBLIC if public else Scope.ADMIN)
 
-    @router.get(METRICS_PATH, response_class=Response)
+    @router.get(
+        METRICS_PATH,
+        response_class=Response,
+        responses={
+            200: {
+                "description": "The Prometheus text format.",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            **detail_errors(413, *(() if public else (401, 403))),
+        },
+    )
     async def metrics(db: ReadDb, state: StateDep, _: Principal = auth) -> Response:
         """Prometheus metrics: HTTP requests, queue depth, embedding backlog, model calls and
         tokens, webhook deliveries. The queue and backlog are read from the database now."""

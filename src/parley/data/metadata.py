@@ -243,12 +243,13 @@ async def list_golden_sqls(*, db: AsyncSession, project_id: str) -> list[GoldenS
     return list(rows)
 
 
-async def delete_golden_sql(*, db: AsyncSession, project_id: str, golden_id: str) -> None:
+async def delete_golden_sql(*, db: AsyncSession, project_id: str, golden_id: str) -> GoldenSql:
     row = await db.get(GoldenSql, golden_id)
     if row is None or row.project_id != project_id:
         raise NotFound(f"Golden SQL {golden_id} not found")
     await db.delete(row)
     await db.flush()
+    return row
 
 
 async def search_golden_sqls(

@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter
 
+from parley.api.errors import COMMON_ERRORS, detail_errors
 from parley.api.honcho_v2 import (
     dialectic,
     keys,
@@ -18,7 +19,7 @@ from parley.api.honcho_v2 import (
 
 
 def build_router() -> APIRouter:
-    router = APIRouter(prefix="/v2")
+    router = APIRouter(prefix="/v2", responses=detail_errors(*COMMON_ERRORS))
     for module in (
         workspaces,
         peers,

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from parley.api.access import check_named_session
 from parley.api.deps import Name, Scope, StateDep, requires
+from parley.api.errors import detail_errors
 from parley.api.honcho_v2.reasoning import Summary, summary_out
 from parley.api.honcho_v2.schemas import Message, message_out
 from parley.api.storable import Storable
@@ -156,7 +157,10 @@ async def _frames(pieces: AsyncIterator[str]) -> AsyncIterator[bytes]:
     "/peers/{peer_id}/chat",
     response_model=DialecticResponse,
     tags=["peers"],
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        **detail_errors(502),
+    },
 )
 async def chat(
     workspace_id: Name,

@@ -24,6 +24,7 @@ from parley.api.deps import (
     WriteDb,
     requires,
 )
+from parley.api.errors import detail_errors
 from parley.api.honcho_v2.schemas import (
     CreateName,
     Filters,
@@ -101,7 +102,7 @@ async def create_messages(
     return [message_out(row) for row in rows]
 
 
-@router.post("/upload", response_model=list[Message])
+@router.post("/upload", response_model=list[Message], responses=detail_errors(415))
 async def create_messages_with_file(
     workspace_id: Name,
     session_id: Name,

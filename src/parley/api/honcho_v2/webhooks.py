@@ -17,6 +17,7 @@ from parley.api.deps import (
     WriteDb,
     requires,
 )
+from parley.api.errors import detail_errors
 from parley.api.honcho_v2.schemas import (
     Page,
     WebhookEndpoint,
@@ -49,7 +50,7 @@ def url_refused(url: str, reason: str) -> RequestValidationError:
     )
 
 
-@router.post("", response_model=WebhookEndpoint)
+@router.post("", response_model=WebhookEndpoint, responses=detail_errors(409))
 async def get_or_create_webhook_endpoint(
     workspace_id: Name,
     body: WebhookEndpointCreate,

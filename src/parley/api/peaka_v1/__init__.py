@@ -3,11 +3,12 @@ and the data agent."""
 
 from fastapi import APIRouter
 
+from parley.api.errors import COMMON_ERRORS, peaka_errors
 from parley.api.peaka_v1 import agent, catalogs, connections, metadata, projects, queries
 
 
 def build_router() -> APIRouter:
-    router = APIRouter(prefix="/api/v1")
+    router = APIRouter(prefix="/api/v1", responses=peaka_errors(*COMMON_ERRORS))
     # routes are matched in order, one by one: the hot path (queries/execute) goes first
     for module in (queries, projects, connections, catalogs, metadata, agent):
         router.include_router(module.router)

@@ -18,6 +18,7 @@ from parley.agent.graph import AgentRequest, DataAgent, Listener, Turn
 from parley.agent.state import AgentState
 from parley.agent.user_memory import DEFAULT_USER_PEER
 from parley.api.deps import Name, ReadDb, Scope, StateDep, WriteDb, requires
+from parley.api.errors import peaka_errors
 from parley.api.peaka_v1.schemas import Body
 from parley.api.storable import Storable
 from parley.auth.keys import Principal
@@ -61,7 +62,7 @@ def _agent_request(project_id: str, body: AgentChatRequest, principal: Principal
     )
 
 
-@router.post(BASE + "/chat")
+@router.post(BASE + "/chat", responses=peaka_errors(502))
 async def chat(
     project_id: Name, body: AgentChatRequest, state: StateDep, principal: OwnProject
 ) -> dict[str, Any]:
@@ -148,7 +149,11 @@ def _chunk(piece: str) -> dict[str, Any]:
     }
 
 
-@router.post(BASE + "/chat/stream", responses={200: {"content": {"text/event-stream": {}}}})
+@router.post(
+    BASE + "/chat/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
 async def chat_stream(
     project_id: Name, body: AgentChatStreamRequest, state: StateDep, principal: OwnProject
 ) -> StreamingResponse:

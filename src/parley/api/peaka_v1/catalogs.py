@@ -44,7 +44,11 @@ async def read_catalog(
     )
 
 
-@router.delete(BASE + "/{catalog_id}")
+@router.delete(
+    BASE + "/{catalog_id}",
+    response_class=Response,
+    responses={200: {"description": "Catalog deleted"}},
+)
 async def delete_catalog(
     project_id: Name, catalog_id: str, _: OwnProject, __: DataChange, db: WriteDb, state: StateDep
 ) -> Response:

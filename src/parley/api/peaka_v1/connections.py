@@ -18,6 +18,7 @@ from parley.api.deps import (
     WriteDb,
     requires,
 )
+from parley.api.errors import peaka_errors
 from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.schemas import ConnectionRequest, connection_out
 from parley.auth.keys import Principal
@@ -49,7 +50,7 @@ async def list_connections(project_id: Name, db: ReadDb, _: OwnProject) -> list[
     return [connection_out(c) for c in await service.list_connections(db=db, project_id=project_id)]
 
 
-@router.post("/connections/{project_id}")
+@router.post("/connections/{project_id}", responses=peaka_errors(409))
 async def create_connection(
     project_id: Name, body: ConnectionRequest, data: DataDep, _: OwnProject
 ) -> dict[str, Any]:
@@ -64,7 +65,7 @@ async def create_connection(
     return connection_out(row)
 
 
-@router.post("/connections/{project_id}/upload")
+@router.post("/connections/{project_id}/upload", responses=peaka_errors(409))
 async def upload_connection(
     project_id: Name,
     data: DataDep,
@@ -127,7 +128,7 @@ async def tested_update(project_id: Name, body: ConnectionRequest, data: DataDep
     return TestedUpdate(body.name, (kind, data.box.seal(body.credential)))
 
 
-@router.put("/connections/{project_id}/{connection_id}")
+@router.put("/connections/{project_id}/{connection_id}", responses=peaka_errors(409))
 async def update_connection(
     project_id: Name,
     connection_id: str,
@@ -148,7 +149,11 @@ async def update_connection(
     return connection_out(row)
 
 
-@router.delete("/connections/{project_id}/{connection_id}")
+@router.delete(
+    "/connections/{project_id}/{connection_id}",
+    response_class=Response,
+    responses={200: {"description": "Connection deleted"}},
+)
 async def delete_connection(
     project_id: Name,
     connection_id: str,

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query
 
 from parley import erasure
 from parley.api.deps import Name, ReadDb, Scope, StateDep, WriteDb, requires
+from parley.api.errors import peaka_errors
 from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.schemas import (
     AIUsageRequest,
@@ -117,7 +118,7 @@ async def refresh_status(
 # --- sample questions and generated descriptions (the agent role's model) -----------------
 
 
-@router.get(BASE + "/questions/generate")
+@router.get(BASE + "/questions/generate", responses=peaka_errors(502))
 async def generate_sample_questions(
     project_id: Name,
     state: StateDep,
@@ -134,7 +135,9 @@ async def generate_sample_questions(
     return {"questions": questions}
 
 
-@router.post(BASE + "/semantics/{catalog_id}/{schema_name}/{table_name}")
+@router.post(
+    BASE + "/semantics/{catalog_id}/{schema_name}/{table_name}", responses=peaka_errors(502)
+)
 async def generate_semantics(
     project_id: Name,
     catalog_id: str,
@@ -186,12 +189,13 @@ async def add_golden_sql(
 @router.delete(BASE + "/golden-sqls/{golden_id}")
 async def delete_golden_sql(
     project_id: Name, golden_id: str, db: WriteDb, state: StateDep, _: OwnProject
-) -> Response:
-    """Deletes the golden SQL and its copies in the agent's threads."""
-    await erasure.delete_golden_sql(
+) -> dict[str, Any]:
+    """The deleted golden SQL (Peaka documents a JSON object); its copies in the agent's
+    threads are redacted."""
+    row = await erasure.delete_golden_sql(
         db, reasoning=state.reasoning, project_id=project_id, golden_id=golden_id
     )
-    return Response(status_code=200)
+    return golden_sql_out(row)
 
 
 @router.get(BASE + "/golden-sql/query")
@@ -292,7 +296,8 @@ async def delete_relation(
     relation_id: str,
     db: WriteDb,
     _: OwnProject,
-) -> Response:
+) -> dict[str, Any]:
+    """The deleted relation (Peaka documents a JSON object)."""
     row = await service.get_relation(
         db=db,
         project_id=project_id,
@@ -301,8 +306,9 @@ async def delete_relation(
         table=table_name,
         relation_id=relation_id,
     )
+    out = relation_out(row)
     await db.delete(row)
-    return Response(status_code=200)
+    return out
 
 
 # --- categorical values -------------------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Response
 
 from parley.api.deps import DataChange, KeyChange, Name, ReadDb, Scope, WriteDb, requires
+from parley.api.errors import peaka_errors
 from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.schemas import (
     ApiKeyRequest,
@@ -30,7 +31,7 @@ async def list_projects(db: ReadDb, _: Partner) -> list[dict[str, Any]]:
     return [project_out(p) for p in await service.list_projects(db=db)]
 
 
-@router.post("/projects")
+@router.post("/projects", responses=peaka_errors(409))
 async def create_project(body: ProjectRequest, db: WriteDb, _: Partner) -> dict[str, Any]:
     row = await service.create_project(
         db=db, name=body.name, description=body.description, project_id=body.id
@@ -53,7 +54,11 @@ async def update_project(
     return project_out(row)
 
 
-@router.delete("/projects/{project_id}")
+@router.delete(
+    "/projects/{project_id}",
+    response_class=Response,
+    responses={200: {"description": "Project deleted"}},
+)
 async def delete_project(
     project_id: Name, _: Partner, __: DataChange, ___: KeyChange, db: WriteDb, data: DataDep
 ) -> Response:
@@ -87,7 +92,11 @@ async def create_api_key(
     return api_key_out(row, token)
 
 
-@router.delete("/projects/{project_id}/apiKeys/{api_key_id}")
+@router.delete(
+    "/projects/{project_id}/apiKeys/{api_key_id}",
+    response_class=Response,
+    responses={200: {"description": "API key deleted"}},
+)
 async def delete_api_key(
     project_id: Name, api_key_id: str, _: Partner, __: KeyChange, db: WriteDb
 ) -> Response:

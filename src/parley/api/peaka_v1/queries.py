@@ -12,6 +12,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from parley.api.deps import Name, ReadDb, Scope, WriteDb, requires
+from parley.api.errors import peaka_errors
 from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.schemas import (
     ExecuteRequest,
@@ -39,7 +40,7 @@ async def list_queries(project_id: Name, db: ReadDb, _: OwnProject) -> list[dict
     return [saved_query_out(q) for q in await service.list_queries(db=db, project_id=project_id)]
 
 
-@router.post(BASE)
+@router.post(BASE, responses=peaka_errors(409))
 async def create_query(
     project_id: Name,
     body: QueryRequest,
@@ -144,7 +145,7 @@ def _rows(query: QueryResult, fmt: str) -> list[Any]:
     ]
 
 
-@router.post(BASE + "/execute")
+@router.post(BASE + "/execute", responses=peaka_errors(408))
 async def execute_query(
     project_id: Name,
     body: ExecuteRequest,
@@ -173,7 +174,7 @@ async def read_query(project_id: Name, query_id: str, db: ReadDb, _: OwnProject)
     return saved_query_out(await service.get_query(db=db, project_id=project_id, query_id=query_id))
 
 
-@router.put(BASE + "/{query_id}")
+@router.put(BASE + "/{query_id}", responses=peaka_errors(409))
 async def update_query(
     project_id: Name,
     query_id: str,
@@ -194,7 +195,9 @@ async def update_query(
     return saved_query_out(row)
 
 
-@router.delete(BASE + "/{query_id}")
+@router.delete(
+    BASE + "/{query_id}", response_class=Response, responses={200: {"description": "Query deleted"}}
+)
 async def delete_query(project_id: Name, query_id: str, db: WriteDb, _: OwnProject) -> Response:
     await service.delete_query(db=db, project_id=project_id, query_id=query_id)
     return Response(status_code=200)
