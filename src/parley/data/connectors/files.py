@@ -23,11 +23,11 @@ from parley.data.connectors.base import (
     ConnectionFailed,
     Connector,
     ConnectorEnv,
-    ResultSet,
     TableInfo,
     check_unmoved,
     run_interruptible,
 )
+from parley.data.connectors.results import ResultBuilder, ResultCaps, ResultSet, cut_in_source
 
 READERS = {
     ".csv": "read_csv_auto",
@@ -41,6 +41,20 @@ FORMATS = {"CSV": ".csv", "PARQUET": ".parquet", "JSON": ".json"}
 IDLE_CURSORS = 4
 GLOB_CHARACTERS = re.compile(r"[*?\[]")
 TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+def _duckdb_cut(column: str, source_type: str, keep: int) -> str | None:
+    """What DuckDB returns of a cuttable column: a cell within the cap as it is (DuckDB knows
+    its size, and passes it on without a copy), a longer one's first `keep` characters or
+    bytes."""
+    if source_type in ("VARCHAR", "JSON"):
+        text = f"{column}::VARCHAR"
+        return f"CASE WHEN strlen({text}) < {keep} THEN {text} ELSE left({text}, {keep}) END"
+    if source_type == "BLOB":
+        return (
+            f"CASE WHEN octet_length({column}) < {keep} THEN {column} ELSE {column}[1:{keep}] END"
+        )
+    return None
 
 
 def _sql_string(value: str) -> str:
@@ -135,6 +149,10 @@ class FileConnector(Connector):
                     db.execute("SET autoload_known_extensions = false")
                     db.execute("SET python_enable_replacements = false")
                     db.execute(f"SET memory_limit = '{int(self.memory_limit_mb)}MB'")
+                    # keeping file order makes every thread buffer what it scanned until the
+                    # rows before it are out (for the LIMIT every statement has, hundreds of
+                    # megabytes of wide rows); without ORDER BY, SQL promises no order anyway
+                    db.execute("SET preserve_insertion_order = false")
                     db.execute("SET lock_configuration = true")
                 except duckdb.Error as err:
                     shutil.rmtree(folder, ignore_errors=True)
@@ -190,11 +208,11 @@ class FileConnector(Connector):
                 return
         cursor.close()
 
-    async def run(self, sql: str, *, timeout_s: float, max_rows: int) -> ResultSet:
+    async def run(self, sql: str, *, timeout_s: float, caps: ResultCaps) -> ResultSet:
         """In a worker thread, stopped at its deadline (see `run_interruptible`)."""
         return await run_interruptible(
             take=self._cursor,
-            run=lambda handle: self._run(handle, sql, max_rows),
+            run=lambda handle: self._run(handle, sql, caps),
             give_back=self._give_back,
             timeout_s=timeout_s,
             errors=duckdb.Error,
@@ -202,11 +220,33 @@ class FileConnector(Connector):
         )
 
     @staticmethod
-    def _run(cursor: duckdb.DuckDBPyConnection, sql: str, max_rows: int) -> ResultSet:
-        cursor.execute(sql)
-        rows = cursor.fetchmany(max_rows)
-        columns = [(d[0], str(d[1]).lower()) for d in cursor.description or ()]
-        return ResultSet(columns=columns, rows=rows)
+    def _run(cursor: duckdb.DuckDBPyConnection, sql: str, caps: ResultCaps) -> ResultSet:
+        """DuckDB computes 2,048 rows at a time, whatever is fetched of them: so the statement
+        is bound first (a relation, not run), and long text and binary columns are cut by
+        DuckDB itself (`cut_in_source`) before rows are fetched a chunk at a time."""
+        if caps.cell_bytes is None:
+            cursor.execute(sql)
+            columns = [(d[0], str(d[1]).lower()) for d in cursor.description or ()]
+        else:
+            relation = cursor.sql(sql)
+            if relation is None:  # not a query: it has run, and returns nothing
+                return ResultBuilder(caps, []).finish()
+            types = [str(t) for t in relation.types]
+            columns = [(n, t.lower()) for n, t in zip(relation.columns, types, strict=True)]
+            keep = caps.cell_bytes + 1  # characters, or bytes: more than the cap either way
+            wrapped = cut_in_source(
+                sql,
+                list(zip(relation.columns, types, strict=True)),
+                lambda column, t: _duckdb_cut(column, t, keep),
+            )
+            cursor.execute(wrapped or sql)
+        result = ResultBuilder(caps, columns)
+        while wanted := result.chunk():
+            rows = cursor.fetchmany(wanted)
+            result.add(rows)
+            if len(rows) < wanted:
+                break
+        return result.finish()
 
     async def close(self) -> None:
         with self._lock:
