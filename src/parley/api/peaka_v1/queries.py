@@ -129,12 +129,8 @@ def _body(query: QueryResult, layout: RowLayout, data: DataServices) -> bytes:
     result cut at the caps says so, beyond Peaka's shape: `truncated` and `truncation`."""
     result = query.result
     encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
-    parts = [
-        '{"columns":',
-        encode(result_columns(query)),
-        ',"data":',
-        render_rows(result.columns, result.rows, layout),
-    ]
+    head = '{"columns":' + encode(result_columns(query)) + ',"data":'
+    tail = "}"
     if result.truncated or result.cells_cut:
         truncation = {
             "moreRows": result.truncated,
@@ -142,9 +138,9 @@ def _body(query: QueryResult, layout: RowLayout, data: DataServices) -> bytes:
             "maxBytes": data.query_max_bytes,
             "maxCellBytes": data.query_max_cell_bytes,
         }
-        parts += [',"truncated":true,"truncation":', encode(truncation)]
-    parts.append("}")
-    return "".join(parts).encode()
+        tail = ',"truncated":true,"truncation":' + encode(truncation) + "}"
+    rows = render_rows(result.columns, result.rows, layout)
+    return b"".join((head.encode(), rows, tail.encode()))
 
 
 @router.post(BASE + "/execute", responses=peaka_errors(408))

@@ -84,14 +84,16 @@ class ResultSet:
 
 def render_rows(
     columns: Sequence[tuple[str, str]], rows: list[list[Any]], layout: RowLayout
-) -> str:
-    """The JSON array of `rows` in `layout`, a slice at a time (CELL_TYPED makes one object
-    per cell: never all of them at once). CPU work: call it in a thread."""
+) -> bytes:
+    """The JSON array of `rows` in `layout`, as UTF-8, written a slice at a time (CELL_TYPED
+    makes one object per cell: never all of them at once), each slice encoded as it is made,
+    so the text is never held twice. CPU work: call it in a thread."""
     shape = layout.shape(columns)
-    parts = []
-    for start in range(0, len(rows), 512):
-        parts.append(_encode([shape(row) for row in rows[start : start + 512]])[1:-1])
-    return "[" + ",".join(parts) + "]"
+    parts = [
+        _encode([shape(row) for row in rows[start : start + 512]])[1:-1].encode()
+        for start in range(0, len(rows), 512)
+    ]
+    return b"[" + b",".join(parts) + b"]"
 
 
 def json_value(value: Any) -> Any:
@@ -193,11 +195,13 @@ class ResultBuilder:
                 self._take_types(raw)
             row = []
             size = self._overhead
+            cut = self.cells_cut
             for value in raw:
                 cell, cell_size = self._cell(value)
                 row.append(cell)
                 size += cell_size
             if self.bytes + size > caps.bytes:
+                self.cells_cut = cut  # the cells of a row left out were not cut: not sent
                 self.truncated = self.full = True
                 return
             self.rows.append(row)
