@@ -362,3 +362,24 @@ def test_postgres_fetches_no_more_than_the_caps(postgres: PostgresForTests) -> N
         _check_bounded(*_peak_while(lambda: asyncio.run(go())))
     finally:
         postgres._run(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def test_duckdb_describes_a_statement_again_when_its_file_changes(tmp_path: Path) -> None:
+    csv = tmp_path / "notes.csv"
+    csv.write_text("id,note\n1,short\n")
+    connector = FileConnector.open({"path": str(csv)}, _env(tmp_path))
+
+    async def twice() -> tuple[Any, Any]:
+        try:
+            first = await connector.run("SELECT * FROM notes", timeout_s=30, caps=CAPS)
+            csv.write_text("id,note,extra\n1,short,more\n")  # a new column, read by the view
+            return first, await connector.run("SELECT * FROM notes", timeout_s=30, caps=CAPS)
+        finally:
+            await connector.close()
+
+    first, second = asyncio.run(twice())
+    assert (first.columns, first.rows) == ([("id", "bigint"), ("note", "varchar")], [[1, "short"]])
+    assert (second.columns, second.rows) == (
+        [("id", "bigint"), ("note", "varchar"), ("extra", "varchar")],
+        [[1, "short", "more"]],
+    )

@@ -11,6 +11,7 @@ import re
 import shutil
 import tempfile
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +40,18 @@ READERS = {
 }
 FORMATS = {"CSV": ".csv", "PARQUET": ".parquet", "JSON": ".json"}
 IDLE_CURSORS = 4
+DESCRIBED = 256  # statements whose columns (and wrapped form) are kept, per connector
 GLOB_CHARACTERS = re.compile(r"[*?\[]")
 TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 
+_Described = tuple[list[tuple[str, str]], str | None]  # columns, the statement that cuts
+
+
 def _duckdb_cut(column: str, source_type: str, keep: int) -> str | None:
-    """What DuckDB returns of a cuttable column: a cell within the cap as it is (DuckDB knows
-    its size, and passes it on without a copy), a longer one's first `keep` characters or
-    bytes."""
+    """What DuckDB returns of a cuttable column: a cell within the cap as it is (its size is
+    known to DuckDB without reading it, and `left` would copy it), a longer one's first `keep`
+    characters or bytes."""
     if source_type in ("VARCHAR", "JSON"):
         text = f"{column}::VARCHAR"
         return f"CASE WHEN strlen({text}) < {keep} THEN {text} ELSE left({text}, {keep}) END"
@@ -83,6 +88,9 @@ class FileConnector(Connector):
         self._folder: Path | None = None
         self._lock = threading.Lock()
         self._idle: list[duckdb.DuckDBPyConnection] = []
+        # (sql, cell cap) -> columns and the statement that cuts long cells (`_described`)
+        self._described: OrderedDict[tuple[str, int], _Described] = OrderedDict()
+        self._described_for: tuple[tuple[int, int], ...] | None = None  # the files' state
 
     @classmethod
     def open(cls, credential: dict[str, Any], env: ConnectorEnv) -> FileConnector:
@@ -219,26 +227,18 @@ class FileConnector(Connector):
             label="DuckDB",
         )
 
-    @staticmethod
-    def _run(cursor: duckdb.DuckDBPyConnection, sql: str, caps: ResultCaps) -> ResultSet:
-        """DuckDB computes 2,048 rows at a time, whatever is fetched of them: so the statement
-        is bound first (a relation, not run), and long text and binary columns are cut by
-        DuckDB itself (`cut_in_source`) before rows are fetched a chunk at a time."""
+    def _run(self, cursor: duckdb.DuckDBPyConnection, sql: str, caps: ResultCaps) -> ResultSet:
+        """DuckDB computes 2,048 rows at a time, whatever is fetched of them: long text and
+        binary columns are cut by DuckDB itself (`cut_in_source`), from the statement's
+        columns (`_described`), before rows are fetched a chunk at a time."""
         if caps.cell_bytes is None:
             cursor.execute(sql)
             columns = [(d[0], str(d[1]).lower()) for d in cursor.description or ()]
         else:
-            relation = cursor.sql(sql)
-            if relation is None:  # not a query: it has run, and returns nothing
+            described = self._described_as(cursor, sql, caps.cell_bytes)
+            if described is None:  # not a query: it has run, and returns nothing
                 return ResultBuilder(caps, []).finish()
-            types = [str(t) for t in relation.types]
-            columns = [(n, t.lower()) for n, t in zip(relation.columns, types, strict=True)]
-            keep = caps.cell_bytes + 1  # characters, or bytes: more than the cap either way
-            wrapped = cut_in_source(
-                sql,
-                list(zip(relation.columns, types, strict=True)),
-                lambda column, t: _duckdb_cut(column, t, keep),
-            )
+            columns, wrapped = described
             cursor.execute(wrapped or sql)
         result = ResultBuilder(caps, columns)
         while wanted := result.chunk():
@@ -247,6 +247,47 @@ class FileConnector(Connector):
             if len(rows) < wanted:
                 break
         return result.finish()
+
+    def _described_as(
+        self, cursor: duckdb.DuckDBPyConnection, sql: str, cell_bytes: int
+    ) -> _Described | None:
+        """The statement's columns and its wrapped form, from binding it (a relation, not
+        run: a few milliseconds over Parquet, as DuckDB reads the files' metadata), kept per
+        statement while the files stay as they were (size and time)."""
+        try:
+            state = tuple(
+                (s.st_mtime_ns, s.st_size) for s in (p.stat() for p, _ in self.files.values())
+            )
+        except OSError:
+            state = None
+        key = (sql, cell_bytes)
+        with self._lock:
+            if state != self._described_for:
+                self._described.clear()
+                self._described_for = state
+            found = self._described.get(key)
+            if found is not None:
+                self._described.move_to_end(key)
+                return found
+        relation = cursor.sql(sql)
+        if relation is None:
+            return None
+        types = [str(t) for t in relation.types]
+        keep = cell_bytes + 1  # characters, or bytes: more than the cap either way
+        described = (
+            [(n, t.lower()) for n, t in zip(relation.columns, types, strict=True)],
+            cut_in_source(
+                sql,
+                list(zip(relation.columns, types, strict=True)),
+                lambda column, t: _duckdb_cut(column, t, keep),
+            ),
+        )
+        with self._lock:
+            if state is not None and state == self._described_for:
+                self._described[key] = described
+                if len(self._described) > DESCRIBED:
+                    self._described.popitem(last=False)
+        return described
 
     async def close(self) -> None:
         with self._lock:
