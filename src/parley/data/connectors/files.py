@@ -46,6 +46,7 @@ TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 
 _Described = tuple[list[tuple[str, str]], str | None]  # columns, the statement that cuts
+_RAN: _Described = ([], None)
 
 
 def _duckdb_cut(column: str, source_type: str, keep: int) -> str | None:
@@ -231,13 +232,15 @@ class FileConnector(Connector):
         """DuckDB computes 2,048 rows at a time, whatever is fetched of them: long text and
         binary columns are cut by DuckDB itself (`cut_in_source`), from the statement's
         columns (`_described`), before rows are fetched a chunk at a time."""
-        if caps.cell_bytes is None:
+        described = None
+        if caps.cell_bytes is not None:
+            described = self._described_as(cursor, sql, caps.cell_bytes)
+            if described is _RAN:  # not a query: it has run, and returns nothing
+                return ResultBuilder(caps, []).finish()
+        if described is None:  # the source's own output (EXPLAIN), or it does not bind
             cursor.execute(sql)
             columns = [(d[0], str(d[1]).lower()) for d in cursor.description or ()]
         else:
-            described = self._described_as(cursor, sql, caps.cell_bytes)
-            if described is None:  # not a query: it has run, and returns nothing
-                return ResultBuilder(caps, []).finish()
             columns, wrapped = described
             cursor.execute(wrapped or sql)
         result = ResultBuilder(caps, columns)
@@ -253,7 +256,9 @@ class FileConnector(Connector):
     ) -> _Described | None:
         """The statement's columns and its wrapped form, from binding it (a relation, not
         run: a few milliseconds over Parquet, as DuckDB reads the files' metadata), kept per
-        statement while the files stay as they were (size and time)."""
+        statement while the files stay as they were (size and time). None when it does not
+        bind: run as it is, it fails with DuckDB's own message (which points at the text);
+        `_RAN` when it was no query, and binding it ran it."""
         try:
             state = tuple(
                 (s.st_mtime_ns, s.st_size) for s in (p.stat() for p, _ in self.files.values())
@@ -269,9 +274,14 @@ class FileConnector(Connector):
             if found is not None:
                 self._described.move_to_end(key)
                 return found
-        relation = cursor.sql(sql)
-        if relation is None:
+        try:
+            relation = cursor.sql(sql)
+        except duckdb.InterruptException:
+            raise
+        except duckdb.Error:
             return None
+        if relation is None:
+            return _RAN
         types = [str(t) for t in relation.types]
         keep = cell_bytes + 1  # characters, or bytes: more than the cap either way
         described = (
