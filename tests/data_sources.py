@@ -124,3 +124,45 @@ def postgres_rows(socket_dir: str, database: str) -> dict[str, int]:
 
 def drop_postgres(socket_dir: str, database: str) -> None:
     _pg(socket_dir, "postgres", f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+# `docs (id, body, data)`: 50 small rows, and row 100 whose text and bytes pass the test caps
+DOC_BODY = "x" * 100
+BIG_BODY = "é" * 3000  # 6,000 bytes of UTF-8
+BIG_DATA = bytes(range(256)) * 12
+
+
+def doc_rows() -> list[tuple[int, str, bytes]]:
+    return [(i, DOC_BODY, b"\x00\x01") for i in range(1, 51)] + [(100, BIG_BODY, BIG_DATA)]
+
+
+def make_docs(folder: Path, socket_dir: str, database: str) -> tuple[Path, Path]:
+    """The docs table in a SQLite file, a Parquet file and a PostgreSQL database."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sqlite_path = folder / "docs.db"
+    conn = sqlite3.connect(sqlite_path)
+    conn.execute("CREATE TABLE docs (id INTEGER PRIMARY KEY, body TEXT, data BLOB)")
+    conn.executemany("INSERT INTO docs VALUES (?, ?, ?)", doc_rows())
+    conn.commit()
+    conn.close()
+    parquet = folder / "docs.parquet"
+    db = duckdb.connect()
+    db.execute("CREATE TABLE docs (id INTEGER, body VARCHAR, data BLOB)")
+    db.executemany("INSERT INTO docs VALUES (?, ?, ?)", doc_rows())
+    db.execute(f"COPY docs TO '{parquet}' (FORMAT parquet)")
+    db.close()
+
+    async def fill() -> None:
+        import asyncpg
+
+        admin = await asyncpg.connect(host=socket_dir, user="postgres", database="postgres")
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{database}"')
+        await admin.close()
+        pg = await asyncpg.connect(host=socket_dir, user="postgres", database=database)
+        await pg.execute("CREATE TABLE docs (id int PRIMARY KEY, body text, data bytea)")
+        await pg.executemany("INSERT INTO docs VALUES ($1, $2, $3)", doc_rows())
+        await pg.close()
+
+    asyncio.run(fill())
+    return sqlite_path, parquet

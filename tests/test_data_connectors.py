@@ -25,11 +25,11 @@ from parley.data.connectors.base import (
     ConnectorEnv,
     QueryFailed,
     QueryTimeout,
-    ResultSet,
     run_interruptible,
 )
 from parley.data.connectors.files import FileConnector
 from parley.data.connectors.postgres import PostgresConnector
+from parley.data.connectors.results import ResultCaps, ResultSet
 from parley.data.connectors.sqlite import SqliteConnector
 from parley.data.file_roots import FileRoots
 
@@ -42,7 +42,7 @@ def run(coro):  # type: ignore[no-untyped-def]
 
 async def _refused(connector, sql: str, timeout_s: float = 5.0) -> str:  # type: ignore[no-untyped-def]
     try:
-        await connector.run(sql, timeout_s=timeout_s, max_rows=10)
+        await connector.run(sql, timeout_s=timeout_s, caps=ResultCaps(rows=10))
     except (QueryFailed, QueryTimeout) as err:
         return f"{type(err).__name__}: {err.detail}"
     finally:
@@ -165,9 +165,10 @@ def test_postgres_session_settings_do_not_outlive_a_statement(pg_source: str) ->
     async def attempt() -> str:
         connector = PostgresConnector.open(credential, ConnectorEnv(allow_private_hosts=True))
         try:
-            await connector.run("SET default_transaction_read_only = off", timeout_s=5, max_rows=1)
+            one = ResultCaps(rows=1)
+            await connector.run("SET default_transaction_read_only = off", timeout_s=5, caps=one)
             try:
-                await connector.run("DELETE FROM shop.payments", timeout_s=5, max_rows=1)
+                await connector.run("DELETE FROM shop.payments", timeout_s=5, caps=one)
             except QueryFailed as err:
                 return err.detail
             return "deleted"
@@ -195,7 +196,7 @@ class SlowHandle:
     def statement(self, run_s: float) -> ResultSet:
         if self.stop.wait(run_s):
             raise RuntimeError("interrupted")
-        return ResultSet(columns=[("x", "integer")], rows=[(1,)])
+        return ResultSet(columns=[("x", "integer")], rows=[[1]])
 
 
 def _timed(
@@ -227,7 +228,7 @@ def _timed(
 def test_the_timeout_counts_from_the_statement_not_from_opening_the_connection() -> None:
     outcome, handle, given_back = _timed(open_s=0.6, run_s=0.05, timeout_s=0.3)
     assert (outcome, handle.stop.is_set(), handle.closed, given_back) == (
-        "rows [(1,)]",
+        "rows [[1]]",
         False,
         False,
         [handle],

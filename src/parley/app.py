@@ -79,6 +79,9 @@ def _data_services(settings: Settings, database: Database, embedder: Embedder) -
         embedder=embedder,
         query_timeout_s=settings.query_timeout_s,
         query_max_rows=settings.query_max_rows,
+        query_max_bytes=settings.query_max_bytes,
+        query_max_cell_bytes=settings.query_max_cell_bytes,
+        agent_result_max_bytes=settings.agent_result_max_bytes,
         catalogs=TtlCache(settings.catalog_cache_ttl_s),
     )
 

@@ -225,6 +225,23 @@ class Settings(BaseSettings):
     query_max_rows: int = Field(
         default=10_000, ge=1, le=1_000_000, description="Most rows one data query returns."
     )
+    query_max_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="Most bytes of rows (as JSON) one data query returns; it stops at the row "
+        "that would pass them, and says so.",
+    )
+    query_max_cell_bytes: int = Field(
+        default=1024 * 1024,
+        ge=64,  # connectors.results.MIN_CELL_BYTES: room for the marker
+        description="Longest text, binary or nested cell a data query returns whole; longer "
+        "ones are cut and end with '…[truncated]'.",
+    )
+    agent_result_max_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        description="Most bytes of rows the data agent's query keeps (its result, the thread).",
+    )
     key_cache_ttl_s: float = Field(
         default=5.0,
         ge=0,

@@ -45,8 +45,14 @@ from parley.agent.schema_context import SchemaContext, build_context
 from parley.agent.state import AgentState, Attempt, Intent, QueryOutcome
 from parley.agent.value_index import ValueIndexCache
 from parley.data.connections import DataServices, open_connector
-from parley.data.connectors.base import QueryFailed, QueryTimeout, json_value
-from parley.data.execute import check_sql, effective_limits, explain_guarded, run_guarded
+from parley.data.connectors.base import QueryFailed, QueryTimeout
+from parley.data.execute import (
+    ResultTooLarge,
+    check_sql,
+    effective_limits,
+    explain_guarded,
+    run_guarded,
+)
 from parley.data.projects import get_project
 from parley.data.sql_guard import QueryRejected
 from parley.errors import InvalidInput, NotFound, UpstreamFailed
@@ -59,6 +65,7 @@ from parley.memory.workspaces import get_workspace
 
 MAX_TRIES = 3
 STATE_ROWS = 1000  # rows kept in the returned state; the query itself may return more
+CELL_BYTES = 4096  # the longest cell the agent keeps whole (its prompt shows 80 characters)
 STORED_ROWS = 100  # rows kept with the turn in the thread
 NO_EXECUTE_ANSWER = "Here is the query (checked, not run):"
 
@@ -341,7 +348,14 @@ class DataAgent:
         state = turn.state
         assert turn.context is not None
         services = self._services
-        cap, timeout = effective_limits(services, limit=None, timeout_s=None)
+        caps, timeout = effective_limits(
+            services,
+            limit=None,
+            timeout_s=None,
+            max_bytes=services.agent_result_max_bytes,
+            max_cell_bytes=CELL_BYTES,
+        )
+        cap = caps.rows
         try:
             catalog, guarded = await check_sql(sql, turn.context.catalogs, row_cap=cap)
             turn.queried.add(catalog.catalog.id)
@@ -356,16 +370,18 @@ class DataAgent:
         if state.no_execute:
             return None
         try:
-            result = await run_guarded(connector, guarded, timeout_s=timeout)
-        except (QueryFailed, QueryTimeout) as err:
+            result = await run_guarded(connector, guarded, timeout_s=timeout, caps=caps)
+        except (QueryFailed, QueryTimeout, ResultTooLarge) as err:
             await self._notify(listener, "execute", turn, {"currentQueryError": str(err)})
             return str(err)
-        rows = [[json_value(v) for v in row] for row in result.rows]
+        rows = result.rows  # JSON values, within PARLEY_AGENT_RESULT_MAX_BYTES
         state.result = QueryOutcome(
             columns=[{"name": n, "type": t} for n, t in result.columns],
             rows=rows[:STATE_ROWS],
             row_count=len(rows),
-            truncated=len(rows) > STATE_ROWS or (len(rows) >= cap and guarded.row_cap == cap),
+            truncated=result.truncated
+            or len(rows) > STATE_ROWS
+            or (len(rows) >= cap and guarded.row_cap == cap),
         )
         await self._notify(
             listener, "execute", turn, {"currentQueryResult": state.result.to_json()}

@@ -17,6 +17,7 @@ from parley.llm.chat import ChatMessage
 
 RESULT_ROWS_SHOWN = 30
 CELL_CHARS = 80
+TABLE_CHARS = 6000  # the most of a result one prompt shows, however wide its rows
 HISTORY_TURNS = 6
 # What models most often get wrong per dialect: dates and text matching.
 DIALECT_TIPS = {
@@ -150,15 +151,39 @@ def _cell(value: Any) -> str:
     return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
 
 
-def result_table(columns: list[str], rows: list[list[Any]], limit: int = RESULT_ROWS_SHOWN) -> str:
-    """A markdown table of the first rows."""
+def result_table(
+    columns: list[str],
+    rows: list[list[Any]],
+    limit: int = RESULT_ROWS_SHOWN,
+    max_chars: int = TABLE_CHARS,
+) -> str:
+    """A markdown table of the first rows, about `max_chars` long at most: a wide result
+    shows the first columns that fit half of it (by the header and first row), and rows stop
+    where the budget does."""
     if not columns:
         return "(no columns)"
-    lines = [
-        "| " + " | ".join(columns) + " |",
-        "|" + "---|" * len(columns),
-        *("| " + " | ".join(_cell(v) for v in row) + " |" for row in rows[:limit]),
-    ]
+    most = max(1, max_chars // 4)  # a column takes 4 characters at least
+    header = [_cell(c) for c in columns[:most]]
+    first = [_cell(v) for v in rows[0][:most]] if rows else []
+    widths = [max(len(h), len(first[i]) if i < len(first) else 0) + 3 for i, h in enumerate(header)]
+    width, shown = 2, 0
+    while shown < len(widths) and (shown == 0 or width + widths[shown] <= max_chars // 2):
+        width += widths[shown]
+        shown += 1
+    lines = ["| " + " | ".join(header[:shown]) + " |", "|" + "---|" * shown]
+    used = sum(len(line) + 1 for line in lines)
+    count = 0
+    for row in rows[:limit]:
+        line = "| " + " | ".join(_cell(v) for v in row[:shown]) + " |"
+        if used + len(line) + 1 > max_chars:
+            break
+        lines.append(line)
+        used += len(line) + 1
+        count += 1
+    if count < min(len(rows), limit):
+        lines.append(f"({min(len(rows), limit) - count} more rows not shown)")
+    if shown < len(columns):
+        lines.append(f"({len(columns) - shown} more columns not shown)")
     return "\n".join(lines)
 
 

@@ -21,10 +21,12 @@ from typing import Any
 
 from parley.data.catalog import CATEGORICAL_LIMIT
 from parley.data.connections import DataServices, open_connector
+from parley.data.connectors.results import MARKER
 from parley.data.execute import ProjectCatalog, run_on
 from parley.data.sql_guard import TableName, quoted_column, quoted_table
 
 MAX_DISTINCT = 2000  # a text column with more distinct values is not indexed
+VALUE_BYTES = 256  # a longer value is cut by the connector, and not indexed
 MAX_VALUE_WORDS = 6
 MAX_MATCHES = 20
 TEXT_TYPES = ("char", "text", "string", "clob", "enum", "name")
@@ -161,5 +163,7 @@ class ValueIndexCache:
         col = quoted_column(ref.column, scope.dialect)
         table = quoted_table(TableName(ref.schema, ref.table), scope.dialect)
         sql = f"SELECT DISTINCT {col} FROM {table} WHERE {col} IS NOT NULL"
-        _, result = await run_on(self._services, connector, scope, sql, limit=MAX_DISTINCT)
-        return [row[0] for row in result.rows]
+        _, result = await run_on(
+            self._services, connector, scope, sql, limit=MAX_DISTINCT, max_cell_bytes=VALUE_BYTES
+        )
+        return [row[0] for row in result.rows if not str(row[0]).endswith(MARKER)]

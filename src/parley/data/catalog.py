@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.data.connections import DataServices, get_connection, open_connector
 from parley.data.connectors import connector_class
-from parley.data.connectors.base import Connector, QueryFailed, TableInfo, json_value
+from parley.data.connectors.base import Connector, QueryFailed, TableInfo
 from parley.data.execute import run_on
 from parley.data.projects import get_project
 from parley.data.sql_guard import (
@@ -42,6 +42,7 @@ log = logging.getLogger("parley.data")
 CATEGORICAL_LIMIT = 20  # a text column with at most this many distinct values is categorical
 SAMPLE_ROWS = 3
 MAX_SAMPLE_CHARS = 200
+SAMPLE_CELL_BYTES = 4 * MAX_SAMPLE_CHARS  # what the connector keeps of a sample cell
 TEXT_TYPES = re.compile(r"char|text|string|enum|unknown", re.I)
 
 
@@ -70,7 +71,6 @@ def catalog_name(display_name: str) -> str:
 
 
 def _short(value: Any) -> Any:
-    value = json_value(value)
     if isinstance(value, str) and len(value) > MAX_SAMPLE_CHARS:
         return value[:MAX_SAMPLE_CHARS] + "…"
     return value
@@ -96,7 +96,12 @@ async def _profile_table(
     try:
         await _count(services, connector, scope, info, table, quoted, profile)
         _, sample = await run_on(
-            services, connector, scope, f"SELECT * FROM {table}", limit=SAMPLE_ROWS
+            services,
+            connector,
+            scope,
+            f"SELECT * FROM {table}",
+            limit=SAMPLE_ROWS,
+            max_cell_bytes=SAMPLE_CELL_BYTES,
         )
         names = [name for name, _ in sample.columns]
         profile.sample_rows = [
@@ -173,7 +178,9 @@ async def categorical_values(
         f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL "
         f"GROUP BY {column} ORDER BY COUNT(*) DESC, {column}"
     )
-    _, result = await run_on(services, connector, scope, sql, limit=limit)
+    _, result = await run_on(
+        services, connector, scope, sql, limit=limit, max_cell_bytes=SAMPLE_CELL_BYTES
+    )
     return [_short(r[0]) for r in result.rows]
 
 

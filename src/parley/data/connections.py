@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.data.connectors import connector_class
 from parley.data.connectors.base import BadCredential, Connector
+from parley.data.connectors.results import DEFAULT_MAX_BYTES, DEFAULT_MAX_CELL_BYTES
 from parley.data.credentials import CredentialBox
 from parley.data.pool import ConnectorPool
 from parley.data.projects import get_project
@@ -43,6 +44,9 @@ class DataServices:
     embedder: Embedder
     query_timeout_s: float
     query_max_rows: int
+    query_max_bytes: int = DEFAULT_MAX_BYTES
+    query_max_cell_bytes: int = DEFAULT_MAX_CELL_BYTES
+    agent_result_max_bytes: int = 256 * 1024
     catalogs: TtlCache[str, list[ProjectCatalog]] = field(default_factory=lambda: TtlCache(0.0))
 
     def forget_project(self, project_id: str) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.data.connections import DataServices, open_connector
 from parley.data.connectors import connector_class
-from parley.data.connectors.base import Connector, ResultSet
+from parley.data.connectors.base import Connector
+from parley.data.connectors.results import ResultCaps, ResultSet, RowLayout
 from parley.data.sql_guard import (
     CatalogScope,
     GuardedSql,
@@ -26,8 +27,16 @@ from parley.data.sql_guard import (
     guard,
     scope_names,
 )
-from parley.errors import InvalidInput
+from parley.errors import InvalidInput, ParleyError
 from parley.store.data_models import DataCatalog, DataConnection, DataTable
+
+
+class ResultTooLarge(ParleyError):
+    """Not one row of the result fits its byte cap (a result cut short keeps the rows that
+    fit and says so instead: `ResultSet.truncated`)."""
+
+    status_code = 400
+    error_code = "RESULT_TOO_LARGE"
 
 
 @dataclass(frozen=True)
@@ -158,15 +167,30 @@ def pick_catalog(sql: str, catalogs: Sequence[ProjectCatalog]) -> ProjectCatalog
 
 
 def effective_limits(
-    services: DataServices, *, limit: int | None, timeout_s: float | None
-) -> tuple[int, float]:
+    services: DataServices,
+    *,
+    limit: int | None,
+    timeout_s: float | None,
+    max_bytes: int | None = None,
+    max_cell_bytes: int | None = None,
+    layout: RowLayout = RowLayout.COMPACT,
+) -> tuple[ResultCaps, float]:
+    """The caps and timeout a statement runs with: what the caller asks, within the server's
+    limits (PARLEY_QUERY_MAX_ROWS, _MAX_BYTES, _MAX_CELL_BYTES, _TIMEOUT_S)."""
     if limit is not None and limit < 1:
         raise InvalidInput("limit must be at least 1")
     if timeout_s is not None and timeout_s <= 0:
         raise InvalidInput("timeout must be a positive number of seconds")
-    cap = min(limit or services.query_max_rows, services.query_max_rows)
+    caps = ResultCaps(
+        rows=min(limit or services.query_max_rows, services.query_max_rows),
+        bytes=min(max_bytes or services.query_max_bytes, services.query_max_bytes),
+        cell_bytes=min(
+            max_cell_bytes or services.query_max_cell_bytes, services.query_max_cell_bytes
+        ),
+        layout=layout,
+    )
     timeout = min(timeout_s or services.query_timeout_s, services.query_timeout_s)
-    return cap, timeout
+    return caps, timeout
 
 
 async def run_on(
@@ -178,20 +202,42 @@ async def run_on(
     bindings: Sequence[str] = (),
     limit: int | None = None,
     timeout_s: float | None = None,
+    max_bytes: int | None = None,
+    max_cell_bytes: int | None = None,
+    layout: RowLayout = RowLayout.COMPACT,
 ) -> tuple[GuardedSql, ResultSet]:
     """Guard `sql` against `scope` and run it; the one path by which SQL reaches a source."""
-    cap, timeout = effective_limits(services, limit=limit, timeout_s=timeout_s)
-    guarded = await asyncio.to_thread(guard, sql, scope=scope, row_cap=cap, bindings=bindings)
-    return guarded, await run_guarded(connector, guarded, timeout_s=timeout)
+    caps, timeout = effective_limits(
+        services,
+        limit=limit,
+        timeout_s=timeout_s,
+        max_bytes=max_bytes,
+        max_cell_bytes=max_cell_bytes,
+        layout=layout,
+    )
+    guarded = await asyncio.to_thread(guard, sql, scope=scope, row_cap=caps.rows, bindings=bindings)
+    return guarded, await run_guarded(connector, guarded, timeout_s=timeout, caps=caps)
 
 
-async def run_guarded(connector: Connector, guarded: GuardedSql, *, timeout_s: float) -> ResultSet:
-    return await connector.run(guarded.sql, timeout_s=timeout_s, max_rows=guarded.row_cap)
+async def run_guarded(
+    connector: Connector, guarded: GuardedSql, *, timeout_s: float, caps: ResultCaps
+) -> ResultSet:
+    """Runs within `caps` (rows: the statement's own cap); a result of which not one row fits
+    the byte cap is an error, one cut short keeps the rows that fit."""
+    caps = replace(caps, rows=guarded.row_cap)
+    result = await connector.run(guarded.sql, timeout_s=timeout_s, caps=caps)
+    if result.truncated and not result.rows:
+        raise ResultTooLarge(
+            f"one row of this result is larger than {caps.bytes} bytes, the most a result may "
+            "hold here; select fewer or shorter columns (substr, left) to see it"
+        )
+    return result
 
 
 async def explain_guarded(connector: Connector, guarded: GuardedSql, *, timeout_s: float) -> None:
     """A dry run: the source plans the guarded statement (names, types) without running it."""
-    await connector.run(f"EXPLAIN {guarded.sql}", timeout_s=timeout_s, max_rows=1)
+    caps = ResultCaps(rows=1, cell_bytes=None)  # the plan's text is the source's own
+    await connector.run(f"EXPLAIN {guarded.sql}", timeout_s=timeout_s, caps=caps)
 
 
 async def run_sql(
@@ -202,6 +248,7 @@ async def run_sql(
     bindings: Sequence[str] = (),
     limit: int | None = None,
     timeout_s: float | None = None,
+    layout: RowLayout = RowLayout.COMPACT,
 ) -> QueryResult:
     catalogs = await project_catalogs(services, project_id)
     catalog = await asyncio.to_thread(pick_catalog, sql, catalogs)
@@ -214,6 +261,7 @@ async def run_sql(
         bindings=bindings,
         limit=limit,
         timeout_s=timeout_s,
+        layout=layout,
     )
     return QueryResult(catalog=catalog, guarded=guarded, result=result)
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Annotated, Any, Literal
 
 import sqlglot
 from fastapi import APIRouter, Query, Response
-from fastapi.responses import JSONResponse
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
@@ -22,7 +22,8 @@ from parley.api.peaka_v1.schemas import (
 )
 from parley.auth.keys import Principal
 from parley.data import saved_queries as service
-from parley.data.connectors.base import json_value
+from parley.data.connections import DataServices
+from parley.data.connectors.results import RowLayout, render_rows
 from parley.data.execute import QueryResult, result_columns, run_sql
 from parley.data.query_builder import builder_sql
 from parley.data.sql_guard import transpile
@@ -123,26 +124,23 @@ async def _statement_for(
         return exp.select("*").from_(quoted).sql(dialect="postgres"), []
 
 
-def _rows(query: QueryResult, fmt: str) -> list[Any]:
-    columns = query.result.columns
-    rows = query.result.rows
-    if fmt == "COMPACT":
-        return [[json_value(v) for v in row] for row in rows]
-    if fmt == "SIMPLE":
-        return [{c[0]: json_value(v) for c, v in zip(columns, row, strict=True)} for row in rows]
-    return [
-        [
-            {
-                "name": name,
-                "displayName": name,
-                "dataType": data_type,
-                "order": i,
-                "value": json_value(v),
-            }
-            for i, ((name, data_type), v) in enumerate(zip(columns, row, strict=True))
-        ]
-        for row in rows
-    ]
+def _body(query: QueryResult, layout: RowLayout, data: DataServices) -> bytes:
+    """The response, written as Starlette's JSONResponse would (CPU work: in a thread). A
+    result cut at the caps says so, beyond Peaka's shape: `truncated` and `truncation`."""
+    result = query.result
+    encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+    head = '{"columns":' + encode(result_columns(query)) + ',"data":'
+    tail = "}"
+    if result.truncated or result.cells_cut:
+        truncation = {
+            "moreRows": result.truncated,
+            "cellsCut": result.cells_cut,
+            "maxBytes": data.query_max_bytes,
+            "maxCellBytes": data.query_max_cell_bytes,
+        }
+        tail = ',"truncated":true,"truncation":' + encode(truncation) + "}"
+    rows = render_rows(result.columns, result.rows, layout)
+    return b"".join((head.encode(), rows, tail.encode()))
 
 
 @router.post(BASE + "/execute", responses=peaka_errors(408))
@@ -152,10 +150,12 @@ async def execute_query(
     data: DataDep,
     _: OwnProject,
     format: Annotated[Format, Query()] = "CELL_TYPED",
-) -> JSONResponse:
+) -> Response:
     """Runs a statement (with `?` bindings), a saved query (`id` or `peaka.query.<name>`), a
     table (`qualifiedName`) or a query-builder request, through the SQL guard, read-only,
-    with a row cap (`limit`, at most PARLEY_QUERY_MAX_ROWS) and a timeout in seconds."""
+    with a row cap (`limit`, at most PARLEY_QUERY_MAX_ROWS), a byte cap on the rows and on
+    each cell (PARLEY_QUERY_MAX_BYTES, _MAX_CELL_BYTES) and a timeout in seconds."""
+    layout = RowLayout(format)
     sql, bindings = await _statement_for(project_id, body, data.database.read)
     result = await run_sql(
         data,
@@ -164,9 +164,11 @@ async def execute_query(
         bindings=bindings,
         limit=body.limit,
         timeout_s=body.timeout,
+        layout=layout,
     )
-    # cells are JSON values already (json_value): no response model to validate them against
-    return JSONResponse({"columns": result_columns(result), "data": _rows(result, format)})
+    # cells are JSON values already: no response model to validate them against
+    content = await asyncio.to_thread(_body, result, layout, data)
+    return Response(content, media_type="application/json")
 
 
 @router.get(BASE + "/{query_id}")

@@ -5,24 +5,18 @@ timeout that really stops the query. Connectors never see unguarded SQL."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import datetime as dt
-import decimal
 import ipaddress
-import math
 import os
 import socket
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
 
+from parley.data.connectors.results import ResultCaps, ResultSet
 from parley.data.file_roots import FileRoots, project_folder_name
 from parley.errors import ParleyError
-
-NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
 class ConnectionFailed(ParleyError):
@@ -89,12 +83,6 @@ class TableInfo:
     name: str
     columns: tuple[ColumnInfo, ...]
     foreign_keys: tuple[ForeignKeyInfo, ...] = ()
-
-
-@dataclass
-class ResultSet:
-    columns: list[tuple[str, str]]  # (name, data type)
-    rows: list[tuple[Any, ...]]
 
 
 @dataclass(frozen=True)
@@ -297,8 +285,10 @@ class Connector(ABC):
     async def introspect(self) -> list[TableInfo]: ...
 
     @abstractmethod
-    async def run(self, sql: str, *, timeout_s: float, max_rows: int) -> ResultSet:
-        """Run a guarded statement read-only; raise QueryTimeout after `timeout_s`."""
+    async def run(self, sql: str, *, timeout_s: float, caps: ResultCaps) -> ResultSet:
+        """Run a guarded statement read-only; raise QueryTimeout after `timeout_s`. Rows are
+        fetched a chunk at a time (`ResultBuilder`) and fetching stops at the caps, so what
+        the source would return beyond them is never held."""
 
     @abstractmethod
     def detail(self) -> dict[str, Any]:
@@ -329,48 +319,3 @@ def required_text(credential: dict[str, Any], name: str) -> str:
     if "\x00" in value:
         raise BadCredential(f"credential.{name} must not contain NUL characters")
     return value
-
-
-def json_value(value: Any) -> Any:
-    """A result cell as JSON: exact decimals and 64-bit integers stay exact (as text when a
-    float could not hold them), times in ISO 8601, bytes in base64, NaN and infinities as
-    text."""
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, float):
-        # JSON has no NaN or infinities: written as text, like Trino does
-        return value if math.isfinite(value) else NON_FINITE[str(value)]
-    if isinstance(value, int):
-        return value if abs(value) < 2**53 else str(value)
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return str(value)
-    if isinstance(value, bytes | bytearray | memoryview):
-        return base64.b64encode(bytes(value)).decode()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, list | tuple):
-        return [json_value(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): json_value(v) for k, v in value.items()}
-    return str(value)
-
-
-def python_type_name(values: list[Any]) -> str:
-    """A column type from its values, for drivers that report none (SQLite)."""
-    for value in values:
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            return "boolean"
-        if isinstance(value, int):
-            return "bigint"
-        if isinstance(value, float):
-            return "double"
-        if isinstance(value, bytes):
-            return "varbinary"
-        return "varchar"
-    return "unknown"

@@ -11,6 +11,7 @@ import re
 import shutil
 import tempfile
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,11 @@ from parley.data.connectors.base import (
     ConnectionFailed,
     Connector,
     ConnectorEnv,
-    ResultSet,
     TableInfo,
     check_unmoved,
     run_interruptible,
 )
+from parley.data.connectors.results import ResultBuilder, ResultCaps, ResultSet, cut_in_source
 
 READERS = {
     ".csv": "read_csv_auto",
@@ -39,8 +40,27 @@ READERS = {
 }
 FORMATS = {"CSV": ".csv", "PARQUET": ".parquet", "JSON": ".json"}
 IDLE_CURSORS = 4
+DESCRIBED = 256  # statements whose columns (and wrapped form) are kept, per connector
 GLOB_CHARACTERS = re.compile(r"[*?\[]")
 TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+_Described = tuple[list[tuple[str, str]], str | None]  # columns, the statement that cuts
+_RAN: _Described = ([], None)
+
+
+def _duckdb_cut(column: str, source_type: str, keep: int) -> str | None:
+    """What DuckDB returns of a cuttable column: a cell within the cap as it is (its size is
+    known to DuckDB without reading it, and `left` would copy it), a longer one's first `keep`
+    characters or bytes."""
+    if source_type in ("VARCHAR", "JSON"):
+        text = f"{column}::VARCHAR"
+        return f"CASE WHEN strlen({text}) < {keep} THEN {text} ELSE left({text}, {keep}) END"
+    if source_type == "BLOB":
+        return (
+            f"CASE WHEN octet_length({column}) < {keep} THEN {column} ELSE {column}[1:{keep}] END"
+        )
+    return None
 
 
 def _sql_string(value: str) -> str:
@@ -69,6 +89,9 @@ class FileConnector(Connector):
         self._folder: Path | None = None
         self._lock = threading.Lock()
         self._idle: list[duckdb.DuckDBPyConnection] = []
+        # (sql, cell cap) -> columns and the statement that cuts long cells (`_described`)
+        self._described: OrderedDict[tuple[str, int], _Described] = OrderedDict()
+        self._described_for: tuple[tuple[int, int], ...] | None = None  # the files' state
 
     @classmethod
     def open(cls, credential: dict[str, Any], env: ConnectorEnv) -> FileConnector:
@@ -135,6 +158,10 @@ class FileConnector(Connector):
                     db.execute("SET autoload_known_extensions = false")
                     db.execute("SET python_enable_replacements = false")
                     db.execute(f"SET memory_limit = '{int(self.memory_limit_mb)}MB'")
+                    # keeping file order makes every thread buffer what it scanned until the
+                    # rows before it are out (for the LIMIT every statement has, hundreds of
+                    # megabytes of wide rows); without ORDER BY, SQL promises no order anyway
+                    db.execute("SET preserve_insertion_order = false")
                     db.execute("SET lock_configuration = true")
                 except duckdb.Error as err:
                     shutil.rmtree(folder, ignore_errors=True)
@@ -190,23 +217,87 @@ class FileConnector(Connector):
                 return
         cursor.close()
 
-    async def run(self, sql: str, *, timeout_s: float, max_rows: int) -> ResultSet:
+    async def run(self, sql: str, *, timeout_s: float, caps: ResultCaps) -> ResultSet:
         """In a worker thread, stopped at its deadline (see `run_interruptible`)."""
         return await run_interruptible(
             take=self._cursor,
-            run=lambda handle: self._run(handle, sql, max_rows),
+            run=lambda handle: self._run(handle, sql, caps),
             give_back=self._give_back,
             timeout_s=timeout_s,
             errors=duckdb.Error,
             label="DuckDB",
         )
 
-    @staticmethod
-    def _run(cursor: duckdb.DuckDBPyConnection, sql: str, max_rows: int) -> ResultSet:
-        cursor.execute(sql)
-        rows = cursor.fetchmany(max_rows)
-        columns = [(d[0], str(d[1]).lower()) for d in cursor.description or ()]
-        return ResultSet(columns=columns, rows=rows)
+    def _run(self, cursor: duckdb.DuckDBPyConnection, sql: str, caps: ResultCaps) -> ResultSet:
+        """DuckDB computes 2,048 rows at a time, whatever is fetched of them: long text and
+        binary columns are cut by DuckDB itself (`cut_in_source`), from the statement's
+        columns (`_described`), before rows are fetched a chunk at a time."""
+        described = None
+        if caps.cell_bytes is not None:
+            described = self._described_as(cursor, sql, caps.cell_bytes)
+            if described is _RAN:  # not a query: it has run, and returns nothing
+                return ResultBuilder(caps, []).finish()
+        if described is None:  # the source's own output (EXPLAIN), or it does not bind
+            cursor.execute(sql)
+            columns = [(d[0], str(d[1]).lower()) for d in cursor.description or ()]
+        else:
+            columns, wrapped = described
+            cursor.execute(wrapped or sql)
+        result = ResultBuilder(caps, columns)
+        while wanted := result.chunk():
+            rows = cursor.fetchmany(wanted)
+            result.add(rows)
+            if len(rows) < wanted:
+                break
+        return result.finish()
+
+    def _described_as(
+        self, cursor: duckdb.DuckDBPyConnection, sql: str, cell_bytes: int
+    ) -> _Described | None:
+        """The statement's columns and its wrapped form, from binding it (a relation, not
+        run: a few milliseconds over Parquet, as DuckDB reads the files' metadata), kept per
+        statement while the files stay as they were (size and time). None when it does not
+        bind: run as it is, it fails with DuckDB's own message (which points at the text);
+        `_RAN` when it was no query, and binding it ran it."""
+        try:
+            state = tuple(
+                (s.st_mtime_ns, s.st_size) for s in (p.stat() for p, _ in self.files.values())
+            )
+        except OSError:
+            state = None
+        key = (sql, cell_bytes)
+        with self._lock:
+            if state != self._described_for:
+                self._described.clear()
+                self._described_for = state
+            found = self._described.get(key)
+            if found is not None:
+                self._described.move_to_end(key)
+                return found
+        try:
+            relation = cursor.sql(sql)
+        except duckdb.InterruptException:
+            raise
+        except duckdb.Error:
+            return None
+        if relation is None:
+            return _RAN
+        types = [str(t) for t in relation.types]
+        keep = cell_bytes + 1  # characters, or bytes: more than the cap either way
+        described = (
+            [(n, t.lower()) for n, t in zip(relation.columns, types, strict=True)],
+            cut_in_source(
+                sql,
+                list(zip(relation.columns, types, strict=True)),
+                lambda column, t: _duckdb_cut(column, t, keep),
+            ),
+        )
+        with self._lock:
+            if state is not None and state == self._described_for:
+                self._described[key] = described
+                if len(self._described) > DESCRIBED:
+                    self._described.popitem(last=False)
+        return described
 
     async def close(self) -> None:
         with self._lock:

@@ -22,14 +22,15 @@ from parley.data.connectors.base import (
     ForeignKeyInfo,
     QueryFailed,
     QueryTimeout,
-    ResultSet,
     TableInfo,
     required_text,
 )
+from parley.data.connectors.results import ResultBuilder, ResultCaps, ResultSet, cut_in_source
 
 CONNECT_TIMEOUT_S = 10.0
 MAX_SESSIONS = 4
 PREPARED_PER_SESSION = 100
+FIRST_CHUNK = 8  # rows of the first fetch (each fetch is a round trip; later ones are sized)
 HIDDEN_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 
 # Trino-style names, as Peaka reports them.
@@ -261,7 +262,7 @@ class PostgresConnector(Connector):
             for (schema, table), cols in grouped.items()
         ]
 
-    async def run(self, sql: str, *, timeout_s: float, max_rows: int) -> ResultSet:
+    async def run(self, sql: str, *, timeout_s: float, caps: ResultCaps) -> ResultSet:
         await self._slots.acquire()  # released once the session is reset (see _give_back)
         session: _Session | None = None
         try:
@@ -278,7 +279,7 @@ class PostgresConnector(Connector):
             raise
         healthy = True  # even when cancelled: the reset waits for asyncpg's cancel request
         try:
-            return await self._run(session, sql, timeout_s, max_rows)
+            return await self._run(session, sql, timeout_s, caps)
         except TimeoutError as err:
             # asyncpg is cancelling the statement on the server; the reset waits for that,
             # so the answer goes out only once the server has stopped it
@@ -297,17 +298,42 @@ class PostgresConnector(Connector):
                 self._give_back(session, healthy)
 
     @staticmethod
-    async def _run(session: _Session, sql: str, timeout_s: float, max_rows: int) -> ResultSet:
-        """One round trip for a statement this session ran before (Bind/Execute of the
-        statement it prepared then, with its column types), two for a new one. The session
-        is read-only by default; when `timeout_s` passes, asyncpg cancels the statement on
-        the server (a CancelRequest), and the session's statement_timeout is the backstop."""
+    async def _run(session: _Session, sql: str, timeout_s: float, caps: ResultCaps) -> ResultSet:
+        """The statement is prepared once per session (then reused, with its column types);
+        where it has long text or binary columns, PostgreSQL cuts them itself, from a wrapped
+        statement (`cut_in_source`), so no cell longer than the cap crosses the wire. Rows
+        come through a cursor, a chunk at a time (each chunk made JSON in a thread) until the
+        caps; the transaction is read-only, as every one of these sessions is by default.
+        When `timeout_s` passes, asyncpg cancels the statement on the server (a
+        CancelRequest), and the session's statement_timeout is the backstop."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+
+        def left() -> float:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError
+            return remaining
+
         statement = await session.prepare(sql, timeout_s)
-        columns = [
-            (a.name, TYPE_NAMES.get(a.type.name, a.type.name)) for a in statement.get_attributes()
-        ]
-        rows = await statement.fetch(timeout=timeout_s)
-        return ResultSet(columns=columns, rows=[tuple(r) for r in rows[:max_rows]])
+        attributes = statement.get_attributes()
+        columns = [(a.name, TYPE_NAMES.get(a.type.name, a.type.name)) for a in attributes]
+        if caps.cell_bytes is not None:
+            keep = caps.cell_bytes + 1  # characters, or bytes: more than the cap either way
+            wrapped = cut_in_source(
+                sql, [(a.name, a.type.name) for a in attributes], lambda c, t: _pg_cut(c, t, keep)
+            )
+            if wrapped is not None:
+                statement = await session.prepare(wrapped, left())
+        result = ResultBuilder(caps, columns, first_chunk=FIRST_CHUNK)
+        async with session.conn.transaction(readonly=True):
+            cursor = await statement.cursor(timeout=left())
+            while wanted := result.chunk():
+                records = await cursor.fetch(wanted, timeout=left())
+                await asyncio.to_thread(result.add, records)
+                if len(records) < wanted:
+                    break
+        return result.finish()
 
     def _give_back(self, session: _Session, healthy: bool) -> None:
         """A session that finished cleanly is reset (asyncpg's RESET ALL, CLOSE ALL, UNLISTEN,
@@ -348,6 +374,18 @@ class PostgresConnector(Connector):
         for session in idle:
             session.prepared.clear()
             await session.conn.close(timeout=CONNECT_TIMEOUT_S)
+
+
+def _pg_cut(column: str, source_type: str, keep: int) -> str | None:
+    """What PostgreSQL sends of a cuttable column (`bpchar` is left whole: `left` would drop
+    its padding, and its declared length bounds it)."""
+    if source_type in ("text", "varchar"):
+        return f"left({column}, {keep})"
+    if source_type in ("json", "jsonb"):
+        return f"left({column}::text, {keep})"
+    if source_type == "bytea":
+        return f"substring({column} from 1 for {keep})"
+    return None
 
 
 def _scrub(message: str, params: dict[str, Any]) -> str:

@@ -21,12 +21,11 @@ from parley.data.connectors.base import (
     ConnectorEnv,
     ForeignKeyInfo,
     QueryFailed,
-    ResultSet,
     TableInfo,
     check_unmoved,
-    python_type_name,
     run_interruptible,
 )
+from parley.data.connectors.results import ResultBuilder, ResultCaps, ResultSet
 from parley.data.sql_guard import FORBIDDEN_FUNCTIONS, FORBIDDEN_PREFIXES
 
 JOURNALS = ("-wal", "-shm", "-journal")  # files SQLite opens next to the database
@@ -170,11 +169,11 @@ class SqliteConnector(Connector):
                 return str(r[1])
         return "rowid"
 
-    async def run(self, sql: str, *, timeout_s: float, max_rows: int) -> ResultSet:
+    async def run(self, sql: str, *, timeout_s: float, caps: ResultCaps) -> ResultSet:
         """In a worker thread, stopped at its deadline (see `run_interruptible`)."""
         return await run_interruptible(
             take=self._take,
-            run=lambda handle: self._run(handle, sql, max_rows),
+            run=lambda handle: self._run(handle, sql, caps),
             give_back=self._give_back,
             timeout_s=timeout_s,
             errors=sqlite3.Error,
@@ -198,13 +197,20 @@ class SqliteConnector(Connector):
         conn.close()
 
     @staticmethod
-    def _run(conn: sqlite3.Connection, sql: str, max_rows: int) -> ResultSet:
+    def _run(conn: sqlite3.Connection, sql: str, caps: ResultCaps) -> ResultSet:
+        """SQLite makes one row at a time: a chunk is fetched (the first one row), counted,
+        and the next one sized from it; types come from the values (SQLite reports none)."""
         cursor = conn.execute(sql)
-        rows = cursor.fetchmany(max_rows)
-        names = [d[0] for d in cursor.description or ()]
-        cursor.close()  # ends the read, so the connection holds no snapshot while idle
-        columns = [(n, python_type_name([r[i] for r in rows])) for i, n in enumerate(names)]
-        return ResultSet(columns=columns, rows=rows)
+        try:
+            result = ResultBuilder(caps, [(d[0], None) for d in cursor.description or ()])
+            while wanted := result.chunk():
+                rows = cursor.fetchmany(wanted)
+                result.add(rows)
+                if len(rows) < wanted:
+                    break
+        finally:
+            cursor.close()  # ends the read, so the connection holds no snapshot while idle
+        return result.finish()
 
     async def close(self) -> None:
         with self._lock:
