@@ -21,6 +21,7 @@ from parley.store.models import Message, Peer, Session, SessionPeer, WorkItem, W
 from parley.store.queue import PENDING, NewWork, enqueue
 
 DERIVE, SUMMARY, DREAM = "derive", "summary", "dream"
+REASONING = (DERIVE, SUMMARY, DREAM)  # the task types the deriver status counts
 
 
 def derive_key(workspace_id: str, session_id: str, sender_id: str) -> str:
