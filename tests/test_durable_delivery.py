@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from conftest import (
     PARLEY,
@@ -37,7 +37,9 @@ from parley.app import create_app
 from parley.auth.keys import ADMIN, create_key
 from parley.data.refresh_jobs import CATALOG_REFRESH, REFRESH_CALLBACK
 from parley.memory.webhook_delivery import SIGNATURE_HEADER, WEBHOOK
-from parley.store.models import WorkItem
+from parley.store.models import WorkItem, WorkUnitLease, utcnow
+from parley.store.queue import WorkQueue
+from parley.worker.setup import queue_policy
 from test_webhooks import PRIVATE, Receiver, expected_signature
 
 W = "w"
@@ -322,6 +324,71 @@ def test_a_worker_killed_mid_refresh_runs_the_refresh_again_after_restart(
     ]
 
 
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [{"auth_enabled": True, "data_allow_private_hosts": True, "work_max_attempts": 2}],
+    indirect=True,
+)
+def test_a_refresh_that_keeps_killing_workers_is_reported_failed(
+    client: TestClient, settings: Any, receiver: Receiver, tmp_path: Path
+) -> None:
+    """Past its attempts the job is kept as failed, and in that transaction its catalogs
+    become FAILED and the failure's callback is enqueued: the status never stays ACTIVE."""
+    pid, cid = sqlite_project(client, tmp_path)
+    asked = {"catalogId": cid, "callbackURL": receiver.url}
+    ok(client.post(f"/api/v1/metadata/{pid}/refresh", json=asked, headers=PARTNER))
+    dead = WorkQueue(
+        client.app.state.parley.database, worker_id="dead", policy=queue_policy(settings)
+    )
+
+    async def die() -> None:  # claimed, then the worker dies: its lease runs out
+        assert await dead.claim([CATALOG_REFRESH]) is not None
+        async with client.app.state.parley.database.write() as db:
+            await db.execute(update(WorkUnitLease).values(expires_at=utcnow()))
+
+    for _ in range(2):
+        client.portal.call(die)
+    status = f"/api/v1/metadata/{pid}/refresh/{cid}"
+    assert ok(client.get(status, headers=PARTNER))["status"] == "ACTIVE"
+
+    working = settings.model_copy(update=PRIVATE)
+    with TestClient(create_app(working)) as worker:
+        wait_for_queue(worker, CATALOG_REFRESH, REFRESH_CALLBACK)
+        assert items(worker, CATALOG_REFRESH, REFRESH_CALLBACK) == [
+            (CATALOG_REFRESH, "failed", 2, "the worker died while running it, 2 times"),
+            (REFRESH_CALLBACK, "done", 1, None),
+        ]
+    [call] = receiver.requests
+    body = json.loads(call.body)
+    assert body.pop("finishedAt").endswith("Z")
+    assert body == {"projectId": pid, "status": "FAILED", "error": "internal error"}
+    assert ok(client.get(status, headers=PARTNER)) == {
+        "status": "FAILED",
+        "error": "internal error",
+    }
+
+
+def sqlite_project(client: TestClient, tmp_path: Path) -> tuple[str, str]:
+    """A project with one catalog over a SQLite file; its id and the catalog's."""
+    source = make_sqlite(tmp_path / "sources" / "shop.db")
+    pid = ok(client.post("/api/v1/projects", json={"name": "Shop"}, headers=PARTNER))["id"]
+    conn = ok(
+        client.post(
+            f"/api/v1/connections/{pid}",
+            json={"name": "shopdb", "type": "SQLITE", "credential": {"path": str(source)}},
+            headers=PARTNER,
+        )
+    )
+    catalog = ok(
+        client.post(
+            f"/api/v1/data/projects/{pid}/catalogs",
+            json={"name": "shop", "connectionId": conn["id"]},
+            headers=PARTNER,
+        )
+    )
+    return pid, catalog["id"]
+
+
 # --- retries across a restart, and giving up ------------------------------------------------
 
 
@@ -475,22 +542,7 @@ def test_deleting_the_project_drops_its_pending_callbacks(
     client: TestClient, make_receiver: Any, tmp_path: Path
 ) -> None:
     failing = make_receiver([503] * 10)
-    source = make_sqlite(tmp_path / "sources" / "shop.db")
-    pid = ok(client.post("/api/v1/projects", json={"name": "Shop"}, headers=PARTNER))["id"]
-    conn = ok(
-        client.post(
-            f"/api/v1/connections/{pid}",
-            json={"name": "shopdb", "type": "SQLITE", "credential": {"path": str(source)}},
-            headers=PARTNER,
-        )
-    )
-    ok(
-        client.post(
-            f"/api/v1/data/projects/{pid}/catalogs",
-            json={"name": "shop", "connectionId": conn["id"]},
-            headers=PARTNER,
-        )
-    )
+    pid, _ = sqlite_project(client, tmp_path)
     refresh = {"callbackURL": failing.url}
     ok(client.post(f"/api/v1/metadata/{pid}/refresh", json=refresh, headers=PARTNER))
     failing.wait_for(1)
