@@ -479,25 +479,22 @@ def _candidates(task_types: tuple[str, ...] | None) -> Select[tuple[str]]:
     now = bindparam("now")
     live = select(WorkUnitLease.work_unit_key).where(WorkUnitLease.expires_at > now)
 
-    def runnable(*order: Any) -> Select[tuple[str, str, int]]:
+    def runnable(*where: Any) -> Select[tuple[str, str, int]]:
         return (
             select(WorkItem.work_unit_key, WorkItem.status, WorkItem.id)
             .where(
+                *where,
                 WorkItem.status.in_(OPEN),
                 WorkItem.available_at <= now,
                 WorkItem.work_unit_key.not_in(live),
             )
-            .order_by(*order, WorkItem.status, WorkItem.id)
+            .order_by(WorkItem.status, WorkItem.id)
             .limit(CANDIDATE_SCAN)
         )
 
     if task_types is None:
         return runnable().with_only_columns(WorkItem.work_unit_key)
-    # ordered by the type too (one value in each arm): the order of that index, so the
-    # planners read it rather than the (status, id) one, even for a type with no items
-    arms = [
-        runnable(WorkItem.task_type).where(WorkItem.task_type == t).subquery() for t in task_types
-    ]
+    arms = [runnable(WorkItem.task_type == t).subquery() for t in task_types]
     merged = union_all(*(select(*arm.c) for arm in arms)).subquery()
     return (
         select(merged.c.work_unit_key).order_by(merged.c.status, merged.c.id).limit(CANDIDATE_SCAN)
