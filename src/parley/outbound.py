@@ -93,12 +93,12 @@ class DeliveryTask:
             status = await self._courier.post(url, body, self._headers(item, body))
         except InvalidInput as err:
             self._log.warning("%s to %s refused: %s", self._what, url, err.detail)
-            self._end("refused", err.detail, retry=False)
+            self._end("refused", err.detail)
         except (httpx.HTTPError, TimeoutError) as err:
             self._failed(item, url, _describe(err), retryable=True)
         except Exception as err:  # a bug: log it, never retry it
             self._log.exception("%s to %s failed unexpectedly", self._what, url)
-            self._end("error", _describe(err), retry=False)
+            self._end("error", _describe(err))
         if status < 400:
             self._count("delivered")
             return no_writes
@@ -113,11 +113,12 @@ class DeliveryTask:
         self._log.warning(
             "%s to %s failed after %d attempt(s): %s", self._what, url, item.attempts, detail
         )
-        self._end("failed", detail, retry=False)
+        self._end("failed", detail)
 
-    def _end(self, outcome: str, detail: str, *, retry: bool) -> NoReturn:
+    def _end(self, outcome: str, detail: str) -> NoReturn:
+        """The delivery is over without success: count it, keep the item failed with why."""
         self._count(outcome)
-        raise TaskFailed(f"{outcome}: {detail}", retry=retry)
+        raise TaskFailed(f"{outcome}: {detail}", retry=False)
 
     def _count(self, outcome: str) -> None:
         if self._on_outcome is not None:
