@@ -54,7 +54,12 @@ from parley.store.engine import create_database  # noqa: E402
 from parley.store.meta import ensure_embedding_model  # noqa: E402
 from parley.store.models import Message, ModelUsage, Observation, PeerCard, WorkItem  # noqa: E402
 from parley.store.queue import workspace_has_open_work  # noqa: E402
-from parley.worker.setup import build_worker, reasoning_defaults  # noqa: E402
+from parley.worker.setup import (  # noqa: E402
+    build_courier,
+    build_data_services,
+    build_worker,
+    reasoning_defaults,
+)
 
 WORKSPACE = "bench-worker"
 DIMS = 384
@@ -140,8 +145,14 @@ async def measure(
         total = per_session * args.sessions
         print(f"stored {total} messages ({items} work items) in {stored:.1f} s")
 
+        courier = build_courier(settings)
         worker = build_worker(
-            settings, database=database, embedder=embedder, models=models, webhooks=None
+            settings,
+            database=database,
+            embedder=embedder,
+            models=models,
+            data=build_data_services(settings, database, embedder),
+            courier=courier,
         )
         started = time.perf_counter()
         cpu_started, model_started = time.process_time(), model_cpu_s()
@@ -177,6 +188,7 @@ async def measure(
             f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
         )
         await models.close()
+        await courier.close()
         await embedder.close()
         await database.dispose()
 

@@ -24,10 +24,13 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from parley.app import create_app
 from parley.config import Settings
 from parley.store import migrate
+from parley.store.models import WorkItem
+from parley.store.queue import OPEN
 
 BACKENDS = ["sqlite", "postgres"]
 PARLEY = [sys.executable, "-m", "parley"]
@@ -171,6 +174,26 @@ def wait_for_reasoning(
         if time.monotonic() > deadline:
             raise AssertionError(f"reasoning did not finish: {status}")
         time.sleep(0.05)
+
+
+def wait_for_queue(client: TestClient, *task_types: str, timeout_s: float = 15.0) -> None:
+    """Poll the work queue until no item of `task_types` is pending or in progress: the
+    deliveries queued so far are made, retries and all."""
+
+    async def open_items() -> int:
+        async with client.app.state.parley.database.read() as db:
+            found = await db.scalar(
+                select(func.count()).where(
+                    WorkItem.task_type.in_(task_types), WorkItem.status.in_(OPEN)
+                )
+            )
+            return int(found or 0)
+
+    deadline = time.monotonic() + timeout_s
+    while client.portal.call(open_items):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"work of {task_types} still open after {timeout_s} s")
+        time.sleep(0.02)
 
 
 @pytest.fixture

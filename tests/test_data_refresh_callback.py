@@ -1,7 +1,7 @@
 """POST /api/v1/metadata/{projectId}/refresh with a callbackURL: the request answers at once,
-the refresh runs in the background, and its outcome (success or failure) is POSTed to a real
-HTTP receiver on 127.0.0.1 with the callbackToken as a bearer token. Private targets are
-refused unless the operator allows them."""
+the refresh runs on the work queue's worker, and its outcome (success or failure) is POSTed to
+a real HTTP receiver on 127.0.0.1 with the callbackToken as a bearer token. Private targets are
+refused unless the operator allows them. Crashes and deletes: tests/test_durable_delivery.py."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import TEST_SECRET, make_settings
+from conftest import TEST_SECRET, make_settings, wait_for_queue
 from data_sources import make_sqlite
 from parley.app import create_app
 from parley.auth.keys import ADMIN, create_key
-from test_webhooks import Receiver
+from parley.data.refresh_jobs import CATALOG_REFRESH, REFRESH_CALLBACK
+from test_webhooks import WORKER, Receiver
 
 PARTNER = {"Authorization": f"Bearer {create_key(ADMIN, secret=TEST_SECRET)}"}
 
@@ -30,7 +31,7 @@ def settings_overrides(tmp_path: Path) -> dict[str, Any]:
         "data_file_roots": {"*": [tmp_path / "sources"]},
         "data_allow_private_hosts": True,  # the receiver listens on 127.0.0.1
         "webhook_backoff_s": 0.05,
-    }
+    } | WORKER
 
 
 @pytest.fixture
@@ -65,7 +66,8 @@ def project_with_catalog(client: TestClient, source: Path) -> tuple[str, str]:
 
 
 def drain(client: TestClient) -> None:
-    client.portal.call(client.app.state.parley.refreshes.drain)  # type: ignore[union-attr]
+    """Wait until the refreshes queued so far, and their callbacks, are done."""
+    wait_for_queue(client, CATALOG_REFRESH, REFRESH_CALLBACK)
 
 
 def test_refresh_with_a_callback_answers_at_once_and_reports_success(

@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from functools import partial
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import TEST_SECRET, reasoning_settings, wait_for_reasoning
+from conftest import TEST_SECRET, reasoning_settings, wait_for_queue, wait_for_reasoning
 from fake_openai import FakeOpenAI, _tokens, fake_openai, prompt_text
 from parley.auth.keys import ADMIN, Principal, create_key
-from test_webhooks import Receiver
+from parley.memory.webhook_delivery import WEBHOOK
+from test_webhooks import WORKER, Receiver
 
 W = "w"
 ANSWER = "Question:"  # every dialectic prompt ends with the question
@@ -94,7 +94,15 @@ def idle_queue(**counts: float) -> dict[tuple[str, str], float]:
     """Every task type and open status at 0, but `counts` ("derive/pending"=3)."""
     zero = {
         (task_type, status): 0.0
-        for task_type in ("card", "derive", "dream", "summary")
+        for task_type in (
+            "card",
+            "catalog_refresh",
+            "derive",
+            "dream",
+            "refresh_callback",
+            "summary",
+            "webhook",
+        )
         for status in ("pending", "in_progress", "failed")
     }
     return zero | {tuple(key.split("/")): value for key, value in counts.items()}  # type: ignore[misc]
@@ -260,7 +268,7 @@ def test_model_calls_and_tokens_are_counted_by_role_streams_included(
 # --- webhook deliveries --------------------------------------------------------------------
 
 
-@configured(webhook_max_attempts=2)
+@configured(webhook_max_attempts=2, **WORKER)
 def test_webhook_deliveries_are_counted_by_outcome(client: TestClient) -> None:
     fine, gone, broken = Receiver(), Receiver([404]), Receiver([500, 500])
     try:
@@ -268,8 +276,7 @@ def test_webhook_deliveries_are_counted_by_outcome(client: TestClient) -> None:
         for receiver in (fine, gone, broken):
             ok(client.post(f"/v2/workspaces/{W}/webhooks", json={"url": receiver.url}))
         assert ok(client.get(f"/v2/workspaces/{W}/webhooks/test"))["endpoints"] == 3
-        drain = client.app.state.parley.webhooks.drain
-        client.portal.call(partial(drain, timeout_s=15.0))
+        wait_for_queue(client, WEBHOOK)
         assert (len(fine.requests), len(gone.requests), len(broken.requests)) == (1, 1, 2)
     finally:
         for receiver in (fine, gone, broken):

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.memory.reasoning import enqueue_dream
 from parley.store import migrate
@@ -18,10 +19,13 @@ from parley.store.queue import (
     DONE,
     FAILED,
     PENDING,
+    ClaimedItem,
     LeaseLost,
     NewWork,
     QueuePolicy,
+    Retry,
     WorkQueue,
+    drop_open_units,
     enqueue,
     prune,
     workspace_has_open_work,
@@ -309,3 +313,94 @@ async def test_prune_forgets_old_finished_work_and_stale_leases(database: Databa
         removed = await prune(db, finished_before=utcnow() + timedelta(seconds=1))
     assert removed == 1
     assert await statuses(database) == [(2, PENDING, 0)]
+
+
+async def test_claims_can_be_limited_to_task_types(database: Database) -> None:
+    """A worker's delivery slots take only deliveries, whatever the reasoning backlog."""
+    await add(database, *(work("k", n) for n in range(1, 81)))
+    await add(database, NewWork(task_type="webhook", work_unit_key="w/webhook/e/1"))
+    queue = WorkQueue(database, worker_id="w", policy=policy())
+    delivery = await queue.claim(["webhook", "refresh_callback"])
+    assert delivery is not None and delivery.work_unit_key == "w/webhook/e/1"
+    assert await queue.claim(["webhook"]) is None
+    reasoning = await queue.claim(["derive"])
+    assert reasoning is not None and reasoning.task_type == "derive"
+
+
+async def test_a_task_type_may_retry_on_its_own_terms(database: Database) -> None:
+    await add(database, NewWork(task_type="webhook", work_unit_key="hook"), work("k", 1))
+    queue = WorkQueue(
+        database,
+        worker_id="w",
+        policy=policy(max_attempts=5, backoff_s=60.0, retries={"webhook": Retry(2, 0.0)}),
+    )
+    hook = await queue.claim(["webhook"])
+    assert hook is not None
+    await queue.fail(hook, "HTTP 500")  # no backoff of its own: due again at once
+    again = await queue.claim(["webhook"])
+    assert again is not None and again.items[0].attempts == 2
+    await queue.fail(again, "HTTP 500")  # its second attempt was its last
+    derive = await queue.claim(["derive"])
+    assert derive is not None
+    await queue.fail(derive, "ModelError")  # the default: five attempts, a minute's backoff
+    assert await statuses(database) == [(None, FAILED, 2), (1, PENDING, 1)]
+
+
+async def test_giving_up_keeps_items_failed_at_once_and_runs_the_hooks(
+    database: Database,
+) -> None:
+    seen: list[tuple[int, int, str]] = []
+
+    async def on_failed(db: object, item: ClaimedItem, error: str) -> None:
+        seen.append((item.message_seq or 0, item.attempts, error))
+
+    async def then(db: AsyncSession) -> None:  # in the same transaction as the failure
+        await db.execute(update(Workspace).values(metadata_={"settled": True}))
+
+    await add(database, work("k", 1))
+    queue = WorkQueue(database, worker_id="w", policy=policy(on_failed={"derive": on_failed}))
+    claim = await queue.claim()
+    assert claim is not None
+    assert await queue.fail(claim, "failed: HTTP 404", retry=False, then=then)
+    assert await statuses(database) == [(1, FAILED, 1)]
+    assert seen == [(1, 1, "failed: HTTP 404")]
+    async with database.read() as db:
+        assert await db.scalar(select(Workspace.metadata_)) == {"settled": True}
+        assert (await db.scalars(select(WorkUnitLease))).all() == []
+
+
+async def test_the_failed_hook_runs_for_an_item_that_kept_killing_workers(
+    database: Database,
+) -> None:
+    seen: list[tuple[int, str]] = []
+
+    async def on_failed(db: object, item: ClaimedItem, error: str) -> None:
+        seen.append((item.attempts, error))
+
+    await add(database, work("k", 1))
+    queue = WorkQueue(
+        database, worker_id="w", policy=policy(max_attempts=2, on_failed={"derive": on_failed})
+    )
+    for _ in range(2):
+        assert await queue.claim() is not None
+        await expire_leases(database)
+    assert await queue.claim() is None
+    assert seen == [(2, "the worker died while running it, 2 times")]
+    assert await statuses(database) == [(1, FAILED, 2)]
+
+
+async def test_dropping_open_units_by_key_prefix(database: Database) -> None:
+    await add(
+        database,
+        NewWork(task_type="webhook", work_unit_key="w/webhook/e1/a"),
+        NewWork(task_type="webhook", work_unit_key="w/webhook/e1/b"),
+        NewWork(task_type="webhook", work_unit_key="w/webhook/e10/c"),
+        NewWork(task_type="webhook", work_unit_key="w/webhook/e_/d"),
+    )
+    async with database.write() as db:
+        assert await drop_open_units(db, W, "w/webhook/e1/") == 2
+        assert await drop_open_units(db, W, "w/webhook/e_/") == 1  # no LIKE wildcards
+        assert await drop_open_units(db, "other", "w/webhook/") == 0
+    async with database.read() as db:
+        keys = await db.scalars(select(WorkItem.work_unit_key))
+        assert list(keys) == ["w/webhook/e10/c"]

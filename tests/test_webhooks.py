@@ -1,9 +1,9 @@
-"""Webhook endpoints (/v2/workspaces/{w}/webhooks) and signed delivery, against a real HTTP
-receiver on 127.0.0.1, on both backends; address rules (SSRF) with private targets refused."""
+"""Webhook endpoints (/v2/workspaces/{w}/webhooks) and signed delivery by the work queue's
+worker, against a real HTTP receiver on 127.0.0.1, on both backends; address rules (SSRF) with
+private targets refused. Crashes, restarts and deletes: tests/test_durable_delivery.py."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -13,24 +13,24 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
-from conftest import TEST_SECRET
-from parley.memory import webhooks
-from parley.memory.webhook_delivery import (
-    SIGNATURE_HEADER,
-    DeliveryPolicy,
-    WebhookDispatcher,
-    encode_event,
-    sign,
-)
+from conftest import TEST_SECRET, make_settings, wait_for_queue
+from parley.app import create_app
+from parley.llm.chat import UsageMeter
+from parley.memory.webhook_delivery import SIGNATURE_HEADER, WEBHOOK, encode_event, sign
+from parley.outbound import Courier, DeliveryTask
+from parley.store.models import WorkItem
+from parley.store.queue import Claim, ClaimedItem, Retry, TaskFailed
 
-PRIVATE = {"webhook_allow_private": True}
+# Deliveries are made by the work queue's worker: an embedded one that looks often.
+WORKER = {"worker_embedded": True, "worker_poll_s": 0.05, "worker_concurrency": 1}
+PRIVATE = {"webhook_allow_private": True} | WORKER
 
 
 @pytest.fixture
@@ -53,21 +53,24 @@ class Received:
 
 class Receiver:
     """An HTTP server on 127.0.0.1 that records every request and answers with scripted
-    statuses (one per request, in order; 200 once the script is used up)."""
+    statuses (one per request, in order; 200 once the script is used up), after scripted
+    delays (`delays`, one per request, then `delay_s`; cut short by `stop()`)."""
 
     def __init__(self, statuses: list[int] | None = None, *, listen: bool = True) -> None:
         self.statuses = list(statuses or [])
         self.delay_s = 0.0
+        self.delays: list[float] = []
         self.requests: list[Received] = []
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
+        self._stopped = threading.Event()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status = receiver._record(self, body)
-                time.sleep(receiver.delay_s)
+                status, delay = receiver._record(self, body)
+                receiver._stopped.wait(delay)
                 payload = b'{"ok":true}'
                 try:
                     self.send_response(status)
@@ -91,7 +94,7 @@ class Receiver:
         if listen:
             self.listen()
 
-    def _record(self, handler: BaseHTTPRequestHandler, body: bytes) -> int:
+    def _record(self, handler: BaseHTTPRequestHandler, body: bytes) -> tuple[int, float]:
         with self._arrived:
             self.requests.append(
                 Received(
@@ -103,8 +106,9 @@ class Receiver:
                 )
             )
             status = self.statuses.pop(0) if self.statuses else 200
+            delay = self.delays.pop(0) if self.delays else self.delay_s
             self._arrived.notify_all()
-            return status
+            return status, delay
 
     def listen(self) -> None:
         self.server.server_activate()
@@ -119,6 +123,7 @@ class Receiver:
             return list(self.requests)
 
     def stop(self) -> None:
+        self._stopped.set()
         if self._thread is not None:
             self.server.shutdown()
             self._thread.join(timeout=5)
@@ -170,8 +175,8 @@ def listed(client: TestClient, workspace_id: str, **params: Any) -> dict[str, An
 
 
 def drain(client: TestClient) -> None:
-    """Wait until every delivery the app has queued is finished (retries included)."""
-    client.portal.call(partial(client.app.state.parley.webhooks.drain, timeout_s=15.0))
+    """Wait until every delivery queued is finished (retries included)."""
+    wait_for_queue(client, WEBHOOK, timeout_s=15.0)
 
 
 def emit_test(client: TestClient, workspace_id: str) -> dict[str, Any]:
@@ -629,93 +634,89 @@ def test_encode_and_sign() -> None:
     assert sign(body, TEST_SECRET) == expected_signature(body)
 
 
-async def test_dispatcher_checks_the_target_again_before_delivering() -> None:
+def test_the_target_is_checked_again_before_delivering(
+    database_url: str, tmp_path: Any, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
     """A URL stored while private targets were allowed (or a name that later resolves to a
-    private address) is refused at delivery time when they are not."""
-    target = Receiver()
-    try:
-
-        async def urls(_: str) -> list[str]:
-            return [target.url, f"http://localhost:{target.port}/x"]
-
-        dispatcher = WebhookDispatcher(
-            signing_key=TEST_SECRET,
-            policy=DeliveryPolicy(max_attempts=3, timeout_s=2.0, backoff_s=0.01),
-            endpoint_urls=urls,
-            check_target=partial(webhooks.check_target, allow_private=False),
-        )
-        assert await dispatcher.emit("w", "test.event", {}) == 2
-        await dispatcher.close()
-        await asyncio.sleep(0.1)
-        assert target.requests == []
-    finally:
-        target.stop()
+    private address) is refused at delivery time when they are not, and not retried."""
+    data_dir = tmp_path / "data"
+    allowed = make_settings(database_url, data_dir, webhook_allow_private=True)
+    with TestClient(create_app(allowed)) as client:
+        register(client, workspace(client), receiver.url)
+    refused = make_settings(database_url, data_dir, **WORKER)
+    with TestClient(create_app(refused)) as client:
+        assert emit_test(client, "ws")["endpoints"] == 1
+        drain(client)
+        [item] = queue_items(client)
+    assert receiver.requests == []
+    assert (item.status, item.attempts) == ("failed", 1)
+    assert item.last_error is not None
+    assert item.last_error.startswith("refused: webhook URL http://127.0.0.1:")
+    assert any("refused" in m and receiver.url in m for m in caplog.messages)
 
 
-async def test_dispatcher_delivers_when_allowed() -> None:
-    target = Receiver([503])
-    try:
-
-        async def urls(_: str) -> list[str]:
-            return [target.url]
-
-        dispatcher = WebhookDispatcher(
-            signing_key=TEST_SECRET,
-            policy=DeliveryPolicy(max_attempts=3, timeout_s=2.0, backoff_s=0.01),
-            endpoint_urls=urls,
-            check_target=partial(webhooks.check_target, allow_private=True),
-        )
-        await dispatcher.emit("w", "session.created", {"id": "s"})
-        await dispatcher.close()
-        assert len(target.requests) == 2
-        event = json.loads(target.requests[-1].body)
-        assert (event["type"], event["data"]) == ("session.created", {"id": "s"})
-    finally:
-        target.stop()
+@pytest.mark.parametrize(
+    "settings_overrides", [PRIVATE | {"webhook_timeout_s": 0.3, "webhook_max_attempts": 2}]
+)
+def test_each_attempt_is_bounded_by_the_timeout(client: TestClient, receiver: Receiver) -> None:
+    receiver.delay_s = 5.0
+    register(client, workspace(client), receiver.url)
+    started = time.monotonic()
+    emit_test(client, "ws")
+    drain(client)
+    # Unbounded, two attempts would take 2 x 5 s: timed out, retried, timed out, gave up.
+    assert time.monotonic() - started < 3.0
+    assert len(receiver.wait_for(2, timeout=3.0)) == 2
+    [item] = queue_items(client)
+    assert (item.status, item.attempts) == ("failed", 2)
+    assert item.last_error == "failed: TimeoutError"
 
 
-async def test_dispatcher_bounds_each_attempt_by_the_timeout() -> None:
-    target = Receiver()
-    target.delay_s = 5.0
-    try:
-
-        async def urls(_: str) -> list[str]:
-            return [target.url]
-
-        dispatcher = WebhookDispatcher(
-            signing_key=TEST_SECRET,
-            policy=DeliveryPolicy(max_attempts=2, timeout_s=0.3, backoff_s=0.01),
-            endpoint_urls=urls,
-            check_target=partial(webhooks.check_target, allow_private=True),
-        )
-        started = time.monotonic()
-        await dispatcher.emit("w", "test.event", {})
-        await dispatcher.drain(timeout_s=5.0)
-        # Unbounded, two attempts would take 2 x 5 s.
-        assert time.monotonic() - started < 3.0
-        # Timed out, retried, timed out, gave up.
-        assert len(target.wait_for(2, timeout=3.0)) == 2
-        await dispatcher.close()
-    finally:
-        target.stop()
-
-
-async def test_dispatcher_survives_an_unexpected_error(caplog: pytest.LogCaptureFixture) -> None:
-    async def urls(_: str) -> list[str]:
-        return ["http://127.0.0.1:9/x"]
-
+async def test_an_unexpected_error_is_logged_and_not_retried(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     async def broken_check(_: str) -> None:
         raise RuntimeError("boom")
 
-    dispatcher = WebhookDispatcher(
-        signing_key=TEST_SECRET,
-        policy=DeliveryPolicy(max_attempts=3, timeout_s=1.0, backoff_s=0.01),
-        endpoint_urls=urls,
+    courier = Courier(timeout_s=1.0)
+    outcomes: list[str] = []
+    task = DeliveryTask(
+        what="webhook",
+        log=logging.getLogger("parley.webhooks"),
+        courier=courier,
         check_target=broken_check,
+        retry=Retry(max_attempts=3, backoff_s=0.01),
+        headers=lambda _item, _body: {},
+        on_outcome=outcomes.append,
     )
-    await dispatcher.emit("w", "test.event", {})
-    await dispatcher.close()
+    item = ClaimedItem(
+        id=1,
+        workspace_id="w",
+        task_type=WEBHOOK,
+        session_id=None,
+        sender_id=None,
+        observer_id=None,
+        message_seq=None,
+        payload={"url": "http://127.0.0.1:9/x", "body": "{}"},
+        attempts=1,
+    )
+    with pytest.raises(TaskFailed) as failed:
+        await task(Claim(work_unit_key="k", holder="h", items=[item]), UsageMeter())
+    await courier.close()
+    assert (str(failed.value), failed.value.retry) == ("error: RuntimeError: boom", False)
+    assert outcomes == ["error"]
     assert any("failed unexpectedly" in r.getMessage() for r in caplog.records)
+
+
+def queue_items(client: TestClient) -> list[WorkItem]:
+    async def read() -> list[WorkItem]:
+        async with client.app.state.parley.database.read() as db:
+            rows = await db.scalars(
+                select(WorkItem).where(WorkItem.task_type == WEBHOOK).order_by(WorkItem.id)
+            )
+            return list(rows)
+
+    return client.portal.call(read)
 
 
 # --- through the Honcho SDK ----------------------------------------------------------------

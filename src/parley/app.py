@@ -7,11 +7,9 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import FastAPI
-from sqlalchemy.engine import make_url
 
 from parley import __version__, tokens
 from parley.agent.graph import DataAgent
@@ -26,15 +24,8 @@ from parley.api.state import AppState
 from parley.auth.keys import Principal
 from parley.blas import one_blas_thread
 from parley.config import Settings
-from parley.data.connections import DataServices
-from parley.data.connectors.base import ConnectorEnv
-from parley.data.credentials import CredentialBox
-from parley.data.file_roots import FileRoots
-from parley.data.pool import ConnectorPool
-from parley.data.refresh_jobs import RefreshJobs, callback_check
 from parley.data.semantics import Semantics
 from parley.llm import build_embedder
-from parley.llm.embeddings import Embedder
 from parley.llm.query_cache import QueryCachingEmbedder
 from parley.llm.roles import build_chat_models
 from parley.memory.dialectic import Dialectic
@@ -42,48 +33,19 @@ from parley.memory.embedding_indexer import FULL_PASS_EVERY_S, EmbeddingIndexer
 from parley.memory.observation_index import ObservationIndex
 from parley.memory.search import MessageSearch
 from parley.memory.vector_index import MessageVectorIndex
-from parley.memory.webhook_delivery import DeliveryPolicy
 from parley.metrics import Metrics
 from parley.store import migrate
-from parley.store.engine import Database, create_database
+from parley.store.engine import create_database
 from parley.store.meta import ensure_embedding_model
 from parley.ttl_cache import TtlCache
-from parley.worker.setup import build_webhook_dispatcher, build_worker, reasoning_defaults
+from parley.worker.setup import (
+    build_courier,
+    build_data_services,
+    build_worker,
+    reasoning_defaults,
+)
 
 log = logging.getLogger("parley")
-
-
-def _own_database_files(settings: Settings) -> tuple[Path, ...]:
-    """Parley's own SQLite file and its journals, wherever PARLEY_DATABASE_URL puts them: no
-    data connection may read them (they hold every project)."""
-    if not settings.is_sqlite:
-        return ()
-    name = make_url(settings.resolved_database_url).database
-    if not name or name == ":memory:":
-        return ()
-    return tuple(Path(f"{name}{suffix}") for suffix in ("", "-wal", "-shm", "-journal"))
-
-
-def _data_services(settings: Settings, database: Database, embedder: Embedder) -> DataServices:
-    env = ConnectorEnv(
-        file_roots=FileRoots(settings.data_file_roots),
-        forbidden_paths=(settings.data_dir, *_own_database_files(settings)),
-        uploads_dir=settings.data_dir / "uploads",
-        allow_private_hosts=settings.data_allow_private_hosts,
-        max_timeout_s=settings.query_timeout_s + 1,
-    )
-    return DataServices(
-        database=database,
-        pool=ConnectorPool(env),
-        box=CredentialBox(settings.credentials_key),
-        embedder=embedder,
-        query_timeout_s=settings.query_timeout_s,
-        query_max_rows=settings.query_max_rows,
-        query_max_bytes=settings.query_max_bytes,
-        query_max_cell_bytes=settings.query_max_cell_bytes,
-        agent_result_max_bytes=settings.agent_result_max_bytes,
-        catalogs=TtlCache(settings.catalog_cache_ttl_s),
-    )
 
 
 async def _stop(task: asyncio.Task[None]) -> None:
@@ -113,40 +75,28 @@ def create_app(settings: Settings, *, startup: Sequence[StartupHook] = ()) -> Fa
             cleanup.push_async_callback(embedder.close)
             async with database.write() as db:
                 await ensure_embedding_model(db, name=embedder.name, dimensions=embedder.dimensions)
-            dispatcher = build_webhook_dispatcher(
-                settings, database, on_outcome=metrics.webhook_delivery
-            )
-            cleanup.push_async_callback(dispatcher.close)
             models = build_chat_models(settings, observer=metrics)
             cleanup.push_async_callback(models.close)
             # SQLite searches vectors in process memory; PostgreSQL has pgvector's HNSW index
             in_memory = database.dialect == "sqlite"
             index = MessageVectorIndex(embedder.dimensions) if in_memory else None
             observation_index = ObservationIndex(embedder.dimensions, in_memory=in_memory)
+            data = build_data_services(settings, database, embedder)
+            cleanup.push_async_callback(data.pool.close)
             worker = None
             if settings.worker_embedded:
+                courier = build_courier(settings)
+                cleanup.push_async_callback(courier.close)
                 worker = build_worker(
                     settings,
                     database=database,
                     embedder=embedder,
                     models=models,
-                    webhooks=dispatcher,
+                    data=data,
+                    courier=courier,
                     observation_index=observation_index,
+                    on_webhook_outcome=metrics.webhook_delivery,
                 )
-            data = _data_services(settings, database, embedder)
-            cleanup.push_async_callback(data.pool.close)
-            refreshes = RefreshJobs(
-                policy=DeliveryPolicy(
-                    max_attempts=settings.webhook_max_attempts,
-                    timeout_s=settings.webhook_timeout_s,
-                    backoff_s=settings.webhook_backoff_s,
-                ),
-                check_target=callback_check(
-                    allow_private=settings.data_allow_private_hosts
-                    or settings.webhook_allow_private
-                ),
-            )
-            cleanup.push_async_callback(refreshes.close)
             indexer = EmbeddingIndexer(
                 database,
                 embedder,
@@ -158,7 +108,6 @@ def create_app(settings: Settings, *, startup: Sequence[StartupHook] = ()) -> Fa
             app.state.parley = AppState(
                 settings=settings,
                 database=database,
-                webhooks=dispatcher,
                 embedder=questions,
                 indexer=indexer,
                 search=search,
@@ -177,7 +126,6 @@ def create_app(settings: Settings, *, startup: Sequence[StartupHook] = ()) -> Fa
                     reasoning=reasoning_defaults(settings, models),
                 ),
                 keys=TtlCache(settings.key_cache_ttl_s),
-                refreshes=refreshes,
                 semantics=Semantics(database, models.agent),
                 metrics=metrics,
             )

@@ -171,10 +171,20 @@ class Settings(BaseSettings):
         default=4, ge=1, le=256, description="Model calls in flight at once, per role and process."
     )
     worker_embedded: bool = Field(
-        default=True, description="Run a reasoning worker inside `parley serve`."
+        default=True,
+        description="Run a worker (reasoning, webhooks, refreshes) inside `parley serve`.",
     )
     worker_concurrency: int = Field(
-        default=4, ge=1, le=64, description="Work units one worker process runs at once."
+        default=4, ge=1, le=64, description="Reasoning work units one worker process runs at once."
+    )
+    worker_delivery_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Webhook deliveries and refresh callbacks one worker process sends at once.",
+    )
+    worker_refresh_concurrency: int = Field(
+        default=1, ge=1, le=16, description="Catalog refreshes one worker process runs at once."
     )
     worker_poll_s: float = Field(
         default=1.0, gt=0, description="How often an idle worker looks for work, in seconds."
@@ -347,6 +357,11 @@ class Settings(BaseSettings):
     @cached_property
     def webhook_signing_key(self) -> str:
         return self.webhook_secret or self._derived("parley-webhook")
+
+    @property
+    def callback_allow_private(self) -> bool:
+        """Refresh callbacks may reach private hosts when data sources or webhooks may."""
+        return self.data_allow_private_hosts or self.webhook_allow_private
 
     @cached_property
     def credentials_key(self) -> str:

@@ -8,7 +8,6 @@ from parley.agent.graph import DataAgent
 from parley.auth.peaka_keys import KeyCache
 from parley.config import Settings
 from parley.data.connections import DataServices
-from parley.data.refresh_jobs import RefreshJobs
 from parley.data.semantics import Semantics
 from parley.llm.embeddings import Embedder
 from parley.llm.roles import ChatModels
@@ -17,7 +16,6 @@ from parley.memory.dialectic import Dialectic
 from parley.memory.embedding_indexer import EmbeddingIndexer
 from parley.memory.observation_index import ObservationIndex
 from parley.memory.search import MessageSearch
-from parley.memory.webhook_delivery import WebhookDispatcher
 from parley.metrics import Metrics
 from parley.store.engine import Database
 from parley.worker.runner import Worker
@@ -27,7 +25,6 @@ from parley.worker.runner import Worker
 class AppState:
     settings: Settings
     database: Database
-    webhooks: WebhookDispatcher
     embedder: Embedder
     indexer: EmbeddingIndexer
     search: MessageSearch
@@ -39,6 +36,5 @@ class AppState:
     data: DataServices
     agent: DataAgent
     keys: KeyCache  # Peaka API keys seen valid lately; cleared when keys or projects go
-    refreshes: RefreshJobs  # catalog refreshes running in the background for a callback
     semantics: Semantics  # sample questions and generated descriptions (the agent role)
     metrics: Metrics  # this app's Prometheus instruments (GET /metrics)

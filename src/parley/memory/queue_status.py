@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from parley.memory.reasoning import REASONING
 from parley.store.models import WorkItem
 from parley.store.queue import DONE, FAILED, IN_PROGRESS, PENDING
 
@@ -62,7 +63,8 @@ async def queue_status(
     sender_id: str | None = None,
     session_id: str | None = None,
 ) -> QueueStatus:
-    where = [WorkItem.workspace_id == workspace_id]
+    # reasoning only: webhook deliveries and catalog refreshes show in /metrics
+    where = [WorkItem.workspace_id == workspace_id, WorkItem.task_type.in_(REASONING)]
     # Honcho's rule: an observer and a sender together match work of either
     peers = [WorkItem.observer_id == observer_id] if observer_id is not None else []
     if sender_id is not None:

@@ -23,6 +23,7 @@ from parley.store.models import Message, Peer, Session, SessionPeer, WorkItem, W
 from parley.store.queue import PENDING, NewWork, enqueue
 
 DERIVE, SUMMARY, DREAM, CARD = "derive", "summary", "dream", "card"
+REASONING = (DERIVE, SUMMARY, DREAM, CARD)  # the task types the deriver status counts
 
 
 def derive_key(workspace_id: str, session_id: str, sender_id: str) -> str:

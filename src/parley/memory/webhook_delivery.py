@@ -1,35 +1,45 @@
-"""Signed webhook delivery with retries and exponential backoff.
+"""Webhook events, delivered through the durable work queue (task type `webhook`).
 
-Body: `{"type", "data", "timestamp"}`; header `X-Honcho-Signature`: hex HMAC-SHA256 of the exact
-body bytes. A delivery is retried on connection errors, 429 and 5xx; the target address is checked
-again before every attempt, so a name that starts resolving to a private address is refused.
+An event is one queue item per endpoint of its workspace, enqueued in the transaction of the
+change that caused it (`queue.empty`: the one that settled the workspace's last reasoning work),
+so an accepted event survives a crash and is delivered at least once. Each delivery is a work
+unit of its own: one that fails waits out its backoff without holding up any other. Deleting
+the endpoint, or the workspace, drops its deliveries not yet made.
+
+Body: `{"type", "data", "timestamp"}`, encoded once when the event is enqueued so every attempt
+sends the same bytes; header `X-Honcho-Signature`: hex HMAC-SHA256 of them. Attempts and retries
+are `parley.outbound`'s.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from parley.errors import InvalidInput
+from parley.ids import new_public_id
+from parley.memory.reasoning import REASONING
+from parley.outbound import Courier, DeliveryTask, OutcomeSink, TargetCheck
+from parley.store.models import WebhookEndpoint
+from parley.store.queue import (
+    Claim,
+    ClaimedItem,
+    NewWork,
+    Retry,
+    enqueue,
+    workspace_has_open_work,
+)
 
 log = logging.getLogger("parley.webhooks")
 
+WEBHOOK = "webhook"
 SIGNATURE_HEADER = "X-Honcho-Signature"
-
-UrlSource = Callable[[str], Awaitable[list[str]]]
-TargetCheck = Callable[[str], Awaitable[None]]
-# Told how each delivery ended: delivered, failed (a 4xx, or retries spent), refused (the
-# target address is not allowed) or error (a bug, logged).
-OutcomeSink = Callable[[str], None]
 
 
 def sign(body: bytes, key: str) -> str:
@@ -41,91 +51,77 @@ def encode_event(event_type: str, data: dict[str, Any]) -> bytes:
     return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-@dataclass
-class DeliveryPolicy:
-    max_attempts: int
-    timeout_s: float
-    backoff_s: float
+def endpoint_deliveries(workspace_id: str, endpoint_id: str) -> str:
+    """The work unit key prefix of every delivery to one endpoint."""
+    return f"{workspace_id}/{WEBHOOK}/{endpoint_id}/"
 
 
-class WebhookDispatcher:
-    """Sends events to a workspace's endpoints in background tasks owned by the app."""
+async def enqueue_event(
+    db: AsyncSession, *, workspace_id: str, event_type: str, data: dict[str, Any]
+) -> int:
+    """In the caller's transaction: queue `event_type` for every endpoint of the workspace;
+    returns how many (none for an unknown workspace)."""
+    endpoints = (
+        await db.execute(
+            select(WebhookEndpoint.id, WebhookEndpoint.url)
+            .where(WebhookEndpoint.workspace_id == workspace_id)
+            .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
+        )
+    ).all()
+    body = encode_event(event_type, data).decode()
+    event_id = new_public_id()
+    await enqueue(
+        db,
+        workspace_id,
+        [
+            NewWork(
+                task_type=WEBHOOK,
+                work_unit_key=endpoint_deliveries(workspace_id, endpoint_id) + event_id,
+                payload={"url": url, "body": body},
+            )
+            for endpoint_id, url in endpoints
+        ],
+    )
+    return len(endpoints)
 
-    def __init__(
-        self,
-        *,
-        signing_key: str,
-        policy: DeliveryPolicy,
-        endpoint_urls: UrlSource,
-        check_target: TargetCheck,
-        on_outcome: OutcomeSink | None = None,
-    ) -> None:
-        self._key = signing_key
-        self._on_outcome = on_outcome
-        self._policy = policy
-        self._endpoint_urls = endpoint_urls
-        self._check_target = check_target
-        self._client = httpx.AsyncClient(timeout=policy.timeout_s, follow_redirects=False)
-        self._tasks: set[asyncio.Task[None]] = set()
 
-    async def emit(self, workspace_id: str, event_type: str, data: dict[str, Any]) -> int:
-        """Queue `event_type` for every endpoint of the workspace; returns how many."""
-        urls = await self._endpoint_urls(workspace_id)
-        body = encode_event(event_type, data)
-        for url in urls:
-            task = asyncio.create_task(self._deliver(url, body))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        return len(urls)
+async def enqueue_queue_empty(db: AsyncSession, claim: Claim) -> bool:
+    """In the transaction that settled a batch (done, or failed for good): when it was the
+    workspace's last open reasoning work, queue its `queue.empty` event. True if queued."""
+    if claim.task_type not in REASONING:
+        return False
+    if await workspace_has_open_work(db, claim.workspace_id, REASONING):
+        return False
+    data = {
+        "workspace_id": claim.workspace_id,
+        "queue_type": claim.task_type,
+        "session_id": claim.items[0].session_id,
+    }
+    sent = await enqueue_event(
+        db, workspace_id=claim.workspace_id, event_type="queue.empty", data=data
+    )
+    return sent > 0
 
-    async def _deliver(self, url: str, body: bytes) -> None:
-        outcome = await self._attempts(url, body)
-        if self._on_outcome is not None:
-            self._on_outcome(outcome)
 
-    async def _attempts(self, url: str, body: bytes) -> str:
-        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, self._key)}
-        delay = self._policy.backoff_s
-        for attempt in range(1, self._policy.max_attempts + 1):
-            try:
-                await self._check_target(url)
-                status = await self._post(url, body, headers)
-                if status < 400:
-                    return "delivered"
-                retryable = status == 429 or status >= 500
-                outcome = f"HTTP {status}"
-            except InvalidInput as err:
-                log.warning("webhook to %s refused: %s", url, err.detail)
-                return "refused"
-            except (httpx.HTTPError, TimeoutError) as err:
-                retryable, outcome = True, f"{type(err).__name__}: {err}"
-            except Exception:  # a background task: log it, never let it die unobserved
-                log.exception("webhook to %s failed unexpectedly", url)
-                return "error"
-            if not retryable or attempt == self._policy.max_attempts:
-                log.warning("webhook to %s failed after %d attempt(s): %s", url, attempt, outcome)
-                return "failed"
-            log.info("webhook to %s attempt %d failed (%s); retrying", url, attempt, outcome)
-            await asyncio.sleep(delay)
-            delay *= 2
-        return "failed"  # not reached: the last attempt returns above
+def webhook_task(
+    *,
+    signing_key: str,
+    courier: Courier,
+    check_target: TargetCheck,
+    retry: Retry,
+    on_outcome: OutcomeSink | None = None,
+) -> DeliveryTask:
+    """The handler of `webhook` items: one signed attempt at one endpoint."""
 
-    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
-        """One attempt; the whole attempt is bounded by the timeout, and the response body is
-        never read (a receiver cannot make us buffer an arbitrarily large answer)."""
-        async with (
-            asyncio.timeout(self._policy.timeout_s),
-            self._client.stream("POST", url, content=body, headers=headers) as response,
-        ):
-            return response.status_code
+    def headers(_item: ClaimedItem, body: bytes) -> dict[str, str]:
+        return {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, signing_key)}
 
-    async def drain(self, timeout_s: float = 5.0) -> None:
-        """Wait for deliveries in flight (tests, shutdown); cancel what is left at `timeout_s`."""
-        if self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout_s)
-            for task in pending:
-                task.cancel()
-
-    async def close(self) -> None:
-        await self.drain()
-        await self._client.aclose()
+    return DeliveryTask(
+        what="webhook",
+        log=log,
+        courier=courier,
+        check_target=check_target,
+        retry=retry,
+        headers=headers,
+        on_outcome=on_outcome,
+    )

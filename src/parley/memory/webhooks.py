@@ -13,8 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from parley.errors import Conflict, InvalidInput, NotFound
 from parley.ids import new_public_id
 from parley.memory.pages import Page, paginate
+from parley.memory.webhook_delivery import endpoint_deliveries
 from parley.memory.workspaces import get_workspace
 from parley.store.models import WebhookEndpoint
+from parley.store.queue import drop_open_units
 
 MAX_URL_LENGTH = 2048
 NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
@@ -119,14 +121,8 @@ async def list_endpoints(
     return await paginate(db, stmt, page=page, size=size)
 
 
-async def endpoint_urls(*, db: AsyncSession, workspace_id: str) -> list[str]:
-    rows = await db.scalars(
-        select(WebhookEndpoint.url).where(WebhookEndpoint.workspace_id == workspace_id)
-    )
-    return list(rows.all())
-
-
 async def delete_endpoint(*, db: AsyncSession, workspace_id: str, endpoint_id: str) -> None:
+    """Delete the endpoint and the deliveries to it not made yet."""
     result = await db.execute(
         delete(WebhookEndpoint).where(
             WebhookEndpoint.workspace_id == workspace_id, WebhookEndpoint.id == endpoint_id
@@ -134,3 +130,4 @@ async def delete_endpoint(*, db: AsyncSession, workspace_id: str, endpoint_id: s
     )
     if result.rowcount == 0:
         raise NotFound(f"Webhook endpoint {endpoint_id} not found in workspace {workspace_id}")
+    await drop_open_units(db, workspace_id, endpoint_deliveries(workspace_id, endpoint_id))

@@ -346,6 +346,7 @@ class WorkItem(Base):
         Index(None, "status", "id"),
         Index(None, "work_unit_key", "status", "id"),
         Index(None, "workspace_id", "status"),
+        Index(None, "task_type", "status", "id"),
         {"sqlite_autoincrement": True},
     )
 

@@ -13,26 +13,44 @@
   doubled.
 - A failed batch goes back to pending with exponential backoff, and its unit is parked (its
   lease held by "backoff" until then), so other units run meanwhile. An item that ran before is
-  retried alone, so one bad message cannot sink its neighbours. Past `max_attempts` an item is
-  kept as `failed` with its last error; so is one that killed its worker that many times.
+  retried alone, so one bad message cannot sink its neighbours. Past its task type's
+  `max_attempts` an item is kept as `failed` with its last error; so is one that killed its
+  worker that many times, and one whose handler gave up (`TaskFailed(retry=False)`). A task
+  type's `on_failed` hook runs in the transaction that keeps it so (to report the outcome).
+- A claim may ask only for some task types: a worker runs each kind of work in slots of its
+  own, so slow webhooks cannot hold up reasoning, nor reasoning a webhook.
 - Lease times are each machine's clock: workers sharing a database need synchronised clocks
   (NTP), as with any lease.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import (
+    Select,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.ids import new_public_id
 from parley.store.engine import Database
 from parley.store.models import Session, WorkItem, Workspace, WorkUnitLease, utcnow
 from parley.store.upsert import conflict_insert
+
+log = logging.getLogger("parley.worker")
 
 PENDING, IN_PROGRESS, DONE, FAILED = "pending", "in_progress", "done", "failed"
 OPEN = (PENDING, IN_PROGRESS)
@@ -52,6 +70,16 @@ Commit = Callable[[AsyncSession], Awaitable[None]]
 
 async def no_writes(_db: AsyncSession) -> None:
     """The commit of a task that found nothing to write (its items are still marked done)."""
+
+
+class TaskFailed(Exception):
+    """Raised by a task handler that has logged why itself: its items go back with backoff
+    (`retry=True`, within their attempts) or, when trying again cannot help (a 4xx answer, a
+    refused address), are kept as failed at once, with this error."""
+
+    def __init__(self, error: str, *, retry: bool) -> None:
+        super().__init__(error)
+        self.retry = retry
 
 
 class LeaseLost(RuntimeError):
@@ -121,6 +149,16 @@ async def enqueue(db: AsyncSession, workspace_id: str, work: Sequence[NewWork]) 
     await db.execute(insert(ITEMS), rows)
 
 
+@dataclass(frozen=True)
+class Retry:
+    max_attempts: int
+    backoff_s: float  # the first retry's delay; it doubles with every attempt
+
+
+# Runs in the transaction that keeps an item as failed, with its last error.
+FailedHook = Callable[[AsyncSession, ClaimedItem, str], Awaitable[None]]
+
+
 @dataclass
 class QueuePolicy:
     lease_s: float
@@ -128,6 +166,12 @@ class QueuePolicy:
     backoff_s: float
     # how many units (distinct messages, or items without one) a batch of this type may hold
     batch_units: Callable[[str], int] = lambda _task_type: 1
+    # task types that retry on their own terms (webhooks: PARLEY_WEBHOOK_MAX_ATTEMPTS, ...)
+    retries: Mapping[str, Retry] = field(default_factory=dict)
+    on_failed: Mapping[str, FailedHook] = field(default_factory=dict)
+
+    def retry(self, task_type: str) -> Retry:
+        return self.retries.get(task_type) or Retry(self.max_attempts, self.backoff_s)
 
 
 class WorkQueue:
@@ -142,25 +186,15 @@ class WorkQueue:
     def _lease_end(self) -> datetime:
         return utcnow() + timedelta(seconds=self._policy.lease_s)
 
-    async def claim(self) -> Claim | None:
-        """Take the oldest runnable work unit and its next batch, or None if there is none."""
+    async def claim(self, task_types: Collection[str] | None = None) -> Claim | None:
+        """Take the oldest runnable work unit (of `task_types`, or of any type) and its next
+        batch, or None if there is none."""
         async with self._database.write() as db:
             now = utcnow()
-            live = select(WorkUnitLease.work_unit_key).where(WorkUnitLease.expires_at > now)
             # No row locks here: the lease is what excludes other workers, and taking it
             # before touching the unit's items keeps one lock order (lease, then items).
-            keys = (
-                await db.scalars(
-                    select(WorkItem.work_unit_key)
-                    .where(
-                        WorkItem.status.in_(OPEN),
-                        WorkItem.available_at <= now,
-                        WorkItem.work_unit_key.not_in(live),
-                    )
-                    .order_by(WorkItem.status, WorkItem.id)
-                    .limit(CANDIDATE_SCAN)
-                )
-            ).all()
+            types = None if task_types is None else tuple(sorted(task_types))
+            keys = (await db.scalars(_candidates(types), {"now": now})).all()
             for key in dict.fromkeys(keys):
                 holder = f"{self.worker_id}/{new_public_id()[:10]}"
                 if not await self._take_lease(db, key, holder, now):
@@ -211,19 +245,21 @@ class WorkQueue:
         # We hold the lease, so an item still in progress was left by a worker that died.
         # One that has used up its attempts that way is what kills workers: keep it as failed.
         while (
-            rows and rows[0].status == IN_PROGRESS and rows[0].attempts >= self._policy.max_attempts
+            rows
+            and rows[0].status == IN_PROGRESS
+            and rows[0].attempts >= self._policy.retry(rows[0].task_type).max_attempts
         ):
-            dead = rows.pop(0)
+            row = rows.pop(0)
+            dead = _claimed(row, attempts=row.attempts)
+            error = f"the worker died while running it, {dead.attempts} times"
+            log.warning("%s item %d kept as failed: %s", dead.task_type, dead.id, error)
             await db.execute(
                 update(ITEMS)
                 .where(WorkItem.id == dead.id)
-                .values(
-                    status=FAILED,
-                    finished_at=now,
-                    last_error=f"the worker died while running it, {dead.attempts} times",
-                )
+                .values(status=FAILED, finished_at=now, last_error=error)
                 .execution_options(synchronize_session=False)
             )
+            await self._failed(db, dead, error)
         if not rows:
             await self._drop_lease(db, key, holder)
             return []
@@ -244,20 +280,7 @@ class WorkQueue:
                 break
             units.add(unit)
             batch.append(row)
-        claimed = [
-            ClaimedItem(
-                id=r.id,
-                workspace_id=r.workspace_id,
-                task_type=r.task_type,
-                session_id=r.session_id,
-                sender_id=r.sender_id,
-                observer_id=r.observer_id,
-                message_seq=r.message_seq,
-                payload=dict(r.payload),
-                attempts=r.attempts + 1,
-            )
-            for r in batch
-        ]
+        claimed = [_claimed(r, attempts=r.attempts + 1) for r in batch]
         await db.execute(
             update(ITEMS)
             .where(WorkItem.id.in_([r.id for r in batch]))
@@ -265,6 +288,11 @@ class WorkQueue:
             .execution_options(synchronize_session=False)
         )
         return claimed
+
+    async def _failed(self, db: AsyncSession, item: ClaimedItem, error: str) -> None:
+        hook = self._policy.on_failed.get(item.task_type)
+        if hook is not None:
+            await hook(db, item, error)
 
     async def _drop_lease(self, db: AsyncSession, key: str, holder: str) -> None:
         await db.execute(
@@ -341,9 +369,17 @@ class WorkQueue:
         )
         await self._drop_lease(db, claim.work_unit_key, claim.holder)
 
-    async def fail(self, claim: Claim, error: str) -> bool:
+    async def fail(
+        self,
+        claim: Claim,
+        error: str,
+        *,
+        retry: bool = True,
+        then: Commit | None = None,
+    ) -> bool:
         """Put the batch back with backoff (the unit waits, parked), or keep items past their
-        attempts as failed. False if the lease was lost meanwhile (someone else redoes it)."""
+        attempts (all of them, with `retry=False`) as failed; `then` runs in the same
+        transaction. False if the lease was lost meanwhile (someone else redoes it)."""
         async with self._database.write() as db:
             try:
                 await self.hold(db, claim)
@@ -353,20 +389,25 @@ class WorkQueue:
             error = error[:MAX_ERROR_CHARS]
             retry_at: datetime | None = None
             for item in claim.items:
-                if item.attempts >= self._policy.max_attempts:
+                policy = self._policy.retry(item.task_type)
+                if not retry or item.attempts >= policy.max_attempts:
                     values: dict[str, Any] = {"status": FAILED, "finished_at": now}
                 else:
-                    delay = self._policy.backoff_s * 2 ** (item.attempts - 1)
+                    delay = policy.backoff_s * 2 ** (item.attempts - 1)
                     when = now + timedelta(seconds=delay)
                     retry_at = when if retry_at is None else min(retry_at, when)
                     values = {"status": PENDING, "available_at": when}
                 await db.execute(
                     update(ITEMS).where(WorkItem.id == item.id).values(last_error=error, **values)
                 )
+                if values["status"] == FAILED:
+                    await self._failed(db, item, error)
             if retry_at is None:
                 await self._drop_lease(db, claim.work_unit_key, claim.holder)
             else:
                 await self._park(db, claim.work_unit_key, claim.holder, retry_at)
+            if then is not None:
+                await then(db)
         return True
 
     async def release(self, claim: Claim) -> None:
@@ -401,13 +442,74 @@ async def prune(db: AsyncSession, *, finished_before: datetime) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-async def workspace_has_open_work(db: AsyncSession, workspace_id: str) -> bool:
-    found = await db.scalar(
-        select(func.count()).select_from(
-            select(WorkItem.id)
-            .where(WorkItem.workspace_id == workspace_id, WorkItem.status.in_(OPEN))
-            .limit(1)
-            .subquery()
+async def workspace_has_open_work(
+    db: AsyncSession, workspace_id: str, task_types: Collection[str] | None = None
+) -> bool:
+    """Whether the workspace has work pending or in progress (of `task_types`, or any)."""
+    stmt = select(WorkItem.id).where(
+        WorkItem.workspace_id == workspace_id, WorkItem.status.in_(OPEN)
+    )
+    if task_types is not None:
+        stmt = stmt.where(WorkItem.task_type.in_(sorted(task_types)))
+    found = await db.scalar(select(func.count()).select_from(stmt.limit(1).subquery()))
+    return bool(found)
+
+
+async def drop_open_units(db: AsyncSession, workspace_id: str, key_prefix: str) -> int:
+    """Inside the caller's transaction: delete the workspace's open items of every unit whose
+    key starts with `key_prefix` (the deliveries to a webhook endpoint being deleted). A worker
+    running one finds it gone and drops its result. Returns the items deleted."""
+    result = await db.execute(
+        delete(ITEMS).where(
+            WorkItem.workspace_id == workspace_id,
+            WorkItem.work_unit_key.startswith(key_prefix, autoescape=True),
+            WorkItem.status.in_(OPEN),
         )
     )
-    return bool(found)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+@functools.cache
+def _candidates(task_types: tuple[str, ...] | None) -> Select[tuple[str]]:
+    """The keys of the oldest runnable units at `:now` (stale in-progress items first), built
+    once per lane. With task types, one arm per type, each read in the (task_type, status, id)
+    index: filtering one scan of (status, id) by type would walk a whole reasoning backlog to
+    find no webhook (about 150 ms at 100,000 items on SQLite), or a backlog of failing webhooks
+    to find reasoning."""
+    now = bindparam("now")
+    live = select(WorkUnitLease.work_unit_key).where(WorkUnitLease.expires_at > now)
+
+    def runnable(*where: Any) -> Select[tuple[str, str, int]]:
+        return (
+            select(WorkItem.work_unit_key, WorkItem.status, WorkItem.id)
+            .where(
+                *where,
+                WorkItem.status.in_(OPEN),
+                WorkItem.available_at <= now,
+                WorkItem.work_unit_key.not_in(live),
+            )
+            .order_by(WorkItem.status, WorkItem.id)
+            .limit(CANDIDATE_SCAN)
+        )
+
+    if task_types is None:
+        return runnable().with_only_columns(WorkItem.work_unit_key)
+    arms = [runnable(WorkItem.task_type == t).subquery() for t in task_types]
+    merged = union_all(*(select(*arm.c) for arm in arms)).subquery()
+    return (
+        select(merged.c.work_unit_key).order_by(merged.c.status, merged.c.id).limit(CANDIDATE_SCAN)
+    )
+
+
+def _claimed(row: Any, *, attempts: int) -> ClaimedItem:
+    return ClaimedItem(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        task_type=row.task_type,
+        session_id=row.session_id,
+        sender_id=row.sender_id,
+        observer_id=row.observer_id,
+        message_seq=row.message_seq,
+        payload=dict(row.payload),
+        attempts=attempts,
+    )

@@ -1,12 +1,17 @@
-"""A worker: `concurrency` slots, each claiming a work unit, running its task handler, and
-committing the results with the queue items, under a lease renewed while the task runs.
+"""A worker: lanes of slots, each slot claiming a work unit of its lane's task types (reasoning,
+deliveries, catalog refreshes: one kind of work never waits for another's slots), running its
+task handler, and committing the results with the queue items, under a lease renewed while the
+task runs.
 
-Handlers raise to fail: the batch goes back with backoff (see `store/queue.py`). A batch whose
-items were deleted meanwhile (its workspace or session went) is dropped, whether its task
-finished or failed: no results, no usage, no retry, no error. The worker owns
-each batch's `UsageMeter`, so the tokens a batch spent are recorded whether it commits or
-fails. When the last open item of a workspace finishes, the workspace's `queue.empty` webhook
-fires. Finished work older than the retention is pruned now and then.
+Handlers raise to fail: the batch goes back with backoff (see `store/queue.py`); a handler that
+logged why itself raises `TaskFailed`, which may also say that retrying cannot help. A batch
+whose items were deleted meanwhile (its workspace or session went) is dropped, whether its task
+finished or failed: no results, no usage, no retry, no error. The worker owns each batch's
+`UsageMeter`, so the tokens a batch spent are recorded whether it commits or fails. `settled`
+runs in the transaction that settles a batch (done, or back with backoff or failed), so what it
+enqueues (the `queue.empty` webhook) exists exactly when the change that caused it does; when it
+enqueued something the worker's idle slots look at once. Finished work older than the retention
+is pruned now and then.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.ids import new_public_id
 from parley.llm.chat import UsageMeter
@@ -31,9 +38,9 @@ from parley.store.queue import (
     Commit,
     LeaseLost,
     QueuePolicy,
+    TaskFailed,
     WorkQueue,
     prune,
-    workspace_has_open_work,
 )
 
 log = logging.getLogger("parley.worker")
@@ -44,8 +51,18 @@ class WorkGone(Exception):
 
 
 TaskHandler = Callable[[Claim, UsageMeter], Awaitable[Commit]]
-QueueEmpty = Callable[[str, dict[str, Any]], Awaitable[Any]]
+# In the transaction that settles a batch; True when it enqueued work.
+Settled = Callable[[AsyncSession, Claim], Awaitable[bool]]
 PRUNE_EVERY_S = 3600.0
+
+
+@dataclass(frozen=True)
+class Lane:
+    """Slots that claim only these task types."""
+
+    name: str
+    task_types: tuple[str, ...]
+    slots: int
 
 
 def new_worker_id() -> str:
@@ -59,20 +76,20 @@ class Worker:
         handlers: Mapping[str, TaskHandler],
         *,
         policy: QueuePolicy,
-        concurrency: int,
+        lanes: Sequence[Lane],
         poll_s: float,
         retention_days: float = 7.0,
-        on_queue_empty: QueueEmpty | None = None,
+        settled: Settled | None = None,
         worker_id: str | None = None,
     ) -> None:
         self._database = database
         self._handlers = dict(handlers)
         self._policy = policy
         self.queue = WorkQueue(database, worker_id=worker_id or new_worker_id(), policy=policy)
-        self._concurrency = concurrency
+        self._lanes = list(lanes)
         self._poll_s = poll_s
         self._retention = timedelta(days=retention_days)
-        self._on_queue_empty = on_queue_empty
+        self._settled = settled
         self._wake = asyncio.Event()
         self._last_prune = 0.0
         self.processed = 0  # batches committed, for tests and benchmarks
@@ -83,13 +100,14 @@ class Worker:
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as slots:
-            for number in range(self._concurrency):
-                slots.create_task(self._slot(), name=f"parley-worker-slot-{number}")
+            for lane in self._lanes:
+                for number in range(lane.slots):
+                    slots.create_task(self._slot(lane), name=f"parley-{lane.name}-slot-{number}")
 
-    async def _slot(self) -> None:
+    async def _slot(self, lane: Lane) -> None:
         while True:
             try:
-                worked = await self.run_once()
+                worked = await self.run_once(lane)
                 if not worked:
                     await self._maybe_prune()
             except asyncio.CancelledError:
@@ -102,17 +120,17 @@ class Worker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self._poll_s)
 
-    async def run_once(self) -> bool:
-        """Claim and run one batch; False when there was nothing to do."""
-        claim = await self.queue.claim()
+    async def run_once(self, lane: Lane | None = None) -> bool:
+        """Claim and run one batch (of the lane's task types, or any); False when there was
+        nothing to do."""
+        claim = await self.queue.claim(lane.task_types if lane is not None else None)
         if claim is None:
             return False
         meter = UsageMeter()
         work = asyncio.create_task(self._run(claim, meter))
-        emptied = False
         guard = asyncio.create_task(self._keep_lease(claim, work))
         try:
-            emptied = await work
+            enqueued = await work
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if current is not None and current.cancelling():  # shutting down
@@ -131,25 +149,18 @@ class Worker:
             await self._drop(claim)
             return True
         except Exception as err:
-            if await self._is_gone(claim):  # the task failed because its data went away
-                await self._drop(claim)
-                return True
-            log.warning("task %s on %s failed: %s", claim.task_type, claim.work_unit_key, err)
-            if await self.queue.fail(claim, f"{type(err).__name__}: {err}"):
-                await self._record_usage(claim, meter)
-                await self._after_settle(claim)
+            await self._failed(claim, meter, err)
             return True
         finally:
             guard.cancel()
             work.cancel()
         self.processed += 1
-        if emptied:
-            await self._queue_empty(claim)
+        if enqueued:
+            self.notify()
         return True
 
     async def _run(self, claim: Claim, meter: UsageMeter) -> bool:
-        """Run the task and commit its results; True when that finished the workspace's
-        open work (read in the same transaction: one read transaction less per batch)."""
+        """Run the task and commit its results; True when `settled` enqueued work."""
         handler = self._handlers.get(claim.task_type)
         if handler is None:
             raise RuntimeError(f"no handler for task type {claim.task_type!r}")
@@ -161,9 +172,28 @@ class Worker:
             await commit(db)
             await record_usage(db, claim.workspace_id, meter)
             await self.queue.complete(db, claim)
-            if self._on_queue_empty is None:
-                return False
-            return not await workspace_has_open_work(db, claim.workspace_id)
+            return await self._settled(db, claim) if self._settled is not None else False
+
+    async def _failed(self, claim: Claim, meter: UsageMeter, err: Exception) -> None:
+        if await self._is_gone(claim):  # the task failed because its data went away
+            await self._drop(claim)
+            return
+        if isinstance(err, TaskFailed):  # the handler logged why
+            error, retry = str(err), err.retry
+        else:
+            log.warning("task %s on %s failed: %s", claim.task_type, claim.work_unit_key, err)
+            error, retry = f"{type(err).__name__}: {err}", True
+        enqueued = False
+
+        async def settle(db: AsyncSession) -> None:
+            nonlocal enqueued
+            if self._settled is not None:
+                enqueued = await self._settled(db, claim)
+
+        if await self.queue.fail(claim, error, retry=retry, then=settle):
+            await self._record_usage(claim, meter)
+            if enqueued:
+                self.notify()
 
     async def _keep_lease(self, claim: Claim, work: asyncio.Task[bool]) -> None:
         """Renew the lease while the task runs; cancel the task if the lease is lost."""
@@ -196,29 +226,6 @@ class Worker:
                 await record_usage(db, claim.workspace_id, meter)
         except Exception:
             log.exception("recording model usage for %s failed", claim.workspace_id)
-
-    async def _after_settle(self, claim: Claim) -> None:
-        """After a failed batch went back: fire `queue.empty` if nothing is open any more."""
-        if self._on_queue_empty is None:
-            return
-        async with self._database.read() as db:
-            if await workspace_has_open_work(db, claim.workspace_id):
-                return
-        await self._queue_empty(claim)
-
-    async def _queue_empty(self, claim: Claim) -> None:
-        assert self._on_queue_empty is not None
-        try:
-            await self._on_queue_empty(
-                claim.workspace_id,
-                {
-                    "workspace_id": claim.workspace_id,
-                    "queue_type": claim.task_type,
-                    "session_id": claim.items[0].session_id,
-                },
-            )
-        except Exception:
-            log.exception("queue.empty webhook for %s failed", claim.workspace_id)
 
     async def _maybe_prune(self) -> None:
         if time.monotonic() - self._last_prune < PRUNE_EVERY_S:

@@ -1,11 +1,29 @@
-"""Builds a worker with the memory task handlers; shared by `serve` and `parley worker`."""
+"""Builds a worker with the task handlers (reasoning, webhook deliveries, catalog refreshes and
+their callbacks); shared by `serve` and `parley worker`."""
 
 from __future__ import annotations
 
 import logging
 from functools import partial
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.config import Settings
+from parley.data.connections import DataServices
+from parley.data.connectors.base import ConnectorEnv
+from parley.data.credentials import CredentialBox
+from parley.data.file_roots import FileRoots
+from parley.data.pool import ConnectorPool
+from parley.data.refresh_jobs import (
+    CATALOG_REFRESH,
+    REFRESH_CALLBACK,
+    RefreshJob,
+    callback_check,
+    callback_task,
+    refresh_failed,
+)
 from parley.llm.embeddings import Embedder
 from parley.llm.roles import ChatModels
 from parley.memory import webhooks as webhook_endpoints
@@ -14,35 +32,62 @@ from parley.memory.configuration import ReasoningDefaults
 from parley.memory.deriver import Deriver
 from parley.memory.dreams import Dreamer
 from parley.memory.observation_index import ObservationIndex
-from parley.memory.reasoning import CARD, DERIVE, DREAM, SUMMARY
+from parley.memory.reasoning import CARD, DERIVE, DREAM, REASONING, SUMMARY
 from parley.memory.summaries import Summarizer
-from parley.memory.webhook_delivery import DeliveryPolicy, OutcomeSink, WebhookDispatcher
+from parley.memory.webhook_delivery import WEBHOOK, enqueue_queue_empty, webhook_task
+from parley.outbound import Courier, DeliveryPolicy, OutcomeSink
 from parley.store.engine import Database
-from parley.store.queue import QueuePolicy
-from parley.worker.runner import Worker
+from parley.store.queue import Claim, QueuePolicy
+from parley.ttl_cache import TtlCache
+from parley.worker.runner import Lane, Worker
 
 log = logging.getLogger("parley.worker")
 
+DELIVERIES = (WEBHOOK, REFRESH_CALLBACK)
 
-def build_webhook_dispatcher(
-    settings: Settings, database: Database, *, on_outcome: OutcomeSink | None = None
-) -> WebhookDispatcher:
-    async def urls(workspace_id: str) -> list[str]:
-        async with database.read() as db:
-            return await webhook_endpoints.endpoint_urls(db=db, workspace_id=workspace_id)
 
-    return WebhookDispatcher(
-        signing_key=settings.webhook_signing_key,
-        policy=DeliveryPolicy(
-            max_attempts=settings.webhook_max_attempts,
-            timeout_s=settings.webhook_timeout_s,
-            backoff_s=settings.webhook_backoff_s,
-        ),
-        endpoint_urls=urls,
-        check_target=partial(
-            webhook_endpoints.check_target, allow_private=settings.webhook_allow_private
-        ),
-        on_outcome=on_outcome,
+def delivery_policy(settings: Settings) -> DeliveryPolicy:
+    return DeliveryPolicy(
+        max_attempts=settings.webhook_max_attempts,
+        timeout_s=settings.webhook_timeout_s,
+        backoff_s=settings.webhook_backoff_s,
+    )
+
+
+def build_courier(settings: Settings) -> Courier:
+    return Courier(timeout_s=settings.webhook_timeout_s)
+
+
+def _own_database_files(settings: Settings) -> tuple[Path, ...]:
+    """Parley's own SQLite file and its journals, wherever PARLEY_DATABASE_URL puts them: no
+    data connection may read them (they hold every project)."""
+    if not settings.is_sqlite:
+        return ()
+    name = make_url(settings.resolved_database_url).database
+    if not name or name == ":memory:":
+        return ()
+    return tuple(Path(f"{name}{suffix}") for suffix in ("", "-wal", "-shm", "-journal"))
+
+
+def build_data_services(settings: Settings, database: Database, embedder: Embedder) -> DataServices:
+    env = ConnectorEnv(
+        file_roots=FileRoots(settings.data_file_roots),
+        forbidden_paths=(settings.data_dir, *_own_database_files(settings)),
+        uploads_dir=settings.data_dir / "uploads",
+        allow_private_hosts=settings.data_allow_private_hosts,
+        max_timeout_s=settings.query_timeout_s + 1,
+    )
+    return DataServices(
+        database=database,
+        pool=ConnectorPool(env),
+        box=CredentialBox(settings.credentials_key),
+        embedder=embedder,
+        query_timeout_s=settings.query_timeout_s,
+        query_max_rows=settings.query_max_rows,
+        query_max_bytes=settings.query_max_bytes,
+        query_max_cell_bytes=settings.query_max_cell_bytes,
+        agent_result_max_bytes=settings.agent_result_max_bytes,
+        catalogs=TtlCache(settings.catalog_cache_ttl_s),
     )
 
 
@@ -57,12 +102,23 @@ def reasoning_defaults(settings: Settings, models: ChatModels) -> ReasoningDefau
 
 def queue_policy(settings: Settings) -> QueuePolicy:
     batches = {DERIVE: settings.deriver_batch_messages, SUMMARY: 10, DREAM: 1, CARD: 1}
+    deliveries = delivery_policy(settings).retry
     return QueuePolicy(
         lease_s=settings.worker_lease_s,
         max_attempts=settings.work_max_attempts,
         backoff_s=settings.work_backoff_s,
         batch_units=lambda task_type: batches.get(task_type, 1),
+        retries=dict.fromkeys(DELIVERIES, deliveries),
+        on_failed={CATALOG_REFRESH: refresh_failed},
     )
+
+
+def lanes(settings: Settings) -> list[Lane]:
+    return [
+        Lane("reasoning", REASONING, settings.worker_concurrency),
+        Lane("delivery", DELIVERIES, settings.worker_delivery_concurrency),
+        Lane("refresh", (CATALOG_REFRESH,), settings.worker_refresh_concurrency),
+    ]
 
 
 def build_worker(
@@ -71,14 +127,17 @@ def build_worker(
     database: Database,
     embedder: Embedder,
     models: ChatModels,
-    webhooks: WebhookDispatcher | None,
+    data: DataServices,
+    courier: Courier,
     observation_index: ObservationIndex | None = None,
+    on_webhook_outcome: OutcomeSink | None = None,
 ) -> Worker:
     defaults = reasoning_defaults(settings, models)
     card_max = settings.peer_card_max_facts
     index = observation_index or ObservationIndex(
         embedder.dimensions, in_memory=database.dialect == "sqlite"
     )
+    retry = delivery_policy(settings).retry
     handlers = {
         DERIVE: Deriver(
             database,
@@ -91,20 +150,36 @@ def build_worker(
         SUMMARY: Summarizer(database, models.summary),
         DREAM: Dreamer(database, embedder, models.deriver, index=index, card_max_facts=card_max),
         CARD: CardRebuilder(database, models.deriver, card_max_facts=card_max),
+        WEBHOOK: webhook_task(
+            signing_key=settings.webhook_signing_key,
+            courier=courier,
+            check_target=partial(
+                webhook_endpoints.check_target, allow_private=settings.webhook_allow_private
+            ),
+            retry=retry,
+            on_outcome=on_webhook_outcome,
+        ),
+        CATALOG_REFRESH: RefreshJob(data),
+        REFRESH_CALLBACK: callback_task(
+            box=data.box,
+            courier=courier,
+            check_target=callback_check(allow_private=settings.callback_allow_private),
+            retry=retry,
+        ),
     }
 
-    async def queue_empty(workspace_id: str, data: dict[str, object]) -> None:
-        if webhooks is not None:
-            await webhooks.emit(workspace_id, "queue.empty", data)
+    async def settled(db: AsyncSession, claim: Claim) -> bool:
+        # a finished refresh enqueued its callback: wake the delivery slots for it
+        return await enqueue_queue_empty(db, claim) or claim.task_type == CATALOG_REFRESH
 
     return Worker(
         database,
         handlers,
         policy=queue_policy(settings),
-        concurrency=settings.worker_concurrency,
+        lanes=lanes(settings),
         poll_s=settings.worker_poll_s,
         retention_days=settings.work_retention_days,
-        on_queue_empty=queue_empty,
+        settled=settled,
     )
 
 
@@ -134,12 +209,19 @@ async def run_standalone(settings: Settings) -> None:
         cleanup.push_async_callback(embedder.close)
         async with database.write() as db:
             await ensure_embedding_model(db, name=embedder.name, dimensions=embedder.dimensions)
-        dispatcher = build_webhook_dispatcher(settings, database)
-        cleanup.push_async_callback(dispatcher.close)
+        courier = build_courier(settings)
+        cleanup.push_async_callback(courier.close)
+        data = build_data_services(settings, database, embedder)
+        cleanup.push_async_callback(data.pool.close)
         models = build_chat_models(settings)
         cleanup.push_async_callback(models.close)
         worker = build_worker(
-            settings, database=database, embedder=embedder, models=models, webhooks=dispatcher
+            settings,
+            database=database,
+            embedder=embedder,
+            models=models,
+            data=data,
+            courier=courier,
         )
         task = asyncio.current_task()
         assert task is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, BackgroundTasks
 from fastapi.exceptions import RequestValidationError
 
 from parley.api.deps import (
@@ -28,6 +28,7 @@ from parley.api.honcho_v2.schemas import (
 from parley.auth.keys import Principal
 from parley.errors import InvalidInput
 from parley.memory import webhooks as service
+from parley.memory.webhook_delivery import enqueue_event
 
 router = APIRouter(prefix="/workspaces/{workspace_id}/webhooks", tags=["webhooks"])
 
@@ -84,10 +85,20 @@ async def list_webhook_endpoints(
 
 
 @router.get("/test")
-async def test_emit(workspace_id: Name, state: StateDep, _: WorkspaceAccess) -> dict[str, Any]:
-    """Send a signed `test.event` to every endpoint of the workspace (in the background); an
-    unknown workspace has none to send to (Honcho answers 200 there too)."""
-    sent = await state.webhooks.emit(workspace_id, "test.event", {"workspace_id": workspace_id})
+async def test_emit(
+    workspace_id: Name,
+    state: StateDep,
+    db: WriteDb,
+    background: BackgroundTasks,
+    _: WorkspaceAccess,
+) -> dict[str, Any]:
+    """Queue a signed `test.event` for every endpoint of the workspace (delivered by the
+    worker); an unknown workspace has none to send to (Honcho answers 200 there too)."""
+    sent = await enqueue_event(
+        db, workspace_id=workspace_id, event_type="test.event", data={"workspace_id": workspace_id}
+    )
+    if sent and state.worker is not None:
+        background.add_task(state.worker.notify)  # after the commit
     return {"message": f"test.event queued for {sent} endpoint(s)", "endpoints": sent}
 
 

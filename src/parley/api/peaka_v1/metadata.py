@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, BackgroundTasks, Depends, Query
 
 from parley import erasure
 from parley.api.deps import Name, ReadDb, Scope, StateDep, WriteDb, requires
@@ -29,7 +29,7 @@ from parley.data import catalog as catalogs
 from parley.data import metadata as service
 from parley.data.connections import open_connector
 from parley.data.execute import load_catalogs
-from parley.data.refresh_jobs import Callback, outcome
+from parley.data.refresh_jobs import Callback, callback_check, outcome, start_refresh
 from parley.data.semantics import MAX_QUESTIONS
 from parley.data.sql_guard import TableName, quoted_column, quoted_table
 from parley.errors import InvalidInput, NotFound
@@ -86,19 +86,26 @@ async def refresh_metadata(
     project_id: Name,
     data: DataDep,
     state: StateDep,
+    background: BackgroundTasks,
     _: OwnProject,
     body: RefreshRequest | None = None,
 ) -> dict[str, Any]:
     """Without `callbackURL`: re-introspects now and answers with each catalog's outcome.
-    With it: answers at once (status ACTIVE), refreshes in the background and POSTs the
+    With it: answers at once (status ACTIVE), refreshes on the work queue and POSTs the
     outcome, success or failure, to `callbackURL` with `Authorization: Bearer
     <callbackToken>`."""
     catalog_id = body.catalogId if body else None
     if body is not None and body.callbackURL is not None:
-        callback = Callback(body.callbackURL, body.callbackToken)
-        return await state.refreshes.start(
-            data, project_id=project_id, catalog_id=catalog_id, callback=callback
+        started = await start_refresh(
+            data,
+            project_id=project_id,
+            catalog_id=catalog_id,
+            callback=Callback(body.callbackURL, body.callbackToken),
+            check_callback=callback_check(allow_private=state.settings.callback_allow_private),
         )
+        if state.worker is not None:
+            background.add_task(state.worker.notify)
+        return started
     if body is not None and body.callbackToken is not None:
         raise InvalidInput("callbackToken goes with a callbackURL")
     done = await catalogs.refresh_catalogs(data, project_id=project_id, catalog_id=catalog_id)
