@@ -51,7 +51,7 @@ _sources = itertools.count()
 def settings_overrides(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
     """A test's own (`indirect` parameters), and a directory data connections may read."""
     (tmp_path / "sources").mkdir()
-    return {"data_file_roots": [tmp_path / "sources"]} | getattr(request, "param", {})
+    return {"data_file_roots": {"*": [str(tmp_path / "sources")]}} | getattr(request, "param", {})
 
 
 @pytest.fixture
