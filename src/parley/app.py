@@ -82,7 +82,7 @@ def create_app(settings: Settings, *, startup: Sequence[StartupHook] = ()) -> Fa
             index = MessageVectorIndex(embedder.dimensions) if in_memory else None
             observation_index = ObservationIndex(embedder.dimensions, in_memory=in_memory)
             data = build_data_services(settings, database, embedder)
-            cleanup.push_async_callback(data.pool.close)
+            cleanup.push_async_callback(data.close)
             worker = None
             if settings.worker_embedded:
                 courier = build_courier(settings)

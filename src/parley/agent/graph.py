@@ -357,7 +357,7 @@ class DataAgent:
         )
         cap = caps.rows
         try:
-            catalog, guarded = await check_sql(sql, turn.context.catalogs, row_cap=cap)
+            catalog, guarded = await check_sql(services, sql, turn.context.catalogs, row_cap=cap)
             turn.queried.add(catalog.catalog.id)
             connector = await open_connector(services, catalog.connection)
             await explain_guarded(connector, guarded, timeout_s=timeout)

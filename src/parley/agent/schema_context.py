@@ -9,7 +9,6 @@ golden SQLs, and tables one relation away from those.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -282,7 +281,7 @@ async def build_context(
 
 
 def _golden_tables(statements: list[str], dialects: list[str]) -> list[tuple[tuple[str, str], ...]]:
-    """The (schema, table) names each golden SQL reads (parsing: CPU work, run in a thread);
+    """The (schema, table) names each golden SQL reads (parsing: CPU work, off the loop);
     an unparsable one just adds no tables."""
     found = []
     for sql in statements:
@@ -315,7 +314,10 @@ async def _narrow(
         if view is not None:
             wanted.append(view.key)
     dialects = list(dict.fromkeys(c.scope.dialect for c in catalogs))
-    for refs in await asyncio.to_thread(_golden_tables, [g["sql"] for g in golden], dialects):
+    sqls = [g["sql"] for g in golden]
+    for refs in await services.sql_work.run(
+        _golden_tables, sqls, dialects, chars=sum(map(len, sqls))
+    ):
         for schema, table in refs:
             for c in catalogs:
                 found = c.scope.resolve(schema or None, table)

@@ -21,6 +21,7 @@ from parley.data.connectors.results import DEFAULT_MAX_BYTES, DEFAULT_MAX_CELL_B
 from parley.data.credentials import CredentialBox
 from parley.data.pool import ConnectorPool
 from parley.data.projects import get_project
+from parley.data.sql_work import SqlWork
 from parley.errors import Conflict, NotFound, ParleyError
 from parley.llm.embeddings import Embedder
 from parley.store.data_models import DataConnection
@@ -35,8 +36,9 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class DataServices:
     """What the data domain needs from the app: the database, open connectors, the sealer,
-    the embedder (metadata search), the limits queries run under, and the cache of each
-    project's catalogs that queries read (see `parley.data.execute.project_catalogs`)."""
+    the embedder (metadata search), the limits queries run under, the cache of each
+    project's catalogs that queries read (see `parley.data.execute.project_catalogs`) and
+    where SQL is parsed (`SqlWork`)."""
 
     database: Database
     pool: ConnectorPool
@@ -48,6 +50,11 @@ class DataServices:
     query_max_cell_bytes: int = DEFAULT_MAX_CELL_BYTES
     agent_result_max_bytes: int = 256 * 1024
     catalogs: TtlCache[str, list[ProjectCatalog]] = field(default_factory=lambda: TtlCache(0.0))
+    sql_work: SqlWork = field(default_factory=SqlWork)  # parsing and guarding, off the loop
+
+    async def close(self) -> None:
+        await self.pool.close()
+        await self.sql_work.close()
 
     def forget_project(self, project_id: str) -> None:
         """Call after a transaction that changed the project's catalogs, tables or

@@ -4,7 +4,6 @@ the connector is called."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -139,7 +138,13 @@ def pick_catalog(sql: str, catalogs: Sequence[ProjectCatalog]) -> ProjectCatalog
     catalog whose tables cover the statement's tables."""
     if not catalogs:
         raise QueryRejected("this project has no catalogs yet: connect a data source first")
-    dialects = list(dict.fromkeys(c.scope.dialect for c in catalogs))
+    return catalogs[pick_scope(sql, [c.scope for c in catalogs])]
+
+
+def pick_scope(sql: str, scopes: Sequence[CatalogScope]) -> int:
+    """`pick_catalog` over the catalogs' scopes (picklable, for `SqlWork`): the index of the
+    one the statement reads."""
+    dialects = list(dict.fromkeys(s.dialect for s in scopes))
     names, refs = catalog_names_used(sql, dialects)
     if len(names) > 1:
         raise QueryRejected(
@@ -147,16 +152,16 @@ def pick_catalog(sql: str, catalogs: Sequence[ProjectCatalog]) -> ProjectCatalog
         )
     if names:
         (name,) = names
-        for catalog in catalogs:
-            if name in catalog.scope.names:
-                return catalog
+        for index, scope in enumerate(scopes):
+            if name in scope.names:
+                return index
         raise QueryRejected(f"catalog {name} is not in this project")
-    if len(catalogs) == 1 or not refs:
-        return catalogs[0]
+    if len(scopes) == 1 or not refs:
+        return 0
     covering = [
-        c
-        for c in catalogs
-        if all(c.scope.resolve(db or None, name) is not None for db, name in refs)
+        index
+        for index, scope in enumerate(scopes)
+        if all(scope.resolve(db or None, name) is not None for db, name in refs)
     ]
     if len(covering) == 1:
         return covering[0]
@@ -164,6 +169,16 @@ def pick_catalog(sql: str, catalogs: Sequence[ProjectCatalog]) -> ProjectCatalog
         label = ".".join(p for p in refs[0] if p)
         raise QueryRejected(f"table {label} is not in this project's catalogs")
     raise QueryRejected("several catalogs have these tables: qualify them as catalog.schema.table")
+
+
+def pick_and_guard(
+    sql: str, scopes: Sequence[CatalogScope], row_cap: int, bindings: Sequence[str] = ()
+) -> tuple[int, GuardedSql]:
+    """Pick the statement's catalog and guard it there, in one pass (one hop off the loop)."""
+    if not scopes:
+        raise QueryRejected("this project has no catalogs yet: connect a data source first")
+    index = pick_scope(sql, scopes)
+    return index, guard(sql, scope=scopes[index], row_cap=row_cap, bindings=bindings)
 
 
 def effective_limits(
@@ -215,7 +230,9 @@ async def run_on(
         max_cell_bytes=max_cell_bytes,
         layout=layout,
     )
-    guarded = await asyncio.to_thread(guard, sql, scope=scope, row_cap=caps.rows, bindings=bindings)
+    guarded = await services.sql_work.run(
+        guard, sql, scope=scope, row_cap=caps.rows, bindings=bindings, chars=len(sql)
+    )
     return guarded, await run_guarded(connector, guarded, timeout_s=timeout, caps=caps)
 
 
@@ -251,33 +268,30 @@ async def run_sql(
     layout: RowLayout = RowLayout.COMPACT,
 ) -> QueryResult:
     catalogs = await project_catalogs(services, project_id)
-    catalog = await asyncio.to_thread(pick_catalog, sql, catalogs)
-    connector = await open_connector(services, catalog.connection)
-    guarded, result = await run_on(
-        services,
-        connector,
-        catalog.scope,
-        sql,
-        bindings=bindings,
-        limit=limit,
-        timeout_s=timeout_s,
-        layout=layout,
+    caps, timeout = effective_limits(services, limit=limit, timeout_s=timeout_s, layout=layout)
+    catalog, guarded = await check_sql(
+        services, sql, catalogs, row_cap=caps.rows, bindings=bindings
     )
+    connector = await open_connector(services, catalog.connection)
+    result = await run_guarded(connector, guarded, timeout_s=timeout, caps=caps)
     return QueryResult(catalog=catalog, guarded=guarded, result=result)
 
 
 async def check_sql(
-    sql: str, catalogs: Sequence[ProjectCatalog], row_cap: int
+    services: DataServices,
+    sql: str,
+    catalogs: Sequence[ProjectCatalog],
+    *,
+    row_cap: int,
+    bindings: Sequence[str] = (),
 ) -> tuple[ProjectCatalog, GuardedSql]:
-    """Pick the statement's catalog and guard it there, without running it. In a worker
-    thread, like every guard: parsing a statement of MAX_SQL_CHARS takes about a second of
-    CPU, which on the event loop would hold up every other request."""
-
-    def check() -> tuple[ProjectCatalog, GuardedSql]:
-        catalog = pick_catalog(sql, catalogs)
-        return catalog, guard(sql, scope=catalog.scope, row_cap=row_cap)
-
-    return await asyncio.to_thread(check)
+    """Pick the statement's catalog and guard it there, without running it; off the event
+    loop (see `SqlWork`): parsing a statement of MAX_SQL_CHARS takes about a second of CPU."""
+    scopes = [c.scope for c in catalogs]
+    index, guarded = await services.sql_work.run(
+        pick_and_guard, sql, scopes, row_cap, tuple(bindings), chars=len(sql)
+    )
+    return catalogs[index], guarded
 
 
 def result_columns(query: QueryResult) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ import re
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from parley.data.connections import DataServices
 from parley.data.execute import check_sql, load_catalogs
 from parley.data.projects import get_project
 from parley.errors import Conflict, InvalidInput, NotFound
@@ -27,11 +28,13 @@ def query_name(display_name: str) -> str:
     return name[:200]
 
 
-async def _check(db: AsyncSession, project_id: str, sql: str, check: bool) -> None:
-    if not check:
+async def _check(
+    db: AsyncSession, project_id: str, sql: str, checked_by: DataServices | None
+) -> None:
+    if checked_by is None:
         return
     catalogs = await load_catalogs(db=db, project_id=project_id)
-    await check_sql(sql, catalogs, row_cap=1)
+    await check_sql(checked_by, sql, catalogs, row_cap=1)
 
 
 async def create_query(
@@ -41,7 +44,7 @@ async def create_query(
     display_name: str,
     input_query: str,
     query_type: str,
-    check: bool,
+    checked_by: DataServices | None,
 ) -> SavedQuery:
     await get_project(db=db, project_id=project_id)
     if query_type != "PLAIN":
@@ -49,7 +52,7 @@ async def create_query(
     name = query_name(display_name)
     if await find_by_name(db=db, project_id=project_id, name=name) is not None:
         raise Conflict(f"a query named {name} exists in this project")
-    await _check(db, project_id, input_query, check)
+    await _check(db, project_id, input_query, checked_by)
     row = SavedQuery(
         id=new_public_id(),
         project_id=project_id,
@@ -94,7 +97,7 @@ async def update_query(
     display_name: str | None,
     input_query: str | None,
     query_type: str,
-    check: bool,
+    checked_by: DataServices | None,
 ) -> SavedQuery:
     row = await get_query(db=db, project_id=project_id, query_id=query_id)
     if query_type != "PLAIN":
@@ -106,7 +109,7 @@ async def update_query(
             raise Conflict(f"a query named {name} exists in this project")
         row.display_name, row.name = display_name, name
     if input_query is not None:
-        await _check(db, project_id, input_query, check)
+        await _check(db, project_id, input_query, checked_by)
         row.input_query = input_query
     row.updated_at = utcnow()
     await db.flush()

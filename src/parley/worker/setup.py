@@ -212,7 +212,7 @@ async def run_standalone(settings: Settings) -> None:
         courier = build_courier(settings)
         cleanup.push_async_callback(courier.close)
         data = build_data_services(settings, database, embedder)
-        cleanup.push_async_callback(data.pool.close)
+        cleanup.push_async_callback(data.close)
         models = build_chat_models(settings)
         cleanup.push_async_callback(models.close)
         worker = build_worker(

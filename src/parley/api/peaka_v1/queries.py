@@ -46,6 +46,7 @@ async def create_query(
     project_id: Name,
     body: QueryRequest,
     db: WriteDb,
+    data: DataDep,
     _: OwnProject,
     checkSchemaExists: bool = True,  # noqa: N803 - Peaka's query parameter name
 ) -> dict[str, Any]:
@@ -57,7 +58,7 @@ async def create_query(
         display_name=body.displayName,
         input_query=body.inputQuery,
         query_type=body.queryType,
-        check=checkSchemaExists,
+        checked_by=data if checkSchemaExists else None,
     )
     return saved_query_out(row)
 
@@ -182,6 +183,7 @@ async def update_query(
     query_id: str,
     body: QueryRequest,
     db: WriteDb,
+    data: DataDep,
     _: OwnProject,
     checkSchemaExists: bool = True,  # noqa: N803 - Peaka's query parameter name
 ) -> dict[str, Any]:
@@ -192,7 +194,7 @@ async def update_query(
         display_name=body.displayName,
         input_query=body.inputQuery,
         query_type=body.queryType,
-        check=checkSchemaExists,
+        checked_by=data if checkSchemaExists else None,
     )
     return saved_query_out(row)
 
@@ -209,6 +211,7 @@ async def delete_query(project_id: Name, query_id: str, db: WriteDb, _: OwnProje
 async def transpile_sql(
     dialect: str,
     body: TranspileRequest,
+    data: DataDep,
     _: AnyKey,
     source: Annotated[str, Query(alias="from")] = "trino",
 ) -> dict[str, str]:
@@ -218,7 +221,7 @@ async def transpile_sql(
         if name.lower() not in known:
             raise InvalidInput(f"unknown SQL dialect {name!r}; known: {', '.join(sorted(known))}")
     # parsing and writing a long statement is CPU work: off the event loop
-    result = await asyncio.to_thread(
-        transpile, body.query, read=source.lower(), write=dialect.lower()
+    result = await data.sql_work.run(
+        transpile, body.query, read=source.lower(), write=dialect.lower(), chars=len(body.query)
     )
     return {"result": result}
