@@ -83,7 +83,10 @@ def test_sqlite_connector_is_read_only(tmp_path: Path, sql: str, outcome: str) -
     connector = SqliteConnector.open(
         {"path": str(path)}, ConnectorEnv(file_roots=FileRoots({"*": (str(tmp_path),)}))
     )
-    assert run(_refused(connector, sql, timeout_s=0.5)) == outcome
+    # the runaway query needs a short timeout; the others a long one, or on a loaded box
+    # building the 16 MB string that SQLite refuses can take longer than the short one
+    timeout_s = 0.5 if outcome.startswith("QueryTimeout") else 20.0
+    assert run(_refused(connector, sql, timeout_s=timeout_s)) == outcome
     assert sqlite_rows(path) == {"users": 60, "orders": 200}
 
 
