@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, or_, select, update
+from sqlalchemy import Row, Table, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.errors import NotFound
@@ -291,15 +291,23 @@ async def _unlink_from_messages(
             )
         )
     ).all()
+    return await _drop_sources(db, rows, "message_ids", message_ids)
+
+
+async def _drop_sources(
+    db: AsyncSession, rows: Sequence[Row[Any]], column: str, removed: set[str]
+) -> list[_Gone]:
+    """Each row whose `column` list (its cited messages, or its premises) holds some of
+    `removed` loses them; a row left with none is deleted and returned."""
     gone: list[_Gone] = []
     kept: list[dict[str, Any]] = []
     for row in rows:
-        cited = list(row.message_ids or [])
-        if not message_ids.intersection(cited):
+        sources = list(getattr(row, column) or [])
+        if not removed.intersection(sources):
             continue
-        left = [m for m in cited if m not in message_ids]
+        left = [s for s in sources if s not in removed]
         if left:
-            kept.append({"b_id": row.id, "b_message_ids": left})
+            kept.append({"b_id": row.id, "b_left": left})
         else:
             gone.append(_Gone(row.id, row.observer_id, row.observed_id, row.content, row.level))
     await _delete_observations(db, [g.id for g in gone])
@@ -307,7 +315,7 @@ async def _unlink_from_messages(
         await db.execute(
             update(OBSERVATIONS)
             .where(OBSERVATIONS.c.id == bindparam("b_id"))
-            .values(message_ids=bindparam("b_message_ids")),
+            .values({column: bindparam("b_left")}),
             kept,
         )
     return gone
@@ -378,7 +386,6 @@ async def _strip_premises(
     """Observations of each pair whose premises include the gone texts lose them; those that
     had premises and are left with none are deleted (and returned)."""
     gone: list[_Gone] = []
-    kept: list[dict[str, Any]] = []
     for (observer_id, observed_id), contents in sorted(texts.items()):
         rows = (
             await db.execute(
@@ -389,23 +396,7 @@ async def _strip_premises(
                 )
             )
         ).all()
-        for row in rows:
-            premises = list(row.premises or [])
-            if not contents.intersection(premises):
-                continue
-            left = [p for p in premises if p not in contents]
-            if left:
-                kept.append({"b_id": row.id, "b_premises": left})
-            else:
-                gone.append(_Gone(row.id, row.observer_id, row.observed_id, row.content, row.level))
-    await _delete_observations(db, [g.id for g in gone])
-    if kept:
-        await db.execute(
-            update(OBSERVATIONS)
-            .where(OBSERVATIONS.c.id == bindparam("b_id"))
-            .values(premises=bindparam("b_premises")),
-            kept,
-        )
+        gone += await _drop_sources(db, rows, "premises", contents)
     return gone
 
 
