@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from typing import Any
 
 import duckdb
 import httpx
+from search import free_port, start_server, stop_server, wait_healthy
 
 ATTACK = "SELECT a.id AS a_id, b.id AS b_id, a.s FROM {table} a, {table} b"
 
@@ -75,12 +75,6 @@ async def write_postgres(socket_dir: str, rows: int, cell: int) -> None:
     await conn.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _memory_mb(pid: int) -> dict[str, float]:
     fields = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -91,33 +85,24 @@ def _memory_mb(pid: int) -> dict[str, float]:
 
 
 def serve(workdir: Path, sources: Path, name: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")} | {
-        "PARLEY_DATA_DIR": str(workdir / f"data-{name}"),
-        "PARLEY_DATA_FILE_ROOTS": json.dumps({"*": [str(sources)]}),
-        "PARLEY_DATA_ALLOW_PRIVATE_HOSTS": "true",
-        "PARLEY_WORKER_EMBEDDED": "false",
-        "PARLEY_METRICS_ENABLED": "false",
-        "PARLEY_LOG_LEVEL": "warning",
-    }
-    log = (workdir / f"serve-{name}.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "parley", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    port = free_port()
+    data_dir = workdir / f"data-{name}"
+    process = start_server(
+        f"sqlite+aiosqlite:///{data_dir / 'parley.db'}",
+        data_dir,
+        port,
+        workdir / f"serve-{name}.log",
+        settings={
+            "PARLEY_DATA_FILE_ROOTS": json.dumps({"*": [str(sources)]}),
+            "PARLEY_DATA_ALLOW_PRIVATE_HOSTS": "true",
+            "PARLEY_WORKER_EMBEDDED": "false",
+            "PARLEY_METRICS_ENABLED": "false",
+        },
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{base}/health").status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"parley serve did not start: see {log.name}")
-        time.sleep(0.3)
+    with httpx.Client(base_url=base, timeout=10) as client:
+        wait_healthy(client, process, timeout_s=120)
+    return process, base
 
 
 def _ok(response: httpx.Response) -> Any:
@@ -227,8 +212,7 @@ def main() -> None:
                 try:
                     got = measure(base, process.pid, kind, dict(credentials[kind]), args.format)
                 finally:
-                    process.terminate()
-                    process.wait(timeout=30)
+                    stop_server(process)
                 failed += got["status"] != 200
                 print(
                     f"{kind:<9} {got['status']:>6} {got['rss_before']:>8.0f} MB "

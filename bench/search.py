@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -321,9 +321,19 @@ def free_port() -> int:
 
 
 def start_server(
-    url: str, data_dir: Path, port: int, log_path: Path, extra_args: Sequence[str] = ()
+    url: str,
+    data_dir: Path,
+    port: int,
+    log_path: Path,
+    extra_args: Sequence[str] = (),
+    settings: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    env = os.environ | {
+    """`parley serve` on `url`; `settings`: more PARLEY_* variables (this shell's are dropped
+    then, so only the given ones count)."""
+    env = dict(os.environ)
+    if settings is not None:
+        env = {k: v for k, v in env.items() if not k.startswith("PARLEY_")} | dict(settings)
+    env |= {
         "PARLEY_DATABASE_URL": url,
         "PARLEY_DATA_DIR": str(data_dir),
         "PARLEY_LOG_LEVEL": "warning",
