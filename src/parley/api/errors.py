@@ -14,6 +14,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from parley.errors import ParleyError
@@ -21,6 +22,10 @@ from parley.errors import ParleyError
 log = logging.getLogger("parley.api")
 
 PEAKA_PREFIX = "/api/v1"
+# PostgreSQL's deadlock_detected and serialization_failure: the database rolled the whole
+# transaction back, and the same request sent again can succeed
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+RETRY_AFTER_S = 1
 
 
 class DetailError(BaseModel):
@@ -71,10 +76,12 @@ WHEN = {
     415: "An uploaded file of a type that cannot be read.",
     422: "The request does not have the documented shape, or a value in it breaks a bound.",
     502: "The language model failed after its retries.",
+    503: "The database was busy with a conflicting change and rolled this request back whole: "
+    "nothing of it was stored. Send it again (the `Retry-After` header says when).",
 }
 # what every operation of a family may answer: auth (with auth on), the body limit (any
-# request), bodies that cannot be read, unknown resources and validation
-COMMON_ERRORS = (400, 401, 403, 404, 413, 422)
+# request), bodies that cannot be read, unknown resources, validation, and a busy database
+COMMON_ERRORS = (400, 401, 403, 404, 413, 422, 503)
 _WWW_AUTHENTICATE = {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}}
 
 
@@ -99,10 +106,41 @@ def _is_peaka(request: Request) -> bool:
     return request.url.path.startswith(PEAKA_PREFIX)
 
 
-def error_response(request: Request, status: int, detail: str, code: str) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def error_response(
+    request: Request,
+    status: int,
+    detail: str,
+    code: str,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
     body = {"errorCode": code, "message": detail} if _is_peaka(request) else {"detail": detail}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """A database error that says "try again", not "this is wrong": a PostgreSQL deadlock or
+    serialization failure, or SQLite still locked by another writer after the busy timeout."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
+        return True
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    if not is_retryable(exc):
+        return await _unexpected(request, exc)
+    log.warning("%s %s rolled back, to be retried: %s", request.method, request.url.path, exc)
+    return error_response(
+        request,
+        503,
+        "The database was busy with a conflicting change; nothing of this request was stored. "
+        "Send it again.",
+        "DATABASE_BUSY",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
@@ -150,4 +188,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ParleyError, _domain_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected)
