@@ -51,7 +51,7 @@ from parley.llm.embeddings import Embedder, FloatArray
 from parley.memory.embedding_indexer import EmbeddingIndexer
 from parley.memory.messages import NewMessage, create_messages
 from parley.memory.peers import ensure_peers
-from parley.memory.search import MessageSearch, Mode, Scope
+from parley.memory.search import MessageSearch, Mode, SearchScope
 from parley.memory.vector_index import MessageVectorIndex
 from parley.memory.workspaces import get_or_create_workspace
 from parley.store import migrate
@@ -294,7 +294,7 @@ async def run(
             for q in questions:
                 known = set(beam_ids[q.conversation].values())
                 missing += len(q.evidence - known)
-                scope = Scope(f"beam-{q.conversation}")
+                scope = SearchScope(f"beam-{q.conversation}")
                 for mode in MODES:
                     rows = await search.search(
                         scope, q.text, filters=None, limit=SEARCH_LIMIT, mode=mode

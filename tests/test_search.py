@@ -215,7 +215,7 @@ def test_full_text_does_not_favour_long_messages(client: TestClient) -> None:
     once (bm25 and ts_rank_cd both grow with repeats); divided by the log of each message's
     length (SQLite: bm25 / ln(2 + tokens); PostgreSQL: ts_rank_cd's normalization 1), the
     short message ranks first."""
-    from parley.memory.search import Scope
+    from parley.memory.search import SearchScope
 
     def filler(tag: str, n: int) -> str:
         return " ".join(f"{tag}{i} words about nothing much" for i in range(n))
@@ -230,7 +230,7 @@ def test_full_text_does_not_favour_long_messages(client: TestClient) -> None:
     search_ = client.app.state.parley.search
     found = client.portal.call(
         lambda: search_.search(
-            Scope(W), "Wilhelmina visit June", filters=None, limit=5, mode="text"
+            SearchScope(W), "Wilhelmina visit June", filters=None, limit=5, mode="text"
         )
     )
     assert [m.content for m in found] == [short, long]

@@ -142,11 +142,11 @@ def catch_up(client: TestClient) -> None:
 
 def found(client: TestClient, workspace: str, path: str, query: str, mode: str) -> list[str]:
     """Contents found; `mode` picks one side alone, through the service (the API has none)."""
-    from parley.memory.search import Scope
+    from parley.memory.search import SearchScope
 
     state = client.app.state.parley
     parts = path.strip("/").split("/")
-    scope = Scope(
+    scope = SearchScope(
         workspace,
         session_id=parts[1] if parts[0] == "sessions" else None,
         peer_id=parts[1] if parts[0] == "peers" else None,

@@ -79,7 +79,7 @@ def create_app(settings: Settings, *, startup: Sequence[StartupHook] = ()) -> Fa
             cleanup.push_async_callback(models.close)
             # SQLite searches vectors in process memory; PostgreSQL has pgvector's HNSW index
             in_memory = database.dialect == "sqlite"
-            index = MessageVectorIndex(embedder.dimensions) if in_memory else None
+            vector_index = MessageVectorIndex(embedder.dimensions) if in_memory else None
             observation_index = ObservationIndex(embedder.dimensions, in_memory=in_memory)
             data = build_data_services(settings, database, embedder)
             cleanup.push_async_callback(data.close)
@@ -104,7 +104,7 @@ def create_app(settings: Settings, *, startup: Sequence[StartupHook] = ()) -> Fa
             )
             # questions (search, chat, representations) repeat: their vectors are remembered
             questions = QueryCachingEmbedder(embedder)
-            search = MessageSearch(database, questions, index)
+            search = MessageSearch(database, questions, vector_index)
             app.state.parley = AppState(
                 settings=settings,
                 database=database,
@@ -121,7 +121,7 @@ def create_app(settings: Settings, *, startup: Sequence[StartupHook] = ()) -> Fa
                 data=data,
                 agent=DataAgent(
                     data,
-                    index=observation_index,
+                    observation_index=observation_index,
                     model=models.agent,
                     reasoning=reasoning_defaults(settings, models),
                 ),

@@ -120,12 +120,12 @@ class DataAgent:
         self,
         services: DataServices,
         *,
-        index: ObservationIndex,
+        observation_index: ObservationIndex,
         model: ChatModel | None,
         reasoning: ReasoningDefaults,
     ) -> None:
         self._services = services
-        self._index = index
+        self._observation_index = observation_index
         self._model = model
         self._reasoning = reasoning
         self._values = ValueIndexCache(services)
@@ -230,7 +230,7 @@ class DataAgent:
             async with self._services.database.read() as db:
                 memory = await user_memory.recall(
                     db,
-                    index=self._index,
+                    observation_index=self._observation_index,
                     workspace_id=request.project_id,
                     user_peer=turn.user_peer,
                     vector=vector,

@@ -69,7 +69,7 @@ def memory_enabled(workspace: Workspace) -> bool:
 async def recall(
     db: AsyncSession,
     *,
-    index: ObservationIndex,
+    observation_index: ObservationIndex,
     workspace_id: str,
     user_peer: str,
     vector: object | None,
@@ -83,7 +83,7 @@ async def recall(
     card = await peer_cards.get_card(db, workspace_id, user_peer, user_peer) or []
     representation = await select_observations(
         db,
-        index=index,
+        observation_index=observation_index,
         workspace_id=workspace_id,
         request=RepresentationRequest(
             observer=user_peer,

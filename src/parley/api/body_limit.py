@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Send
+from starlette.types import Scope as AsgiScope
 
 from parley.api.errors import PEAKA_PREFIX
 
@@ -23,7 +24,7 @@ class BodyLimitMiddleware:
         self.app = app
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -55,7 +56,7 @@ class BodyLimitMiddleware:
             if not started:
                 await self._reject(scope, send)
 
-    async def _reject(self, scope: Scope, send: Send) -> None:
+    async def _reject(self, scope: AsgiScope, send: Send) -> None:
         detail = f"request body is larger than {self.max_bytes} bytes"
         if scope["path"].startswith(PEAKA_PREFIX):
             body = {"errorCode": "PAYLOAD_TOO_LARGE", "message": detail}

@@ -78,7 +78,7 @@ async def session_context(
     *,
     database: Database,
     embedder: Embedder,
-    index: ObservationIndex,
+    observation_index: ObservationIndex,
     workspace_id: str,
     request: ContextRequest,
 ) -> SessionContext:
@@ -105,7 +105,11 @@ async def session_context(
         if perspective is not None:
             share = int(budget * PERSPECTIVE_SHARE)
             representation = await select_observations(
-                db, index=index, workspace_id=workspace_id, request=perspective, vector=vector
+                db,
+                observation_index=observation_index,
+                workspace_id=workspace_id,
+                request=perspective,
+                vector=vector,
             )
             card = await peer_cards.get_card(
                 db, workspace_id, perspective.observer, perspective.observed

@@ -59,11 +59,11 @@ class Deriver:
         embedder: Embedder,
         model: ChatModel | None,
         *,
-        index: ObservationIndex,
+        observation_index: ObservationIndex,
         defaults: ReasoningDefaults,
         card_max_facts: int,
     ) -> None:
-        self._index = index
+        self._observation_index = observation_index
         self._database = database
         self._embedder = embedder
         self._model = model
@@ -144,7 +144,7 @@ class Deriver:
             await asyncio.to_thread(fact_identity.read_ahead, sorted({i.content for i in items}))
             async with self._database.read() as db:
                 pairs = {(workspace_id, i.observer_id, i.observed_id) for i in items}
-                await self._index.warm(db, pairs)
+                await self._observation_index.warm(db, pairs)
 
         async def commit(db: AsyncSession) -> None:
             present = await _present(
@@ -155,7 +155,9 @@ class Deriver:
             peers, messages = present
             kept, lost = _still_derived(items, vectors, peers, messages)
             if kept is not None:
-                await write_observations(db, workspace_id, kept[0], kept[1], self._index)
+                await write_observations(
+                    db, workspace_id, kept[0], kept[1], self._observation_index
+                )
             # a card made from facts deleted since is rebuilt from what is left instead
             cards_now = {o: card for o, card in new_cards.items() if o in peers}
             writable = {o: card for o, card in cards_now.items() if not lost.get(o)}

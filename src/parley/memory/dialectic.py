@@ -36,7 +36,7 @@ from parley.memory.representation import (
     ranked_candidates,
     select_observations,
 )
-from parley.memory.search import MessageSearch, Scope
+from parley.memory.search import MessageSearch, SearchScope
 from parley.memory.usage import record_usage
 from parley.store.engine import Database
 from parley.store.models import Message, SessionPeer, SessionSummary
@@ -72,13 +72,13 @@ class Dialectic:
         self,
         database: Database,
         embedder: Embedder,
-        index: ObservationIndex,
+        observation_index: ObservationIndex,
         search: MessageSearch,
         model: ChatModel | None,
     ) -> None:
         self._database = database
         self._embedder = embedder
-        self._index = index
+        self._observation_index = observation_index
         self._search = search
         self._model = model
 
@@ -131,7 +131,7 @@ class Dialectic:
                 async with self._database.read() as db:
                     return await select_observations(
                         db,
-                        index=self._index,
+                        observation_index=self._observation_index,
                         workspace_id=workspace_id,
                         request=wanted,
                         vector=vector,
@@ -141,7 +141,7 @@ class Dialectic:
             async def matching_messages() -> list[Message]:
                 if sessions is not None and not sessions:
                     return []  # the observer shares no session with the target
-                scope = Scope(
+                scope = SearchScope(
                     workspace_id=workspace_id,
                     session_id=request.session_id,
                     peer_id=request.observed,

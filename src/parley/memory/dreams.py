@@ -23,7 +23,7 @@ from parley.llm.embeddings import Embedder
 from parley.llm.structured import complete_structured
 from parley.memory import peer_cards, prompts
 from parley.memory.fact_identity import MERGE_DISTANCE, Relation, relation
-from parley.memory.observation_index import ObservationIndex, Scope
+from parley.memory.observation_index import MergeScope, ObservationIndex
 from parley.memory.observations import NewObservation, merge_scope, store_observations
 from parley.memory.reasoning import enqueue_card_rebuild
 from parley.store.chunks import chunks
@@ -36,7 +36,7 @@ MAX_FACTS_FOR_MODEL = 200
 
 
 def merge_plan(
-    ids: list[str], contents: list[str], scopes: list[Scope], vectors: np.ndarray
+    ids: list[str], contents: list[str], scopes: list[MergeScope], vectors: np.ndarray
 ) -> dict[str, list[str]]:
     """Keeper id -> ids merged into it. `ids` are oldest first; each row joins the nearest
     earlier keeper of its scope that states the same fact."""
@@ -70,10 +70,10 @@ class Dreamer:
         embedder: Embedder,
         model: ChatModel | None,
         *,
-        index: ObservationIndex,
+        observation_index: ObservationIndex,
         card_max_facts: int,
     ) -> None:
-        self._index = index
+        self._observation_index = observation_index
         self._database = database
         self._embedder = embedder
         self._model = model
@@ -207,7 +207,9 @@ class Dreamer:
             lost = {r.content for r in explicit if r.id not in present}
             kept = _without(deductions, new_vectors, lost)
             if kept:
-                await store_observations(db, workspace_id, kept[0], kept[1], self._index)
+                await store_observations(
+                    db, workspace_id, kept[0], kept[1], self._observation_index
+                )
             if new_card is not None and lost:
                 # made from facts deleted since: a rebuild from what is left, instead
                 await enqueue_card_rebuild(

@@ -26,7 +26,7 @@ from parley.store.models import Observation
 
 Pair = tuple[str, str, str]  # workspace, observer, observed
 # where a write looks for its repeat: a level, and a session (None: any session of the pair)
-Scope = tuple[str, str | None]
+MergeScope = tuple[str, str | None]
 MAX_CACHED_VECTORS = 500_000  # about 0.75 GB at 384 dimensions
 
 
@@ -92,7 +92,7 @@ class ObservationIndex:
         db: AsyncSession,
         pair: Pair,
         queries: np.ndarray,
-        scopes: Sequence[Scope],
+        scopes: Sequence[MergeScope],
         k: int,
         max_distance: float,
     ) -> list[list[Hit]]:

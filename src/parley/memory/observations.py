@@ -49,7 +49,7 @@ from parley.ids import new_public_id
 from parley.llm.embeddings import Embedder
 from parley.memory.fact_identity import CHANGE_DISTANCE, MERGE_DISTANCE, Relation, relation
 from parley.memory.filters import Field, Kind, compile_filters
-from parley.memory.observation_index import Hit, ObservationIndex, Scope, cosine_distance
+from parley.memory.observation_index import Hit, MergeScope, ObservationIndex, cosine_distance
 from parley.memory.pages import Page, paginate
 from parley.memory.peers import get_peer
 from parley.memory.sessions import get_session
@@ -100,11 +100,11 @@ class NewObservation:
     message_ids: list[str] = field(default_factory=list)
 
     @property
-    def scope(self) -> Scope:
+    def scope(self) -> MergeScope:
         return merge_scope(self.level, self.session_id)
 
 
-def merge_scope(level: str, session_id: str) -> Scope:
+def merge_scope(level: str, session_id: str) -> MergeScope:
     """Where a derived observation's repeat may be: its level, and for an explicit fact its
     session (what was said there); deductions and other conclusions are drawn from all the
     observer knows, so they span the pair's sessions (as in Honcho 3)."""
@@ -115,7 +115,7 @@ async def create_observations(
     *,
     database: Database,
     embedder: Embedder,
-    index: ObservationIndex,
+    observation_index: ObservationIndex,
     workspace_id: str,
     observations: list[NewObservation],
 ) -> list[Observation]:
@@ -129,7 +129,9 @@ async def create_observations(
     vectors = await embedder.embed([o.content for o in observations])
     async with database.write() as db:
         await _check_references(db, workspace_id, observations)  # may have gone meanwhile
-        return await store_observations(db, workspace_id, observations, vectors, index, merge=False)
+        return await store_observations(
+            db, workspace_id, observations, vectors, observation_index, merge=False
+        )
 
 
 async def _check_references(
@@ -148,7 +150,7 @@ async def store_observations(
     workspace_id: str,
     observations: list[NewObservation],
     vectors: np.ndarray,
-    index: ObservationIndex,
+    observation_index: ObservationIndex,
     *,
     merge: bool = True,
 ) -> list[Observation]:
@@ -156,7 +158,9 @@ async def store_observations(
     changed facts unless `merge` is False, inside the caller's write transaction; one row per
     input, in order (a merged input gets the row it merged into; new rows are not attached to
     the session)."""
-    written = await write_observations(db, workspace_id, observations, vectors, index, merge=merge)
+    written = await write_observations(
+        db, workspace_id, observations, vectors, observation_index, merge=merge
+    )
     fresh = {i: Observation(**row) for i, row in written.new_rows.items()}
     return [fresh[i] if i in fresh else written.existing[i] for i in written.ids]
 
@@ -175,7 +179,7 @@ class _Added:
 
     ids: list[str]
     contents: list[str]
-    scopes: list[Scope]
+    scopes: list[MergeScope]
     vectors: np.ndarray  # unit vectors, filled in place
 
 
@@ -184,7 +188,7 @@ async def write_observations(
     workspace_id: str,
     observations: list[NewObservation],
     vectors: np.ndarray,
-    index: ObservationIndex,
+    observation_index: ObservationIndex,
     *,
     merge: bool = True,
 ) -> Written:
@@ -211,7 +215,9 @@ async def write_observations(
     for pair in pairs:
         rows = rows_of[pair]
         scopes = [observations[row].scope for row in rows]
-        found = await index.candidates(db, pair, vectors[rows], scopes, CANDIDATES, REACH)
+        found = await observation_index.candidates(
+            db, pair, vectors[rows], scopes, CANDIDATES, REACH
+        )
         for row, hits in zip(rows, found, strict=True):
             stored[row] = hits
     # their rows, in one read (absent if deleted or superseded meanwhile)

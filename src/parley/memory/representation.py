@@ -58,7 +58,7 @@ async def build_representation(
     *,
     database: Database,
     embedder: Embedder,
-    index: ObservationIndex,
+    observation_index: ObservationIndex,
     workspace_id: str,
     request: RepresentationRequest,
 ) -> Representation:
@@ -68,7 +68,11 @@ async def build_representation(
     vector = (await embedder.embed([query]))[0] if query else None
     async with database.read() as db:
         return await select_observations(
-            db, index=index, workspace_id=workspace_id, request=request, vector=vector
+            db,
+            observation_index=observation_index,
+            workspace_id=workspace_id,
+            request=request,
+            vector=vector,
         )
 
 
@@ -109,7 +113,7 @@ async def ranked_candidates(
 async def select_observations(
     db: AsyncSession,
     *,
-    index: ObservationIndex,
+    observation_index: ObservationIndex,
     workspace_id: str,
     request: RepresentationRequest,
     vector: object | None,
@@ -122,7 +126,7 @@ async def select_observations(
     limit = request.max_observations
     chosen: list[str] = []
     if vector is not None:
-        hits = await index.nearest(
+        hits = await observation_index.nearest(
             db,
             pair,
             vector,  # type: ignore[arg-type]

@@ -83,7 +83,7 @@ Mode = Literal["hybrid", "vector", "text"]
 
 
 @dataclass(frozen=True)
-class Scope:
+class SearchScope:
     """Where to search: a workspace, optionally one session or one sender."""
 
     workspace_id: str
@@ -100,15 +100,15 @@ def query_words(query: str) -> list[str]:
 
 class MessageSearch:
     def __init__(
-        self, database: Database, embedder: Embedder, index: MessageVectorIndex | None
+        self, database: Database, embedder: Embedder, vector_index: MessageVectorIndex | None
     ) -> None:
         self._database = database
         self._embedder = embedder
-        self._index = index  # None on PostgreSQL, which searches with pgvector
+        self._vector_index = vector_index  # None on PostgreSQL, which searches with pgvector
 
     async def search(
         self,
-        scope: Scope,
+        scope: SearchScope,
         query: str,
         *,
         filters: dict[str, Any] | None,
@@ -148,7 +148,7 @@ class MessageSearch:
             if not wants_vector:
                 return []
             view = None
-            if self._index is not None:  # read the scope's rows while the query is embedded
+            if self._vector_index is not None:  # read the scope's rows while the query is embedded
                 view = await self._index_view(scope, restrict)
             if own_embedding is not None:
                 query_vector = (await own_embedding)[0]
@@ -179,10 +179,10 @@ class MessageSearch:
         by_seq = {row.seq: row for row in rows}
         return [by_seq[seq] for seq in seqs if seq in by_seq]
 
-    async def _index_view(self, scope: Scope, restrict: _Restriction) -> View:
+    async def _index_view(self, scope: SearchScope, restrict: _Restriction) -> View:
         """The in-memory index's rows for the scope and restriction (SQLite), brought up to
         date with the database first."""
-        assert self._index is not None
+        assert self._vector_index is not None
         async with self._database.read() as db:
             allowed = None
             if restrict.filters:
@@ -193,7 +193,7 @@ class MessageSearch:
                     .limit(MAX_FILTERED_CANDIDATES)
                 )
                 allowed = np.fromiter(allowed_rows, dtype=np.int64)
-            collection = await self._index.collection(db, scope.workspace_id)
+            collection = await self._vector_index.collection(db, scope.workspace_id)
         return collection.view(
             session_id=scope.session_id,
             peer_id=scope.peer_id,
@@ -204,7 +204,7 @@ class MessageSearch:
     async def _pgvector_ranking(
         self,
         db: AsyncSession,
-        scope: Scope,
+        scope: SearchScope,
         restrict: _Restriction,
         vector: np.ndarray,
         depth: int,
@@ -238,7 +238,7 @@ class MessageSearch:
     async def _text_ranking(
         self,
         db: AsyncSession,
-        scope: Scope,
+        scope: SearchScope,
         restrict: _Restriction,
         words: list[str],
         depth: int,
@@ -307,7 +307,7 @@ class MessageSearch:
         )
         return [(seq, float(score)) for seq, score in (await db.execute(stmt)).all()]
 
-    async def _fts_scope_tokens(self, db: AsyncSession, scope: Scope) -> list[str]:
+    async def _fts_scope_tokens(self, db: AsyncSession, scope: SearchScope) -> list[str]:
         """The workspace token, or none when the workspace holds most of the messages: bm25
         reads a query term's whole posting list once per query (about 12 ms for a token on
         100k rows), while filtering by `messages.workspace_id` costs only the rows of other
@@ -368,7 +368,7 @@ def _hex(value: str) -> str:
     return value.encode().hex()
 
 
-def fts_match(scope: Scope, words: list[str], *, tokens: list[str] | None = None) -> str:
+def fts_match(scope: SearchScope, words: list[str], *, tokens: list[str] | None = None) -> str:
     """An FTS5 query: any of the words in the content, within the scope's tokens, so FTS5
     intersects posting lists instead of SQL filtering every match of a common word. A session
     or peer token implies its workspace; `tokens` overrides the scope's tokens."""
@@ -430,7 +430,7 @@ def _seen_by(peer_id: str) -> ColumnElement[bool]:
 
 
 def _scoped(
-    scope: Scope, rows: type[Message] | type[MessageEmbedding] = Message
+    scope: SearchScope, rows: type[Message] | type[MessageEmbedding] = Message
 ) -> ColumnElement[bool]:
     """The scope over `messages` or over `message_embeddings`, which copies a message's scope."""
     clause: ColumnElement[bool] = rows.workspace_id == scope.workspace_id

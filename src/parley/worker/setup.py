@@ -134,7 +134,7 @@ def build_worker(
 ) -> Worker:
     defaults = reasoning_defaults(settings, models)
     card_max = settings.peer_card_max_facts
-    index = observation_index or ObservationIndex(
+    observation_index = observation_index or ObservationIndex(
         embedder.dimensions, in_memory=database.dialect == "sqlite"
     )
     retry = delivery_policy(settings).retry
@@ -143,12 +143,18 @@ def build_worker(
             database,
             embedder,
             models.deriver,
-            index=index,
+            observation_index=observation_index,
             defaults=defaults,
             card_max_facts=card_max,
         ),
         SUMMARY: Summarizer(database, models.summary),
-        DREAM: Dreamer(database, embedder, models.deriver, index=index, card_max_facts=card_max),
+        DREAM: Dreamer(
+            database,
+            embedder,
+            models.deriver,
+            observation_index=observation_index,
+            card_max_facts=card_max,
+        ),
         CARD: CardRebuilder(database, models.deriver, card_max_facts=card_max),
         WEBHOOK: webhook_task(
             signing_key=settings.webhook_signing_key,

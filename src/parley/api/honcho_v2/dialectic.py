@@ -204,7 +204,7 @@ async def get_representation(
     representation = await build_representation(
         database=state.database,
         embedder=state.embedder,
-        index=state.observation_index,
+        observation_index=state.observation_index,
         workspace_id=workspace_id,
         request=RepresentationRequest(
             observer=peer_id,
@@ -237,7 +237,7 @@ async def get_peer_context(
     representation = await build_representation(
         database=state.database,
         embedder=state.embedder,
-        index=state.observation_index,
+        observation_index=state.observation_index,
         workspace_id=workspace_id,
         request=RepresentationRequest(
             observer=peer_id,
@@ -283,7 +283,7 @@ async def get_session_context(
     context = await session_context(
         database=state.database,
         embedder=state.embedder,
-        index=state.observation_index,
+        observation_index=state.observation_index,
         workspace_id=workspace_id,
         request=ContextRequest(
             session_id=session_id,

@@ -93,7 +93,7 @@ async def create_observations(
     rows = await service.create_observations(
         database=state.database,
         embedder=state.embedder,
-        index=state.observation_index,
+        observation_index=state.observation_index,
         workspace_id=workspace_id,
         observations=[
             NewObservation(

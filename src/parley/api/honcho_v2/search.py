@@ -11,7 +11,7 @@ from parley.api.deps import Name, Scope, StateDep, requires
 from parley.api.honcho_v2.schemas import Message, message_out
 from parley.api.storable import StoredJson
 from parley.auth.keys import Principal
-from parley.memory.search import Scope as SearchScope
+from parley.memory.search import SearchScope
 
 router = APIRouter(prefix="/workspaces/{workspace_id}", tags=["search"])
 
