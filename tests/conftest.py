@@ -157,7 +157,7 @@ def reasoning_settings(**overrides: Any) -> dict[str, Any]:
     return {
         "worker_embedded": True,
         "worker_poll_s": 0.05,
-        "work_backoff_s": 0.05,
+        "worker_backoff_s": 0.05,
         "worker_concurrency": 2,
     } | overrides
 

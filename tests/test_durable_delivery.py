@@ -326,7 +326,7 @@ def test_a_worker_killed_mid_refresh_runs_the_refresh_again_after_restart(
 
 @pytest.mark.parametrize(
     "settings_overrides",
-    [{"auth_enabled": True, "data_allow_private_hosts": True, "work_max_attempts": 2}],
+    [{"auth_enabled": True, "data_allow_private_hosts": True, "worker_max_attempts": 2}],
     indirect=True,
 )
 def test_a_refresh_that_keeps_killing_workers_is_reported_failed(

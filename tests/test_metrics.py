@@ -183,7 +183,7 @@ def test_queue_depth_counts_the_pending_work_by_task_type(client: TestClient) ->
     assert queue(scrape(client)) == idle_queue(**{"derive/pending": 4})
 
 
-@configured(**reasoning_settings(work_max_attempts=1))
+@configured(**reasoning_settings(worker_max_attempts=1))
 def test_queue_depth_counts_failed_work_and_model_errors(
     client: TestClient, model: FakeOpenAI
 ) -> None:

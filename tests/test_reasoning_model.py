@@ -41,7 +41,7 @@ def settings_overrides(model: FakeOpenAI) -> dict[str, Any]:
         llm_base_url=model.base_url,
         llm_model="fake-model",
         llm_max_retries=0,
-        work_max_attempts=2,
+        worker_max_attempts=2,
     )
 
 
@@ -196,7 +196,7 @@ def test_a_failing_model_keeps_the_task_failed_with_its_error_and_the_message(
     )
     assert failure["attempts"] == 2
     assert "ModelError" in failure["error"] and "500" in failure["error"]
-    assert len([p for p in model.prompts() if EXTRACT in p]) == 2  # work_max_attempts
+    assert len([p for p in model.prompts() if EXTRACT in p]) == 2  # worker_max_attempts
     message = ws.get(f"/v2/workspaces/{W}/sessions/s1/messages/{sent[0]['id']}")
     assert message.json()["content"] == "I like tea."
     assert observations(ws) == []

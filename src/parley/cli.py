@@ -8,16 +8,20 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 
-from parley.config import Settings, SettingsError
+from parley.config import ENV_PREFIX, Settings, SettingsError
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    """The environment variable of a setting's error (a renamed one is located by it)."""
+    name = "_".join(str(part) for part in loc).upper()
+    return name if name.startswith(ENV_PREFIX) else f"{ENV_PREFIX}{name}"
 
 
 def _settings() -> Settings:
     try:
         return Settings()
     except ValidationError as err:
-        problems = "; ".join(
-            f"PARLEY_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in err.errors()
-        )
+        problems = "; ".join(f"{_variable(e['loc'])}: {e['msg']}" for e in err.errors())
         raise SystemExit(f"parley: invalid settings: {problems}") from err
 
 

@@ -6,11 +6,12 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from parley.data.file_roots import parse_grants
@@ -18,6 +19,30 @@ from parley.data.file_roots import parse_grants
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "your-secret", "placeholder", "test"}
 MIN_SECRET_LENGTH = 32
 LlmProvider = Literal["auto", "openai", "anthropic", "llama_cpp", "none"]
+# Settings renamed so that one prefix names one thing (`worker_*`: the worker and the work it
+# runs): the old name still works, as a keyword and as PARLEY_<OLD> (the new one wins when both
+# are set), and `deprecated_environment` names the old variables a process was started with.
+RENAMED = {
+    "work_max_attempts": "worker_max_attempts",
+    "work_backoff_s": "worker_backoff_s",
+    "work_retention_days": "worker_retention_days",
+}
+ENV_PREFIX = "PARLEY_"
+
+
+def _also_read_as(old: str) -> AliasChoices:
+    """The environment variables of a renamed setting: its own, then its old one."""
+    return AliasChoices(f"{ENV_PREFIX}{RENAMED[old].upper()}", f"{ENV_PREFIX}{old.upper()}")
+
+
+def deprecated_environment(environ: Mapping[str, str]) -> list[str]:
+    """'PARLEY_OLD: use PARLEY_NEW' for each renamed setting set by its old variable."""
+    names = {name.upper() for name in environ}
+    return [
+        f"{ENV_PREFIX}{old.upper()}: use {ENV_PREFIX}{new.upper()}"
+        for old, new in RENAMED.items()
+        if f"{ENV_PREFIX}{old.upper()}" in names
+    ]
 
 
 class SettingsError(ValueError):
@@ -25,7 +50,9 @@ class SettingsError(ValueError):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PARLEY_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", frozen=True, validate_by_name=True
+    )
 
     data_dir: Path = Field(
         default=Path("parley-data"),
@@ -192,14 +219,24 @@ class Settings(BaseSettings):
     worker_lease_s: float = Field(
         default=60.0, ge=1, description="Lease on a claimed work unit; renewed while it runs."
     )
-    work_max_attempts: int = Field(
-        default=5, ge=1, le=50, description="Attempts per task before it is kept as failed."
+    worker_max_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=50,
+        description="Attempts per task before it is kept as failed.",
+        validation_alias=_also_read_as("work_max_attempts"),
     )
-    work_backoff_s: float = Field(
-        default=5.0, ge=0, description="First retry delay of a failed task; doubles per attempt."
+    worker_backoff_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="First retry delay of a failed task; doubles per attempt.",
+        validation_alias=_also_read_as("work_backoff_s"),
     )
-    work_retention_days: float = Field(
-        default=7.0, gt=0, description="Days finished work items stay in the queue's status."
+    worker_retention_days: float = Field(
+        default=7.0,
+        gt=0,
+        description="Days finished work items stay in the queue's status.",
+        validation_alias=_also_read_as("work_retention_days"),
     )
     deriver_batch_messages: int = Field(
         default=50, ge=1, le=200, description="Messages the deriver reasons over in one call."
@@ -276,6 +313,23 @@ class Settings(BaseSettings):
         default=True, description="Apply database migrations when the server starts."
     )
     log_level: str = Field(default="info", description="Log level of `parley serve`.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_keywords(cls, data: Any) -> Any:
+        """Settings(work_backoff_s=...) still works: an old keyword becomes the new one (and,
+        as any keyword does, wins over the environment)."""
+        if not isinstance(data, dict) or not RENAMED.keys() & data.keys():
+            return data
+        data = dict(data)
+        for old, new in RENAMED.items():
+            if old in data:
+                value = data.pop(old)
+                if new not in data:
+                    for variable in _also_read_as(old).choices:
+                        data.pop(variable, None)
+                    data[new] = value
+        return data
 
     @field_validator("jwt_secret", "webhook_secret", "credentials_secret")
     @classmethod

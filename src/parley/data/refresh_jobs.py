@@ -5,7 +5,7 @@ type `refresh_callback`) in the transaction that finishes the job, and the callb
 success or failure, to the caller's URL with its token as a bearer token.
 
 A job cut off by a crash is run again (its lease runs out) once a worker runs, and its catalogs
-stay ACTIVE until then. A job that fails past its attempts (`PARLEY_WORK_MAX_ATTEMPTS`; a
+stay ACTIVE until then. A job that fails past its attempts (`PARLEY_WORKER_MAX_ATTEMPTS`; a
 catalog that cannot be read is an outcome, not a failure) leaves its ACTIVE catalogs FAILED and
 still calls back. One project's jobs run one at a time, in order.
 

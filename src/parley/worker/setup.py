@@ -105,8 +105,8 @@ def queue_policy(settings: Settings) -> QueuePolicy:
     deliveries = delivery_policy(settings).retry
     return QueuePolicy(
         lease_s=settings.worker_lease_s,
-        max_attempts=settings.work_max_attempts,
-        backoff_s=settings.work_backoff_s,
+        max_attempts=settings.worker_max_attempts,
+        backoff_s=settings.worker_backoff_s,
         batch_units=lambda task_type: batches.get(task_type, 1),
         retries=dict.fromkeys(DELIVERIES, deliveries),
         on_failed={CATALOG_REFRESH: refresh_failed},
@@ -184,7 +184,7 @@ def build_worker(
         policy=queue_policy(settings),
         lanes=lanes(settings),
         poll_s=settings.worker_poll_s,
-        retention_days=settings.work_retention_days,
+        retention_days=settings.worker_retention_days,
         settled=settled,
     )
 
