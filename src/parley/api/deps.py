@@ -171,3 +171,11 @@ def requires(scope: Scope) -> Any:
 
 def auth_scope_of(call: Any) -> Scope | None:
     return getattr(call, "auth_scope", None)
+
+
+# The access policies routes share, declared once (a route names the one it needs).
+AnyKey = Annotated[Principal, requires(Scope.AUTHENTICATED)]
+WorkspaceAccess = Annotated[Principal, requires(Scope.WORKSPACE)]
+PeerAccess = Annotated[Principal, requires(Scope.PEER)]
+SessionAccess = Annotated[Principal, requires(Scope.SESSION)]
+OwnProject = Annotated[Principal, requires(Scope.PROJECT)]  # a Peaka project (= workspace)

@@ -48,8 +48,8 @@ class ContextRequest:
     tokens: int | None = None
     summary: bool = True
     last_message: str | None = None
-    peer_target: str | None = None
-    peer_perspective: str | None = None
+    observed: str | None = None  # whose representation and card to include (API: peer_target)
+    observer: str | None = None  # whose view of them (default: their own; API: peer_perspective)
     limit_to_session: bool = False
     search_top_k: int | None = None
     search_max_distance: float | None = None
@@ -84,10 +84,10 @@ async def session_context(
 ) -> SessionContext:
     budget = max(0, min(request.tokens if request.tokens is not None else MAX_TOKENS, MAX_TOKENS))
     perspective = None
-    if request.peer_target is not None:
+    if request.observed is not None:
         perspective = RepresentationRequest(
-            observer=request.peer_perspective or request.peer_target,
-            observed=request.peer_target,
+            observer=request.observer or request.observed,
+            observed=request.observed,
             session_id=request.session_id if request.limit_to_session else None,
             search_query=request.last_message,
             search_top_k=request.search_top_k,
@@ -95,7 +95,7 @@ async def session_context(
             include_most_derived=request.include_most_derived,
             max_observations=request.max_observations or SERVER_MAX_OBSERVATIONS,
         )
-    # an unknown session, target or perspective has nothing to give: an empty context, as in
+    # an unknown session, observed or observer has nothing to give: an empty context, as in
     # Honcho
     query = (request.last_message or "").strip() if perspective is not None else ""
     vector = (await embedder.embed([query]))[0] if query else None

@@ -1,7 +1,7 @@
 """Peer chat (the dialectic): answer a question about a peer from memory.
 
-The path peer is the observer; the target (default: itself) is the observed. Retrieval, all
-scoped to what the observer may know:
+The path peer is the observer; the observed is the API's `target` (default: the observer).
+Retrieval, all scoped to what the observer may know:
 - the observer's observations about the observed: nearest to the question, most derived, most
   recent (with `session_id`: only those made in that session);
 - the observer's peer card of the observed;
@@ -140,7 +140,7 @@ class Dialectic:
 
             async def matching_messages() -> list[Message]:
                 if sessions is not None and not sessions:
-                    return []  # the observer shares no session with the target
+                    return []  # the observer shares no session with the observed
                 scope = SearchScope(
                     workspace_id=workspace_id,
                     session_id=request.session_id,

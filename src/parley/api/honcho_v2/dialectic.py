@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from parley.api.access import check_named_session
-from parley.api.deps import Name, Scope, StateDep, requires
+from parley.api.deps import Name, PeerAccess, Scope, StateDep, requires
 from parley.api.errors import detail_errors
 from parley.api.honcho_v2.reasoning import Summary, summary_out
 from parley.api.honcho_v2.schemas import Message, message_out
@@ -45,7 +45,6 @@ IdQuery = Annotated[
 EmptyOrIdQuery = Annotated[
     str | None, Query(max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN.replace("+$", "*$"))
 ]
-PeerAccess = Annotated[Principal, requires(Scope.PEER)]
 
 
 class DialecticOptions(BaseModel):
@@ -290,8 +289,8 @@ async def get_session_context(
             tokens=tokens,
             summary=summary,
             last_message=last_message,
-            peer_target=peer_target,
-            peer_perspective=peer_perspective,
+            observed=peer_target,
+            observer=peer_perspective,
             # A session or peer key sees the session, not what its peers concluded elsewhere
             # (Honcho lets any key of the workspace read every session's observations here)
             limit_to_session=limit_to_session

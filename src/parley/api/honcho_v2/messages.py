@@ -19,6 +19,7 @@ from parley.api.deps import (
     PageSize,
     ReadDb,
     Scope,
+    SessionAccess,
     SettingsDep,
     StateDep,
     WriteDb,
@@ -50,7 +51,6 @@ router = APIRouter(
     prefix="/workspaces/{workspace_id}/sessions/{session_id}/messages", tags=["messages"]
 )
 
-SessionAccess = Annotated[Principal, requires(Scope.SESSION)]
 _metadata = TypeAdapter(StoredJson)
 _datetime = TypeAdapter(AwareDatetime)
 

@@ -10,16 +10,22 @@ from fastapi import APIRouter, Body, Query
 from pydantic import AliasChoices, BaseModel, Field
 
 from parley import erasure
-from parley.api.deps import Name, PageNumber, PageSize, ReadDb, Scope, StateDep, WriteDb, requires
+from parley.api.deps import (
+    Name,
+    PageNumber,
+    PageSize,
+    ReadDb,
+    StateDep,
+    WorkspaceAccess,
+    WriteDb,
+)
 from parley.api.honcho_v2.schemas import CreateName, Page, page_of
 from parley.api.storable import Storable, StoredJson, StoredText
-from parley.auth.keys import Principal
 from parley.memory import observations as service
 from parley.memory.observations import NewObservation
 
 router = APIRouter(prefix="/workspaces/{workspace_id}", tags=["observations"])
 
-WorkspaceAccess = Annotated[Principal, requires(Scope.WORKSPACE)]
 PATHS = ("/observations", "/conclusions")
 
 

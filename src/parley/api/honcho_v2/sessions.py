@@ -20,6 +20,7 @@ from parley.api.deps import (
     PageSize,
     ReadDb,
     Scope,
+    SessionAccess,
     StateDep,
     WriteDb,
     requires,
@@ -46,7 +47,6 @@ from parley.memory.sessions import PeerConfig
 router = APIRouter(prefix="/workspaces/{workspace_id}/sessions", tags=["sessions"])
 
 PeerConfigs = Annotated[dict[CreateName, SessionPeerConfig], Body()]
-SessionAccess = Annotated[Principal, requires(Scope.SESSION)]
 
 
 def _configs(peers: dict[str, SessionPeerConfig] | None) -> dict[str, PeerConfig]:

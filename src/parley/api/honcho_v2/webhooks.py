@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks
 from fastapi.exceptions import RequestValidationError
@@ -12,10 +12,9 @@ from parley.api.deps import (
     PageNumber,
     PageSize,
     ReadDb,
-    Scope,
     StateDep,
+    WorkspaceAccess,
     WriteDb,
-    requires,
 )
 from parley.api.errors import detail_errors
 from parley.api.honcho_v2.schemas import (
@@ -25,14 +24,11 @@ from parley.api.honcho_v2.schemas import (
     page_of,
     webhook_out,
 )
-from parley.auth.keys import Principal
 from parley.errors import InvalidInput
 from parley.memory import webhooks as service
 from parley.memory.webhook_delivery import enqueue_event
 
 router = APIRouter(prefix="/workspaces/{workspace_id}/webhooks", tags=["webhooks"])
-
-WorkspaceAccess = Annotated[Principal, requires(Scope.WORKSPACE)]
 
 
 def url_refused(url: str, reason: str) -> RequestValidationError:

@@ -17,7 +17,7 @@ from parley.agent import lc_messages, threads
 from parley.agent.graph import AgentRequest, DataAgent, Listener, Turn
 from parley.agent.state import AgentState
 from parley.agent.user_memory import DEFAULT_USER_PEER
-from parley.api.deps import Name, ReadDb, Scope, StateDep, WriteDb, requires
+from parley.api.deps import Name, OwnProject, ReadDb, StateDep, WriteDb
 from parley.api.errors import peaka_errors
 from parley.api.peaka_v1.schemas import Body
 from parley.api.storable import Storable
@@ -29,7 +29,6 @@ from parley.store.agent_models import AgentThread
 
 log = logging.getLogger("parley.agent")
 router = APIRouter(tags=["ai-agent"])
-OwnProject = Annotated[Principal, requires(Scope.PROJECT)]
 BASE = "/ai-agent/{project_id}"
 PeerName = Annotated[str, Field(min_length=1, max_length=512, pattern=NAME_PATTERN)]
 StreamMode = Literal["values", "updates", "messages", "debug"]

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Response
 
 from parley import erasure
-from parley.api.deps import DataChange, Name, ReadDb, Scope, StateDep, WriteDb, requires
+from parley.api.deps import DataChange, Name, OwnProject, ReadDb, StateDep, WriteDb
 from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.schemas import CatalogRequest, catalog_out, column_out, table_out
-from parley.auth.keys import Principal
 from parley.data import catalog as service
 
 router = APIRouter(tags=["catalogs"])
-OwnProject = Annotated[Principal, requires(Scope.PROJECT)]
 BASE = "/data/projects/{project_id}/catalogs"
 TABLE = BASE + "/{catalog_id}/schemas/{schema_name}/tables/{table_name}"
 

@@ -9,27 +9,24 @@ from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
 
 from parley import erasure
 from parley.api.deps import (
+    AnyKey,
     DataChange,
     Name,
+    OwnProject,
     ReadDb,
-    Scope,
     SettingsDep,
     StateDep,
     WriteDb,
-    requires,
 )
 from parley.api.errors import peaka_errors
 from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.schemas import ConnectionRequest, connection_out
-from parley.auth.keys import Principal
 from parley.data import connections as service
 from parley.data.connectors import connector_class, connector_classes
 from parley.data.connectors.base import BadCredential
 from parley.errors import NotFound, TooLarge
 
 router = APIRouter(tags=["connections"])
-OwnProject = Annotated[Principal, requires(Scope.PROJECT)]
-AnyKey = Annotated[Principal, requires(Scope.AUTHENTICATED)]
 
 
 @router.get("/connections/config")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Depends, Query
 
 from parley import erasure
-from parley.api.deps import Name, ReadDb, Scope, StateDep, WriteDb, requires
+from parley.api.deps import Name, OwnProject, ReadDb, StateDep, WriteDb
 from parley.api.errors import peaka_errors
 from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.schemas import (
@@ -24,7 +24,6 @@ from parley.api.peaka_v1.schemas import (
     metadata_column_out,
     relation_out,
 )
-from parley.auth.keys import Principal
 from parley.data import catalog as catalogs
 from parley.data import metadata as service
 from parley.data.connections import open_connector
@@ -35,7 +34,6 @@ from parley.data.sql_guard import TableName, quoted_column, quoted_table
 from parley.errors import InvalidInput, NotFound
 
 router = APIRouter(tags=["metadata"])
-OwnProject = Annotated[Principal, requires(Scope.PROJECT)]
 BASE = "/metadata/{project_id}"
 Text = Annotated[str, Query(min_length=1, max_length=10_000)]
 

@@ -7,7 +7,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Response
 
-from parley.api.deps import DataChange, KeyChange, Name, ReadDb, Scope, WriteDb, requires
+from parley.api.deps import (
+    DataChange,
+    KeyChange,
+    Name,
+    OwnProject,
+    ReadDb,
+    Scope,
+    WriteDb,
+    requires,
+)
 from parley.api.errors import peaka_errors
 from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.schemas import (
@@ -23,7 +32,6 @@ from parley.data.connections import list_connections
 
 router = APIRouter(tags=["projects"])
 Partner = Annotated[Principal, requires(Scope.ADMIN)]
-OwnProject = Annotated[Principal, requires(Scope.PROJECT)]
 
 
 @router.get("/projects")

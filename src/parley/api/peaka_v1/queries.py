@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Response
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from parley.api.deps import Name, ReadDb, Scope, WriteDb, requires
+from parley.api.deps import AnyKey, Name, OwnProject, ReadDb, WriteDb
 from parley.api.errors import peaka_errors
 from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.schemas import (
@@ -20,7 +20,6 @@ from parley.api.peaka_v1.schemas import (
     TranspileRequest,
     saved_query_out,
 )
-from parley.auth.keys import Principal
 from parley.data import saved_queries as service
 from parley.data.connections import DataServices
 from parley.data.connectors.results import RowLayout, render_rows
@@ -30,8 +29,6 @@ from parley.data.sql_guard import transpile
 from parley.errors import InvalidInput, NotFound
 
 router = APIRouter(tags=["queries"])
-OwnProject = Annotated[Principal, requires(Scope.PROJECT)]
-AnyKey = Annotated[Principal, requires(Scope.AUTHENTICATED)]
 BASE = "/data/projects/{project_id}/queries"
 Format = Literal["CELL_TYPED", "SIMPLE", "COMPACT"]
 
