@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import UTC, datetime, timedelta
 
@@ -29,6 +30,7 @@ def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from parley.app import create_app
+    from parley.banner import banner
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = _settings().model_copy(update=overrides)
@@ -36,6 +38,7 @@ def _serve(args: argparse.Namespace) -> None:
         settings.check_serve_safety()
     except SettingsError as err:
         raise SystemExit(f"parley: {err}") from err
+    print(banner(settings, os.environ), flush=True)
     startup = []
     if args.demo:
         from parley.demo.startup import demo_startup
