@@ -14,7 +14,7 @@ if [ ! -x "$PARLEY_VENV/bin/python" ]; then
   "$python" -m venv "$PARLEY_VENV"
 fi
 
-# pip install "$@" with its whole output in $log; on the terminal a dot per package it collects
+# pip install "$@" with its whole output in $log; on the terminal a dot per package it takes
 _parley_pip() {
   local log="$1" line
   shift
@@ -23,7 +23,7 @@ _parley_pip() {
     2>&1 | while IFS= read -r line; do
     printf '%s\n' "$line" >>"$log"
     case "$line" in
-      Collecting*) printf '.' >&2 ;;
+      Collecting* | Processing*) printf '.' >&2 ;;
       "Installing collected packages:"*) printf '\n  installing them...' >&2 ;;
     esac
   done
@@ -47,13 +47,13 @@ print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' "$repo/pyproj
       "pyproject.toml changed; usually under a minute)..." >&2
   else
     echo "First start: installing Parley${extras:+ $extras} and its dependencies into" \
-      "$PARLEY_VENV (usually 2-3 minutes)..." >&2
+      "$PARLEY_VENV (usually 1-3 minutes)..." >&2
   fi
   log="$PARLEY_VENV/parley-install.log"
   printf '  collecting packages' >&2
   if ! _parley_pip "$log" --editable "$repo$extras"; then
     echo >&2
-    tail -n 20 "$log" >&2
+    grep -v "is ignored: it is neither a file nor a directory" "$log" | tail -n 20 >&2
     echo "parley: installing failed; pip's whole output is in $log" >&2
     exit 1
   fi
