@@ -86,3 +86,27 @@ def test_every_documented_command_exists_with_its_flags() -> None:
     # the check reads what it should: the docs' benches, scripts and commands
     assert {"bench/beam_retrieval.py", "bench/text2sql_eval.py", "scripts/serve"} <= checked
     assert {"parley serve", "parley keys create", "parley keys partner create"} <= checked
+
+
+def test_the_glossary_names_what_the_code_and_tables_have() -> None:
+    import parley.store.agent_models
+    import parley.store.data_models
+    from parley.store.models import Base
+
+    glossary = (ROOT / "docs" / "glossary.md").read_text()
+    spans = set(_INLINE.findall(glossary))
+    source = "\n".join(p.read_text() for p in (ROOT / "src" / "parley").rglob("*.py"))
+    classes = [s for s in spans if re.fullmatch(r"[A-Z][a-z]+(?:[A-Z][a-z]+)+|Scope|Principal", s)]
+    missing = [c for c in classes if not re.search(rf"^(?:class {c}\b|{c} = )", source, re.M)]
+    assert missing == []
+    assert {"MessageVectorIndex", "ObservationIndex", "SearchScope", "WorkItem"} <= set(classes)
+    tables = Base.metadata.tables
+    assert parley.store.data_models and parley.store.agent_models  # their tables are registered
+    named_tables = [s for s in spans if s in tables]
+    assert len(named_tables) >= 10
+    columns = [s.split(".") for s in spans if re.fullmatch(r"[a-z_]+\.[a-z_]+", s)]
+    for table, column in columns:
+        assert column in tables[table].columns, f"{table}.{column}"
+    assert len(columns) >= 6
+    for keyword in ("observation_index", "vector_index", "work_unit_key", "user_peer_id"):
+        assert re.search(rf"\b{keyword}\b", source), keyword
