@@ -64,32 +64,32 @@ class Copy(StrEnum):
 
 
 @dataclass(frozen=True)
-class Field:
+class StateField:
     copy: Copy
     redacted: Any = None  # a MADE field's value once redacted
 
 
-STATE_FIELDS: dict[str, Field] = {
-    "projectId": Field(Copy.NEUTRAL),
-    "messages": Field(Copy.MADE),  # [question, answer]: rebuilt, see `_redact_made`
-    "noExecute": Field(Copy.NEUTRAL),
-    "userIntentReasoning": Field(Copy.NEUTRAL),  # the intent's name
-    "tableNames": Field(Copy.CATALOG),
-    "metadata": Field(Copy.CATALOG),
-    "currentGeneratedQuery": Field(Copy.MADE),
-    "currentQueryError": Field(Copy.MADE),
-    "invalidQuery": Field(Copy.MADE, False),
-    "currentQueryResult": Field(Copy.MADE),
-    "goldSQLs": Field(Copy.GOLDEN),
-    "currentQueryReasoning": Field(Copy.MADE),
-    "catalogs": Field(Copy.CATALOG),
-    "sampleQuestions": Field(Copy.MADE, []),
-    "userId": Field(Copy.NEUTRAL),
-    "userMemory": Field(Copy.MEMORY),
-    "valueMatches": Field(Copy.CATALOG),
-    "attempts": Field(Copy.MADE, []),
-    "timingsMs": Field(Copy.NEUTRAL),
-    "redacted": Field(Copy.NEUTRAL),  # set once a delete took something out
+STATE_FIELDS: dict[str, StateField] = {
+    "projectId": StateField(Copy.NEUTRAL),
+    "messages": StateField(Copy.MADE),  # [question, answer]: rebuilt, see `_redact_made`
+    "noExecute": StateField(Copy.NEUTRAL),
+    "userIntentReasoning": StateField(Copy.NEUTRAL),  # the intent's name
+    "tableNames": StateField(Copy.CATALOG),
+    "metadata": StateField(Copy.CATALOG),
+    "currentGeneratedQuery": StateField(Copy.MADE),
+    "currentQueryError": StateField(Copy.MADE),
+    "invalidQuery": StateField(Copy.MADE, False),
+    "currentQueryResult": StateField(Copy.MADE),
+    "goldSQLs": StateField(Copy.GOLDEN),
+    "currentQueryReasoning": StateField(Copy.MADE),
+    "catalogs": StateField(Copy.CATALOG),
+    "sampleQuestions": StateField(Copy.MADE, []),
+    "userId": StateField(Copy.NEUTRAL),
+    "userMemory": StateField(Copy.MEMORY),
+    "valueMatches": StateField(Copy.CATALOG),
+    "attempts": StateField(Copy.MADE, []),
+    "timingsMs": StateField(Copy.NEUTRAL),
+    "redacted": StateField(Copy.NEUTRAL),  # set once a delete took something out
 }
 TURN_COLUMNS: dict[str, Copy] = {
     "id": Copy.NEUTRAL,

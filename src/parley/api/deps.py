@@ -71,6 +71,10 @@ ReadDb = Annotated[AsyncSession, Depends(read_db)]
 WriteDb = Annotated[AsyncSession, Depends(write_db, scope="function")]
 
 Name = Annotated[str, Path(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN)]
+# an id in the query string, when given (`?target=alice`)
+OptionalName = Annotated[
+    str | None, Query(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN)
+]
 # a page past 10**9 is past any real data, and its offset must still fit a 64-bit integer
 MAX_PAGE = 1_000_000_000
 PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1")]

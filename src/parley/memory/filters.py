@@ -80,12 +80,12 @@ class Kind(Enum):
 
 
 @dataclass(frozen=True)
-class Field:
+class FilterField:
     column: ColumnElement[Any]
     kind: Kind
 
 
-FilterFields = Mapping[str, Field]
+FilterFields = Mapping[str, FilterField]
 
 
 async def compile_filters(
@@ -214,7 +214,7 @@ class _Compiler:
 
     # --- plain columns -------------------------------------------------------------------
 
-    def field(self, name: str, field: Field, value: Any) -> ColumnElement[bool]:
+    def field(self, name: str, field: FilterField, value: Any) -> ColumnElement[bool]:
         if value == WILDCARD:
             return true()
         if field.kind is Kind.JSON:
@@ -243,7 +243,7 @@ class _Compiler:
             )
         return and_(true(), *(build(op, v) for op, v in ops.items() if v != WILDCARD))
 
-    def column_op(self, name: str, field: Field, op: str, value: Any) -> ColumnElement[bool]:
+    def column_op(self, name: str, field: FilterField, op: str, value: Any) -> ColumnElement[bool]:
         column, kind = field.column, field.kind
         if op == "in":
             values = self.value_list(name, kind, value)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from parley.errors import NotFound
 from parley.ids import new_public_id
 from parley.memory.configuration import ReasoningDefaults
-from parley.memory.filters import Field, Kind, compile_filters
+from parley.memory.filters import FilterField, Kind, compile_filters
 from parley.memory.pages import Page, paginate
 from parley.memory.reasoning import plan_message_work
 from parley.memory.sessions import PeerConfig, get_or_create_session
@@ -25,12 +25,12 @@ MAX_BATCH = 100
 
 # Honcho's filter columns for messages (src/utils/filter.py): no `id`, no `content`.
 FILTER_FIELDS = {
-    "workspace_id": Field(Message.workspace_id, Kind.TEXT),
-    "session_id": Field(Message.session_id, Kind.TEXT),
-    "peer_id": Field(Message.peer_id, Kind.TEXT),
-    "token_count": Field(Message.token_count, Kind.INT),
-    "metadata": Field(Message.metadata_, Kind.JSON),
-    "created_at": Field(Message.created_at, Kind.DATETIME),
+    "workspace_id": FilterField(Message.workspace_id, Kind.TEXT),
+    "session_id": FilterField(Message.session_id, Kind.TEXT),
+    "peer_id": FilterField(Message.peer_id, Kind.TEXT),
+    "token_count": FilterField(Message.token_count, Kind.INT),
+    "metadata": FilterField(Message.metadata_, Kind.JSON),
+    "created_at": FilterField(Message.created_at, Kind.DATETIME),
 }
 
 

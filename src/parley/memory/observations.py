@@ -48,7 +48,7 @@ from parley.errors import InvalidInput, NotFound
 from parley.ids import new_public_id
 from parley.llm.embeddings import Embedder
 from parley.memory.fact_identity import CHANGE_DISTANCE, MERGE_DISTANCE, Relation, relation
-from parley.memory.filters import Field, Kind, compile_filters
+from parley.memory.filters import FilterField, Kind, compile_filters
 from parley.memory.observation_index import Hit, MergeScope, ObservationIndex, cosine_distance
 from parley.memory.pages import Page, paginate
 from parley.memory.peers import get_peer
@@ -71,18 +71,18 @@ LEVELS = frozenset({"explicit", "deductive", "inductive", "contradiction"})
 FILTER_FIELDS = {
     name: field
     for names, field in (
-        (("id",), Field(Observation.id, Kind.TEXT)),
-        (("workspace_id", "workspace_name"), Field(Observation.workspace_id, Kind.TEXT)),
-        (("observer_id", "observer"), Field(Observation.observer_id, Kind.TEXT)),
-        (("observed_id", "observed"), Field(Observation.observed_id, Kind.TEXT)),
-        (("session_id", "session_name"), Field(Observation.session_id, Kind.TEXT)),
-        (("content",), Field(Observation.content, Kind.TEXT)),
-        (("level",), Field(Observation.level, Kind.TEXT)),
-        (("times_derived",), Field(Observation.times_derived, Kind.INT)),
-        (("created_at",), Field(Observation.created_at, Kind.DATETIME)),
+        (("id",), FilterField(Observation.id, Kind.TEXT)),
+        (("workspace_id", "workspace_name"), FilterField(Observation.workspace_id, Kind.TEXT)),
+        (("observer_id", "observer"), FilterField(Observation.observer_id, Kind.TEXT)),
+        (("observed_id", "observed"), FilterField(Observation.observed_id, Kind.TEXT)),
+        (("session_id", "session_name"), FilterField(Observation.session_id, Kind.TEXT)),
+        (("content",), FilterField(Observation.content, Kind.TEXT)),
+        (("level",), FilterField(Observation.level, Kind.TEXT)),
+        (("times_derived",), FilterField(Observation.times_derived, Kind.INT)),
+        (("created_at",), FilterField(Observation.created_at, Kind.DATETIME)),
         # Parley's: the history of changed facts (current ones are listed otherwise)
-        (("superseded",), Field(Observation.superseded_by.is_not(None), Kind.BOOL)),
-        (("superseded_by",), Field(Observation.superseded_by, Kind.TEXT)),
+        (("superseded",), FilterField(Observation.superseded_by.is_not(None), Kind.BOOL)),
+        (("superseded_by",), FilterField(Observation.superseded_by, Kind.TEXT)),
     )
     for name in names
 }

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.errors import NotFound
-from parley.memory.filters import Field, Kind, compile_filters
+from parley.memory.filters import FilterField, Kind, compile_filters
 from parley.memory.pages import Page, paginate
 from parley.memory.workspaces import apply_changes, ensure_workspace
 from parley.store.engine import Database
@@ -17,10 +17,10 @@ from parley.store.models import Peer, SessionPeer
 from parley.store.upsert import insert_missing
 
 FILTER_FIELDS = {
-    "id": Field(Peer.id, Kind.TEXT),
-    "workspace_id": Field(Peer.workspace_id, Kind.TEXT),
-    "metadata": Field(Peer.metadata_, Kind.JSON),
-    "created_at": Field(Peer.created_at, Kind.DATETIME),
+    "id": FilterField(Peer.id, Kind.TEXT),
+    "workspace_id": FilterField(Peer.workspace_id, Kind.TEXT),
+    "metadata": FilterField(Peer.metadata_, Kind.JSON),
+    "created_at": FilterField(Peer.created_at, Kind.DATETIME),
 }
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.errors import BadRequest, NotFound
 from parley.ids import new_public_id
-from parley.memory.filters import Field, Kind, compile_filters
+from parley.memory.filters import FilterField, Kind, compile_filters
 from parley.memory.pages import Page, paginate
 from parley.memory.peers import ensure_peers, get_peer
 from parley.memory.workspaces import apply_changes, ensure_workspace
@@ -21,11 +21,11 @@ from parley.store.upsert import insert_missing
 MAX_OBSERVERS_PER_SESSION = 10
 
 FILTER_FIELDS = {
-    "id": Field(Session.id, Kind.TEXT),
-    "workspace_id": Field(Session.workspace_id, Kind.TEXT),
-    "is_active": Field(Session.is_active, Kind.BOOL),
-    "metadata": Field(Session.metadata_, Kind.JSON),
-    "created_at": Field(Session.created_at, Kind.DATETIME),
+    "id": FilterField(Session.id, Kind.TEXT),
+    "workspace_id": FilterField(Session.workspace_id, Kind.TEXT),
+    "is_active": FilterField(Session.is_active, Kind.BOOL),
+    "metadata": FilterField(Session.metadata_, Kind.JSON),
+    "created_at": FilterField(Session.created_at, Kind.DATETIME),
 }
 
 

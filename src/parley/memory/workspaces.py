@@ -8,15 +8,15 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.errors import NotFound
-from parley.memory.filters import Field, Kind, compile_filters
+from parley.memory.filters import FilterField, Kind, compile_filters
 from parley.memory.pages import Page, paginate
 from parley.store.models import Workspace
 from parley.store.upsert import insert_missing
 
 FILTER_FIELDS = {
-    "id": Field(Workspace.id, Kind.TEXT),
-    "metadata": Field(Workspace.metadata_, Kind.JSON),
-    "created_at": Field(Workspace.created_at, Kind.DATETIME),
+    "id": FilterField(Workspace.id, Kind.TEXT),
+    "metadata": FilterField(Workspace.metadata_, Kind.JSON),
+    "created_at": FilterField(Workspace.created_at, Kind.DATETIME),
 }
 
 

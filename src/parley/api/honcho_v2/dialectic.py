@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from parley.api.access import check_named_session
-from parley.api.deps import Name, PeerAccess, Scope, StateDep, requires
+from parley.api.deps import Name, OptionalName, PeerAccess, Scope, StateDep, requires
 from parley.api.errors import detail_errors
 from parley.api.honcho_v2.reasoning import Summary, summary_out
 from parley.api.honcho_v2.schemas import Message, message_out
@@ -38,9 +38,6 @@ log = logging.getLogger("parley.api")
 router = APIRouter(prefix="/workspaces/{workspace_id}")
 
 IdField = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN)]
-IdQuery = Annotated[
-    str | None, Query(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN)
-]
 # Honcho reads an empty `peer_target=` / `peer_perspective=` as absent
 EmptyOrIdQuery = Annotated[
     str | None, Query(max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN.replace("+$", "*$"))
@@ -225,7 +222,7 @@ async def get_peer_context(
     peer_id: Name,
     state: StateDep,
     _: PeerAccess,
-    target: IdQuery = None,
+    target: OptionalName = None,
     search_query: Annotated[str | None, Query(max_length=10_000)] = None,
     search_top_k: Annotated[int | None, Query(ge=1, le=100)] = None,
     search_max_distance: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,

@@ -7,16 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from parley.api.deps import Scope, SettingsDep, requires
+from parley.api.deps import OptionalName, Scope, SettingsDep, requires
 from parley.auth.keys import Principal, create_key
 from parley.errors import InvalidInput
-from parley.ids import MAX_NAME_LENGTH, NAME_PATTERN
 
 router = APIRouter(tags=["keys"])
-
-OptionalName = Annotated[
-    str | None, Query(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN)
-]
 
 
 @router.post("/keys")

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Query, Response
+from fastapi import APIRouter, BackgroundTasks, Response
 from pydantic import BaseModel, Field
 
 from parley import erasure
-from parley.api.deps import Name, ReadDb, Scope, StateDep, WriteDb, requires
+from parley.api.deps import Name, OptionalName, ReadDb, Scope, StateDep, WriteDb, requires
 from parley.api.storable import Storable
 from parley.auth.keys import Principal
 from parley.errors import NotFound
@@ -24,7 +24,6 @@ from parley.store.models import SessionSummary
 
 router = APIRouter(prefix="/workspaces/{workspace_id}")
 
-OptionalName = Annotated[str | None, Query(max_length=512, pattern=r"^[a-zA-Z0-9_-]+$")]
 MAX_CARD_FACTS = 500
 
 
