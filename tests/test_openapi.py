@@ -93,6 +93,28 @@ def test_peaka_deletes_document_what_they_answer(schema: dict[str, Any]) -> None
             assert "application/json" in op["responses"]["200"]["content"], path
 
 
+def test_peaka_answers_declare_their_models(schema: dict[str, Any]) -> None:
+    """Each Peaka JSON answer names a model (or a list of one), except these, whose shape
+    is the source's or the connector's own."""
+    free_form = {
+        ("get", "/api/v1/connections/config"),
+        ("get", "/api/v1/connections/config/{connection_type}"),
+        ("get", "/api/v1/connections/{project_id}/{connection_id}/detail"),
+        ("post", "/api/v1/data/projects/{project_id}/queries/execute"),
+        ("post", "/api/v1/metadata/{project_id}/refresh"),
+        ("get", "/api/v1/metadata/{project_id}/query"),
+    }
+    unnamed = set()
+    for method, path, op in _operations(schema):
+        ok = op["responses"].get("200", {})
+        body = ok.get("content", {}).get("application/json", {}).get("schema")
+        if not path.startswith(PEAKA) or body is None:
+            continue
+        if "$ref" not in body and "$ref" not in body.get("items", {}):
+            unnamed.add((method, path))
+    assert unnamed == free_form
+
+
 # --- every operation, called: its answer is one it documents --------------------------------
 
 ID = "oa-1"  # every path id and string: a valid name, the same in both passes

@@ -282,8 +282,8 @@ async def forget(db: AsyncSession, project_id: str, gone: Gone) -> set[tuple[str
         return set()
     copies: set[tuple[str, str]] = set()
     touched: dict[str, list[AgentTurn]] = defaultdict(list)  # thread -> turns deleted
-    for part in chunks(sorted(matched)):
-        turns = await db.scalars(select(AgentTurn).where(AgentTurn.id.in_(part)))
+    for turn_ids in chunks(sorted(matched)):
+        turns = await db.scalars(select(AgentTurn).where(AgentTurn.id.in_(turn_ids)))
         for turn in turns:
             sources = matched[turn.id]
             result = redact(

@@ -76,7 +76,7 @@ def thread_messages(turns: list[AgentTurn]) -> list[dict[str, Any]]:
 async def add_turn(
     db: AsyncSession, thread: AgentThread, *, question: str, answer: str, state: dict[str, Any]
 ) -> AgentTurn:
-    if db.bind.dialect.name == "postgresql":  # turns of one thread are numbered one at a time
+    if db.get_bind().dialect.name == "postgresql":  # turns of one thread are numbered one at a time
         await db.execute(
             select(AgentThread.id)
             .where(AgentThread.project_id == thread.project_id, AgentThread.id == thread.id)

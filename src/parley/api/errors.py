@@ -148,7 +148,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, exc.status_code, exc.detail, exc.error_code)
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}.get(
         exc.status_code, "HTTP_ERROR"
@@ -156,7 +156,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, exc.status_code, str(exc.detail), code)
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = jsonable_encoder(
         exc.errors(), custom_encoder={bytes: lambda b: b.decode("utf-8", "replace")}

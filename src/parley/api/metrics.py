@@ -46,7 +46,7 @@ def route_templates(app: Any) -> dict[int, str]:
     return {
         id(context.original_route): _template(context.path)
         for context in iter_route_contexts(app.routes)
-        if getattr(context, "original_route", None) is not None
+        if getattr(context, "original_route", None) is not None and context.path is not None
     }
 
 

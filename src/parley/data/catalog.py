@@ -223,6 +223,7 @@ async def _categorical_choices(db: AsyncSession, catalog_id: str) -> Categorical
     )
     choices: CategoricalChoices = {}
     for schema, table, column, limit in rows:
+        assert limit is not None  # the query keeps only columns with a limit
         choices.setdefault((schema, table), {})[column] = limit
     return choices
 

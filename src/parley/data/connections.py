@@ -213,11 +213,18 @@ def connection_detail(services: DataServices, row: DataConnection) -> dict[str, 
 
 
 class ConnectionLike(Protocol):
-    id: str
-    project_id: str
-    type: str
-    credential: str
-    updated_at: datetime
+    """A stored connection row or a frozen copy of one (`execute.ConnectionRef`): read only."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def project_id(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def credential(self) -> str: ...
+    @property
+    def updated_at(self) -> datetime: ...
 
 
 async def open_connector(services: DataServices, row: ConnectionLike) -> Connector:

@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
+from anthropic import Omit, omit
+from anthropic.types import ToolChoiceToolParam, ToolParam
 
 from parley.llm.chat import ChatMessage, Completion, ModelError, StreamUsage
 
@@ -40,21 +42,19 @@ class AnthropicChat:
         json_schema: dict[str, Any] | None = None,
     ) -> Completion:
         system, turns = _split(messages)
-        extra: dict[str, Any] = {}
+        tools: list[ToolParam] | Omit = omit
+        tool_choice: ToolChoiceToolParam | Omit = omit
         if json_schema is not None:
-            extra = {
-                "tools": [
-                    {"name": TOOL, "description": "Give the reply.", "input_schema": json_schema}
-                ],
-                "tool_choice": {"type": "tool", "name": TOOL},
-            }
+            tools = [{"name": TOOL, "description": "Give the reply.", "input_schema": json_schema}]
+            tool_choice = {"type": "tool", "name": TOOL}
         try:
             response = await self._client.messages.create(
                 model=self.model,
                 max_tokens=max_tokens,
                 messages=turns,
-                **({"system": system} if system else {}),
-                **extra,
+                system=system or omit,
+                tools=tools,
+                tool_choice=tool_choice,
             )
         except anthropic.AnthropicError as err:
             raise ModelError(f"{self.model}: {err}") from err
@@ -86,7 +86,7 @@ class AnthropicChat:
                 model=self.model,
                 max_tokens=max_tokens,
                 messages=turns,
-                **({"system": system} if system else {}),
+                system=system or omit,
             ) as stream:
                 async for text in stream.text_stream:
                     yield text

@@ -70,19 +70,24 @@ def _provider(
         if settings.llm_gguf_path is None:
             raise SettingsError("the llama_cpp provider needs PARLEY_LLM_GGUF_PATH")
         return LlamaCppChat(gguf_path=settings.llm_gguf_path)
-    common = {
-        "base_url": base_url,
-        "api_key": api_key,
-        "model": model,
-        "timeout_s": settings.llm_timeout_s,
-        "max_retries": settings.llm_max_retries,
-    }
     if not model:
         raise SettingsError(f"the {provider} provider needs a model name (PARLEY_LLM_MODEL)")
     if provider == "anthropic":
         from parley.llm.anthropic_chat import AnthropicChat
 
-        return AnthropicChat(**common)
+        return AnthropicChat(
+            base_url=base_url,
+            api_key=api_key,
+            model=model,
+            timeout_s=settings.llm_timeout_s,
+            max_retries=settings.llm_max_retries,
+        )
     from parley.llm.openai_chat import OpenAIChat
 
-    return OpenAIChat(**common)
+    return OpenAIChat(
+        base_url=base_url,
+        api_key=api_key,
+        model=model,
+        timeout_s=settings.llm_timeout_s,
+        max_retries=settings.llm_max_retries,
+    )

@@ -211,9 +211,9 @@ class Deriver:
             cited = tuple(dict.fromkeys(numbered[n].id for n in fact.messages if n in numbered))
             if fact.content:
                 facts.append(Fact(fact.content, "explicit", cited or own))
-        for fact in reply.deductive:
-            if fact.content:
-                facts.append(Fact(fact.content, "deductive", own, tuple(fact.premises)))
+        for deduction in reply.deductive:
+            if deduction.content:
+                facts.append(Fact(deduction.content, "deductive", own, tuple(deduction.premises)))
         return facts
 
     async def _update_card(

@@ -295,7 +295,7 @@ async def _unlink_from_messages(
 
 
 async def _drop_sources(
-    db: AsyncSession, rows: Sequence[Row[Any]], column: str, removed: set[str]
+    db: AsyncSession, rows: Sequence[Row[*tuple[Any, ...]]], column: str, removed: set[str]
 ) -> list[_Gone]:
     """Each row whose `column` list (its cited messages, or its premises) holds some of
     `removed` loses them; a row left with none is deleted and returned."""

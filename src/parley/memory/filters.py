@@ -51,6 +51,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql.base import PGDialect
+from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import ColumnElement as _Col
 from sqlalchemy.sql.elements import TextClause
@@ -79,10 +80,18 @@ class Kind(Enum):
     JSON = "json"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class FilterField:
     column: ColumnElement[Any]
     kind: Kind
+
+    def __init__(self, column: QueryableAttribute[Any] | ColumnElement[Any], kind: Kind) -> None:
+        """`column`: a mapped attribute (`Peer.id`) or a column expression; an attribute is kept
+        as its column expression, which is what SQLAlchemy would coerce it to in a clause."""
+        if isinstance(column, QueryableAttribute):
+            column = column.__clause_element__()
+        object.__setattr__(self, "column", column)
+        object.__setattr__(self, "kind", kind)
 
 
 FilterFields = Mapping[str, FilterField]
@@ -517,7 +526,8 @@ def _substring(column: _Col[Any], value: str, insensitive: bool, pg: bool) -> Co
     """Case-(in)sensitive substring match without LIKE, whose wildcards and case rules differ
     between the backends (SQLite's LIKE ignores ASCII case; `lower` is unicode-aware on both,
     see store.engine)."""
-    haystack, needle = column, literal(value, String)
+    haystack: ColumnElement[Any] = column
+    needle: ColumnElement[Any] = literal(value, String)
     if insensitive:
         haystack, needle = func.lower(haystack), func.lower(needle)
     position = func.strpos(haystack, needle) if pg else func.instr(haystack, needle)

@@ -77,7 +77,7 @@ async def create_messages(
     await get_or_create_session(
         db=db, workspace_id=workspace_id, session_id=session_id, peers=senders
     )
-    if reasoning is not None and db.bind.dialect.name == "postgresql":
+    if reasoning is not None and db.get_bind().dialect.name == "postgresql":
         # Writers to one session take turns, so seqs, work item ids and the message count
         # that triggers summaries agree (SQLite has one writer at a time anyway).
         await db.execute(
@@ -86,7 +86,7 @@ async def create_messages(
             .with_for_update()
         )
     now = utcnow()
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": new_public_id(),
             "workspace_id": workspace_id,
@@ -126,7 +126,7 @@ async def list_messages(
     size: int,
 ) -> Page[Message]:
     """The session's messages in order; an unknown session has none (as in Honcho)."""
-    where = await compile_filters(filters, FILTER_FIELDS, db.bind.dialect.name)
+    where = await compile_filters(filters, FILTER_FIELDS, db.get_bind().dialect.name)
     stmt = (
         select(Message)
         .where(Message.workspace_id == workspace_id, Message.session_id == session_id, where)

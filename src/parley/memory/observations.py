@@ -199,7 +199,7 @@ async def write_observations(
     pairs = sorted({(workspace_id, o.observer_id, o.observed_id) for o in observations})
     if not merge:
         pairs = []  # no neighbours to look up, nothing to take turns over
-    if db.bind.dialect.name == "postgresql":
+    if db.get_bind().dialect.name == "postgresql":
         # Writers of one pair take turns, or two near-duplicates written at once would both
         # miss each other (SQLite has one writer at a time anyway). Sorted: no deadlocks.
         for pair in pairs:
@@ -289,10 +289,10 @@ async def write_observations(
         ids.append(row_id)
     for observation_id, count in merges.items():
         if observation_id in new_rows:  # not written yet: it goes in with its count
-            row = new_rows[observation_id]
-            row["times_derived"] += count
-            row["message_ids"], row["premises"] = _provenance(
-                row["message_ids"], row["premises"], absorbed[observation_id]
+            pending = new_rows[observation_id]
+            pending["times_derived"] += count
+            pending["message_ids"], pending["premises"] = _provenance(
+                pending["message_ids"], pending["premises"], absorbed[observation_id]
             )
     if new_rows:  # one executemany on the table: the ORM's layers cost more than the INSERT
         await db.execute(insert(OBSERVATIONS), list(new_rows.values()))
@@ -376,7 +376,7 @@ async def list_observations(
 ) -> Page[Observation]:
     """Newest first, like Honcho; `reverse` lists oldest first. Current observations, unless
     the filters ask about `superseded` or `superseded_by`."""
-    where = await compile_filters(filters, FILTER_FIELDS, db.bind.dialect.name)
+    where = await compile_filters(filters, FILTER_FIELDS, db.get_bind().dialect.name)
     where = where & _current(filters)
     await get_workspace(db=db, workspace_id=workspace_id)
     order = (

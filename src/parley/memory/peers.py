@@ -71,7 +71,7 @@ async def list_peers(
     *, db: AsyncSession, workspace_id: str, filters: dict[str, Any] | None, page: int, size: int
 ) -> Page[Peer]:
     """The workspace's peers; an unknown workspace has none (as in Honcho)."""
-    where = await compile_filters(filters, FILTER_FIELDS, db.bind.dialect.name)
+    where = await compile_filters(filters, FILTER_FIELDS, db.get_bind().dialect.name)
     stmt = (
         select(Peer)
         .where(Peer.workspace_id == workspace_id, where)

@@ -146,7 +146,7 @@ async def select_observations(
         for row in (await db.scalars(select(Observation).where(Observation.id.in_(order)))).all()
     }
     picked: dict[str, list[Observation]] = {level: [] for level in LEVELS}
-    ranked = []
+    ranked: list[Observation] = []
     for observation_id in order:
         row = rows.get(observation_id)
         if row is None:

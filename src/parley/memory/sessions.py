@@ -119,7 +119,7 @@ async def list_sessions(
     """Sessions of the workspace, or only those `peer_id` is or was a member of (Honcho's
     src/crud/peer.py get_sessions_for_peer keeps the sessions a peer left); an unknown
     workspace or peer has none (as in Honcho)."""
-    where = await compile_filters(filters, FILTER_FIELDS, db.bind.dialect.name)
+    where = await compile_filters(filters, FILTER_FIELDS, db.get_bind().dialect.name)
     stmt = select(Session).where(Session.workspace_id == workspace_id, where)
     if peer_id is not None:
         members = select(SessionPeer.session_id).where(
@@ -314,7 +314,7 @@ async def clone_session(
     )
     if last_seq is not None:
         messages = messages.where(Message.seq <= last_seq)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": new_public_id(),
             "workspace_id": workspace_id,

@@ -166,7 +166,8 @@ async def _messages_between(
 
 def _fit(messages: list[Message]) -> list[str]:
     """The newest messages' lines that fit the input budget, in order."""
-    lines, used = [], 0
+    lines: list[str] = []
+    used = 0
     for message in reversed(messages):
         line = prompts.message_line(None, message.peer_id, message.created_at, message.content)
         used += len(line)

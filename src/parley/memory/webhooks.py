@@ -81,7 +81,7 @@ async def _resolve(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddre
         raise InvalidInput(f"webhook host {host!r} cannot be resolved") from err
     if not infos:
         raise InvalidInput(f"webhook host {host!r} cannot be resolved")
-    return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
 
 async def get_or_create_endpoint(

@@ -77,7 +77,7 @@ async def delete_workspace(*, db: AsyncSession, workspace_id: str) -> Workspace:
 async def list_workspaces(
     *, db: AsyncSession, filters: dict[str, Any] | None, page: int, size: int
 ) -> Page[Workspace]:
-    where = await compile_filters(filters, FILTER_FIELDS, db.bind.dialect.name)
+    where = await compile_filters(filters, FILTER_FIELDS, db.get_bind().dialect.name)
     stmt = select(Workspace).where(where).order_by(Workspace.created_at, Workspace.id)
     return await paginate(db, stmt, page=page, size=size)
 

@@ -27,7 +27,7 @@ async def ensure_embedding_model(db: AsyncSession, *, name: str, dimensions: int
             f"{name} ({dimensions} dimensions). Use the original embedding settings, or a new "
             "database (PARLEY_DATABASE_URL / PARLEY_DATA_DIR)."
         )
-    if db.bind.dialect.name == "postgresql":
+    if db.get_bind().dialect.name == "postgresql":
         await db.execute(
             text(
                 f"CREATE INDEX IF NOT EXISTS ix_message_embeddings_hnsw_{dimensions} "

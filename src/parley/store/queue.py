@@ -44,6 +44,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from parley.ids import new_public_id
 from parley.store.engine import Database
@@ -208,12 +209,12 @@ class WorkQueue:
         stmt = conflict_insert(db, LEASES).values(
             work_unit_key=key, holder=holder, expires_at=self._lease_end()
         )
-        stmt = stmt.on_conflict_do_update(
+        take = stmt.on_conflict_do_update(
             index_elements=[WorkUnitLease.work_unit_key],
             set_={"holder": stmt.excluded.holder, "expires_at": stmt.excluded.expires_at},
             where=WorkUnitLease.expires_at <= now,
         ).returning(WorkUnitLease.work_unit_key)
-        return (await db.execute(stmt)).first() is not None
+        return (await db.execute(take)).first() is not None
 
     async def _next_batch(
         self, db: AsyncSession, key: str, holder: str, now: datetime
@@ -470,16 +471,16 @@ async def drop_open_units(db: AsyncSession, workspace_id: str, key_prefix: str) 
 
 
 @functools.cache
-def _candidates(task_types: tuple[str, ...] | None) -> Select[tuple[str]]:
+def _candidates(task_types: tuple[str, ...] | None) -> Select[str]:
     """The keys of the oldest runnable units at `:now` (stale in-progress items first), built
     once per lane. With task types, one arm per type, each read in the (task_type, status, id)
     index: filtering one scan of (status, id) by type would walk a whole reasoning backlog to
     find no webhook (about 150 ms at 100,000 items on SQLite), or a backlog of failing webhooks
     to find reasoning."""
-    now = bindparam("now")
+    now: BindParameter[datetime] = bindparam("now")
     live = select(WorkUnitLease.work_unit_key).where(WorkUnitLease.expires_at > now)
 
-    def runnable(*where: Any) -> Select[tuple[str, str, int]]:
+    def runnable(*where: Any) -> Select[str, str, int]:
         return (
             select(WorkItem.work_unit_key, WorkItem.status, WorkItem.id)
             .where(

@@ -16,7 +16,7 @@ from parley.store.models import Base
 
 def conflict_insert(db: AsyncSession, model: type[Base] | Table) -> PostgresInsert | SqliteInsert:
     """The backend's INSERT, which takes `on_conflict_do_nothing` / `on_conflict_do_update`."""
-    dialect = postgresql if db.bind.dialect.name == "postgresql" else sqlite
+    dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
     return dialect.insert(model)
 
 

@@ -19,6 +19,7 @@ from parley.agent.state import AgentState
 from parley.agent.user_memory import DEFAULT_USER_PEER
 from parley.api.deps import Name, OwnProject, ReadDb, StateDep, WriteDb
 from parley.api.errors import peaka_errors
+from parley.api.peaka_v1 import responses as out
 from parley.api.peaka_v1.schemas import Body
 from parley.api.storable import Storable
 from parley.auth.keys import Principal
@@ -42,7 +43,9 @@ class AgentChatRequest(Body):
 
 
 class AgentChatStreamRequest(AgentChatRequest):
-    streamModes: list[StreamMode] = Field(default_factory=lambda: ["messages"], max_length=4)
+    streamModes: list[StreamMode] = Field(
+        default_factory=lambda: list[StreamMode](["messages"]), max_length=4
+    )
 
 
 class ThreadUpdate(Body):
@@ -61,7 +64,7 @@ def _agent_request(project_id: str, body: AgentChatRequest, principal: Principal
     )
 
 
-@router.post(BASE + "/chat", responses=peaka_errors(502))
+@router.post(BASE + "/chat", responses=peaka_errors(502), response_model=out.ChatAnswer)
 async def chat(
     project_id: Name, body: AgentChatRequest, state: StateDep, principal: OwnProject
 ) -> dict[str, Any]:
@@ -181,13 +184,13 @@ def _thread_out(thread: AgentThread) -> dict[str, Any]:
     }
 
 
-@router.get(BASE + "/threads")
+@router.get(BASE + "/threads", response_model=out.Threads)
 async def list_threads(project_id: Name, db: ReadDb, _: OwnProject) -> dict[str, Any]:
     await get_project(db=db, project_id=project_id)
     return {"threads": [_thread_out(t) for t in await threads.list_threads(db, project_id)]}
 
 
-@router.get(BASE + "/threads/{thread_id}")
+@router.get(BASE + "/threads/{thread_id}", response_model=out.ThreadDetail)
 async def get_thread(
     project_id: Name, thread_id: Name, db: ReadDb, _: OwnProject
 ) -> dict[str, Any]:
@@ -208,14 +211,14 @@ async def get_thread(
     }
 
 
-@router.put(BASE + "/threads/{thread_id}")
+@router.put(BASE + "/threads/{thread_id}", response_model=out.Thread)
 async def rename_thread(
     project_id: Name, thread_id: Name, body: ThreadUpdate, db: WriteDb, _: OwnProject
 ) -> dict[str, Any]:
     return _thread_out(await threads.rename_thread(db, project_id, thread_id, body.displayName))
 
 
-@router.delete(BASE + "/threads/{thread_id}")
+@router.delete(BASE + "/threads/{thread_id}", response_model=out.Thread)
 async def delete_thread(
     project_id: Name, thread_id: Name, db: WriteDb, state: StateDep, _: OwnProject
 ) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 
 from parley import erasure
 from parley.api.deps import DataChange, Name, OwnProject, ReadDb, StateDep, WriteDb
+from parley.api.peaka_v1 import responses as out
 from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.schemas import CatalogRequest, catalog_out, column_out, table_out
 from parley.data import catalog as service
@@ -17,12 +18,12 @@ BASE = "/data/projects/{project_id}/catalogs"
 TABLE = BASE + "/{catalog_id}/schemas/{schema_name}/tables/{table_name}"
 
 
-@router.get(BASE)
+@router.get(BASE, response_model=list[out.Catalog])
 async def list_catalogs(project_id: Name, db: ReadDb, _: OwnProject) -> list[dict[str, Any]]:
     return [catalog_out(c) for c in await service.list_catalogs(db=db, project_id=project_id)]
 
 
-@router.post(BASE)
+@router.post(BASE, response_model=out.Catalog)
 async def create_catalog(
     project_id: Name, body: CatalogRequest, data: DataDep, _: OwnProject
 ) -> dict[str, Any]:
@@ -33,7 +34,7 @@ async def create_catalog(
     return catalog_out(row)
 
 
-@router.get(BASE + "/{catalog_id}")
+@router.get(BASE + "/{catalog_id}", response_model=out.Catalog)
 async def read_catalog(
     project_id: Name, catalog_id: str, db: ReadDb, _: OwnProject
 ) -> dict[str, Any]:
@@ -58,7 +59,7 @@ async def delete_catalog(
     return Response(status_code=200)
 
 
-@router.get(BASE + "/{catalog_id}/schemas")
+@router.get(BASE + "/{catalog_id}/schemas", response_model=list[out.Schema])
 async def list_schemas(
     project_id: Name, catalog_id: str, db: ReadDb, _: OwnProject
 ) -> list[dict[str, Any]]:
@@ -68,7 +69,7 @@ async def list_schemas(
     return [{"catalogId": catalog.id, "catalogName": catalog.name, "schemaName": n} for n in names]
 
 
-@router.get(BASE + "/{catalog_id}/schemas/{schema_name}/tables")
+@router.get(BASE + "/{catalog_id}/schemas/{schema_name}/tables", response_model=list[out.Table])
 async def list_tables(
     project_id: Name, catalog_id: str, schema_name: str, db: ReadDb, _: OwnProject
 ) -> list[dict[str, Any]]:
@@ -79,7 +80,7 @@ async def list_tables(
     return [table_out(catalog, t) for t in tables]
 
 
-@router.get(TABLE + "/columns")
+@router.get(TABLE + "/columns", response_model=list[out.ColumnDetail])
 async def list_columns(
     project_id: Name,
     catalog_id: str,
@@ -94,7 +95,7 @@ async def list_columns(
     return [column_out(c) for c in await service.list_columns(db=db, table_id=table.id)]
 
 
-@router.get(TABLE + "/statistics")
+@router.get(TABLE + "/statistics", response_model=out.TableStatistics)
 async def table_statistics(
     project_id: Name,
     catalog_id: str,
@@ -119,7 +120,7 @@ async def table_statistics(
     }
 
 
-@router.get(TABLE + "/isCached")
+@router.get(TABLE + "/isCached", response_model=out.TableCacheResult)
 async def is_cached(
     project_id: Name,
     catalog_id: str,

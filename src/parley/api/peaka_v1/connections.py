@@ -19,6 +19,7 @@ from parley.api.deps import (
     WriteDb,
 )
 from parley.api.errors import peaka_errors
+from parley.api.peaka_v1 import responses as out
 from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.schemas import ConnectionRequest, connection_out
 from parley.data import connections as service
@@ -42,12 +43,14 @@ async def get_connection_config(connection_type: str, _: AnyKey) -> dict[str, An
         raise NotFound(err.detail) from err
 
 
-@router.get("/connections/{project_id}")
+@router.get("/connections/{project_id}", response_model=list[out.Connection])
 async def list_connections(project_id: Name, db: ReadDb, _: OwnProject) -> list[dict[str, Any]]:
     return [connection_out(c) for c in await service.list_connections(db=db, project_id=project_id)]
 
 
-@router.post("/connections/{project_id}", responses=peaka_errors(409))
+@router.post(
+    "/connections/{project_id}", responses=peaka_errors(409), response_model=out.Connection
+)
 async def create_connection(
     project_id: Name, body: ConnectionRequest, data: DataDep, _: OwnProject
 ) -> dict[str, Any]:
@@ -62,7 +65,9 @@ async def create_connection(
     return connection_out(row)
 
 
-@router.post("/connections/{project_id}/upload", responses=peaka_errors(409))
+@router.post(
+    "/connections/{project_id}/upload", responses=peaka_errors(409), response_model=out.Connection
+)
 async def upload_connection(
     project_id: Name,
     data: DataDep,
@@ -92,7 +97,7 @@ async def upload_connection(
     return connection_out(row)
 
 
-@router.get("/connections/{project_id}/{connection_id}")
+@router.get("/connections/{project_id}/{connection_id}", response_model=out.Connection)
 async def get_connection(
     project_id: Name, connection_id: str, db: ReadDb, _: OwnProject
 ) -> dict[str, Any]:
@@ -125,7 +130,11 @@ async def tested_update(project_id: Name, body: ConnectionRequest, data: DataDep
     return TestedUpdate(body.name, (kind, data.box.seal(body.credential)))
 
 
-@router.put("/connections/{project_id}/{connection_id}", responses=peaka_errors(409))
+@router.put(
+    "/connections/{project_id}/{connection_id}",
+    responses=peaka_errors(409),
+    response_model=out.Connection,
+)
 async def update_connection(
     project_id: Name,
     connection_id: str,

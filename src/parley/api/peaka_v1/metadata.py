@@ -10,6 +10,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Query
 from parley import erasure
 from parley.api.deps import Name, OwnProject, ReadDb, StateDep, WriteDb
 from parley.api.errors import peaka_errors
+from parley.api.peaka_v1 import responses as out
 from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.schemas import (
     AIUsageRequest,
@@ -38,7 +39,7 @@ BASE = "/metadata/{project_id}"
 Text = Annotated[str, Query(min_length=1, max_length=10_000)]
 
 
-@router.get(BASE)
+@router.get(BASE, response_model=out.ProjectMetadata)
 async def get_project_metadata(
     project_id: Name,
     db: ReadDb,
@@ -112,7 +113,7 @@ async def refresh_metadata(
     return answer
 
 
-@router.get(BASE + "/refresh/{catalog_id}")
+@router.get(BASE + "/refresh/{catalog_id}", response_model=out.RefreshStatus)
 async def refresh_status(
     project_id: Name, catalog_id: str, db: ReadDb, _: OwnProject
 ) -> dict[str, Any]:
@@ -123,7 +124,9 @@ async def refresh_status(
 # --- sample questions and generated descriptions (the agent role's model) -----------------
 
 
-@router.get(BASE + "/questions/generate", responses=peaka_errors(502))
+@router.get(
+    BASE + "/questions/generate", responses=peaka_errors(502), response_model=out.SampleQuestions
+)
 async def generate_sample_questions(
     project_id: Name,
     state: StateDep,
@@ -141,7 +144,9 @@ async def generate_sample_questions(
 
 
 @router.post(
-    BASE + "/semantics/{catalog_id}/{schema_name}/{table_name}", responses=peaka_errors(502)
+    BASE + "/semantics/{catalog_id}/{schema_name}/{table_name}",
+    responses=peaka_errors(502),
+    response_model=out.TableMetadata,
 )
 async def generate_semantics(
     project_id: Name,
@@ -175,13 +180,13 @@ async def generate_semantics(
 # --- golden SQLs --------------------------------------------------------------------------
 
 
-@router.get(BASE + "/golden-sqls")
+@router.get(BASE + "/golden-sqls", response_model=out.GoldenSqls, response_model_exclude_unset=True)
 async def list_golden_sqls(project_id: Name, db: ReadDb, _: OwnProject) -> dict[str, Any]:
     rows = await service.list_golden_sqls(db=db, project_id=project_id)
     return {"goldenSqls": [golden_sql_out(r) for r in rows]}
 
 
-@router.post(BASE + "/golden-sqls")
+@router.post(BASE + "/golden-sqls", response_model=out.GoldenSql, response_model_exclude_unset=True)
 async def add_golden_sql(
     project_id: Name, body: GoldenSqlRequest, data: DataDep, _: OwnProject
 ) -> dict[str, Any]:
@@ -191,7 +196,11 @@ async def add_golden_sql(
     return golden_sql_out(row)
 
 
-@router.delete(BASE + "/golden-sqls/{golden_id}")
+@router.delete(
+    BASE + "/golden-sqls/{golden_id}",
+    response_model=out.GoldenSql,
+    response_model_exclude_unset=True,
+)
 async def delete_golden_sql(
     project_id: Name, golden_id: str, db: WriteDb, state: StateDep, _: OwnProject
 ) -> dict[str, Any]:
@@ -203,7 +212,9 @@ async def delete_golden_sql(
     return golden_sql_out(row)
 
 
-@router.get(BASE + "/golden-sql/query")
+@router.get(
+    BASE + "/golden-sql/query", response_model=out.GoldenSqls, response_model_exclude_unset=True
+)
 async def query_golden_sqls(
     project_id: Name,
     q: Text,
@@ -231,7 +242,7 @@ async def query_metadata(
 # --- relations ----------------------------------------------------------------------------
 
 
-@router.get(BASE + "/relations/{catalog_id}")
+@router.get(BASE + "/relations/{catalog_id}", response_model=out.Relations)
 async def list_relations(
     project_id: Name, catalog_id: str, db: ReadDb, _: OwnProject
 ) -> dict[str, Any]:
@@ -239,7 +250,10 @@ async def list_relations(
     return {"relations": [relation_out(r) for r in rows]}
 
 
-@router.post(BASE + "/relations/{catalog_id}/{schema_name}/{table_name}/{column_name}")
+@router.post(
+    BASE + "/relations/{catalog_id}/{schema_name}/{table_name}/{column_name}",
+    response_model=out.Relation,
+)
 async def add_relation(
     project_id: Name,
     catalog_id: str,
@@ -268,7 +282,10 @@ async def add_relation(
     return relation_out(row)
 
 
-@router.put(BASE + "/relations/{catalog_id}/{schema_name}/{table_name}/{relation_id}")
+@router.put(
+    BASE + "/relations/{catalog_id}/{schema_name}/{table_name}/{relation_id}",
+    response_model=out.Relation,
+)
 async def update_relation(
     project_id: Name,
     catalog_id: str,
@@ -292,7 +309,10 @@ async def update_relation(
     return relation_out(row)
 
 
-@router.delete(BASE + "/relations/{catalog_id}/{schema_name}/{table_name}/{relation_id}")
+@router.delete(
+    BASE + "/relations/{catalog_id}/{schema_name}/{table_name}/{relation_id}",
+    response_model=out.Relation,
+)
 async def delete_relation(
     project_id: Name,
     catalog_id: str,
@@ -366,7 +386,7 @@ async def computed_categorical(
     return Computed(values, body.limit)
 
 
-@router.put(CATEGORICAL)
+@router.put(CATEGORICAL, response_model=out.MetadataColumn)
 async def generate_categorical_values(
     project_id: Name,
     catalog_id: str,
@@ -390,7 +410,7 @@ async def generate_categorical_values(
     return metadata_column_out(row)
 
 
-@router.delete(CATEGORICAL)
+@router.delete(CATEGORICAL, response_model=out.MetadataColumn)
 async def delete_categorical_values(
     project_id: Name,
     catalog_id: str,
@@ -416,7 +436,7 @@ async def delete_categorical_values(
 # --- descriptions and useWithAI -----------------------------------------------------------
 
 
-@router.put(BASE + "/{catalog_id}")
+@router.put(BASE + "/{catalog_id}", response_model=out.AIUsageUpdate)
 async def update_catalog_ai_usage(
     project_id: Name, catalog_id: str, body: AIUsageRequest, db: WriteDb, _: OwnProject
 ) -> dict[str, Any]:
@@ -426,7 +446,7 @@ async def update_catalog_ai_usage(
     return {"useWithAI": body.useWithAI, "tables": count}
 
 
-@router.put(BASE + "/{catalog_id}/{schema_name}")
+@router.put(BASE + "/{catalog_id}/{schema_name}", response_model=out.AIUsageUpdate)
 async def update_schema_ai_usage(
     project_id: Name,
     catalog_id: str,
@@ -445,7 +465,7 @@ async def update_schema_ai_usage(
     return {"useWithAI": body.useWithAI, "tables": count}
 
 
-@router.put(BASE + "/{catalog_id}/{schema_name}/{table_name}")
+@router.put(BASE + "/{catalog_id}/{schema_name}/{table_name}", response_model=out.TableMetadata)
 async def update_table_metadata(
     project_id: Name,
     catalog_id: str,

@@ -18,6 +18,7 @@ from parley.api.deps import (
     requires,
 )
 from parley.api.errors import peaka_errors
+from parley.api.peaka_v1 import responses as out
 from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.schemas import (
     ApiKeyRequest,
@@ -34,12 +35,12 @@ router = APIRouter(tags=["projects"])
 Partner = Annotated[Principal, requires(Scope.ADMIN)]
 
 
-@router.get("/projects")
+@router.get("/projects", response_model=list[out.Project])
 async def list_projects(db: ReadDb, _: Partner) -> list[dict[str, Any]]:
     return [project_out(p) for p in await service.list_projects(db=db)]
 
 
-@router.post("/projects", responses=peaka_errors(409))
+@router.post("/projects", responses=peaka_errors(409), response_model=out.Project)
 async def create_project(body: ProjectRequest, db: WriteDb, _: Partner) -> dict[str, Any]:
     row = await service.create_project(
         db=db, name=body.name, description=body.description, project_id=body.id
@@ -47,12 +48,12 @@ async def create_project(body: ProjectRequest, db: WriteDb, _: Partner) -> dict[
     return project_out(row)
 
 
-@router.get("/projects/{project_id}")
+@router.get("/projects/{project_id}", response_model=out.Project)
 async def read_project(project_id: Name, db: ReadDb, _: OwnProject) -> dict[str, Any]:
     return project_out(await service.get_project(db=db, project_id=project_id))
 
 
-@router.put("/projects/{project_id}")
+@router.put("/projects/{project_id}", response_model=out.Project)
 async def update_project(
     project_id: Name, body: ProjectRequest, db: WriteDb, _: Partner
 ) -> dict[str, Any]:
@@ -82,13 +83,13 @@ async def delete_project(
     return Response(status_code=200)
 
 
-@router.get("/projects/{project_id}/apiKeys")
+@router.get("/projects/{project_id}/apiKeys", response_model=list[out.ApiKey])
 async def list_api_keys(project_id: Name, db: ReadDb, _: Partner) -> list[dict[str, Any]]:
     await service.get_project(db=db, project_id=project_id)
     return [api_key_out(k) for k in await peaka_keys.list_api_keys(db=db, project_id=project_id)]
 
 
-@router.post("/projects/{project_id}/apiKeys")
+@router.post("/projects/{project_id}/apiKeys", response_model=out.ApiKey)
 async def create_api_key(
     project_id: Name, body: ApiKeyRequest, db: WriteDb, _: Partner
 ) -> dict[str, Any]:

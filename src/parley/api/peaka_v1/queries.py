@@ -13,6 +13,7 @@ from sqlglot.errors import SqlglotError
 
 from parley.api.deps import AnyKey, Name, OwnProject, ReadDb, WriteDb
 from parley.api.errors import peaka_errors
+from parley.api.peaka_v1 import responses as out
 from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.schemas import (
     ExecuteRequest,
@@ -33,12 +34,12 @@ BASE = "/data/projects/{project_id}/queries"
 Format = Literal["CELL_TYPED", "SIMPLE", "COMPACT"]
 
 
-@router.get(BASE)
+@router.get(BASE, response_model=list[out.Query])
 async def list_queries(project_id: Name, db: ReadDb, _: OwnProject) -> list[dict[str, Any]]:
     return [saved_query_out(q) for q in await service.list_queries(db=db, project_id=project_id)]
 
 
-@router.post(BASE, responses=peaka_errors(409))
+@router.post(BASE, responses=peaka_errors(409), response_model=out.Query)
 async def create_query(
     project_id: Name,
     body: QueryRequest,
@@ -112,10 +113,10 @@ async def _statement_for(
             and table.db.casefold() == service.SAVED_QUERY_SCHEMA
         ):
             name = table.name.lower()
-            saved = await service.find_by_name(db=db, project_id=project_id, name=name)
-            if saved is None:
+            named = await service.find_by_name(db=db, project_id=project_id, name=name)
+            if named is None:
                 raise NotFound(f"Query {body.qualifiedName} not found")
-            return saved.input_query, []
+            return named.input_query, []
         quoted = exp.table_(
             table.name, db=table.db or None, catalog=table.catalog or None, quoted=True
         )
@@ -169,12 +170,12 @@ async def execute_query(
     return Response(content, media_type="application/json")
 
 
-@router.get(BASE + "/{query_id}")
+@router.get(BASE + "/{query_id}", response_model=out.Query)
 async def read_query(project_id: Name, query_id: str, db: ReadDb, _: OwnProject) -> dict[str, Any]:
     return saved_query_out(await service.get_query(db=db, project_id=project_id, query_id=query_id))
 
 
-@router.put(BASE + "/{query_id}", responses=peaka_errors(409))
+@router.put(BASE + "/{query_id}", responses=peaka_errors(409), response_model=out.Query)
 async def update_query(
     project_id: Name,
     query_id: str,
@@ -204,7 +205,7 @@ async def delete_query(project_id: Name, query_id: str, db: WriteDb, _: OwnProje
     return Response(status_code=200)
 
 
-@router.post("/sql/transpile/{dialect}")
+@router.post("/sql/transpile/{dialect}", response_model=out.TranspileResult)
 async def transpile_sql(
     dialect: str,
     body: TranspileRequest,

@@ -161,7 +161,7 @@ def _backfill(conn: sa.Connection) -> None:
 def _sources(
     turn: Any,
     user: str,
-    messages: list[Any],
+    messages: Sequence[Any],
     position: int,
     facts: dict[str, tuple[str, list[str]]],
     card: list[str],
