@@ -4,6 +4,8 @@ FastAPI (0.165+) builds a route's dependant, validators and handler again for ea
 includes a router, about a second of CPU for Parley's routes; a process that makes many apps
 (the test suite makes one per test) paid it each time. The routes hold no per-app state: the
 app's state reaches them through `request.app`, so the same route objects serve any app.
+One thing they do not consult is `app.dependency_overrides` (no provider is bound to them);
+Parley uses none: its tests register fakes through the real registries instead.
 """
 
 from __future__ import annotations
