@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -109,6 +110,19 @@ def postgres() -> Iterator[PostgresForTests]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per run; each test gets a copy of it (as each test
+    on PostgreSQL gets a clone of the migrated template) instead of running Alembic again.
+    The tests of migrations themselves migrate their own files step by step."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "parley.db"
+    migrate.upgrade(f"sqlite+aiosqlite:///{path}")
+    with sqlite3.connect(path) as conn:  # fold the WAL into the file, so one file is a copy
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return path
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -122,7 +136,9 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
         yield url
         server.drop_database(url)
     else:
-        yield f"sqlite+aiosqlite:///{tmp_path / 'parley.db'}"
+        path = tmp_path / "parley.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite+aiosqlite:///{path}"
 
 
 def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:

@@ -16,10 +16,8 @@ from parley.agent.graph import DataAgent
 from parley.api.body_limit import BodyLimitMiddleware
 from parley.api.deps import Scope, requires
 from parley.api.errors import detail_errors, install_error_handlers
-from parley.api.honcho_v2 import build_router as build_honcho_v2
 from parley.api.metrics import MetricsMiddleware
-from parley.api.metrics import build_router as build_metrics
-from parley.api.peaka_v1 import build_router as build_peaka_v1
+from parley.api.route_table import api_routes, metrics_routes
 from parley.api.state import AppState
 from parley.auth.keys import Principal
 from parley.blas import one_blas_thread
@@ -147,12 +145,11 @@ def create_app(settings: Settings, *, startup: Sequence[StartupHook] = ()) -> Fa
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.include_router(build_honcho_v2())
-    app.include_router(build_peaka_v1())
+    app.router.routes.extend(api_routes())  # built once per process: they hold no state
     if settings.metrics_enabled:
         # added last, so outermost: it also counts the 413s of the body limit
         app.add_middleware(MetricsMiddleware, metrics=metrics)
-        app.include_router(build_metrics(public=settings.metrics_public))
+        app.router.routes.extend(metrics_routes(public=settings.metrics_public))
 
     @app.get("/health", tags=["meta"], responses=detail_errors(413))
     async def health(_: Annotated[Principal, requires(Scope.PUBLIC)]) -> dict[str, str]:
