@@ -11,21 +11,17 @@ from parley.llm.embeddings import (
     ModelManifest,
     default_embedder,
 )
+from parley.llm.providers import embedder_factory
 
 
 def build_embedder(settings: Settings) -> Embedder:
-    """The configured embedder: an OpenAI-compatible endpoint, or the bundled model."""
-    if settings.embedding_base_url:
-        from parley.llm.openai_embeddings import OpenAIEmbedder
-
-        return OpenAIEmbedder(
-            base_url=settings.embedding_base_url,
-            model=settings.embedding_model,
-            dimensions=settings.embedding_dimensions,
-            api_key=settings.embedding_api_key,
-            send_dimensions=settings.embedding_send_dimensions,
-        )
-    return default_embedder()
+    """The configured embedder: `embedding_provider` by name from the provider registry;
+    "auto" is an OpenAI-compatible endpoint when `embedding_base_url` is set, else the bundled
+    model."""
+    name = settings.embedding_provider
+    if name == "auto":
+        name = "openai" if settings.embedding_base_url else "local"
+    return embedder_factory(name)(settings)
 
 
 __all__ = [

@@ -1,14 +1,16 @@
 """The chat model of each role (deriver, summary, dialectic, agent), built from Settings.
 
 A role's `<role>_*` settings override the shared `llm_*` ones. A role whose provider resolves
-to "none" has no model: its features run in retrieval-only mode."""
+to "none" has no model: its features run in retrieval-only mode; any other name is looked up in
+the provider registry (`parley.llm.providers`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from parley.config import Settings, SettingsError
+from parley.config import Settings
 from parley.llm.chat import CallObserver, ChatModel, ChatProvider
+from parley.llm.providers import ChatTarget, chat_factory
 
 ROLES = ("deriver", "summary", "dialectic", "agent")
 
@@ -54,35 +56,9 @@ def build_chat_models(settings: Settings, *, observer: CallObserver | None = Non
         model = getattr(settings, f"{role}_model") or settings.llm_model or ""
         key = (provider, base_url or "", api_key or "", model)
         if key not in shared:
-            shared[key] = _provider(settings, provider, base_url, api_key, model)
+            target = ChatTarget(settings=settings, model=model, base_url=base_url, api_key=api_key)
+            shared[key] = chat_factory(provider)(target)
         models[role] = ChatModel(
             shared[key], role=role, concurrency=settings.llm_concurrency, observer=observer
         )
     return ChatModels(**models)
-
-
-def _provider(
-    settings: Settings, provider: str, base_url: str | None, api_key: str | None, model: str
-) -> ChatProvider:
-    if provider == "llama_cpp":
-        from parley.llm.llama_cpp_chat import LlamaCppChat
-
-        if settings.llm_gguf_path is None:
-            raise SettingsError("the llama_cpp provider needs PARLEY_LLM_GGUF_PATH")
-        return LlamaCppChat(gguf_path=settings.llm_gguf_path)
-    common = {
-        "base_url": base_url,
-        "api_key": api_key,
-        "model": model,
-        "timeout_s": settings.llm_timeout_s,
-        "max_retries": settings.llm_max_retries,
-    }
-    if not model:
-        raise SettingsError(f"the {provider} provider needs a model name (PARLEY_LLM_MODEL)")
-    if provider == "anthropic":
-        from parley.llm.anthropic_chat import AnthropicChat
-
-        return AnthropicChat(**common)
-    from parley.llm.openai_chat import OpenAIChat
-
-    return OpenAIChat(**common)
