@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import traceback
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -97,7 +98,8 @@ def _reply(schema: dict[str, Any] | None, prompt: str) -> str:
     if fields == {"deductive"}:
         return json.dumps({"deductive": [{"content": "Alice is patient.", "premises": []}]})
     if "sql" in fields:
-        return json.dumps({"intent": "TEXT_TO_SQL", "sql": "SELECT count(*) AS n FROM orders"})
+        sql = "SELECT count(*) AS n FROM orders"
+        return json.dumps({"intent": "TEXT_TO_SQL", "reasoning": "a count", "sql": sql})
     raise AssertionError(f"no scripted answer for the schema {schema} of: {prompt[:200]}")
 
 
@@ -171,9 +173,13 @@ def probe() -> SessionProbe:
 
 
 @pytest.fixture
-def settings_overrides(probe: SessionProbe) -> dict[str, Any]:
+def settings_overrides(probe: SessionProbe, tmp_path: Path) -> dict[str, Any]:
     return reasoning_settings(
-        llm_provider=PROBE, llm_model="probe-1", embedding_provider=PROBE, worker_concurrency=4
+        llm_provider=PROBE,
+        llm_model="probe-1",
+        embedding_provider=PROBE,
+        worker_concurrency=4,
+        data_file_roots={"*": [tmp_path]},
     )
 
 
@@ -227,3 +233,21 @@ def test_reasoning_summaries_dreams_and_chat_call_models_with_no_session_held(
         "memory/dreams.py",
         "memory/dialectic.py",
     } <= callers, probe.calls
+
+
+def test_the_data_agent_calls_its_model_with_no_session_held(
+    ws: TestClient, probe: SessionProbe, tmp_path: Path
+) -> None:
+    shop = tmp_path / "shop.sqlite"
+    with sqlite3.connect(shop) as db:
+        db.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, total REAL)")
+        db.executemany("INSERT INTO orders (total) VALUES (?)", [(9.5,), (20.0,)])
+    ok(ws.post("/api/v1/projects", json={"name": "shop", "id": "shop"}))
+    body = {"name": "shopdb", "type": "sqlite", "credential": {"path": str(shop)}}
+    connection = ok(ws.post("/api/v1/connections/shop", json=body))
+    catalog = {"name": "shop", "connectionId": connection["id"]}
+    ok(ws.post("/api/v1/data/projects/shop/catalogs", json=catalog))
+    reply = ok(ws.post("/api/v1/ai-agent/shop/chat", json={"message": "How many orders?"}))
+    assert reply["result"]["messages"][1]["kwargs"]["content"] == "Alice keeps bees."
+    assert probe.violations == []
+    assert any(call.startswith("complete agent/graph.py:") for call in probe.calls), probe.calls
