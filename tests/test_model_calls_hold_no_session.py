@@ -3,7 +3,9 @@ pool, so no transaction either) is held while a model is called.
 
 A chat provider and an embedding provider register through the provider registry, as any
 package's would; at each call they look at the app's engine pool (its checkout and checkin
-events) and note every connection the calling task holds. The real paths that call models
+events) and note every connection held by the calling task or by a task awaiting it. A
+connection another, unrelated task holds at that moment (another worker slot, a request) is
+not held across this call, so the pool's total `checkedout()` is not the measure. The real paths that call models
 run on both backends: reasoning over messages, summaries, dreams and peer cards, peer chat
 (whole and streamed), search, and the data agent."""
 
@@ -52,6 +54,26 @@ def _caller() -> str:
     return "(own task)"
 
 
+def _holds_across(owner: asyncio.Task[Any] | None, task: asyncio.Task[Any] | None) -> bool:
+    """Whether a connection `owner` holds stays held across a call made in `task`: it is the
+    same task, or `owner` is blocked awaiting `task` (directly, or through gathers of tasks
+    awaiting it), as a caller that hands the call to a task of its own would be."""
+    if owner is None or task is None:
+        return False
+    seen: set[int] = set()
+    pending: list[Any] = [owner]
+    while pending:
+        current = pending.pop()
+        if current is task:
+            return True
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        pending.append(getattr(current, "_fut_waiter", None))  # what a task awaits
+        pending.extend(getattr(current, "_children", ()))  # what a gather awaits
+    return False
+
+
 @dataclass
 class SessionProbe:
     """Which task holds which pooled connection, and what each model call found."""
@@ -75,7 +97,7 @@ class SessionProbe:
         caller = _caller()
         self.calls.append(f"{kind} {caller}")
         task = asyncio.current_task()
-        mine = [r for r, owner in self.held.items() if owner is task and task is not None]
+        mine = [r for r, owner in self.held.items() if _holds_across(owner, task)]
         if mine:
             stack = "".join(traceback.format_stack(limit=25))
             self.violations.append(f"{kind} at {caller} with {len(mine)} connection(s)\n{stack}")
