@@ -3,10 +3,12 @@ installed package adds through an entry point (a real distribution on sys.path).
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from conftest import PARLEY, parley_env
 from parley.config import Settings, SettingsError
 from parley.llm import LocalEmbedder, build_embedder
 from parley.llm.openai_embeddings import OpenAIEmbedder
@@ -88,3 +90,19 @@ def test_an_unknown_provider_is_a_settings_error_naming_the_known_ones() -> None
     assert hint == "a package adds one through the entry point group 'parley.chat_providers')"
     with pytest.raises(SettingsError, match="'nonesuch' in PARLEY_EMBEDDING_PROVIDER"):
         build_embedder(Settings(embedding_provider="nonesuch"))
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_parley_refuses_to_start_with_an_unknown_provider(command: str, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*PARLEY, command],
+        env=parley_env(tmp_path, PARLEY_DERIVER_PROVIDER="nonesuch", PARLEY_LLM_MODEL="m"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "parley: unknown provider 'nonesuch' in PARLEY_DERIVER_PROVIDER; known: "
+    )
+    assert not (tmp_path / "parley.db").exists()  # refused before anything started

@@ -25,11 +25,13 @@ def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from parley.app import create_app
+    from parley.llm.roles import check_providers
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = _settings().model_copy(update=overrides)
     try:
         settings.check_serve_safety()
+        check_providers(settings)
     except SettingsError as err:
         raise SystemExit(f"parley: {err}") from err
     startup = []
@@ -51,9 +53,14 @@ def _worker(_: argparse.Namespace) -> None:
     import contextlib
     import logging
 
+    from parley.llm.roles import check_providers
     from parley.worker.setup import run_standalone
 
     settings = _settings()
+    try:
+        check_providers(settings)
+    except SettingsError as err:
+        raise SystemExit(f"parley: {err}") from err
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -11,17 +11,12 @@ from parley.llm.embeddings import (
     ModelManifest,
     default_embedder,
 )
-from parley.llm.providers import embedder_factory
+from parley.llm.providers import embedder_factory, embedding_provider_name
 
 
 def build_embedder(settings: Settings) -> Embedder:
-    """The configured embedder: `embedding_provider` by name from the provider registry;
-    "auto" is an OpenAI-compatible endpoint when `embedding_base_url` is set, else the bundled
-    model."""
-    name = settings.embedding_provider
-    if name == "auto":
-        name = "openai" if settings.embedding_base_url else "local"
-    return embedder_factory(name)(settings)
+    """The configured embedder: `embedding_provider` by name from the provider registry."""
+    return embedder_factory(embedding_provider_name(settings))(settings)
 
 
 __all__ = [

@@ -72,12 +72,21 @@ def _lookup(registry: dict[str, F], group: str, name: str, setting: str) -> F:
     return found
 
 
-def chat_factory(name: str) -> ChatFactory:
-    return _lookup(_CHAT, CHAT_GROUP, name, "PARLEY_LLM_PROVIDER")
+def chat_factory(name: str, setting: str = "PARLEY_LLM_PROVIDER") -> ChatFactory:
+    """`setting`: the one that named it, for the error of a name nothing registers."""
+    return _lookup(_CHAT, CHAT_GROUP, name, setting)
 
 
 def embedder_factory(name: str) -> EmbedderFactory:
     return _lookup(_EMBEDDING, EMBEDDING_GROUP, name, "PARLEY_EMBEDDING_PROVIDER")
+
+
+def embedding_provider_name(settings: Settings) -> str:
+    """ "auto": an OpenAI-compatible endpoint when `embedding_base_url` is set, else the
+    bundled model."""
+    if settings.embedding_provider != "auto":
+        return settings.embedding_provider
+    return "openai" if settings.embedding_base_url else "local"
 
 
 def _needs_model(target: ChatTarget, provider: str) -> None:

@@ -10,7 +10,12 @@ from dataclasses import dataclass
 
 from parley.config import Settings
 from parley.llm.chat import CallObserver, ChatModel, ChatProvider
-from parley.llm.providers import ChatTarget, chat_factory
+from parley.llm.providers import (
+    ChatTarget,
+    chat_factory,
+    embedder_factory,
+    embedding_provider_name,
+)
 
 ROLES = ("deriver", "summary", "dialectic", "agent")
 
@@ -42,6 +47,20 @@ def resolve_provider(settings: Settings, role: str) -> str:
     return "anthropic" if model.startswith("claude") else "openai"
 
 
+def _provider_setting(settings: Settings, role: str) -> str:
+    own = getattr(settings, f"{role}_provider") is not None
+    return f"PARLEY_{role.upper()}_PROVIDER" if own else "PARLEY_LLM_PROVIDER"
+
+
+def check_providers(settings: Settings) -> None:
+    """A SettingsError now, before anything starts, for a provider name that neither Parley
+    nor an installed package registers."""
+    for role in ROLES:
+        if (provider := resolve_provider(settings, role)) != "none":
+            chat_factory(provider, _provider_setting(settings, role))
+    embedder_factory(embedding_provider_name(settings))
+
+
 def build_chat_models(settings: Settings, *, observer: CallObserver | None = None) -> ChatModels:
     """`observer`: told of every call of every role (the app's `/metrics` counters)."""
     shared: dict[tuple[str, ...], ChatProvider] = {}  # roles with equal settings share a client
@@ -57,7 +76,7 @@ def build_chat_models(settings: Settings, *, observer: CallObserver | None = Non
         key = (provider, base_url or "", api_key or "", model)
         if key not in shared:
             target = ChatTarget(settings=settings, model=model, base_url=base_url, api_key=api_key)
-            shared[key] = chat_factory(provider)(target)
+            shared[key] = chat_factory(provider, _provider_setting(settings, role))(target)
         models[role] = ChatModel(
             shared[key], role=role, concurrency=settings.llm_concurrency, observer=observer
         )
