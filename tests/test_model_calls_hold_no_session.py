@@ -5,8 +5,8 @@ A chat provider and an embedding provider register through the provider registry
 package's would; at each call they look at the app's engine pool (its checkout and checkin
 events) and note every connection held by the calling task or by a task awaiting it. A
 connection another, unrelated task holds at that moment (another worker slot, a request) is
-not held across this call, so the pool's total `checkedout()` is not the measure. The real paths that call models
-run on both backends: reasoning over messages, summaries, dreams and peer cards, peer chat
+not held across this call, so the pool's total `checkedout()` is not the measure. The real
+paths that call models run on both backends: reasoning over messages, summaries, dreams and peer cards, peer chat
 (whole and streamed), search, and the data agent."""
 
 from __future__ import annotations
@@ -39,8 +39,6 @@ from parley.store.engine import Database
 
 W = "w"
 PROBE = "session-probe"
-
-
 SOURCE = Path(parley.__file__).parent
 
 
@@ -79,6 +77,7 @@ class SessionProbe:
     """Which task holds which pooled connection, and what each model call found."""
 
     held: dict[int, asyncio.Task[Any] | None] = field(default_factory=dict)
+    checkouts: int = 0  # seen at all: a probe that sees none proves nothing
     calls: list[str] = field(default_factory=list)  # where each call came from
     violations: list[str] = field(default_factory=list)
 
@@ -88,6 +87,7 @@ class SessionProbe:
         event.listen(engine, "checkin", self._checkin)
 
     def _checkout(self, _dbapi: Any, record: Any, _proxy: Any) -> None:
+        self.checkouts += 1
         self.held[id(record)] = asyncio.current_task()
 
     def _checkin(self, _dbapi: Any, record: Any) -> None:
@@ -246,6 +246,7 @@ def test_reasoning_summaries_dreams_and_chat_call_models_with_no_session_held(
     found = ok(ws.post(f"/v2/workspaces/{W}/search", json={"query": "bees"}))
     assert len(found) == 10
     assert probe.violations == []
+    assert probe.checkouts > 0
     assert probe.calls[before:] == ["embed (own task)"]  # search embeds its query aside
     callers = {call.split(" ", 1)[1].split(":")[0] for call in probe.calls}
     assert {
@@ -272,4 +273,5 @@ def test_the_data_agent_calls_its_model_with_no_session_held(
     reply = ok(ws.post("/api/v1/ai-agent/shop/chat", json={"message": "How many orders?"}))
     assert reply["result"]["messages"][1]["kwargs"]["content"] == "Alice keeps bees."
     assert probe.violations == []
+    assert probe.checkouts > 0
     assert any(call.startswith("complete agent/graph.py:") for call in probe.calls), probe.calls
