@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import FastAPI
 
-from parley import __version__, tokens
+from parley import __version__
 from parley.agent.graph import DataAgent
 from parley.api.body_limit import BodyLimitMiddleware
 from parley.api.deps import Scope, requires
@@ -20,28 +20,17 @@ from parley.api.metrics import MetricsMiddleware
 from parley.api.route_table import api_routes, metrics_routes
 from parley.api.state import AppState
 from parley.auth.keys import Principal
-from parley.blas import one_blas_thread
 from parley.config import Settings
+from parley.core import open_core
 from parley.data.semantics import Semantics
-from parley.llm import build_embedder
 from parley.llm.query_cache import QueryCachingEmbedder
-from parley.llm.roles import build_chat_models
 from parley.memory.dialectic import Dialectic
 from parley.memory.embedding_indexer import FULL_PASS_EVERY_S, EmbeddingIndexer
-from parley.memory.observation_index import ObservationIndex
 from parley.memory.search import MessageSearch
 from parley.memory.vector_index import MessageVectorIndex
 from parley.metrics import Metrics
-from parley.store import migrate
-from parley.store.engine import create_database
-from parley.store.meta import ensure_embedding_model
 from parley.ttl_cache import TtlCache
-from parley.worker.setup import (
-    build_courier,
-    build_data_services,
-    build_worker,
-    reasoning_defaults,
-)
+from parley.worker.setup import reasoning_defaults
 
 log = logging.getLogger("parley")
 
@@ -61,47 +50,20 @@ def create_app(settings: Settings, *, startup: Sequence[StartupHook] = ()) -> Fa
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        url = settings.resolved_database_url
-        one_blas_thread()
-        if settings.auto_migrate:
-            await asyncio.to_thread(migrate.upgrade, url)
-        async with AsyncExitStack() as cleanup:  # undoes whatever started, even a failed start
-            database = create_database(url)
-            cleanup.push_async_callback(database.dispose)
-            await asyncio.to_thread(tokens.warm_up)
-            embedder = await asyncio.to_thread(build_embedder, settings)
-            cleanup.push_async_callback(embedder.close)
-            async with database.write() as db:
-                await ensure_embedding_model(db, name=embedder.name, dimensions=embedder.dimensions)
-            models = build_chat_models(settings, observer=metrics)
-            cleanup.push_async_callback(models.close)
-            # SQLite searches vectors in process memory; PostgreSQL has pgvector's HNSW index
-            in_memory = database.dialect == "sqlite"
-            vector_index = MessageVectorIndex(embedder.dimensions) if in_memory else None
-            observation_index = ObservationIndex(embedder.dimensions, in_memory=in_memory)
-            data = build_data_services(settings, database, embedder)
-            cleanup.push_async_callback(data.close)
-            worker = None
-            if settings.worker_embedded:
-                courier = build_courier(settings)
-                cleanup.push_async_callback(courier.close)
-                worker = build_worker(
-                    settings,
-                    database=database,
-                    embedder=embedder,
-                    models=models,
-                    data=data,
-                    courier=courier,
-                    observation_index=observation_index,
-                    on_webhook_outcome=metrics.webhook_delivery,
-                )
+        with_worker = settings.worker_embedded
+        async with (
+            open_core(settings, with_worker=with_worker, metrics=metrics) as core,
+            AsyncExitStack() as cleanup,  # stops the loops below before the core closes
+        ):
+            database, models, data = core.database, core.models, core.data
+            vector_index = MessageVectorIndex(core.embedder.dimensions) if core.in_memory else None
             indexer = EmbeddingIndexer(
                 database,
-                embedder,
-                full_pass_every_s=None if in_memory else FULL_PASS_EVERY_S,  # SQLite: in order
+                core.embedder,
+                full_pass_every_s=None if core.in_memory else FULL_PASS_EVERY_S,  # SQLite: in order
             )
             # questions (search, chat, representations) repeat: their vectors are remembered
-            questions = QueryCachingEmbedder(embedder)
+            questions = QueryCachingEmbedder(core.embedder)
             search = MessageSearch(database, questions, vector_index)
             app.state.parley = AppState(
                 settings=settings,
@@ -109,17 +71,17 @@ def create_app(settings: Settings, *, startup: Sequence[StartupHook] = ()) -> Fa
                 embedder=questions,
                 indexer=indexer,
                 search=search,
-                observation_index=observation_index,
+                observation_index=core.observation_index,
                 dialectic=Dialectic(
-                    database, questions, observation_index, search, models.dialectic
+                    database, questions, core.observation_index, search, models.dialectic
                 ),
                 models=models,
                 reasoning=reasoning_defaults(settings, models),
-                worker=worker,
+                worker=core.worker,
                 data=data,
                 agent=DataAgent(
                     data,
-                    observation_index=observation_index,
+                    observation_index=core.observation_index,
                     model=models.agent,
                     reasoning=reasoning_defaults(settings, models),
                 ),
@@ -129,8 +91,8 @@ def create_app(settings: Settings, *, startup: Sequence[StartupHook] = ()) -> Fa
             )
             indexing = asyncio.create_task(indexer.run(), name="parley-embedding-indexer")
             cleanup.push_async_callback(_stop, indexing)
-            if worker is not None:
-                working = asyncio.create_task(worker.run(), name="parley-worker")
+            if core.worker is not None:
+                working = asyncio.create_task(core.worker.run(), name="parley-worker")
                 cleanup.push_async_callback(_stop, working)
             for hook in startup:
                 await hook(app.state.parley)

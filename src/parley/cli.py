@@ -31,11 +31,13 @@ def _serve(args: argparse.Namespace) -> None:
 
     from parley.app import create_app
     from parley.banner import banner
+    from parley.llm.roles import check_providers
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = _settings().model_copy(update=overrides)
     try:
         settings.check_serve_safety()
+        check_providers(settings)
     except SettingsError as err:
         raise SystemExit(f"parley: {err}") from err
     print(banner(settings, os.environ), flush=True)
@@ -58,9 +60,14 @@ def _worker(_: argparse.Namespace) -> None:
     import contextlib
     import logging
 
+    from parley.llm.roles import check_providers
     from parley.worker.setup import run_standalone
 
     settings = _settings()
+    try:
+        check_providers(settings)
+    except SettingsError as err:
+        raise SystemExit(f"parley: {err}") from err
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -18,7 +18,8 @@ from parley.data.file_roots import parse_grants
 
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "your-secret", "placeholder", "test"}
 MIN_SECRET_LENGTH = 32
-LlmProvider = Literal["auto", "openai", "anthropic", "llama_cpp", "none"]
+# built in: auto, openai, anthropic, llama_cpp, none; a package can add more (parley.llm.providers)
+LlmProvider = str
 # Settings renamed so that one prefix names one thing (`worker_*`: the worker and the work it
 # runs): the old name still works, as a keyword and as PARLEY_<OLD> (the new one wins when both
 # are set), and `deprecated_environment` names the old variables a process was started with.
@@ -105,6 +106,12 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         default=5 * 1024 * 1024, ge=1024, description="Largest accepted file upload (bytes)."
     )
+    embedding_provider: str = Field(
+        default="auto",
+        description="Embedding provider: local (the bundled model), openai (any "
+        "OpenAI-compatible /embeddings endpoint), one a package registers, or auto (openai when "
+        "embedding_base_url is set, else local).",
+    )
     embedding_base_url: str | None = Field(
         default=None,
         description="OpenAI-compatible base URL for embeddings, e.g. http://localhost:11434/v1 "
@@ -126,8 +133,8 @@ class Settings(BaseSettings):
     llm_provider: LlmProvider = Field(
         default="auto",
         description="Chat model provider: openai (any OpenAI-compatible server), anthropic, "
-        "llama_cpp (in-process GGUF), none, or auto (none without a model; anthropic for "
-        "claude-* models; llama_cpp with a GGUF path; otherwise openai).",
+        "llama_cpp (in-process GGUF), none, one a package registers, or auto (none without a "
+        "model; anthropic for claude-* models; llama_cpp with a GGUF path; otherwise openai).",
     )
     llm_base_url: str | None = Field(
         default=None,

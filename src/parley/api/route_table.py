@@ -56,6 +56,7 @@ def _flatten(router: APIRouter) -> tuple[APIRoute, ...]:
     routes = []
     for context in iter_route_contexts(holder.routes):
         fields = {name: getattr(context, name) for name in _FIELDS}
+        assert context.path is not None and context.endpoint is not None  # API routes have both
         routes.append(APIRoute(context.path, context.endpoint, **fields))
     return tuple(routes)
 

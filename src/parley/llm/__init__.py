@@ -11,21 +11,12 @@ from parley.llm.embeddings import (
     ModelManifest,
     default_embedder,
 )
+from parley.llm.providers import embedder_factory, embedding_provider_name
 
 
 def build_embedder(settings: Settings) -> Embedder:
-    """The configured embedder: an OpenAI-compatible endpoint, or the bundled model."""
-    if settings.embedding_base_url:
-        from parley.llm.openai_embeddings import OpenAIEmbedder
-
-        return OpenAIEmbedder(
-            base_url=settings.embedding_base_url,
-            model=settings.embedding_model,
-            dimensions=settings.embedding_dimensions,
-            api_key=settings.embedding_api_key,
-            send_dimensions=settings.embedding_send_dimensions,
-        )
-    return default_embedder()
+    """The configured embedder: `embedding_provider` by name from the provider registry."""
+    return embedder_factory(embedding_provider_name(settings))(settings)
 
 
 __all__ = [

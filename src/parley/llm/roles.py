@@ -1,14 +1,21 @@
 """The chat model of each role (deriver, summary, dialectic, agent), built from Settings.
 
 A role's `<role>_*` settings override the shared `llm_*` ones. A role whose provider resolves
-to "none" has no model: its features run in retrieval-only mode."""
+to "none" has no model: its features run in retrieval-only mode; any other name is looked up in
+the provider registry (`parley.llm.providers`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from parley.config import Settings, SettingsError
+from parley.config import Settings
 from parley.llm.chat import CallObserver, ChatModel, ChatProvider
+from parley.llm.providers import (
+    ChatTarget,
+    chat_factory,
+    embedder_factory,
+    embedding_provider_name,
+)
 
 ROLES = ("deriver", "summary", "dialectic", "agent")
 
@@ -40,6 +47,20 @@ def resolve_provider(settings: Settings, role: str) -> str:
     return "anthropic" if model.startswith("claude") else "openai"
 
 
+def _provider_setting(settings: Settings, role: str) -> str:
+    own = getattr(settings, f"{role}_provider") is not None
+    return f"PARLEY_{role.upper()}_PROVIDER" if own else "PARLEY_LLM_PROVIDER"
+
+
+def check_providers(settings: Settings) -> None:
+    """A SettingsError now, before anything starts, for a provider name that neither Parley
+    nor an installed package registers."""
+    for role in ROLES:
+        if (provider := resolve_provider(settings, role)) != "none":
+            chat_factory(provider, _provider_setting(settings, role))
+    embedder_factory(embedding_provider_name(settings))
+
+
 def build_chat_models(settings: Settings, *, observer: CallObserver | None = None) -> ChatModels:
     """`observer`: told of every call of every role (the app's `/metrics` counters)."""
     shared: dict[tuple[str, ...], ChatProvider] = {}  # roles with equal settings share a client
@@ -54,40 +75,9 @@ def build_chat_models(settings: Settings, *, observer: CallObserver | None = Non
         model = getattr(settings, f"{role}_model") or settings.llm_model or ""
         key = (provider, base_url or "", api_key or "", model)
         if key not in shared:
-            shared[key] = _provider(settings, provider, base_url, api_key, model)
+            target = ChatTarget(settings=settings, model=model, base_url=base_url, api_key=api_key)
+            shared[key] = chat_factory(provider, _provider_setting(settings, role))(target)
         models[role] = ChatModel(
             shared[key], role=role, concurrency=settings.llm_concurrency, observer=observer
         )
     return ChatModels(**models)
-
-
-def _provider(
-    settings: Settings, provider: str, base_url: str | None, api_key: str | None, model: str
-) -> ChatProvider:
-    if provider == "llama_cpp":
-        from parley.llm.llama_cpp_chat import LlamaCppChat
-
-        if settings.llm_gguf_path is None:
-            raise SettingsError("the llama_cpp provider needs PARLEY_LLM_GGUF_PATH")
-        return LlamaCppChat(gguf_path=settings.llm_gguf_path)
-    if not model:
-        raise SettingsError(f"the {provider} provider needs a model name (PARLEY_LLM_MODEL)")
-    if provider == "anthropic":
-        from parley.llm.anthropic_chat import AnthropicChat
-
-        return AnthropicChat(
-            base_url=base_url,
-            api_key=api_key,
-            model=model,
-            timeout_s=settings.llm_timeout_s,
-            max_retries=settings.llm_max_retries,
-        )
-    from parley.llm.openai_chat import OpenAIChat
-
-    return OpenAIChat(
-        base_url=base_url,
-        api_key=api_key,
-        model=model,
-        timeout_s=settings.llm_timeout_s,
-        max_retries=settings.llm_max_retries,
-    )

@@ -190,48 +190,18 @@ def build_worker(
 
 
 async def run_standalone(settings: Settings) -> None:
-    """`parley worker`: the same worker as in `serve`, without HTTP, until cancelled."""
+    """`parley worker`: the same core and worker as in `serve`, without HTTP, until cancelled."""
     import asyncio
-    import contextlib
     import signal
 
-    from parley import tokens
-    from parley.blas import one_blas_thread
-    from parley.llm import build_embedder
-    from parley.llm.roles import build_chat_models
-    from parley.store import migrate
-    from parley.store.engine import create_database
-    from parley.store.meta import ensure_embedding_model
+    from parley.core import open_core  # it builds its worker with this module's functions
 
-    one_blas_thread()  # as `serve` does: a spinning BLAS pool costs the slots more than it saves
-    url = settings.resolved_database_url
-    if settings.auto_migrate:
-        await asyncio.to_thread(migrate.upgrade, url)
-    async with contextlib.AsyncExitStack() as cleanup:
-        database = create_database(url)
-        cleanup.push_async_callback(database.dispose)
-        await asyncio.to_thread(tokens.warm_up)
-        embedder = await asyncio.to_thread(build_embedder, settings)
-        cleanup.push_async_callback(embedder.close)
-        async with database.write() as db:
-            await ensure_embedding_model(db, name=embedder.name, dimensions=embedder.dimensions)
-        courier = build_courier(settings)
-        cleanup.push_async_callback(courier.close)
-        data = build_data_services(settings, database, embedder)
-        cleanup.push_async_callback(data.close)
-        models = build_chat_models(settings)
-        cleanup.push_async_callback(models.close)
-        worker = build_worker(
-            settings,
-            database=database,
-            embedder=embedder,
-            models=models,
-            data=data,
-            courier=courier,
-        )
+    async with open_core(settings, with_worker=True) as core:
+        worker = core.worker
+        assert worker is not None
         task = asyncio.current_task()
         assert task is not None
         # SIGTERM cancels the slots, which hand their claimed batches back untouched
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-        log.info("parley worker %s started on %s", worker.queue.worker_id, database.dialect)
+        log.info("parley worker %s started on %s", worker.queue.worker_id, core.database.dialect)
         await worker.run()
