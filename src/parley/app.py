@@ -17,6 +17,7 @@ from parley.api.body_limit import BodyLimitMiddleware
 from parley.api.deps import Scope, requires
 from parley.api.errors import detail_errors, install_error_handlers
 from parley.api.honcho_v2 import build_router as build_honcho_v2
+from parley.api.honcho_v3 import build_router as build_honcho_v3
 from parley.api.metrics import MetricsMiddleware
 from parley.api.metrics import build_router as build_metrics
 from parley.api.peaka_v1 import build_router as build_peaka_v1
@@ -148,6 +149,7 @@ def create_app(settings: Settings, *, startup: Sequence[StartupHook] = ()) -> Fa
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(build_honcho_v2())
+    app.include_router(build_honcho_v3())
     app.include_router(build_peaka_v1())
     if settings.metrics_enabled:
         # added last, so outermost: it also counts the 413s of the body limit
