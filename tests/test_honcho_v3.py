@@ -237,6 +237,51 @@ def test_v3_bad_input_answers_in_v3s_error_shape(client: TestClient) -> None:
     assert _post(client, "/v3/workspaces/w/sessions/s/messages/list").json()["total"] == 0
 
 
+def test_v3_strips_nul_and_bounds_metadata_as_honcho_3(client: TestClient) -> None:
+    """Honcho 3 drops NUL characters (/v2 refuses them) and bounds metadata: 100 top-level
+    keys, 5 levels of objects."""
+    sent = _post(
+        client,
+        "/v3/workspaces/w/sessions/s/messages",
+        {"messages": [{"content": "a\u0000b", "peer_id": "p", "metadata": {"k\u0000": "v\u0000"}}]},
+    )
+    assert sent.status_code == 201, sent.text
+    assert (sent.json()[0]["content"], sent.json()[0]["metadata"]) == ("ab", {"k": "v"})
+    assert (
+        _post(
+            client,
+            "/v2/workspaces/w/sessions/s/messages",
+            {"messages": [{"content": "a\u0000b", "peer_id": "p"}]},
+        ).status_code
+        == 422
+    )
+
+    wide = _post(
+        client, "/v3/workspaces/w/peers", {"id": "p", "metadata": {str(i): i for i in range(101)}}
+    )
+    assert wide.status_code == 422
+    assert wide.json()["detail"][0]["msg"] == (
+        "Value error, Metadata exceeds maximum of 100 top-level keys"
+    )
+    deep: dict[str, Any] = {"leaf": 1}
+    for _ in range(5):
+        deep = {"d": deep}
+    nested = client.put("/v3/workspaces/w", json={"metadata": deep})
+    assert nested.status_code == 422
+    assert nested.json()["detail"][0]["msg"] == (
+        "Value error, Metadata nesting exceeds maximum depth of 5"
+    )
+    five = {"a": {"b": {"c": {"d": {"e": 1}}}}}
+    assert client.put("/v3/workspaces/w", json={"metadata": five}).json()["metadata"] == five
+    upload = client.post(
+        "/v3/workspaces/w/sessions/s/messages/upload",
+        files={"file": ("n.txt", b"x", "text/plain")},
+        data={"peer_id": "p", "metadata": '{"k": "v\\u0000"}'},
+    )
+    assert upload.status_code == 201, upload.text
+    assert upload.json()[0]["metadata"] == {"k": "v"}
+
+
 def test_written_with_v2_sdk_reads_through_v3_and_back(client: TestClient, honcho: Any) -> None:
     """honcho-ai 1.6.0 (/v2) writes; /v3 reads the same rows, with v3's config names."""
     alice = honcho.peer("alice", metadata={"k": "v"})

@@ -150,10 +150,12 @@ async def store_upload(
     created_at: str | None,
     configuration_model: Any,
     stored_configuration: Any = config_dict,
+    metadata_model: Any = _metadata,
 ) -> list[Any]:
     """An uploaded file as messages of `peer_id` (its text split into chunks), for /v2 and /v3
     alike; `configuration_model` is the family's message configuration and
-    `stored_configuration` turns it into the stored dict."""
+    `stored_configuration` turns it into the stored dict; `metadata_model` checks the
+    metadata."""
     check_sends_as(principal, [peer_id])
     await check_session_write(
         principal,
@@ -171,7 +173,7 @@ async def store_upload(
     )
     # An empty file is one empty message, as in Honcho.
     chunks = split_text(text, service.MAX_CONTENT_CHARS) or [""]
-    message_metadata = _form_json("metadata", metadata, _metadata) or {}
+    message_metadata = _form_json("metadata", metadata, metadata_model) or {}
     message_config = _form_json("configuration", configuration, configuration_model)
     when = _form_datetime(created_at)
     file_info = {

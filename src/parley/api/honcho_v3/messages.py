@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Body, File, Form, UploadFile
+from pydantic import TypeAdapter
 
 from parley.api.access import check_sends_as, check_session_write
 from parley.api.deps import (
@@ -25,12 +26,17 @@ from parley.api.honcho_v2.schemas import (
     CreateName,
     Filters,
     Message,
-    MessageUpdate,
     Page,
     message_out,
     page_of,
 )
-from parley.api.honcho_v3.schemas import V3MessageBatchCreate, V3MessageConfiguration, to_stored
+from parley.api.honcho_v3.schemas import (
+    Metadata,
+    V3MessageBatchCreate,
+    V3MessageConfiguration,
+    V3MessageUpdate,
+    to_stored,
+)
 from parley.api.honcho_v3.workspaces import Reverse
 from parley.auth.keys import Principal
 from parley.memory import messages as service
@@ -41,6 +47,7 @@ router = APIRouter(
 )
 
 SessionAccess = Annotated[Principal, requires(Scope.SESSION)]
+_metadata = TypeAdapter(Metadata)
 
 
 @router.post("", response_model=list[Message], status_code=201)
@@ -112,6 +119,7 @@ async def create_messages_with_file(
         created_at=created_at,
         configuration_model=V3MessageConfiguration,
         stored_configuration=to_stored,
+        metadata_model=_metadata,
     )
     embed_soon(background, state)
     return [message_out(row) for row in rows]
@@ -155,7 +163,7 @@ async def update_message(
     workspace_id: Name,
     session_id: Name,
     message_id: Name,
-    body: MessageUpdate,
+    body: V3MessageUpdate,
     db: WriteDb,
     _: SessionAccess,
 ) -> dict[str, Any]:

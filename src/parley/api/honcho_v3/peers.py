@@ -13,14 +13,12 @@ from parley.api.honcho_v2.schemas import (
     Filters,
     Page,
     Peer,
-    PeerCreate,
-    PeerUpdate,
     Session,
     page_of,
     peer_out,
 )
 from parley.api.honcho_v3.created import answer_created, created_responses, existed
-from parley.api.honcho_v3.schemas import session_out
+from parley.api.honcho_v3.schemas import V3PeerCreate, V3PeerUpdate, session_out
 from parley.api.honcho_v3.workspaces import Reverse
 from parley.auth.keys import Principal
 from parley.memory import peers as service
@@ -53,7 +51,7 @@ async def list_peers(
 @router.post("", response_model=Peer, responses=created_responses(Peer))
 async def get_or_create_peer(
     workspace_id: Name,
-    body: PeerCreate,
+    body: V3PeerCreate,
     response: Response,
     db: WriteDb,
     principal: Annotated[Principal, requires(Scope.WORKSPACE_MEMBER)],
@@ -75,7 +73,7 @@ async def get_or_create_peer(
 async def update_peer(
     workspace_id: Name,
     peer_id: Name,
-    body: PeerUpdate,
+    body: V3PeerUpdate,
     db: WriteDb,
     _: Annotated[Principal, requires(Scope.PEER)],
 ) -> dict[str, Any]:

@@ -9,9 +9,9 @@ the other: `to_stored` renames on the way in, `from_stored` on the way out.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, Field
+from pydantic import AfterValidator, AliasChoices, BaseModel, BeforeValidator, Field
 
 from parley.api.honcho_v2 import schemas as v2
 from parley.api.honcho_v2.schemas import (
@@ -23,7 +23,7 @@ from parley.api.honcho_v2.schemas import (
     SessionPeerConfig,
     SummaryConfiguration,
 )
-from parley.api.storable import AwareDatetime, StoredJson, StoredText
+from parley.api.storable import AwareDatetime, Storable, StoredJson
 from parley.memory import messages as message_rules
 
 STORED_NAME = {"reasoning": "deriver"}  # v3's section name -> the stored one
@@ -69,21 +69,61 @@ def from_stored(config: dict[str, Any]) -> dict[str, Any]:
 
 # --- requests ----------------------------------------------------------------------------
 
+METADATA_MAX_KEYS = 100  # top-level keys (Honcho 3)
+METADATA_MAX_DEPTH = 5  # nested objects, the top one counting as 1
+
+
+def _strip_nul(value: Any) -> Any:
+    """Honcho 3 drops NUL characters from text and metadata instead of refusing them."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_strip_nul(k): _strip_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strip_nul(item) for item in value]
+    return value
+
+
+def _check_depth(value: dict[str, Any], depth: int = 1) -> None:
+    if depth > METADATA_MAX_DEPTH:
+        raise ValueError(f"Metadata nesting exceeds maximum depth of {METADATA_MAX_DEPTH}")
+    for item in value.values():
+        if isinstance(item, dict):
+            _check_depth(item, depth + 1)
+
+
+def _v3_metadata(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value  # pydantic's dict_type error follows
+    if len(value) > METADATA_MAX_KEYS:
+        raise ValueError(f"Metadata exceeds maximum of {METADATA_MAX_KEYS} top-level keys")
+    _check_depth(value)
+    return _strip_nul(value)
+
+
+Metadata = Annotated[StoredJson, BeforeValidator(_v3_metadata)]
+Content = Annotated[
+    str,
+    Field(min_length=0, max_length=message_rules.MAX_CONTENT_CHARS),
+    AfterValidator(_strip_nul),
+    Storable,
+]
+
 
 class V3WorkspaceCreate(BaseModel):
     id: CreateName = Field(validation_alias=ID_OR_NAME)
-    metadata: StoredJson = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
     configuration: V3WorkspaceConfiguration | None = None
 
 
 class V3WorkspaceUpdate(BaseModel):
-    metadata: StoredJson | None = None
+    metadata: Metadata | None = None
     configuration: V3WorkspaceConfiguration | None = None
 
 
 class V3SessionCreate(BaseModel):
     id: CreateName = Field(validation_alias=ID_OR_NAME)
-    metadata: StoredJson | None = None
+    metadata: Metadata | None = None
     peers: dict[CreateName, SessionPeerConfig] | None = Field(
         default=None, validation_alias=AliasChoices("peers", "peer_names")
     )
@@ -91,16 +131,31 @@ class V3SessionCreate(BaseModel):
 
 
 class V3SessionUpdate(BaseModel):
-    metadata: StoredJson | None = None
+    metadata: Metadata | None = None
     configuration: V3SessionConfiguration | None = None
 
 
 class V3MessageCreate(BaseModel):
-    content: StoredText = Field(min_length=0, max_length=message_rules.MAX_CONTENT_CHARS)
+    content: Content
     peer_id: CreateName
-    metadata: StoredJson | None = None
+    metadata: Metadata | None = None
     configuration: V3MessageConfiguration | None = None
     created_at: AwareDatetime | None = None
+
+
+class V3MessageUpdate(BaseModel):
+    metadata: Metadata | None = None
+
+
+class V3PeerCreate(BaseModel):
+    id: CreateName = Field(validation_alias=ID_OR_NAME)
+    metadata: Metadata | None = None
+    configuration: StoredJson | None = None
+
+
+class V3PeerUpdate(BaseModel):
+    metadata: Metadata | None = None
+    configuration: StoredJson | None = None
 
 
 class V3MessageBatchCreate(BaseModel):
