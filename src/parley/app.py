@@ -102,7 +102,7 @@ def create_app(settings: Settings, *, startup: Sequence[StartupHook] = ()) -> Fa
     app = FastAPI(
         title="Parley",
         version=__version__,
-        description="Memory and data for AI agents (Honcho-compatible /v2, Peaka /api/v1).",
+        description="Memory and data for AI agents (Honcho-compatible /v2 and /v3, Peaka /api/v1).",
         lifespan=lifespan,
     )
     install_error_handlers(app)

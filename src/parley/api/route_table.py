@@ -16,6 +16,7 @@ from fastapi import APIRouter
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from parley.api.honcho_v2 import build_router as build_honcho_v2
+from parley.api.honcho_v3 import build_router as build_honcho_v3
 from parley.api.metrics import build_router as build_metrics
 from parley.api.peaka_v1 import build_router as build_peaka_v1
 
@@ -63,8 +64,8 @@ def _flatten(router: APIRouter) -> tuple[APIRoute, ...]:
 
 @lru_cache(maxsize=1)
 def api_routes() -> tuple[APIRoute, ...]:
-    """Honcho's /v2 and Peaka's /api/v1."""
-    return _flatten(build_honcho_v2()) + _flatten(build_peaka_v1())
+    """Honcho's /v2 and /v3, and Peaka's /api/v1."""
+    return _flatten(build_honcho_v2()) + _flatten(build_honcho_v3()) + _flatten(build_peaka_v1())
 
 
 @lru_cache(maxsize=2)

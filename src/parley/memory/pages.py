@@ -32,3 +32,8 @@ async def paginate(db: AsyncSession, stmt: Select[Any], *, page: int, size: int)
     total = await db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     rows = (await db.scalars(stmt.offset((page - 1) * size).limit(size))).all()
     return Page(items=list(rows), total=int(total or 0), page=page, size=size)
+
+
+def ordered(reverse: bool, *columns: Any) -> list[Any]:
+    """`columns` ascending, or all descending with `reverse` (Honcho's `?reverse=true`)."""
+    return [column.desc() for column in columns] if reverse else list(columns)

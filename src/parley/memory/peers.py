@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.errors import NotFound
 from parley.memory.filters import FilterField, Kind, compile_filters
-from parley.memory.pages import Page, paginate
+from parley.memory.pages import Page, ordered, paginate
 from parley.memory.workspaces import apply_changes, ensure_workspace
 from parley.store.engine import Database
 from parley.store.models import Peer, SessionPeer
@@ -68,14 +68,21 @@ async def get_or_create_peer(
 
 
 async def list_peers(
-    *, db: AsyncSession, workspace_id: str, filters: dict[str, Any] | None, page: int, size: int
+    *,
+    db: AsyncSession,
+    workspace_id: str,
+    filters: dict[str, Any] | None,
+    page: int,
+    size: int,
+    reverse: bool = False,
 ) -> Page[Peer]:
-    """The workspace's peers; an unknown workspace has none (as in Honcho)."""
+    """The workspace's peers, oldest first (newest first with `reverse`); an unknown
+    workspace has none (as in Honcho)."""
     where = await compile_filters(filters, FILTER_FIELDS, db.get_bind().dialect.name)
     stmt = (
         select(Peer)
         .where(Peer.workspace_id == workspace_id, where)
-        .order_by(Peer.created_at, Peer.id)
+        .order_by(*ordered(reverse, Peer.created_at, Peer.id))
     )
     return await paginate(db, stmt, page=page, size=size)
 

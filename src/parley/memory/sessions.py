@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from parley.errors import BadRequest, NotFound
 from parley.ids import new_public_id
 from parley.memory.filters import FilterField, Kind, compile_filters
-from parley.memory.pages import Page, paginate
+from parley.memory.pages import Page, ordered, paginate
 from parley.memory.peers import ensure_peers, get_peer
 from parley.memory.workspaces import apply_changes, ensure_workspace
 from parley.store.models import Message, Session, SessionPeer, utcnow
@@ -115,6 +115,7 @@ async def list_sessions(
     page: int,
     size: int,
     peer_id: str | None = None,
+    reverse: bool = False,
 ) -> Page[Session]:
     """Sessions of the workspace, or only those `peer_id` is or was a member of (Honcho's
     src/crud/peer.py get_sessions_for_peer keeps the sessions a peer left); an unknown
@@ -126,7 +127,8 @@ async def list_sessions(
             SessionPeer.workspace_id == workspace_id, SessionPeer.peer_id == peer_id
         )
         stmt = stmt.where(Session.id.in_(members))
-    return await paginate(db, stmt.order_by(Session.created_at, Session.id), page=page, size=size)
+    order = ordered(reverse, Session.created_at, Session.id)
+    return await paginate(db, stmt.order_by(*order), page=page, size=size)
 
 
 def _memberships(workspace_id: str, session_id: str) -> Update:

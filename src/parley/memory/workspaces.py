@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from parley.errors import NotFound
+from parley.errors import Conflict, NotFound
 from parley.memory.filters import FilterField, Kind, compile_filters
-from parley.memory.pages import Page, paginate
-from parley.store.models import Workspace
+from parley.memory.pages import Page, ordered, paginate
+from parley.store.models import Session, Workspace
 from parley.store.upsert import insert_missing
 
 FILTER_FIELDS = {
@@ -74,11 +74,27 @@ async def delete_workspace(*, db: AsyncSession, workspace_id: str) -> Workspace:
     return workspace
 
 
+async def check_no_active_sessions(*, db: AsyncSession, workspace_id: str) -> None:
+    """Honcho 3's rule before a workspace is deleted: its sessions go first."""
+    active = exists().where(Session.workspace_id == workspace_id, Session.is_active.is_(True))
+    if await db.scalar(select(active)):
+        raise Conflict(
+            f"Cannot delete workspace '{workspace_id}': active session(s) remain. "
+            "Delete all sessions first."
+        )
+
+
 async def list_workspaces(
-    *, db: AsyncSession, filters: dict[str, Any] | None, page: int, size: int
+    *,
+    db: AsyncSession,
+    filters: dict[str, Any] | None,
+    page: int,
+    size: int,
+    reverse: bool = False,
 ) -> Page[Workspace]:
     where = await compile_filters(filters, FILTER_FIELDS, db.get_bind().dialect.name)
-    stmt = select(Workspace).where(where).order_by(Workspace.created_at, Workspace.id)
+    order = ordered(reverse, Workspace.created_at, Workspace.id)
+    stmt = select(Workspace).where(where).order_by(*order)
     return await paginate(db, stmt, page=page, size=size)
 
 

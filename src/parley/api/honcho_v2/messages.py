@@ -55,7 +55,7 @@ _metadata = TypeAdapter(StoredJson)
 _datetime = TypeAdapter(AwareDatetime)
 
 
-def _embed_soon(background: BackgroundTasks, state: Any) -> None:
+def embed_soon(background: BackgroundTasks, state: Any) -> None:
     """Wake the embedding indexer and the worker once the response is out (so after the
     commit)."""
     background.add_task(state.indexer.notify)
@@ -98,7 +98,7 @@ async def create_messages(
         ],
         reasoning=state.reasoning,
     )
-    _embed_soon(background, state)
+    embed_soon(background, state)
     return [message_out(row) for row in rows]
 
 
@@ -117,6 +117,45 @@ async def create_messages_with_file(
     configuration: Annotated[str | None, Form()] = None,
     created_at: Annotated[str | None, Form()] = None,
 ) -> list[dict[str, Any]]:
+    rows = await store_upload(
+        principal=principal,
+        settings=settings,
+        db=db,
+        state=state,
+        workspace_id=workspace_id,
+        session_id=session_id,
+        file=file,
+        peer_id=peer_id,
+        metadata=metadata,
+        configuration=configuration,
+        created_at=created_at,
+        configuration_model=MessageConfiguration,
+    )
+    embed_soon(background, state)
+    return [message_out(row) for row in rows]
+
+
+async def store_upload(
+    *,
+    principal: Principal,
+    settings: Any,
+    db: Any,
+    state: Any,
+    workspace_id: str,
+    session_id: str,
+    file: UploadFile,
+    peer_id: str,
+    metadata: str | None,
+    configuration: str | None,
+    created_at: str | None,
+    configuration_model: Any,
+    stored_configuration: Any = config_dict,
+    metadata_model: Any = _metadata,
+) -> list[Any]:
+    """An uploaded file as messages of `peer_id` (its text split into chunks), for /v2 and /v3
+    alike; `configuration_model` is the family's message configuration and
+    `stored_configuration` turns it into the stored dict; `metadata_model` checks the
+    metadata."""
     check_sends_as(principal, [peer_id])
     await check_session_write(
         principal,
@@ -134,8 +173,8 @@ async def create_messages_with_file(
     )
     # An empty file is one empty message, as in Honcho.
     chunks = split_text(text, service.MAX_CONTENT_CHARS) or [""]
-    message_metadata = _form_json("metadata", metadata, _metadata) or {}
-    message_config = _form_json("configuration", configuration, MessageConfiguration)
+    message_metadata = _form_json("metadata", metadata, metadata_model) or {}
+    message_config = _form_json("configuration", configuration, configuration_model)
     when = _form_datetime(created_at)
     file_info = {
         "file_name": file.filename,
@@ -143,7 +182,7 @@ async def create_messages_with_file(
         "file_size": len(data),
         "total_chunks": len(chunks),
     }
-    rows = await service.create_messages(
+    return await service.create_messages(
         db=db,
         workspace_id=workspace_id,
         session_id=session_id,
@@ -152,7 +191,7 @@ async def create_messages_with_file(
                 content=chunk,
                 peer_id=peer_id,
                 metadata=message_metadata,
-                configuration=config_dict(message_config),
+                configuration=stored_configuration(message_config),
                 created_at=when,
                 internal_metadata={"upload": file_info | {"chunk_index": index}},
             )
@@ -160,8 +199,6 @@ async def create_messages_with_file(
         ],
         reasoning=state.reasoning,
     )
-    _embed_soon(background, state)
-    return [message_out(row) for row in rows]
 
 
 def _form_json(name: str, value: str | None, adapter: Any) -> Any:

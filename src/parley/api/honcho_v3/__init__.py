@@ -1,0 +1,14 @@
+"""Honcho's /v3 API (3.0.12): thin translations onto the same memory domain as /v2, so a
+workspace written through one family reads the same through the other."""
+
+from fastapi import APIRouter
+
+from parley.api.errors import COMMON_ERRORS, detail_errors
+from parley.api.honcho_v3 import messages, peers, sessions, workspaces
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(prefix="/v3", responses=detail_errors(*COMMON_ERRORS))
+    for module in (workspaces, peers, sessions, messages):
+        router.include_router(module.router)
+    return router

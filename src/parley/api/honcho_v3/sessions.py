@@ -1,0 +1,238 @@
+"""/v3/workspaces/{workspace_id}/sessions and their peers (context, summaries and search come
+with their own modules). Where v3 differs from /v2: get-or-create answers 201 when it created,
+clone is a POST answering 201, and a peer's config is set with PUT answering 204."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Response
+
+from parley import erasure
+from parley.api.access import check_membership_change, check_not_peer_key, check_session_write
+from parley.api.deps import (
+    Name,
+    PageNumber,
+    PageSize,
+    ReadDb,
+    Scope,
+    StateDep,
+    WriteDb,
+    requires,
+)
+from parley.api.honcho_v2.schemas import (
+    CreateName,
+    Filters,
+    Page,
+    Peer,
+    Session,
+    SessionPeerConfig,
+    page_of,
+    peer_out,
+)
+from parley.api.honcho_v3.created import answer_created, created_responses, existed
+from parley.api.honcho_v3.schemas import V3SessionCreate, V3SessionUpdate, session_out, to_stored
+from parley.api.honcho_v3.workspaces import Reverse
+from parley.auth.keys import Principal
+from parley.memory import peers as peer_service
+from parley.memory import sessions as service
+from parley.memory.sessions import PeerConfig
+
+router = APIRouter(prefix="/workspaces/{workspace_id}/sessions", tags=["sessions"])
+
+PeerConfigs = Annotated[dict[CreateName, SessionPeerConfig], Body()]
+SessionAccess = Annotated[Principal, requires(Scope.SESSION)]
+
+
+def _config(config: SessionPeerConfig) -> PeerConfig:
+    return PeerConfig(observe_me=config.observe_me, observe_others=config.observe_others)
+
+
+def _configs(peers: dict[str, SessionPeerConfig] | None) -> dict[str, PeerConfig]:
+    return {peer_id: _config(config) for peer_id, config in (peers or {}).items()}
+
+
+@router.post("", response_model=Session, responses=created_responses(Session))
+async def get_or_create_session(
+    workspace_id: Name,
+    body: V3SessionCreate,
+    response: Response,
+    db: WriteDb,
+    principal: Annotated[Principal, requires(Scope.WORKSPACE_MEMBER)],
+) -> dict[str, Any]:
+    check_membership_change(principal, (body.peers or {}).keys())
+    await check_session_write(
+        principal,
+        db=db,
+        workspace_id=workspace_id,
+        session_id=body.id,
+        joining_peers=(body.peers or {}).keys(),
+    )
+    was = await existed(service.get_session(db=db, workspace_id=workspace_id, session_id=body.id))
+    row = await service.get_or_create_session(
+        db=db,
+        workspace_id=workspace_id,
+        session_id=body.id,
+        metadata=body.metadata,
+        configuration=to_stored(body.configuration),
+        peers=_configs(body.peers),
+    )
+    answer_created(response, existed=was)
+    return session_out(row)
+
+
+@router.post("/list", response_model=Page[Session])
+async def list_sessions(
+    workspace_id: Name,
+    db: ReadDb,
+    _: Annotated[Principal, requires(Scope.WORKSPACE)],
+    body: Annotated[Filters | None, Body()] = None,
+    reverse: Reverse = False,
+    page: PageNumber = 1,
+    size: PageSize = 50,
+) -> dict[str, Any]:
+    result = await service.list_sessions(
+        db=db,
+        workspace_id=workspace_id,
+        filters=body.filters if body else None,
+        page=page,
+        size=size,
+        reverse=reverse,
+    )
+    return page_of(result, session_out)
+
+
+@router.put("/{session_id}", response_model=Session)
+async def update_session(
+    workspace_id: Name, session_id: Name, body: V3SessionUpdate, db: WriteDb, _: SessionAccess
+) -> dict[str, Any]:
+    """Get-or-creates the session, as in Honcho."""
+    row = await service.get_or_create_session(
+        db=db,
+        workspace_id=workspace_id,
+        session_id=session_id,
+        metadata=body.metadata,
+        configuration=to_stored(body.configuration),
+    )
+    return session_out(row)
+
+
+@router.delete("/{session_id}", status_code=202)
+async def delete_session(
+    workspace_id: Name, session_id: Name, db: WriteDb, state: StateDep, principal: SessionAccess
+) -> dict[str, str]:
+    """Deletes the session before answering, with everything derived from it (and the data
+    agent thread it is the memory of, if any)."""
+    check_not_peer_key(principal, f"delete session {session_id}")
+    await erasure.delete_session(
+        db, reasoning=state.reasoning, workspace_id=workspace_id, session_id=session_id
+    )
+    return {"message": "Session deleted successfully"}  # Honcho's words
+
+
+@router.post("/{session_id}/clone", response_model=Session, status_code=201)
+async def clone_session(
+    workspace_id: Name,
+    session_id: Name,
+    db: WriteDb,
+    _: SessionAccess,
+    message_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> dict[str, Any]:
+    row = await service.clone_session(
+        db=db, workspace_id=workspace_id, session_id=session_id, up_to_message_id=message_id
+    )
+    return session_out(row)
+
+
+@router.post("/{session_id}/peers", response_model=Session)
+async def add_peers(
+    workspace_id: Name,
+    session_id: Name,
+    peers: PeerConfigs,
+    db: WriteDb,
+    principal: Annotated[Principal, requires(Scope.WORKSPACE_MEMBER)],
+) -> dict[str, Any]:
+    """Get-or-creates the session (what `session.add_peers()` sends on first use)."""
+    check_membership_change(principal, peers)
+    await check_session_write(
+        principal, db=db, workspace_id=workspace_id, session_id=session_id, joining_peers=peers
+    )
+    row = await service.get_or_create_session(
+        db=db, workspace_id=workspace_id, session_id=session_id, peers=_configs(peers)
+    )
+    return session_out(row)
+
+
+@router.put("/{session_id}/peers", response_model=Session)
+async def set_peers(
+    workspace_id: Name, session_id: Name, peers: PeerConfigs, db: WriteDb, principal: SessionAccess
+) -> dict[str, Any]:
+    check_not_peer_key(principal, f"replace the peers of session {session_id}")
+    row = await service.get_session(db=db, workspace_id=workspace_id, session_id=session_id)
+    await service.set_peers(
+        db=db, workspace_id=workspace_id, session_id=session_id, peers=_configs(peers)
+    )
+    return session_out(row)
+
+
+@router.delete("/{session_id}/peers", response_model=Session)
+async def remove_peers(
+    workspace_id: Name,
+    session_id: Name,
+    peers: Annotated[list[CreateName], Body()],
+    db: WriteDb,
+    principal: SessionAccess,
+) -> dict[str, Any]:
+    check_membership_change(principal, peers)
+    row = await service.get_session(db=db, workspace_id=workspace_id, session_id=session_id)
+    await service.remove_peers(
+        db=db, workspace_id=workspace_id, session_id=session_id, peer_ids=peers
+    )
+    return session_out(row)
+
+
+@router.get("/{session_id}/peers", response_model=Page[Peer])
+async def list_session_peers(
+    workspace_id: Name,
+    session_id: Name,
+    db: ReadDb,
+    _: SessionAccess,
+    page: PageNumber = 1,
+    size: PageSize = 50,
+) -> dict[str, Any]:
+    result = await peer_service.list_session_peers(  # an unknown session has none
+        db=db, workspace_id=workspace_id, session_id=session_id, page=page, size=size
+    )
+    return page_of(result, peer_out)
+
+
+@router.get("/{session_id}/peers/{peer_id}/config", response_model=SessionPeerConfig)
+async def get_peer_config(
+    workspace_id: Name, session_id: Name, peer_id: Name, db: ReadDb, _: SessionAccess
+) -> SessionPeerConfig:
+    """404 for a peer that was never a member, as in Honcho."""
+    config = await service.get_peer_config(
+        db=db, workspace_id=workspace_id, session_id=session_id, peer_id=peer_id
+    )
+    return SessionPeerConfig(observe_me=config.observe_me, observe_others=config.observe_others)
+
+
+@router.put("/{session_id}/peers/{peer_id}/config", status_code=204, response_model=None)
+async def set_peer_config(
+    workspace_id: Name,
+    session_id: Name,
+    peer_id: Name,
+    body: SessionPeerConfig,
+    db: WriteDb,
+    principal: SessionAccess,
+) -> Response:
+    check_membership_change(principal, [peer_id])
+    await service.get_session(db=db, workspace_id=workspace_id, session_id=session_id)
+    await service.set_peer_config(
+        db=db,
+        workspace_id=workspace_id,
+        session_id=session_id,
+        peer_id=peer_id,
+        config=_config(body),
+    )
+    return Response(status_code=204)
