@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from conftest import TEST_SECRET, sdk_http_client
+from helpers import ok
 from parley import cli
 from parley.api.deps import Scope, auth_scope_of
 from parley.app import create_app
@@ -55,11 +56,6 @@ def peer_h(w: str, p: str) -> dict[str, str]:
 
 def session_h(w: str, s: str) -> dict[str, str]:
     return bearer(key(Principal(workspace=w, session=s)))
-
-
-def ok(response: Any) -> Any:
-    assert response.status_code == 200, (response.status_code, response.text)
-    return response.json()
 
 
 def forbidden(response: Any, detail: str) -> None:

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from conftest import TEST_SECRET
 from data_sources import make_sqlite
+from helpers import ok
 from parley.auth.keys import ADMIN, create_key
 from parley.config import Settings
 from test_auth import route_scopes
@@ -26,11 +27,6 @@ def backend() -> str:
 @pytest.fixture
 def settings_overrides(tmp_path: Path) -> dict[str, Any]:
     return {"auth_enabled": True, "data_file_roots": {"*": [tmp_path]}}
-
-
-def ok(response: Any) -> Any:
-    assert response.status_code == 200, (response.status_code, response.text)
-    return response.json()
 
 
 BAD_BODIES: list[dict[str, Any]] = [

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from conftest import TEST_SECRET
 from data_sources import make_sqlite
+from helpers import ok
 from parley.auth.keys import ADMIN, create_key
 from parley.ttl_cache import TtlCache
 
@@ -30,11 +31,6 @@ def settings_overrides(tmp_path: Path) -> dict[str, Any]:
         "key_cache_ttl_s": 60.0,  # far longer than any test: only invalidation can help
         "catalog_cache_ttl_s": 60.0,
     }
-
-
-def ok(response: Any) -> Any:
-    assert response.status_code == 200, (response.status_code, response.text)
-    return response.json()
 
 
 def refused(response: Any, status: int, code: str, message: str) -> None:

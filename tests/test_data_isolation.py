@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from conftest import PARLEY, TEST_SECRET, make_settings, parley_env
+from helpers import ok
 from parley.api.deps import Scope
 from parley.app import create_app
 from parley.auth.keys import ADMIN, create_key
@@ -35,11 +36,6 @@ def settings_overrides(tmp_path: Path) -> dict[str, Any]:
         },
         "data_allow_private_hosts": True,
     }
-
-
-def ok(response: Any) -> Any:
-    assert response.status_code == 200, (response.status_code, response.text)
-    return response.json()
 
 
 def _body(method: str, path: str) -> dict[str, Any]:

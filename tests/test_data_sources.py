@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from conftest import TEST_SECRET, PostgresForTests
 from data_sources import PG_PASSWORD, drop_postgres, make_files, make_postgres
+from helpers import ok
 from parley.auth.keys import ADMIN, create_key
 from parley.config import Settings
 from parley.data.credentials import CredentialBox, CredentialUnreadable
@@ -43,11 +44,6 @@ def pg_source(postgres: PostgresForTests) -> Iterator[str]:
     make_postgres(postgres.socket_dir, PG_DB)
     yield postgres.socket_dir
     drop_postgres(postgres.socket_dir, PG_DB)
-
-
-def ok(response: Any) -> Any:
-    assert response.status_code == 200, (response.status_code, response.text)
-    return response.json()
 
 
 def project(client: TestClient) -> str:

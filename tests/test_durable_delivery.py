@@ -33,6 +33,7 @@ from conftest import (
     wait_for_reasoning,
 )
 from data_sources import PG_PASSWORD, drop_postgres, make_postgres, make_sqlite
+from helpers import ok
 from parley.app import create_app
 from parley.auth.keys import ADMIN, create_key
 from parley.data.refresh_jobs import CATALOG_REFRESH, REFRESH_CALLBACK
@@ -72,11 +73,6 @@ def make_receiver() -> Iterator[Any]:
     yield make
     for r in made:
         r.stop()
-
-
-def ok(response: Any) -> Any:
-    assert response.status_code == 200, (response.status_code, response.text)
-    return response.json()
 
 
 def items(client: TestClient, *task_types: str) -> list[tuple[str, str, int, str | None]]:
