@@ -15,13 +15,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import TEST_SECRET, make_settings, reasoning_settings, wait_for_reasoning
+from conftest import make_settings, reasoning_settings, wait_for_reasoning
 from fake_openai import FakeOpenAI, fake_openai
-from helpers import ok
+from helpers import PARTNER, ok
 from parley.app import create_app
-from parley.auth.keys import ADMIN, create_key
 
-PARTNER = {"Authorization": f"Bearer {create_key(ADMIN, secret=TEST_SECRET)}"}
 REGIONS = [f"Region {i}" for i in range(30)] + ["Bavaria", "Ontario"]
 
 

@@ -9,14 +9,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import TEST_SECRET
 from data_sources import make_sqlite
-from helpers import ok
-from parley.auth.keys import ADMIN, create_key
+from helpers import PARTNER, ok
 from parley.config import Settings
 from test_auth import route_scopes
-
-PARTNER = {"Authorization": f"Bearer {create_key(ADMIN, secret=TEST_SECRET)}"}
 
 
 @pytest.fixture

@@ -12,13 +12,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import TEST_SECRET
 from data_sources import make_sqlite
-from helpers import ok
-from parley.auth.keys import ADMIN, create_key
+from helpers import PARTNER, ok
 from parley.ttl_cache import TtlCache
 
-PARTNER = {"Authorization": f"Bearer {create_key(ADMIN, secret=TEST_SECRET)}"}
 COUNT = "SELECT count(*) AS n FROM users"
 
 

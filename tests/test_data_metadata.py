@@ -9,12 +9,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import TEST_SECRET
 from data_sources import make_sqlite
-from helpers import ok
-from parley.auth.keys import ADMIN, create_key
-
-PARTNER = {"Authorization": f"Bearer {create_key(ADMIN, secret=TEST_SECRET)}"}
+from helpers import PARTNER, ok
 
 
 @pytest.fixture

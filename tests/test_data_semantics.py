@@ -12,14 +12,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import TEST_SECRET, make_settings
+from conftest import make_settings
 from data_sources import make_sqlite
 from fake_openai import FakeOpenAI, fake_openai
-from helpers import ok
+from helpers import PARTNER, ok
 from parley.app import create_app
-from parley.auth.keys import ADMIN, create_key
 
-PARTNER = {"Authorization": f"Bearer {create_key(ADMIN, secret=TEST_SECRET)}"}
 DESCRIBED = {
     "tableDescription": "One row per order a user placed.",
     "columns": [
