@@ -15,12 +15,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import TEST_SECRET, make_settings, reasoning_settings, wait_for_reasoning
+from conftest import make_settings, reasoning_settings, wait_for_reasoning
 from fake_openai import FakeOpenAI, fake_openai
+from helpers import PARTNER, ok
 from parley.app import create_app
-from parley.auth.keys import ADMIN, create_key
 
-PARTNER = {"Authorization": f"Bearer {create_key(ADMIN, secret=TEST_SECRET)}"}
 REGIONS = [f"Region {i}" for i in range(30)] + ["Bavaria", "Ontario"]
 
 
@@ -79,11 +78,6 @@ def settings_overrides(model: FakeOpenAI, tmp_path: Path) -> dict[str, Any]:
         "agent_model": "fake-agent",
         "llm_max_retries": 0,
     }
-
-
-def ok(response: Any) -> Any:
-    assert response.status_code == 200, (response.status_code, response.text)
-    return response.json()
 
 
 def error(response: Any, status: int, code: str, message: str) -> None:

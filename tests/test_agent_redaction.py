@@ -22,6 +22,7 @@ from sqlalchemy import inspect, select
 from conftest import api_routes
 from data_sources import make_sqlite
 from fake_openai import FakeOpenAI, fake_openai
+from helpers import ok
 from parley.agent.redaction import REDACTED, STATE_FIELDS, TURN_COLUMNS
 from parley.agent.state import AgentState
 from parley.store.agent_models import AgentThread, AgentTurn, AgentTurnSource
@@ -53,11 +54,6 @@ def settings_overrides(model: FakeOpenAI, tmp_path: Path) -> dict[str, Any]:
         "agent_model": "fake-agent",
         "llm_max_retries": 0,
     }
-
-
-def ok(response: Any) -> Any:
-    assert response.status_code == 200, (response.status_code, response.text)
-    return response.json()
 
 
 def plan(sql: str) -> str:

@@ -19,11 +19,14 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from conftest import TEST_SECRET, sdk_http_client
+from helpers import ok
 from parley import cli
 from parley.api.deps import Scope, auth_scope_of
 from parley.app import create_app
-from parley.auth.keys import ADMIN, Principal, create_key
+from parley.auth import peaka_keys
+from parley.auth.keys import ADMIN, Principal, create_key, decode_key
 from parley.config import Settings, SettingsError
+from parley.errors import Unauthorized
 
 
 @pytest.fixture
@@ -55,11 +58,6 @@ def peer_h(w: str, p: str) -> dict[str, str]:
 
 def session_h(w: str, s: str) -> dict[str, str]:
     return bearer(key(Principal(workspace=w, session=s)))
-
-
-def ok(response: Any) -> Any:
-    assert response.status_code == 200, (response.status_code, response.text)
-    return response.json()
 
 
 def forbidden(response: Any, detail: str) -> None:
@@ -163,6 +161,7 @@ def test_every_route_declares_an_auth_policy(settings: Settings) -> None:
 
 MISSING = "missing API key: send 'Authorization: Bearer <key>'"
 INVALID = "API key is invalid"
+EXP_NOT_A_DATE = "API key is invalid: claim 'exp' is not a date"
 NO_SCOPE = "API key is invalid: it names no workspace, peer or session and is not an admin key"
 
 
@@ -265,6 +264,24 @@ def test_scheme_is_case_insensitive(client: TestClient) -> None:
         "numeric-claim",
         "ad-not-bool",
     ],
+)
+def test_bad_tokens_are_refused(token: str, detail: str) -> None:
+    """Reading a JWT is a pure function (decode_key); the route's answer to its refusal is
+    checked over HTTP below. None of these looks like a Peaka key, so the route reads each one
+    with decode_key."""
+    assert not peaka_keys.looks_like_key(token)
+    with pytest.raises(Unauthorized) as refused:
+        decode_key(token, secret=TEST_SECRET)
+    assert refused.value.detail == detail
+
+
+@pytest.mark.parametrize(
+    ("token", "detail"),
+    [
+        ("not-a-jwt", INVALID),
+        (jwt.encode({"exp": True, "ad": True}, TEST_SECRET, algorithm="HS256"), EXP_NOT_A_DATE),
+    ],
+    ids=["garbage", "bool-exp"],
 )
 def test_bad_tokens_are_401(client: TestClient, token: str, detail: str) -> None:
     unauthorized(client.post("/v2/workspaces/list", headers=bearer(token)), detail)

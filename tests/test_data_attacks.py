@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import TEST_SECRET, PostgresForTests, make_settings
+from conftest import PostgresForTests, make_settings
 from data_sources import (
     PG_PASSWORD,
     drop_postgres,
@@ -25,10 +25,9 @@ from data_sources import (
     postgres_rows,
     sqlite_rows,
 )
+from helpers import PARTNER
 from parley.app import create_app
-from parley.auth.keys import ADMIN, create_key
 
-PARTNER = {"Authorization": f"Bearer {create_key(ADMIN, secret=TEST_SECRET)}"}
 PG_DB = "parley_source_attacks"
 OTHER_SECRET = "other-project-TOP-SECRET-41"
 MAX_ROWS = 1000

@@ -9,13 +9,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import TEST_SECRET
 from data_sources import make_sqlite
-from parley.auth.keys import ADMIN, create_key
+from helpers import PARTNER, ok
 from parley.config import Settings
 from test_auth import route_scopes
-
-PARTNER = {"Authorization": f"Bearer {create_key(ADMIN, secret=TEST_SECRET)}"}
 
 
 @pytest.fixture
@@ -26,11 +23,6 @@ def backend() -> str:
 @pytest.fixture
 def settings_overrides(tmp_path: Path) -> dict[str, Any]:
     return {"auth_enabled": True, "data_file_roots": {"*": [tmp_path]}}
-
-
-def ok(response: Any) -> Any:
-    assert response.status_code == 200, (response.status_code, response.text)
-    return response.json()
 
 
 BAD_BODIES: list[dict[str, Any]] = [

@@ -12,12 +12,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import TEST_SECRET
 from data_sources import make_sqlite
-from parley.auth.keys import ADMIN, create_key
+from helpers import PARTNER, ok
 from parley.ttl_cache import TtlCache
 
-PARTNER = {"Authorization": f"Bearer {create_key(ADMIN, secret=TEST_SECRET)}"}
 COUNT = "SELECT count(*) AS n FROM users"
 
 
@@ -30,11 +28,6 @@ def settings_overrides(tmp_path: Path) -> dict[str, Any]:
         "key_cache_ttl_s": 60.0,  # far longer than any test: only invalidation can help
         "catalog_cache_ttl_s": 60.0,
     }
-
-
-def ok(response: Any) -> Any:
-    assert response.status_code == 200, (response.status_code, response.text)
-    return response.json()
 
 
 def refused(response: Any, status: int, code: str, message: str) -> None:

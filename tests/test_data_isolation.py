@@ -13,15 +13,14 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from conftest import PARLEY, TEST_SECRET, make_settings, parley_env
+from conftest import PARLEY, make_settings, parley_env
+from helpers import PARTNER, ok
 from parley.api.deps import Scope
 from parley.app import create_app
-from parley.auth.keys import ADMIN, create_key
 from parley.config import Settings
 from parley.data.file_roots import LEGACY_LIST
 from test_auth import route_scopes
 
-PARTNER = {"Authorization": f"Bearer {create_key(ADMIN, secret=TEST_SECRET)}"}
 B_SECRET = "B-DATA-CONFIDENTIAL-1234"
 
 
@@ -35,11 +34,6 @@ def settings_overrides(tmp_path: Path) -> dict[str, Any]:
         },
         "data_allow_private_hosts": True,
     }
-
-
-def ok(response: Any) -> Any:
-    assert response.status_code == 200, (response.status_code, response.text)
-    return response.json()
 
 
 def _body(method: str, path: str) -> dict[str, Any]:

@@ -9,21 +9,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import TEST_SECRET
 from data_sources import make_sqlite
-from parley.auth.keys import ADMIN, create_key
-
-PARTNER = {"Authorization": f"Bearer {create_key(ADMIN, secret=TEST_SECRET)}"}
+from helpers import PARTNER, ok
 
 
 @pytest.fixture
 def settings_overrides(tmp_path: Path) -> dict[str, Any]:
     return {"auth_enabled": True, "data_file_roots": {"*": [tmp_path]}}
-
-
-def ok(response: Any) -> Any:
-    assert response.status_code == 200, (response.status_code, response.text)
-    return response.json()
 
 
 def error(response: Any, status: int, code: str, message: str) -> None:

@@ -15,9 +15,7 @@ from fastapi.testclient import TestClient
 
 from conftest import TEST_SECRET
 from data_sources import make_sqlite
-from parley.auth.keys import ADMIN, create_key
-
-PARTNER = {"Authorization": f"Bearer {create_key(ADMIN, secret=TEST_SECRET)}"}
+from helpers import PARTNER, ok
 
 
 @pytest.fixture
@@ -27,11 +25,6 @@ def settings_overrides(tmp_path: Path) -> dict[str, Any]:
         "data_file_roots": {"*": [tmp_path / "sources"]},
         "data_allow_private_hosts": True,
     }
-
-
-def ok(response: Any) -> Any:
-    assert response.status_code == 200, (response.status_code, response.text)
-    return response.json()
 
 
 def done(response: Any) -> None:

@@ -13,14 +13,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import TEST_SECRET, make_settings, wait_for_queue
+from conftest import make_settings, wait_for_queue
 from data_sources import make_sqlite
+from helpers import PARTNER, ok
 from parley.app import create_app
-from parley.auth.keys import ADMIN, create_key
 from parley.data.refresh_jobs import CATALOG_REFRESH, REFRESH_CALLBACK
 from test_webhooks import WORKER, Receiver
-
-PARTNER = {"Authorization": f"Bearer {create_key(ADMIN, secret=TEST_SECRET)}"}
 
 
 @pytest.fixture
@@ -39,11 +37,6 @@ def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
     r.stop()
-
-
-def ok(response: Any) -> Any:
-    assert response.status_code == 200, (response.status_code, response.text)
-    return response.json()
 
 
 def project_with_catalog(client: TestClient, source: Path) -> tuple[str, str]:

@@ -12,13 +12,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import TEST_SECRET, make_settings
+from conftest import make_settings
 from data_sources import make_sqlite
 from fake_openai import FakeOpenAI, fake_openai
+from helpers import PARTNER, ok
 from parley.app import create_app
-from parley.auth.keys import ADMIN, create_key
 
-PARTNER = {"Authorization": f"Bearer {create_key(ADMIN, secret=TEST_SECRET)}"}
 DESCRIBED = {
     "tableDescription": "One row per order a user placed.",
     "columns": [
@@ -55,11 +54,6 @@ def with_model(
     )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client
-
-
-def ok(response: Any) -> Any:
-    assert response.status_code == 200, (response.status_code, response.text)
-    return response.json()
 
 
 def shop_project(client: TestClient, tmp_path: Path) -> tuple[str, str]:

@@ -13,14 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from conftest import TEST_SECRET, PostgresForTests
+from conftest import PostgresForTests
 from data_sources import PG_PASSWORD, drop_postgres, make_files, make_postgres
-from parley.auth.keys import ADMIN, create_key
+from helpers import PARTNER, ok
 from parley.config import Settings
 from parley.data.credentials import CredentialBox, CredentialUnreadable
 from parley.store.engine import create_database
 
-PARTNER = {"Authorization": f"Bearer {create_key(ADMIN, secret=TEST_SECRET)}"}
 PG_DB = "parley_source_sources"
 
 
@@ -43,11 +42,6 @@ def pg_source(postgres: PostgresForTests) -> Iterator[str]:
     make_postgres(postgres.socket_dir, PG_DB)
     yield postgres.socket_dir
     drop_postgres(postgres.socket_dir, PG_DB)
-
-
-def ok(response: Any) -> Any:
-    assert response.status_code == 200, (response.status_code, response.text)
-    return response.json()
 
 
 def project(client: TestClient) -> str:

@@ -33,8 +33,8 @@ from conftest import (
     wait_for_reasoning,
 )
 from data_sources import PG_PASSWORD, drop_postgres, make_postgres, make_sqlite
+from helpers import PARTNER, ok
 from parley.app import create_app
-from parley.auth.keys import ADMIN, create_key
 from parley.data.refresh_jobs import CATALOG_REFRESH, REFRESH_CALLBACK
 from parley.memory.webhook_delivery import SIGNATURE_HEADER, WEBHOOK
 from parley.store.models import WorkItem, WorkUnitLease, utcnow
@@ -43,7 +43,6 @@ from parley.worker.setup import queue_policy
 from test_webhooks import PRIVATE, Receiver, expected_signature
 
 W = "w"
-PARTNER = {"Authorization": f"Bearer {create_key(ADMIN, secret=TEST_SECRET)}"}
 _sources = itertools.count()
 
 
@@ -72,11 +71,6 @@ def make_receiver() -> Iterator[Any]:
     yield make
     for r in made:
         r.stop()
-
-
-def ok(response: Any) -> Any:
-    assert response.status_code == 200, (response.status_code, response.text)
-    return response.json()
 
 
 def items(client: TestClient, *task_types: str) -> list[tuple[str, str, int, str | None]]:

@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from conftest import TEST_SECRET, make_settings, reasoning_settings, wait_for_reasoning
 from data_sources import make_sqlite
 from fake_openai import FakeOpenAI, bag_of_words, fake_openai, prompt_text
+from helpers import ok
 from parley.agent.redaction import REDACTED
 from parley.app import create_app
 from parley.auth.keys import Principal, create_key
@@ -110,11 +111,6 @@ def settings_overrides(model: FakeOpenAI, tmp_path: Path) -> dict[str, Any]:
         llm_model="fake-model",
         llm_max_retries=0,
     )
-
-
-def ok(response: Any) -> Any:
-    assert response.status_code == 200, (response.status_code, response.text)
-    return response.json()
 
 
 def stored(client: TestClient) -> str:

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import TEST_SECRET, reasoning_settings, wait_for_queue, wait_for_reasoning
 from fake_openai import FakeOpenAI, _tokens, fake_openai, prompt_text
+from helpers import ok
 from parley.auth.keys import ADMIN, Principal, create_key
 from parley.memory.webhook_delivery import WEBHOOK
 from test_webhooks import WORKER, Receiver
@@ -71,11 +72,6 @@ def labels(**values: str) -> Labels:
 
 def requests_by(endpoint: str, method: str, status: int) -> Labels:
     return labels(endpoint=endpoint, method=method, status_code=str(status))
-
-
-def ok(response: Any) -> Any:
-    assert response.status_code == 200, (response.status_code, response.text)
-    return response.json()
 
 
 def say(client: TestClient, session_id: str, *texts: str) -> None:

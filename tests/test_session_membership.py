@@ -11,15 +11,11 @@ from fastapi.testclient import TestClient
 from honcho.session import SessionPeerConfig
 from sqlalchemy import select
 
+from helpers import ok
 from parley.store.models import SessionPeer, WorkItem
 
 WS = "/v2/workspaces/w"
 UNSET = {"observe_me": None, "observe_others": None}  # as stored and answered (Honcho)
-
-
-def ok(response: Any) -> Any:
-    assert response.status_code == 200, (response.status_code, response.text)
-    return response.json()
 
 
 def membership(client: TestClient, session: str, peer: str) -> tuple[datetime, datetime | None]:

@@ -163,7 +163,18 @@ def test_text_file_becomes_one_message_with_the_exact_content(session: TestClien
         ("notes.txt", "text/plain; charset=utf-8"),
     ],
 )
-def test_text_kinds(session: TestClient, filename: str, content_type: str) -> None:
+def test_text_kinds(filename: str, content_type: str) -> None:
+    """What kind a file is, and its text, is extract_text's alone (a pure function); the route
+    is checked to read an upload with it over HTTP below, with the trickiest content types."""
+    text = extract_text(filename=filename, content_type=content_type, data=b"a, b\n1, 2\n")
+    assert split_text(text, MAX_CONTENT_CHARS) == ["a, b\n1, 2\n"]
+
+
+@pytest.mark.parametrize(
+    ("filename", "content_type"),
+    [("notes.TXT", ""), ("notes.txt", "text/plain; charset=utf-8")],
+)
+def test_text_kinds_over_http(session: TestClient, filename: str, content_type: str) -> None:
     r = upload(session, filename, b"a, b\n1, 2\n", content_type)
     assert r.status_code == 200, r.text
     assert [m["content"] for m in r.json()] == ["a, b\n1, 2\n"]
@@ -276,11 +287,16 @@ def test_json_file_is_stored_on_one_line_as_honcho_writes_it(session: TestClient
     ],
 )
 def test_json_is_recognised_by_type_then_suffix(
-    session: TestClient, filename: str, content_type: str, content: str
+    filename: str, content_type: str, content: str
 ) -> None:
-    r = upload(session, filename, b'{"a":1}', content_type)
+    text = extract_text(filename=filename, content_type=content_type, data=b'{"a":1}')
+    assert split_text(text, MAX_CONTENT_CHARS)[0] == content
+
+
+def test_json_is_recognised_over_http(session: TestClient) -> None:
+    r = upload(session, "doc.json", b'{"a":1}', "application/octet-stream")
     assert r.status_code == 200, r.text
-    assert r.json()[0]["content"] == content
+    assert r.json()[0]["content"] == '{"a": 1}'
 
 
 def test_json_with_escaped_control_and_surrogate_characters(session: TestClient) -> None:
@@ -406,10 +422,30 @@ def test_long_pdf_is_split(session: TestClient) -> None:
         ("sheet.xlsx", ""),
     ],
 )
-def test_unsupported_type_is_415(session: TestClient, filename: str, content_type: str) -> None:
+def test_unsupported_type_is_415(filename: str, content_type: str) -> None:
+    """Refusals of a file's content are extract_text's (a pure function); one of each status is
+    checked over HTTP below, where it must store nothing."""
+    data = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+    assert_extract_refused(filename, data, content_type, 415, "cannot read")
+
+
+def test_unsupported_type_is_415_over_http(session: TestClient) -> None:
     before = stored(session)
-    r = upload(session, filename, b"\x89PNG\r\n\x1a\n" + bytes(range(256)), content_type)
+    r = upload(session, "photo.png", b"\x89PNG\r\n\x1a\n" + bytes(range(256)), "image/png")
     assert_refused(session, r, 415, before, "cannot read")
+
+
+def assert_extract_refused(
+    filename: str, data: bytes, content_type: str, status: int, *words: str
+) -> None:
+    """extract_text refuses the file with an error that answers `status`, whose detail names
+    every one of `words` (as assert_refused checks the detail of the route's answer)."""
+    with pytest.raises((InvalidInput, UnsupportedMedia)) as refused:
+        extract_text(filename=filename, content_type=content_type, data=data)
+    assert refused.value.status_code == status
+    assert refused.value.detail
+    text = json.dumps(refused.value.detail).lower()
+    assert all(word.lower() in text for word in words), refused.value.detail
 
 
 @pytest.mark.parametrize(
@@ -428,6 +464,19 @@ def test_unsupported_type_is_415(session: TestClient, filename: str, content_typ
     ],
 )
 def test_unreadable_files_are_422(
+    filename: str, data: bytes, content_type: str, words: tuple[str, ...]
+) -> None:
+    assert_extract_refused(filename, data, content_type, 422, *words)
+
+
+@pytest.mark.parametrize(
+    ("filename", "data", "content_type", "words"),
+    [
+        ("bad.txt", b"caf\xe9 au lait", "text/plain", ("utf-8",)),
+        ("broken.pdf", b"%PDF-1.4\nthis is not a pdf", "application/pdf", ("pdf",)),
+    ],
+)
+def test_unreadable_files_are_422_over_http(
     session: TestClient, filename: str, data: bytes, content_type: str, words: tuple[str, ...]
 ) -> None:
     before = stored(session)
@@ -445,6 +494,22 @@ def test_unreadable_files_are_422(
     ],
 )
 def test_file_without_text_is_one_message_as_in_honcho(
+    filename: str, data: bytes, content_type: str, content: str
+) -> None:
+    text = extract_text(filename=filename, content_type=content_type, data=data)
+    assert text == content
+    # the route stores text that splits into nothing as one empty message (checked below)
+    assert (split_text(text, MAX_CONTENT_CHARS) or [""]) == [content]
+
+
+@pytest.mark.parametrize(
+    ("filename", "data", "content_type", "content"),
+    [
+        ("empty.txt", b"", "text/plain", ""),
+        ("blank.pdf", pdf_bytes([[]]), "application/pdf", ""),
+    ],
+)
+def test_file_without_text_is_one_message_over_http(
     session: TestClient, filename: str, data: bytes, content_type: str, content: str
 ) -> None:
     r = upload(session, filename, data, content_type)

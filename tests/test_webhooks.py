@@ -22,8 +22,10 @@ from sqlalchemy import select
 
 from conftest import TEST_SECRET, make_settings, wait_for_queue
 from parley.app import create_app
+from parley.errors import InvalidInput
 from parley.llm.chat import UsageMeter
 from parley.memory.webhook_delivery import SIGNATURE_HEADER, WEBHOOK, encode_event, sign
+from parley.memory.webhooks import check_target
 from parley.outbound import Courier, DeliveryTask
 from parley.store.models import WorkItem
 from parley.store.queue import Claim, ClaimedItem, Retry, TaskFailed
@@ -527,8 +529,26 @@ MALFORMED = [
 ]
 
 
-@pytest.mark.parametrize("settings_overrides", [{}])
+# The address rules are a pure function of the URL (check_target); it is checked over every
+# case here, and the route over one case of each kind below, to prove that the route calls it
+# and answers its refusal in Honcho's shape without storing the endpoint.
+
+
+async def refusal(url: str, *, allow_private: bool) -> str:
+    """The reason check_target gives for refusing `url` (it must refuse it)."""
+    with pytest.raises(InvalidInput) as refused:
+        await check_target(url, allow_private=allow_private)
+    assert refused.value.detail
+    return refused.value.detail
+
+
 @pytest.mark.parametrize("url", REFUSED + MALFORMED)
+async def test_check_target_refuses_private_and_malformed_urls(url: str) -> None:
+    await refusal(url, allow_private=False)
+
+
+@pytest.mark.parametrize("settings_overrides", [{}])
+@pytest.mark.parametrize("url", [REFUSED[0], MALFORMED[0]])
 def test_refused_targets_are_422_and_not_stored(client: TestClient, url: str) -> None:
     ws = workspace(client)
     r = client.post(hooks(ws), json={"url": url})
@@ -615,10 +635,17 @@ def test_unresolvable_host_is_422(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize("url", MALFORMED)
+async def test_check_target_refuses_malformed_urls_even_when_private_targets_are_allowed(
+    url: str,
+) -> None:
+    await refusal(url, allow_private=True)
+
+
 def test_malformed_urls_are_refused_even_when_private_targets_are_allowed(
-    client: TestClient, url: str
+    client: TestClient,
 ) -> None:
     ws = workspace(client)
+    url = MALFORMED[0]
     assert_url_refused(client.post(hooks(ws), json={"url": url}), url)
     assert listed(client, ws)["total"] == 0
 
