@@ -30,12 +30,12 @@ from parley.errors import NotFound, TooLarge
 router = APIRouter(tags=["connections"])
 
 
-@router.get("/connections/config")
+@router.get("/connections/config", response_model=list[out.ConnectionConfiguration])
 async def list_connection_config(_: AnyKey) -> list[dict[str, Any]]:
     return [c.configuration() for c in connector_classes()]
 
 
-@router.get("/connections/config/{connection_type}")
+@router.get("/connections/config/{connection_type}", response_model=out.ConnectionConfiguration)
 async def get_connection_config(connection_type: str, _: AnyKey) -> dict[str, Any]:
     try:
         return connector_class(connection_type).configuration()
@@ -105,7 +105,7 @@ async def get_connection(
     return connection_out(row)
 
 
-@router.get("/connections/{project_id}/{connection_id}/detail")
+@router.get("/connections/{project_id}/{connection_id}/detail", response_model=out.ConnectionDetail)
 async def get_connection_detail(
     project_id: Name, connection_id: str, db: ReadDb, data: DataDep, _: OwnProject
 ) -> dict[str, Any]:

@@ -80,7 +80,9 @@ async def get_project_metadata(
 # --- refresh ------------------------------------------------------------------------------
 
 
-@router.post(BASE + "/refresh")
+@router.post(
+    BASE + "/refresh", response_model=out.MetadataRefresh, response_model_exclude_unset=True
+)
 async def refresh_metadata(
     project_id: Name,
     data: DataDep,
@@ -226,7 +228,7 @@ async def query_golden_sqls(
     return {"goldenSqls": [golden_sql_out(r, score) for r, score in found]}
 
 
-@router.get(BASE + "/query")
+@router.get(BASE + "/query", response_model=out.TableMatches)
 async def query_metadata(
     project_id: Name,
     table: Text,

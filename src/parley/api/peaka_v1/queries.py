@@ -142,7 +142,13 @@ def _body(query: QueryResult, layout: RowLayout, data: DataServices) -> bytes:
     return b"".join((head.encode(), rows, tail.encode()))
 
 
-@router.post(BASE + "/execute", responses=peaka_errors(408))
+@router.post(
+    BASE + "/execute",
+    responses={
+        **peaka_errors(408),
+        200: {"model": out.QueryExecuteResult, "description": "Query Result"},
+    },
+)
 async def execute_query(
     project_id: Name,
     body: ExecuteRequest,
@@ -165,7 +171,8 @@ async def execute_query(
         timeout_s=body.timeout,
         layout=layout,
     )
-    # cells are JSON values already: no response model to validate them against
+    # cells are JSON values already: the body is documented (QueryExecuteResult), not
+    # validated against it
     content = await asyncio.to_thread(_body, result, layout, data)
     return Response(content, media_type="application/json")
 

@@ -247,3 +247,102 @@ class MetadataCatalog(Answer):
 class ProjectMetadata(Answer):
     projectId: str
     catalogs: list[MetadataCatalog]
+
+
+class ConnectionConfigurationItem(Answer):
+    fieldName: str
+    fieldType: str  # text | number | boolean
+    required: bool
+    description: str
+
+
+class ConnectionConfiguration(Answer):
+    """What a connection type asks for (the credential's fields); never a value."""
+
+    connectionType: str
+    connectionTypeLabel: str
+    name: str
+    authorizationType: str
+    credentialSchemaType: str
+    redirectRequired: bool
+    category: str
+    configuration: list[ConnectionConfigurationItem]
+    documentationUrl: str | None
+
+
+class ConnectionDetail(BaseModel):
+    """The credential's non-secret parts. Its fields are the connector's own (Peaka documents
+    an open object), so they are kept as given: POSTGRES `url`, `port`, `user`,
+    `databaseName`, `useSsl`; SQLITE `path`; FILE `files`; a connection that can no longer
+    be opened, only `type`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+
+
+class ResultColumn(Answer):
+    """`schemaName` and `tableName` are set when the statement reads one table."""
+
+    catalogName: str
+    schemaName: str | None
+    tableName: str | None
+    columnName: str
+    dataType: str
+
+
+class TypedCell(Answer):
+    """A cell in the CELL_TYPED format."""
+
+    name: str
+    displayName: str
+    dataType: str
+    order: int
+    value: Any
+
+
+class Truncation(Answer):
+    moreRows: bool
+    cellsCut: int
+    maxBytes: int
+    maxCellBytes: int
+
+
+class QueryExecuteResult(Answer):
+    """Rows in the requested `format`: CELL_TYPED, a list of typed cells a row; SIMPLE, an
+    object a row; COMPACT, a list of values a row. `truncated` and `truncation` are present
+    only when the result was cut at the caps. Documented only: the body is written as bytes,
+    not validated against this model."""
+
+    columns: list[ResultColumn]
+    data: list[list[TypedCell]] | list[dict[str, Any]] | list[list[Any]]
+    truncated: bool = False
+    truncation: Truncation | None = None
+
+
+class CatalogRefresh(Answer):
+    catalogId: str
+    status: str
+    error: str | None
+
+
+class MetadataRefresh(Answer):
+    """`projectId` is present only when the refresh runs on the work queue (`callbackURL`):
+    then `status` is ACTIVE; otherwise it is the outcome, COMPLETED or FAILED."""
+
+    projectId: str | None = None
+    status: str
+    catalogs: list[CatalogRefresh]
+
+
+class TableMatch(Answer):
+    catalogId: str
+    catalogName: str
+    schemaName: str
+    tableName: str
+    tableDescription: str | None
+    score: float
+
+
+class TableMatches(Answer):
+    tables: list[TableMatch]
