@@ -3,7 +3,9 @@ Peaka's OpenAPI document, in its camelCase field names, like the request bodies 
 
 The routes still build plain dicts (schemas.py's `*_out`); FastAPI checks each against its model
 before it is sent, and `extra="forbid"` makes a key the model does not declare an error instead
-of a silent drop, so the models cannot drift from the bodies the tests pin down."""
+of a silent drop, so the models cannot drift from the bodies the tests pin down. Two differ:
+ConnectionDetail is open (its fields are each connector's own), and QueryExecuteResult is only
+documented, since the route writes its rows as bytes (test_openapi checks real bodies)."""
 
 from __future__ import annotations
 
