@@ -107,7 +107,11 @@ def test_a_failed_refresh_is_reported_too(
             f"/api/v1/metadata/{pid}/refresh", json={"callbackURL": receiver.url}, headers=PARTNER
         )
     )
-    assert started["status"] == "ACTIVE"
+    assert started == {
+        "projectId": pid,
+        "status": "ACTIVE",
+        "catalogs": [{"catalogId": cid, "status": "ACTIVE", "error": None}],
+    }
     drain(client)
     first, second = receiver.wait_for(2)
     assert first.body == second.body
