@@ -158,7 +158,12 @@ def requires(scope: Scope) -> Any:
             session_id = params.get("session_id")
             if principal.session is not None and principal.session == session_id:
                 return principal
-            if principal.peer is not None:
+            # a session route always has both in its path; without them no one is a member
+            if (
+                principal.peer is not None
+                and principal.workspace is not None
+                and session_id is not None
+            ):
                 async with state.database.read() as db:
                     if await is_member(
                         db=db,

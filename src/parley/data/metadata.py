@@ -330,7 +330,9 @@ async def search_tables(
                 table.embedding = fresh[table.id]
     if vector is None:
         vector = (await services.embedder.embed([query]))[0]
-    scores = _cosine(vector, [t.embedding for t, _ in pairs])
+    embeddings = [t.embedding for t, _ in pairs if t.embedding is not None]
+    assert len(embeddings) == len(pairs)  # each table without one was embedded above
+    scores = _cosine(vector, embeddings)
     order = np.argsort(-scores, kind="stable")[:k]
     return [
         {

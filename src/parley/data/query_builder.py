@@ -27,7 +27,7 @@ _COMPARE = {
 }
 
 
-def _value(raw: Any) -> exp.Expression:
+def _value(raw: Any) -> exp.Expr:
     if raw is None or isinstance(raw, bool | int | float | str):
         return exp.convert(raw)
     raise InvalidInput(f"filter values must be text, numbers, booleans or null, not {raw!r}")
@@ -41,7 +41,7 @@ def _column(raw: Any) -> exp.Column:
     return exp.column(name, quoted=True)
 
 
-def _condition(raw: Any, depth: int) -> exp.Expression:
+def _condition(raw: Any, depth: int) -> exp.Expr:
     if isinstance(raw, dict):
         return _group(raw, depth + 1)
     if not isinstance(raw, list) or len(raw) != 3 or not isinstance(raw[1], str):
@@ -71,7 +71,7 @@ def _condition(raw: Any, depth: int) -> exp.Expression:
     return compare(this=lhs, expression=_value(values[0]))
 
 
-def _group(raw: dict[str, Any], depth: int) -> exp.Expression:
+def _group(raw: dict[str, Any], depth: int) -> exp.Expr:
     if depth > MAX_FILTER_DEPTH:
         raise InvalidInput(f"filters nest at most {MAX_FILTER_DEPTH} levels deep")
     if len(raw) != 1 or next(iter(raw)).lower() not in ("and", "or"):
@@ -94,7 +94,8 @@ def builder_sql(
 ) -> str:
     catalog, schema, name = table
     source = exp.table_(name, db=schema, catalog=catalog, quoted=True)
-    select = exp.select(*[exp.column(c, quoted=True) for c in columns] or [exp.Star()])
+    projections: list[exp.Expr] = [exp.column(c, quoted=True) for c in columns]
+    select = exp.select(*(projections or [exp.Star()]))
     select = select.from_(source)
     if filters:
         select = select.where(_group(filters, 1))

@@ -118,7 +118,7 @@ class GuardedSql:
     row_cap: int  # the LIMIT the statement runs with
 
 
-def parse_one_statement(sql: str, dialect: str) -> exp.Expression:
+def parse_one_statement(sql: str, dialect: str) -> exp.Expr:
     if not sql or not sql.strip():
         raise QueryRejected("the statement is empty")
     if len(sql) > MAX_SQL_CHARS:
@@ -163,7 +163,7 @@ def _is_cte_reference(table: exp.Table) -> bool:
     if table.args.get("db") or table.args.get("catalog"):
         return False
     name = table.name.casefold()
-    node: exp.Expression | None = table.parent
+    node: exp.Expr | None = table.parent
     while node is not None:
         with_ = node.args.get("with") or node.args.get("with_")
         if isinstance(with_, exp.With) and any(
@@ -174,7 +174,7 @@ def _is_cte_reference(table: exp.Table) -> bool:
     return False
 
 
-def table_references(tree: exp.Expression) -> list[exp.Table]:
+def table_references(tree: exp.Expr) -> list[exp.Table]:
     """Tables the statement reads, leaving out references to its own CTEs."""
     refs = []
     for table in tree.find_all(exp.Table):
@@ -256,8 +256,8 @@ def _check_sizes(node: exp.Func, name: str) -> None:
 NO_PARAMETERS = "parameters such as $1, :name or @var are not allowed; use ? with bindings"
 
 
-def check_tree(tree: exp.Expression, sql: str, dialect: str) -> None:
-    """Refuse anything but one read-only query, before looking at its tables."""
+def check_tree(tree: exp.Expr, sql: str, dialect: str) -> exp.Query:
+    """Refuse anything but one read-only query, before looking at its tables; return it."""
     if not isinstance(tree, exp.Select | exp.SetOperation):
         raise QueryRejected(
             f"only SELECT queries may run; this statement starts with {_first_word(sql, dialect)}"
@@ -286,9 +286,10 @@ def check_tree(tree: exp.Expression, sql: str, dialect: str) -> None:
                 name = inner.key
             if name not in TABLE_FUNCTIONS:
                 raise QueryRejected(f"reading from {name}() is not allowed; query tables only")
+    return tree
 
 
-def _bind(tree: exp.Expression, bindings: Sequence[str]) -> None:
+def _bind(tree: exp.Expr, bindings: Sequence[str]) -> None:
     """Replace each `?` with the next binding as a string literal (quoted by the generator)."""
     placeholders = list(tree.find_all(exp.Placeholder))
     if len(placeholders) != len(bindings):
@@ -302,7 +303,7 @@ def _bind(tree: exp.Expression, bindings: Sequence[str]) -> None:
         node.replace(exp.Literal.string(value))
 
 
-def _rewrite_tables(tree: exp.Expression, scope: CatalogScope) -> tuple[TableName, ...]:
+def _rewrite_tables(tree: exp.Expr, scope: CatalogScope) -> tuple[TableName, ...]:
     used: list[TableName] = []
     for ref in table_references(tree):
         label = ".".join(p for p in (ref.catalog, ref.db, ref.name) if p)
@@ -318,7 +319,7 @@ def _rewrite_tables(tree: exp.Expression, scope: CatalogScope) -> tuple[TableNam
     return tuple(dict.fromkeys(used))
 
 
-def _literal_int(node: exp.Expression | None) -> int | None:
+def _literal_int(node: exp.Expr | None) -> int | None:
     if isinstance(node, exp.Limit):
         node = node.expression
     if isinstance(node, exp.Literal) and node.is_int:
@@ -326,7 +327,7 @@ def _literal_int(node: exp.Expression | None) -> int | None:
     return None
 
 
-def _cap_rows(tree: exp.Expression, cap: int) -> tuple[exp.Expression, int]:
+def _cap_rows(tree: exp.Query, cap: int) -> tuple[exp.Query, int]:
     """Keep a literal LIMIT at or under `cap`; otherwise make the LIMIT `cap`."""
     if tree.args.get("fetch") is not None:
         tree = exp.select("*").from_(tree.subquery("parley_capped"))
@@ -359,8 +360,7 @@ def guard(
 
 @functools.lru_cache(maxsize=2048)
 def _guard(sql: str, scope: CatalogScope, row_cap: int, bindings: tuple[str, ...]) -> GuardedSql:
-    tree = parse_one_statement(sql, scope.dialect)
-    check_tree(tree, sql, scope.dialect)
+    tree = check_tree(parse_one_statement(sql, scope.dialect), sql, scope.dialect)
     _bind(tree, bindings)
     tables = _rewrite_tables(tree, scope)
     tree, cap = _cap_rows(tree, row_cap)

@@ -133,7 +133,8 @@ def _rendered(filters: Mapping[str, Any], fields: FilterFields, dialect: str) ->
     so that none can clash with a parameter of the statement it goes into."""
     binds: dict[int, BindParameter[Any]] = {}
 
-    def rename(element: Any) -> BindParameter[Any] | None:
+    def rename(element: Any, **kw: Any) -> BindParameter[Any] | None:
+        # **kw: the signature replacement_traverse declares for its callback
         if not isinstance(element, BindParameter):
             return None
         if id(element) not in binds:  # a parameter used twice keeps one name

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 from sqlalchemy import (
+    ColumnClause,
     ColumnElement,
     Float,
     column,
@@ -39,6 +40,7 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import TextClause
 
 from parley.aio import concurrently
 from parley.errors import InvalidInput
@@ -76,7 +78,7 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 _fts = table("messages_fts", column("rowid"))
 # PostgreSQL: to_tsvector('english', content), stored by migration 0011 so that neither the
 # match nor ts_rank_cd parses the content again (not a model column: SQLite has FTS5 instead)
-_PG_DOCUMENT = literal_column("messages.content_fts")
+_PG_DOCUMENT: ColumnClause[Any] = literal_column("messages.content_fts")
 
 
 Mode = Literal["hybrid", "vector", "text"]
@@ -218,12 +220,10 @@ class MessageSearch:
         await db.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
         await db.execute(text(f"SET LOCAL hnsw.ef_search = {max(depth, 40)}"))
         vtype = f"vector({dims})"
-        distance = text(
+        distance_sql = text(
             f"(message_embeddings.embedding::{vtype}) <=> CAST(:query_vector AS {vtype})"
-        )
-        distance = type_coerce(distance.bindparams(query_vector=_pg_vector(vector)), Float).label(
-            "distance"
-        )
+        ).bindparams(query_vector=_pg_vector(vector))
+        distance = type_coerce(distance_sql, Float).label("distance")
         stmt = select(MessageEmbedding.seq, distance).order_by(distance).limit(depth)
         if restrict.filters:
             stmt = stmt.join(Message, Message.seq == MessageEmbedding.seq).where(
@@ -262,9 +262,11 @@ class MessageSearch:
             # cached or SSD pages this reads; a rare word still gets the bitmap.
             await db.execute(text(f"SET LOCAL random_page_cost = {TEXT_RANDOM_PAGE_COST}"))
             # the config is inlined, so the planner folds the query into a constant
-            english = literal_column("'english'::regconfig")
+            english: ColumnClause[Any] = literal_column("'english'::regconfig")
             tsquery = func.to_tsquery(english, literal(" | ".join(words)))
-            score = func.ts_rank_cd(_PG_DOCUMENT, tsquery, literal(PG_RANK_LENGTH_NORMALIZATION))
+            score: ColumnElement[Any] = func.ts_rank_cd(
+                _PG_DOCUMENT, tsquery, literal(PG_RANK_LENGTH_NORMALIZATION)
+            )
             matches = select(Message.seq).where(
                 _scoped(scope), restrict.where, _PG_DOCUMENT.op("@@")(tsquery)
             )
@@ -296,10 +298,10 @@ class MessageSearch:
             .limit(TEXT_WINDOW)
             .subquery()
         )
-        ranked = window.c.score
+        ranked: ColumnElement[Any] = window.c.score
         if self._database.dialect != "postgresql":  # bm25 / ln(2 + the message's tokens)
-            tokens = select(Message.token_count).where(Message.seq == window.c.seq)
-            ranked = ranked / func.ln(2 + tokens.scalar_subquery())
+            token_count = select(Message.token_count).where(Message.seq == window.c.seq)
+            ranked = ranked / func.ln(2 + token_count.scalar_subquery())
         stmt = (
             select(window.c.seq, ranked.label("ranked"))
             .order_by(literal_column("ranked").desc(), window.c.seq.desc())
@@ -332,12 +334,12 @@ class MessageSearch:
 class _Restriction:
     """What narrows a search beyond its scope: compiled filters and a set of sessions."""
 
-    filter_clause: ColumnElement[bool]
+    filter_clause: ColumnElement[bool] | TextClause  # compile_filters renders filters as text
     filters: dict[str, Any] | None
     sessions: Sequence[str] | None
 
     @property
-    def where(self) -> ColumnElement[bool]:
+    def where(self) -> ColumnElement[bool] | TextClause:
         if self.sessions is None:
             return self.filter_clause
         return self.filter_clause & Message.session_id.in_(list(self.sessions))

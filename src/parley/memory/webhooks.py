@@ -7,7 +7,7 @@ import ipaddress
 import socket
 
 import httpx
-from sqlalchemy import delete, func, select
+from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.errors import Conflict, InvalidInput, NotFound
@@ -128,6 +128,7 @@ async def delete_endpoint(*, db: AsyncSession, workspace_id: str, endpoint_id: s
             WebhookEndpoint.workspace_id == workspace_id, WebhookEndpoint.id == endpoint_id
         )
     )
+    assert isinstance(result, CursorResult)  # a DELETE's result (Session.execute says Result)
     if result.rowcount == 0:
         raise NotFound(f"Webhook endpoint {endpoint_id} not found in workspace {workspace_id}")
     await drop_open_units(db, workspace_id, endpoint_deliveries(workspace_id, endpoint_id))

@@ -39,7 +39,7 @@ from parley.outbound import Courier, DeliveryPolicy, OutcomeSink
 from parley.store.engine import Database
 from parley.store.queue import Claim, QueuePolicy
 from parley.ttl_cache import TtlCache
-from parley.worker.runner import Lane, Worker
+from parley.worker.runner import Lane, TaskHandler, Worker
 
 log = logging.getLogger("parley.worker")
 
@@ -138,7 +138,7 @@ def build_worker(
         embedder.dimensions, in_memory=database.dialect == "sqlite"
     )
     retry = delivery_policy(settings).retry
-    handlers = {
+    handlers: dict[str, TaskHandler] = {
         DERIVE: Deriver(
             database,
             embedder,
