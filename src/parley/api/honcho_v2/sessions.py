@@ -49,11 +49,13 @@ router = APIRouter(prefix="/workspaces/{workspace_id}/sessions", tags=["sessions
 PeerConfigs = Annotated[dict[CreateName, SessionPeerConfig], Body()]
 
 
-def _configs(peers: dict[str, SessionPeerConfig] | None) -> dict[str, PeerConfig]:
-    return {
-        peer_id: PeerConfig(observe_me=c.observe_me, observe_others=c.observe_others)
-        for peer_id, c in (peers or {}).items()
-    }
+def peer_config(config: SessionPeerConfig) -> PeerConfig:
+    return PeerConfig(observe_me=config.observe_me, observe_others=config.observe_others)
+
+
+def peer_configs(peers: dict[str, SessionPeerConfig] | None) -> dict[str, PeerConfig]:
+    """The request's per-peer settings, for the service (/v2 and /v3 send the same shape)."""
+    return {peer_id: peer_config(config) for peer_id, config in (peers or {}).items()}
 
 
 @router.post("", response_model=Session)
@@ -77,7 +79,7 @@ async def get_or_create_session(
         session_id=body.id,
         metadata=body.metadata,
         configuration=config_dict(body.configuration),
-        peers=_configs(body.peers),
+        peers=peer_configs(body.peers),
     )
     return session_out(row)
 
@@ -157,7 +159,7 @@ async def add_peers(
         principal, db=db, workspace_id=workspace_id, session_id=session_id, joining_peers=peers
     )
     row = await service.get_or_create_session(
-        db=db, workspace_id=workspace_id, session_id=session_id, peers=_configs(peers)
+        db=db, workspace_id=workspace_id, session_id=session_id, peers=peer_configs(peers)
     )
     return session_out(row)
 
@@ -169,7 +171,7 @@ async def set_peers(
     check_not_peer_key(principal, f"replace the peers of session {session_id}")
     row = await service.get_session(db=db, workspace_id=workspace_id, session_id=session_id)
     await service.set_peers(
-        db=db, workspace_id=workspace_id, session_id=session_id, peers=_configs(peers)
+        db=db, workspace_id=workspace_id, session_id=session_id, peers=peer_configs(peers)
     )
     return session_out(row)
 
@@ -232,6 +234,6 @@ async def set_peer_config(
         workspace_id=workspace_id,
         session_id=session_id,
         peer_id=peer_id,
-        config=PeerConfig(observe_me=body.observe_me, observe_others=body.observe_others),
+        config=peer_config(body),
     )
     return await get_peer_config(workspace_id, session_id, peer_id, db, principal)

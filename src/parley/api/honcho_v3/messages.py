@@ -15,12 +15,14 @@ from parley.api.deps import (
     PageSize,
     ReadDb,
     Scope,
+    SessionAccess,
     SettingsDep,
     StateDep,
     WriteDb,
     requires,
 )
 from parley.api.errors import detail_errors
+from parley.api.honcho_v2 import messages as v2_messages
 from parley.api.honcho_v2.messages import embed_soon, store_upload
 from parley.api.honcho_v2.schemas import (
     CreateName,
@@ -46,7 +48,6 @@ router = APIRouter(
     prefix="/workspaces/{workspace_id}/sessions/{session_id}/messages", tags=["messages"]
 )
 
-SessionAccess = Annotated[Principal, requires(Scope.SESSION)]
 _metadata = TypeAdapter(Metadata)
 
 
@@ -148,14 +149,9 @@ async def list_messages(
     return page_of(result, message_out)
 
 
-@router.get("/{message_id}", response_model=Message)
-async def get_message(
-    workspace_id: Name, session_id: Name, message_id: Name, db: ReadDb, _: SessionAccess
-) -> dict[str, Any]:
-    row = await service.get_message(
-        db=db, workspace_id=workspace_id, session_id=session_id, message_id=message_id
-    )
-    return message_out(row)
+router.add_api_route(
+    "/{message_id}", v2_messages.get_message, methods=["GET"], response_model=Message
+)
 
 
 @router.put("/{message_id}", response_model=Message)

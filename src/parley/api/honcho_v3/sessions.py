@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 
-from parley import erasure
 from parley.api.access import check_membership_change, check_not_peer_key, check_session_write
 from parley.api.deps import (
     Name,
@@ -16,10 +15,11 @@ from parley.api.deps import (
     PageSize,
     ReadDb,
     Scope,
-    StateDep,
+    SessionAccess,
     WriteDb,
     requires,
 )
+from parley.api.honcho_v2 import sessions as v2_sessions
 from parley.api.honcho_v2.schemas import (
     CreateName,
     Filters,
@@ -28,28 +28,15 @@ from parley.api.honcho_v2.schemas import (
     Session,
     SessionPeerConfig,
     page_of,
-    peer_out,
 )
+from parley.api.honcho_v2.sessions import PeerConfigs, peer_config, peer_configs
 from parley.api.honcho_v3.created import answer_created, created_responses, existed
 from parley.api.honcho_v3.schemas import V3SessionCreate, V3SessionUpdate, session_out, to_stored
 from parley.api.honcho_v3.workspaces import Reverse
 from parley.auth.keys import Principal
-from parley.memory import peers as peer_service
 from parley.memory import sessions as service
-from parley.memory.sessions import PeerConfig
 
 router = APIRouter(prefix="/workspaces/{workspace_id}/sessions", tags=["sessions"])
-
-PeerConfigs = Annotated[dict[CreateName, SessionPeerConfig], Body()]
-SessionAccess = Annotated[Principal, requires(Scope.SESSION)]
-
-
-def _config(config: SessionPeerConfig) -> PeerConfig:
-    return PeerConfig(observe_me=config.observe_me, observe_others=config.observe_others)
-
-
-def _configs(peers: dict[str, SessionPeerConfig] | None) -> dict[str, PeerConfig]:
-    return {peer_id: _config(config) for peer_id, config in (peers or {}).items()}
 
 
 @router.post("", response_model=Session, responses=created_responses(Session))
@@ -75,7 +62,7 @@ async def get_or_create_session(
         session_id=body.id,
         metadata=body.metadata,
         configuration=to_stored(body.configuration),
-        peers=_configs(body.peers),
+        peers=peer_configs(body.peers),
     )
     answer_created(response, existed=was)
     return session_out(row)
@@ -117,17 +104,10 @@ async def update_session(
     return session_out(row)
 
 
-@router.delete("/{session_id}", status_code=202)
-async def delete_session(
-    workspace_id: Name, session_id: Name, db: WriteDb, state: StateDep, principal: SessionAccess
-) -> dict[str, str]:
-    """Deletes the session before answering, with everything derived from it (and the data
-    agent thread it is the memory of, if any)."""
-    check_not_peer_key(principal, f"delete session {session_id}")
-    await erasure.delete_session(
-        db, reasoning=state.reasoning, workspace_id=workspace_id, session_id=session_id
-    )
-    return {"message": "Session deleted successfully"}  # Honcho's words
+# as in /v2: 202, deleted before answering
+router.add_api_route(
+    "/{session_id}", v2_sessions.delete_session, methods=["DELETE"], status_code=202
+)
 
 
 @router.post("/{session_id}/clone", response_model=Session, status_code=201)
@@ -158,7 +138,7 @@ async def add_peers(
         principal, db=db, workspace_id=workspace_id, session_id=session_id, joining_peers=peers
     )
     row = await service.get_or_create_session(
-        db=db, workspace_id=workspace_id, session_id=session_id, peers=_configs(peers)
+        db=db, workspace_id=workspace_id, session_id=session_id, peers=peer_configs(peers)
     )
     return session_out(row)
 
@@ -170,7 +150,7 @@ async def set_peers(
     check_not_peer_key(principal, f"replace the peers of session {session_id}")
     row = await service.get_session(db=db, workspace_id=workspace_id, session_id=session_id)
     await service.set_peers(
-        db=db, workspace_id=workspace_id, session_id=session_id, peers=_configs(peers)
+        db=db, workspace_id=workspace_id, session_id=session_id, peers=peer_configs(peers)
     )
     return session_out(row)
 
@@ -191,19 +171,12 @@ async def remove_peers(
     return session_out(row)
 
 
-@router.get("/{session_id}/peers", response_model=Page[Peer])
-async def list_session_peers(
-    workspace_id: Name,
-    session_id: Name,
-    db: ReadDb,
-    _: SessionAccess,
-    page: PageNumber = 1,
-    size: PageSize = 50,
-) -> dict[str, Any]:
-    result = await peer_service.list_session_peers(  # an unknown session has none
-        db=db, workspace_id=workspace_id, session_id=session_id, page=page, size=size
-    )
-    return page_of(result, peer_out)
+router.add_api_route(
+    "/{session_id}/peers",
+    v2_sessions.list_session_peers,
+    methods=["GET"],
+    response_model=Page[Peer],
+)
 
 
 @router.get("/{session_id}/peers/{peer_id}/config", response_model=SessionPeerConfig)
@@ -233,6 +206,6 @@ async def set_peer_config(
         workspace_id=workspace_id,
         session_id=session_id,
         peer_id=peer_id,
-        config=_config(body),
+        config=peer_config(body),
     )
     return Response(status_code=204)
