@@ -266,23 +266,37 @@ def honcho_for(client: TestClient) -> Iterator[Any]:
     http.close()
 
 
-def run_latest_honcho_core(script: str, base_url: str) -> Any:
-    """Run `script` (which prints JSON) with the newest honcho-core against `base_url`; it
-    cannot share the venv with honcho-ai 1.6.0's pin, so `scripts/test` installs it into its
-    own directory and it runs in a subprocess."""
-    default = Path(sys.prefix) / "extra" / "honcho-core-1.11.0"
-    latest = Path(os.environ.get("PARLEY_TEST_LATEST_HONCHO_CORE") or default)
-    if not (latest / "honcho_core").is_dir():
-        pytest.fail("run the suite through ./scripts/test, which installs honcho-core 1.11.0")
+def _run_with_sdk(script: str, base_url: str, *, sdk: Path, package: str, release: str) -> Any:
+    """Run `script` (which prints JSON; `base_url` is its sys.argv[1]) with the SDK installed in
+    the directory `sdk` on its path: an SDK that cannot share the venv with honcho-ai 1.6.0's
+    pin, so `scripts/test` installs it there and it runs in a subprocess."""
+    if not (sdk / package).is_dir():
+        pytest.fail(f"run the suite through ./scripts/test, which installs {release}")
     result = subprocess.run(
         [sys.executable, "-c", script, base_url],
-        env=os.environ | {"PYTHONPATH": str(latest)},
+        env=os.environ | {"PYTHONPATH": str(sdk)},
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+def run_latest_honcho_core(script: str, base_url: str) -> Any:
+    """`script` with the newest honcho-core (its other deps are the venv's)."""
+    default = Path(sys.prefix) / "extra" / "honcho-core-1.11.0"
+    sdk = Path(os.environ.get("PARLEY_TEST_LATEST_HONCHO_CORE") or default)
+    return _run_with_sdk(
+        script, base_url, sdk=sdk, package="honcho_core", release="honcho-core 1.11.0"
+    )
+
+
+def run_honcho_v3(script: str, base_url: str) -> Any:
+    """`script` with honcho-ai 2.7.0, Honcho's SDK for /v3 (it is the `honcho` package too)."""
+    default = Path(sys.prefix) / "extra" / "honcho-ai-2.7.0"
+    sdk = Path(os.environ.get("PARLEY_TEST_HONCHO_V3") or default)
+    return _run_with_sdk(script, base_url, sdk=sdk, package="honcho", release="honcho-ai 2.7.0")
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
-from honcho_v3_client import run_honcho_v3
+from conftest import run_honcho_v3
 
 SDK = r"""
 import json, sys
