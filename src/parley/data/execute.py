@@ -133,17 +133,10 @@ async def project_catalogs(services: DataServices, project_id: str) -> list[Proj
     return await services.catalogs.get_or_load(project_id, load)
 
 
-def pick_catalog(sql: str, catalogs: Sequence[ProjectCatalog]) -> ProjectCatalog:
-    """The one catalog a statement reads: named by its three-part table names, or the only
-    catalog whose tables cover the statement's tables."""
-    if not catalogs:
-        raise QueryRejected("this project has no catalogs yet: connect a data source first")
-    return catalogs[pick_scope(sql, [c.scope for c in catalogs])]
-
-
 def pick_scope(sql: str, scopes: Sequence[CatalogScope]) -> int:
-    """`pick_catalog` over the catalogs' scopes (picklable, for `SqlWork`): the index of the
-    one the statement reads."""
+    """The index of the one catalog a statement reads, among the catalogs' scopes (picklable,
+    for `SqlWork`): named by its three-part table names, or the only one whose tables cover
+    the statement's tables."""
     dialects = list(dict.fromkeys(s.dialect for s in scopes))
     names, refs = catalog_names_used(sql, dialects)
     if len(names) > 1:
