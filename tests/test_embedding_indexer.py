@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select
 
+from parley.llm.embeddings import Embedder, FloatArray
 from parley.memory.embedding_indexer import EmbeddingIndexer
 from parley.store.models import Message, MessageEmbedding
 
@@ -70,3 +73,58 @@ def test_only_a_full_pass_looks_below_the_watermark(client: TestClient) -> None:
         first
     )
     assert scalar(client, select(func.count()).select_from(MessageEmbedding)) == 3
+
+
+class GatedEmbedder:
+    """Holds its first call until `release` is set, and counts the texts it embedded."""
+
+    def __init__(self, inner: Embedder):
+        self.inner = inner
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+        self.texts = 0
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def dimensions(self) -> int:
+        return self.inner.dimensions
+
+    async def embed(self, texts: list[str]) -> FloatArray:
+        if not self.entered.is_set():
+            self.entered.set()
+            await self.release.wait()
+        self.texts += len(texts)
+        return await self.inner.embed(texts)
+
+    async def close(self) -> None:
+        return None
+
+
+def test_catch_up_waits_for_the_batch_in_flight(client: TestClient) -> None:
+    """Else it embeds the same rows again, and the batch in flight lands after it returned."""
+    assert client.post("/v2/workspaces", json={"id": W}).status_code == 200
+    post(client, "one", "two", "three")
+    state = client.app.state.parley
+    client.portal.call(state.indexer.catch_up)
+
+    async def race() -> tuple[bool, int, int]:
+        async with state.database.write() as db:  # the app's indexer is past them by now
+            await db.execute(delete(MessageEmbedding))
+        embedder = GatedEmbedder(state.embedder)
+        indexer = EmbeddingIndexer(state.database, embedder, full_pass_every_s=None)
+        in_flight = asyncio.create_task(indexer.index_batch())
+        await embedder.entered.wait()
+        catching_up = asyncio.create_task(indexer.catch_up())
+        await asyncio.sleep(0.2)
+        returned_early = catching_up.done()
+        embedder.release.set()
+        await in_flight
+        await catching_up
+        async with state.database.read() as db:
+            stored = await db.scalar(select(func.count()).select_from(MessageEmbedding))
+        return returned_early, embedder.texts, int(stored or 0)
+
+    assert client.portal.call(race) == (False, 3, 3)

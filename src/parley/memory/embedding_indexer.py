@@ -49,6 +49,9 @@ class EmbeddingIndexer:
         self._batch_size = batch_size
         self._full_pass_every_s = full_pass_every_s
         self._wake = asyncio.Event()
+        # one batch at a time: `catch_up` beside `run` would embed the same rows twice, and a
+        # batch still in flight when `catch_up` returned would land after it
+        self._batch_lock = asyncio.Lock()
         self._watermark = 0  # every message with seq <= this has been seen embedded
         self._settled = 0  # the highest watermark so far (a full pass does not lower it)
         self._last_full_pass = time.monotonic()  # the first poll starts from 0 anyway
@@ -78,6 +81,10 @@ class EmbeddingIndexer:
 
     async def index_batch(self) -> int:
         """Embed up to one batch of pending messages; returns how many were embedded."""
+        async with self._batch_lock:
+            return await self._index_batch()
+
+    async def _index_batch(self) -> int:
         every = self._full_pass_every_s
         if every is not None and time.monotonic() - self._last_full_pass >= every:
             self._watermark = 0
