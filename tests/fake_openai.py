@@ -1,7 +1,8 @@
 """A local model server for tests: real HTTP, scripted behaviour.
 
 - `/v1/embeddings` returns deterministic bag-of-words vectors (each word hashed into one of
-  `dims` slots), so texts sharing words are near each other and the real client code runs.
+  `dims` slots), so texts sharing words are near each other and the real client code runs;
+  as floats, or as base64 when the request asks `encoding_format: base64` (as OpenAI does).
 - `/v1/chat/completions` (OpenAI) and `/v1/messages` (Anthropic), with and without streaming,
   answer from `rules`: the first rule whose `match` is in the request's text (all messages,
   joined) and still has `times` left. A rule can instead answer with an HTTP error (429, 500,
@@ -11,9 +12,11 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +32,13 @@ def bag_of_words(text: str, dims: int) -> list[float]:
     vector = [0.0] * dims
     for word in re.findall(r"\w+", text.lower()):
         vector[int(hashlib.sha256(word.encode()).hexdigest(), 16) % dims] += 1.0
+    return vector
+
+
+def encoded(vector: list[float], body: dict[str, Any]) -> list[float] | str:
+    """As OpenAI answers `encoding_format`: floats, or base64 of float32 little-endian."""
+    if body.get("encoding_format") == "base64":
+        return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
     return vector
 
 
@@ -120,7 +130,7 @@ def fake_openai(dims: int = 64) -> Iterator[FakeOpenAI]:
                         {
                             "object": "embedding",
                             "index": i,
-                            "embedding": bag_of_words(t, state.dims),
+                            "embedding": encoded(bag_of_words(t, state.dims), body),
                         }
                         for i, t in enumerate(inputs)
                     ],

@@ -85,12 +85,44 @@ async def test_vectors_are_read_in_index_order_and_normalised() -> None:
     assert np.array_equal(shuffled, expected)
 
 
+async def test_vectors_travel_as_base64_and_a_server_refusing_it_gets_floats() -> None:
+    texts = ["violin lessons", "tuesday"]
+    expected = np.asarray([bag_of_words(t, 16) for t in texts], dtype=np.float32)
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    with fake_openai(dims=16) as fake:
+        embedder = OpenAIEmbedder(
+            base_url=fake.base_url, model="m", dimensions=16, api_key=None, send_dimensions=False
+        )
+        as_base64 = await embedder.embed(texts)
+
+        def floats_only(body: dict[str, Any]) -> tuple[int, Any]:
+            if body["encoding_format"] != "float":
+                return 400, {"error": {"message": "unknown encoding_format"}}
+            data = [
+                {"object": "embedding", "index": i, "embedding": bag_of_words(t, 16)}
+                for i, t in enumerate(body["input"])
+            ]
+            return 200, {"object": "list", "data": data, "model": "m"}
+
+        fake.embeddings_reply = floats_only
+        refused_then_floats = await embedder.embed(texts)
+        floats_from_then_on = await embedder.embed(texts)
+        await embedder.close()
+    formats = [r["body"]["encoding_format"] for r in fake.requests]
+    assert formats == ["base64", "base64", "float", "float"]
+    assert isinstance(fake.requests[0]["body"]["input"], list)
+    for vectors in (as_base64, refused_then_floats, floats_from_then_on):
+        assert vectors.dtype == np.float32
+        assert np.array_equal(vectors, expected)
+
+
 @pytest.mark.parametrize(
     ("reply", "message"),
     [
         ({"data": [{"index": 0, "embedding": [1.0, 0.0]}]}, "returned vectors of shape (1, 2)"),
         ({"object": "list"}, "returned a response that is not a list of float vectors"),
         ({"data": [{"index": 0, "embedding": "abc"}]}, "not a list of float vectors"),
+        ({"data": [{"index": 0, "embedding": "AAAAAA=="}]}, "returned vectors of shape (1, 1)"),
         ({"data": [{"index": 0}]}, "not a list of float vectors"),
     ],
 )
