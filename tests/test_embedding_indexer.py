@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
+from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select
 
+from conftest import make_settings
+from fake_openai import bag_of_words, fake_openai
+from parley.app import create_app
 from parley.llm.embeddings import Embedder, FloatArray
 from parley.memory.embedding_indexer import EmbeddingIndexer
 from parley.store.models import Message, MessageEmbedding
@@ -128,3 +135,82 @@ def test_catch_up_waits_for_the_batch_in_flight(client: TestClient) -> None:
         return returned_early, embedder.texts, int(stored or 0)
 
     assert client.portal.call(race) == (False, 3, 3)
+
+
+class HeldEmbeddings:
+    """The fake model server's /embeddings, holding every request until `open` is set."""
+
+    def __init__(self) -> None:
+        self.open = threading.Event()
+        self.inputs: list[str] = []
+        self.lock = threading.Lock()
+
+    def reply(self, body: dict[str, Any]) -> tuple[int, Any]:
+        with self.lock:
+            self.inputs += body["input"]
+        self.open.wait(timeout=30)
+        data = [
+            {"object": "embedding", "index": i, "embedding": bag_of_words(text, 64)}
+            for i, text in enumerate(body["input"])
+        ]
+        return 200, {"object": "list", "model": body["model"], "data": data}
+
+
+def test_the_queue_status_counts_messages_not_yet_findable_by_meaning(
+    database_url: str, tmp_path: Path
+) -> None:
+    held = HeldEmbeddings()
+    with fake_openai(dims=64) as model:
+        model.embeddings_reply = held.reply
+        settings = make_settings(
+            database_url,
+            tmp_path / "data",
+            embedding_base_url=model.base_url,
+            embedding_model="bow",
+            embedding_dimensions=64,
+        )
+        with TestClient(create_app(settings)) as client:
+            off = {"id": W, "configuration": {"deriver": {"enabled": False}}}
+            assert client.post("/v2/workspaces", json=off).status_code == 200
+            turns = [("alice", "one"), ("bob", "two"), ("alice", "three")]
+            response = client.post(
+                f"/v2/workspaces/{W}/sessions/s1/messages/",
+                json={"messages": [{"peer_id": p, "content": c} for p, c in turns]},
+            )
+            assert response.status_code == 200, response.text
+            deadline = time.monotonic() + 20
+            while len(held.inputs) < 3:  # the indexer's batch waits on the model
+                assert time.monotonic() < deadline, held.inputs
+                time.sleep(0.02)
+
+            def status(query: str = "") -> dict[str, Any]:
+                answer = client.get(f"/v2/workspaces/{W}/deriver/status{query}")
+                assert answer.status_code == 200, answer.text
+                body: dict[str, Any] = answer.json()
+                return body
+
+            def counts(pending: int) -> dict[str, int]:
+                return {
+                    "total_work_units": pending,
+                    "completed_work_units": 0,
+                    "in_progress_work_units": 0,
+                    "pending_work_units": pending,
+                    "failed_work_units": 0,
+                    "embedding_backlog": pending,
+                }
+
+            waiting = status()
+            assert {k: waiting[k] for k in counts(3)} == counts(3)
+            assert waiting["sessions"] == {"s1": {"session_id": "s1", **counts(3)}}
+            for query, expected in [
+                ("?sender_id=alice", 2),
+                ("?session_id=s1&sender_id=bob", 1),
+                ("?observer_id=alice", 0),  # an observer's work is reasoning
+                ("?session_id=s2", 0),
+            ]:
+                assert {k: status(query)[k] for k in counts(0)} == counts(expected), query
+
+            held.open.set()
+            client.portal.call(client.app.state.parley.indexer.catch_up)
+            done = status()
+            assert ({k: done[k] for k in counts(0)}, done["sessions"]) == (counts(0), None)

@@ -247,6 +247,7 @@ def test_status_per_session_and_the_session_filter(client: TestClient) -> None:
             "in_progress_work_units": 0,
             "pending_work_units": 0,
             "failed_work_units": 0,
+            "embedding_backlog": 0,
         },
         "s2": {
             "session_id": "s2",
@@ -255,6 +256,7 @@ def test_status_per_session_and_the_session_filter(client: TestClient) -> None:
             "in_progress_work_units": 0,
             "pending_work_units": 0,
             "failed_work_units": 0,
+            "embedding_backlog": 0,
         },
     }
     only = client.get(f"/v2/workspaces/{W}/queue/status", params={"session_id": "s2"}).json()

@@ -235,8 +235,10 @@ def test_delete_workspace_removes_everything(honcho: Any, client: TestClient) ->
 
 
 def test_deriver_status_and_queue_alias(honcho: Any, client: TestClient) -> None:
-    """No worker runs in this test: the message's work waits, pending."""
+    """No worker runs in this test: the message's work waits, pending (its embedding is made
+    first, so that it does not count as well)."""
     honcho.session("s1").add_messages([honcho.peer("alice").message("hi")])
+    client.portal.call(client.app.state.parley.indexer.catch_up)
     expected = {
         "total_work_units": 1,
         "completed_work_units": 0,

@@ -29,7 +29,8 @@ print(json.dumps({
     "sent": [m.content for m in sent],
     "got": got.content,
     "listed": [m.content for m in listed.items],
-    "pending": status.pending_work_units,
+    # Parley's embedding backlog (pending too) depends on how far the indexer is
+    "pending": status.pending_work_units - status.embedding_backlog,
     "clone_peers": sorted(p.id for p in peers.items),
 }))
 """

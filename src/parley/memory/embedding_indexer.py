@@ -60,6 +60,12 @@ class EmbeddingIndexer:
     def watermark(self) -> int:
         return self._watermark
 
+    @property
+    def embedded_through(self) -> int:
+        """The highest watermark reached: every message up to this seq was seen embedded (on
+        PostgreSQL, but for one committed out of seq order, found by the next full pass)."""
+        return self._settled
+
     async def backlog(self, db: AsyncSession) -> int:
         """Messages not embedded yet, for `/metrics`: those above the highest watermark
         reached, so a scrape reads only the tail. On PostgreSQL a message committed out of seq
@@ -68,7 +74,7 @@ class EmbeddingIndexer:
             select(func.count())
             .select_from(Message)
             .outerjoin(MessageEmbedding, MessageEmbedding.seq == Message.seq)
-            .where(MessageEmbedding.seq.is_(None), Message.seq > self._settled)
+            .where(MessageEmbedding.seq.is_(None), Message.seq > self.embedded_through)
         )
         return int(count or 0)
 

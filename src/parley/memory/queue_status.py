@@ -1,5 +1,9 @@
 """Counts of the reasoning queue for `deriver/status` (alias `queue/status`), per session too,
-and the failures kept past their attempts; and the whole queue's depth for `/metrics`."""
+and the failures kept past their attempts; and the whole queue's depth for `/metrics`.
+
+A message not embedded yet is findable by its words but not by its meaning, so it counts as a
+pending unit too (and apart, as the embedding backlog): a client that waits for "nothing
+pending" waits until what it wrote is searchable every way, not only until reasoning is done."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.memory.reasoning import REASONING
-from parley.store.models import WorkItem
+from parley.store.models import Message, MessageEmbedding, WorkItem
 from parley.store.queue import DONE, FAILED, IN_PROGRESS, PENDING
 
 MAX_FAILURES_SHOWN = 20
@@ -24,6 +28,12 @@ class Counts:
     in_progress: int = 0
     pending: int = 0
     failed: int = 0
+    embedding_backlog: int = 0  # messages waiting for their vector (pending units too)
+
+    def add_embedding_backlog(self, count: int) -> None:
+        self.total += count
+        self.pending += count
+        self.embedding_backlog += count
 
     def add(self, status: str, count: int) -> None:
         self.total += count
@@ -62,7 +72,10 @@ async def queue_status(
     observer_id: str | None = None,
     sender_id: str | None = None,
     session_id: str | None = None,
+    embedded_through: int | None = None,
 ) -> QueueStatus:
+    """`embedded_through`: the indexer's watermark (every message up to that seq has been seen
+    embedded), so only the tail above it is read; None leaves embeddings out."""
     # reasoning only: webhook deliveries and catalog refreshes show in /metrics
     where = [WorkItem.workspace_id == workspace_id, WorkItem.task_type.in_(REASONING)]
     # Honcho's rule: an observer and a sender together match work of either
@@ -86,6 +99,18 @@ async def queue_status(
         overall.add(status, count)
         if session is not None:
             sessions[session].add(status, count)
+    if embedded_through is not None and observer_id is None:
+        # an observer's work is reasoning; a message's vector belongs to its sender
+        backlog = await _embedding_backlog(
+            db,
+            workspace_id=workspace_id,
+            sender_id=sender_id,
+            session_id=session_id,
+            above=embedded_through,
+        )
+        for session, count in backlog.items():
+            overall.add_embedding_backlog(count)
+            sessions[session].add_embedding_backlog(count)
     failures = (
         await db.scalars(
             select(WorkItem)
@@ -110,6 +135,35 @@ async def queue_status(
             for f in failures
         ],
     )
+
+
+async def _embedding_backlog(
+    db: AsyncSession,
+    *,
+    workspace_id: str,
+    sender_id: str | None,
+    session_id: str | None,
+    above: int,
+) -> dict[str, int]:
+    """Session -> messages above seq `above` that have no vector yet."""
+    where = [
+        Message.workspace_id == workspace_id,
+        Message.seq > above,
+        MessageEmbedding.seq.is_(None),
+    ]
+    if sender_id is not None:
+        where.append(Message.peer_id == sender_id)
+    if session_id is not None:
+        where.append(Message.session_id == session_id)
+    rows = (
+        await db.execute(
+            select(Message.session_id, func.count())
+            .outerjoin(MessageEmbedding, MessageEmbedding.seq == Message.seq)
+            .where(*where)
+            .group_by(Message.session_id)
+        )
+    ).all()
+    return {session: count for session, count in rows}
 
 
 async def queue_depth(db: AsyncSession) -> dict[tuple[str, str], int]:

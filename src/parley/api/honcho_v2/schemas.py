@@ -207,6 +207,7 @@ class SessionDeriverStatus(BaseModel):
     in_progress_work_units: int
     pending_work_units: int
     failed_work_units: int = 0  # Parley: kept past their attempts, with their error
+    embedding_backlog: int = 0  # Parley: messages not yet findable by meaning (also pending)
 
 
 class WorkFailure(BaseModel):
@@ -227,6 +228,7 @@ class DeriverStatus(BaseModel):
     sessions: dict[str, SessionDeriverStatus] | None = None
     # Parley's additions: what failed for good, and what the reasoning can do without models
     failed_work_units: int = 0
+    embedding_backlog: int = 0  # messages not yet findable by meaning (also pending)
     failures: list[WorkFailure] = []
     reasoning_mode: str = "model"
     notes: list[str] = []

@@ -1,7 +1,10 @@
 """/v2/workspaces/{workspace_id}/deriver/status, and its later name /queue/status.
 
 Counts of the durable work queue (every reasoning task is a work unit), overall and per
-session; Parley adds the failures kept past their attempts and whether a model reasons at all.
+session; Parley adds the failures kept past their attempts, whether a model reasons at all, and
+the embedding backlog: messages not yet findable by meaning, each also a pending unit, so that
+"nothing pending" means everything written is searchable (an observer filter leaves them out:
+a vector is its sender's).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ def _counts(counts: Counts) -> dict[str, int]:
         "in_progress_work_units": counts.in_progress,
         "pending_work_units": counts.pending,
         "failed_work_units": counts.failed,
+        "embedding_backlog": counts.embedding_backlog,
     }
 
 
@@ -49,6 +53,7 @@ async def get_deriver_status(
         observer_id=observer_id,
         sender_id=sender_id,
         session_id=session_id,
+        embedded_through=state.indexer.embedded_through,
     )
     models = state.models
     notes = []
