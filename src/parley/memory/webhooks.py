@@ -84,15 +84,20 @@ async def _resolve(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddre
     return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
 
-async def get_or_create_endpoint(
-    *, db: AsyncSession, workspace_id: str, url: str, max_per_workspace: int
-) -> WebhookEndpoint:
-    await get_workspace(db=db, workspace_id=workspace_id)
-    existing = await db.scalar(
+async def find_endpoint(*, db: AsyncSession, workspace_id: str, url: str) -> WebhookEndpoint | None:
+    """The workspace's endpoint for `url`, if it has one."""
+    return await db.scalar(
         select(WebhookEndpoint).where(
             WebhookEndpoint.workspace_id == workspace_id, WebhookEndpoint.url == url
         )
     )
+
+
+async def get_or_create_endpoint(
+    *, db: AsyncSession, workspace_id: str, url: str, max_per_workspace: int
+) -> WebhookEndpoint:
+    await get_workspace(db=db, workspace_id=workspace_id)
+    existing = await find_endpoint(db=db, workspace_id=workspace_id, url=url)
     if existing is not None:
         return existing
     count = await db.scalar(

@@ -17,7 +17,7 @@ from parley.auth.keys import Principal
 from parley.errors import NotFound
 from parley.memory import peer_cards, summaries
 from parley.memory.peers import get_peer
-from parley.memory.reasoning import enqueue_dream
+from parley.memory.reasoning import enqueue_card_rebuild, enqueue_dream
 from parley.memory.usage import workspace_usage
 from parley.memory.workspaces import get_workspace
 from parley.store.models import SessionSummary
@@ -158,6 +158,27 @@ async def _peers_exist(db: Any, workspace_id: str, peer_ids: set[str]) -> bool:
     return True
 
 
+async def queue_dream(
+    db: Any,
+    *,
+    state: Any,
+    background: BackgroundTasks,
+    workspace_id: str,
+    observer_id: str,
+    observed_id: str,
+    card_only: bool = False,
+) -> None:
+    """What `trigger_dream` (/v2) and `schedule_dream` (/v3) do: a dream, or only the peer
+    card rebuilt from what is known (`card_only`). Honcho answers 204 whatever the peers;
+    unknown peers have nothing to dream about, so nothing is queued for them."""
+    if not await _peers_exist(db, workspace_id, {observer_id, observed_id}):
+        return
+    enqueue = enqueue_card_rebuild if card_only else enqueue_dream
+    await enqueue(db, workspace_id=workspace_id, observer_id=observer_id, observed_id=observed_id)
+    if state.worker is not None:
+        background.add_task(state.worker.notify)  # after the commit
+
+
 @router.post("/trigger_dream", status_code=204, tags=["workspaces"])
 async def trigger_dream(
     workspace_id: Name,
@@ -167,16 +188,14 @@ async def trigger_dream(
     background: BackgroundTasks,
     _: Annotated[Principal, requires(Scope.WORKSPACE)],
 ) -> Response:
-    observed = body.observed or body.observer
-    # Honcho answers 204 whatever the peers; unknown peers have nothing to dream about, so
-    # nothing is queued for them
-    known = await _peers_exist(db, workspace_id, {body.observer, observed})
-    if known:
-        await enqueue_dream(
-            db, workspace_id=workspace_id, observer_id=body.observer, observed_id=observed
-        )
-        if state.worker is not None:
-            background.add_task(state.worker.notify)
+    await queue_dream(
+        db,
+        state=state,
+        background=background,
+        workspace_id=workspace_id,
+        observer_id=body.observer,
+        observed_id=body.observed or body.observer,
+    )
     return Response(status_code=204)
 
 

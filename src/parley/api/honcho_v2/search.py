@@ -22,9 +22,10 @@ class MessageSearchOptions(BaseModel):
     limit: int = Field(default=10, ge=1, le=100)
 
 
-async def _search(
+async def run_search(
     state: Any, scope: SearchScope, body: MessageSearchOptions
 ) -> list[dict[str, Any]]:
+    """The search every family's routes answer with (/v3's body is a MessageSearchOptions)."""
     rows = await state.search.search(scope, body.query, filters=body.filters, limit=body.limit)
     return [message_out(row) for row in rows]
 
@@ -36,7 +37,7 @@ async def search_workspace(
     state: StateDep,
     _: Annotated[Principal, requires(Scope.WORKSPACE)],
 ) -> list[dict[str, Any]]:
-    return await _search(state, SearchScope(workspace_id), body)
+    return await run_search(state, SearchScope(workspace_id), body)
 
 
 @router.post("/peers/{peer_id}/search", response_model=list[Message])
@@ -47,7 +48,7 @@ async def search_peer(
     state: StateDep,
     _: Annotated[Principal, requires(Scope.PEER)],
 ) -> list[dict[str, Any]]:
-    return await _search(state, SearchScope(workspace_id, peer_id=peer_id), body)
+    return await run_search(state, SearchScope(workspace_id, peer_id=peer_id), body)
 
 
 @router.post("/sessions/{session_id}/search", response_model=list[Message])
@@ -58,4 +59,4 @@ async def search_session(
     state: StateDep,
     _: Annotated[Principal, requires(Scope.SESSION)],
 ) -> list[dict[str, Any]]:
-    return await _search(state, SearchScope(workspace_id, session_id=session_id), body)
+    return await run_search(state, SearchScope(workspace_id, session_id=session_id), body)
