@@ -244,7 +244,7 @@ def status(client: TestClient, workspace_id: str = W, **params: str) -> dict[str
 
 
 def per_session(session_id: str, total: int) -> dict[str, Any]:
-    return counts(total, total, session_id=session_id, failed_work_units=0)
+    return counts(total, total, session_id=session_id, failed_work_units=0, embedding_backlog=0)
 
 
 def test_queue_status_counts_the_reasoning_queue(seeded: TestClient) -> None:

@@ -31,6 +31,13 @@ const { Honcho } = require("@honcho-ai/sdk");
   const listed = [];
   for await (const m of await session.messages()) listed.push([m.content, m.peerId, m.metadata]);
   const contents = (found) => found.map((m) => m.content).sort();
+  // Parley counts messages not yet embedded as pending too (`embedding_backlog`, which the
+  // SDK does not map): wait for them, so that the count below is the reasoning work alone
+  const statusUrl = `${process.argv[2]}/v3/workspaces/v3-ts/queue/status?session_id=chat`;
+  for (let i = 0; i < 300; i++) {
+    if ((await (await fetch(statusUrl)).json()).embedding_backlog === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   const status = await honcho.queueStatus({ session });
   console.log(JSON.stringify({
     version: require("@honcho-ai/sdk/package.json").version,
