@@ -34,15 +34,17 @@ mine = alice.conclusions.create([
 about_bob = alice.conclusions_of(bob).create(
     [ConclusionCreateParams(content="Bob is a chef", session_id="s1")]
 )
+sessionless = alice.conclusions_of(bob).create([{"content": "Bob cooks Thai food"}])
 out = {
     "created": [[c.content, c.observer_id, c.observed_id, c.session_id, c.level] for c in mine],
     "about_bob": [[c.content, c.observed_id] for c in about_bob],
+    "sessionless": [[c.content, c.session_id] for c in sessionless],
     "list": [c.content for c in alice.conclusions.list()],
     "oldest_first": [c.content for c in alice.conclusions.list(reverse=True)],
     "in_s1": [c.content for c in alice.conclusions.list(session="s1")],
     "workspace": sorted(c.content for c in client.conclusions.list()),
     "query": [c.content for c in alice.conclusions.query("dogs and pets", top_k=1)],
-    "stamps": [c.created_at.isoformat() for c in [*mine, *about_bob]],
+    "stamps": [c.created_at.isoformat() for c in [*mine, *about_bob, *sessionless]],
     "representation": alice.representation(),
     "of_bob": alice.conclusions_of("bob").representation(),
     "in_s2": alice.representation(session="s2"),
@@ -71,25 +73,28 @@ def explicit(*lines: tuple[str, str]) -> str:
 
 def test_honcho_ai_2_7_conclusions_representation_card_context(served: str) -> None:
     got = run_honcho_v3(SDK, served)
-    dog, violin, chef = got["stamps"]
+    dog, violin, chef, thai = got["stamps"]
     assert got["created"] == [
         ["Alice has a golden retriever", "alice", "alice", "s1", "explicit"],
         ["Alice plays the violin", "alice", "alice", "s2", "explicit"],
     ]
     assert got["about_bob"] == [["Bob is a chef", "bob"]]
+    assert got["sessionless"] == [["Bob cooks Thai food", None]]
     assert got["list"] == ["Alice plays the violin", "Alice has a golden retriever"]
     assert got["oldest_first"] == ["Alice has a golden retriever", "Alice plays the violin"]
     assert got["in_s1"] == ["Alice has a golden retriever"]
     assert got["workspace"] == [
         "Alice has a golden retriever",
         "Alice plays the violin",
+        "Bob cooks Thai food",
         "Bob is a chef",
     ]
     assert got["query"] == ["Alice has a golden retriever"]
     assert got["representation"] == explicit(
         (dog, "Alice has a golden retriever"), (violin, "Alice plays the violin")
     )
-    assert got["of_bob"] == explicit((chef, "Bob is a chef"))
+    of_bob = explicit((chef, "Bob is a chef"), (thai, "Bob cooks Thai food"))
+    assert got["of_bob"] == of_bob
     assert got["in_s2"] == explicit((violin, "Alice plays the violin"))
     assert got["allowlist"] == explicit((dog, "Alice has a golden retriever"))
     assert got["searched"] == explicit((dog, "Alice has a golden retriever"))
@@ -98,7 +103,7 @@ def test_honcho_ai_2_7_conclusions_representation_card_context(served: str) -> N
     assert got["context"] == {
         "peer_id": "alice",
         "target_id": "bob",
-        "representation": explicit((chef, "Bob is a chef")),
+        "representation": of_bob,
         "peer_card": ["Cooks"],
     }
     assert got["after_delete"] == ["Alice plays the violin"]
@@ -106,9 +111,10 @@ def test_honcho_ai_2_7_conclusions_representation_card_context(served: str) -> N
     # the same rows through /v2: observations and cards
     with httpx.Client(base_url=served) as v2:
         listed = v2.post("/v2/workspaces/v3-conclusions/observations/list", json={}).json()
-        assert [o["content"] for o in listed["items"]] == [
-            "Bob is a chef",
-            "Alice plays the violin",
+        assert [(o["content"], o["session_id"]) for o in listed["items"]] == [
+            ("Bob cooks Thai food", None),
+            ("Bob is a chef", "s1"),
+            ("Alice plays the violin", "s2"),
         ]
         card = v2.get("/v2/workspaces/v3-conclusions/peers/alice/card", params={"target": "bob"})
         assert card.json() == {"peer_card": ["Cooks"]}
@@ -204,6 +210,40 @@ def test_a_conclusion_is_an_observation_both_ways(seeded: TestClient) -> None:
     assert seeded.post(f"{V2}/observations/list").json()["total"] == 0
 
 
+def test_a_conclusion_may_have_no_session(seeded: TestClient) -> None:
+    """As in Honcho 3: it belongs to its pair, and no session scope shows it."""
+    [free] = create(seeded, conclusion("Alice likes tea", session=None))
+    [dog] = create(seeded, conclusion("Alice has a golden retriever"))
+    assert (free["session_id"], free["level"]) == (None, "explicit")
+    v2 = seeded.post(f"{V2}/observations/list").json()["items"]
+    assert [(o["content"], o["session_id"]) for o in v2] == [
+        ("Alice has a golden retriever", "s1"),
+        ("Alice likes tea", None),
+    ]
+    in_s1 = {"filters": {"session_id": "s1"}}
+    assert seeded.post(f"{V3}/conclusions/list", json=in_s1).json()["items"] == [dog]
+    pair = {"observer": "alice", "observed": "alice"}
+    found = seeded.post(
+        f"{V3}/conclusions/query", json={"query": "tea", "top_k": 1, "filters": pair}
+    )
+    assert found.json() == [free]
+    whole = seeded.post(f"{V3}/peers/alice/representation", json={}).json()["representation"]
+    assert whole == explicit(
+        (free["created_at"], free["content"]), (dog["created_at"], dog["content"])
+    )
+    scoped = seeded.post(f"{V3}/peers/alice/representation", json={"session_id": "s1"}).json()
+    assert scoped == {"representation": explicit((dog["created_at"], dog["content"]))}
+    v2_rep = seeded.post(f"{V2}/peers/alice/representation", json={}).json()["representation"]
+    assert [(o["content"], o["session_name"]) for o in v2_rep["explicit"]] == [
+        ("Alice likes tea", None),
+        ("Alice has a golden retriever", "s1"),
+    ]
+    # deleting a session leaves it
+    assert seeded.delete(f"{V3}/sessions/s1").status_code == 202
+    assert seeded.post(f"{V3}/conclusions/list").json()["items"] == [free]
+    assert seeded.delete(f"{V3}/conclusions/{free['id']}").status_code == 204
+
+
 def test_unknown_ids_answer_as_honcho_3(seeded: TestClient) -> None:
     # reads in a workspace nobody made are empty (Honcho 3 does not look it up)
     empty = {"items": [], "total": 0, "page": 1, "size": 50, "pages": 0}
@@ -259,9 +299,6 @@ def test_bad_input_is_422_in_v3s_shape(seeded: TestClient) -> None:
     unknown = seeded.post(f"{base}/list", json={"filters": {"bogus": 1}})
     assert unknown.status_code == 422
     assert unknown.json()["detail"].startswith("unknown filter field 'bogus'")
-    sessionless = seeded.post(base, json={"conclusions": [conclusion("x", session=None)]})
-    assert sessionless.status_code == 422
-    assert sessionless.json()["detail"].startswith("conclusions [0] have no session_id")
     # NUL is dropped from content, as Honcho 3 does
     [made] = create(seeded, conclusion("a\u0000b"))
     assert made["content"] == "ab"

@@ -28,7 +28,7 @@ from parley.api.honcho_v2.schemas import CreateName, Page, page_of
 from parley.api.honcho_v3.schemas import _strip_nul
 from parley.api.honcho_v3.workspaces import Reverse
 from parley.api.storable import Storable
-from parley.errors import InvalidInput, NotFound
+from parley.errors import NotFound
 from parley.memory import observations as service
 from parley.memory.observations import NewObservation
 from parley.memory.pages import Page as DomainPage
@@ -45,8 +45,7 @@ class ConclusionCreate(BaseModel):
     ]
     observer_id: CreateName
     observed_id: CreateName
-    # optional in Honcho 3; Parley keeps every observation in a session (see the handler)
-    session_id: CreateName | None = None
+    session_id: CreateName | None = None  # none: the pair's, in no session
 
 
 class ConclusionBatchCreate(BaseModel):
@@ -79,12 +78,6 @@ async def create_conclusions(
 ) -> list[dict[str, Any]]:
     """One explicit observation per input, as given; unknown peers or sessions are a 404
     before anything is stored."""
-    missing = [i for i, c in enumerate(body.conclusions) if c.session_id is None]
-    if missing:
-        raise InvalidInput(
-            f"conclusions {missing} have no session_id: Parley stores each conclusion in a "
-            "session; give the session it was drawn from"
-        )
     rows = await service.create_observations(
         database=state.database,
         embedder=state.embedder,
@@ -95,7 +88,7 @@ async def create_conclusions(
                 content=c.content,
                 observer_id=c.observer_id,
                 observed_id=c.observed_id,
-                session_id=str(c.session_id),
+                session_id=c.session_id,
             )
             for c in body.conclusions
         ],

@@ -15,7 +15,6 @@ memory/peer_cards.py); what v3 changes is the answer and a few names:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Query
@@ -27,6 +26,7 @@ from parley.api.deps import Name, OptionalName, PeerAccess, ReadDb, StateDep, Wr
 from parley.api.honcho_v2 import reasoning as v2_reasoning
 from parley.api.honcho_v2.dialectic import IdField
 from parley.api.honcho_v2.reasoning import MAX_CARD_FACTS, PeerCardResponse
+from parley.api.honcho_v3.markdown import representation_markdown
 from parley.api.honcho_v3.schemas import _strip_nul
 from parley.api.state import AppState
 from parley.api.storable import Storable, StoredJson
@@ -41,12 +41,10 @@ from parley.memory.representation import (
     build_representation,
 )
 from parley.store.engine import Database
-from parley.store.models import Observation
 
 router = APIRouter(prefix="/workspaces/{workspace_id}/peers/{peer_id}", tags=["peers"])
 
 MAX_SESSION_ALLOWLIST = 1000  # Honcho 3's MAX_SESSION_ALLOWLIST_ENTRIES
-MAX_SOURCES_SHOWN = 5  # an inductive conclusion's sources, as Honcho 3 lists them
 
 
 class V3PeerRepresentationGet(BaseModel):
@@ -75,74 +73,6 @@ class V3PeerContext(BaseModel):
     target_id: str
     representation: str | None = None
     peer_card: list[str] | None = None
-
-
-# --- Honcho 3's markdown -------------------------------------------------------------------
-
-
-def _stamp(when: datetime) -> str:
-    """Honcho 3's timestamps: to the second, no zone (`2025-01-01 12:00:00`)."""
-    return str(when.replace(microsecond=0, tzinfo=None))
-
-
-def _explicit(rows: Sequence[Observation]) -> list[str]:
-    lines = [f"[{_stamp(row.created_at)}] {row.content}" for row in rows]
-    return ["## Explicit Observations\n", *lines, ""]
-
-
-def _deductive(rows: Sequence[Observation]) -> list[str]:
-    parts = ["## Deductive Observations\n"]
-    for row in rows:
-        parts.append(f"[{_stamp(row.created_at)}] {row.content}")
-        if row.premises:
-            parts += ["   Premises:", *(f"   - {premise}" for premise in row.premises)]
-        parts.append("")
-    return [*parts, ""]
-
-
-def _inductive(rows: Sequence[Observation]) -> list[str]:
-    """Parley keeps no confidence or pattern type: Honcho 3's defaults (medium, pattern)."""
-    parts = ["## Inductive Observations\n"]
-    for row in rows:
-        parts += [f" **Pattern** [medium]: {row.content}", "   **Type**: pattern"]
-        sources = list(row.premises)
-        if sources:
-            parts.append("   **Sources**:")
-            parts += [f"   - {source}" for source in sources[:MAX_SOURCES_SHOWN]]
-            if len(sources) > MAX_SOURCES_SHOWN:
-                parts.append(f"   - ... and {len(sources) - MAX_SOURCES_SHOWN} more")
-        parts.append("")
-    return [*parts, ""]
-
-
-def _contradictions(rows: Sequence[Observation]) -> list[str]:
-    parts = ["## Contradictions\n"]
-    for row in rows:
-        parts.append(f" **CONTRADICTION**: {row.content}")
-        if row.premises:
-            parts += ["   **Conflicting statements**:", *(f"   - {p}" for p in row.premises)]
-        parts.append("")
-    return [*parts, ""]
-
-
-SECTIONS = (
-    ("explicit", _explicit),
-    ("deductive", _deductive),
-    ("inductive", _inductive),
-    ("contradiction", _contradictions),
-)
-
-
-def representation_markdown(representation: Representation) -> str:
-    """The representation as Honcho 3 writes it: a section per level that has conclusions,
-    each oldest first; nothing at all for an empty one."""
-    rows = sorted(representation.all(), key=lambda r: (r.created_at, r.id))
-    parts: list[str] = []
-    for level, section in SECTIONS:
-        of_level = [r for r in rows if r.level == level]
-        if of_level:
-            parts += section(of_level)
-    return "\n".join(parts)
 
 
 # --- requests -> the shared representation ------------------------------------------------
