@@ -12,7 +12,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import run_honcho_v3
+from conftest import TEST_SECRET, run_honcho_v3
+from parley.auth.keys import Principal, create_key
 
 W = "w"
 V3 = f"/v3/workspaces/{W}"
@@ -488,3 +489,116 @@ def test_card_and_context(seeded: TestClient) -> None:
         404,
         {"detail": "Peer ghost not found in workspace w"},
     )
+
+
+@pytest.mark.parametrize("settings_overrides", [{"auth_enabled": True}])
+def test_keys_reach_what_they_reach_through_v2(client: TestClient) -> None:
+    """Conclusions are workspace-key routes, as /v2's observations; a representation, a card
+    and a context are the peer's own (and a session named in the body is checked as one in
+    the path); another workspace's key reaches none of it."""
+
+    def h(principal: Principal) -> dict[str, str]:
+        return {"Authorization": f"Bearer {create_key(principal, secret=TEST_SECRET)}"}
+
+    w, alice = h(Principal(workspace=W)), h(Principal(workspace=W, peer="alice"))
+    other = h(Principal(workspace="other"))
+    for peer in ("alice", "bob"):
+        assert client.post(f"{V3}/peers", json={"id": peer}, headers=w).status_code == 201
+    for session, members in (("s1", {"alice": {}}), ("s2", {"bob": {}})):
+        made = client.post(f"{V3}/sessions", json={"id": session, "peers": members}, headers=w)
+        assert made.status_code == 201
+    body = {"conclusions": [conclusion("Alice has a golden retriever")]}
+    [made] = client.post(f"{V3}/conclusions", json=body, headers=w).json()
+
+    me = "a key for peer alice of workspace w"
+    nope = {"detail": f"{me} cannot reach this resource"}
+    pair = {"observer": "alice", "observed": "alice"}
+    for response in (
+        client.post(f"{V3}/conclusions", json=body, headers=alice),
+        client.post(f"{V3}/conclusions/list", headers=alice),
+        client.post(f"{V3}/conclusions/query", json={"query": "x", "filters": pair}, headers=alice),
+        client.delete(f"{V3}/conclusions/{made['id']}", headers=alice),
+        client.get(f"{V3}/peers/bob/card", headers=alice),
+        client.put(f"{V3}/peers/bob/card", json={"peer_card": []}, headers=alice),
+        client.get(f"{V3}/peers/bob/context", headers=alice),
+        client.post(f"{V3}/peers/bob/representation", json={}, headers=alice),
+    ):
+        assert (response.status_code, response.json()) == (403, nope)
+    for path, detail in (
+        ({"session_id": "s2"}, f"{me} cannot reach session s2"),
+        ({"filters": {"session_id": ["s1", "s2"]}}, f"{me} cannot reach session s2"),
+    ):
+        refused = client.post(f"{V3}/peers/alice/representation", json=path, headers=alice)
+        assert (refused.status_code, refused.json()) == (403, {"detail": detail})
+    mine = client.post(f"{V3}/peers/alice/representation", json={"session_id": "s1"}, headers=alice)
+    assert mine.json() == {"representation": explicit((made["created_at"], made["content"]))}
+    assert client.put(
+        f"{V3}/peers/alice/card", json={"peer_card": ["x"]}, headers=alice
+    ).json() == {"peer_card": ["x"]}
+    assert client.get(f"{V3}/peers/alice/context", headers=alice).json()["peer_card"] == ["x"]
+
+    theirs = {"detail": "a key for workspace other cannot reach workspace w"}
+    for response in (
+        client.post(f"{V3}/conclusions/list", headers=other),
+        client.delete(f"{V3}/conclusions/{made['id']}", headers=other),
+        client.get(f"{V3}/peers/alice/card", headers=other),
+        client.post(f"{V3}/peers/alice/representation", json={}, headers=other),
+    ):
+        assert (response.status_code, response.json()) == (403, theirs)
+    # in its own workspace, w's ids reach nothing
+    assert (
+        client.delete(f"/v3/workspaces/other/conclusions/{made['id']}", headers=other).status_code
+        == 404
+    )
+    assert client.post(f"{V3}/conclusions/list", headers=w).json()["items"] == [made]
+
+
+def test_migration_0018_makes_the_session_optional_and_back(database_url: str) -> None:
+    """Upgrading keeps every row (all had a session); downgrading deletes the sessionless
+    ones, which 0017 cannot hold, and keeps the rest."""
+    import asyncio
+
+    import numpy as np
+    import sqlalchemy as sa
+    from alembic import command
+
+    from parley.memory.observation_index import ObservationIndex
+    from parley.memory.observations import NewObservation, store_observations
+    from parley.memory.peers import ensure_peers
+    from parley.memory.sessions import get_or_create_session
+    from parley.store import migrate
+    from parley.store.engine import create_database
+
+    async def run(step: Any) -> Any:
+        database = create_database(database_url)
+        try:
+            async with database.write() as db:
+                return await step(db)
+        finally:
+            await database.dispose()
+
+    async def seed(db: Any) -> None:
+        await ensure_peers(db=db, workspace_id=W, peer_ids=["alice"])
+        await get_or_create_session(db=db, workspace_id=W, session_id="s1")
+        vectors = np.eye(2, 384, dtype=np.float32)
+        rows = [
+            NewObservation(content=c, observer_id="alice", observed_id="alice", session_id=s)
+            for c, s in (("in a session", "s1"), ("in none", None))
+        ]
+        index = ObservationIndex(384, in_memory=db.get_bind().dialect.name == "sqlite")
+        await store_observations(db, W, rows, vectors, index, merge=False)
+
+    async def stored(db: Any) -> Any:
+        found = await db.execute(sa.text("SELECT content, session_id FROM observations"))
+        conn = await db.connection()
+        columns = await conn.run_sync(lambda sync: sa.inspect(sync).get_columns("observations"))
+        nullable = next(c["nullable"] for c in columns if c["name"] == "session_id")
+        return sorted(tuple(r) for r in found.all()), nullable
+
+    asyncio.run(run(seed))
+    both = [("in a session", "s1"), ("in none", None)]
+    assert asyncio.run(run(stored)) == (both, True)
+    command.downgrade(migrate.alembic_config(database_url), "0017")
+    assert asyncio.run(run(stored)) == ([("in a session", "s1")], False)
+    migrate.upgrade(database_url)
+    assert asyncio.run(run(stored)) == ([("in a session", "s1")], True)
