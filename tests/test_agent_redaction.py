@@ -372,6 +372,7 @@ DELETE_ROUTES = {
     "/v3/workspaces/{workspace_id}/sessions/{session_id}": "erasure.delete_session",
     "/v3/workspaces/{workspace_id}/sessions/{session_id}/peers": "leaving keeps the content",
     "/v3/workspaces/{workspace_id}/webhooks/{endpoint_id}": "no content",
+    "/v3/workspaces/{workspace_id}/conclusions/{conclusion_id}": "erasure.delete_observation",
     "/api/v1/projects/{project_id}": "cascade: the project's turns go with it",
     "/api/v1/projects/{project_id}/apiKeys/{api_key_id}": "no content",
     "/api/v1/connections/{project_id}/{connection_id}": "erasure.delete_connection",

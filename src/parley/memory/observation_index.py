@@ -65,19 +65,29 @@ class ObservationIndex:
         *,
         session_id: str | None = None,
         max_distance: float | None = None,
+        sessions: Sequence[str] | None = None,
+        level: str | None = None,
     ) -> list[Hit]:
-        """The `k` nearest current observations of the pair (optionally of one session),
-        nearest first, by cosine distance."""
-        if k <= 0:
+        """The `k` nearest current observations of the pair (optionally of one session, of
+        some `sessions`, of one `level`), nearest first, by cosine distance."""
+        if k <= 0 or (sessions is not None and not sessions):
             return []
         if not self._in_memory:
-            return await self._pgvector(db, pair, query, k, session_id, max_distance)
+            return await self._pgvector(
+                db, pair, query, k, session_id, max_distance, level=level, sessions=sessions
+            )
         vectors = await self.pair_vectors(db, pair)
         if not vectors.ids:
             return []
         distances = 1.0 - vectors.matrix @ np.asarray(query, dtype=np.float32)
         if session_id is not None:
             distances = np.where(vectors.sessions == session_id, distances, np.inf)
+        if sessions is not None:
+            allowed = set(sessions)
+            inside = np.array([s in allowed for s in vectors.sessions], dtype=bool)
+            distances = np.where(inside, distances, np.inf)
+        if level is not None:
+            distances = np.where(vectors.levels == level, distances, np.inf)
         k = min(k, len(vectors.ids))
         top = np.argpartition(distances, k - 1)[:k] if k < len(distances) else np.arange(k)
         top = top[np.argsort(distances[top], kind="stable")]
@@ -242,6 +252,7 @@ class ObservationIndex:
         *,
         level: str | None = None,
         settle: bool = True,
+        sessions: Sequence[str] | None = None,
     ) -> list[Hit]:
         """pgvector's HNSW search over the pair's current rows (optionally of one session and
         level); `settle=False` when this transaction already set the same search settings
@@ -266,6 +277,8 @@ class ObservationIndex:
             stmt = stmt.where(Observation.session_id == session_id)
         if level is not None:
             stmt = stmt.where(Observation.level == level)
+        if sessions is not None:
+            stmt = stmt.where(Observation.session_id.in_(list(sessions)))
         rows = (await db.execute(stmt)).all()
         # relaxed_order may return a few out of order: sort exactly
         hits = sorted((Hit(r.id, float(r.distance)) for r in rows), key=lambda h: h.distance)

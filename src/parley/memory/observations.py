@@ -94,7 +94,7 @@ class NewObservation:
     content: str
     observer_id: str
     observed_id: str
-    session_id: str
+    session_id: str | None  # None: no session (Honcho 3's conclusions may have none)
     level: str = "explicit"
     premises: list[str] = field(default_factory=list)
     message_ids: list[str] = field(default_factory=list)
@@ -104,7 +104,7 @@ class NewObservation:
         return merge_scope(self.level, self.session_id)
 
 
-def merge_scope(level: str, session_id: str) -> MergeScope:
+def merge_scope(level: str, session_id: str | None) -> MergeScope:
     """Where a derived observation's repeat may be: its level, and for an explicit fact its
     session (what was said there); deductions and other conclusions are drawn from all the
     observer knows, so they span the pair's sessions (as in Honcho 3)."""
@@ -141,7 +141,7 @@ async def _check_references(
     peers = {p for o in observations for p in (o.observer_id, o.observed_id)}
     for peer_id in sorted(peers):
         await get_peer(db=db, workspace_id=workspace_id, peer_id=peer_id)
-    for session_id in sorted({o.session_id for o in observations}):
+    for session_id in sorted({o.session_id for o in observations if o.session_id is not None}):
         await get_session(db=db, workspace_id=workspace_id, session_id=session_id)
 
 

@@ -3,9 +3,11 @@ and deductive observations, chosen for a purpose.
 
 Per level, up to `max_observations`, picked in this order: the nearest to `search_query`
 (semantic, optionally within `search_max_distance`), then the most derived (seen most often),
-then the most recent; with `session_id`, only observations made in that session. Only current
-observations: one superseded by a changed fact is history. The result lists each level oldest
-first.
+then the most recent; with `session_id`, only observations made in that session; with
+`session_ids` (Honcho 3's session allowlist), only explicit observations made in those sessions,
+since a deduction's session does not say where its premises came from (none: an empty
+allowlist). Only current observations: one superseded by a changed fact is history. The result
+lists each level oldest first.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ LEVELS = ("explicit", "deductive")
 DEFAULT_MAX_OBSERVATIONS = 25
 # Honcho's WORKING_REPRESENTATION_MAX_OBSERVATIONS: what a request that leaves the cap unset gets
 SERVER_MAX_OBSERVATIONS = 50
+ALLOWLIST_LEVEL = "explicit"  # the one level a session allowlist serves (Honcho 3)
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class RepresentationRequest:
     # retrieval, which wants deductions even when explicit facts are many)
     max_observations: int = DEFAULT_MAX_OBSERVATIONS
     per_level: bool = False
+    session_ids: tuple[str, ...] | None = None  # explicit observations of these sessions only
 
 
 @dataclass
@@ -91,6 +95,9 @@ async def ranked_candidates(
     ]
     if request.session_id is not None:
         in_pair.append(Observation.session_id == request.session_id)
+    if request.session_ids is not None:
+        in_pair.append(Observation.session_id.in_(request.session_ids))
+        in_pair.append(Observation.level == ALLOWLIST_LEVEL)
     chosen: list[str] = []
     if request.include_most_derived or not semantic:
         most_derived = await db.scalars(
@@ -124,6 +131,8 @@ async def select_observations(
     when the caller read them already."""
     pair = (workspace_id, request.observer, request.observed)
     limit = request.max_observations
+    if request.session_ids is not None and not request.session_ids:
+        return Representation()  # an empty allowlist allows nothing
     chosen: list[str] = []
     if vector is not None:
         hits = await observation_index.nearest(
@@ -133,6 +142,8 @@ async def select_observations(
             request.search_top_k or limit,
             session_id=request.session_id,
             max_distance=request.search_max_distance,
+            sessions=request.session_ids,
+            level=ALLOWLIST_LEVEL if request.session_ids is not None else None,
         )
         chosen += [h.id for h in hits]
     if candidates is None:

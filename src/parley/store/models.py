@@ -307,7 +307,7 @@ class Observation(Base):
     workspace_id: Mapped[str] = mapped_column(NAME)
     observer_id: Mapped[str] = mapped_column(NAME)
     observed_id: Mapped[str] = mapped_column(NAME)
-    session_id: Mapped[str] = mapped_column(NAME)
+    session_id: Mapped[str | None] = mapped_column(NAME, nullable=True)
     content: Mapped[str] = mapped_column(Text)
     level: Mapped[str] = mapped_column(String(20), default="explicit")
     premises: Mapped[list[str]] = mapped_column(JSONDict, default=list)

@@ -68,14 +68,14 @@ class PeerRepresentationGet(BaseModel):
 class ExplicitObservation(BaseModel):
     created_at: str
     message_ids: list[int]
-    session_name: str
+    session_name: str | None  # None: a conclusion /v3 made without a session
     content: str
 
 
 class DeductiveObservation(BaseModel):
     created_at: str
     message_ids: list[int]
-    session_name: str
+    session_name: str | None  # None: a conclusion /v3 made without a session
     premises: list[str]
     conclusion: str
 

@@ -66,7 +66,7 @@ class Observation(BaseModel):
     content: str
     observer_id: str
     observed_id: str
-    session_id: str
+    session_id: str | None  # None: a conclusion /v3 made without a session
     created_at: datetime
     # Parley's additions: how the fact was reached and how often, and what replaced it when
     # it changed (lists show current ones, with null here, unless a filter asks for history)

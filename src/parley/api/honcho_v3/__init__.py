@@ -5,9 +5,11 @@ from fastapi import APIRouter
 
 from parley.api.errors import COMMON_ERRORS, detail_errors
 from parley.api.honcho_v3 import (
+    conclusions,
     keys,
     messages,
     peers,
+    representation,
     search,
     sessions,
     status,
@@ -18,6 +20,17 @@ from parley.api.honcho_v3 import (
 
 def build_router() -> APIRouter:
     router = APIRouter(prefix="/v3", responses=detail_errors(*COMMON_ERRORS))
-    for module in (workspaces, peers, sessions, messages, search, status, keys, webhooks):
+    for module in (
+        workspaces,
+        peers,
+        representation,
+        sessions,
+        messages,
+        conclusions,
+        search,
+        status,
+        keys,
+        webhooks,
+    ):
         router.include_router(module.router)
     return router
