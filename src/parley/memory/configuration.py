@@ -3,6 +3,13 @@
 Each level is the stored `configuration` dict of that resource (Honcho's shape: sections
 `deriver`, `peer_card`, `summary`, `dream`); a value of None or a missing key defers to the next
 level. Turning the deriver off also turns off peer cards and dreams, as in Honcho.
+
+Honcho 3 names the deriver section `reasoning` (/v3 stores it as `deriver`, see
+api/honcho_v3/schemas.py) and reads, within one level, `reasoning.enabled`, then
+`deriver.enabled`, then a legacy top-level `skip_deriver: true` as off
+(`utils/config_helpers.py:normalize_configuration_dict`). A message's configuration has only the
+reasoning section: summaries and dreams are set per session or workspace; a dream made for no
+session reads the workspace alone.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ class ReasoningConfig:
     short_summary_every: int
     long_summary_every: int
     dream_enabled: bool
+    custom_instructions: str | None = None  # for the deriver's extraction prompt
 
 
 def _lookup(levels: list[Mapping[str, Any]], section: str, key: str, default: Any) -> Any:
@@ -39,6 +47,20 @@ def _lookup(levels: list[Mapping[str, Any]], section: str, key: str, default: An
         block = level.get(section)
         if isinstance(block, Mapping) and block.get(key) is not None:
             return block[key]
+    return default
+
+
+REASONING_SECTIONS = ("reasoning", "deriver")  # within a level, the first that sets a key wins
+
+
+def _reasoning(levels: list[Mapping[str, Any]], key: str, default: Any) -> Any:
+    for level in levels:
+        for section in REASONING_SECTIONS:
+            block = level.get(section)
+            if isinstance(block, Mapping) and block.get(key) is not None:
+                return block[key]
+        if key == "enabled" and level.get("skip_deriver") is True:
+            return False
     return default
 
 
@@ -50,7 +72,9 @@ def resolve(
     message: Mapping[str, Any] | None = None,
 ) -> ReasoningConfig:
     levels = [level for level in (message, session, workspace) if isinstance(level, Mapping)]
-    deriver = bool(_lookup(levels, "deriver", "enabled", defaults.deriver_enabled))
+    deriver = bool(_reasoning(levels, "enabled", defaults.deriver_enabled))
+    instructions = _reasoning(levels, "custom_instructions", None)
+    instructions = instructions.strip() if isinstance(instructions, str) else None
     # summaries are set per session or workspace, never per message
     session_levels = [level for level in (session, workspace) if isinstance(level, Mapping)]
     short_every = _int(_lookup(session_levels, "summary", "messages_per_short_summary", None))
@@ -64,6 +88,7 @@ def resolve(
         short_summary_every=short_every or defaults.short_summary_every,
         long_summary_every=long_every or defaults.long_summary_every,
         dream_enabled=deriver and bool(_lookup(session_levels, "dream", "enabled", True)),
+        custom_instructions=instructions or None,
     )
 
 

@@ -11,12 +11,15 @@ Parley does not). Shares, each taken from what is left:
 3. messages: the newest that fit in the rest, returned oldest first; with a summary, only from
    the last message it covers on (as Honcho: what the summary says is not repeated).
 
-Counts use the same tokenizer as messages' `token_count` (cl100k_base).
+Counts use the same tokenizer as messages' `token_count` (cl100k_base). An API family that
+shows the representation as text (`/v3`'s markdown) passes a `Rendering`, so what is counted is
+what it returns.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -33,13 +36,22 @@ from parley.memory.representation import (
 )
 from parley.store.engine import Database
 from parley.store.models import Message, Observation, SessionSummary
-from parley.tokens import count_tokens_batch
+from parley.tokens import count_tokens, count_tokens_batch
 
 MAX_TOKENS = 100_000
 PERSPECTIVE_SHARE = 0.5
 SUMMARY_SHARE = 0.4
 FIRST_PAGE = 32  # pages grow from here: small budgets read few rows
 MESSAGE_PAGE = 512
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """How an API family shows a representation as text: `line` is one observation's part (what
+    it costs when chosen), `whole` the text returned (checked against the share at the end)."""
+
+    line: Callable[[Observation], str]
+    whole: Callable[[Representation], str]
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,7 @@ class ContextRequest:
     search_max_distance: float | None = None
     include_most_derived: bool = False
     max_observations: int | None = None
+    rendering: Rendering | None = None  # None: each observation's `observation_text` counts
 
 
 @dataclass
@@ -64,6 +77,7 @@ class SessionContext:
     summary: SessionSummary | None = None
     representation: Representation | None = None
     peer_card: list[str] | None = None
+    representation_text: str | None = None  # with a `rendering`: the representation shown
     tokens: int = 0  # what all of the above counts
 
 
@@ -114,7 +128,7 @@ async def session_context(
             card = await peer_cards.get_card(
                 db, workspace_id, perspective.observer, perspective.observed
             )
-            spent = await _fit_perspective(context, representation, card, share)
+            spent = await _fit_perspective(context, representation, card, share, request.rendering)
             left -= spent
         if request.summary:
             left -= await _fit_summary(db, context, workspace_id, int(left * SUMMARY_SHARE))
@@ -132,33 +146,52 @@ async def _fit_perspective(
     representation: Representation,
     card: list[str] | None,
     share: int,
+    rendering: Rendering | None = None,
 ) -> int:
     spent = 0
     if card is not None:
         costs = await asyncio.to_thread(count_tokens_batch, card)
-        kept = []
+        facts = []
         for fact, cost in zip(card, costs, strict=True):
             if spent + cost > share:
                 break
-            kept.append(fact)
+            facts.append(fact)
             spent += cost
-        context.peer_card = kept
+        context.peer_card = facts
     # observations in the order they were chosen: the most relevant win the room
     rows = representation.ranked
-    costs = await asyncio.to_thread(count_tokens_batch, [observation_text(r) for r in rows])
-    kept_ids = set()
+    line = rendering.line if rendering is not None else observation_text
+    costs = await asyncio.to_thread(count_tokens_batch, [line(r) for r in rows])
+    kept: list[Observation] = []
+    observations = 0
     for row, cost in zip(rows, costs, strict=True):
-        if spent + cost > share:
+        if spent + observations + cost > share:
             continue
-        kept_ids.add(row.id)
-        spent += cost
-    context.representation = Representation(
-        explicit=[r for r in representation.explicit if r.id in kept_ids],
-        deductive=[r for r in representation.deductive if r.id in kept_ids],
+        kept.append(row)
+        observations += cost
+    context.representation = _kept(representation, kept)
+    if rendering is not None:
+        # the text has headings and line breaks besides the lines: the least relevant
+        # observations give way until the whole fits (an empty representation is no text)
+        while True:
+            text = rendering.whole(context.representation)
+            observations = await asyncio.to_thread(count_tokens, text) if text else 0
+            if spent + observations <= share or not kept:
+                break
+            kept.pop()
+            context.representation = _kept(representation, kept)
+        context.representation_text = text
+    return spent + observations
+
+
+def _kept(representation: Representation, kept: list[Observation]) -> Representation:
+    ids = {r.id for r in kept}
+    return Representation(
+        explicit=[r for r in representation.explicit if r.id in ids],
+        deductive=[r for r in representation.deductive if r.id in ids],
         message_seqs=representation.message_seqs,
-        ranked=[r for r in rows if r.id in kept_ids],
+        ranked=list(kept),
     )
-    return spent
 
 
 async def _fit_summary(

@@ -105,7 +105,7 @@ class Deriver:
                 lo, hi = part[0].seq, part[-1].seq
                 others = [m for m in between if lo < m.seq < hi]
                 facts += await self._extract(
-                    sender, part, context, others, known, shown_card, meter
+                    sender, part, context, others, known, shown_card, config, meter
                 )
         # An observer learns only what comes from messages it observes: a fact goes to the
         # observers of every message it cites.
@@ -187,6 +187,7 @@ class Deriver:
         between: Sequence[Said],
         known: list[str],
         card: list[str] | None,
+        config: ReasoningConfig,
         meter: UsageMeter,
     ) -> list[Fact]:
         assert self._model is not None
@@ -201,6 +202,7 @@ class Deriver:
                 new_lines=[_line(number_of.get(m.seq), m) for m in conversation],
                 known_facts=known,
                 card=card or [],
+                custom_instructions=config.custom_instructions,
             ),
             prompts.Extraction,
             meter=meter,

@@ -1,5 +1,7 @@
 """Dreams: a consolidation pass over what one observer knows about one peer, on demand
-(`trigger_dream`).
+(`trigger_dream`). None when the resolved `dream` configuration is off (the workspace's, and
+the session's for a dream made for one), read when the dream runs, as in Honcho 3; no new card
+when `peer_card.create` is off.
 
 1. Merge the repeats that slipped past the write-time check (manual creates never merge, and
    two workers may write one fact at once): current observations of one scope (level, and
@@ -22,13 +24,14 @@ from parley.llm.chat import ChatModel, UsageMeter
 from parley.llm.embeddings import Embedder
 from parley.llm.structured import complete_structured
 from parley.memory import peer_cards, prompts
+from parley.memory.configuration import ReasoningDefaults, resolve
 from parley.memory.fact_identity import MERGE_DISTANCE, Relation, relation
 from parley.memory.observation_index import MergeScope, ObservationIndex
 from parley.memory.observations import NewObservation, merge_scope, store_observations
 from parley.memory.reasoning import enqueue_card_rebuild
 from parley.store.chunks import chunks
 from parley.store.engine import Database
-from parley.store.models import Observation, Peer
+from parley.store.models import Observation, Peer, Session, Workspace
 from parley.store.queue import Claim, Commit, no_writes
 
 MAX_DREAM_OBSERVATIONS = 5000  # the newest; older ones were consolidated by earlier dreams
@@ -71,18 +74,30 @@ class Dreamer:
         model: ChatModel | None,
         *,
         observation_index: ObservationIndex,
+        defaults: ReasoningDefaults,
         card_max_facts: int,
     ) -> None:
         self._observation_index = observation_index
         self._database = database
         self._embedder = embedder
         self._model = model
+        self._defaults = defaults
         self._card_max_facts = card_max_facts
 
     async def __call__(self, claim: Claim, meter: UsageMeter) -> Commit:
         workspace_id = claim.workspace_id
         observer, observed = claim.items[0].payload["observer"], claim.items[0].payload["observed"]
+        session_id = claim.items[0].session_id
         async with self._database.read() as db:
+            workspace = await db.get(Workspace, workspace_id)
+            session = await db.get(Session, (workspace_id, session_id)) if session_id else None
+            config = resolve(
+                self._defaults,
+                workspace=workspace.configuration if workspace is not None else None,
+                session=session.configuration if session is not None else None,
+            )
+            if not config.dream_enabled:
+                return no_writes
             rows = (
                 await db.execute(
                     select(
@@ -144,6 +159,7 @@ class Dreamer:
                 for d in reply.deductive
                 if d.content
             ]
+        if self._model is not None and explicit and config.peer_card_create:
             update_card = await complete_structured(
                 self._model,
                 prompts.card_prompt(

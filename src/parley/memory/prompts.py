@@ -58,6 +58,9 @@ def message_line(number: int | None, sender: str, created_at: datetime, content:
     return f"{prefix}{stamp} {sender}: {content}"
 
 
+MAX_CUSTOM_INSTRUCTIONS_CHARS = 8_000  # about Honcho 3's cap of 2,000 tokens
+
+
 def extraction_prompt(
     *,
     observed: str,
@@ -65,7 +68,10 @@ def extraction_prompt(
     new_lines: Sequence[str],
     known_facts: Sequence[str],
     card: Sequence[str],
+    custom_instructions: str | None = None,
 ) -> list[ChatMessage]:
+    """`custom_instructions`: the resolved `reasoning.custom_instructions` (Honcho 3 adds them to
+    its deriver's prompt), at most `MAX_CUSTOM_INSTRUCTIONS_CHARS` of them."""
     system = (
         "You maintain a memory of what is known about a person, called a peer. From the new "
         f"messages, extract what they reveal about the peer `{observed}`.\n"
@@ -80,6 +86,11 @@ def extraction_prompt(
         "quotes other speakers (such as an assistant's suggestions) unless the peer adopts it. "
         "Skip greetings and small talk, and facts already known. Never invent."
     )
+    if custom_instructions:
+        system += (
+            f"\n\nInstructions for this conversation, about the peer `{observed}`:\n"
+            + custom_instructions[:MAX_CUSTOM_INSTRUCTIONS_CHARS]
+        )
     parts = []
     if card:
         parts.append("Peer card:\n" + "\n".join(f"- {fact}" for fact in card))

@@ -164,10 +164,17 @@ async def _summary_work(
 
 
 async def enqueue_dream(
-    db: AsyncSession, *, workspace_id: str, observer_id: str, observed_id: str
+    db: AsyncSession,
+    *,
+    workspace_id: str,
+    observer_id: str,
+    observed_id: str,
+    session_id: str | None = None,
 ) -> bool:
     """A consolidation pass over what `observer_id` knows about `observed_id`; False when one
-    is already waiting (it will see everything known by the time it runs)."""
+    is already waiting (it will see everything known by the time it runs). `session_id`: the
+    session whose `dream` configuration applies besides the workspace's (Honcho 3's
+    `schedule_dream`)."""
     key = dream_key(workspace_id, observer_id, observed_id)
     waiting = await db.scalar(
         select(WorkItem.id)
@@ -183,6 +190,7 @@ async def enqueue_dream(
             NewWork(
                 task_type=DREAM,
                 work_unit_key=dream_key(workspace_id, observer_id, observed_id),
+                session_id=session_id,
                 sender_id=observed_id,
                 observer_id=observer_id,
                 payload={"observer": observer_id, "observed": observed_id},

@@ -153,6 +153,7 @@ def build_worker(
             embedder,
             models.deriver,
             observation_index=observation_index,
+            defaults=defaults,
             card_max_facts=card_max,
         ),
         CARD: CardRebuilder(database, models.deriver, card_max_facts=card_max),

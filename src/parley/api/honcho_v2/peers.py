@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body
 
 from parley import erasure
+from parley.api import honcho_ops as ops
 from parley.api.access import check_peer_create
 from parley.api.deps import (
     Name,
@@ -45,13 +46,7 @@ async def list_peers(
     page: PageNumber = 1,
     size: PageSize = 50,
 ) -> dict[str, Any]:
-    result = await service.list_peers(
-        db=db,
-        workspace_id=workspace_id,
-        filters=body.filters if body else None,
-        page=page,
-        size=size,
-    )
+    result = await ops.list_peers(db=db, workspace_id=workspace_id, body=body, page=page, size=size)
     return page_of(result, peer_out)
 
 

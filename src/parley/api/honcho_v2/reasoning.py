@@ -167,14 +167,19 @@ async def queue_dream(
     observer_id: str,
     observed_id: str,
     card_only: bool = False,
+    session_id: str | None = None,
 ) -> None:
     """What `trigger_dream` (/v2) and `schedule_dream` (/v3) do: a dream, or only the peer
     card rebuilt from what is known (`card_only`). Honcho answers 204 whatever the peers;
-    unknown peers have nothing to dream about, so nothing is queued for them."""
+    unknown peers have nothing to dream about, so nothing is queued for them. `session_id`:
+    whose `dream` configuration applies besides the workspace's (the dream spans sessions)."""
     if not await _peers_exist(db, workspace_id, {observer_id, observed_id}):
         return
-    enqueue = enqueue_card_rebuild if card_only else enqueue_dream
-    await enqueue(db, workspace_id=workspace_id, observer_id=observer_id, observed_id=observed_id)
+    pair = {"workspace_id": workspace_id, "observer_id": observer_id, "observed_id": observed_id}
+    if card_only:
+        await enqueue_card_rebuild(db, **pair)
+    else:
+        await enqueue_dream(db, **pair, session_id=session_id)
     if state.worker is not None:
         background.add_task(state.worker.notify)  # after the commit
 

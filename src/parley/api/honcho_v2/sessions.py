@@ -9,11 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 
 from parley import erasure
-from parley.api.access import (
-    check_membership_change,
-    check_not_peer_key,
-    check_session_write,
-)
+from parley.api import honcho_ops as ops
+from parley.api.access import check_not_peer_key
 from parley.api.deps import (
     Name,
     PageNumber,
@@ -42,20 +39,10 @@ from parley.api.honcho_v2.schemas import (
 from parley.auth.keys import Principal
 from parley.memory import peers as peer_service
 from parley.memory import sessions as service
-from parley.memory.sessions import PeerConfig
 
 router = APIRouter(prefix="/workspaces/{workspace_id}/sessions", tags=["sessions"])
 
 PeerConfigs = Annotated[dict[CreateName, SessionPeerConfig], Body()]
-
-
-def peer_config(config: SessionPeerConfig) -> PeerConfig:
-    return PeerConfig(observe_me=config.observe_me, observe_others=config.observe_others)
-
-
-def peer_configs(peers: dict[str, SessionPeerConfig] | None) -> dict[str, PeerConfig]:
-    """The request's per-peer settings, for the service (/v2 and /v3 send the same shape)."""
-    return {peer_id: peer_config(config) for peer_id, config in (peers or {}).items()}
 
 
 @router.post("", response_model=Session)
@@ -65,21 +52,14 @@ async def get_or_create_session(
     db: WriteDb,
     principal: Annotated[Principal, requires(Scope.WORKSPACE_MEMBER)],
 ) -> dict[str, Any]:
-    check_membership_change(principal, (body.peers or {}).keys())
-    await check_session_write(
-        principal,
-        db=db,
-        workspace_id=workspace_id,
-        session_id=body.id,
-        joining_peers=(body.peers or {}).keys(),
-    )
-    row = await service.get_or_create_session(
+    row = await ops.get_or_create_session(
+        principal=principal,
         db=db,
         workspace_id=workspace_id,
         session_id=body.id,
         metadata=body.metadata,
         configuration=config_dict(body.configuration),
-        peers=peer_configs(body.peers),
+        peers=body.peers,
     )
     return session_out(row)
 
@@ -153,13 +133,8 @@ async def add_peers(
     db: WriteDb,
     principal: Annotated[Principal, requires(Scope.WORKSPACE_MEMBER)],
 ) -> dict[str, Any]:
-    """Get-or-creates the session (what `session.add_peers()` sends on first use)."""
-    check_membership_change(principal, peers)
-    await check_session_write(
-        principal, db=db, workspace_id=workspace_id, session_id=session_id, joining_peers=peers
-    )
-    row = await service.get_or_create_session(
-        db=db, workspace_id=workspace_id, session_id=session_id, peers=peer_configs(peers)
+    row = await ops.add_session_peers(
+        principal=principal, db=db, workspace_id=workspace_id, session_id=session_id, peers=peers
     )
     return session_out(row)
 
@@ -168,10 +143,8 @@ async def add_peers(
 async def set_peers(
     workspace_id: Name, session_id: Name, peers: PeerConfigs, db: WriteDb, principal: SessionAccess
 ) -> dict[str, Any]:
-    check_not_peer_key(principal, f"replace the peers of session {session_id}")
-    row = await service.get_session(db=db, workspace_id=workspace_id, session_id=session_id)
-    await service.set_peers(
-        db=db, workspace_id=workspace_id, session_id=session_id, peers=peer_configs(peers)
+    row = await ops.set_session_peers(
+        principal=principal, db=db, workspace_id=workspace_id, session_id=session_id, peers=peers
     )
     return session_out(row)
 
@@ -184,10 +157,12 @@ async def remove_peers(
     db: WriteDb,
     principal: SessionAccess,
 ) -> dict[str, Any]:
-    check_membership_change(principal, peers)
-    row = await service.get_session(db=db, workspace_id=workspace_id, session_id=session_id)
-    await service.remove_peers(
-        db=db, workspace_id=workspace_id, session_id=session_id, peer_ids=peers
+    row = await ops.remove_session_peers(
+        principal=principal,
+        db=db,
+        workspace_id=workspace_id,
+        session_id=session_id,
+        peer_ids=peers,
     )
     return session_out(row)
 
@@ -227,13 +202,12 @@ async def set_peer_config(
     db: WriteDb,
     principal: SessionAccess,
 ) -> SessionPeerConfig:
-    check_membership_change(principal, [peer_id])
-    await service.get_session(db=db, workspace_id=workspace_id, session_id=session_id)
-    await service.set_peer_config(
+    await ops.set_session_peer_config(
+        principal=principal,
         db=db,
         workspace_id=workspace_id,
         session_id=session_id,
         peer_id=peer_id,
-        config=peer_config(body),
+        config=body,
     )
     return await get_peer_config(workspace_id, session_id, peer_id, db, principal)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from parley.memory.context import Rendering
 from parley.memory.representation import Representation
 from parley.store.models import Observation
 
@@ -57,3 +58,6 @@ def representation_markdown(representation: Representation) -> str:
         if of_level:
             parts += [heading, *of_level, ""]
     return "\n".join(parts)
+
+
+MARKDOWN = Rendering(line=observation_markdown, whole=representation_markdown)

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Body, File, Form, UploadFile
+from fastapi import APIRouter, BackgroundTasks, File, Form, UploadFile
 from pydantic import TypeAdapter
 
 from parley.api.access import check_sends_as, check_session_write
 from parley.api.deps import (
     Name,
-    PageNumber,
-    PageSize,
-    ReadDb,
     Scope,
     SessionAccess,
     SettingsDep,
@@ -26,11 +23,9 @@ from parley.api.honcho_v2 import messages as v2_messages
 from parley.api.honcho_v2.messages import embed_soon, store_upload
 from parley.api.honcho_v2.schemas import (
     CreateName,
-    Filters,
     Message,
     Page,
     message_out,
-    page_of,
 )
 from parley.api.honcho_v3.schemas import (
     Metadata,
@@ -39,7 +34,6 @@ from parley.api.honcho_v3.schemas import (
     V3MessageUpdate,
     to_stored,
 )
-from parley.api.honcho_v3.workspaces import Reverse
 from parley.auth.keys import Principal
 from parley.memory import messages as service
 from parley.memory.messages import NewMessage
@@ -126,29 +120,10 @@ async def create_messages_with_file(
     return [message_out(row) for row in rows]
 
 
-@router.post("/list", response_model=Page[Message])
-async def list_messages(
-    workspace_id: Name,
-    session_id: Name,
-    db: ReadDb,
-    _: SessionAccess,
-    body: Annotated[Filters | None, Body()] = None,
-    reverse: Reverse = False,
-    page: PageNumber = 1,
-    size: PageSize = 50,
-) -> dict[str, Any]:
-    result = await service.list_messages(  # an unknown session has none
-        db=db,
-        workspace_id=workspace_id,
-        session_id=session_id,
-        filters=body.filters if body else None,
-        reverse=reverse,
-        page=page,
-        size=size,
-    )
-    return page_of(result, message_out)
-
-
+# as /v2's (which takes `reverse` too); an unknown session has none
+router.add_api_route(
+    "/list", v2_messages.list_messages, methods=["POST"], response_model=Page[Message]
+)
 router.add_api_route(
     "/{message_id}", v2_messages.get_message, methods=["GET"], response_model=Message
 )

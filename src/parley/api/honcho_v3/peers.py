@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response
 
+from parley.api import honcho_ops as ops
 from parley.api.access import check_peer_create
 from parley.api.deps import Name, PageNumber, PageSize, ReadDb, Scope, WriteDb, requires
 from parley.api.honcho_v2.schemas import (
@@ -37,13 +38,8 @@ async def list_peers(
     page: PageNumber = 1,
     size: PageSize = 50,
 ) -> dict[str, Any]:
-    result = await service.list_peers(  # an unknown workspace has none
-        db=db,
-        workspace_id=workspace_id,
-        filters=body.filters if body else None,
-        page=page,
-        size=size,
-        reverse=reverse,
+    result = await ops.list_peers(
+        db=db, workspace_id=workspace_id, body=body, page=page, size=size, reverse=reverse
     )
     return page_of(result, peer_out)
 

@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AliasChoices, BaseModel, BeforeValidator, Field
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    field_validator,
+)
 
 from parley.api.honcho_v2 import schemas as v2
 from parley.api.honcho_v2.schemas import (
@@ -25,13 +32,32 @@ from parley.api.honcho_v2.schemas import (
 )
 from parley.api.storable import AwareDatetime, Storable, StoredJson
 from parley.memory import messages as message_rules
+from parley.tokens import count_tokens
 
 STORED_NAME = {"reasoning": "deriver"}  # v3's section name -> the stored one
 V3_NAME = {stored: v3 for v3, stored in STORED_NAME.items()}
 
 
+MAX_CUSTOM_INSTRUCTIONS_TOKENS = 2000  # Honcho 3's DERIVER.MAX_CUSTOM_INSTRUCTIONS_TOKENS
+
+
 class ReasoningConfiguration(DeriverConfiguration):
-    """v3's `reasoning` section: what /v2 calls `deriver`."""
+    """v3's `reasoning` section: what /v2 calls `deriver`. Its `custom_instructions` go into
+    the deriver's prompt, so Honcho 3 bounds them."""
+
+    @field_validator("custom_instructions")
+    @classmethod
+    def _bounded(cls, value: str | None) -> str | None:
+        if (
+            value is not None
+            and value.strip()
+            and count_tokens(value) > (MAX_CUSTOM_INSTRUCTIONS_TOKENS)
+        ):
+            raise ValueError(
+                "custom_instructions exceeds DERIVER.MAX_CUSTOM_INSTRUCTIONS_TOKENS "
+                f"({MAX_CUSTOM_INSTRUCTIONS_TOKENS} tokens)"
+            )
+        return value
 
 
 class V3WorkspaceConfiguration(v2._Config):

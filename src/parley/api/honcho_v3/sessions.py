@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 
-from parley.api.access import check_membership_change, check_not_peer_key, check_session_write
+from parley.api import honcho_ops as ops
 from parley.api.deps import (
     Name,
     PageNumber,
@@ -29,7 +29,7 @@ from parley.api.honcho_v2.schemas import (
     SessionPeerConfig,
     page_of,
 )
-from parley.api.honcho_v2.sessions import PeerConfigs, peer_config, peer_configs
+from parley.api.honcho_v2.sessions import PeerConfigs
 from parley.api.honcho_v3.created import answer_created, created_responses, existed
 from parley.api.honcho_v3.schemas import V3SessionCreate, V3SessionUpdate, session_out, to_stored
 from parley.api.honcho_v3.workspaces import Reverse
@@ -47,22 +47,15 @@ async def get_or_create_session(
     db: WriteDb,
     principal: Annotated[Principal, requires(Scope.WORKSPACE_MEMBER)],
 ) -> dict[str, Any]:
-    check_membership_change(principal, (body.peers or {}).keys())
-    await check_session_write(
-        principal,
-        db=db,
-        workspace_id=workspace_id,
-        session_id=body.id,
-        joining_peers=(body.peers or {}).keys(),
-    )
     was = await existed(service.get_session(db=db, workspace_id=workspace_id, session_id=body.id))
-    row = await service.get_or_create_session(
+    row = await ops.get_or_create_session(
+        principal=principal,
         db=db,
         workspace_id=workspace_id,
         session_id=body.id,
         metadata=body.metadata,
         configuration=to_stored(body.configuration),
-        peers=peer_configs(body.peers),
+        peers=body.peers,
     )
     answer_created(response, existed=was)
     return session_out(row)
@@ -132,13 +125,8 @@ async def add_peers(
     db: WriteDb,
     principal: Annotated[Principal, requires(Scope.WORKSPACE_MEMBER)],
 ) -> dict[str, Any]:
-    """Get-or-creates the session (what `session.add_peers()` sends on first use)."""
-    check_membership_change(principal, peers)
-    await check_session_write(
-        principal, db=db, workspace_id=workspace_id, session_id=session_id, joining_peers=peers
-    )
-    row = await service.get_or_create_session(
-        db=db, workspace_id=workspace_id, session_id=session_id, peers=peer_configs(peers)
+    row = await ops.add_session_peers(
+        principal=principal, db=db, workspace_id=workspace_id, session_id=session_id, peers=peers
     )
     return session_out(row)
 
@@ -147,10 +135,8 @@ async def add_peers(
 async def set_peers(
     workspace_id: Name, session_id: Name, peers: PeerConfigs, db: WriteDb, principal: SessionAccess
 ) -> dict[str, Any]:
-    check_not_peer_key(principal, f"replace the peers of session {session_id}")
-    row = await service.get_session(db=db, workspace_id=workspace_id, session_id=session_id)
-    await service.set_peers(
-        db=db, workspace_id=workspace_id, session_id=session_id, peers=peer_configs(peers)
+    row = await ops.set_session_peers(
+        principal=principal, db=db, workspace_id=workspace_id, session_id=session_id, peers=peers
     )
     return session_out(row)
 
@@ -163,10 +149,12 @@ async def remove_peers(
     db: WriteDb,
     principal: SessionAccess,
 ) -> dict[str, Any]:
-    check_membership_change(principal, peers)
-    row = await service.get_session(db=db, workspace_id=workspace_id, session_id=session_id)
-    await service.remove_peers(
-        db=db, workspace_id=workspace_id, session_id=session_id, peer_ids=peers
+    row = await ops.remove_session_peers(
+        principal=principal,
+        db=db,
+        workspace_id=workspace_id,
+        session_id=session_id,
+        peer_ids=peers,
     )
     return session_out(row)
 
@@ -199,13 +187,12 @@ async def set_peer_config(
     db: WriteDb,
     principal: SessionAccess,
 ) -> Response:
-    check_membership_change(principal, [peer_id])
-    await service.get_session(db=db, workspace_id=workspace_id, session_id=session_id)
-    await service.set_peer_config(
+    await ops.set_session_peer_config(
+        principal=principal,
         db=db,
         workspace_id=workspace_id,
         session_id=session_id,
         peer_id=peer_id,
-        config=peer_config(body),
+        config=body,
     )
     return Response(status_code=204)

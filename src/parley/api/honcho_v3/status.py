@@ -39,7 +39,8 @@ class ScheduleDreamRequest(BaseModel):
     observer: PeerId
     observed: PeerId | None = None
     dream_type: DreamType
-    session_id: Annotated[str | None, Field(max_length=512)] = None  # dreams here span sessions
+    # its `dream` configuration applies; the dream itself spans the pair's sessions
+    session_id: Annotated[str | None, Field(max_length=512)] = None
     rebuild: bool = False
 
 
@@ -60,5 +61,6 @@ async def schedule_dream(
         observer_id=body.observer,
         observed_id=body.observer if body.observed is None else body.observed,
         card_only=body.dream_type is DreamType.card_refresh,
+        session_id=body.session_id,
     )
     return Response(status_code=204)

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 
+from parley.api import honcho_ops as ops
 from parley.api.access import check_workspace_create
 from parley.api.deps import (
     DataChange,
@@ -64,9 +65,7 @@ async def list_workspaces(
     page: PageNumber = 1,
     size: PageSize = 50,
 ) -> dict[str, Any]:
-    result = await service.list_workspaces(
-        db=db, filters=body.filters if body else None, page=page, size=size, reverse=reverse
-    )
+    result = await ops.list_workspaces(db=db, body=body, page=page, size=size, reverse=reverse)
     return page_of(result, workspace_out)
 
 
