@@ -185,3 +185,26 @@ def test_manifest_describes_the_model() -> None:
     assert manifest["onnx"]["opset"] == 17
     assert "Apache License" in (DEFAULT_MODEL_DIR / "LICENSE").read_text(encoding="utf-8")
     assert "all-MiniLM-L6-v2" in (DEFAULT_MODEL_DIR / "NOTICE").read_text(encoding="utf-8")
+
+
+async def test_a_question_does_not_wait_for_a_batch(embedder: LocalEmbedder) -> None:
+    """A search's one sentence runs beside the indexer's batch, not after it, and gets the
+    vector it gets alone."""
+    question = ["where does the user live now?"]
+    alone = await embedder.embed(question)
+    batch = [
+        f"the user planned trip number {i} to a city by the sea, with friends" for i in range(384)
+    ]
+    finished: list[str] = []
+
+    async def run(name: str, texts: list[str]) -> np.ndarray:
+        vectors = await embedder.embed(texts)
+        finished.append(name)
+        return vectors
+
+    background = asyncio.create_task(run("batch", batch))
+    await asyncio.sleep(0.05)  # the batch holds the model
+    beside = await run("question", question)
+    await background
+    assert finished == ["question", "batch"]
+    assert np.array_equal(beside, alone)
