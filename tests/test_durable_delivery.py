@@ -127,7 +127,7 @@ def stop(process: Any, log: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "settings_overrides", [{"webhook_allow_private": True}], indirect=True
+    "settings_overrides", [{"webhook_allow_private_hosts": True}], indirect=True
 )  # no worker
 def test_a_worker_killed_mid_delivery_delivers_queue_empty_after_restart(
     client: TestClient, receiver: Receiver, database_url: str, tmp_path: Path
@@ -140,7 +140,7 @@ def test_a_worker_killed_mid_delivery_delivers_queue_empty_after_restart(
     said = {"messages": [{"peer_id": "alice", "content": "I keep bees."}]}
     ok(client.post(f"/v2/workspaces/{W}/sessions/s1/messages/", json=said))
     log, data_dir = tmp_path / "worker.log", tmp_path / "data"
-    private = {"PARLEY_WEBHOOK_ALLOW_PRIVATE": "true"}
+    private = {"PARLEY_WEBHOOK_ALLOW_PRIVATE_HOSTS": "true"}
 
     first = start_worker(database_url, data_dir, log, **private)
     try:

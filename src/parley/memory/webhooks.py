@@ -22,7 +22,7 @@ MAX_URL_LENGTH = 2048
 NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
 
 
-async def check_target(url: str, *, allow_private: bool) -> None:
+async def check_target(url: str, *, allow_private_hosts: bool) -> None:
     """Refuse URLs that are not http(s), or that reach private, loopback, link-local or other
     non-public addresses (every address the host resolves to), unless the operator allows it.
 
@@ -32,13 +32,13 @@ async def check_target(url: str, *, allow_private: bool) -> None:
     if len(url) > MAX_URL_LENGTH:
         raise InvalidInput(f"webhook URL is longer than {MAX_URL_LENGTH} characters")
     host, port = _host_and_port(url)
-    if allow_private:
+    if allow_private_hosts:
         return
     for address in await _resolve(host, port):
         if not _is_public(address):
             raise InvalidInput(
                 f"webhook URL {url} resolves to the non-public address {address}; "
-                "set PARLEY_WEBHOOK_ALLOW_PRIVATE=true to allow private targets"
+                "set PARLEY_WEBHOOK_ALLOW_PRIVATE_HOSTS=true to allow private targets"
             )
 
 
