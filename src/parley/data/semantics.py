@@ -95,9 +95,9 @@ def template_questions(tables: list[TableView], limit: int) -> list[str]:
                 found.append(f"What is the average {measure} of {name}?")
         if dates:
             found.append(f"How many {name} were there each month, by {_words(dates[0].name)}?")
-        if categories and len(categories[0].categorical_values or []) > 1:
-            value = categories[0].categorical_values[0]  # type: ignore[index]
-            found.append(f"How many {name} have {_words(categories[0].name)} {value}?")
+        values = (categories[0].categorical_values or []) if categories else []
+        if len(values) > 1:
+            found.append(f"How many {name} have {_words(categories[0].name)} {values[0]}?")
         for relation in view.relations[:1]:
             found.append(f"Which {_words(relation.target_table_name)} have the most {name}?")
         if numbers and len(numbers) > 1:

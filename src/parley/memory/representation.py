@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -116,7 +117,7 @@ async def select_observations(
     observation_index: ObservationIndex,
     workspace_id: str,
     request: RepresentationRequest,
-    vector: object | None,
+    vector: np.ndarray | None,
     candidates: list[str] | None = None,
 ) -> Representation:
     """The representation within an open read transaction (the query already embedded).
@@ -129,7 +130,7 @@ async def select_observations(
         hits = await observation_index.nearest(
             db,
             pair,
-            vector,  # type: ignore[arg-type]
+            vector,
             request.search_top_k or limit,
             session_id=request.session_id,
             max_distance=request.search_max_distance,

@@ -7,7 +7,7 @@ import ipaddress
 import socket
 
 import httpx
-from sqlalchemy import CursorResult, delete, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.errors import Conflict, InvalidInput, NotFound
@@ -15,6 +15,7 @@ from parley.ids import new_public_id
 from parley.memory.pages import Page, paginate
 from parley.memory.webhook_delivery import endpoint_deliveries
 from parley.memory.workspaces import get_workspace
+from parley.store.dml import execute_dml
 from parley.store.models import WebhookEndpoint
 from parley.store.queue import drop_open_units
 
@@ -123,12 +124,12 @@ async def list_endpoints(
 
 async def delete_endpoint(*, db: AsyncSession, workspace_id: str, endpoint_id: str) -> None:
     """Delete the endpoint and the deliveries to it not made yet."""
-    result = await db.execute(
+    result = await execute_dml(
+        db,
         delete(WebhookEndpoint).where(
             WebhookEndpoint.workspace_id == workspace_id, WebhookEndpoint.id == endpoint_id
-        )
+        ),
     )
-    assert isinstance(result, CursorResult)  # a DELETE's result (Session.execute says Result)
     if result.rowcount == 0:
         raise NotFound(f"Webhook endpoint {endpoint_id} not found in workspace {workspace_id}")
     await drop_open_units(db, workspace_id, endpoint_deliveries(workspace_id, endpoint_id))
