@@ -18,7 +18,7 @@ text's sha256), so only the first run pays for embedding the long BEAM messages;
 turns that off.
 
 Usage:
-    python bench/beam_retrieval.py [--data /work/shared/data/beam-100k] [--limit-conversations N]
+    python bench/beam_retrieval.py [--data DIR] [--limit-conversations N]
         [--conversations FIRST-LAST] [--cache ~/.cache/parley/beam-embeddings.sqlite | --no-cache]
 
 `--conversations 1-5` scores only the questions of conversations 1 to 5 (the tuning set in
@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from beam_data import default_beam
 
 from parley.llm import default_embedder
 from parley.llm.embeddings import Embedder, FloatArray
@@ -58,7 +59,6 @@ from parley.store import migrate
 from parley.store.engine import Database, create_database
 from parley.store.meta import ensure_embedding_model
 
-DEFAULT_DATA = Path("/work/shared/data/beam-100k")
 DEFAULT_CACHE = Path.home() / ".cache" / "parley" / "beam-embeddings.sqlite"
 MODES: tuple[Mode, ...] = ("vector", "text", "hybrid")
 KS = (5, 10, 20)
@@ -327,7 +327,7 @@ async def run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=default_beam())
     parser.add_argument("--limit-conversations", type=int, default=None, metavar="N")
     parser.add_argument(
         "--conversations",

@@ -18,7 +18,7 @@ anything else kept), for comparison.
 rule and its thresholds were frozen, scored on their own: the held-out half was seen while the
 anchor rules were written (only its totals, not its pairs), the fresh pairs never were.
 
-BEAM (`--beam`, default /work/shared/data/beam-100k when present): the 40 knowledge-update
+BEAM (`--beam`, default `beam_data.default_beam()` when present): the 40 knowledge-update
 questions name an original and an updated fact (`conversation_references`); both are scored
 too, as a held-out check that updates are never merged. They are longer than atomic facts and
 often reworded, so most fall to "different" (both kept), which loses nothing.
@@ -45,13 +45,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from beam_data import default_beam
 
 from parley.llm import default_embedder
 from parley.memory.fact_identity import CHANGE_DISTANCE, MERGE_DISTANCE, Relation, relation
 
 DEFAULT_PAIRS = Path(__file__).parent / "data" / "observation_pairs.jsonl"
 DEFAULT_FRESH = Path(__file__).parent / "data" / "observation_pairs_fresh.jsonl"
-DEFAULT_BEAM = Path("/work/shared/data/beam-100k")
 # "Project Management & Workflow Labels:Feature Implementation: Completed sprint 1 ..."
 HEADINGS = re.compile(r"^(?:[^:]{1,60}:\s*)+(?=\S)")
 CLASSES = ("same", "changed", "different")
@@ -285,7 +285,7 @@ def main() -> None:
     parser.add_argument("--change-distance", type=float, default=CHANGE_DISTANCE)
     parser.add_argument("--fresh", type=Path, default=DEFAULT_FRESH)
     parser.add_argument("--no-fresh", dest="fresh", action="store_const", const=None)
-    parser.add_argument("--beam", type=Path, default=DEFAULT_BEAM)
+    parser.add_argument("--beam", type=Path, default=default_beam())
     parser.add_argument("--no-beam", dest="beam", action="store_const", const=None)
     parser.add_argument(
         "--errors", action="store_true", help="list the tuning pairs the rule gets wrong"

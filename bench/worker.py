@@ -42,24 +42,14 @@ from search import cpu_seconds  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
 
-from parley.blas import one_blas_thread  # noqa: E402
 from parley.config import Settings  # noqa: E402
-from parley.llm import build_embedder  # noqa: E402
-from parley.llm.roles import build_chat_models  # noqa: E402
+from parley.core import Core, open_core  # noqa: E402
 from parley.memory.messages import NewMessage, create_messages  # noqa: E402
 from parley.memory.queue_status import queue_status  # noqa: E402
 from parley.memory.workspaces import get_or_create_workspace  # noqa: E402
-from parley.store import migrate  # noqa: E402
-from parley.store.engine import create_database  # noqa: E402
-from parley.store.meta import ensure_embedding_model  # noqa: E402
 from parley.store.models import Message, ModelUsage, Observation, PeerCard, WorkItem  # noqa: E402
 from parley.store.queue import workspace_has_open_work  # noqa: E402
-from parley.worker.setup import (  # noqa: E402
-    build_courier,
-    build_data_services,
-    build_worker,
-    reasoning_defaults,
-)
+from parley.worker.setup import reasoning_defaults  # noqa: E402
 
 WORKSPACE = "bench-worker"
 DIMS = 384
@@ -84,7 +74,6 @@ def start_fake_model() -> tuple[subprocess.Popen[str], str]:
 
 
 async def run(args: argparse.Namespace) -> None:
-    one_blas_thread()  # as `parley serve` and `parley worker` do
     server, base_url = start_fake_model()
     try:
         await measure(args, base_url, lambda: cpu_seconds(server.pid))
@@ -111,86 +100,78 @@ async def measure(
             summary_short_every=10_000,
             summary_long_every=20_000,
         )
-        url = settings.resolved_database_url
-        await asyncio.to_thread(migrate.upgrade, url)
-        database = create_database(url)
-        embedder = await asyncio.to_thread(build_embedder, settings)
-        models = build_chat_models(settings)
-        async with database.write() as db:
-            await ensure_embedding_model(db, name=embedder.name, dimensions=embedder.dimensions)
-            await get_or_create_workspace(db=db, workspace_id=WORKSPACE)
-        defaults = reasoning_defaults(settings, models)
-        per_session = args.messages // args.sessions
-        started = time.perf_counter()
-        for s in range(args.sessions):
-            for start in range(0, per_session, 100):
-                batch = [
-                    NewMessage(
-                        content=f"{SENTENCES[(s + i) % len(SENTENCES)]} (note {s}-{i})",
-                        peer_id="user" if i % 2 == 0 else "assistant",
-                    )
-                    for i in range(start, min(per_session, start + 100))
-                ]
-                async with database.write() as db:
-                    await create_messages(
-                        db=db,
-                        workspace_id=WORKSPACE,
-                        session_id=f"s{s}",
-                        messages=batch,
-                        reasoning=defaults,
-                    )
-        stored = time.perf_counter() - started
-        async with database.read() as db:
-            items = (await queue_status(db, workspace_id=WORKSPACE)).overall.pending
-        total = per_session * args.sessions
-        print(f"stored {total} messages ({items} work items) in {stored:.1f} s")
+        async with open_core(settings, with_worker=True) as core:
+            await drain(args, settings, core, model_cpu_s)
 
-        courier = build_courier(settings)
-        worker = build_worker(
-            settings,
-            database=database,
-            embedder=embedder,
-            models=models,
-            data=build_data_services(settings, database, embedder),
-            courier=courier,
-        )
-        started = time.perf_counter()
-        cpu_started, model_started = time.process_time(), model_cpu_s()
-        running = asyncio.create_task(worker.run())
-        while True:
-            # a LIMIT 1 index read: the full status (a count per session and state) polled
-            # here cost the worker, in this same process, a tenth of its time
-            await asyncio.sleep(0.1)
-            async with database.read() as db:
-                if not await workspace_has_open_work(db, WORKSPACE):
-                    break
-        wall = time.perf_counter() - started
-        cpu, model_cpu = time.process_time() - cpu_started, model_cpu_s() - model_started
+
+async def drain(
+    args: argparse.Namespace, settings: Settings, core: Core, model_cpu_s: Callable[[], float]
+) -> None:
+    """Store the messages (their reasoning enqueued), then run the core's worker until the
+    queue is empty, and print the rates."""
+    database, worker = core.database, core.worker
+    assert worker is not None
+    async with database.write() as db:
+        await get_or_create_workspace(db=db, workspace_id=WORKSPACE)
+    defaults = reasoning_defaults(settings, core.models)
+    per_session = args.messages // args.sessions
+    started = time.perf_counter()
+    for s in range(args.sessions):
+        for start in range(0, per_session, 100):
+            batch = [
+                NewMessage(
+                    content=f"{SENTENCES[(s + i) % len(SENTENCES)]} (note {s}-{i})",
+                    peer_id="user" if i % 2 == 0 else "assistant",
+                )
+                for i in range(start, min(per_session, start + 100))
+            ]
+            async with database.write() as db:
+                await create_messages(
+                    db=db,
+                    workspace_id=WORKSPACE,
+                    session_id=f"s{s}",
+                    messages=batch,
+                    reasoning=defaults,
+                )
+    stored = time.perf_counter() - started
+    async with database.read() as db:
+        items = (await queue_status(db, workspace_id=WORKSPACE)).overall.pending
+    total = per_session * args.sessions
+    print(f"stored {total} messages ({items} work items) in {stored:.1f} s")
+
+    started = time.perf_counter()
+    cpu_started, model_started = time.process_time(), model_cpu_s()
+    running = asyncio.create_task(worker.run())
+    while True:
+        # a LIMIT 1 index read: the full status (a count per session and state) polled
+        # here cost the worker, in this same process, a tenth of its time
+        await asyncio.sleep(0.1)
         async with database.read() as db:
-            status = (await queue_status(db, workspace_id=WORKSPACE)).overall
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
-        if args.dump is not None:
-            async with database.read() as db:
-                args.dump.write_text(json.dumps(await stored_results(db), indent=1))
-        print(
-            f"mode={args.mode} embedder={args.embedder} backend={database.dialect} "
-            f"concurrency={args.concurrency} batch={args.batch}"
-        )
-        print(
-            f"drained {status.completed} items ({status.failed} failed) for {total} messages "
-            f"in {wall:.1f} s: {total / wall:.0f} messages/s, {status.completed / wall:.0f} "
-            f"items/s, {1000 * wall / total:.2f} ms per message, {worker.processed} batches"
-        )
-        print(
-            f"drain CPU: worker process {cpu:.2f} s ({1000 * cpu / total:.2f} ms per message, "
-            f"{total / cpu:.0f} messages per CPU-second), fake model server {model_cpu:.2f} s; "
-            f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
-        )
-        await models.close()
-        await courier.close()
-        await embedder.close()
-        await database.dispose()
+            if not await workspace_has_open_work(db, WORKSPACE):
+                break
+    wall = time.perf_counter() - started
+    cpu, model_cpu = time.process_time() - cpu_started, model_cpu_s() - model_started
+    async with database.read() as db:
+        status = (await queue_status(db, workspace_id=WORKSPACE)).overall
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+    if args.dump is not None:
+        async with database.read() as db:
+            args.dump.write_text(json.dumps(await stored_results(db), indent=1))
+    print(
+        f"mode={args.mode} embedder={args.embedder} backend={database.dialect} "
+        f"concurrency={args.concurrency} batch={args.batch}"
+    )
+    print(
+        f"drained {status.completed} items ({status.failed} failed) for {total} messages "
+        f"in {wall:.1f} s: {total / wall:.0f} messages/s, {status.completed / wall:.0f} "
+        f"items/s, {1000 * wall / total:.2f} ms per message, {worker.processed} batches"
+    )
+    print(
+        f"drain CPU: worker process {cpu:.2f} s ({1000 * cpu / total:.2f} ms per message, "
+        f"{total / cpu:.0f} messages per CPU-second), fake model server {model_cpu:.2f} s; "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
 
 
 async def stored_results(db: AsyncSession) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -128,17 +129,27 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+@contextmanager
+def migrated_database(backend: str, folder: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The URL of a migrated database of its own on `backend`: a clone of the PostgreSQL
+    template (dropped afterwards), or a copy of the SQLite template in `folder`."""
     if backend == "postgres":
         server = request.getfixturevalue("postgres")
         url = server.new_database()
-        yield url
-        server.drop_database(url)
+        try:
+            yield url
+        finally:
+            server.drop_database(url)
     else:
-        path = tmp_path / "parley.db"
+        path = folder / "parley.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    with migrated_database(backend, tmp_path, request) as url:
+        yield url
 
 
 def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:

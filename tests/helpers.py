@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from fastapi.testclient import TestClient
 
 from conftest import TEST_SECRET
 from parley.auth.keys import ADMIN, create_key
@@ -16,3 +20,121 @@ def ok(response: Any) -> Any:
     otherwise)."""
     assert response.status_code == 200, (response.status_code, response.text)
     return response.json()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def new_project(
+    client: TestClient,
+    name: str = "Shop",
+    *,
+    project_id: str | None = None,
+    headers: dict[str, str] = PARTNER,
+) -> dict[str, Any]:
+    """A new /api/v1 project named `name` (with the id `project_id` if given), as answered."""
+    body = {"name": name} | ({} if project_id is None else {"id": project_id})
+    made: dict[str, Any] = ok(client.post("/api/v1/projects", json=body, headers=headers))
+    return made
+
+
+def project_key(client: TestClient, pid: str, name: str = "k") -> dict[str, str]:
+    """The headers of a new API key of project `pid` (made with the partner key)."""
+    created = ok(
+        client.post(f"/api/v1/projects/{pid}/apiKeys", json={"name": name}, headers=PARTNER)
+    )
+    return bearer(created["apiKey"])
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """A connection and the catalog over it, as the API answered them."""
+
+    connection: dict[str, Any]
+    catalog: dict[str, Any]
+
+    @property
+    def connection_id(self) -> str:
+        return str(self.connection["id"])
+
+    @property
+    def id(self) -> str:
+        return str(self.catalog["id"])
+
+
+def add_catalog(
+    client: TestClient,
+    pid: str,
+    credential: dict[str, Any],
+    *,
+    kind: str = "SQLITE",
+    connection: str = "shopdb",
+    catalog: str | None = None,
+    headers: dict[str, str] = PARTNER,
+) -> Catalog:
+    """Connect a source to project `pid` (`kind` and `credential` as the API takes them) and
+    make a catalog over it; the catalog is named `catalog`, or as the connection."""
+    conn = ok(
+        client.post(
+            f"/api/v1/connections/{pid}",
+            json={"name": connection, "type": kind, "credential": credential},
+            headers=headers,
+        )
+    )
+    made = ok(
+        client.post(
+            f"/api/v1/data/projects/{pid}/catalogs",
+            json={"name": connection if catalog is None else catalog, "connectionId": conn["id"]},
+            headers=headers,
+        )
+    )
+    return Catalog(conn, made)
+
+
+@dataclass(frozen=True)
+class DataProject:
+    """A project made by `project_with_catalog`: its id, the headers that act on it (its own
+    API key's, or the ones it was made with) and its one catalog."""
+
+    id: str
+    headers: dict[str, str]
+    source: Catalog
+
+    @property
+    def catalog_id(self) -> str:
+        return self.source.id
+
+    @property
+    def connection_id(self) -> str:
+        return self.source.connection_id
+
+
+def project_with_catalog(
+    client: TestClient,
+    source: Path,
+    *,
+    name: str = "Shop",
+    project_id: str | None = None,
+    connection: str = "shopdb",
+    catalog: str = "shop",
+    kind: str = "SQLITE",
+    key: str | None = None,
+    headers: dict[str, str] = PARTNER,
+) -> DataProject:
+    """A new project with one catalog over the SQLite file `source` (whose tables and rows the
+    test made). The project is made with `headers` (the partner key; `{}` where auth is off),
+    named `name`, with the id `project_id` if given. With `key`, the project gets an API key
+    of that name, which makes the connection and catalog and is the returned headers."""
+    pid = str(new_project(client, name, project_id=project_id, headers=headers)["id"])
+    acting = headers if key is None else project_key(client, pid, key)
+    made = add_catalog(
+        client,
+        pid,
+        {"path": str(source)},
+        kind=kind,
+        connection=connection,
+        catalog=catalog,
+        headers=acting,
+    )
+    return DataProject(pid, acting, made)

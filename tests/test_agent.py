@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from conftest import make_settings, reasoning_settings, wait_for_reasoning
 from fake_openai import FakeOpenAI, fake_openai
-from helpers import PARTNER, ok
+from helpers import PARTNER, ok, project_with_catalog
 from parley.app import create_app
 
 REGIONS = [f"Region {i}" for i in range(30)] + ["Bavaria", "Ontario"]
@@ -87,25 +87,10 @@ def error(response: Any, status: int, code: str, message: str) -> None:
 
 def make_project(client: TestClient, tmp_path: Path, pid: str = "shop") -> dict[str, str]:
     """A project with the shop database connected; returns a project key's headers."""
-    ok(client.post("/api/v1/projects", json={"name": pid, "id": pid}, headers=PARTNER))
-    key = ok(client.post(f"/api/v1/projects/{pid}/apiKeys", json={"name": "app"}, headers=PARTNER))
-    headers = {"Authorization": f"Bearer {key['apiKey']}"}
     db = make_shop(tmp_path / f"{pid}.sqlite")
-    conn = ok(
-        client.post(
-            f"/api/v1/connections/{pid}",
-            json={"name": "shopdb", "type": "sqlite", "credential": {"path": str(db)}},
-            headers=headers,
-        )
-    )
-    ok(
-        client.post(
-            f"/api/v1/data/projects/{pid}/catalogs",
-            json={"name": "shop", "connectionId": conn["id"]},
-            headers=headers,
-        )
-    )
-    return headers
+    return project_with_catalog(
+        client, db, name=pid, project_id=pid, kind="sqlite", key="app"
+    ).headers
 
 
 def plan(sql: str | None, intent: str = "TEXT_TO_SQL", **extra: Any) -> str:

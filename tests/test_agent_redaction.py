@@ -22,7 +22,7 @@ from sqlalchemy import inspect, select
 from conftest import api_routes
 from data_sources import make_sqlite
 from fake_openai import FakeOpenAI, fake_openai
-from helpers import ok
+from helpers import add_catalog, ok
 from parley.agent.redaction import REDACTED, STATE_FIELDS, TURN_COLUMNS
 from parley.agent.state import AgentState
 from parley.store.agent_models import AgentThread, AgentTurn, AgentTurnSource
@@ -76,19 +76,10 @@ def connect(
     """A connection (named `source`, which stays after its catalog goes) and its catalog;
     returns their ids."""
     db = make_sqlite(tmp_path / f"{source}.sqlite")
-    connection = ok(
-        client.post(
-            f"/api/v1/connections/{P}",
-            json={"name": source, "type": "sqlite", "credential": {"path": str(db)}},
-        )
+    made = add_catalog(
+        client, P, {"path": str(db)}, kind="sqlite", connection=source, catalog=name, headers={}
     )
-    catalog = ok(
-        client.post(
-            f"/api/v1/data/projects/{P}/catalogs",
-            json={"name": name, "connectionId": connection["id"]},
-        )
-    )
-    return connection["id"], catalog["id"]
+    return made.connection_id, made.id
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from parley.errors import Unauthorized
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
-    return {"auth_enabled": True, "webhook_allow_private": True}
+    return {"auth_enabled": True, "webhook_allow_private_hosts": True}
 
 
 # --- helpers ------------------------------------------------------------------------------

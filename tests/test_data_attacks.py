@@ -25,7 +25,7 @@ from data_sources import (
     postgres_rows,
     sqlite_rows,
 )
-from helpers import PARTNER
+from helpers import add_catalog, new_project, ok, project_key
 from parley.app import create_app
 
 PG_DB = "parley_source_attacks"
@@ -42,11 +42,6 @@ class World:
     files: dict[str, Path]
     socket_dir: str
     other_db: Path
-
-
-def _ok(response: Any) -> Any:
-    assert response.status_code == 200, (response.status_code, response.text)
-    return response.json()
 
 
 @pytest.fixture(scope="module")
@@ -76,15 +71,8 @@ def world(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresForTests) 
         query_timeout_s=5.0,
     )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        pid = _ok(
-            client.post(
-                "/api/v1/projects", json={"name": "target", "id": "target"}, headers=PARTNER
-            )
-        )["id"]
-        key = _ok(
-            client.post(f"/api/v1/projects/{pid}/apiKeys", json={"name": "k"}, headers=PARTNER)
-        )
-        h = {"Authorization": f"Bearer {key['apiKey']}"}
+        pid = new_project(client, "target", project_id="target")["id"]
+        h = project_key(client, pid)
         credentials = {
             "shop": ("SQLITE", {"path": str(sqlite_path)}),
             "files": ("FILE", {"files": [{"path": str(p)} for p in files.values()]}),
@@ -99,37 +87,9 @@ def world(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresForTests) 
             ),
         }
         for name, (kind, credential) in credentials.items():
-            conn = _ok(
-                client.post(
-                    f"/api/v1/connections/{pid}",
-                    json={"name": name, "type": kind, "credential": credential},
-                    headers=h,
-                )
-            )
-            _ok(
-                client.post(
-                    f"/api/v1/data/projects/{pid}/catalogs",
-                    json={"name": name, "connectionId": conn["id"]},
-                    headers=h,
-                )
-            )
-        other = _ok(
-            client.post("/api/v1/projects", json={"name": "other", "id": "other"}, headers=PARTNER)
-        )["id"]
-        conn = _ok(
-            client.post(
-                f"/api/v1/connections/{other}",
-                json={"name": "secret", "type": "SQLITE", "credential": {"path": str(other_db)}},
-                headers=PARTNER,
-            )
-        )
-        _ok(
-            client.post(
-                f"/api/v1/data/projects/{other}/catalogs",
-                json={"name": "secret", "connectionId": conn["id"]},
-                headers=PARTNER,
-            )
-        )
+            add_catalog(client, pid, credential, kind=kind, connection=name, headers=h)
+        other = new_project(client, "other", project_id="other")["id"]
+        add_catalog(client, other, {"path": str(other_db)}, connection="secret")
         yield World(client, pid, h, sqlite_path, files, postgres.socket_dir, other_db)
     drop_postgres(postgres.socket_dir, PG_DB)
 
@@ -677,7 +637,7 @@ BOUNDED = [
 
 @pytest.mark.parametrize(("sql", "rows"), [r[1:] for r in BOUNDED], ids=[r[0] for r in BOUNDED])
 def test_huge_results_are_capped(world: World, sql: str, rows: int) -> None:
-    body = _ok(
+    body = ok(
         world.client.post(
             f"/api/v1/data/projects/{world.pid}/queries/execute",
             params={"format": "COMPACT"},
@@ -738,7 +698,7 @@ def test_slow_queries_are_cancelled_at_their_timeout(world: World, sql: str) -> 
 
 
 def test_bindings_are_values_not_sql(world: World) -> None:
-    body = _ok(
+    body = ok(
         world.client.post(
             f"/api/v1/data/projects/{world.pid}/queries/execute",
             params={"format": "COMPACT"},
@@ -759,7 +719,7 @@ def test_zz_data_is_intact_after_the_attacks(world: World) -> None:
     before = fingerprint(list(world.files.values()))
     assert before == fingerprint(list(world.files.values()))
     assert not Path("/tmp/out.csv").exists() and not Path("/tmp/evil.db").exists()
-    body = _ok(
+    body = ok(
         world.client.post(
             f"/api/v1/data/projects/{world.pid}/queries/execute",
             params={"format": "COMPACT"},
@@ -799,7 +759,7 @@ ALLOWED = [
 
 @pytest.mark.parametrize(("sql", "rows"), [r[1:] for r in ALLOWED], ids=[r[0] for r in ALLOWED])
 def test_ordinary_queries_still_run(world: World, sql: str, rows: list[Any]) -> None:
-    body = _ok(
+    body = ok(
         world.client.post(
             f"/api/v1/data/projects/{world.pid}/queries/execute",
             params={"format": "COMPACT"},

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from data_sources import make_sqlite
-from helpers import PARTNER, ok
+from helpers import PARTNER, ok, project_with_catalog
 from parley.config import Settings
 from test_auth import route_scopes
 
@@ -49,26 +49,13 @@ BAD_BODIES: list[dict[str, Any]] = [
 @pytest.fixture
 def world(client: TestClient, tmp_path: Path) -> dict[str, str]:
     db = make_sqlite(tmp_path / "s.db")
-    pid = ok(client.post("/api/v1/projects", json={"name": "p"}, headers=PARTNER))["id"]
-    conn = ok(
-        client.post(
-            f"/api/v1/connections/{pid}",
-            json={"name": "s", "type": "SQLITE", "credential": {"path": str(db)}},
-            headers=PARTNER,
-        )
-    )
-    cat = ok(
-        client.post(
-            f"/api/v1/data/projects/{pid}/catalogs",
-            json={"name": "s", "connectionId": conn["id"]},
-            headers=PARTNER,
-        )
-    )
+    made = project_with_catalog(client, db, name="p", connection="s", catalog="s")
+    pid = made.id
     key = ok(client.post(f"/api/v1/projects/{pid}/apiKeys", json={"name": "k"}, headers=PARTNER))
     return {
         "project_id": pid,
-        "connection_id": conn["id"],
-        "catalog_id": cat["id"],
+        "connection_id": made.connection_id,
+        "catalog_id": made.catalog_id,
         "schema_name": "main",
         "table_name": "users",
         "column_name": "region",

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from data_sources import make_sqlite
-from helpers import PARTNER, ok
+from helpers import PARTNER, ok, project_with_catalog
 from parley.ttl_cache import TtlCache
 
 COUNT = "SELECT count(*) AS n FROM users"
@@ -35,27 +35,6 @@ def refused(response: Any, status: int, code: str, message: str) -> None:
     assert response.json() == {"errorCode": code, "message": message}
 
 
-def setup_project(client: TestClient, source: Path) -> tuple[str, dict[str, str], str, str]:
-    pid = ok(client.post("/api/v1/projects", json={"name": "Shop"}, headers=PARTNER))["id"]
-    key = ok(client.post(f"/api/v1/projects/{pid}/apiKeys", json={"name": "k"}, headers=PARTNER))
-    h = {"Authorization": f"Bearer {key['apiKey']}"}
-    conn = ok(
-        client.post(
-            f"/api/v1/connections/{pid}",
-            json={"name": "shopdb", "type": "SQLITE", "credential": {"path": str(source)}},
-            headers=h,
-        )
-    )
-    catalog = ok(
-        client.post(
-            f"/api/v1/data/projects/{pid}/catalogs",
-            json={"name": "shop", "connectionId": conn["id"]},
-            headers=h,
-        )
-    )
-    return pid, h, conn["id"], catalog["id"]
-
-
 def run(client: TestClient, pid: str, h: dict[str, str], sql: str) -> Any:
     return client.post(
         f"/api/v1/data/projects/{pid}/queries/execute",
@@ -71,7 +50,8 @@ def shop(tmp_path: Path) -> Path:
 
 
 def test_a_revoked_key_fails_on_its_next_request(client: TestClient, shop: Path) -> None:
-    pid, h, _, _ = setup_project(client, shop)
+    shop_project = project_with_catalog(client, shop, key="k")
+    pid, h = shop_project.id, shop_project.headers
     assert ok(run(client, pid, h, COUNT))["data"] == [[60]]  # the key is cached now
     [key] = ok(client.get(f"/api/v1/projects/{pid}/apiKeys", headers=PARTNER))
     ok_delete = client.delete(f"/api/v1/projects/{pid}/apiKeys/{key['apiKeyId']}", headers=PARTNER)
@@ -82,7 +62,8 @@ def test_a_revoked_key_fails_on_its_next_request(client: TestClient, shop: Path)
 
 
 def test_a_deleted_catalog_is_gone_for_the_next_statement(client: TestClient, shop: Path) -> None:
-    pid, h, _, catalog_id = setup_project(client, shop)
+    shop_project = project_with_catalog(client, shop, key="k")
+    pid, h, catalog_id = shop_project.id, shop_project.headers, shop_project.catalog_id
     assert ok(run(client, pid, h, COUNT))["data"] == [[60]]  # the catalog is cached now
     deleted = client.delete(f"/api/v1/data/projects/{pid}/catalogs/{catalog_id}", headers=h)
     assert deleted.status_code == 200
@@ -95,7 +76,8 @@ def test_a_deleted_catalog_is_gone_for_the_next_statement(client: TestClient, sh
 
 
 def test_a_refresh_makes_new_tables_queryable_at_once(client: TestClient, shop: Path) -> None:
-    pid, h, _, _ = setup_project(client, shop)
+    shop_project = project_with_catalog(client, shop, key="k")
+    pid, h = shop_project.id, shop_project.headers
     refused(
         run(client, pid, h, "SELECT count(*) FROM refunds"),
         400,
@@ -114,7 +96,8 @@ def test_a_refresh_makes_new_tables_queryable_at_once(client: TestClient, shop: 
 def test_a_changed_connection_is_read_by_the_next_statement(
     client: TestClient, shop: Path, tmp_path: Path
 ) -> None:
-    pid, h, connection_id, _ = setup_project(client, shop)
+    shop_project = project_with_catalog(client, shop, key="k")
+    pid, h, connection_id = shop_project.id, shop_project.headers, shop_project.connection_id
     assert ok(run(client, pid, h, COUNT))["data"] == [[60]]
     other = make_sqlite(tmp_path / "sources" / "other.db", users=7)
     ok(
@@ -138,7 +121,8 @@ def test_a_changed_connection_is_read_by_the_next_statement(
 def test_a_deleted_project_takes_its_keys_and_catalogs_along(
     client: TestClient, shop: Path, how: str
 ) -> None:
-    pid, h, _, _ = setup_project(client, shop)
+    shop_project = project_with_catalog(client, shop, key="k")
+    pid, h = shop_project.id, shop_project.headers
     assert ok(run(client, pid, h, COUNT))["data"] == [[60]]
     if how == "v2 workspace":  # a project key may delete its own workspace
         assert client.delete(f"/v2/workspaces/{pid}", headers=h).status_code == 200
@@ -218,7 +202,8 @@ def test_the_oldest_entry_goes_when_full() -> None:
 
 def test_nan_and_infinities_come_back_as_text(client: TestClient, shop: Path) -> None:
     """JSON has no NaN: a result holding one is still a 200 with the value as text."""
-    pid, h, _, _ = setup_project(client, shop)
+    shop_project = project_with_catalog(client, shop, key="k")
+    pid, h = shop_project.id, shop_project.headers
     sql = "SELECT 1e999 AS big, -1e999 AS small, 1e999 - 1e999 AS nan, 1.5 AS plain"
     body = ok(run(client, pid, h, sql))
     assert body["data"] == [["Infinity", "-Infinity", None, 1.5]]

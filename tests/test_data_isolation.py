@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from conftest import PARLEY, make_settings, parley_env
-from helpers import PARTNER, ok
+from helpers import PARTNER, add_catalog, new_project, ok, project_key
 from parley.api.deps import Scope
 from parley.app import create_app
 from parley.config import Settings
@@ -106,20 +106,8 @@ def test_project_keys_reach_only_their_project(
     b_key = ok(client.post(f"/api/v1/projects/{b}/apiKeys", json={"name": "b"}, headers=PARTNER))
     a_h = {"Authorization": f"Bearer {a_key['apiKey']}"}
     b_h = {"Authorization": f"Bearer {b_key['apiKey']}"}
-    conn = ok(
-        client.post(
-            f"/api/v1/connections/{b}",
-            json={"name": "vault", "type": "SQLITE", "credential": {"path": str(db)}},
-            headers=b_h,
-        )
-    )
-    cat = ok(
-        client.post(
-            f"/api/v1/data/projects/{b}/catalogs",
-            json={"name": "vault", "connectionId": conn["id"]},
-            headers=b_h,
-        )
-    )
+    vault = add_catalog(client, b, {"path": str(db)}, connection="vault", headers=b_h)
+    conn, cat = vault.connection, vault.catalog
     query = ok(
         client.post(
             f"/api/v1/data/projects/{b}/queries",
@@ -230,15 +218,9 @@ OUTSIDE = (
 
 
 def _project_key(client: TestClient, project_id: str) -> dict[str, str]:
-    ok(
-        client.post(
-            "/api/v1/projects", json={"name": project_id, "id": project_id}, headers=PARTNER
-        )
-    )
-    key = ok(
-        client.post(f"/api/v1/projects/{project_id}/apiKeys", json={"name": "k"}, headers=PARTNER)
-    )
-    return {"Authorization": f"Bearer {key['apiKey']}"}
+    """A project `project_id` and the headers of an API key of its own."""
+    new_project(client, project_id, project_id=project_id)
+    return project_key(client, project_id)
 
 
 def _secret_files(folder: Path, secret: str) -> tuple[Path, Path]:
@@ -264,16 +246,6 @@ def _connect(
         f"/api/v1/connections/{project_id}",
         json={"name": name, "type": kind, "credential": {"path": path}},
         headers=h,
-    )
-
-
-def _catalog(client: TestClient, project_id: str, h: dict[str, str], name: str, conn: str) -> Any:
-    return ok(
-        client.post(
-            f"/api/v1/data/projects/{project_id}/catalogs",
-            json={"name": name, "connectionId": conn},
-            headers=h,
-        )
     )
 
 
@@ -404,8 +376,10 @@ def test_a_link_put_in_place_later_is_not_followed(client: TestClient, tmp_path:
     journaled, _ = _secret_files(tmp_path / "tenants" / "proj" / "j", "proj's own")
     ids = {}
     for name, path in (("base", own_db), ("lake", own_csv), ("journaled", journaled)):
-        conn = ok(_connect(client, "proj", a_h, _kind(path), str(path), name))
-        ids[name] = _catalog(client, "proj", a_h, name, conn["id"])["id"]
+        credential = {"path": str(path)}
+        ids[name] = add_catalog(
+            client, "proj", credential, kind=_kind(path), connection=name, headers=a_h
+        ).id
     for path, target in ((own_db, b_db), (own_csv, b_csv)):
         path.rename(path.with_suffix(".old"))
         path.symlink_to(target)

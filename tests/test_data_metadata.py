@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from data_sources import make_sqlite
-from helpers import PARTNER, ok
+from helpers import PARTNER, ok, project_with_catalog
 
 
 @pytest.fixture
@@ -26,22 +26,8 @@ def error(response: Any, status: int, code: str, message: str) -> None:
 @pytest.fixture
 def project(client: TestClient, tmp_path: Path) -> tuple[str, str]:
     db = make_sqlite(tmp_path / "shop.db")
-    pid = ok(client.post("/api/v1/projects", json={"name": "m"}, headers=PARTNER))["id"]
-    conn = ok(
-        client.post(
-            f"/api/v1/connections/{pid}",
-            json={"name": "shop", "type": "SQLITE", "credential": {"path": str(db)}},
-            headers=PARTNER,
-        )
-    )
-    cat = ok(
-        client.post(
-            f"/api/v1/data/projects/{pid}/catalogs",
-            json={"name": "shop", "connectionId": conn["id"]},
-            headers=PARTNER,
-        )
-    )
-    return pid, cat["id"]
+    made = project_with_catalog(client, db, name="m", connection="shop")
+    return made.id, made.catalog_id
 
 
 def test_golden_sqls(client: TestClient, project: tuple[str, str]) -> None:

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from conftest import TEST_SECRET
 from data_sources import make_sqlite
-from helpers import PARTNER, ok
+from helpers import PARTNER, add_catalog, bearer, new_project, ok, project_key
 
 
 @pytest.fixture
@@ -34,38 +34,6 @@ def done(response: Any) -> None:
 def error(response: Any, status: int, code: str, message: str) -> None:
     assert response.status_code == status, (response.status_code, response.text)
     assert response.json() == {"errorCode": code, "message": message}
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def new_project(client: TestClient, name: str = "Shop") -> dict[str, Any]:
-    return ok(client.post("/api/v1/projects", json={"name": name}, headers=PARTNER))
-
-
-def project_key(client: TestClient, pid: str) -> dict[str, str]:
-    created = ok(
-        client.post(f"/api/v1/projects/{pid}/apiKeys", json={"name": "k"}, headers=PARTNER)
-    )
-    return bearer(created["apiKey"])
-
-
-def sqlite_catalog(client: TestClient, pid: str, h: dict[str, str], path: Path) -> dict[str, Any]:
-    conn = ok(
-        client.post(
-            f"/api/v1/connections/{pid}",
-            json={"name": "shopdb", "type": "sqlite", "credential": {"path": str(path)}},
-            headers=h,
-        )
-    )
-    return ok(
-        client.post(
-            f"/api/v1/data/projects/{pid}/catalogs",
-            json={"name": "Shop DB", "connectionId": conn["id"]},
-            headers=h,
-        )
-    )
 
 
 def test_project_crud_and_keys(client: TestClient) -> None:
@@ -225,7 +193,9 @@ def test_sqlite_catalog_metadata_and_execution(client: TestClient, tmp_path: Pat
     )
     assert ok(client.get(f"/api/v1/connections/{pid}", headers=h)) == []
 
-    catalog = sqlite_catalog(client, pid, h, db_path)
+    catalog = add_catalog(
+        client, pid, {"path": str(db_path)}, kind="sqlite", catalog="Shop DB", headers=h
+    ).catalog
     cid = catalog["id"]
     assert catalog == {
         "id": cid,

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from conftest import make_settings, wait_for_queue
 from data_sources import make_sqlite
-from helpers import PARTNER, ok
+from helpers import PARTNER, ok, project_with_catalog
 from parley.app import create_app
 from parley.data.refresh_jobs import CATALOG_REFRESH, REFRESH_CALLBACK
 from test_webhooks import WORKER, Receiver
@@ -39,25 +39,6 @@ def receiver() -> Iterator[Receiver]:
     r.stop()
 
 
-def project_with_catalog(client: TestClient, source: Path) -> tuple[str, str]:
-    pid = ok(client.post("/api/v1/projects", json={"name": "Shop"}, headers=PARTNER))["id"]
-    conn = ok(
-        client.post(
-            f"/api/v1/connections/{pid}",
-            json={"name": "shopdb", "type": "SQLITE", "credential": {"path": str(source)}},
-            headers=PARTNER,
-        )
-    )
-    catalog = ok(
-        client.post(
-            f"/api/v1/data/projects/{pid}/catalogs",
-            json={"name": "shop", "connectionId": conn["id"]},
-            headers=PARTNER,
-        )
-    )
-    return pid, catalog["id"]
-
-
 def drain(client: TestClient) -> None:
     """Wait until the refreshes queued so far, and their callbacks, are done."""
     wait_for_queue(client, CATALOG_REFRESH, REFRESH_CALLBACK)
@@ -66,7 +47,8 @@ def drain(client: TestClient) -> None:
 def test_refresh_with_a_callback_answers_at_once_and_reports_success(
     client: TestClient, receiver: Receiver, tmp_path: Path
 ) -> None:
-    pid, cid = project_with_catalog(client, make_sqlite(tmp_path / "sources" / "shop.db"))
+    made = project_with_catalog(client, make_sqlite(tmp_path / "sources" / "shop.db"))
+    pid, cid = made.id, made.catalog_id
     started = ok(
         client.post(
             f"/api/v1/metadata/{pid}/refresh",
@@ -99,7 +81,8 @@ def test_a_failed_refresh_is_reported_too(
     client: TestClient, receiver: Receiver, tmp_path: Path
 ) -> None:
     source = make_sqlite(tmp_path / "sources" / "shop.db")
-    pid, cid = project_with_catalog(client, source)
+    made = project_with_catalog(client, source)
+    pid, cid = made.id, made.catalog_id
     source.write_bytes(b"this is no database any more " * 100)
     receiver.statuses = [503]  # the first delivery fails: it is retried
     started = ok(
@@ -147,7 +130,7 @@ def test_bad_callback_requests_are_refused(
     status: int,
     message: str,
 ) -> None:
-    pid, _ = project_with_catalog(client, make_sqlite(tmp_path / "sources" / "shop.db"))
+    pid = project_with_catalog(client, make_sqlite(tmp_path / "sources" / "shop.db")).id
     response = client.post(f"/api/v1/metadata/{pid}/refresh", json=body, headers=PARTNER)
     assert response.status_code == status, response.text
     assert response.json()["message"].startswith(message)
@@ -156,7 +139,7 @@ def test_bad_callback_requests_are_refused(
 
 
 def test_a_token_that_could_break_the_header_is_refused(client: TestClient, tmp_path: Path) -> None:
-    pid, _ = project_with_catalog(client, make_sqlite(tmp_path / "sources" / "shop.db"))
+    pid = project_with_catalog(client, make_sqlite(tmp_path / "sources" / "shop.db")).id
     response = client.post(
         f"/api/v1/metadata/{pid}/refresh",
         json={"callbackURL": "http://example.com/x", "callbackToken": "a\r\nX-Evil: 1"},
@@ -177,7 +160,8 @@ def test_private_callback_targets_are_refused_by_default(
         data_file_roots={"*": [tmp_path / "sources"]},
     )
     with TestClient(create_app(settings)) as client:
-        pid, cid = project_with_catalog(client, make_sqlite(tmp_path / "sources" / "shop.db"))
+        made = project_with_catalog(client, make_sqlite(tmp_path / "sources" / "shop.db"))
+        pid, cid = made.id, made.catalog_id
         response = client.post(
             f"/api/v1/metadata/{pid}/refresh", json={"callbackURL": receiver.url}, headers=PARTNER
         )

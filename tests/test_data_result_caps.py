@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 
 from conftest import BACKENDS, PostgresForTests, make_settings
 from data_sources import BIG_DATA, DOC_BODY, make_docs
+from helpers import add_catalog, new_project, ok
 from parley.app import create_app
 from parley.data.connectors.base import ConnectorEnv
 from parley.data.connectors.files import FileConnector
@@ -94,28 +95,14 @@ def world(
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         projects = {}
         for source, (kind, credential) in credentials.items():
-            pid = _ok(client.post("/api/v1/projects", json={"name": source}))["id"]
-            conn = _ok(
-                client.post(
-                    f"/api/v1/connections/{pid}",
-                    json={"name": source, "type": kind, "credential": credential},
-                )
-            )
-            _ok(
-                client.post(
-                    f"/api/v1/data/projects/{pid}/catalogs",
-                    json={"name": "src", "connectionId": conn["id"]},
-                )
+            pid = new_project(client, source, headers={})["id"]
+            add_catalog(
+                client, pid, credential, kind=kind, connection=source, catalog="src", headers={}
             )
             projects[source] = pid
         yield World(client, projects)
     if backend == "postgres":
         postgres.drop_database(url)
-
-
-def _ok(response: Any) -> Any:
-    assert response.status_code == 200, (response.status_code, response.text)
-    return response.json()
 
 
 def execute(world: World, source: str, sql: str, fmt: str = "COMPACT") -> Any:
@@ -151,11 +138,11 @@ def cell_typed(columns: list[tuple[str, str]], row: list[Any]) -> list[dict[str,
 @pytest.mark.parametrize("source", SOURCES)
 def test_small_results_are_unchanged(world: World, source: str) -> None:
     sql = "SELECT id, body FROM docs WHERE id <= 3 ORDER BY id"
-    body = _ok(execute(world, source, sql))
+    body = ok(execute(world, source, sql))
     assert list(body) == ["columns", "data"]
     assert body["data"] == [[1, DOC_BODY], [2, DOC_BODY], [3, DOC_BODY]]
     assert [c["dataType"] for c in body["columns"]] == TYPES[source][:2]
-    typed = _ok(execute(world, source, "SELECT id, data FROM docs WHERE id = 1", "CELL_TYPED"))
+    typed = ok(execute(world, source, "SELECT id, data FROM docs WHERE id = 1", "CELL_TYPED"))
     columns = [("id", TYPES[source][0]), ("data", TYPES[source][2])]
     assert typed["data"] == [cell_typed(columns, [1, "AAE="])]
     assert list(typed) == ["columns", "data"]
@@ -163,7 +150,7 @@ def test_small_results_are_unchanged(world: World, source: str) -> None:
 
 @pytest.mark.parametrize("source", SOURCES)
 def test_long_cells_are_cut_with_a_marker(world: World, source: str) -> None:
-    body = _ok(execute(world, source, "SELECT id, body, data FROM docs WHERE id = 100"))
+    body = ok(execute(world, source, "SELECT id, body, data FROM docs WHERE id = 100"))
     assert body["data"] == [[100, CUT_BODY, CUT_DATA]]
     # text is cut to the byte, base64 by whole groups of 3 bytes (4 characters)
     assert (len(CUT_BODY.encode()), len(CUT_DATA.encode())) == (CELL_BYTES, CELL_BYTES - 2)
@@ -180,7 +167,7 @@ def test_long_cells_are_cut_with_a_marker(world: World, source: str) -> None:
 def test_rows_stop_at_the_byte_cap(world: World, source: str) -> None:
     sql = "SELECT id, body FROM docs WHERE id <= 50 ORDER BY id"
     wanted = [[i, DOC_BODY] for i in range(1, 51)]
-    body = _ok(execute(world, source, sql))
+    body = ok(execute(world, source, sql))
     assert fitting(wanted, MAX_BYTES) == 19
     assert body["data"] == wanted[:19]
     assert len(_dumps(body["data"]).encode()) <= MAX_BYTES
@@ -194,7 +181,7 @@ def test_rows_stop_at_the_byte_cap(world: World, source: str) -> None:
     # each format is counted as it is written: CELL_TYPED rows are longer, so fewer fit
     columns = [("id", TYPES[source][0]), ("body", TYPES[source][1])]
     typed = [cell_typed(columns, row) for row in wanted]
-    body = _ok(execute(world, source, sql, "CELL_TYPED"))
+    body = ok(execute(world, source, sql, "CELL_TYPED"))
     assert fitting(typed, MAX_BYTES) == 8
     assert body["data"] == typed[:8]
     assert body["truncation"]["moreRows"] is True
@@ -202,7 +189,7 @@ def test_rows_stop_at_the_byte_cap(world: World, source: str) -> None:
 
 @pytest.mark.parametrize("source", SOURCES)
 def test_a_cut_cell_in_a_row_left_out_is_not_counted(world: World, source: str) -> None:
-    body = _ok(execute(world, source, "SELECT id, body FROM docs WHERE id >= 40 ORDER BY id"))
+    body = ok(execute(world, source, "SELECT id, body FROM docs WHERE id >= 40 ORDER BY id"))
     assert body["data"] == [[i, DOC_BODY] for i in range(40, 51)]  # row 100 would pass 2,048
     assert body["truncation"] == {
         "moreRows": True,
@@ -226,7 +213,7 @@ def test_a_row_that_cannot_fit_is_an_error(world: World, source: str) -> None:
 
 
 def test_the_agent_keeps_its_own_smaller_cap(world: World) -> None:
-    reply = _ok(
+    reply = ok(
         world.client.post(
             f"/api/v1/ai-agent/{world.projects['sqlite']}/chat",
             json={"message": "SELECT id, body FROM docs WHERE id <= 50 ORDER BY id"},

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from conftest import make_settings
 from data_sources import make_sqlite
 from fake_openai import FakeOpenAI, fake_openai
-from helpers import PARTNER, ok
+from helpers import PARTNER, ok, project_with_catalog
 from parley.app import create_app
 
 DESCRIBED = {
@@ -56,26 +56,6 @@ def with_model(
         yield client
 
 
-def shop_project(client: TestClient, tmp_path: Path) -> tuple[str, str]:
-    source = make_sqlite(tmp_path / "sources" / "shop.db")
-    pid = ok(client.post("/api/v1/projects", json={"name": "Shop"}, headers=PARTNER))["id"]
-    conn = ok(
-        client.post(
-            f"/api/v1/connections/{pid}",
-            json={"name": "shopdb", "type": "SQLITE", "credential": {"path": str(source)}},
-            headers=PARTNER,
-        )
-    )
-    catalog = ok(
-        client.post(
-            f"/api/v1/data/projects/{pid}/catalogs",
-            json={"name": "shop", "connectionId": conn["id"]},
-            headers=PARTNER,
-        )
-    )
-    return pid, catalog["id"]
-
-
 def descriptions(client: TestClient, pid: str, table: str) -> dict[str, Any]:
     found = ok(client.get(f"/api/v1/metadata/{pid}", headers=PARTNER))
     [catalog] = found["catalogs"]
@@ -93,7 +73,7 @@ def descriptions(client: TestClient, pid: str, table: str) -> dict[str, Any]:
 def test_questions_without_a_model_come_from_the_catalog(
     client: TestClient, tmp_path: Path
 ) -> None:
-    pid, _ = shop_project(client, tmp_path)
+    pid = project_with_catalog(client, make_sqlite(tmp_path / "sources" / "shop.db")).id
     found = ok(client.get(f"/api/v1/metadata/{pid}/questions/generate", headers=PARTNER))
     assert found == {
         "questions": [
@@ -119,7 +99,8 @@ def test_questions_of_a_project_without_tables_are_none(client: TestClient) -> N
 
 
 def test_descriptions_need_a_model(client: TestClient, tmp_path: Path) -> None:
-    pid, cid = shop_project(client, tmp_path)
+    made = project_with_catalog(client, make_sqlite(tmp_path / "sources" / "shop.db"))
+    pid, cid = made.id, made.catalog_id
     response = client.post(
         f"/api/v1/metadata/{pid}/semantics/{cid}/main/orders", json={}, headers=PARTNER
     )
@@ -138,7 +119,8 @@ def test_descriptions_need_a_model(client: TestClient, tmp_path: Path) -> None:
 def test_descriptions_are_written_by_the_model_and_stored(
     with_model: TestClient, model: FakeOpenAI, tmp_path: Path
 ) -> None:
-    pid, cid = shop_project(with_model, tmp_path)
+    made = project_with_catalog(with_model, make_sqlite(tmp_path / "sources" / "shop.db"))
+    pid, cid = made.id, made.catalog_id
     model.script("Describe this table", json.dumps(DESCRIBED))
     answer = ok(
         with_model.post(
@@ -178,7 +160,8 @@ def test_descriptions_are_written_by_the_model_and_stored(
 def test_a_broken_model_reply_is_a_clear_error_and_stores_nothing(
     with_model: TestClient, model: FakeOpenAI, tmp_path: Path
 ) -> None:
-    pid, cid = shop_project(with_model, tmp_path)
+    made = project_with_catalog(with_model, make_sqlite(tmp_path / "sources" / "shop.db"))
+    pid, cid = made.id, made.catalog_id
     model.script("Describe this table", "Sure! The orders table holds orders.")
     response = with_model.post(
         f"/api/v1/metadata/{pid}/semantics/{cid}/main/orders", json={}, headers=PARTNER
@@ -199,7 +182,8 @@ def test_a_broken_model_reply_is_a_clear_error_and_stores_nothing(
 def test_unknown_tables_are_404_before_any_model_call(
     with_model: TestClient, model: FakeOpenAI, tmp_path: Path
 ) -> None:
-    pid, cid = shop_project(with_model, tmp_path)
+    made = project_with_catalog(with_model, make_sqlite(tmp_path / "sources" / "shop.db"))
+    pid, cid = made.id, made.catalog_id
     response = with_model.post(
         f"/api/v1/metadata/{pid}/semantics/{cid}/main/nope", json={}, headers=PARTNER
     )
@@ -214,7 +198,7 @@ def test_unknown_tables_are_404_before_any_model_call(
 def test_questions_from_the_model(
     with_model: TestClient, model: FakeOpenAI, tmp_path: Path
 ) -> None:
-    pid, _ = shop_project(with_model, tmp_path)
+    pid = project_with_catalog(with_model, make_sqlite(tmp_path / "sources" / "shop.db")).id
     model.script(
         "Write questions",
         json.dumps({"questions": ["Which region orders most?", " ", "What share is open?", "x"]}),

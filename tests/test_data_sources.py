@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from conftest import PostgresForTests
 from data_sources import PG_PASSWORD, drop_postgres, make_files, make_postgres
-from helpers import PARTNER, ok
+from helpers import PARTNER, add_catalog, new_project, ok
 from parley.config import Settings
 from parley.data.credentials import CredentialBox, CredentialUnreadable
 from parley.store.engine import create_database
@@ -44,27 +44,6 @@ def pg_source(postgres: PostgresForTests) -> Iterator[str]:
     drop_postgres(postgres.socket_dir, PG_DB)
 
 
-def project(client: TestClient) -> str:
-    return str(ok(client.post("/api/v1/projects", json={"name": "p"}, headers=PARTNER))["id"])
-
-
-def catalog(client: TestClient, pid: str, name: str, kind: str, credential: dict[str, Any]) -> Any:
-    conn = ok(
-        client.post(
-            f"/api/v1/connections/{pid}",
-            json={"name": name, "type": kind, "credential": credential},
-            headers=PARTNER,
-        )
-    )
-    return ok(
-        client.post(
-            f"/api/v1/data/projects/{pid}/catalogs",
-            json={"name": name, "connectionId": conn["id"]},
-            headers=PARTNER,
-        )
-    )
-
-
 def execute(client: TestClient, pid: str, sql: str, fmt: str = "COMPACT") -> Any:
     return ok(
         client.post(
@@ -77,9 +56,9 @@ def execute(client: TestClient, pid: str, sql: str, fmt: str = "COMPACT") -> Any
 
 
 def test_postgres_catalog(client: TestClient, pg_source: str) -> None:
-    pid = project(client)
+    pid = new_project(client, "p")["id"]
     pg = {"url": pg_source, "user": "postgres", "password": PG_PASSWORD, "databaseName": PG_DB}
-    cat = catalog(client, pid, "warehouse", "POSTGRES", pg)
+    cat = add_catalog(client, pid, pg, kind="POSTGRES", connection="warehouse").catalog
     base = f"/api/v1/data/projects/{pid}/catalogs/{cat['id']}"
     assert [s["schemaName"] for s in ok(client.get(f"{base}/schemas", headers=PARTNER))] == ["shop"]
     tables = ok(client.get(f"{base}/schemas/shop/tables", headers=PARTNER))
@@ -136,7 +115,7 @@ def test_postgres_catalog(client: TestClient, pg_source: str) -> None:
 
 def test_file_catalog(client: TestClient, tmp_path: Path) -> None:
     files = make_files(tmp_path / "sources")
-    pid = project(client)
+    pid = new_project(client, "p")["id"]
     credential = {
         "files": [
             {"path": str(files["csv"])},
@@ -144,7 +123,7 @@ def test_file_catalog(client: TestClient, tmp_path: Path) -> None:
             {"path": str(files["json"]), "tableName": "people"},
         ]
     }
-    cat = catalog(client, pid, "lake", "FILE", credential)
+    cat = add_catalog(client, pid, credential, kind="FILE", connection="lake").catalog
     base = f"/api/v1/data/projects/{pid}/catalogs/{cat['id']}/schemas/main/tables"
     assert [t["tableName"] for t in ok(client.get(base, headers=PARTNER))] == [
         "events",
@@ -213,11 +192,11 @@ def test_credentials_are_sealed_and_never_shown(
     client: TestClient, settings: Settings, pg_source: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    pid = project(client)
+    pid = new_project(client, "p")["id"]
     dsn = f"postgresql://postgres:{PG_PASSWORD}@/{PG_DB}?host={pg_source}"
-    catalog(client, pid, "by_dsn", "POSTGRES", {"dsn": dsn})
+    add_catalog(client, pid, {"dsn": dsn}, kind="POSTGRES", connection="by_dsn")
     pg = {"url": pg_source, "user": "postgres", "password": PG_PASSWORD, "databaseName": PG_DB}
-    catalog(client, pid, "by_fields", "POSTGRES", pg)
+    add_catalog(client, pid, pg, kind="POSTGRES", connection="by_fields")
     # a failing connection names the problem, not the password
     failed = client.post(
         f"/api/v1/connections/{pid}",
@@ -310,7 +289,7 @@ def test_private_hosts_are_refused_unless_allowed(tmp_path: Path) -> None:
 
 
 def test_uploaded_files_belong_to_their_project(client: TestClient, settings: Settings) -> None:
-    pid = project(client)
+    pid = new_project(client, "p")["id"]
     csv = b"city,visits\nParis,3\nRome,5\nOslo,1\n"
     conn = ok(
         client.post(
@@ -336,7 +315,7 @@ def test_uploaded_files_belong_to_their_project(client: TestClient, settings: Se
         ["Oslo"],
     ]
     # another project cannot point a connection at this project's upload
-    other = project(client)
+    other = new_project(client, "p")["id"]
     refused = client.post(
         f"/api/v1/connections/{other}",
         json={"name": "steal", "type": "FILE", "credential": {"path": str(stored)}},
@@ -377,7 +356,7 @@ def test_uploaded_files_belong_to_their_project(client: TestClient, settings: Se
 
 
 def test_deleting_a_project_removes_its_uploads(client: TestClient, settings: Settings) -> None:
-    pid = project(client)
+    pid = new_project(client, "p")["id"]
     ok(
         client.post(
             f"/api/v1/connections/{pid}/upload",

@@ -33,7 +33,7 @@ from conftest import (
     wait_for_reasoning,
 )
 from data_sources import PG_PASSWORD, drop_postgres, make_postgres, make_sqlite
-from helpers import PARTNER, ok
+from helpers import PARTNER, add_catalog, new_project, ok, project_with_catalog
 from parley.app import create_app
 from parley.data.refresh_jobs import CATALOG_REFRESH, REFRESH_CALLBACK
 from parley.memory.webhook_delivery import SIGNATURE_HEADER, WEBHOOK
@@ -127,7 +127,7 @@ def stop(process: Any, log: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "settings_overrides", [{"webhook_allow_private": True}], indirect=True
+    "settings_overrides", [{"webhook_allow_private_hosts": True}], indirect=True
 )  # no worker
 def test_a_worker_killed_mid_delivery_delivers_queue_empty_after_restart(
     client: TestClient, receiver: Receiver, database_url: str, tmp_path: Path
@@ -140,7 +140,7 @@ def test_a_worker_killed_mid_delivery_delivers_queue_empty_after_restart(
     said = {"messages": [{"peer_id": "alice", "content": "I keep bees."}]}
     ok(client.post(f"/v2/workspaces/{W}/sessions/s1/messages/", json=said))
     log, data_dir = tmp_path / "worker.log", tmp_path / "data"
-    private = {"PARLEY_WEBHOOK_ALLOW_PRIVATE": "true"}
+    private = {"PARLEY_WEBHOOK_ALLOW_PRIVATE_HOSTS": "true"}
 
     first = start_worker(database_url, data_dir, log, **private)
     try:
@@ -245,27 +245,14 @@ def test_a_worker_killed_mid_refresh_runs_the_refresh_again_after_restart(
     pg_source: tuple[str, str],
 ) -> None:
     socket_dir, source = pg_source
-    pid = ok(client.post("/api/v1/projects", json={"name": "Shop"}, headers=PARTNER))["id"]
+    pid = new_project(client)["id"]
     credential = {
         "url": socket_dir,
         "user": "postgres",
         "password": PG_PASSWORD,
         "databaseName": source,
     }
-    conn = ok(
-        client.post(
-            f"/api/v1/connections/{pid}",
-            json={"name": "warehouse", "type": "POSTGRES", "credential": credential},
-            headers=PARTNER,
-        )
-    )
-    cid = ok(
-        client.post(
-            f"/api/v1/data/projects/{pid}/catalogs",
-            json={"name": "warehouse", "connectionId": conn["id"]},
-            headers=PARTNER,
-        )
-    )["id"]
+    cid = add_catalog(client, pid, credential, kind="POSTGRES", connection="warehouse").id
     stats = f"/api/v1/data/projects/{pid}/catalogs/{cid}/schemas/shop/tables/customers/statistics"
     assert ok(client.get(stats, headers=PARTNER))["rowCount"] == 40
     status = f"/api/v1/metadata/{pid}/refresh/{cid}"
@@ -328,7 +315,8 @@ def test_a_refresh_that_keeps_killing_workers_is_reported_failed(
 ) -> None:
     """Past its attempts the job is kept as failed, and in that transaction its catalogs
     become FAILED and the failure's callback is enqueued: the status never stays ACTIVE."""
-    pid, cid = sqlite_project(client, tmp_path)
+    made = project_with_catalog(client, make_sqlite(tmp_path / "sources" / "shop.db"))
+    pid, cid = made.id, made.catalog_id
     asked = {"catalogId": cid, "callbackURL": receiver.url}
     ok(client.post(f"/api/v1/metadata/{pid}/refresh", json=asked, headers=PARTNER))
     dead = WorkQueue(
@@ -360,27 +348,6 @@ def test_a_refresh_that_keeps_killing_workers_is_reported_failed(
         "status": "FAILED",
         "error": "internal error",
     }
-
-
-def sqlite_project(client: TestClient, tmp_path: Path) -> tuple[str, str]:
-    """A project with one catalog over a SQLite file; its id and the catalog's."""
-    source = make_sqlite(tmp_path / "sources" / "shop.db")
-    pid = ok(client.post("/api/v1/projects", json={"name": "Shop"}, headers=PARTNER))["id"]
-    conn = ok(
-        client.post(
-            f"/api/v1/connections/{pid}",
-            json={"name": "shopdb", "type": "SQLITE", "credential": {"path": str(source)}},
-            headers=PARTNER,
-        )
-    )
-    catalog = ok(
-        client.post(
-            f"/api/v1/data/projects/{pid}/catalogs",
-            json={"name": "shop", "connectionId": conn["id"]},
-            headers=PARTNER,
-        )
-    )
-    return pid, catalog["id"]
 
 
 # --- retries across a restart, and giving up ------------------------------------------------
@@ -536,7 +503,7 @@ def test_deleting_the_project_drops_its_pending_callbacks(
     client: TestClient, make_receiver: Any, tmp_path: Path
 ) -> None:
     failing = make_receiver([503] * 10)
-    pid, _ = sqlite_project(client, tmp_path)
+    pid = project_with_catalog(client, make_sqlite(tmp_path / "sources" / "shop.db")).id
     refresh = {"callbackURL": failing.url}
     ok(client.post(f"/api/v1/metadata/{pid}/refresh", json=refresh, headers=PARTNER))
     failing.wait_for(1)

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from conftest import TEST_SECRET, make_settings, reasoning_settings, wait_for_reasoning
 from data_sources import make_sqlite
 from fake_openai import FakeOpenAI, bag_of_words, fake_openai, prompt_text
-from helpers import ok
+from helpers import ok, project_with_catalog
 from parley.agent.redaction import REDACTED
 from parley.app import create_app
 from parley.auth.keys import Principal, create_key
@@ -145,12 +145,8 @@ def populate(client: TestClient, tmp_path: Path) -> dict[str, Any]:
     """Project `w` (a memory workspace too) with a catalog; session s1 between alice and bob
     (who observes others), ten messages so that a short summary is written; then alice asks
     the data agent, which recalls her memory. Returns the secret message and the thread."""
-    ok(client.post("/api/v1/projects", json={"name": W, "id": W}))
     db = make_sqlite(tmp_path / "shop.sqlite")
-    source = {"name": "shopdb", "type": "sqlite", "credential": {"path": str(db)}}
-    connection = ok(client.post(f"/api/v1/connections/{W}", json=source))
-    catalog = {"name": "shop", "connectionId": connection["id"]}
-    ok(client.post(f"/api/v1/data/projects/{W}/catalogs", json=catalog))
+    project_with_catalog(client, db, name=W, project_id=W, kind="sqlite", headers={})
     config = {"summary": {"messages_per_short_summary": 10, "messages_per_long_summary": 40}}
     peers = {"alice": {}, "bob": {"observe_others": True}}
     body = {"id": "s1", "peers": peers, "configuration": config}

@@ -42,7 +42,7 @@ def settings_overrides(request: pytest.FixtureRequest, model: FakeOpenAI) -> dic
         "llm_base_url": model.base_url,
         "llm_model": "fake-model",
         "llm_max_retries": 0,
-        "webhook_allow_private": True,
+        "webhook_allow_private_hosts": True,
     }
     return base | getattr(request, "param", {})
 

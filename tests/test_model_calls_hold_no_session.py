@@ -27,6 +27,7 @@ from sqlalchemy import event
 
 import parley
 from conftest import reasoning_settings, wait_for_reasoning
+from helpers import ok, project_with_catalog
 from parley.config import Settings
 from parley.llm.chat import ChatMessage, Completion, StreamUsage
 from parley.llm.embeddings import Embedder, default_embedder
@@ -212,11 +213,6 @@ def ws(client: TestClient, probe: SessionProbe) -> TestClient:
     return client
 
 
-def ok(response: Any) -> Any:
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
 def test_reasoning_summaries_dreams_and_chat_call_models_with_no_session_held(
     ws: TestClient, probe: SessionProbe
 ) -> None:
@@ -265,11 +261,7 @@ def test_the_data_agent_calls_its_model_with_no_session_held(
     with sqlite3.connect(shop) as db:
         db.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, total REAL)")
         db.executemany("INSERT INTO orders (total) VALUES (?)", [(9.5,), (20.0,)])
-    ok(ws.post("/api/v1/projects", json={"name": "shop", "id": "shop"}))
-    body = {"name": "shopdb", "type": "sqlite", "credential": {"path": str(shop)}}
-    connection = ok(ws.post("/api/v1/connections/shop", json=body))
-    catalog = {"name": "shop", "connectionId": connection["id"]}
-    ok(ws.post("/api/v1/data/projects/shop/catalogs", json=catalog))
+    project_with_catalog(ws, shop, name="shop", project_id="shop", kind="sqlite", headers={})
     reply = ok(ws.post("/api/v1/ai-agent/shop/chat", json={"message": "How many orders?"}))
     assert reply["result"]["messages"][1]["kwargs"]["content"] == "Alice keeps bees."
     assert probe.violations == []

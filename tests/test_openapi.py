@@ -17,7 +17,7 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from conftest import make_settings
-from helpers import PARTNER, ok
+from helpers import PARTNER, ok, project_with_catalog
 from parley.api.errors import COMMON_ERRORS
 from parley.app import create_app
 from parley.config import Settings
@@ -133,16 +133,7 @@ def test_query_results_are_what_the_schema_documents(
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT, score REAL)")
         db.execute("INSERT INTO notes VALUES (1, 'short', 0.5), (2, ?, NULL)", ["x" * 1_100_000])
-    pid = ok(client.post("/api/v1/projects", json={"name": "oa"}, headers=PARTNER))["id"]
-    conn = ok(
-        client.post(
-            f"/api/v1/connections/{pid}",
-            json={"name": "notes", "type": "SQLITE", "credential": {"path": str(path)}},
-            headers=PARTNER,
-        )
-    )
-    body = {"name": "notes", "connectionId": conn["id"]}
-    ok(client.post(f"/api/v1/data/projects/{pid}/catalogs", json=body, headers=PARTNER))
+    pid = project_with_catalog(client, path, name="oa", connection="notes", catalog="notes").id
     schemas = Schemas(schema)
     op = schema["paths"]["/api/v1/data/projects/{project_id}/queries/execute"]["post"]
     answers = []

@@ -35,7 +35,7 @@ def settings_overrides(embeddings: FakeOpenAI) -> dict[str, Any]:
         embedding_base_url=embeddings.base_url,
         embedding_model="bow",
         embedding_dimensions=1024,
-        webhook_allow_private=True,
+        webhook_allow_private_hosts=True,
     )
 
 

@@ -6,11 +6,17 @@ import pytest
 
 from parley.config import RENAMED, Settings, deprecated_environment
 
-OLD_VARIABLES = ["PARLEY_WORK_MAX_ATTEMPTS", "PARLEY_WORK_BACKOFF_S", "PARLEY_WORK_RETENTION_DAYS"]
+OLD_VARIABLES = [
+    "PARLEY_WORK_MAX_ATTEMPTS",
+    "PARLEY_WORK_BACKOFF_S",
+    "PARLEY_WORK_RETENTION_DAYS",
+    "PARLEY_WEBHOOK_ALLOW_PRIVATE",
+]
 NEW_VARIABLES = [
     "PARLEY_WORKER_MAX_ATTEMPTS",
     "PARLEY_WORKER_BACKOFF_S",
     "PARLEY_WORKER_RETENTION_DAYS",
+    "PARLEY_WEBHOOK_ALLOW_PRIVATE_HOSTS",
 ]
 
 
@@ -20,13 +26,17 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def test_the_renamed_fields_are_worker_settings() -> None:
+def test_the_renamed_fields() -> None:
     assert RENAMED == {
         "work_max_attempts": "worker_max_attempts",
         "work_backoff_s": "worker_backoff_s",
         "work_retention_days": "worker_retention_days",
+        "webhook_allow_private": "webhook_allow_private_hosts",
     }
     assert not [name for name in Settings.model_fields if name.startswith("work_")]
+    assert not RENAMED.keys() & Settings.model_fields.keys()
+    private = [name for name in Settings.model_fields if "allow_private" in name]
+    assert private == ["webhook_allow_private_hosts", "data_allow_private_hosts"]
     defaults = Settings()
     assert (defaults.worker_max_attempts, defaults.worker_backoff_s) == (5, 5.0)
     assert defaults.worker_retention_days == 7.0
@@ -65,3 +75,18 @@ def test_deprecated_environment_names_the_new_variable() -> None:
 def test_a_bad_old_value_is_refused() -> None:
     with pytest.raises(ValueError, match="worker_max_attempts"):
         Settings(work_max_attempts=0)
+
+
+def test_webhook_allow_private_is_read_as_webhook_allow_private_hosts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().webhook_allow_private_hosts is False
+    assert Settings(webhook_allow_private=True).webhook_allow_private_hosts is True
+    assert Settings(webhook_allow_private_hosts=True).callback_allow_private_hosts is True
+    monkeypatch.setenv("PARLEY_WEBHOOK_ALLOW_PRIVATE", "true")
+    assert Settings().webhook_allow_private_hosts is True
+    assert deprecated_environment({"PARLEY_WEBHOOK_ALLOW_PRIVATE": "true"}) == [
+        "PARLEY_WEBHOOK_ALLOW_PRIVATE: use PARLEY_WEBHOOK_ALLOW_PRIVATE_HOSTS"
+    ]
+    monkeypatch.setenv("PARLEY_WEBHOOK_ALLOW_PRIVATE_HOSTS", "false")
+    assert Settings().webhook_allow_private_hosts is False  # the new name wins

@@ -32,7 +32,7 @@ from parley.store.queue import Claim, ClaimedItem, Retry, TaskFailed
 
 # Deliveries are made by the work queue's worker: an embedded one that looks often.
 WORKER = {"worker_embedded": True, "worker_poll_s": 0.05, "worker_concurrency": 1}
-PRIVATE = {"webhook_allow_private": True} | WORKER
+PRIVATE = {"webhook_allow_private_hosts": True} | WORKER
 
 
 @pytest.fixture
@@ -534,17 +534,17 @@ MALFORMED = [
 # and answers its refusal in Honcho's shape without storing the endpoint.
 
 
-async def refusal(url: str, *, allow_private: bool) -> str:
+async def refusal(url: str, *, allow_private_hosts: bool) -> str:
     """The reason check_target gives for refusing `url` (it must refuse it)."""
     with pytest.raises(InvalidInput) as refused:
-        await check_target(url, allow_private=allow_private)
+        await check_target(url, allow_private_hosts=allow_private_hosts)
     assert refused.value.detail
     return refused.value.detail
 
 
 @pytest.mark.parametrize("url", REFUSED + MALFORMED)
 async def test_check_target_refuses_private_and_malformed_urls(url: str) -> None:
-    await refusal(url, allow_private=False)
+    await refusal(url, allow_private_hosts=False)
 
 
 @pytest.mark.parametrize("settings_overrides", [{}])
@@ -612,7 +612,7 @@ def test_refusal_messages_say_why(client: TestClient) -> None:
         return assert_url_refused(client.post(hooks(ws), json={"url": url}), url)
 
     private = reason("http://10.0.0.5/hook")
-    assert "non-public" in private and "PARLEY_WEBHOOK_ALLOW_PRIVATE" in private
+    assert "non-public" in private and "PARLEY_WEBHOOK_ALLOW_PRIVATE_HOSTS" in private
     scheme = reason("ftp://example.com/")
     assert "http://" in scheme and "https://" in scheme
     assert "2048" in reason("https://e.com/" + "a" * 3000)
@@ -638,7 +638,7 @@ def test_unresolvable_host_is_422(client: TestClient) -> None:
 async def test_check_target_refuses_malformed_urls_even_when_private_targets_are_allowed(
     url: str,
 ) -> None:
-    await refusal(url, allow_private=True)
+    await refusal(url, allow_private_hosts=True)
 
 
 def test_malformed_urls_are_refused_even_when_private_targets_are_allowed(
@@ -667,7 +667,7 @@ def test_the_target_is_checked_again_before_delivering(
     """A URL stored while private targets were allowed (or a name that later resolves to a
     private address) is refused at delivery time when they are not, and not retried."""
     data_dir = tmp_path / "data"
-    allowed = make_settings(database_url, data_dir, webhook_allow_private=True)
+    allowed = make_settings(database_url, data_dir, webhook_allow_private_hosts=True)
     with TestClient(create_app(allowed)) as client:
         register(client, workspace(client), receiver.url)
     refused = make_settings(database_url, data_dir, **WORKER)

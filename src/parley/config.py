@@ -27,6 +27,7 @@ RENAMED = {
     "work_max_attempts": "worker_max_attempts",
     "work_backoff_s": "worker_backoff_s",
     "work_retention_days": "worker_retention_days",
+    "webhook_allow_private": "webhook_allow_private_hosts",
 }
 ENV_PREFIX = "PARLEY_"
 
@@ -82,9 +83,10 @@ class Settings(BaseSettings):
         default=None,
         description="HMAC key for X-Honcho-Signature. Default: derived from the server secret.",
     )
-    webhook_allow_private: bool = Field(
+    webhook_allow_private_hosts: bool = Field(
         default=False,
         description="Allow webhook URLs that point at private, loopback or link-local addresses.",
+        validation_alias=_also_read_as("webhook_allow_private"),
     )
     webhook_max_attempts: int = Field(
         default=5, ge=1, le=20, description="Delivery attempts per webhook event."
@@ -420,9 +422,9 @@ class Settings(BaseSettings):
         return self.webhook_secret or self._derived("parley-webhook")
 
     @property
-    def callback_allow_private(self) -> bool:
+    def callback_allow_private_hosts(self) -> bool:
         """Refresh callbacks may reach private hosts when data sources or webhooks may."""
-        return self.data_allow_private_hosts or self.webhook_allow_private
+        return self.data_allow_private_hosts or self.webhook_allow_private_hosts
 
     @cached_property
     def credentials_key(self) -> str:

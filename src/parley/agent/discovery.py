@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 
-from parley.agent.schema_context import SchemaContext, TableView
+from parley.agent.schema_context import SchemaContext
+from parley.data.table_view import TableView
 
 _SQL_START = re.compile(
     r"^\s*(?:--[^\n]*\n\s*|/\*.*?\*/\s*)*\(*\s*"

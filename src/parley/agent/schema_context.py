@@ -22,6 +22,7 @@ from parley.data.execute import ProjectCatalog, load_catalogs
 from parley.data.metadata import search_golden_sqls, search_tables
 from parley.data.projects import get_project
 from parley.data.sql_guard import CatalogScope, QueryRejected, TableName, catalog_names_used
+from parley.data.table_view import TableView
 from parley.store.data_models import DataCatalog, DataColumn, DataRelation, DataTable
 
 ALL_TABLES = 12  # projects with at most this many tables are shown whole
@@ -30,18 +31,6 @@ MAX_TABLES = 15
 GOLDEN_SQLS = 3
 SHOWN_VALUES = 15
 SHOWN_SAMPLES = 3
-
-
-@dataclass
-class TableView:
-    catalog: DataCatalog
-    table: DataTable
-    columns: list[DataColumn]
-    relations: list[DataRelation]
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.catalog.id, self.table.schema_name, self.table.table_name)
 
 
 @dataclass

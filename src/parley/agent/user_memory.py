@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -72,7 +73,7 @@ async def recall(
     observation_index: ObservationIndex,
     workspace_id: str,
     user_peer: str,
-    vector: object | None,
+    vector: np.ndarray | None,
 ) -> UserMemory:
     """What memory holds about the user (their own, global view), nearest to the question."""
     exists = await db.scalar(

@@ -126,7 +126,7 @@ def requires(scope: Scope) -> Any:
         async def public() -> Principal:
             return ANONYMOUS
 
-        public.auth_scope = scope  # type: ignore[attr-defined]
+        public.auth_scope = scope  # type: ignore[attr-defined]  # read by auth_scope_of
         return Depends(public)
 
     async def authorize(request: Request, principal: PrincipalDep, state: StateDep) -> Principal:
@@ -174,7 +174,7 @@ def requires(scope: Scope) -> Any:
                         return principal
         raise Forbidden(f"{principal.describe()} cannot reach this resource")
 
-    authorize.auth_scope = scope  # type: ignore[attr-defined]
+    authorize.auth_scope = scope  # type: ignore[attr-defined]  # read by auth_scope_of
     return Depends(authorize)
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from parley.auth.keys import Principal
 from parley.errors import InvalidInput, NotFound, Unauthorized
 from parley.store.data_models import ApiKey
+from parley.store.dml import execute_dml
 from parley.store.engine import Database
 from parley.ttl_cache import TtlCache
 
@@ -71,8 +72,8 @@ async def list_api_keys(*, db: AsyncSession, project_id: str) -> list[ApiKey]:
 
 async def delete_api_key(*, db: AsyncSession, project_id: str | None, key_id: str) -> None:
     where = ApiKey.project_id.is_(None) if project_id is None else ApiKey.project_id == project_id
-    result = await db.execute(delete(ApiKey).where(ApiKey.id == key_id, where))
-    if result.rowcount == 0:  # type: ignore[attr-defined]
+    result = await execute_dml(db, delete(ApiKey).where(ApiKey.id == key_id, where))
+    if result.rowcount == 0:
         raise NotFound(f"API key {key_id} not found")
 
 

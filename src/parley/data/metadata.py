@@ -24,6 +24,7 @@ from parley.store.data_models import (
     DataTable,
     GoldenSql,
 )
+from parley.store.dml import execute_dml
 
 MAX_TOP_K = 100
 
@@ -56,8 +57,7 @@ async def set_use_with_ai(
     stmt = update(DataTable).where(DataTable.catalog_id == catalog_id)
     if schema is not None:
         stmt = stmt.where(DataTable.schema_name == schema)
-    result = await db.execute(stmt.values(use_with_ai=value))
-    count = int(result.rowcount)  # type: ignore[attr-defined]
+    count = (await execute_dml(db, stmt.values(use_with_ai=value))).rowcount
     if schema is not None and count == 0:
         raise NotFound(f"Schema {schema} not found in catalog {catalog_id}")
     return count

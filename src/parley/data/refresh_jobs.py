@@ -51,18 +51,18 @@ class Callback:
     token: str | None
 
 
-def callback_check(*, allow_private: bool) -> TargetCheck:
+def callback_check(*, allow_private_hosts: bool) -> TargetCheck:
     """The memory webhooks' address rules, with messages about the callback URL."""
 
     async def check(url: str) -> None:
         try:
-            await check_target(url, allow_private=allow_private)
+            await check_target(url, allow_private_hosts=allow_private_hosts)
         except InvalidInput as err:
             raise InvalidInput(
                 err.detail.replace("webhook URL", "callbackURL")
                 .replace("webhook host", "callbackURL host")
                 .replace(
-                    "set PARLEY_WEBHOOK_ALLOW_PRIVATE=true",
+                    "set PARLEY_WEBHOOK_ALLOW_PRIVATE_HOSTS=true",
                     "set PARLEY_DATA_ALLOW_PRIVATE_HOSTS=true",
                 )
             ) from err

@@ -8,19 +8,19 @@ session is open during a model call, and a reply that does not fit its schema st
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from parley.data.catalog import TEXT_TYPES, get_table, list_columns
+from parley.data.catalog import TEXT_TYPES, get_catalog, get_table, list_columns
 from parley.data.metadata import project_metadata, update_table_metadata
+from parley.data.table_view import TableView
 from parley.errors import ParleyError
 from parley.llm.chat import ChatMessage, ChatModel, ModelError, UsageMeter
 from parley.llm.structured import complete_structured
 from parley.memory.usage import record_usage
-from parley.store.data_models import DataCatalog, DataColumn, DataRelation, DataTable
+from parley.store.data_models import DataColumn, DataRelation, DataTable
 from parley.store.engine import Database
 
 MAX_QUESTIONS = 20
@@ -54,20 +54,6 @@ class TableSemantics(BaseModel):
     columns: list[ColumnSemantics]
 
 
-@dataclass(frozen=True)
-class TableView:
-    """What the prompts and templates read of one table."""
-
-    catalog: str
-    table: DataTable
-    columns: list[DataColumn]
-    relations: list[DataRelation]
-
-    @property
-    def label(self) -> str:
-        return _words(self.table.table_name)
-
-
 def _words(name: str) -> str:
     return re.sub(r"[_\W]+", " ", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)).strip().lower()
 
@@ -89,7 +75,7 @@ def template_questions(tables: list[TableView], limit: int) -> list[str]:
     so that the first ones cover the project rather than one table."""
     per_table: list[list[str]] = []
     for view in tables:
-        name = view.label
+        name = _words(view.table.table_name)
         kinds: dict[str, list[DataColumn]] = {"category": [], "date": [], "number": []}
         for column in view.columns:
             kind = _kind(column)
@@ -109,9 +95,9 @@ def template_questions(tables: list[TableView], limit: int) -> list[str]:
                 found.append(f"What is the average {measure} of {name}?")
         if dates:
             found.append(f"How many {name} were there each month, by {_words(dates[0].name)}?")
-        if categories and len(categories[0].categorical_values or []) > 1:
-            value = categories[0].categorical_values[0]  # type: ignore[index]
-            found.append(f"How many {name} have {_words(categories[0].name)} {value}?")
+        values = (categories[0].categorical_values or []) if categories else []
+        if len(values) > 1:
+            found.append(f"How many {name} have {_words(categories[0].name)} {values[0]}?")
         for relation in view.relations[:1]:
             found.append(f"Which {_words(relation.target_table_name)} have the most {name}?")
         if numbers and len(numbers) > 1:
@@ -145,7 +131,7 @@ def _column_line(column: DataColumn, samples: int) -> str:
 
 def table_prompt(view: TableView, samples: int) -> str:
     table = view.table
-    lines = [f"Table {view.catalog}.{table.schema_name}.{table.table_name}"]
+    lines = [f"Table {view.catalog.name}.{table.schema_name}.{table.table_name}"]
     if table.row_count is not None:
         lines[0] += f" ({table.row_count} rows)"
     if table.description:
@@ -171,7 +157,7 @@ class Semantics:
                 db=db, project_id=project_id, catalog_id=None, schema=None
             )
         return [
-            TableView(catalog.name, table, columns, relations)
+            TableView(catalog, table, columns, relations)
             for catalog, entries in found
             for table, columns, relations in entries
             if table.use_with_ai
@@ -217,7 +203,7 @@ class Semantics:
             row = await get_table(
                 db=db, project_id=project_id, catalog_id=catalog_id, schema=schema, table=table
             )
-            catalog = await db.get(DataCatalog, catalog_id)
+            catalog = await get_catalog(db=db, project_id=project_id, catalog_id=catalog_id)
             columns = await list_columns(db=db, table_id=row.id)
             relations = list(
                 await db.scalars(
@@ -228,7 +214,7 @@ class Semantics:
                     )
                 )
             )
-        view = TableView(catalog.name if catalog else catalog_id, row, columns, relations)
+        view = TableView(catalog, row, columns, relations)
         prompt = [
             "Describe this table for an analyst who will write SQL over it: a short "
             "description of what one row is and what the table is for, and one short "

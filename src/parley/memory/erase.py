@@ -38,6 +38,7 @@ from parley.errors import NotFound
 from parley.memory.configuration import ReasoningDefaults
 from parley.memory.reasoning import DERIVE, enqueue_card_rebuild, summary_work
 from parley.store.chunks import chunks
+from parley.store.dml import execute_dml
 from parley.store.models import (
     Message,
     Observation,
@@ -364,14 +365,15 @@ async def _after_observations(
         gone = await _strip_premises(db, workspace_id, texts)
     if reasoning.cards_possible:
         for observer_id, observed_id in sorted(lost_explicit):
-            removed = await db.execute(
+            removed = await execute_dml(
+                db,
                 delete(PeerCard).where(
                     PeerCard.workspace_id == workspace_id,
                     PeerCard.observer_id == observer_id,
                     PeerCard.observed_id == observed_id,
-                )
+                ),
             )
-            if removed.rowcount:  # type: ignore[attr-defined]
+            if removed.rowcount:
                 erased.cards[card_ref(observer_id, observed_id)] = None
             if await db.get(Peer, (workspace_id, observer_id)) is not None:
                 await enqueue_card_rebuild(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -123,7 +124,7 @@ async def select_observations(
     observation_index: ObservationIndex,
     workspace_id: str,
     request: RepresentationRequest,
-    vector: object | None,
+    vector: np.ndarray | None,
     candidates: list[str] | None = None,
 ) -> Representation:
     """The representation within an open read transaction (the query already embedded).
@@ -138,7 +139,7 @@ async def select_observations(
         hits = await observation_index.nearest(
             db,
             pair,
-            vector,  # type: ignore[arg-type]
+            vector,
             request.search_top_k or limit,
             session_id=request.session_id,
             max_distance=request.search_max_distance,

@@ -157,6 +157,7 @@ class MessageSearch:
             elif isinstance(vector, np.ndarray):
                 query_vector = vector
             else:
+                # an awaitable: with no vector given, own_embedding is the one awaited
                 query_vector = await vector  # type: ignore[misc]
             if view is None:
                 async with self._database.read() as db:

@@ -7,7 +7,7 @@ import ipaddress
 import socket
 
 import httpx
-from sqlalchemy import CursorResult, delete, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.errors import Conflict, InvalidInput, NotFound
@@ -15,6 +15,7 @@ from parley.ids import new_public_id
 from parley.memory.pages import Page, paginate
 from parley.memory.webhook_delivery import endpoint_deliveries
 from parley.memory.workspaces import get_workspace
+from parley.store.dml import execute_dml
 from parley.store.models import WebhookEndpoint
 from parley.store.queue import drop_open_units
 
@@ -22,7 +23,7 @@ MAX_URL_LENGTH = 2048
 NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
 
 
-async def check_target(url: str, *, allow_private: bool) -> None:
+async def check_target(url: str, *, allow_private_hosts: bool) -> None:
     """Refuse URLs that are not http(s), or that reach private, loopback, link-local or other
     non-public addresses (every address the host resolves to), unless the operator allows it.
 
@@ -32,13 +33,13 @@ async def check_target(url: str, *, allow_private: bool) -> None:
     if len(url) > MAX_URL_LENGTH:
         raise InvalidInput(f"webhook URL is longer than {MAX_URL_LENGTH} characters")
     host, port = _host_and_port(url)
-    if allow_private:
+    if allow_private_hosts:
         return
     for address in await _resolve(host, port):
         if not _is_public(address):
             raise InvalidInput(
                 f"webhook URL {url} resolves to the non-public address {address}; "
-                "set PARLEY_WEBHOOK_ALLOW_PRIVATE=true to allow private targets"
+                "set PARLEY_WEBHOOK_ALLOW_PRIVATE_HOSTS=true to allow private targets"
             )
 
 
@@ -128,12 +129,12 @@ async def list_endpoints(
 
 async def delete_endpoint(*, db: AsyncSession, workspace_id: str, endpoint_id: str) -> None:
     """Delete the endpoint and the deliveries to it not made yet."""
-    result = await db.execute(
+    result = await execute_dml(
+        db,
         delete(WebhookEndpoint).where(
             WebhookEndpoint.workspace_id == workspace_id, WebhookEndpoint.id == endpoint_id
-        )
+        ),
     )
-    assert isinstance(result, CursorResult)  # a DELETE's result (Session.execute says Result)
     if result.rowcount == 0:
         raise NotFound(f"Webhook endpoint {endpoint_id} not found in workspace {workspace_id}")
     await drop_open_units(db, workspace_id, endpoint_deliveries(workspace_id, endpoint_id))

@@ -19,7 +19,10 @@ async def ensure_embedding_model(db: AsyncSession, *, name: str, dimensions: int
     of different models cannot be compared (re-embedding is a deliberate migration)."""
     wanted: dict[str, Any] = {"name": name, "dimensions": dimensions}
     await insert_missing(db, Meta, [{"key": EMBEDDING_MODEL, "value": wanted}])
-    stored = (await db.get(Meta, EMBEDDING_MODEL)).value  # type: ignore[union-attr]
+    row = await db.get(Meta, EMBEDDING_MODEL)
+    if row is None:  # inserted just above, in this transaction
+        raise RuntimeError(f"meta row {EMBEDDING_MODEL!r} is missing after its insert")
+    stored = row.value
     if stored != wanted:
         raise SettingsError(
             f"this database was built with the embedding model {stored.get('name')} "

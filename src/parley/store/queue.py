@@ -47,6 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter
 
 from parley.ids import new_public_id
+from parley.store.dml import execute_dml
 from parley.store.engine import Database
 from parley.store.models import Session, WorkItem, Workspace, WorkUnitLease, utcnow
 from parley.store.upsert import conflict_insert
@@ -310,15 +311,16 @@ class WorkQueue:
     async def hold(self, db: AsyncSession, claim: Claim) -> None:
         """Inside a write transaction: check that the lease is still this claim's and lock it
         until the transaction ends, so no one can take it over while results are written."""
-        result = await db.execute(
+        result = await execute_dml(
+            db,
             update(LEASES)
             .where(
                 WorkUnitLease.work_unit_key == claim.work_unit_key,
                 WorkUnitLease.holder == claim.holder,
             )
-            .values(expires_at=self._lease_end())
+            .values(expires_at=self._lease_end()),
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if result.rowcount != 1:
             raise LeaseLost(f"lease on {claim.work_unit_key!r} was taken over")
 
     async def gone(self, db: AsyncSession, claim: Claim) -> bool:
@@ -429,10 +431,11 @@ class WorkQueue:
 async def prune(db: AsyncSession, *, finished_before: datetime) -> int:
     """Forget finished work (done, or failed and seen) older than `finished_before`, and
     expired leases whose units have nothing open. Returns the items deleted."""
-    result = await db.execute(
+    result = await execute_dml(
+        db,
         delete(ITEMS).where(
             WorkItem.status.in_((DONE, FAILED)), WorkItem.finished_at < finished_before
-        )
+        ),
     )
     open_units = select(WorkItem.work_unit_key).where(WorkItem.status.in_(OPEN))
     await db.execute(
@@ -440,7 +443,7 @@ async def prune(db: AsyncSession, *, finished_before: datetime) -> int:
             WorkUnitLease.expires_at < utcnow(), WorkUnitLease.work_unit_key.not_in(open_units)
         )
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return result.rowcount
 
 
 async def workspace_has_open_work(
@@ -460,14 +463,15 @@ async def drop_open_units(db: AsyncSession, workspace_id: str, key_prefix: str) 
     """Inside the caller's transaction: delete the workspace's open items of every unit whose
     key starts with `key_prefix` (the deliveries to a webhook endpoint being deleted). A worker
     running one finds it gone and drops its result. Returns the items deleted."""
-    result = await db.execute(
+    result = await execute_dml(
+        db,
         delete(ITEMS).where(
             WorkItem.workspace_id == workspace_id,
             WorkItem.work_unit_key.startswith(key_prefix, autoescape=True),
             WorkItem.status.in_(OPEN),
-        )
+        ),
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return result.rowcount
 
 
 @functools.cache

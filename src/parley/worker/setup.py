@@ -161,7 +161,8 @@ def build_worker(
             signing_key=settings.webhook_signing_key,
             courier=courier,
             check_target=partial(
-                webhook_endpoints.check_target, allow_private=settings.webhook_allow_private
+                webhook_endpoints.check_target,
+                allow_private_hosts=settings.webhook_allow_private_hosts,
             ),
             retry=retry,
             on_outcome=on_webhook_outcome,
@@ -170,7 +171,7 @@ def build_worker(
         REFRESH_CALLBACK: callback_task(
             box=data.box,
             courier=courier,
-            check_target=callback_check(allow_private=settings.callback_allow_private),
+            check_target=callback_check(allow_private_hosts=settings.callback_allow_private_hosts),
             retry=retry,
         ),
     }

@@ -56,7 +56,9 @@ async def get_or_create_webhook_endpoint(
     _: WorkspaceAccess,
 ) -> dict[str, Any]:
     try:
-        await service.check_target(body.url, allow_private=state.settings.webhook_allow_private)
+        await service.check_target(
+            body.url, allow_private_hosts=state.settings.webhook_allow_private_hosts
+        )
     except InvalidInput as err:
         raise url_refused(body.url, err.detail) from err
     row = await service.get_or_create_endpoint(

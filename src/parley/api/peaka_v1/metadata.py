@@ -102,7 +102,9 @@ async def refresh_metadata(
             project_id=project_id,
             catalog_id=catalog_id,
             callback=Callback(body.callbackURL, body.callbackToken),
-            check_callback=callback_check(allow_private=state.settings.callback_allow_private),
+            check_callback=callback_check(
+                allow_private_hosts=state.settings.callback_allow_private_hosts
+            ),
         )
         if state.worker is not None:
             background.add_task(state.worker.notify)

@@ -216,7 +216,7 @@ class ResultBuilder:
                 self._untyped.remove(i)
         if not self._untyped:  # all known now: the exact overhead from here on
             self._overhead = self.caps.layout.overhead(
-                list(zip(self.names, self.types, strict=True))  # type: ignore[arg-type]
+                [(n, t or "unknown") for n, t in zip(self.names, self.types, strict=True)]
             )
 
     def _cell(self, value: Any) -> tuple[Any, int]:
