@@ -41,6 +41,11 @@ class Rule:
     delay_s: float = 0.0
     break_stream_after: int | None = None  # pieces sent before the connection drops
     error: str = ""  # the error message of a non-200 answer
+    # an OpenAI reply that asks for tools: [{"name": ..., "arguments": {...} or a JSON string}]
+    tool_calls: list[dict[str, Any]] | Callable[[dict[str, Any]], list[dict[str, Any]]] | None = (
+        None
+    )
+    with_tools: bool | None = None  # match only requests that offer tools (True) or not (False)
 
 
 @dataclass
@@ -64,8 +69,11 @@ class FakeOpenAI:
     def prompts(self) -> list[str]:
         return [prompt_text(body) for body in self.chat_requests()]
 
-    def _pick(self, text: str) -> Rule | None:
+    def _pick(self, text: str, body: dict[str, Any] | None = None) -> Rule | None:
+        offers_tools = bool((body or {}).get("tools"))
         for rule in self.rules:
+            if rule.with_tools is not None and rule.with_tools != offers_tools:
+                continue
             if rule.match in text and (rule.times is None or rule.times > 0):
                 if rule.times is not None:
                     rule.times -= 1
@@ -101,7 +109,7 @@ def fake_openai(dims: int = 64) -> Iterator[FakeOpenAI]:
                 self._embeddings(body)
             elif self.path in ("/v1/chat/completions", "/v1/messages"):
                 with lock:
-                    rule = state._pick(prompt_text(body))
+                    rule = state._pick(prompt_text(body), body)
                 self._chat(body, rule)
             else:
                 self._json(404, {"error": {"message": f"no route {self.path}"}})
@@ -146,6 +154,9 @@ def fake_openai(dims: int = 64) -> Iterator[FakeOpenAI]:
                 self._sse(events, rule.break_stream_after)
             elif anthropic:
                 self._json(200, _anthropic_reply(body, text))
+            elif rule.tool_calls is not None:
+                calls = rule.tool_calls(body) if callable(rule.tool_calls) else rule.tool_calls
+                self._json(200, _openai_tool_reply(body, text, calls))
             else:
                 cut = body.get("max_tokens", 1 << 30) < state.truncate_below
                 self._json(200, _openai_reply(body, text, "length" if cut else "stop"))
@@ -214,6 +225,30 @@ def _openai_reply(body: dict[str, Any], text: str, finish: str = "stop") -> dict
             "total_tokens": prompt + _tokens(text),
         },
     }
+
+
+def _openai_tool_reply(
+    body: dict[str, Any], text: str, calls: list[dict[str, Any]]
+) -> dict[str, Any]:
+    reply = _openai_reply(body, text, "tool_calls")
+    reply["choices"][0]["message"] = {
+        "role": "assistant",
+        "content": text or None,
+        "tool_calls": [
+            {
+                "id": f"call_{index}",
+                "type": "function",
+                "function": {
+                    "name": call["name"],
+                    "arguments": call["arguments"]
+                    if isinstance(call["arguments"], str)
+                    else json.dumps(call["arguments"]),
+                },
+            }
+            for index, call in enumerate(calls)
+        ],
+    }
+    return reply
 
 
 def _pieces(text: str, size: int = 7) -> list[str]:
