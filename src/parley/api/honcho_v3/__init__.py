@@ -4,11 +4,11 @@ workspace written through one family reads the same through the other."""
 from fastapi import APIRouter
 
 from parley.api.errors import COMMON_ERRORS, detail_errors
-from parley.api.honcho_v3 import messages, peers, sessions, workspaces
+from parley.api.honcho_v3 import chat, messages, peers, sessions, workspaces
 
 
 def build_router() -> APIRouter:
     router = APIRouter(prefix="/v3", responses=detail_errors(*COMMON_ERRORS))
-    for module in (workspaces, peers, sessions, messages):
+    for module in (workspaces, peers, sessions, messages, chat):
         router.include_router(module.router)
     return router
