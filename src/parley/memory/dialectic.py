@@ -213,23 +213,22 @@ class Dialectic:
         level = LEVELS[request.reasoning_level] if request.reasoning_level else None
         return (level.max_tokens if level else None) or MAX_ANSWER_TOKENS
 
-    async def _agentic(
+    async def _tool_rounds(
         self,
         workspace_id: str,
         request: ChatRequest,
         memory: Memory,
-        level: Level,
+        prompt: list[ChatMessage],
         meter: UsageMeter,
-        *,
-        final: bool,
     ) -> tuple[list[ChatMessage], str | None]:
-        """The tool rounds. Returns the prompt of the call without tools still to make and the
-        answer, if the model gave one (`final`: it is the answer, no call is left to make).
-        A model whose server refuses tools answers the plain prompt instead."""
-        assert self._model is not None
-        services = MemoryServices(
-            self._database, self._embedder, self._observation_index, self._search
-        )
+        """The tool rounds of the request's level. Returns the prompt of the call without
+        tools that answers when the rounds gave no answer (cut off at the bound; or streamed,
+        where the answer is asked for again, as Honcho streams only its last call), and the
+        answer a round gave, if any. Without a level, for a model that takes no tools or whose
+        server refuses them: the prompt as it came, and no answer."""
+        level = self._level(request)
+        if level is None or self._model is None:
+            return prompt, None
         scope = MemoryScope(
             workspace_id=workspace_id,
             observer=request.observer,
@@ -238,7 +237,9 @@ class Dialectic:
             sessions=memory.sessions,
             allowed=request.allowed_sessions,
         )
-        prompt = chat_prompt(request, memory)
+        services = MemoryServices(
+            self._database, self._embedder, self._observation_index, self._search
+        )
         try:
             loop = await run_tools(
                 self._model,
@@ -250,11 +251,7 @@ class Dialectic:
             )
         except ToolsUnsupported:
             return prompt, None
-        if loop.answer is not None and final:
-            return [], loop.answer
-        # cut off at the bound, or streamed: the answer is one more call, without tools (a
-        # streamed answer is asked for again, as Honcho streams only its final call)
-        return flatten(loop.conversation), None
+        return flatten(loop.conversation), loop.answer
 
     async def answer(self, workspace_id: str, request: ChatRequest) -> str:
         memory = await self.recall(workspace_id, request)
@@ -262,13 +259,11 @@ class Dialectic:
             return retrieval_only_answer(request, memory)
         meter = UsageMeter()
         try:
-            prompt = chat_prompt(request, memory)
-            if (level := self._level(request)) is not None:
-                prompt, answer = await self._agentic(
-                    workspace_id, request, memory, level, meter, final=True
-                )
-                if answer is not None:
-                    return answer
+            prompt, answer = await self._tool_rounds(
+                workspace_id, request, memory, chat_prompt(request, memory), meter
+            )
+            if answer is not None:
+                return answer
             reply = await self._model.complete(
                 prompt, meter=meter, max_tokens=self._max_tokens(request)
             )
@@ -279,21 +274,21 @@ class Dialectic:
         return reply.text
 
     async def stream(self, workspace_id: str, request: ChatRequest) -> AsyncIterator[str]:
-        """Retrieval (and, agentically, the tool rounds) happen before the first piece, so
-        their errors are HTTP errors."""
+        """Retrieval (and the tool rounds) happen before the first piece, so their errors are
+        HTTP errors."""
         memory = await self.recall(workspace_id, request)
         if self._model is None:
             return self._retrieved_pieces(request, memory)
         meter = UsageMeter()
-        prompt = chat_prompt(request, memory)
-        if (level := self._level(request)) is not None:
-            try:
-                prompt, _ = await self._agentic(
-                    workspace_id, request, memory, level, meter, final=False
-                )
-            except ModelError as err:
-                await self._record(workspace_id, meter)
+        try:
+            prompt, _ = await self._tool_rounds(
+                workspace_id, request, memory, chat_prompt(request, memory), meter
+            )
+        except BaseException as err:  # the rounds' usage is recorded, whatever ended them
+            await asyncio.shield(self._record(workspace_id, meter))
+            if isinstance(err, ModelError):
                 raise UpstreamFailed(f"the dialectic model failed: {err}") from err
+            raise
         return self._pieces(workspace_id, request, prompt, meter)
 
     async def _retrieved_pieces(self, request: ChatRequest, memory: Memory) -> AsyncIterator[str]:
