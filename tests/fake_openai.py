@@ -152,11 +152,12 @@ def fake_openai(dims: int = 64) -> Iterator[FakeOpenAI]:
             if body.get("stream"):
                 events = _anthropic_stream(body, text) if anthropic else _openai_stream(body, text)
                 self._sse(events, rule.break_stream_after)
-            elif anthropic:
-                self._json(200, _anthropic_reply(body, text))
             elif rule.tool_calls is not None:
                 calls = rule.tool_calls(body) if callable(rule.tool_calls) else rule.tool_calls
-                self._json(200, _openai_tool_reply(body, text, calls))
+                reply = _anthropic_tool_reply if anthropic else _openai_tool_reply
+                self._json(200, reply(body, text, calls))
+            elif anthropic:
+                self._json(200, _anthropic_reply(body, text))
             else:
                 cut = body.get("max_tokens", 1 << 30) < state.truncate_below
                 self._json(200, _openai_reply(body, text, "length" if cut else "stop"))
@@ -279,7 +280,7 @@ def _openai_stream(body: dict[str, Any], text: str) -> list[str]:
 
 
 def _anthropic_reply(body: dict[str, Any], text: str) -> dict[str, Any]:
-    if body.get("tools"):
+    if (body.get("tool_choice") or {}).get("type") == "tool":  # structured output
         content = [
             {
                 "type": "tool_use",
@@ -300,6 +301,25 @@ def _anthropic_reply(body: dict[str, Any], text: str) -> dict[str, Any]:
         "stop_sequence": None,
         "usage": {"input_tokens": _tokens(prompt_text(body)), "output_tokens": _tokens(text)},
     }
+
+
+def _anthropic_tool_reply(
+    body: dict[str, Any], text: str, calls: list[dict[str, Any]]
+) -> dict[str, Any]:
+    reply = _anthropic_reply(body, text)
+    reply["content"] = ([{"type": "text", "text": text}] if text else []) + [
+        {
+            "type": "tool_use",
+            "id": f"toolu_{index}",
+            "name": call["name"],
+            "input": json.loads(call["arguments"])
+            if isinstance(call["arguments"], str)
+            else call["arguments"],
+        }
+        for index, call in enumerate(calls)
+    ]
+    reply["stop_reason"] = "tool_use"
+    return reply
 
 
 def _anthropic_stream(body: dict[str, Any], text: str) -> list[str]:

@@ -379,6 +379,72 @@ def test_without_a_model_chat_answers_from_retrieval(
     assert model.chat_requests() == []
 
 
+@pytest.fixture
+def claude(model: FakeOpenAI, database_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    anthropic = {
+        "llm_base_url": model.base_url.removesuffix("/v1"),
+        "llm_model": "claude-fake",
+        "llm_api_key": "k",
+        "llm_max_retries": 0,
+    }
+    settings = make_settings(database_url, tmp_path / "data", **embeddings_only(model), **anthropic)
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def test_an_anthropic_model_calls_the_tools_too(claude: TestClient, model: FakeOpenAI) -> None:
+    store_memory(claude)
+    calls = [
+        {"name": "get_peer_card", "arguments": {}},
+        {"name": "search_memory", "arguments": {}},
+    ]
+    model.script(QUESTION, "Let me look.", tool_calls=calls, times=1, with_tools=True)
+    model.script(QUESTION, "A beekeeper.", with_tools=True)
+    model.script(QUESTION, "A beekeeper, streamed.", with_tools=False)
+    assert claude.post(CHAT, json={"query": "Who?"}).json() == {"content": "A beekeeper."}
+    first, second = model.chat_requests()
+    assert first["tool_choice"] == {"type": "auto"}
+    assert [t["name"] for t in first["tools"]] == ALL_TOOLS
+    assert second["messages"][1:] == [
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "Let me look."},
+                {"type": "tool_use", "id": "toolu_0", "name": "get_peer_card", "input": {}},
+                {"type": "tool_use", "id": "toolu_1", "name": "search_memory", "input": {}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_0",
+                    "content": "- Beekeeper",
+                    "is_error": False,
+                },
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_1",
+                    "content": "Error: query is required (a non-empty string)",
+                    "is_error": True,
+                },
+            ],
+        },
+    ]
+    streamed = claude.post(
+        CHAT, json={"query": "Who?", "stream": True, "reasoning_level": "minimal"}
+    )
+    assert streamed.text == sse("A beekeeper, streamed.")
+    # its one round answered; the answer is asked for again, streamed, over the same prompt
+    round_, last = model.chat_requests()[2:]
+    assert round_["messages"] == first["messages"] and "tools" in round_
+    assert last["stream"] is True and "tools" not in last
+    assert last["messages"] == [
+        {"role": "user", "content": first["messages"][0]["content"][0]["text"]}
+    ]
+
+
 def test_filters_keep_recall_to_the_allowed_sessions(memory: TestClient, model: FakeOpenAI) -> None:
     calls = [
         {"name": "search_memory", "arguments": {"query": "bees chess"}},

@@ -1,4 +1,4 @@
-"""One interface for chat models: complete, stream, and structured output.
+"""One interface for chat models: complete, stream, structured output and tool calls.
 
 A provider (OpenAI-compatible, Anthropic, in-process llama.cpp) only speaks to its model. A
 `ChatModel` wraps one provider for one role (deriver, summary, dialectic): it bounds the calls in

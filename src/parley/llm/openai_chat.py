@@ -15,7 +15,15 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from parley.llm.chat import ChatMessage, Completion, ModelError, StreamUsage
-from parley.llm.tools import Step, Tool, ToolCall, ToolCalls, ToolReply, ToolsUnsupported
+from parley.llm.tools import (
+    Step,
+    Tool,
+    ToolCall,
+    ToolCalls,
+    ToolReply,
+    ToolsUnsupported,
+    refuses_tools,
+)
 
 FORMAT_MODES = ("json_schema", "json_object", "prompt")
 
@@ -63,7 +71,7 @@ class OpenAIChat:
                 options={"security": {"bearer_auth": True}},
             )
         except openai.BadRequestError as err:
-            if _about_tools(err):
+            if refuses_tools(str(err)):
                 self.takes_tools = False  # this server does not take tools: never again
                 raise ToolsUnsupported(f"{self.model}: {err}") from err
             raise ModelError(f"{self.model}: {err}") from err
@@ -186,13 +194,6 @@ def _about_format(err: openai.BadRequestError) -> bool:
     """Whether a 400 complains about the response format (not, say, the context length)."""
     text = str(err).lower()
     return any(word in text for word in ("response_format", "json_schema", "json_object", "schema"))
-
-
-def _about_tools(err: openai.BadRequestError) -> bool:
-    """Whether a 400 refuses the tools (not, say, the context length)."""
-    text = str(err).lower()
-    words = ("tools", "tool_choice", "tool calls", "tool use", "function calling")
-    return any(word in text for word in words)
 
 
 def _wire(messages: list[ChatMessage]) -> list[Any]:

@@ -1,9 +1,10 @@
 """Tool calls: a model that may ask for tools, in a bounded loop.
 
-A provider that can send tools to its model has `complete_tools` (the OpenAI-compatible one);
-one that cannot (llama.cpp in-process, a server that refuses `tools`) answers through the plain
-calls instead, and `ChatModel.takes_tools` says which. The loop (`run_tools`) is the one place
-that drives tool calls for any feature (the v3 dialectic first):
+A provider that can send tools to its model has `complete_tools` (the OpenAI-compatible and
+the Anthropic ones); one that cannot (llama.cpp in-process, a server that refuses `tools`)
+answers through the plain calls instead, and `ChatModel.takes_tools` says which. The loop
+(`run_tools`) is the one place that drives tool calls for any feature (the v3 dialectic
+first):
 
 - each round, one model call with the tools; the tools it asks for run one after another, and
   their results (or, for a tool that fails, `Error: ...`) go back to it as tool results;
@@ -40,6 +41,13 @@ BOUND_REACHED = (
 
 class ToolsUnsupported(ModelError):
     """The model's server refused a request with tools: the caller answers without them."""
+
+
+def refuses_tools(error: str) -> bool:
+    """Whether a server's 400 refuses the tools (not, say, the context length)."""
+    text = error.lower()
+    words = ("tools", "tool_choice", "tool calls", "tool use", "function calling")
+    return any(word in text for word in words)
 
 
 class ToolFailed(Exception):
