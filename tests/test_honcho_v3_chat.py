@@ -225,6 +225,24 @@ def test_a_failing_tool_is_fed_back_to_the_model(memory: TestClient, model: Fake
     ]
 
 
+def test_a_round_runs_at_most_eight_calls_and_cuts_long_results(
+    memory: TestClient, model: FakeOpenAI
+) -> None:
+    long = "bees " * 2000
+    post(memory, "/sessions/s1/messages/", {"messages": [{"peer_id": "alice", "content": long}]})
+    calls = [{"name": "search_messages", "arguments": {"query": "bees bees", "limit": 1}}]
+    calls += [{"name": "get_peer_card", "arguments": {}}] * 9
+    model.script(QUESTION, "", tool_calls=calls, times=1, with_tools=True)
+    model.script(QUESTION, "Bees.", with_tools=True)
+    assert memory.post(CHAT, json={"query": "Hobbies?"}).json() == {"content": "Bees."}
+    results = tool_messages(model.chat_requests()[1])
+    found = "- (" + today() + ", session s1) alice: " + long
+    assert results[0] == ("call_0", found[:8000] + "\n... (cut: the result was longer)")
+    assert results[1:8] == [(f"call_{i}", "- Beekeeper") for i in range(1, 8)]
+    too_many = "Error: at most 8 tool calls run in one round"
+    assert results[8:] == [("call_8", too_many), ("call_9", too_many)]
+
+
 @pytest.mark.parametrize("level", list(ROUNDS))
 def test_a_model_that_never_stops_calling_tools_is_cut_off(
     memory: TestClient, model: FakeOpenAI, level: str

@@ -8,6 +8,8 @@ first):
 
 - each round, one model call with the tools; the tools it asks for run one after another, and
   their results (or, for a tool that fails, `Error: ...`) go back to it as tool results;
+- at most CALLS_PER_ROUND calls of a round run (the others get an error result), and a
+  result is cut at RESULT_CHARS characters;
 - a reply without tool calls is the answer (an empty one is nudged once, as Honcho does);
 - after `rounds` rounds of calls the model is told to answer with what it has, and the caller
   makes that last call without tools, so a model that never stops calling tools is cut off,
@@ -28,6 +30,9 @@ from typing import Any, Protocol
 from parley.llm.chat import ChatMessage, ModelError, UsageMeter
 
 log = logging.getLogger("parley.llm")
+
+CALLS_PER_ROUND = 8  # the calls of one round that run; the rest are answered with an error
+RESULT_CHARS = 8000  # a tool's result is cut here, so rounds cannot flood the context
 
 EMPTY_NUDGE = (
     "Your last response was empty. Provide a concise answer to the original query using the "
@@ -140,6 +145,8 @@ async def run_tool(tools: dict[str, Tool], call: ToolCall) -> ToolResult:
         if not isinstance(arguments, dict):
             raise ToolFailed("the arguments must be a JSON object")
         content = await tool.run(arguments)
+        if len(content) > RESULT_CHARS:
+            content = content[:RESULT_CHARS] + "\n... (cut: the result was longer)"
     except Exception as err:  # any failure is the model's to read, never the request's
         log.info("tool %s failed: %s", call.name, err)
         return ToolResult(call.id, call.name, f"Error: {err}", is_error=True)
@@ -155,8 +162,8 @@ async def run_tools(
     meter: UsageMeter,
     max_tokens: int,
 ) -> ToolLoop:
-    """At most `rounds` model calls with tools (rounds >= 1). Raises ToolsUnsupported when the
-    first call is refused for its tools, before anything else happened."""
+    """At most `rounds` model calls with tools (rounds >= 1). Raises ToolsUnsupported when a
+    call is refused for its tools (the caller answers without them)."""
     by_name = {tool.name: tool for tool in tools}
     loop = ToolLoop(conversation=list(conversation), answer=None)
     nudged = False
@@ -173,8 +180,12 @@ async def run_tools(
             loop.answer = reply.text
             return loop
         loop.conversation.append(ToolCalls(reply.text, reply.calls))
-        for call in reply.calls:
-            result = await run_tool(by_name, call)
+        for index, call in enumerate(reply.calls):
+            if index < CALLS_PER_ROUND:
+                result = await run_tool(by_name, call)
+            else:
+                error = f"Error: at most {CALLS_PER_ROUND} tool calls run in one round"
+                result = ToolResult(call.id, call.name, error, is_error=True)
             loop.tool_calls.append(result)
             loop.conversation.append(result)
     log.info("tool loop cut off after %d rounds", rounds)
