@@ -526,6 +526,13 @@ def test_bad_input_is_a_422_in_v3s_shape(memory: TestClient, model: FakeOpenAI) 
     assert model.chat_requests() == []
 
 
+def test_nul_is_dropped_from_the_query(memory: TestClient, model: FakeOpenAI) -> None:
+    model.script("Question: Hobbies?", "Bees.")
+    assert memory.post(CHAT, json={"query": "Hob\u0000bies?"}).json() == {"content": "Bees."}
+    refused = memory.post(f"/v2/workspaces/{W}/peers/alice/chat", json={"query": "Hob\u0000bies?"})
+    assert refused.status_code == 422  # /v2 refuses it
+
+
 def test_an_unknown_target_or_session_is_a_404(memory: TestClient, model: FakeOpenAI) -> None:
     for body, message in (
         ({"query": "x", "target": "nobody"}, "Peer nobody not found in workspace w"),

@@ -18,16 +18,17 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel, Field
 
 from parley.api.access import check_named_session
 from parley.api.deps import Name, PeerAccess, StateDep
 from parley.api.errors import detail_errors
 from parley.api.honcho_v2.dialectic import DialecticOptions
+from parley.api.storable import Storable
 from parley.errors import InvalidInput
 from parley.memory.dialectic import ChatRequest
 from parley.memory.dialectic_tools import ReasoningLevel
@@ -41,7 +42,14 @@ router = APIRouter(prefix="/workspaces/{workspace_id}/peers", tags=["peers"])
 MAX_ALLOWED_SESSIONS = 100  # Honcho's MAX_SESSION_ALLOWLIST_ENTRIES
 
 
+def _without_nul(query: str) -> str:
+    return query.replace("\x00", "")  # Honcho 3 drops NUL from the query, /v2 refuses it
+
+
 class V3DialecticOptions(DialecticOptions):
+    query: Annotated[
+        str, Field(min_length=1, max_length=10_000), AfterValidator(_without_nul), Storable
+    ]
     filters: dict[str, Any] | None = None
     reasoning_level: ReasoningLevel = "low"
     response_format: dict[str, Any] | None = None
