@@ -518,12 +518,50 @@ def test_bad_input_is_a_422_in_v3s_shape(memory: TestClient, model: FakeOpenAI) 
     assert (
         detail(memory.post(CHAT, json=both)) == "session_id must be included in filters.session_id"
     )
-    shaped = {"query": "x", "response_format": {"type": "object"}}
-    assert (
-        detail(memory.post(CHAT, json=shaped))
-        == "response_format is not supported by Parley's chat yet"
-    )
+    for schema, message in (
+        ({"type": "array"}, "root schema must have type 'object'"),
+        ({"type": "object", "properties": {"a": {"allOf": []}}}, "a: 'allOf' is not supported"),
+        ({"type": "object", "properties": {"a": {"type": "date"}}}, "a: unknown type 'date'"),
+        ({"$ref": "#/$defs/A", "$defs": {"A": {"$ref": "#/$defs/A"}}}, "recursive $ref: A -> A"),
+    ):
+        shaped = {"query": "x", "response_format": schema}
+        assert detail(memory.post(CHAT, json=shaped)) == f"Invalid response_format: {message}"
     assert model.chat_requests() == []
+
+
+SHAPE = {
+    "type": "object",
+    "properties": {
+        "hobbies": {"type": "array", "items": {"type": "string"}},
+        "pet": {"anyOf": [{"$ref": "#/$defs/Pet"}, {"type": "null"}], "default": None},
+    },
+    "required": ["hobbies"],
+    "$defs": {"Pet": {"type": "object", "properties": {"name": {"type": "string"}}}},
+}
+
+
+def test_response_format_shapes_the_answer(memory: TestClient, model: FakeOpenAI) -> None:
+    calls = [{"name": "get_peer_card", "arguments": {}}]
+    model.script(QUESTION, "", tool_calls=calls, times=1, with_tools=True)
+    model.script(QUESTION, "Bees.", with_tools=True)  # the rounds' answer, not shaped
+    model.script("matches this JSON schema", '```json\n{"hobbies": ["bees"], "extra": 1,}\n```')
+    body = {"query": "Hobbies?", "response_format": SHAPE}
+    assert memory.post(CHAT, json=body).json() == {"content": '{"hobbies":["bees"],"pet":null}'}
+    *rounds, shaped = model.chat_requests()
+    assert len(rounds) == 2 and all("tools" in r for r in rounds) and "tools" not in shaped
+    assert shaped["response_format"]["type"] == "json_schema"
+    assert "Result of get_peer_card:\n- Beekeeper" in shaped["messages"][-2]["content"]
+    # streamed: the text as the model writes it, asked for with the schema
+    streamed = memory.post(CHAT, json=body | {"stream": True, "reasoning_level": "minimal"})
+    assert streamed.text == sse('```json\n{"hobbies": ["bees"], "extra": 1,}\n```')
+
+
+def test_response_format_needs_a_model(no_model: TestClient) -> None:
+    store_memory(no_model)
+    for stream in (False, True):
+        body = {"query": "Hobbies?", "response_format": SHAPE, "stream": stream}
+        message = detail(no_model.post(CHAT, json=body))
+        assert message.startswith("response_format needs a language model: set PARLEY_LLM_MODEL")
 
 
 def test_nul_is_dropped_from_the_query(memory: TestClient, model: FakeOpenAI) -> None:
@@ -552,6 +590,7 @@ def test_an_unknown_target_or_session_is_a_404(memory: TestClient, model: FakeOp
 SDK = r"""
 import json, sys
 from honcho import Honcho
+from pydantic import BaseModel
 
 client = Honcho(base_url=sys.argv[1], workspace_id="w", max_retries=0)
 alice = client.peer("alice")
@@ -561,7 +600,14 @@ session.add_messages([alice.message("I keep bees on my roof.")])
 answer = alice.chat("Hobbies?", reasoning_level="high")
 streamed = list(alice.chat_stream("Hobbies?", session=session, reasoning_level="minimal"))
 scoped = alice.chat("Hobbies?", sessions=["s1"])
-print(json.dumps({"answer": answer, "streamed": streamed, "scoped": scoped}))
+
+class Hobbies(BaseModel):
+    hobbies: list[str]
+
+shaped = alice.chat("Hobbies?", response_format=Hobbies)
+print(json.dumps({
+    "answer": answer, "streamed": streamed, "scoped": scoped, "shaped": shaped.model_dump()
+}))
 """
 
 
@@ -599,12 +645,14 @@ def served_with_model(tmp_path: Path, model: FakeOpenAI) -> Iterator[str]:
 
 def test_honcho_ai_2_7_chats_and_streams(served_with_model: str, model: FakeOpenAI) -> None:
     search = [{"name": "search_messages", "arguments": {"query": "bees"}}]
+    model.script("matches this JSON schema", '{"hobbies": ["bees"]}', with_tools=False)
     model.script(QUESTION, "", tool_calls=search, times=1, with_tools=True)
     model.script(QUESTION, "She keeps bees.")
     assert run_honcho_v3(SDK, served_with_model) == {
         "answer": "She keeps bees.",
         "streamed": ["She kee", "ps bees", "."],
         "scoped": "She keeps bees.",
+        "shaped": {"hobbies": ["bees"]},
     }
     bodies = [r for r in model.chat_requests()]
     assert [("tools" in r, bool(r.get("stream"))) for r in bodies] == [
@@ -613,6 +661,8 @@ def test_honcho_ai_2_7_chats_and_streams(served_with_model: str, model: FakeOpen
         (True, False),  # minimal, streamed: its one round
         (False, True),  # ... and the answer, streamed
         (True, False),  # low, scoped to s1
+        (True, False),  # low, shaped: its round
+        (False, False),  # ... and the answer in the schema's shape
     ]
     assert tool_messages(bodies[1]) == [
         ("call_0", "- (" + today() + ", session s1) alice: I keep bees on my roof.")

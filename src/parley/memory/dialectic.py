@@ -28,12 +28,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
+from pydantic import BaseModel
 from sqlalchemy import select
 
 from parley.aio import concurrently
-from parley.errors import UpstreamFailed
+from parley.errors import InvalidInput, UpstreamFailed
 from parley.llm.chat import ChatMessage, ChatModel, ModelError, UsageMeter
 from parley.llm.embeddings import Embedder
+from parley.llm.structured import complete_structured, schema_instruction
 from parley.llm.tools import ToolsUnsupported, flatten, run_tools
 from parley.memory import peer_cards, summaries
 from parley.memory.context import newest_messages, observation_text
@@ -72,6 +74,7 @@ class ChatRequest:
     session_id: str | None = None
     reasoning_level: ReasoningLevel | None = None  # None: /v2's chat, one call without tools
     allowed_sessions: tuple[str, ...] | None = None  # v3's filters: recall only from these
+    response_model: type[BaseModel] | None = None  # v3's response_format: the answer's shape
 
 
 @dataclass
@@ -253,7 +256,17 @@ class Dialectic:
             return prompt, None
         return flatten(loop.conversation), loop.answer
 
+    def _check_shape(self, request: ChatRequest) -> None:
+        if request.response_model is not None and self._model is None:
+            raise InvalidInput(
+                "response_format needs a language model: set PARLEY_LLM_MODEL (or "
+                "PARLEY_DIALECTIC_MODEL) to answer in a given shape"
+            )
+
     async def answer(self, workspace_id: str, request: ChatRequest) -> str:
+        """The answer; with a `response_model`, its JSON (asked for after the tool rounds, in
+        a call of its own that is validated, repaired or asked again)."""
+        self._check_shape(request)
         memory = await self.recall(workspace_id, request)
         if self._model is None:
             return retrieval_only_answer(request, memory)
@@ -262,6 +275,15 @@ class Dialectic:
             prompt, answer = await self._tool_rounds(
                 workspace_id, request, memory, chat_prompt(request, memory), meter
             )
+            if request.response_model is not None:
+                shaped = await complete_structured(
+                    self._model,
+                    prompt,
+                    request.response_model,
+                    meter=meter,
+                    max_tokens=self._max_tokens(request),
+                )
+                return shaped.model_dump_json(by_alias=True)
             if answer is not None:
                 return answer
             reply = await self._model.complete(
@@ -276,6 +298,7 @@ class Dialectic:
     async def stream(self, workspace_id: str, request: ChatRequest) -> AsyncIterator[str]:
         """Retrieval (and the tool rounds) happen before the first piece, so their errors are
         HTTP errors."""
+        self._check_shape(request)
         memory = await self.recall(workspace_id, request)
         if self._model is None:
             return self._retrieved_pieces(request, memory)
@@ -289,6 +312,8 @@ class Dialectic:
             if isinstance(err, ModelError):
                 raise UpstreamFailed(f"the dialectic model failed: {err}") from err
             raise
+        if request.response_model is not None:  # streamed as it comes, as Honcho streams it
+            prompt = [*prompt, ChatMessage("user", schema_instruction(request.response_model))]
         return self._pieces(workspace_id, request, prompt, meter)
 
     async def _retrieved_pieces(self, request: ChatRequest, memory: Memory) -> AsyncIterator[str]:

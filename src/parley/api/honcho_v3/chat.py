@@ -6,6 +6,7 @@ the wire:
 - `reasoning_level` (minimal, low, medium, high, max) and `filters` (a session allowlist:
   `{"session_id": id | [ids] | {"in": [ids]}}`); a named `target` or `session_id` that does not
   exist is a 404 (v2 answers from nothing);
+- `response_format` (a JSON Schema, `llm/schema_model.py`): `content` is the answer's JSON;
 - `content` is null for an empty answer;
 - streamed, the frames are `json.dumps`'s (spaces after separators, non-ASCII escaped), and
   the last one is `{"done": true}` without a delta (v2: compact, `{"delta": {"content": null},
@@ -30,6 +31,7 @@ from parley.api.errors import detail_errors
 from parley.api.honcho_v2.dialectic import DialecticOptions
 from parley.api.storable import Storable
 from parley.errors import InvalidInput
+from parley.llm.schema_model import model_from_schema
 from parley.memory.dialectic import ChatRequest
 from parley.memory.dialectic_tools import ReasoningLevel
 from parley.memory.peers import ensure_peer, get_peer
@@ -136,8 +138,12 @@ async def chat(
             await check_named_session(
                 principal, database=state.database, workspace_id=workspace_id, session_id=session_id
             )
+    response_model = None
     if body.response_format is not None:
-        raise InvalidInput("response_format is not supported by Parley's chat yet")
+        try:
+            response_model = model_from_schema(body.response_format)
+        except ValueError as err:
+            raise InvalidInput(f"Invalid response_format: {err}") from None
     await ensure_peer(database=state.database, workspace_id=workspace_id, peer_id=peer_id)
     observed = body.target or peer_id
     async with state.database.read() as db:
@@ -152,6 +158,7 @@ async def chat(
         session_id=body.session_id,
         reasoning_level=body.reasoning_level,
         allowed_sessions=allowed,
+        response_model=response_model,
     )
     if body.stream:
         pieces = await state.dialectic.stream(workspace_id, request)
