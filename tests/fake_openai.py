@@ -51,6 +51,11 @@ class Rule:
     delay_s: float = 0.0
     break_stream_after: int | None = None  # pieces sent before the connection drops
     error: str = ""  # the error message of a non-200 answer
+    # an OpenAI reply that asks for tools: [{"name": ..., "arguments": {...} or a JSON string}]
+    tool_calls: list[dict[str, Any]] | Callable[[dict[str, Any]], list[dict[str, Any]]] | None = (
+        None
+    )
+    with_tools: bool | None = None  # match only requests that offer tools (True) or not (False)
 
 
 @dataclass
@@ -74,8 +79,11 @@ class FakeOpenAI:
     def prompts(self) -> list[str]:
         return [prompt_text(body) for body in self.chat_requests()]
 
-    def _pick(self, text: str) -> Rule | None:
+    def _pick(self, text: str, body: dict[str, Any] | None = None) -> Rule | None:
+        offers_tools = bool((body or {}).get("tools"))
         for rule in self.rules:
+            if rule.with_tools is not None and rule.with_tools != offers_tools:
+                continue
             if rule.match in text and (rule.times is None or rule.times > 0):
                 if rule.times is not None:
                     rule.times -= 1
@@ -111,7 +119,7 @@ def fake_openai(dims: int = 64) -> Iterator[FakeOpenAI]:
                 self._embeddings(body)
             elif self.path in ("/v1/chat/completions", "/v1/messages"):
                 with lock:
-                    rule = state._pick(prompt_text(body))
+                    rule = state._pick(prompt_text(body), body)
                 self._chat(body, rule)
             else:
                 self._json(404, {"error": {"message": f"no route {self.path}"}})
@@ -154,6 +162,10 @@ def fake_openai(dims: int = 64) -> Iterator[FakeOpenAI]:
             if body.get("stream"):
                 events = _anthropic_stream(body, text) if anthropic else _openai_stream(body, text)
                 self._sse(events, rule.break_stream_after)
+            elif rule.tool_calls is not None:
+                calls = rule.tool_calls(body) if callable(rule.tool_calls) else rule.tool_calls
+                reply = _anthropic_tool_reply if anthropic else _openai_tool_reply
+                self._json(200, reply(body, text, calls))
             elif anthropic:
                 self._json(200, _anthropic_reply(body, text))
             else:
@@ -226,6 +238,30 @@ def _openai_reply(body: dict[str, Any], text: str, finish: str = "stop") -> dict
     }
 
 
+def _openai_tool_reply(
+    body: dict[str, Any], text: str, calls: list[dict[str, Any]]
+) -> dict[str, Any]:
+    reply = _openai_reply(body, text, "tool_calls")
+    reply["choices"][0]["message"] = {
+        "role": "assistant",
+        "content": text or None,
+        "tool_calls": [
+            {
+                "id": f"call_{index}",
+                "type": "function",
+                "function": {
+                    "name": call["name"],
+                    "arguments": call["arguments"]
+                    if isinstance(call["arguments"], str)
+                    else json.dumps(call["arguments"]),
+                },
+            }
+            for index, call in enumerate(calls)
+        ],
+    }
+    return reply
+
+
 def _pieces(text: str, size: int = 7) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
@@ -254,7 +290,7 @@ def _openai_stream(body: dict[str, Any], text: str) -> list[str]:
 
 
 def _anthropic_reply(body: dict[str, Any], text: str) -> dict[str, Any]:
-    if body.get("tools"):
+    if (body.get("tool_choice") or {}).get("type") == "tool":  # structured output
         content = [
             {
                 "type": "tool_use",
@@ -275,6 +311,25 @@ def _anthropic_reply(body: dict[str, Any], text: str) -> dict[str, Any]:
         "stop_sequence": None,
         "usage": {"input_tokens": _tokens(prompt_text(body)), "output_tokens": _tokens(text)},
     }
+
+
+def _anthropic_tool_reply(
+    body: dict[str, Any], text: str, calls: list[dict[str, Any]]
+) -> dict[str, Any]:
+    reply = _anthropic_reply(body, text)
+    reply["content"] = ([{"type": "text", "text": text}] if text else []) + [
+        {
+            "type": "tool_use",
+            "id": f"toolu_{index}",
+            "name": call["name"],
+            "input": json.loads(call["arguments"])
+            if isinstance(call["arguments"], str)
+            else call["arguments"],
+        }
+        for index, call in enumerate(calls)
+    ]
+    reply["stop_reason"] = "tool_use"
+    return reply
 
 
 def _anthropic_stream(body: dict[str, Any], text: str) -> list[str]:

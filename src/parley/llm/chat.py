@@ -1,4 +1,4 @@
-"""One interface for chat models: complete, stream, and structured output.
+"""One interface for chat models: complete, stream, structured output and tool calls.
 
 A provider (OpenAI-compatible, Anthropic, in-process llama.cpp) only speaks to its model. A
 `ChatModel` wraps one provider for one role (deriver, summary, dialectic): it bounds the calls in
@@ -13,7 +13,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
+
+if TYPE_CHECKING:
+    from parley.llm.tools import Step, Tool, ToolReply
 
 Role = Literal["system", "user", "assistant"]
 
@@ -66,6 +69,22 @@ class ChatProvider(Protocol):
     ) -> AsyncIterator[str]: ...
 
     async def close(self) -> None: ...
+
+
+class ToolProvider(ChatProvider, Protocol):
+    """A provider that can offer tools to its model (see `parley.llm.tools`). `takes_tools`
+    turns False for good once its server refuses a request with tools."""
+
+    takes_tools: bool
+
+    async def complete_tools(
+        self,
+        conversation: list[Step],
+        *,
+        tools: list[Tool],
+        max_tokens: int,
+        temperature: float,
+    ) -> ToolReply: ...
 
 
 @dataclass
@@ -145,6 +164,36 @@ class ChatModel:
                     max_tokens=max_tokens,
                     temperature=temperature,
                     json_schema=json_schema,
+                )
+            except BaseException as error:
+                self._observe(error, 0, 0)
+                raise
+        meter.add(self.role, self.name, result.input_tokens, result.output_tokens)
+        self._observe(None, result.input_tokens, result.output_tokens)
+        return result
+
+    @property
+    def takes_tools(self) -> bool:
+        return bool(getattr(self.provider, "takes_tools", False))
+
+    async def complete_tools(
+        self,
+        conversation: list[Step],
+        *,
+        tools: list[Tool],
+        meter: UsageMeter,
+        max_tokens: int = 1024,
+        temperature: float = 0.2,
+    ) -> ToolReply:
+        """One round of a tool loop (`parley.llm.tools.run_tools`); only for a model that
+        `takes_tools`."""
+        if not self.takes_tools:
+            raise TypeError(f"{self.name}: its provider cannot offer tools")
+        provider = cast(ToolProvider, self.provider)
+        async with self._slots:
+            try:
+                result = await provider.complete_tools(
+                    conversation, tools=tools, max_tokens=max_tokens, temperature=temperature
                 )
             except BaseException as error:
                 self._observe(error, 0, 0)

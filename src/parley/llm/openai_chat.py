@@ -15,6 +15,15 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from parley.llm.chat import ChatMessage, Completion, ModelError, StreamUsage
+from parley.llm.tools import (
+    Step,
+    Tool,
+    ToolCall,
+    ToolCalls,
+    ToolReply,
+    ToolsUnsupported,
+    refuses_tools,
+)
 
 FORMAT_MODES = ("json_schema", "json_object", "prompt")
 
@@ -37,6 +46,51 @@ class OpenAIChat:
             max_retries=max_retries,
         )
         self._format_mode = 0
+        self.takes_tools = True  # until the server refuses a request with tools
+
+    async def complete_tools(
+        self,
+        conversation: list[Step],
+        *,
+        tools: list[Tool],
+        max_tokens: int,
+        temperature: float,
+    ) -> ToolReply:
+        try:
+            response = await self._client.post(
+                "/chat/completions",
+                body={
+                    "model": self.model,
+                    "messages": _wire_steps(conversation),
+                    "max_tokens": max_tokens,
+                    "temperature": temperature,
+                    "tools": [{"type": "function", "function": t.schema()} for t in tools],
+                    "tool_choice": "auto",
+                },
+                cast_to=ChatCompletion,
+                options={"security": {"bearer_auth": True}},
+            )
+        except openai.BadRequestError as err:
+            if refuses_tools(str(err)):
+                self.takes_tools = False  # this server does not take tools: never again
+                raise ToolsUnsupported(f"{self.model}: {err}") from err
+            raise ModelError(f"{self.model}: {err}") from err
+        except openai.OpenAIError as err:
+            raise ModelError(f"{self.model}: {err}") from err
+        if not response.choices:
+            raise ModelError(f"{self.model} returned no choices")
+        message = response.choices[0].message
+        usage = response.usage
+        return ToolReply(
+            text=message.content or "",
+            calls=[
+                ToolCall(call.id, call.function.name, call.function.arguments or "")
+                for call in message.tool_calls or []
+                if call.type == "function"
+            ],
+            input_tokens=usage.prompt_tokens if usage else 0,
+            output_tokens=usage.completion_tokens if usage else 0,
+        )
 
     async def complete(
         self,
@@ -144,3 +198,23 @@ def _about_format(err: openai.BadRequestError) -> bool:
 
 def _wire(messages: list[ChatMessage]) -> list[Any]:
     return [{"role": m.role, "content": m.content} for m in messages]
+
+
+def _wire_steps(conversation: list[Step]) -> list[Any]:
+    wire: list[Any] = []
+    for step in conversation:
+        if isinstance(step, ChatMessage):
+            wire.append({"role": step.role, "content": step.content})
+        elif isinstance(step, ToolCalls):
+            calls = [
+                {
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments},
+                }
+                for c in step.calls
+            ]
+            wire.append({"role": "assistant", "content": step.text or None, "tool_calls": calls})
+        else:
+            wire.append({"role": "tool", "tool_call_id": step.call_id, "content": step.content})
+    return wire

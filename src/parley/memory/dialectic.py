@@ -11,6 +11,13 @@ Retrieval, all scoped to what the observer may know:
 
 Then the dialectic model answers; without one, the answer is the retrieved memory itself,
 dated, saying that no model is configured.
+
+With a `reasoning_level` (Honcho v3's chat) and a model that takes tools, the model answers
+agentically: the same prompt, plus memory tools (`dialectic_tools`) it may call for a bounded
+number of rounds (`parley.llm.tools.run_tools`); cut off at the bound, it is asked once more,
+without tools, for its answer. Streamed, the answer is that last call, streamed (as Honcho
+streams only the final answer). Without a level (/v2), or with a model that takes no tools,
+the answer is one call over the prompt.
 """
 
 from __future__ import annotations
@@ -21,14 +28,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
+from pydantic import BaseModel
 from sqlalchemy import select
 
 from parley.aio import concurrently
-from parley.errors import UpstreamFailed
+from parley.errors import InvalidInput, UpstreamFailed
 from parley.llm.chat import ChatMessage, ChatModel, ModelError, UsageMeter
 from parley.llm.embeddings import Embedder
+from parley.llm.structured import complete_structured, schema_instruction
+from parley.llm.tools import ToolsUnsupported, flatten, run_tools
 from parley.memory import peer_cards, summaries
 from parley.memory.context import newest_messages, observation_text
+from parley.memory.dialectic_tools import (
+    LEVELS,
+    Level,
+    MemoryScope,
+    MemoryServices,
+    ReasoningLevel,
+    memory_tools,
+)
 from parley.memory.observation_index import ObservationIndex
 from parley.memory.representation import (
     Representation,
@@ -54,6 +72,9 @@ class ChatRequest:
     observed: str
     query: str
     session_id: str | None = None
+    reasoning_level: ReasoningLevel | None = None  # None: /v2's chat, one call without tools
+    allowed_sessions: tuple[str, ...] | None = None  # v3's filters: recall only from these
+    response_model: type[BaseModel] | None = None  # v3's response_format: the answer's shape
 
 
 @dataclass
@@ -65,6 +86,7 @@ class Memory:
     messages: list[Message] = field(default_factory=list)
     summary: SessionSummary | None = None
     history: list[Message] = field(default_factory=list)
+    sessions: list[str] | None = None  # the sessions whose messages the chat reaches (None: all)
 
 
 class Dialectic:
@@ -112,6 +134,10 @@ class Dialectic:
                             )
                         ).all()
                     )
+                if request.allowed_sessions is not None:
+                    allowed = request.allowed_sessions
+                    reached = allowed if sessions is None else sessions
+                    sessions = [s for s in reached if s in allowed]
                 card = await peer_cards.get_card(
                     db, workspace_id, request.observer, request.observed
                 )
@@ -159,25 +185,109 @@ class Dialectic:
         finally:
             embedding.cancel()
         shown = {m.id for m in history}
+        if request.allowed_sessions is not None:
+            allowed = request.allowed_sessions
+            representation.explicit = [
+                o for o in representation.explicit if o.session_id in allowed
+            ]
+            representation.deductive = [
+                o for o in representation.deductive if o.session_id in allowed
+            ]
+            representation.ranked = [o for o in representation.ranked if o.session_id in allowed]
         return Memory(
             representation=representation,
             card=card,
             messages=[m for m in messages if m.id not in shown],
             summary=summary,
             history=history,
+            sessions=sessions,
         )
 
     async def _embed_query(self, query: str) -> np.ndarray:
         return (await self._embedder.embed([query]))[0]
 
+    def _level(self, request: ChatRequest) -> Level | None:
+        """The level to answer agentically at; None: one call without tools."""
+        if request.reasoning_level is None or self._model is None:
+            return None
+        return LEVELS[request.reasoning_level] if self._model.takes_tools else None
+
+    def _max_tokens(self, request: ChatRequest) -> int:
+        level = LEVELS[request.reasoning_level] if request.reasoning_level else None
+        return (level.max_tokens if level else None) or MAX_ANSWER_TOKENS
+
+    async def _tool_rounds(
+        self,
+        workspace_id: str,
+        request: ChatRequest,
+        memory: Memory,
+        prompt: list[ChatMessage],
+        meter: UsageMeter,
+    ) -> tuple[list[ChatMessage], str | None]:
+        """The tool rounds of the request's level. Returns the prompt of the call without
+        tools that answers when the rounds gave no answer (cut off at the bound; or streamed,
+        where the answer is asked for again, as Honcho streams only its last call), and the
+        answer a round gave, if any. Without a level, for a model that takes no tools or whose
+        server refuses them: the prompt as it came, and no answer."""
+        level = self._level(request)
+        if level is None or self._model is None:
+            return prompt, None
+        scope = MemoryScope(
+            workspace_id=workspace_id,
+            observer=request.observer,
+            observed=request.observed,
+            session_id=request.session_id,
+            sessions=memory.sessions,
+            allowed=request.allowed_sessions,
+        )
+        services = MemoryServices(
+            self._database, self._embedder, self._observation_index, self._search
+        )
+        try:
+            loop = await run_tools(
+                self._model,
+                list(prompt),
+                tools=memory_tools(services, scope, level),
+                rounds=level.rounds,
+                meter=meter,
+                max_tokens=self._max_tokens(request),
+            )
+        except ToolsUnsupported:
+            return prompt, None
+        return flatten(loop.conversation), loop.answer
+
+    def _check_shape(self, request: ChatRequest) -> None:
+        if request.response_model is not None and self._model is None:
+            raise InvalidInput(
+                "response_format needs a language model: set PARLEY_LLM_MODEL (or "
+                "PARLEY_DIALECTIC_MODEL) to answer in a given shape"
+            )
+
     async def answer(self, workspace_id: str, request: ChatRequest) -> str:
+        """The answer; with a `response_model`, its JSON (asked for after the tool rounds, in
+        a call of its own that is validated, repaired or asked again)."""
+        self._check_shape(request)
         memory = await self.recall(workspace_id, request)
         if self._model is None:
             return retrieval_only_answer(request, memory)
         meter = UsageMeter()
         try:
+            prompt, answer = await self._tool_rounds(
+                workspace_id, request, memory, chat_prompt(request, memory), meter
+            )
+            if request.response_model is not None:
+                shaped = await complete_structured(
+                    self._model,
+                    prompt,
+                    request.response_model,
+                    meter=meter,
+                    max_tokens=self._max_tokens(request),
+                )
+                return shaped.model_dump_json(by_alias=True)
+            if answer is not None:
+                return answer
             reply = await self._model.complete(
-                chat_prompt(request, memory), meter=meter, max_tokens=MAX_ANSWER_TOKENS
+                prompt, meter=meter, max_tokens=self._max_tokens(request)
             )
         except ModelError as err:
             raise UpstreamFailed(f"the dialectic model failed: {err}") from err
@@ -186,22 +296,42 @@ class Dialectic:
         return reply.text
 
     async def stream(self, workspace_id: str, request: ChatRequest) -> AsyncIterator[str]:
-        """Retrieval happens before the first piece, so its errors are HTTP errors."""
+        """Retrieval (and the tool rounds) happen before the first piece, so their errors are
+        HTTP errors."""
+        self._check_shape(request)
         memory = await self.recall(workspace_id, request)
-        return self._pieces(workspace_id, request, memory)
-
-    async def _pieces(
-        self, workspace_id: str, request: ChatRequest, memory: Memory
-    ) -> AsyncIterator[str]:
         if self._model is None:
-            text = retrieval_only_answer(request, memory)
-            for start in range(0, len(text), 200):
-                yield text[start : start + 200]
-            return
+            return self._retrieved_pieces(request, memory)
         meter = UsageMeter()
         try:
+            prompt, _ = await self._tool_rounds(
+                workspace_id, request, memory, chat_prompt(request, memory), meter
+            )
+        except BaseException as err:  # the rounds' usage is recorded, whatever ended them
+            await asyncio.shield(self._record(workspace_id, meter))
+            if isinstance(err, ModelError):
+                raise UpstreamFailed(f"the dialectic model failed: {err}") from err
+            raise
+        if request.response_model is not None:  # streamed as it comes, as Honcho streams it
+            prompt = [*prompt, ChatMessage("user", schema_instruction(request.response_model))]
+        return self._pieces(workspace_id, request, prompt, meter)
+
+    async def _retrieved_pieces(self, request: ChatRequest, memory: Memory) -> AsyncIterator[str]:
+        text = retrieval_only_answer(request, memory)
+        for start in range(0, len(text), 200):
+            yield text[start : start + 200]
+
+    async def _pieces(
+        self,
+        workspace_id: str,
+        request: ChatRequest,
+        prompt: list[ChatMessage],
+        meter: UsageMeter,
+    ) -> AsyncIterator[str]:
+        assert self._model is not None
+        try:
             async for piece in self._model.stream(
-                chat_prompt(request, memory), meter=meter, max_tokens=MAX_ANSWER_TOKENS
+                prompt, meter=meter, max_tokens=self._max_tokens(request)
             ):
                 yield piece
         finally:
@@ -212,6 +342,13 @@ class Dialectic:
             return
         async with self._database.write() as db:
             await record_usage(db, workspace_id, meter)
+
+
+def _keep_sessions(representation: Representation, allowed: tuple[str, ...]) -> None:
+    """Only the observations made in the allowed sessions."""
+    for name in ("explicit", "deductive", "ranked"):
+        rows = getattr(representation, name)
+        setattr(representation, name, [o for o in rows if o.session_id in allowed])
 
 
 def _day(when: datetime) -> str:

@@ -5,6 +5,7 @@ from fastapi import APIRouter
 
 from parley.api.errors import COMMON_ERRORS, detail_errors
 from parley.api.honcho_v3 import (
+    chat,
     conclusions,
     keys,
     messages,
@@ -24,6 +25,7 @@ def build_router() -> APIRouter:
     for module in (
         workspaces,
         peers,
+        chat,
         representation,
         sessions,
         session_context,
