@@ -187,7 +187,7 @@ def test_bad_webhook_urls_are_422_in_v3s_shape(client: TestClient) -> None:
         (
             "http://127.0.0.1:9/x",
             "webhook URL http://127.0.0.1:9/x resolves to the non-public address 127.0.0.1; "
-            "set PARLEY_WEBHOOK_ALLOW_PRIVATE=true to allow private targets",
+            "set PARLEY_WEBHOOK_ALLOW_PRIVATE_HOSTS=true to allow private targets",
         ),
     ):
         response = client.post(HOOKS, json={"url": url})
