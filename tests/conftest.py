@@ -330,14 +330,16 @@ def parley_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env | {"PARLEY_DATA_DIR": str(data_dir)} | extra
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[str]:
+@contextmanager
+def serve(tmp_path: Path, **env: str) -> Iterator[str]:
+    """A `parley serve` on a free port with a data dir under `tmp_path` and `env`'s PARLEY_*
+    settings (no others leak in); yields its base URL once /health answers."""
     port = _free_port()
     log = tmp_path / "serve.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [*PARLEY, "serve", "--port", str(port)],
-            env=parley_env(tmp_path / "data"),
+            env=parley_env(tmp_path / "data", **env),
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
@@ -357,3 +359,17 @@ def served(tmp_path: Path) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[str]:
+    """`parley serve` on its defaults (a SQLite file in a fresh data dir)."""
+    with serve(tmp_path) as base_url:
+        yield base_url
+
+
+@pytest.fixture
+def served_each_backend(tmp_path: Path, database_url: str) -> Iterator[str]:
+    """`parley serve` on each test database: SQLite, then PostgreSQL."""
+    with serve(tmp_path, PARLEY_DATABASE_URL=database_url) as base_url:
+        yield base_url

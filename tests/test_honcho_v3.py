@@ -67,8 +67,8 @@ print(json.dumps({
 """
 
 
-def test_honcho_ai_2_7_works_over_http_beside_v2(served: str) -> None:
-    with httpx.Client(base_url=served) as v2:
+def test_honcho_ai_2_7_works_over_http_beside_v2(served_each_backend: str) -> None:
+    with httpx.Client(base_url=served_each_backend) as v2:
         made = v2.post(
             "/v2/workspaces/v3-sdk/sessions",
             json={
@@ -84,7 +84,7 @@ def test_honcho_ai_2_7_works_over_http_beside_v2(served: str) -> None:
         )
         assert sent.status_code == 200, sent.text
 
-        assert run_honcho_v3(SDK, served) == {
+        assert run_honcho_v3(SDK, served_each_backend) == {
             "alice": ["alice", {"role": "user"}],
             "workspace": [{"team": "a"}, {"reasoning": {"enabled": False}}],
             "sent": [

@@ -6,8 +6,6 @@ and with a model that takes no tools, bad input; and honcho-ai 2.7.0 over real H
 from __future__ import annotations
 
 import json
-import subprocess
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +15,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import PARLEY, _free_port, make_settings, parley_env, run_honcho_v3
+from conftest import make_settings, run_honcho_v3, serve
 from fake_openai import FakeOpenAI, fake_openai
 from parley.app import create_app
 from parley.llm.tools import BOUND_REACHED
@@ -612,35 +610,16 @@ print(json.dumps({
 
 
 @pytest.fixture
-def served_with_model(tmp_path: Path, model: FakeOpenAI) -> Iterator[str]:
-    port = _free_port()
-    env = parley_env(
-        tmp_path / "data",
+def served_with_model(tmp_path: Path, database_url: str, model: FakeOpenAI) -> Iterator[str]:
+    with serve(
+        tmp_path,
+        PARLEY_DATABASE_URL=database_url,
         PARLEY_LLM_BASE_URL=model.base_url,
         PARLEY_LLM_MODEL="fake-model",
         PARLEY_LLM_MAX_RETRIES="0",
         PARLEY_WORKER_EMBEDDED="false",  # no reasoning calls beside the chats
-    )
-    with (tmp_path / "serve.log").open("wb") as sink:
-        process = subprocess.Popen(
-            [*PARLEY, "serve", "--port", str(port)], env=env, stdout=sink, stderr=subprocess.STDOUT
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base_url}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail((tmp_path / "serve.log").read_text())
-            time.sleep(0.2)
+    ) as base_url:
         yield base_url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def test_honcho_ai_2_7_chats_and_streams(served_with_model: str, model: FakeOpenAI) -> None:

@@ -72,8 +72,8 @@ def explicit(*lines: tuple[str, str]) -> str:
     return "\n".join(["## Explicit Observations\n", *(f"[{stamp(t)}] {c}" for t, c in lines), ""])
 
 
-def test_honcho_ai_2_7_conclusions_representation_card_context(served: str) -> None:
-    got = run_honcho_v3(SDK, served)
+def test_honcho_ai_2_7_conclusions_representation_card_context(served_each_backend: str) -> None:
+    got = run_honcho_v3(SDK, served_each_backend)
     dog, violin, chef, thai = got["stamps"]
     assert got["created"] == [
         ["Alice has a golden retriever", "alice", "alice", "s1", "explicit"],
@@ -110,7 +110,7 @@ def test_honcho_ai_2_7_conclusions_representation_card_context(served: str) -> N
     assert got["after_delete"] == ["Alice plays the violin"]
 
     # the same rows through /v2: observations and cards
-    with httpx.Client(base_url=served) as v2:
+    with httpx.Client(base_url=served_each_backend) as v2:
         listed = v2.post("/v2/workspaces/v3-conclusions/observations/list", json={}).json()
         assert [(o["content"], o["session_id"]) for o in listed["items"]] == [
             ("Bob cooks Thai food", None),

@@ -102,8 +102,8 @@ print(json.dumps({
 """
 
 
-def test_honcho_ai_2_7_reads_session_context_and_summaries(served: str) -> None:
-    with httpx.Client(base_url=served) as http:
+def test_honcho_ai_2_7_reads_session_context_and_summaries(served_each_backend: str) -> None:
+    with httpx.Client(base_url=served_each_backend) as http:
         # no background reasoning: what is known is only what this test stores
         off = {"configuration": {"reasoning": {"enabled": False}}}
         assert http.post("/v3/workspaces", json={"id": "ctx"} | off).status_code == 201
@@ -138,7 +138,7 @@ def test_honcho_ai_2_7_reads_session_context_and_summaries(served: str) -> None:
         assert card.status_code == 200, card.text
 
         lisbon, chess = (f"[{_stamp(o['created_at'])}] {o['content']}" for o in stored)
-        assert run_honcho_v3(SDK, served) == {
+        assert run_honcho_v3(SDK, served_each_backend) == {
             "full": [
                 ["I moved to Lisbon.", "Nice!"],
                 f"## Explicit Observations\n\n{lisbon}\n{chess}\n",

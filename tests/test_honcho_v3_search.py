@@ -73,8 +73,10 @@ ALICE = ["I moved to Lisbon last spring.", "My cello lessons start in Lisbon."]
 BOB = ["Lisbon is sunny."]
 
 
-def test_honcho_ai_2_7_searches_reads_the_queue_and_schedules_a_dream(served: str) -> None:
-    assert run_honcho_v3(SDK, served) == {
+def test_honcho_ai_2_7_searches_reads_the_queue_and_schedules_a_dream(
+    served_each_backend: str,
+) -> None:
+    assert run_honcho_v3(SDK, served_each_backend) == {
         "workspace": sorted(ALICE + BOB),
         "workspace_limited": 2,
         "filtered": [ALICE[1]],
@@ -88,7 +90,7 @@ def test_honcho_ai_2_7_searches_reads_the_queue_and_schedules_a_dream(served: st
         "dream": [None, 3, 3],
     }
     # the same search through /v2 answers the same messages
-    with httpx.Client(base_url=served) as http:
+    with httpx.Client(base_url=served_each_backend) as http:
         for path in ("/search", "/peers/alice/search", "/sessions/chat/search"):
             body = {"query": "Lisbon", "limit": 10}
             v3 = http.post(f"/v3/workspaces/v3-search{path}", json=body)
