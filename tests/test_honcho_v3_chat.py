@@ -92,6 +92,7 @@ def store_memory(client: TestClient) -> None:
     observe(client, "Alice plays chess on Sundays.", "alice", "alice", "s2")
     response = client.put(f"/v2/workspaces/{W}/peers/alice/card", json={"peer_card": ["Beekeeper"]})
     assert response.status_code == 200
+    client.portal.call(client.app.state.parley.indexer.catch_up)  # searchable by meaning too
 
 
 @pytest.fixture
@@ -228,6 +229,8 @@ def test_a_round_runs_at_most_eight_calls_and_cuts_long_results(
 ) -> None:
     long = "bees " * 2000
     post(memory, "/sessions/s1/messages/", {"messages": [{"peer_id": "alice", "content": long}]})
+    # ranked by words and meaning: without its vector yet, the long message may rank second
+    memory.portal.call(memory.app.state.parley.indexer.catch_up)
     calls = [{"name": "search_messages", "arguments": {"query": "bees bees", "limit": 1}}]
     calls += [{"name": "get_peer_card", "arguments": {}}] * 9
     model.script(QUESTION, "", tool_calls=calls, times=1, with_tools=True)
