@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
-from typing import Annotated, Any, cast
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
@@ -29,6 +29,7 @@ from parley.api.access import check_named_session
 from parley.api.deps import Name, PeerAccess, StateDep
 from parley.api.errors import detail_errors
 from parley.api.honcho_v2.dialectic import DialecticOptions
+from parley.api.honcho_v3.session_filters import check_sessions, session_allowlist
 from parley.api.storable import Storable
 from parley.errors import InvalidInput
 from parley.llm.schema_model import model_from_schema
@@ -59,44 +60,6 @@ class V3DialecticOptions(DialecticOptions):
 
 class V3DialecticResponse(BaseModel):
     content: str | None
-
-
-def session_allowlist(
-    filters: dict[str, Any] | None, must_include: str | None
-) -> tuple[str, ...] | None:
-    """Honcho's recall filters: only `session_id`, as an id, a list of ids or {"in": [...]};
-    anything else is a 422 (a filter dropped silently would widen what the chat reads)."""
-    if filters is None:
-        return None
-    if unsupported := sorted(set(filters) - {"session_id"}):
-        raise InvalidInput(
-            f"Unsupported filter key(s) for this endpoint: {unsupported}. "
-            "Only 'session_id' is supported."
-        )
-    if "session_id" not in filters:
-        raise InvalidInput("filters must contain 'session_id'")
-    value = filters["session_id"]
-    entries: Sequence[Any]
-    if isinstance(value, str):
-        entries = [value]
-    elif isinstance(value, list):
-        entries = value
-    elif isinstance(value, dict) and set(value) == {"in"} and isinstance(value["in"], list):
-        entries = value["in"]
-    else:
-        raise InvalidInput(
-            'filters.session_id must be a session id, a list of session ids, or {"in": [...]}'
-        )
-    if len(entries) > MAX_ALLOWED_SESSIONS:
-        raise InvalidInput(
-            f"filters.session_id supports at most {MAX_ALLOWED_SESSIONS} sessions per request"
-        )
-    if not all(isinstance(e, str) and e for e in entries):
-        raise InvalidInput("filters.session_id entries must be non-empty strings")
-    allowed = tuple(dict.fromkeys(cast(list[str], entries)))
-    if must_include is not None and must_include not in allowed:
-        raise InvalidInput("session_id must be included in filters.session_id")
-    return allowed
 
 
 def frame(payload: dict[str, Any]) -> bytes:
@@ -132,12 +95,8 @@ async def chat(
     await check_named_session(
         principal, database=state.database, workspace_id=workspace_id, session_id=body.session_id
     )
-    allowed = session_allowlist(body.filters, body.session_id)
-    if allowed is not None:
-        for session_id in allowed:  # a peer key reaches only its peer's sessions
-            await check_named_session(
-                principal, database=state.database, workspace_id=workspace_id, session_id=session_id
-            )
+    allowed = session_allowlist(body.filters, body.session_id, limit=MAX_ALLOWED_SESSIONS)
+    await check_sessions(principal, state.database, workspace_id, allowed or ())
     response_model = None
     if body.response_format is not None:
         try:

@@ -14,24 +14,21 @@ memory/peer_cards.py); what v3 changes is the answer and a few names:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Annotated, Any, cast
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import AfterValidator, BaseModel, Field
 
 from parley import erasure
-from parley.api.access import check_named_session
 from parley.api.deps import Name, OptionalName, PeerAccess, ReadDb, StateDep, WriteDb
 from parley.api.honcho_v2 import reasoning as v2_reasoning
 from parley.api.honcho_v2.dialectic import IdField
 from parley.api.honcho_v2.reasoning import MAX_CARD_FACTS, PeerCardResponse
 from parley.api.honcho_v3.markdown import representation_markdown
 from parley.api.honcho_v3.schemas import _strip_nul
+from parley.api.honcho_v3.session_filters import check_sessions, session_allowlist
 from parley.api.state import AppState
 from parley.api.storable import Storable, StoredJson
-from parley.auth.keys import Principal
-from parley.errors import InvalidInput
 from parley.memory import peer_cards
 from parley.memory.peers import ensure_peers, get_peer
 from parley.memory.representation import (
@@ -40,7 +37,6 @@ from parley.memory.representation import (
     RepresentationRequest,
     build_representation,
 )
-from parley.store.engine import Database
 
 router = APIRouter(prefix="/workspaces/{workspace_id}/peers/{peer_id}", tags=["peers"])
 
@@ -78,42 +74,6 @@ class V3PeerContext(BaseModel):
 # --- requests -> the shared representation ------------------------------------------------
 
 
-def session_allowlist(filters: dict[str, Any] | None, session_id: str | None) -> list[str] | None:
-    """Honcho 3's `filters` of a representation: only `session_id`, as one id, a list of ids
-    or `{"in": [...]}` (else 422); None when there are no filters. A `session_id` given beside
-    them must be in the list."""
-    if filters is None:
-        return None
-    unsupported = sorted(set(filters) - {"session_id"})
-    if unsupported:
-        raise InvalidInput(
-            f"Unsupported filter key(s) for this endpoint: {unsupported}. "
-            "Only 'session_id' is supported."
-        )
-    if "session_id" not in filters:
-        raise InvalidInput("filters must contain 'session_id'")
-    value = filters["session_id"]
-    if isinstance(value, dict) and set(value) == {"in"} and isinstance(value["in"], list):
-        value = value["in"]
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list):
-        raise InvalidInput(
-            'filters.session_id must be a session id, a list of session ids, or {"in": [...]}'
-        )
-    entries: list[Any] = value
-    if len(entries) > MAX_SESSION_ALLOWLIST:
-        raise InvalidInput(
-            f"filters.session_id supports at most {MAX_SESSION_ALLOWLIST} sessions per request"
-        )
-    if not all(isinstance(e, str) and e for e in entries):
-        raise InvalidInput("filters.session_id entries must be non-empty strings")
-    allowlist = list(dict.fromkeys(cast(list[str], entries)))
-    if session_id is not None and session_id not in allowlist:
-        raise InvalidInput("session_id must be included in filters.session_id")
-    return allowlist
-
-
 async def _representation(
     state: AppState, workspace_id: str, request: RepresentationRequest
 ) -> Representation:
@@ -126,15 +86,6 @@ async def _representation(
     )
 
 
-async def _check_sessions(
-    principal: Principal, database: Database, workspace_id: str, sessions: Sequence[str]
-) -> None:
-    for session_id in sessions:  # each as a session in the path would be
-        await check_named_session(
-            principal, database=database, workspace_id=workspace_id, session_id=session_id
-        )
-
-
 @router.post("/representation", response_model=RepresentationResponse)
 async def get_representation(
     workspace_id: Name,
@@ -144,9 +95,9 @@ async def get_representation(
     principal: PeerAccess,
 ) -> RepresentationResponse:
     """Unknown peers or sessions: an empty representation (`""`), as in Honcho 3."""
-    allowlist = session_allowlist(body.filters, body.session_id)
+    allowlist = session_allowlist(body.filters, body.session_id, limit=MAX_SESSION_ALLOWLIST)
     sessions = [body.session_id] if body.session_id is not None else allowlist
-    await _check_sessions(principal, state.database, workspace_id, sessions or [])
+    await check_sessions(principal, state.database, workspace_id, sessions or ())
     representation = await _representation(
         state,
         workspace_id,
