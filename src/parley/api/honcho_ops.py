@@ -7,17 +7,22 @@ the memory service already.)"""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.api.access import check_membership_change, check_not_peer_key, check_session_write
 from parley.api.honcho_v2.schemas import Filters, SessionPeerConfig
+from parley.api.state import AppState
 from parley.auth.keys import Principal
+from parley.memory import peer_cards
 from parley.memory import peers as peer_service
 from parley.memory import sessions as session_service
 from parley.memory import workspaces as workspace_service
+from parley.memory.context import ContextRequest, SessionContext, session_context
 from parley.memory.pages import Page
+from parley.memory.representation import Representation, RepresentationRequest, build_representation
 from parley.memory.sessions import PeerConfig
 from parley.store.models import Peer, Session, Workspace
 
@@ -169,4 +174,46 @@ async def set_session_peer_config(
         session_id=session_id,
         peer_id=peer_id,
         config=peer_config(config),
+    )
+
+
+# --- representations and context -------------------------------------------------------------
+
+
+async def representation(
+    state: AppState, workspace_id: str, request: RepresentationRequest
+) -> Representation:
+    return await build_representation(
+        database=state.database,
+        embedder=state.embedder,
+        observation_index=state.observation_index,
+        workspace_id=workspace_id,
+        request=request,
+    )
+
+
+async def peer_context(
+    state: AppState, workspace_id: str, request: RepresentationRequest
+) -> tuple[Representation, list[str] | None]:
+    """The observer's representation of the observed peer, and its card of them."""
+    found = await representation(state, workspace_id, request)
+    async with state.database.read() as db:
+        card = await peer_cards.get_card(db, workspace_id, request.observer, request.observed)
+    return found, card
+
+
+async def session_context_for(
+    state: AppState, principal: Principal, workspace_id: str, request: ContextRequest
+) -> SessionContext:
+    """A session's context as this key may read it. A session or peer key sees the session,
+    not what its peers concluded elsewhere: its observations come from this session only
+    (Honcho lets any key of the workspace read every session's observations here)."""
+    if not (principal.admin or principal.is_workspace_key):
+        request = replace(request, limit_to_session=True)
+    return await session_context(
+        database=state.database,
+        embedder=state.embedder,
+        observation_index=state.observation_index,
+        workspace_id=workspace_id,
+        request=request,
     )

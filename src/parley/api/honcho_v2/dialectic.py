@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from parley.api import honcho_ops
 from parley.api.access import check_named_session
 from parley.api.deps import Name, OptionalName, PeerAccess, Scope, StateDep, requires
 from parley.api.errors import detail_errors
@@ -21,15 +22,13 @@ from parley.api.storable import Storable
 from parley.auth.keys import Principal
 from parley.errors import InvalidInput
 from parley.ids import MAX_NAME_LENGTH, NAME_PATTERN
-from parley.memory import peer_cards
-from parley.memory.context import ContextRequest, session_context
+from parley.memory.context import ContextRequest
 from parley.memory.dialectic import ChatRequest
 from parley.memory.peers import ensure_peer
 from parley.memory.representation import (
     SERVER_MAX_OBSERVATIONS,
     Representation,
     RepresentationRequest,
-    build_representation,
 )
 from parley.store.models import Observation
 
@@ -197,12 +196,10 @@ async def get_representation(
     await check_named_session(
         principal, database=state.database, workspace_id=workspace_id, session_id=body.session_id
     )
-    representation = await build_representation(
-        database=state.database,
-        embedder=state.embedder,
-        observation_index=state.observation_index,
-        workspace_id=workspace_id,
-        request=RepresentationRequest(
+    representation = await honcho_ops.representation(
+        state,
+        workspace_id,
+        RepresentationRequest(
             observer=peer_id,
             observed=body.target or peer_id,
             session_id=body.session_id,
@@ -230,12 +227,10 @@ async def get_peer_context(
     max_observations: Annotated[int | None, Query(ge=1, le=100)] = None,
 ) -> PeerContext:
     observed = target or peer_id
-    representation = await build_representation(
-        database=state.database,
-        embedder=state.embedder,
-        observation_index=state.observation_index,
-        workspace_id=workspace_id,
-        request=RepresentationRequest(
+    representation, card = await honcho_ops.peer_context(
+        state,
+        workspace_id,
+        RepresentationRequest(
             observer=peer_id,
             observed=observed,
             search_query=search_query,
@@ -245,8 +240,6 @@ async def get_peer_context(
             max_observations=max_observations or SERVER_MAX_OBSERVATIONS,
         ),
     )
-    async with state.database.read() as db:
-        card = await peer_cards.get_card(db, workspace_id, peer_id, observed)
     return PeerContext(
         peer_id=peer_id,
         target_id=observed,
@@ -276,22 +269,18 @@ async def get_session_context(
     peer_target, peer_perspective = peer_target or None, peer_perspective or None
     if peer_perspective is not None and peer_target is None:
         raise InvalidInput("peer_perspective needs peer_target")
-    context = await session_context(
-        database=state.database,
-        embedder=state.embedder,
-        observation_index=state.observation_index,
-        workspace_id=workspace_id,
-        request=ContextRequest(
+    context = await honcho_ops.session_context_for(
+        state,
+        principal,
+        workspace_id,
+        ContextRequest(
             session_id=session_id,
             tokens=tokens,
             summary=summary,
             last_message=last_message,
             observed=peer_target,
             observer=peer_perspective,
-            # A session or peer key sees the session, not what its peers concluded elsewhere
-            # (Honcho lets any key of the workspace read every session's observations here)
-            limit_to_session=limit_to_session
-            or not (principal.admin or principal.is_workspace_key),
+            limit_to_session=limit_to_session,
             search_top_k=search_top_k,
             search_max_distance=search_max_distance,
             include_most_derived=include_most_derived,

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Query
 from pydantic import AfterValidator, BaseModel, Field
 
 from parley import erasure
+from parley.api import honcho_ops
 from parley.api.deps import Name, OptionalName, PeerAccess, ReadDb, StateDep, WriteDb
 from parley.api.honcho_v2 import reasoning as v2_reasoning
 from parley.api.honcho_v2.dialectic import IdField
@@ -27,15 +28,11 @@ from parley.api.honcho_v2.reasoning import MAX_CARD_FACTS, PeerCardResponse
 from parley.api.honcho_v3.markdown import representation_markdown
 from parley.api.honcho_v3.schemas import _strip_nul
 from parley.api.honcho_v3.session_filters import check_sessions, session_allowlist
-from parley.api.state import AppState
 from parley.api.storable import Storable, StoredJson
-from parley.memory import peer_cards
 from parley.memory.peers import ensure_peers, get_peer
 from parley.memory.representation import (
     SERVER_MAX_OBSERVATIONS,
-    Representation,
     RepresentationRequest,
-    build_representation,
 )
 
 router = APIRouter(prefix="/workspaces/{workspace_id}/peers/{peer_id}", tags=["peers"])
@@ -71,21 +68,6 @@ class V3PeerContext(BaseModel):
     peer_card: list[str] | None = None
 
 
-# --- requests -> the shared representation ------------------------------------------------
-
-
-async def _representation(
-    state: AppState, workspace_id: str, request: RepresentationRequest
-) -> Representation:
-    return await build_representation(
-        database=state.database,
-        embedder=state.embedder,
-        observation_index=state.observation_index,
-        workspace_id=workspace_id,
-        request=request,
-    )
-
-
 @router.post("/representation", response_model=RepresentationResponse)
 async def get_representation(
     workspace_id: Name,
@@ -98,7 +80,7 @@ async def get_representation(
     allowlist = session_allowlist(body.filters, body.session_id, limit=MAX_SESSION_ALLOWLIST)
     sessions = [body.session_id] if body.session_id is not None else allowlist
     await check_sessions(principal, state.database, workspace_id, sessions or ())
-    representation = await _representation(
+    representation = await honcho_ops.representation(
         state,
         workspace_id,
         RepresentationRequest(
@@ -170,7 +152,7 @@ async def get_peer_context(
     observed = target or peer_id
     async with state.database.read() as db:
         await get_peer(db=db, workspace_id=workspace_id, peer_id=peer_id)
-    representation = await _representation(
+    representation, card = await honcho_ops.peer_context(
         state,
         workspace_id,
         RepresentationRequest(
@@ -183,8 +165,6 @@ async def get_peer_context(
             max_observations=max_conclusions or SERVER_MAX_OBSERVATIONS,
         ),
     )
-    async with state.database.read() as db:
-        card = await peer_cards.get_card(db, workspace_id, peer_id, observed)
     return V3PeerContext(
         peer_id=peer_id,
         target_id=observed,

@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from parley.api import honcho_ops
 from parley.api.deps import Name, Scope, StateDep, requires
 from parley.api.honcho_v2 import reasoning as v2_reasoning
 from parley.api.honcho_v2.dialectic import EmptyOrIdQuery
@@ -20,7 +21,7 @@ from parley.api.honcho_v2.schemas import Message, message_out
 from parley.api.honcho_v3.markdown import MARKDOWN
 from parley.auth.keys import Principal
 from parley.errors import InvalidInput
-from parley.memory.context import MAX_TOKENS, ContextRequest, session_context
+from parley.memory.context import MAX_TOKENS, ContextRequest
 
 router = APIRouter(prefix="/workspaces/{workspace_id}/sessions", tags=["sessions"])
 
@@ -55,21 +56,18 @@ async def get_session_context(
     peer_target, peer_perspective = peer_target or None, peer_perspective or None
     if peer_perspective is not None and peer_target is None:
         raise InvalidInput("peer_target must be provided if peer_perspective is provided")
-    context = await session_context(
-        database=state.database,
-        embedder=state.embedder,
-        observation_index=state.observation_index,
-        workspace_id=workspace_id,
-        request=ContextRequest(
+    context = await honcho_ops.session_context_for(
+        state,
+        principal,
+        workspace_id,
+        ContextRequest(
             session_id=session_id,
             tokens=tokens,
             summary=summary,
             last_message=search_query,
             observed=peer_target,
             observer=peer_perspective,
-            # as /v2: a session or peer key sees this session's observations only
-            limit_to_session=limit_to_session
-            or not (principal.admin or principal.is_workspace_key),
+            limit_to_session=limit_to_session,
             search_top_k=search_top_k,
             search_max_distance=search_max_distance,
             include_most_derived=include_most_frequent,
