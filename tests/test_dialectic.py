@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from conftest import make_settings
 from fake_openai import FakeOpenAI, fake_openai
+from parley.api.honcho_v2.dialectic import sse
 from parley.app import create_app
 from parley.memory.dialectic import NO_MODEL
 from parley.tokens import count_tokens
@@ -204,6 +205,14 @@ def test_the_sse_framing_is_honchos(memory: TestClient, model: FakeOpenAI) -> No
     assert parsed[-1] == {"delta": {"content": None}, "done": True}
     assert all(set(f) == {"delta", "done"} and f["done"] is False for f in parsed[:-1])
     assert "".join(f["delta"]["content"] for f in parsed[:-1]) == "Bees and chess."
+    # byte for byte as Honcho's pydantic JSON: no spaces, non-ASCII as UTF-8
+    assert response.text.endswith('data: {"delta":{"content":null},"done":true}\n\n')
+
+
+def test_a_frame_is_compact_utf8_json() -> None:
+    assert sse({"delta": {"content": "naïve — ok"}, "done": False}) == (
+        'data: {"delta":{"content":"naïve — ok"},"done":false}\n\n'.encode()
+    )
 
 
 def test_a_model_failing_mid_stream_ends_with_an_error_frame(

@@ -131,7 +131,8 @@ def representation_out(representation: Representation) -> RepresentationOut:
 
 
 def sse(payload: dict[str, Any]) -> bytes:
-    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()
+    """One frame as Honcho 2.5.1 writes it (pydantic's JSON: compact, UTF-8 unescaped)."""
+    return f"data: {json.dumps(payload, ensure_ascii=False, separators=(',', ':'))}\n\n".encode()
 
 
 async def _frames(pieces: AsyncIterator[str]) -> AsyncIterator[bytes]:
