@@ -36,7 +36,7 @@ from data_sources import PG_PASSWORD, drop_postgres, make_postgres, make_sqlite
 from helpers import PARTNER, add_catalog, new_project, ok, project_with_catalog
 from parley.app import create_app
 from parley.data.refresh_jobs import CATALOG_REFRESH, REFRESH_CALLBACK
-from parley.memory.webhook_delivery import SIGNATURE_HEADER, WEBHOOK
+from parley.memory.webhook_delivery import EVENT_ID_HEADER, SIGNATURE_HEADER, WEBHOOK
 from parley.store.models import WorkItem, WorkUnitLease, utcnow
 from parley.store.queue import WorkQueue
 from parley.worker.setup import queue_policy
@@ -162,6 +162,9 @@ def test_a_worker_killed_mid_delivery_delivers_queue_empty_after_restart(
     assert died.body == delivered.body  # at least once: the same event, sent again
     signature = delivered.headers[SIGNATURE_HEADER.lower()]
     assert signature == died.headers[SIGNATURE_HEADER.lower()] == expected_signature(died.body)
+    # the receiver can tell it is a redelivery: the same event id on both attempts
+    event_id = delivered.headers[EVENT_ID_HEADER.lower()]
+    assert len(event_id) >= 16 and died.headers[EVENT_ID_HEADER.lower()] == event_id
     event = json.loads(delivered.body)
     assert event["type"] == "queue.empty"
     assert event["data"] == {"workspace_id": W, "queue_type": "derive", "session_id": "s1"}

@@ -24,7 +24,13 @@ from conftest import TEST_SECRET, make_settings, wait_for_queue
 from parley.app import create_app
 from parley.errors import InvalidInput
 from parley.llm.chat import UsageMeter
-from parley.memory.webhook_delivery import SIGNATURE_HEADER, WEBHOOK, encode_event, sign
+from parley.memory.webhook_delivery import (
+    EVENT_ID_HEADER,
+    SIGNATURE_HEADER,
+    WEBHOOK,
+    encode_event,
+    sign,
+)
 from parley.memory.webhooks import check_target
 from parley.outbound import Courier, DeliveryTask
 from parley.store.models import WorkItem
@@ -354,6 +360,12 @@ def test_test_event_goes_to_every_endpoint_and_not_to_deleted_ones(
     # One event: the same bytes and signature went to each endpoint.
     assert a.requests[0].body == b.requests[0].body
     assert a.requests[0].headers[SIGNATURE_HEADER.lower()] == expected_signature(b.requests[0].body)
+    event_ids = {r.headers[EVENT_ID_HEADER.lower()] for r in (a.requests[0], b.requests[0])}
+    assert len(event_ids) == 1
+    # a second event has an id of its own
+    assert emit_test(client, ws)["endpoints"] == 2
+    drain(client)
+    assert a.requests[1].headers[EVENT_ID_HEADER.lower()] not in event_ids
 
 
 def test_test_event_without_endpoints_sends_nothing(client: TestClient) -> None:

@@ -7,8 +7,10 @@ unit of its own: one that fails waits out its backoff without holding up any oth
 the endpoint, or the workspace, drops its deliveries not yet made.
 
 Body: `{"type", "data", "timestamp"}`, encoded once when the event is enqueued so every attempt
-sends the same bytes; header `X-Honcho-Signature`: hex HMAC-SHA256 of them. Attempts and retries
-are `parley.outbound`'s.
+sends the same bytes; header `X-Honcho-Signature`: hex HMAC-SHA256 of them. Header
+`X-Parley-Event-Id` (Parley's own; Honcho sends none) is one id per event, the same for every
+endpoint and every attempt, so a receiver can drop a redelivery. Attempts and retries are
+`parley.outbound`'s.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ log = logging.getLogger("parley.webhooks")
 
 WEBHOOK = "webhook"
 SIGNATURE_HEADER = "X-Honcho-Signature"
+EVENT_ID_HEADER = "X-Parley-Event-Id"
 
 
 def sign(body: bytes, key: str) -> str:
@@ -77,7 +80,7 @@ async def enqueue_event(
             NewWork(
                 task_type=WEBHOOK,
                 work_unit_key=endpoint_deliveries(workspace_id, endpoint_id) + event_id,
-                payload={"url": url, "body": body},
+                payload={"url": url, "body": body, "event_id": event_id},
             )
             for endpoint_id, url in endpoints
         ],
@@ -113,8 +116,13 @@ def webhook_task(
 ) -> DeliveryTask:
     """The handler of `webhook` items: one signed attempt at one endpoint."""
 
-    def headers(_item: ClaimedItem, body: bytes) -> dict[str, str]:
-        return {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, signing_key)}
+    def headers(item: ClaimedItem, body: bytes) -> dict[str, str]:
+        return {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(body, signing_key),
+            # items queued before event ids had none: their own id is stable across retries
+            EVENT_ID_HEADER: str(item.payload.get("event_id") or f"item-{item.id}"),
+        }
 
     return DeliveryTask(
         what="webhook",
