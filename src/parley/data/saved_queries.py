@@ -14,6 +14,7 @@ from parley.data.projects import get_project
 from parley.errors import Conflict, InvalidInput, NotFound
 from parley.ids import new_public_id
 from parley.store.data_models import SavedQuery
+from parley.store.engine import Database
 from parley.store.models import utcnow
 
 SAVED_QUERY_CATALOG = "peaka"
@@ -37,32 +38,51 @@ async def _check(
     await check_sql(checked_by, sql, catalogs, row_cap=1)
 
 
+async def _no_clash(db: AsyncSession, project_id: str, name: str, query_id: str | None) -> None:
+    clash = await find_by_name(db=db, project_id=project_id, name=name)
+    if clash is not None and clash.id != query_id:
+        raise Conflict(f"a query named {name} exists in this project")
+
+
+def _plain(query_type: str) -> None:
+    if query_type != "PLAIN":
+        raise InvalidInput("only PLAIN queries are supported; MATERIALIZED is not")
+
+
+# The guard runs in a read session, before the write: a long statement takes about a second of
+# CPU to check, and on SQLite a write session holds the one write lock all that time (every
+# other write, messages included, would wait). What the read found is checked again in the
+# write, so a query stored in between still clashes.
+
+
 async def create_query(
     *,
-    db: AsyncSession,
+    database: Database,
     project_id: str,
     display_name: str,
     input_query: str,
     query_type: str,
     checked_by: DataServices | None,
 ) -> SavedQuery:
-    await get_project(db=db, project_id=project_id)
-    if query_type != "PLAIN":
-        raise InvalidInput("only PLAIN queries are supported; MATERIALIZED is not")
-    name = query_name(display_name)
-    if await find_by_name(db=db, project_id=project_id, name=name) is not None:
-        raise Conflict(f"a query named {name} exists in this project")
-    await _check(db, project_id, input_query, checked_by)
-    row = SavedQuery(
-        id=new_public_id(),
-        project_id=project_id,
-        name=name,
-        display_name=display_name,
-        input_query=input_query,
-        query_type=query_type,
-    )
-    db.add(row)
-    await db.flush()
+    async with database.read() as db:
+        await get_project(db=db, project_id=project_id)
+        _plain(query_type)
+        name = query_name(display_name)
+        await _no_clash(db, project_id, name, None)
+        await _check(db, project_id, input_query, checked_by)
+    async with database.write() as db:
+        await get_project(db=db, project_id=project_id)
+        await _no_clash(db, project_id, name, None)
+        row = SavedQuery(
+            id=new_public_id(),
+            project_id=project_id,
+            name=name,
+            display_name=display_name,
+            input_query=input_query,
+            query_type=query_type,
+        )
+        db.add(row)
+        await db.flush()
     return row
 
 
@@ -91,7 +111,7 @@ async def list_queries(*, db: AsyncSession, project_id: str) -> list[SavedQuery]
 
 async def update_query(
     *,
-    db: AsyncSession,
+    database: Database,
     project_id: str,
     query_id: str,
     display_name: str | None,
@@ -99,20 +119,24 @@ async def update_query(
     query_type: str,
     checked_by: DataServices | None,
 ) -> SavedQuery:
-    row = await get_query(db=db, project_id=project_id, query_id=query_id)
-    if query_type != "PLAIN":
-        raise InvalidInput("only PLAIN queries are supported; MATERIALIZED is not")
-    if display_name is not None and display_name != row.display_name:
-        name = query_name(display_name)
-        clash = await find_by_name(db=db, project_id=project_id, name=name)
-        if clash is not None and clash.id != row.id:
-            raise Conflict(f"a query named {name} exists in this project")
-        row.display_name, row.name = display_name, name
-    if input_query is not None:
-        await _check(db, project_id, input_query, checked_by)
-        row.input_query = input_query
-    row.updated_at = utcnow()
-    await db.flush()
+    async with database.read() as db:
+        row = await get_query(db=db, project_id=project_id, query_id=query_id)
+        _plain(query_type)
+        name = None
+        if display_name is not None and display_name != row.display_name:
+            name = query_name(display_name)
+            await _no_clash(db, project_id, name, row.id)
+        if input_query is not None:
+            await _check(db, project_id, input_query, checked_by)
+    async with database.write() as db:
+        row = await get_query(db=db, project_id=project_id, query_id=query_id)
+        if display_name is not None and name is not None:
+            await _no_clash(db, project_id, name, row.id)
+            row.display_name, row.name = display_name, name
+        if input_query is not None:
+            row.input_query = input_query
+        row.updated_at = utcnow()
+        await db.flush()
     return row
 
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Response
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from parley.api.deps import AnyKey, Name, OwnProject, ReadDb, WriteDb
+from parley.api.deps import AnyKey, Name, OwnProject, ReadDb, StateDep, WriteDb
 from parley.api.errors import peaka_errors
 from parley.api.peaka_v1 import responses as out
 from parley.api.peaka_v1.deps import DataDep
@@ -43,7 +43,7 @@ async def list_queries(project_id: Name, db: ReadDb, _: OwnProject) -> list[dict
 async def create_query(
     project_id: Name,
     body: QueryRequest,
-    db: WriteDb,
+    state: StateDep,
     data: DataDep,
     _: OwnProject,
     checkSchemaExists: bool = True,  # noqa: N803 - Peaka's query parameter name
@@ -51,7 +51,7 @@ async def create_query(
     if body.displayName is None or body.inputQuery is None:
         raise InvalidInput("displayName and inputQuery are required")
     row = await service.create_query(
-        db=db,
+        database=state.database,
         project_id=project_id,
         display_name=body.displayName,
         input_query=body.inputQuery,
@@ -187,13 +187,13 @@ async def update_query(
     project_id: Name,
     query_id: str,
     body: QueryRequest,
-    db: WriteDb,
+    state: StateDep,
     data: DataDep,
     _: OwnProject,
     checkSchemaExists: bool = True,  # noqa: N803 - Peaka's query parameter name
 ) -> dict[str, Any]:
     row = await service.update_query(
-        db=db,
+        database=state.database,
         project_id=project_id,
         query_id=query_id,
         display_name=body.displayName,
