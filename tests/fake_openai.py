@@ -360,9 +360,48 @@ def _anthropic_stream(body: dict[str, Any], text: str) -> list[str]:
     return events
 
 
+def schema_instance(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> Any:
+    """A small value that a JSON schema accepts: required (else all) properties filled, one
+    item per array, the first of an enum or a union. For servers that ask for structured output
+    (`response_format: json_schema`, as Honcho's deriver does through `parse`)."""
+    defs = schema.get("$defs", {}) | (defs or {})
+    if "$ref" in schema:
+        return schema_instance(defs[schema["$ref"].rsplit("/", 1)[-1]], defs)
+    for union in ("anyOf", "oneOf", "allOf"):
+        if union in schema:
+            options = [o for o in schema[union] if o.get("type") != "null"] or schema[union]
+            return schema_instance(options[0], defs)
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    kind = schema.get("type", "object")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object":
+        properties = schema.get("properties", {})
+        names = schema.get("required", list(properties))
+        return {name: schema_instance(properties[name], defs) for name in names}
+    if kind == "array":
+        return [schema_instance(schema.get("items", {"type": "string"}), defs)]
+    return {
+        "string": "An instant fact.",
+        "integer": 1,
+        "number": 1.0,
+        "boolean": False,
+        "null": None,
+    }[kind]
+
+
 def bench_reply(body: dict[str, Any]) -> str:
     """An instant model for the benchmarks: one fact per numbered message of an extraction
-    (its text, restated), a one-line peer card, a short answer otherwise."""
+    (its text, restated), a one-line peer card, a short answer otherwise; a value of the schema
+    where structured output is asked for, and `{}` for a bare JSON mode."""
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") == "json_schema":
+        return json.dumps(schema_instance(response_format["json_schema"]["schema"]))
+    if response_format.get("type") == "json_object":
+        return "{}"
     text = prompt_text(body)
     if "peer card" in text:
         return json.dumps({"card": ["Lives near the river"]})
