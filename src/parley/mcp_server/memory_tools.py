@@ -235,20 +235,24 @@ async def list_observations(
 
 async def query_observations(
     workspace_id: WorkspaceId,
+    observer_id: Annotated[PeerId, Field(description="The peer who holds the observations.")],
+    observed_id: Annotated[PeerId, Field(description="The peer they are about.")],
     query: Annotated[str, Field(max_length=MAX_CONTENT_CHARS), Storable],
     ctx: Context,
     top_k: Annotated[int, Field(ge=1, le=MAX_TOP_K)] = 10,
     distance: Annotated[float | None, Field(ge=0.0, le=1.0)] = None,
     filters: Filters = None,
 ) -> list[dict[str, Any]]:
-    """The observations closest in meaning to `query`."""
+    """The observations `observer_id` holds about `observed_id` closest in meaning to
+    `query`, nearest first."""
     with tool_errors():
         caller = caller_of(ctx)
         await caller.check(Scope.WORKSPACE, workspace_id=workspace_id)
+        pair = {"observer_id": observer_id, "observed_id": observed_id}
         return await observation_routes.query_observations(
             workspace_id=workspace_id,
             body=observation_routes.ObservationQuery(
-                query=query, top_k=top_k, distance=distance, filters=filters
+                query=query, top_k=top_k, distance=distance, filters=(filters or {}) | pair
             ),
             state=caller.state,
             _=caller.principal,

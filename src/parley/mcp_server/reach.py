@@ -47,13 +47,18 @@ def caller_of(ctx: Context[Any, Any]) -> Caller:
     return found
 
 
-def _message(err: ParleyError | ValidationError) -> str:
-    if isinstance(err, ParleyError):
-        return f"{err.error_code}: {err.detail}"
+def invalid_arguments(err: ValidationError) -> str:
+    """`VALIDATION_ERROR: field: problem; ...`, the values sent left out."""
     problems = "; ".join(
         f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in err.errors()
     )
     return f"VALIDATION_ERROR: {problems}"
+
+
+def _message(err: ParleyError | ValidationError) -> str:
+    if isinstance(err, ParleyError):
+        return f"{err.error_code}: {err.detail}"
+    return invalid_arguments(err)
 
 
 @contextmanager

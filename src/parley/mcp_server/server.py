@@ -9,10 +9,14 @@ from functools import lru_cache
 from typing import Any
 
 from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp_types import CallToolResult, InputRequiredResult
+from pydantic import ValidationError
 
 from parley import __version__
 from parley.mcp_server import data_tools, memory_tools, resources
-from parley.mcp_server.reach import Caller
+from parley.mcp_server.reach import Caller, invalid_arguments
 
 INSTRUCTIONS = (
     "Parley: memory of people and answers from data. Memory tools take a workspace_id (and "
@@ -23,6 +27,22 @@ INSTRUCTIONS = (
 Lifespan = Callable[[MCPServer[Any]], AbstractAsyncContextManager[Any]]
 
 
+class ParleyMcp(MCPServer[Any]):
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        """Arguments that fail a tool's schema are told as the domain's errors are (`field:
+        problem`, with the code the HTTP APIs use), not as pydantic's report, which echoes
+        the values sent."""
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as err:
+            cause = err.__cause__
+            if isinstance(err, UnexpectedToolError) or not isinstance(cause, ValidationError):
+                raise
+            raise ToolError(f"Error executing tool {name}: {invalid_arguments(cause)}") from cause
+
+
 def build_server(lifespan: Lifespan | None = None) -> MCPServer[Any]:
     # MCPServer() calls logging.basicConfig, which would give the root logger a handler and
     # the INFO level in the serving process; with a handler already there, it does nothing.
@@ -30,7 +50,7 @@ def build_server(lifespan: Lifespan | None = None) -> MCPServer[Any]:
     placeholder = logging.NullHandler()
     root.addHandler(placeholder)
     try:
-        server: MCPServer[Any] = MCPServer(
+        server = ParleyMcp(
             "parley", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan
         )
     finally:
