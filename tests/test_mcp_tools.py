@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from conftest import BACKENDS, migrated_database
 from mcp_world import (
     SLOW_SQL,
     World,
@@ -46,10 +47,15 @@ ALICE_SAID = "I live in Lisbon and I drink green tea every morning."
 BOB_SAID = "I am training for a marathon in Porto."
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with mcp_world(tmp_path_factory.mktemp("mcp-tools")) as built:
-        yield built
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[World]:
+    """The served app on SQLite, then on PostgreSQL."""
+    root = tmp_path_factory.mktemp(f"mcp-tools-{request.param}")
+    with migrated_database(request.param, root, request) as url:
+        with mcp_world(root, PARLEY_DATABASE_URL=url) as built:
+            yield built
 
 
 def _shaped(messages: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
