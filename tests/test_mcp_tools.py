@@ -53,9 +53,11 @@ def world(
 ) -> Iterator[World]:
     """The served app on SQLite, then on PostgreSQL."""
     root = tmp_path_factory.mktemp(f"mcp-tools-{request.param}")
-    with migrated_database(request.param, root, request) as url:
-        with mcp_world(root, PARLEY_DATABASE_URL=url) as built:
-            yield built
+    with (
+        migrated_database(request.param, root, request) as url,
+        mcp_world(root, PARLEY_DATABASE_URL=url) as built,
+    ):
+        yield built
 
 
 def _shaped(messages: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
