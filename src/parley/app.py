@@ -24,6 +24,7 @@ from parley.config import Settings
 from parley.core import open_core
 from parley.data.semantics import Semantics
 from parley.llm.query_cache import QueryCachingEmbedder
+from parley.mcp_server.http import McpEndpoint
 from parley.memory.dialectic import Dialectic
 from parley.memory.embedding_indexer import FULL_PASS_EVERY_S, EmbeddingIndexer
 from parley.memory.search import MessageSearch
@@ -43,60 +44,76 @@ async def _stop(task: asyncio.Task[None]) -> None:
 StartupHook = Callable[[AppState], Awaitable[None]]
 
 
+@asynccontextmanager
+async def running_state(
+    settings: Settings, *, metrics: Metrics, startup: Sequence[StartupHook] = ()
+) -> AsyncIterator[AppState]:
+    """The services requests reach, with the embedding indexer and (if embedded) the worker
+    running; stopped on the way out. `parley serve` runs it in the app's lifespan,
+    `parley mcp --stdio` around its stdio server."""
+    with_worker = settings.worker_embedded
+    async with (
+        open_core(settings, with_worker=with_worker, metrics=metrics) as core,
+        AsyncExitStack() as cleanup,  # stops the loops below before the core closes
+    ):
+        database, models, data = core.database, core.models, core.data
+        vector_index = MessageVectorIndex(core.embedder.dimensions) if core.in_memory else None
+        indexer = EmbeddingIndexer(
+            database,
+            core.embedder,
+            full_pass_every_s=None if core.in_memory else FULL_PASS_EVERY_S,  # SQLite: in order
+        )
+        # questions (search, chat, representations) repeat: their vectors are remembered
+        questions = QueryCachingEmbedder(core.embedder)
+        search = MessageSearch(database, questions, vector_index)
+        state = AppState(
+            settings=settings,
+            database=database,
+            embedder=questions,
+            indexer=indexer,
+            search=search,
+            observation_index=core.observation_index,
+            dialectic=Dialectic(
+                database, questions, core.observation_index, search, models.dialectic
+            ),
+            models=models,
+            reasoning=reasoning_defaults(settings, models),
+            worker=core.worker,
+            data=data,
+            agent=DataAgent(
+                data,
+                observation_index=core.observation_index,
+                model=models.agent,
+                reasoning=reasoning_defaults(settings, models),
+            ),
+            keys=TtlCache(settings.key_cache_ttl_s),
+            semantics=Semantics(database, models.agent),
+            metrics=metrics,
+        )
+        indexing = asyncio.create_task(indexer.run(), name="parley-embedding-indexer")
+        cleanup.push_async_callback(_stop, indexing)
+        if core.worker is not None:
+            working = asyncio.create_task(core.worker.run(), name="parley-worker")
+            cleanup.push_async_callback(_stop, working)
+        for hook in startup:
+            await hook(state)
+        log.info("Parley %s ready on %s", __version__, database.dialect)
+        yield state
+
+
 def create_app(settings: Settings, *, startup: Sequence[StartupHook] = ()) -> FastAPI:
     """`startup` hooks run once everything is built, before the first request is served
     (`parley serve --demo` registers the demo project in one)."""
     metrics = Metrics()  # this app's own registry: the middleware counts into it from the start
+    mcp = McpEndpoint(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        with_worker = settings.worker_embedded
         async with (
-            open_core(settings, with_worker=with_worker, metrics=metrics) as core,
-            AsyncExitStack() as cleanup,  # stops the loops below before the core closes
+            running_state(settings, metrics=metrics, startup=startup) as state,
+            mcp.running(state),
         ):
-            database, models, data = core.database, core.models, core.data
-            vector_index = MessageVectorIndex(core.embedder.dimensions) if core.in_memory else None
-            indexer = EmbeddingIndexer(
-                database,
-                core.embedder,
-                full_pass_every_s=None if core.in_memory else FULL_PASS_EVERY_S,  # SQLite: in order
-            )
-            # questions (search, chat, representations) repeat: their vectors are remembered
-            questions = QueryCachingEmbedder(core.embedder)
-            search = MessageSearch(database, questions, vector_index)
-            app.state.parley = AppState(
-                settings=settings,
-                database=database,
-                embedder=questions,
-                indexer=indexer,
-                search=search,
-                observation_index=core.observation_index,
-                dialectic=Dialectic(
-                    database, questions, core.observation_index, search, models.dialectic
-                ),
-                models=models,
-                reasoning=reasoning_defaults(settings, models),
-                worker=core.worker,
-                data=data,
-                agent=DataAgent(
-                    data,
-                    observation_index=core.observation_index,
-                    model=models.agent,
-                    reasoning=reasoning_defaults(settings, models),
-                ),
-                keys=TtlCache(settings.key_cache_ttl_s),
-                semantics=Semantics(database, models.agent),
-                metrics=metrics,
-            )
-            indexing = asyncio.create_task(indexer.run(), name="parley-embedding-indexer")
-            cleanup.push_async_callback(_stop, indexing)
-            if core.worker is not None:
-                working = asyncio.create_task(core.worker.run(), name="parley-worker")
-                cleanup.push_async_callback(_stop, working)
-            for hook in startup:
-                await hook(app.state.parley)
-            log.info("Parley %s ready on %s", __version__, database.dialect)
+            app.state.parley = state
             yield
 
     app = FastAPI(
@@ -108,6 +125,7 @@ def create_app(settings: Settings, *, startup: Sequence[StartupHook] = ()) -> Fa
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.router.routes.extend(api_routes())  # built once per process: they hold no state
+    app.router.routes.append(mcp.route())  # POST/GET/DELETE /mcp, outside the OpenAPI schema
     if settings.metrics_enabled:
         # added last, so outermost: it also counts the 413s of the body limit
         app.add_middleware(MetricsMiddleware, metrics=metrics)

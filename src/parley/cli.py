@@ -1,4 +1,4 @@
-"""parley serve | worker | migrate | keys"""
+"""parley serve | worker | mcp | migrate | keys"""
 
 from __future__ import annotations
 
@@ -73,6 +73,34 @@ def _worker(_: argparse.Namespace) -> None:
     )
     with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
         asyncio.run(run_standalone(settings))
+
+
+def _mcp(args: argparse.Namespace) -> None:
+    import asyncio
+    import contextlib
+    import logging
+
+    from parley.llm.roles import check_providers
+    from parley.mcp_server.stdio import KeyRefused, serve_stdio
+
+    if not args.stdio:
+        raise SystemExit("parley mcp: give --stdio (over HTTP, `parley serve` answers MCP at /mcp)")
+    settings = _settings()
+    try:
+        check_providers(settings)
+    except SettingsError as err:
+        raise SystemExit(f"parley: {err}") from err
+    # stdout is the protocol's: every log line goes to stderr
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
+            asyncio.run(serve_stdio(settings, args.key or os.environ.get("PARLEY_MCP_KEY")))
+    except KeyRefused as err:
+        raise SystemExit(f"parley mcp: {err}") from err
 
 
 def _migrate(_: argparse.Namespace) -> None:
@@ -175,6 +203,15 @@ def build_parser() -> argparse.ArgumentParser:
         "worker", help="run a reasoning worker without HTTP (any number may share a database)"
     )
     worker.set_defaults(func=_worker)
+
+    mcp = commands.add_parser(
+        "mcp", help="serve the MCP tools over stdio, for a client that launches a local process"
+    )
+    mcp.add_argument("--stdio", action="store_true", help="speak MCP on stdin and stdout")
+    mcp.add_argument(
+        "--key", help="the API key the tools act with (default: PARLEY_MCP_KEY; needed with auth)"
+    )
+    mcp.set_defaults(func=_mcp)
 
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     migrate.set_defaults(func=_migrate)

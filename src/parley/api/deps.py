@@ -6,7 +6,7 @@ route without one, so nothing is reachable by accident.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from enum import Enum
 from typing import Annotated, Any
 
@@ -21,6 +21,7 @@ from parley.errors import Forbidden, Unauthorized
 from parley.ids import MAX_NAME_LENGTH, NAME_PATTERN
 from parley.memory.pages import MAX_PAGE_SIZE
 from parley.memory.sessions import is_member
+from parley.store.engine import Database
 
 
 async def get_state(request: Request) -> AppState:
@@ -95,16 +96,25 @@ class Scope(Enum):
 
 
 async def get_principal(request: Request, settings: SettingsDep, state: StateDep) -> Principal:
+    return await principal_from_header(
+        request.headers.get("authorization", ""), settings=settings, state=state
+    )
+
+
+async def principal_from_header(header: str, *, settings: Settings, state: AppState) -> Principal:
     """Two kinds of bearer key: Honcho-style JWTs (checked by signature) and Peaka-style
     `<8>.<32>` keys (looked up by hash and cached for PARLEY_KEY_CACHE_TTL_S; revoking one
-    through this process takes effect on the next request)."""
+    through this process takes effect on the next request). The MCP server reads its
+    requests' keys with it too."""
     if not settings.auth_enabled:
         return ADMIN
-    header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-    token = token.strip()
+    return await principal_from_key(token.strip(), settings=settings, state=state)
+
+
+async def principal_from_key(token: str, *, settings: Settings, state: AppState) -> Principal:
     if peaka_keys.looks_like_key(token):
         return await peaka_keys.authenticate_cached(
             cache=state.keys, database=state.database, token=token
@@ -113,6 +123,54 @@ async def get_principal(request: Request, settings: SettingsDep, state: StateDep
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def authorize_scope(
+    principal: Principal, scope: Scope, params: Mapping[str, Any], *, database: Database
+) -> None:
+    """Raises Forbidden unless `principal` may reach what `params` name (a route's path
+    parameters: workspace_id, peer_id, session_id, project_id) under `scope`. The one access
+    policy: routes apply it through `requires`, the MCP tools to their arguments."""
+    if scope is Scope.AUTHENTICATED or principal.admin:
+        return
+    if scope is Scope.ADMIN:
+        raise Forbidden(f"this route needs an admin key; the request used {principal.describe()}")
+    if scope is Scope.PROJECT:
+        project_id = params.get("project_id")
+        if principal.is_workspace_key and principal.workspace == project_id:
+            return
+        raise Forbidden(f"{principal.describe()} cannot reach project {project_id}")
+    if principal.workspace != params.get("workspace_id"):
+        raise Forbidden(
+            f"{principal.describe()} cannot reach workspace {params.get('workspace_id')}"
+        )
+    if principal.is_workspace_key or scope is Scope.WORKSPACE_MEMBER:
+        return
+    if (
+        scope is Scope.PEER
+        and principal.peer is not None
+        and principal.peer == params.get("peer_id")
+    ):
+        return
+    if scope is Scope.SESSION:
+        session_id = params.get("session_id")
+        if principal.session is not None and principal.session == session_id:
+            return
+        # a session route always has both in its path; without them no one is a member
+        if (
+            principal.peer is not None
+            and principal.workspace is not None
+            and session_id is not None
+        ):
+            async with database.read() as db:
+                if await is_member(
+                    db=db,
+                    workspace_id=principal.workspace,
+                    session_id=session_id,
+                    peer_id=principal.peer,
+                ):
+                    return
+    raise Forbidden(f"{principal.describe()} cannot reach this resource")
 
 
 def requires(scope: Scope) -> Any:
@@ -130,49 +188,8 @@ def requires(scope: Scope) -> Any:
         return Depends(public)
 
     async def authorize(request: Request, principal: PrincipalDep, state: StateDep) -> Principal:
-        if scope is Scope.AUTHENTICATED or principal.admin:
-            return principal
-        params = request.path_params
-        if scope is Scope.ADMIN:
-            raise Forbidden(
-                f"this route needs an admin key; the request used {principal.describe()}"
-            )
-        if scope is Scope.PROJECT:
-            project_id = params.get("project_id")
-            if principal.is_workspace_key and principal.workspace == project_id:
-                return principal
-            raise Forbidden(f"{principal.describe()} cannot reach project {project_id}")
-        if principal.workspace != params.get("workspace_id"):
-            raise Forbidden(
-                f"{principal.describe()} cannot reach workspace {params.get('workspace_id')}"
-            )
-        if principal.is_workspace_key or scope is Scope.WORKSPACE_MEMBER:
-            return principal
-        if (
-            scope is Scope.PEER
-            and principal.peer is not None
-            and principal.peer == params.get("peer_id")
-        ):
-            return principal
-        if scope is Scope.SESSION:
-            session_id = params.get("session_id")
-            if principal.session is not None and principal.session == session_id:
-                return principal
-            # a session route always has both in its path; without them no one is a member
-            if (
-                principal.peer is not None
-                and principal.workspace is not None
-                and session_id is not None
-            ):
-                async with state.database.read() as db:
-                    if await is_member(
-                        db=db,
-                        workspace_id=principal.workspace,
-                        session_id=session_id,
-                        peer_id=principal.peer,
-                    ):
-                        return principal
-        raise Forbidden(f"{principal.describe()} cannot reach this resource")
+        await authorize_scope(principal, scope, request.path_params, database=state.database)
+        return principal
 
     authorize.auth_scope = scope  # type: ignore[attr-defined]  # read by auth_scope_of
     return Depends(authorize)

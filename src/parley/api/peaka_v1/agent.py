@@ -52,7 +52,7 @@ class ThreadUpdate(Body):
     displayName: Annotated[str, Field(min_length=1, max_length=200), Storable]
 
 
-def _agent_request(project_id: str, body: AgentChatRequest, principal: Principal) -> AgentRequest:
+def agent_request(project_id: str, body: AgentChatRequest, principal: Principal) -> AgentRequest:
     default_user = f"key-{principal.key_id}" if principal.key_id else DEFAULT_USER_PEER
     return AgentRequest(
         project_id=project_id,
@@ -69,7 +69,7 @@ async def chat(
     project_id: Name, body: AgentChatRequest, state: StateDep, principal: OwnProject
 ) -> dict[str, Any]:
     """One turn: `{"threadId", "result"}`, the result being the agent's state (Peaka's keys)."""
-    request = _agent_request(project_id, body, principal)
+    request = agent_request(project_id, body, principal)
     result = await state.agent.run(request)
     return {"threadId": result.thread_id, "result": result.to_result()}
 
@@ -162,7 +162,7 @@ async def chat_stream(
     """Server-sent events: `metadata` (the threadId) first, then per `streamModes`: `updates`
     (each step's changes), `values` (the whole state after each step), `messages` (pieces of
     the answer), `debug`; `end` with the final `{"threadId", "result"}`, or `error`."""
-    request = _agent_request(project_id, body, principal)
+    request = agent_request(project_id, body, principal)
     prepared = await state.agent.check(request)  # a missing project or thread: an HTTP error
     events = _run_streamed(state.agent, request, prepared, set(body.streamModes))
     return StreamingResponse(
