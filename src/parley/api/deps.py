@@ -104,7 +104,12 @@ async def get_principal(request: Request, settings: SettingsDep, state: StateDep
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-    token = token.strip()
+    return await principal_for_token(token.strip(), settings=settings, state=state)
+
+
+async def principal_for_token(token: str, *, settings: Settings, state: AppState) -> Principal:
+    """The principal of a bearer key of either kind (also read by the SQL endpoint, which
+    takes keys from Trino's headers)."""
     if peaka_keys.looks_like_key(token):
         return await peaka_keys.authenticate_cached(
             cache=state.keys, database=state.database, token=token
