@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy
 import trino
@@ -342,3 +343,14 @@ def test_another_projects_key_reaches_only_its_own_project(world: World) -> None
     # naming alpha as the user does not change which project a project key reaches
     as_alpha = trino_conn(world, world.beta_key, user="alpha", catalog="shop", schema="main")
     assert rows(as_alpha, "SELECT count(*) FROM users") == [[5]]
+
+
+def test_the_sqlalchemy_url_of_supported_drivers_connects(world: World) -> None:
+    answered = httpx.get(
+        f"{world.url}/api/v1/supportedDrivers/sql_alchemy?catalogName=shop",
+        headers={"Authorization": f"Bearer {world.alpha_key}"},
+    )
+    assert answered.status_code == 200, answered.text
+    engine = create_engine(answered.json()["SQL_ALCHEMY"])
+    assert inspect(engine).get_table_names("main") == ["orders", "users"]
+    engine.dispose()
