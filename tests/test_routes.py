@@ -33,9 +33,15 @@ def test_writes_commit_before_the_response_is_sent(tmp_path: Any) -> None:
     assert writers >= 20
 
 
+# the SQL endpoint's DELETEs cancel a statement held in memory: no database row changes
+IN_MEMORY_DELETES = ("/v1/statement/",)
+
+
 def test_mutating_routes_use_a_write_transaction(tmp_path: Any) -> None:
     for route in _routes(tmp_path):
         calls = {dep.call for dep in _walk(route.dependant)}
+        if route.path.startswith(IN_MEMORY_DELETES):
+            continue
         if route.methods & {"PUT", "DELETE"}:
             assert write_db in calls, f"{route.methods} {route.path} writes without write_db"
 

@@ -10,7 +10,7 @@ that reaches the query's project."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
@@ -29,10 +29,6 @@ from parley.trino.statement import StatementContext, StatementRunner
 
 router = APIRouter(tags=["sql"], responses=detail_errors(401, 413, 422))
 PAGE = "/v1/statement/{phase}/{query_id}/{slug}/{token}"
-PAGE_ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such query, or it was read to its end and freed (text)."},
-    410: {"description": "A page before the last one answered (text)."},
-}
 
 
 async def sql_caller(request: Request, state: StateDep) -> Principal:
@@ -136,10 +132,10 @@ def _reaches(principal: Principal, state: AppState, query_id: str, slug: str) ->
 
 
 def _gone(query_id: str) -> Response:
-    return Response(f"Query {query_id} not found", status_code=404, media_type="text/plain")
+    return JSONResponse({"detail": f"Query {query_id} not found"}, status_code=404)
 
 
-@router.get(PAGE, response_model=None, responses=PAGE_ERRORS)
+@router.get(PAGE, response_model=None, responses=detail_errors(404, 410))
 async def get_page(
     request: Request,
     phase: str,
@@ -163,7 +159,7 @@ async def get_page(
     except UnknownQuery:
         return _gone(query_id)
     except StalePage as err:
-        return Response(str(err), status_code=410, media_type="text/plain")
+        return JSONResponse({"detail": str(err)}, status_code=410)
     body["infoUri"] = f"{base}/v1/query/{query_id}"
     return JSONResponse(body, headers=headers)
 

@@ -10,6 +10,7 @@ import urllib.parse
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
 
 from parley.api.deps import AnyKey
 from parley.auth.peaka_keys import looks_like_key
@@ -58,7 +59,19 @@ def sqlalchemy_url(request: Request, catalog: str | None) -> str:
     return f"peaka://{host}:{port}/{name}?http_scheme={scheme}&extra_credential={credential}{token}"
 
 
-@router.get("/supportedDrivers")
+class JdbcDriver(BaseModel):
+    JDBC: str
+
+
+class SqlAlchemyDriver(BaseModel):
+    SQL_ALCHEMY: str
+
+
+class SupportedDrivers(JdbcDriver, SqlAlchemyDriver):
+    """Connection strings of the SQL endpoint, by driver."""
+
+
+@router.get("/supportedDrivers", response_model=SupportedDrivers)
 async def supported_drivers(
     request: Request, _: AnyKey, catalog: CatalogName = None
 ) -> dict[str, str]:
@@ -66,13 +79,13 @@ async def supported_drivers(
     return {"JDBC": jdbc_url(request, catalog), "SQL_ALCHEMY": sqlalchemy_url(request, catalog)}
 
 
-@router.get("/supportedDrivers/jdbc")
+@router.get("/supportedDrivers/jdbc", response_model=JdbcDriver)
 async def jdbc_driver(request: Request, _: AnyKey, catalog: CatalogName = None) -> dict[str, str]:
     """The JDBC URL (Trino's JDBC driver)."""
     return {"JDBC": jdbc_url(request, catalog)}
 
 
-@router.get("/supportedDrivers/sql_alchemy")
+@router.get("/supportedDrivers/sql_alchemy", response_model=SqlAlchemyDriver)
 async def sqlalchemy_driver(
     request: Request,
     _: AnyKey,
