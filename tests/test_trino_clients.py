@@ -354,3 +354,25 @@ def test_the_sqlalchemy_url_of_supported_drivers_connects(world: World) -> None:
     engine = create_engine(answered.json()["SQL_ALCHEMY"])
     assert inspect(engine).get_table_names("main") == ["orders", "users"]
     engine.dispose()
+
+
+def test_polls_need_a_key_of_the_querys_project(world: World) -> None:
+    def headers(key: str) -> dict[str, str]:
+        return {"X-Trino-Extra-Credential": f"peakaKey={key}", "X-Trino-Catalog": "numbers"}
+
+    first = httpx.post(
+        f"{world.url}/v1/statement",
+        content=b"SELECT n FROM main.numbers",
+        headers=headers(world.alpha_key),
+    ).json()
+    stranger = httpx.get(first["nextUri"], headers=headers(world.beta_key))
+    assert stranger.status_code == 404
+    assert stranger.json() == {"detail": f"Query {first['id']} not found"}
+    assert httpx.delete(first["nextUri"], headers=headers(world.beta_key)).status_code == 204
+    owner = httpx.get(first["nextUri"], headers=headers(world.alpha_key))
+    assert owner.status_code == 200  # the stranger's DELETE cancelled nothing
+    assert owner.json()["stats"]["state"] in ("RUNNING", "FINISHED")
+    assert "error" not in owner.json()
+    assert (
+        httpx.delete(owner.json()["nextUri"], headers=headers(world.alpha_key)).status_code == 204
+    )

@@ -249,3 +249,17 @@ def test_supported_drivers_describe_this_endpoint(world: World) -> None:
         "errorCode": "VALIDATION_ERROR",
         "message": "query.catalogName: Field required",
     }
+
+
+def test_delete_stops_a_statement_still_running(world: World) -> None:
+    slow = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r"
+    first = post(world, slow, X_Trino_Catalog="shop")
+    running = httpx.get(first["nextUri"]).json()  # waits a second: still running
+    assert running["stats"]["state"] == "RUNNING"
+    assert "data" not in running
+    started = time.monotonic()
+    assert httpx.delete(running["nextUri"]).status_code == 204
+    assert error_of([httpx.get(running["nextUri"]).json()])["errorName"] == "USER_CANCELED"
+    # the source was interrupted: the next statement runs at once
+    assert run(world, "SELECT count(*) FROM shop.main.users")[1] == [[60]]
+    assert time.monotonic() - started < 3

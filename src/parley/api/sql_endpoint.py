@@ -23,7 +23,7 @@ from parley.data.projects import get_project
 from parley.errors import NotFound, Unauthorized
 from parley.trino import protocol
 from parley.trino.errors import TrinoError
-from parley.trino.queries import StalePage, UnknownQuery
+from parley.trino.queries import HeldQuery, StalePage, UnknownQuery
 from parley.trino.session import ClientSession, client_session, credential
 from parley.trino.statement import StatementContext, StatementRunner
 
@@ -125,8 +125,9 @@ def _reaches(principal: Principal, state: AppState, query_id: str, slug: str) ->
     """With auth on, a poll's key must reach the query's project (a stranger learns nothing:
     the same 404 as for no such query)."""
     found = state.statements.find(query_id, slug)
-    project = getattr(found, "project_id", None)
-    if principal.admin or project is None or principal.workspace == project:
+    if principal.admin or not isinstance(found, HeldQuery):
+        return  # a tombstone tells only that the query was cancelled or abandoned
+    if principal.workspace == found.project_id:
         return
     raise UnknownQuery(query_id)
 
