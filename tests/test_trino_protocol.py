@@ -208,9 +208,12 @@ def test_statements_answer(
         ("SELECT 1", {"X_Trino_Session": "query_max_run_time=soon"}, "INVALID_SESSION_PROPERTY",
          14, "query_max_run_time must be a positive duration such as 30s or 2m; got 'soon'"),
         ("", {}, "SYNTAX_ERROR", 1, "SQL statement is empty"),
+        ("SELECT * FROM users", {"X_Trino_Catalog": "system"}, "NOT_SUPPORTED", 13,
+         "catalog system holds only the metadata tables (system.jdbc, system.metadata); name "
+         "a project catalog"),
     ],
     ids=["unknown-project", "no-project", "unknown-catalog", "unknown-table", "show-other",
-         "two-statements", "update", "mixed", "bad-timeout", "empty"],
+         "two-statements", "update", "mixed", "bad-timeout", "empty", "system-data"],
 )  # fmt: skip
 def test_errors_are_trino_errors(
     world: World, sql: str, headers: dict[str, str], name: str, code: int, message: str

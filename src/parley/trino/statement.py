@@ -222,6 +222,12 @@ class StatementRunner:
         if session and (not refs or any(not r.catalog for r in refs)):
             # tables without a catalog are the session catalog's
             catalogs = [c for c in catalogs if session.casefold() in c.scope.names]
+            if not catalogs:
+                raise TrinoError(
+                    "NOT_SUPPORTED",
+                    f"catalog {session} holds only the metadata tables (system.jdbc, "
+                    "system.metadata); name a project catalog",
+                )
         scopes = [replace(c.scope, dialect=DIALECT) for c in catalogs]
         index = await services.sql_work.run(pick_scope, trino_sql, scopes, chars=len(trino_sql))
         catalog = catalogs[index]
