@@ -5,9 +5,11 @@ SQLAlchemy dialect), with the project key as the extra credential `peakaKey`."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -376,3 +378,28 @@ def test_polls_need_a_key_of_the_querys_project(world: World) -> None:
     assert (
         httpx.delete(owner.json()["nextUri"], headers=headers(world.alpha_key)).status_code == 204
     )
+
+
+def test_the_readme_snippets_run(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """The copy-paste connection snippets of README's "SQL clients" section, as written but for
+    the port and the key."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## SQL clients (Trino protocol)", 1)[1].split("\n## ", 1)[0]
+    snippets = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    assert len(snippets) == 2
+    for snippet in snippets:
+        code = snippet.replace("8000", str(world.port)).replace("<project key>", world.alpha_key)
+        exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - the README's own code
+    assert capsys.readouterr().out.splitlines() == [
+        "[['user1', 'us'], ['user2', 'apac'], ['user3', 'eu']]",
+        "['orders', 'users']",
+    ]
+    (jdbc,) = re.findall(r"^jdbc:trino://.*$", section, flags=re.M)
+    answered = httpx.get(
+        f"{world.url}/api/v1/supportedDrivers/jdbc?catalogName=shop",
+        headers={"Authorization": f"Bearer {world.alpha_key}"},
+    ).json()
+    # what supportedDrivers answers is the README's URL, for this server and this key
+    assert answered == {
+        "JDBC": jdbc.replace("8000", str(world.port)).replace("<project key>", world.alpha_key)
+    }
