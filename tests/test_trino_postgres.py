@@ -1,6 +1,7 @@
-"""A PostgreSQL catalog through the SQL endpoint, with the `trino` client: PostgreSQL's types
-(numeric without a precision, timestamptz, json, bytea) arrive as Trino types, and Trino SQL
-is written in PostgreSQL's dialect before the guard checks it."""
+"""A PostgreSQL catalog through the SQL endpoint, with the `trino` client, on a server whose own
+database is PostgreSQL too: PostgreSQL's types (numeric without a precision, timestamptz,
+json, bytea) arrive as Trino types, Trino SQL is written in PostgreSQL's dialect before the
+guard checks it, and the metadata statements read the catalog from PostgreSQL."""
 
 from __future__ import annotations
 
@@ -34,7 +35,9 @@ def port(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresForTests) -
         "INSERT INTO shop.kinds VALUES (1, 1234.5, '2024-02-29 13:45:01.5+02', "
         "'{\"ü\": [1, 2]}', '\\x0001ff'), (2, 0.125, NULL, NULL, NULL)",
     )
-    env = {"PARLEY_DATA_ALLOW_PRIVATE_HOSTS": "true"}
+    # Parley's own database on PostgreSQL too: the metadata statements read it
+    database_url = postgres.new_database()
+    env = {"PARLEY_DATA_ALLOW_PRIVATE_HOSTS": "true", "PARLEY_DATABASE_URL": database_url}
     with serve(root, **env) as url, httpx.Client(base_url=url, timeout=60) as http:
         client = cast(TestClient, http)  # the helpers' TestClient is an httpx.Client too
         new_project(client, "Alpha", project_id="alpha")
@@ -49,6 +52,7 @@ def port(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresForTests) -
         assert port is not None
         yield port
     drop_postgres(postgres.socket_dir, PG_DB)
+    postgres.drop_database(database_url)
 
 
 def query(port: int, sql: str) -> tuple[list[Any], list[tuple[str, str]]]:
@@ -97,3 +101,16 @@ def test_trino_sql_is_written_for_postgres(port: int, postgres: PostgresForTests
     assert columns == [("tier", "varchar"), ("n", "bigint"), ("total", f"decimal({widest},2)")]
     tables, _ = query(port, "SHOW TABLES")
     assert tables == [["customers"], ["events"], ["kinds"], ["payments"]]
+
+
+def test_metadata_reads_the_catalog_from_postgres(port: int) -> None:
+    columns, _ = query(port, "DESCRIBE kinds")
+    assert columns == [
+        ["id", "integer", "", ""],
+        ["price", "decimal", "", ""],
+        ["at", "timestamp(3) with time zone", "", ""],
+        ["doc", "json", "", ""],
+        ["raw", "varbinary", "", ""],
+    ]
+    schemas, _ = query(port, "SELECT schema_name FROM information_schema.schemata ORDER BY 1")
+    assert schemas == [["information_schema"], ["shop"]]
