@@ -30,6 +30,7 @@ from parley.memory.embedding_indexer import FULL_PASS_EVERY_S, EmbeddingIndexer
 from parley.memory.search import MessageSearch
 from parley.memory.vector_index import MessageVectorIndex
 from parley.metrics import Metrics
+from parley.trino.queries import QueryRegistry
 from parley.ttl_cache import TtlCache
 from parley.worker.setup import reasoning_defaults
 
@@ -66,6 +67,12 @@ async def running_state(
         # questions (search, chat, representations) repeat: their vectors are remembered
         questions = QueryCachingEmbedder(core.embedder)
         search = MessageSearch(database, questions, vector_index)
+        statements = QueryRegistry(  # the SQL endpoint's results, held between pages
+            page_rows=settings.sql_page_rows,
+            ttl_s=settings.sql_result_ttl_s,
+            max_held=settings.sql_max_held_queries,
+        )
+        cleanup.push_async_callback(statements.close)
         state = AppState(
             settings=settings,
             database=database,
@@ -89,6 +96,7 @@ async def running_state(
             keys=TtlCache(settings.key_cache_ttl_s),
             semantics=Semantics(database, models.agent),
             metrics=metrics,
+            statements=statements,
         )
         indexing = asyncio.create_task(indexer.run(), name="parley-embedding-indexer")
         cleanup.push_async_callback(_stop, indexing)

@@ -293,6 +293,22 @@ class Settings(BaseSettings):
         description="Longest text, binary or nested cell a data query returns whole; longer "
         "ones are cut and end with '…[truncated]'.",
     )
+    sql_page_rows: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Most rows in one page of the SQL endpoint's results (/v1/statement).",
+    )
+    sql_result_ttl_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="How long the SQL endpoint holds a result its client stopped polling.",
+    )
+    sql_max_held_queries: int = Field(
+        default=64,
+        ge=1,
+        description="Most statements the SQL endpoint runs or holds results of at once.",
+    )
     agent_result_max_bytes: int = Field(
         default=256 * 1024,
         ge=1024,

@@ -115,6 +115,8 @@ async def principal_from_header(header: str, *, settings: Settings, state: AppSt
 
 
 async def principal_from_key(token: str, *, settings: Settings, state: AppState) -> Principal:
+    """The principal of a bearer key of either kind (also read by MCP and by the SQL endpoint,
+    which takes keys from Trino's headers)."""
     if peaka_keys.looks_like_key(token):
         return await peaka_keys.authenticate_cached(
             cache=state.keys, database=state.database, token=token

@@ -71,6 +71,7 @@ WHEN = {
     "with nothing in them instead).",
     408: "The query ran past its time limit.",
     409: "A resource with that id or name exists already.",
+    410: "A page of a SQL endpoint result that was passed already: pages are read in order.",
     413: "The request body is larger than PARLEY_MAX_BODY_BYTES, or an uploaded file larger "
     "than PARLEY_MAX_UPLOAD_BYTES.",
     415: "An uploaded file of a type that cannot be read.",

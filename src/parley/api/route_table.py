@@ -19,6 +19,7 @@ from parley.api.honcho_v2 import build_router as build_honcho_v2
 from parley.api.honcho_v3 import build_router as build_honcho_v3
 from parley.api.metrics import build_router as build_metrics
 from parley.api.peaka_v1 import build_router as build_peaka_v1
+from parley.api.sql_endpoint import router as sql_endpoint
 
 # what an included route resolves from its router chain, copied onto a plain route
 _FIELDS = (
@@ -64,8 +65,13 @@ def _flatten(router: APIRouter) -> tuple[APIRoute, ...]:
 
 @lru_cache(maxsize=1)
 def api_routes() -> tuple[APIRoute, ...]:
-    """Honcho's /v2 and /v3, and Peaka's /api/v1."""
-    return _flatten(build_honcho_v2()) + _flatten(build_honcho_v3()) + _flatten(build_peaka_v1())
+    """Honcho's /v2 and /v3, Peaka's /api/v1, and the SQL endpoint (Trino's /v1/statement)."""
+    return (
+        _flatten(build_honcho_v2())
+        + _flatten(build_honcho_v3())
+        + _flatten(build_peaka_v1())
+        + _flatten(sql_endpoint)
+    )
 
 
 @lru_cache(maxsize=2)

@@ -18,6 +18,7 @@ from parley.memory.observation_index import ObservationIndex
 from parley.memory.search import MessageSearch
 from parley.metrics import Metrics
 from parley.store.engine import Database
+from parley.trino.queries import QueryRegistry
 from parley.worker.runner import Worker
 
 
@@ -38,3 +39,4 @@ class AppState:
     keys: KeyCache  # Peaka API keys seen valid lately; cleared when keys or projects go
     semantics: Semantics  # sample questions and generated descriptions (the agent role)
     metrics: Metrics  # this app's Prometheus instruments (GET /metrics)
+    statements: QueryRegistry  # the SQL endpoint's statements in flight and their results

@@ -4,12 +4,20 @@ and the data agent."""
 from fastapi import APIRouter
 
 from parley.api.errors import COMMON_ERRORS, peaka_errors
-from parley.api.peaka_v1 import agent, catalogs, connections, metadata, projects, queries
+from parley.api.peaka_v1 import (
+    agent,
+    catalogs,
+    connections,
+    drivers,
+    metadata,
+    projects,
+    queries,
+)
 
 
 def build_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1", responses=peaka_errors(*COMMON_ERRORS))
     # routes are matched in order, one by one: the hot path (queries/execute) goes first
-    for module in (queries, projects, connections, catalogs, metadata, agent):
+    for module in (queries, projects, connections, catalogs, metadata, agent, drivers):
         router.include_router(module.router)
     return router
