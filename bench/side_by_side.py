@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -202,11 +203,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+EXPLAIN_MS: int | None = None  # --explain-ms: plans of statements slower than this, logged
+
+
 def create_database(pg: Postgres, name: str) -> None:
     import asyncio
 
     asyncio.run(pg._run(f'CREATE DATABASE "{name}"', "postgres"))
     asyncio.run(pg._run("CREATE EXTENSION IF NOT EXISTS vector", name))
+    if EXPLAIN_MS is not None:  # every new connection to it loads auto_explain
+        for setting in (
+            "session_preload_libraries = 'auto_explain'",
+            f"auto_explain.log_min_duration = {EXPLAIN_MS}",
+            "auto_explain.log_analyze = on",
+            "auto_explain.log_buffers = on",
+        ):
+            asyncio.run(pg._run(f'ALTER DATABASE "{name}" SET {setting}', "postgres"))
 
 
 @contextlib.contextmanager
@@ -322,7 +334,16 @@ def main() -> None:
     parser.add_argument("--honcho-dir", type=Path, default=Path("/opt/honcho251"))
     parser.add_argument("--honcho-python", type=Path, default=Path("/opt/honcho-venv/bin/python"))
     parser.add_argument("--tiktoken-dir", type=Path, default=Path("/opt/honcho-tiktoken"))
+    parser.add_argument(
+        "--explain-ms",
+        type=int,
+        help="log the plans (EXPLAIN ANALYZE) of statements slower than this; the PostgreSQL "
+        "log is copied to --explain-log at the end",
+    )
+    parser.add_argument("--explain-log", type=Path, default=Path("side_by_side_pg.log"))
     args = parser.parse_args()
+    global EXPLAIN_MS
+    EXPLAIN_MS = args.explain_ms
     targets = args.targets.split(",")
     with tempfile.TemporaryDirectory(prefix="parley-sbs-") as tmp_name:
         os.chmod(tmp_name, 0o755)  # the postgres user reads below it
@@ -356,6 +377,8 @@ def main() -> None:
                     sys.stdout.flush()
         finally:
             model.terminate()
+            if args.explain_ms is not None:
+                shutil.copyfile(tmp / "pg" / "pgdata" / "log", args.explain_log)
             pg.stop()
 
 

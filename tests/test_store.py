@@ -7,6 +7,7 @@ import asyncio
 import warnings
 from typing import Any
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -350,3 +351,42 @@ def test_left_at_upgrade_keeps_members_and_downgrade_drops_those_that_left(
             await database.dispose()
 
     assert asyncio.run(diff()) == []
+
+
+# --- migration 0019: vectors in their rows (PostgreSQL) ------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["postgres"])  # SQLite keeps a BLOB in its row anyway
+def test_vectors_are_stored_in_their_rows(database_url: str) -> None:
+    """`m` (MAIN) on PostgreSQL, for every vector column the models have; pgvector's own
+    default is `e` (EXTERNAL), which puts a 1,536-d vector in the TOAST table."""
+    vector_columns = sorted(
+        (table.name, column.name)
+        for table in Base.metadata.tables.values()
+        for column in table.columns
+        if type(column.type).__name__ == "EmbeddingVector"
+    )
+
+    async def storage() -> tuple[dict[tuple[str, str], str], str]:
+        database = create_database(database_url)
+        try:
+            async with database.read() as db:
+                rows = await db.execute(
+                    text(
+                        "SELECT c.relname, a.attname, a.attstorage::text FROM pg_attribute a "
+                        "JOIN pg_class c ON c.oid = a.attrelid "
+                        "WHERE a.atttypid = 'vector'::regtype AND c.relkind = 'r' "
+                        "AND a.attnum > 0 AND NOT a.attisdropped"
+                    )
+                )
+                default = await db.scalar(
+                    text("SELECT typstorage::text FROM pg_type WHERE oid = 'vector'::regtype")
+                )
+                return {(r[0], r[1]): r[2] for r in rows}, str(default)
+        finally:
+            await database.dispose()
+
+    columns, default = asyncio.run(storage())
+    assert sorted(columns) == vector_columns
+    assert set(columns.values()) == {"m"}
+    assert default == "e"  # what the downgrade goes back to
