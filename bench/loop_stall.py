@@ -56,7 +56,9 @@ class Probe:
     def __enter__(self) -> Probe:
         self._thread = threading.Thread(target=self.run, daemon=True)
         self._thread.start()
-        time.sleep(0.05)
+        deadline = time.monotonic() + 10  # its client's first answer (a busy box: seconds)
+        while not self.samples and time.monotonic() < deadline:
+            time.sleep(0.01)
         return self
 
     def __exit__(self, *exc: object) -> None:

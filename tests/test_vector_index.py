@@ -5,9 +5,8 @@ workspace's messages (ids of sessions and peers repeat across workspaces on purp
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -19,8 +18,7 @@ from parley.store import migrate
 DIMS = 8
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):  # a row as the index reads it: (seq, session_id, peer_id, embedding)
     seq: int
     session_id: str
     peer_id: str

@@ -16,20 +16,44 @@ delete the collection is reloaded.
 Appending only writes past the row counts that a search has already read, and growing a buffer
 replaces it (the old one stays alive while a search uses it), so a search may run in a worker
 thread on a `View` taken on the event loop while the next request appends.
+
+Loading and appending run in a worker thread too (decoding 100k rows and stacking them held the
+event loop for over a second: `bench/cold_index.py`), so a `View` may also be taken on the loop
+while an append is under way. That holds because an append publishes in order: buffers are
+replaced only by copies holding every row below `count`; a new session or peer gets its row
+list before its code; row lists grow before `count`; `count` moves last. A view reads `count`
+first and keeps only the rows below it. One append at a time: the workspace's lock is held
+until the thread is done, even when the caller is cancelled meanwhile (`_to_the_end`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.store.models import MessageEmbedding, MessageEmbeddingCount
+
+T = TypeVar("T")
+
+# Rows per round trip of a load (in aiosqlite's thread), each batch then appended in a worker
+# thread; the event loop only passes them on.
+FETCH_ROWS = 5_000
+# The SQLite backend's rows of one workspace past a seq (see `_take_in`).
+_ROWS_SQL = (
+    f"SELECT seq, session_id, peer_id, embedding FROM {MessageEmbedding.__tablename__} "
+    "WHERE workspace_id = ? AND seq > ? ORDER BY seq"
+)
+# Rows per step of an append: each step's transposes, joins and conversions are single C calls
+# that hold the GIL throughout (appending 100k rows at once held the event loop for ~200 ms,
+# though the append ran in a worker thread); between steps the loop gets its turn.
+APPEND_ROWS = 2_000
 
 
 class _Positions:
@@ -51,7 +75,8 @@ class _Positions:
         self.count = needed
 
     def view(self) -> np.ndarray:
-        return self._buffer[: self.count]
+        count = self.count  # first: an extend in another thread may replace the buffer
+        return self._buffer[:count]
 
 
 @dataclass(frozen=True)
@@ -159,22 +184,38 @@ class Collection:
     def max_seq(self) -> int:
         return int(self._seqs[self.count - 1]) if self.count else 0
 
-    def append(self, rows: list[Any]) -> None:
-        if not rows:
-            return
-        start, end = self.count, self.count + len(rows)
+    def reserve(self, rows: int) -> None:
+        """Room for `rows` more rows (a copy of O(count): in a worker thread)."""
+        end = self.count + rows
         if end > len(self._seqs):
             self._grow(max(end, 2 * len(self._seqs), 1024))
-        self._vectors[start:end] = np.vstack([row.embedding for row in rows])
-        self._seqs[start:end] = [row.seq for row in rows]
-        sessions = _codes(self._session_code, self._by_session, (r.session_id for r in rows))
-        peers = _codes(self._peer_code, self._by_peer, (r.peer_id for r in rows))
+
+    def append(self, rows: Sequence[Any]) -> None:
+        """Rows (seq, session_id, peer_id, embedding: the stored float32 bytes, or an array)
+        in seq order, past `max_seq`. CPU work of O(rows): run it in a worker thread (see the
+        module's docstring for why a view may be taken meanwhile)."""
+        if not rows:
+            return
+        self.reserve(len(rows))
+        for first in range(0, len(rows), APPEND_ROWS):
+            self._append_within(rows[first : first + APPEND_ROWS])
+
+    def _append_within(self, rows: Sequence[Any]) -> None:
+        """`append` into the buffers' free room, which holds them."""
+        seqs, session_ids, peer_ids, embeddings = zip(*rows, strict=True)
+        vectors = _matrix(embeddings, self.dims)
+        start, end = self.count, self.count + len(rows)
+        self._vectors[start:end] = vectors
+        self._seqs[start:end] = seqs
+        sessions = _codes(self._session_code, self._by_session, session_ids)
+        peers = _codes(self._peer_code, self._by_peer, peer_ids)
         self._session_codes[start:end] = sessions
         self._peer_codes[start:end] = peers
-        positions = np.arange(start, end, dtype=np.int64)
         for codes, lists in ((sessions, self._by_session), (peers, self._by_peer)):
-            for code in np.unique(codes):
-                lists[code].extend(positions[codes == code])
+            order = np.argsort(codes, kind="stable")  # each code's rows together, ascending
+            cuts = np.flatnonzero(np.diff(codes[order])) + 1
+            for group in np.split(order, cuts):
+                lists[int(codes[group[0]])].extend(group + start)
         self.count = end  # last: a concurrent search reads only rows below its count
 
     def view(
@@ -187,28 +228,34 @@ class Collection:
     ) -> View:
         """The rows of a scope: one session and/or one sender, optionally only within
         `sessions`, optionally only the seqs in `allowed` (sorted)."""
-        count = self.count
+        count = self.count  # first: rows past it may be half-appended (another thread)
         vectors, seqs = self._vectors[:count], self._seqs[:count]
         rows: np.ndarray | None = None
         nothing = View(vectors, seqs, np.empty(0, dtype=np.int64))
+
+        def below_count(positions: np.ndarray) -> np.ndarray:
+            return positions[: np.searchsorted(positions, count)]
+
         if session_id is not None:
             code = self._session_code.get(session_id)
             if code is None:
                 return nothing
-            rows = self._by_session[code].view()
+            rows = below_count(self._by_session[code].view())
         if peer_id is not None:
             code = self._peer_code.get(peer_id)
             if code is None:
                 return nothing
-            rows = (
-                self._by_peer[code].view() if rows is None else rows[self._peer_codes[rows] == code]
-            )
+            if rows is None:
+                rows = below_count(self._by_peer[code].view())
+            else:
+                rows = rows[self._peer_codes[rows] == code]
         if sessions is not None:
-            codes = [self._session_code[s] for s in set(sessions) if s in self._session_code]
+            codes = [code for s in set(sessions) if (code := self._session_code.get(s)) is not None]
             if not codes:
                 return nothing
             if rows is None:
-                rows = np.sort(np.concatenate([self._by_session[c].view() for c in codes]))
+                every = [below_count(self._by_session[c].view()) for c in codes]
+                rows = np.sort(np.concatenate(every))
             else:
                 rows = rows[np.isin(self._session_codes[rows], codes)]
         if allowed is not None:
@@ -235,23 +282,47 @@ class Collection:
         return scope.top(query, k)
 
 
-def _codes(known: dict[str, int], lists: list[_Positions], names: Iterable[str]) -> np.ndarray:
-    """Each name's code, new names getting the next free code (and an empty row list)."""
-    out = []
-    for name in names:
-        code = known.get(name)
-        if code is None:
-            code = known[name] = len(lists)
+def _matrix(embeddings: Sequence[Any], dims: int) -> np.ndarray:
+    """The embeddings (bytes-like: the stored float32 blobs, or arrays) as one (n, dims)
+    float32 matrix: one join and one `frombuffer`, not an array per row. Every row of a
+    database has the dimensions of its one embedding model (`parley_meta`), so the total length
+    is what is checked."""
+    joined = b"".join(embeddings)
+    if len(joined) != 4 * dims * len(embeddings):
+        raise ValueError(f"embeddings of {dims} float32 values expected")
+    return np.frombuffer(joined, dtype=np.float32).reshape(len(embeddings), dims)
+
+
+def _codes(known: dict[str, int], lists: list[_Positions], names: Sequence[str]) -> np.ndarray:
+    """Each name's code, new names getting the next free code (and an empty row list, added
+    before the code is published: a view in another thread may look the name up)."""
+    for name in dict.fromkeys(names):
+        if name not in known:
             lists.append(_Positions())
-        out.append(code)
-    return np.asarray(out, dtype=np.int32)
+            known[name] = len(lists) - 1
+    return np.fromiter(map(known.__getitem__, names), np.int32, len(names))
+
+
+async def _to_the_end(work: Callable[[], T]) -> T:
+    """`work()` in a worker thread, awaited until it ends even if the caller is cancelled
+    meanwhile (the cancellation is raised after): the lock held around it must not pass to the
+    next caller while the thread still writes the collection."""
+    done = asyncio.ensure_future(asyncio.to_thread(work))
+    try:
+        return await asyncio.shield(done)
+    except asyncio.CancelledError:
+        while not done.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([done])
+        raise
 
 
 class MessageVectorIndex:
     """The per-workspace collections of one process."""
 
-    def __init__(self, dims: int) -> None:
+    def __init__(self, dims: int, *, fetch_rows: int = FETCH_ROWS) -> None:
         self.dims = dims
+        self.fetch_rows = fetch_rows
         self._collections: dict[str, Collection] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -264,13 +335,14 @@ class MessageVectorIndex:
             current = self._collections.get(workspace_id)
             if current is not None and current.version == version:
                 return current
+            expected = version[0] - version[1]
             if current is not None and current.version[1] == version[1]:
-                current.append(await self._rows(db, workspace_id, after=current.max_seq))
-                if current.count == version[0] - version[1]:
+                await self._take_in(db, workspace_id, current, expected)
+                if current.count == expected:
                     current.version = version
                     return current
             fresh = Collection(dims=self.dims)
-            fresh.append(await self._rows(db, workspace_id, after=0))
+            await self._take_in(db, workspace_id, fresh, expected)
             fresh.version = version
             self._collections[workspace_id] = fresh
             return fresh
@@ -278,16 +350,24 @@ class MessageVectorIndex:
     def forget(self, workspace_id: str) -> None:
         self._collections.pop(workspace_id, None)
 
-    @staticmethod
-    async def _rows(db: AsyncSession, workspace_id: str, *, after: int) -> list[Any]:
-        result = await db.execute(
-            select(
-                MessageEmbedding.seq,
-                MessageEmbedding.session_id,
-                MessageEmbedding.peer_id,
-                MessageEmbedding.embedding,
-            )
-            .where(MessageEmbedding.workspace_id == workspace_id, MessageEmbedding.seq > after)
-            .order_by(MessageEmbedding.seq)
-        )
-        return list(result.all())
+    async def _take_in(
+        self, db: AsyncSession, workspace_id: str, collection: Collection, expected: int
+    ) -> None:
+        """Append the workspace's rows past the collection's last seq (`expected` rows in all,
+        by the counts read in this same read transaction), `fetch_rows` at a time: each batch
+        of rows goes into the collection in a worker thread and is dropped before the next.
+        The rows are the driver's plain tuples, the embeddings the stored bytes: decoding 100k
+        rows one by one through the column type, and stacking them, held the event loop for a
+        second; and SQLAlchemy's row objects, which the garbage collector tracks (a tuple of
+        strings, numbers and bytes it stops tracking), set off full collections of the whole
+        heap: 200-300 ms each, holding the GIL, two or three per load."""
+        await _to_the_end(partial(collection.reserve, expected - collection.count))
+        connection = await db.connection()  # the session's, in its read transaction
+        driver = (await connection.get_raw_connection()).driver_connection  # aiosqlite's
+        assert driver is not None
+        cursor = await driver.execute(_ROWS_SQL, (workspace_id, collection.max_seq))
+        try:
+            while batch := await cursor.fetchmany(self.fetch_rows):
+                await _to_the_end(partial(collection.append, batch))
+        finally:
+            await cursor.close()
