@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 from beam_data import default_beam
 from beam_retrieval import (
     DEFAULT_CACHE,
@@ -37,6 +36,7 @@ from beam_retrieval import (
     ingest,
     load_questions,
 )
+from sqlalchemy import select
 
 from parley.llm import default_embedder
 from parley.memory import fusion
