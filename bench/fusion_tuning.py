@@ -107,7 +107,7 @@ def old_hybrid(vector: Hits, text: Hits, query: str) -> list[int]:
 
 
 def new_hybrid(vector: Hits, text: Hits, query: str) -> list[int]:
-    return fusion.fuse_hybrid(vector, text, limit=LIMIT)
+    return fusion.fuse_hybrid(vector, text, query=query, limit=LIMIT)
 
 
 def side(which: str) -> Fusion:
@@ -191,15 +191,17 @@ DATED = re.compile(
 
 
 def dated_boost(bonus: float) -> Fusion:
-    """The chosen fusion, then for a temporal question a bonus (in z units) to candidates
-    that mention a date or a span of time."""
+    """The confidence-ratio fusion (base 0.5, power 0.5), then for a temporal question a bonus
+    (in z units) to candidates that mention a date or a span of time."""
 
     def fused(vector: Hits, text: Hits, query: str) -> list[int]:
         if not TEMPORAL.search(query) or not vector or not text:
-            return fusion.fuse_hybrid(vector, text, limit=LIMIT)
+            return adaptive(0.5, 0.5)(vector, text, query)
         zv = fusion.standardised([v for _, v in vector])
         zt = fusion.standardised([v for _, v in text])
-        weight = fusion.text_weight(zv, zt)
+        weight = 0.5 * min(
+            4.0, max(0.25, (confidence(zt, "top") / max(confidence(zv, "top"), 1e-3)) ** 0.5)
+        )
         score: dict[int, float] = {}
         for (seq, _), z in zip(vector, zv, strict=True):
             score[seq] = float(z)

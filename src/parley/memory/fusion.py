@@ -13,12 +13,12 @@ vector side there, and weights 0.3 to 0.7 for it all beat both sides alone on th
 (any@, all@, frac@ 5/10/20) on SQLite; 0.5 is the middle of that range. Over all 20 conversations it
 beats both sides on all 9 measures, on SQLite and on PostgreSQL.
 
-Since issue 18 the text weight adapts per query (`fuse_hybrid`): a fixed 0.5 favours the vector
-side whatever the query, and on data where full text is the stronger side (short turns, names
-and dates) that drags hybrid below full text alone. The side whose best hit stands out more
-from its own candidates gets more say. Chosen on BEAM conversations 1-5 from fixed weights,
-RRF, confidence ratios (top z-score or gap to the fifth, powers 0.5-3) and a boost for queries
-with names or numbers (bench/fusion_tuning.py, docs/benchmarks.md).
+Since issue 18 the text weight depends on the query (`fuse_hybrid`): 0.75 instead of 0.5 when it
+holds a name or a number, which full text matches exactly and a small embedding blurs (issue 18
+saw a fixed 0.5 drag full text down on short turns full of names and dates). Chosen on BEAM
+conversations 1-5 from fixed weights, RRF, per-query weights from each side's confidence (top
+z-score or gap to the fifth, ratio powers 0.5-3), a bonus for dated messages on temporal
+questions, and this boost (bench/fusion_tuning.py; figures in docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -31,11 +31,8 @@ Scored = Sequence[tuple[int, float]]  # (seq, score), best first; higher scores 
 
 VECTOR_WEIGHT = 1.0
 TEXT_WEIGHT = 0.5
-# Per query, the text weight is scaled by (text confidence / vector confidence) ** 0.5, where a
-# side's confidence is its best candidate's z-score, and kept within 1/4 to 4 times TEXT_WEIGHT.
-CONFIDENCE_POWER = 0.5
-TEXT_WEIGHT_RANGE = (0.25, 4.0)
-MIN_CONFIDENCE = 1e-3
+# the text weight's factor for a query with a name or a number in it (names_or_numbers)
+NAMES_BOOST = 1.5
 
 
 def standardised(scores: Sequence[float]) -> np.ndarray:
@@ -68,33 +65,26 @@ def fuse(rankings: Sequence[tuple[Scored, float]], limit: int) -> list[int]:
     return sorted(fused, key=lambda seq: (-fused[seq], -seq))[:limit]
 
 
-def confidence(z: np.ndarray) -> float:
-    """How far a side's best candidate stands above its others: its z-score (at least
-    MIN_CONFIDENCE, so that a flat or single-candidate side still has a finite ratio)."""
-    return max(float(z[0]), MIN_CONFIDENCE) if z.size > 1 else 1.0
+def names_or_numbers(query: str) -> bool:
+    """Whether the query holds a number (a date, an amount) or a capitalised word that does not
+    start a sentence (a name): words that full text matches exactly and an embedding blurs."""
+    words = query.split()
+    for i, raw in enumerate(words):
+        word = raw.strip("\"'()?,.!:;")
+        if any(c.isdigit() for c in word):
+            return True
+        sentence_start = i == 0 or words[i - 1].endswith((".", "?", "!"))
+        if word[:1].isupper() and word != "I" and not sentence_start:
+            return True
+    return False
 
 
-def text_weight(vector_z: np.ndarray, text_z: np.ndarray) -> float:
-    """The full-text side's weight for one query: TEXT_WEIGHT times the square root of how much
-    more (or less) its best hit stands out than the vector side's, kept within
-    TEXT_WEIGHT_RANGE of TEXT_WEIGHT."""
-    ratio = (confidence(text_z) / confidence(vector_z)) ** CONFIDENCE_POWER
-    low, high = TEXT_WEIGHT_RANGE
-    return TEXT_WEIGHT * min(high, max(low, ratio))
+def text_weight(query: str) -> float:
+    """The full-text side's weight for this query."""
+    return TEXT_WEIGHT * NAMES_BOOST if names_or_numbers(query) else TEXT_WEIGHT
 
 
-def fuse_hybrid(vector: Scored, text: Scored, *, limit: int) -> list[int]:
-    """The hybrid search's fusion: z-scores added, the vector side's weighed VECTOR_WEIGHT and
-    the full-text side's `text_weight` of this query; ties go to the newer message. A side
-    with no candidates leaves the other's order as it is."""
-    if not vector or not text:
-        return [seq for seq, _ in (vector or text)[:limit]]
-    vector_z = standardised([score for _, score in vector])
-    text_z = standardised([score for _, score in text])
-    weight = text_weight(vector_z, text_z)
-    fused: dict[int, float] = {}
-    for (seq, _), value in zip(vector, vector_z, strict=True):
-        fused[seq] = VECTOR_WEIGHT * float(value)
-    for (seq, _), value in zip(text, text_z, strict=True):
-        fused[seq] = fused.get(seq, 0.0) + weight * float(value)
-    return sorted(fused, key=lambda seq: (-fused[seq], -seq))[:limit]
+def fuse_hybrid(vector: Scored, text: Scored, *, query: str, limit: int) -> list[int]:
+    """The hybrid search's fusion: `fuse` with the vector side weighed VECTOR_WEIGHT and the
+    full-text side `text_weight(query)`."""
+    return fuse([(vector, VECTOR_WEIGHT), (text, text_weight(query))], limit)

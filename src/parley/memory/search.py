@@ -130,7 +130,7 @@ class MessageSearch:
         vector_hits, text_hits = await self.side_rankings(
             scope, query, filters=filters, depth=depth, mode=mode, vector=vector, sessions=sessions
         )
-        seqs = fuse_hybrid(vector_hits, text_hits, limit=limit)
+        seqs = fuse_hybrid(vector_hits, text_hits, query=query, limit=limit)
         if not seqs:
             return []
         async with self._database.read() as db:
