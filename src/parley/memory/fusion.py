@@ -12,6 +12,13 @@ function of the message's length (memory.search), the text side is about as stro
 vector side there, and weights 0.3 to 0.7 for it all beat both sides alone on the 9 measures
 (any@, all@, frac@ 5/10/20) on SQLite; 0.5 is the middle of that range. Over all 20 conversations it
 beats both sides on all 9 measures, on SQLite and on PostgreSQL.
+
+Since issue 18 the text weight depends on the query (`fuse_hybrid`): 0.75 instead of 0.5 when it
+holds a name or a number, which full text matches exactly and a small embedding blurs (issue 18
+saw a fixed 0.5 drag full text down on short turns full of names and dates). Chosen on BEAM
+conversations 1-5 from fixed weights, RRF, per-query weights from each side's confidence (top
+z-score or gap to the fifth, ratio powers 0.5-3), a bonus for dated messages on temporal
+questions, and this boost (bench/fusion_tuning.py; figures in docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ Scored = Sequence[tuple[int, float]]  # (seq, score), best first; higher scores 
 
 VECTOR_WEIGHT = 1.0
 TEXT_WEIGHT = 0.5
+# the text weight's factor for a query with a name or a number in it (names_or_numbers)
+NAMES_BOOST = 1.5
 
 
 def standardised(scores: Sequence[float]) -> np.ndarray:
@@ -54,3 +63,28 @@ def fuse(rankings: Sequence[tuple[Scored, float]], limit: int) -> list[int]:
         for (seq, _), value in zip(ranking, z, strict=True):
             fused[seq] = fused.get(seq, 0.0) + weight * float(value)
     return sorted(fused, key=lambda seq: (-fused[seq], -seq))[:limit]
+
+
+def names_or_numbers(query: str) -> bool:
+    """Whether the query holds a number (a date, an amount) or a capitalised word that does not
+    start a sentence (a name): words that full text matches exactly and an embedding blurs."""
+    words = query.split()
+    for i, raw in enumerate(words):
+        word = raw.strip("\"'()?,.!:;")
+        if any(c.isdigit() for c in word):
+            return True
+        sentence_start = i == 0 or words[i - 1].endswith((".", "?", "!"))
+        if word[:1].isupper() and word != "I" and not sentence_start:
+            return True
+    return False
+
+
+def text_weight(query: str) -> float:
+    """The full-text side's weight for this query."""
+    return TEXT_WEIGHT * NAMES_BOOST if names_or_numbers(query) else TEXT_WEIGHT
+
+
+def fuse_hybrid(vector: Scored, text: Scored, *, query: str, limit: int) -> list[int]:
+    """The hybrid search's fusion: `fuse` with the vector side weighed VECTOR_WEIGHT and the
+    full-text side `text_weight(query)`."""
+    return fuse([(vector, VECTOR_WEIGHT), (text, text_weight(query))], limit)

@@ -46,7 +46,7 @@ from parley.aio import concurrently
 from parley.errors import InvalidInput
 from parley.llm.embeddings import Embedder
 from parley.memory.filters import compile_filters
-from parley.memory.fusion import TEXT_WEIGHT, VECTOR_WEIGHT, fuse
+from parley.memory.fusion import fuse_hybrid
 from parley.memory.messages import FILTER_FIELDS
 from parley.memory.vector_index import MessageVectorIndex, View, ranked
 from parley.store.engine import Database
@@ -126,6 +126,32 @@ class MessageSearch:
         workspace, peer or session has no messages, so it finds none (as in Honcho). The
         full-text side runs while the query is embedded, then the vector side; no database
         session is open while the embedding is awaited."""
+        depth = max(limit * 3, 30)
+        vector_hits, text_hits = await self.side_rankings(
+            scope, query, filters=filters, depth=depth, mode=mode, vector=vector, sessions=sessions
+        )
+        seqs = fuse_hybrid(vector_hits, text_hits, query=query, limit=limit)
+        if not seqs:
+            return []
+        async with self._database.read() as db:
+            rows = (await db.scalars(select(Message).where(Message.seq.in_(seqs)))).all()
+        by_seq = {row.seq: row for row in rows}
+        return [by_seq[seq] for seq in seqs if seq in by_seq]
+
+    async def side_rankings(
+        self,
+        scope: SearchScope,
+        query: str,
+        *,
+        filters: dict[str, Any] | None,
+        depth: int,
+        mode: Mode = "hybrid",
+        vector: np.ndarray | Awaitable[np.ndarray] | None = None,
+        sessions: Sequence[str] | None = None,
+    ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+        """Each side's `depth` best (seq, score) pairs, best first: the vector side's and the
+        full-text side's (empty for a side that `mode` leaves out or that has nothing to
+        search with). `search` fuses them; benches read them to compare fusions."""
         filters, perspective = _split_perspective(filters)
         where = await compile_filters(filters, FILTER_FIELDS, self._database.dialect)  # 422s first
         if perspective is not None:
@@ -134,7 +160,6 @@ class MessageSearch:
         words = query_words(query)
         wants_vector = mode != "text" and bool(query.strip())
         wants_text = bool(words) and mode != "vector"
-        depth = max(limit * 3, 30)
         own_embedding = None
         if wants_vector and vector is None:
             own_embedding = asyncio.ensure_future(self._embedder.embed([query]))
@@ -169,18 +194,7 @@ class MessageSearch:
         finally:
             if own_embedding is not None:
                 own_embedding.cancel()
-        rankings = []
-        if wants_vector:
-            rankings.append((vector_hits, VECTOR_WEIGHT))
-        if wants_text:
-            rankings.append((text_hits, TEXT_WEIGHT))
-        seqs = fuse(rankings, limit)
-        if not seqs:
-            return []
-        async with self._database.read() as db:
-            rows = (await db.scalars(select(Message).where(Message.seq.in_(seqs)))).all()
-        by_seq = {row.seq: row for row in rows}
-        return [by_seq[seq] for seq in seqs if seq in by_seq]
+        return vector_hits, text_hits
 
     async def _index_view(self, scope: SearchScope, restrict: _Restriction) -> View:
         """The in-memory index's rows for the scope and restriction (SQLite), brought up to
