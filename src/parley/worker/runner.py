@@ -4,7 +4,8 @@ task handler, and committing the results with the queue items, under a lease ren
 task runs.
 
 Handlers raise to fail: the batch goes back with backoff (see `store/queue.py`); a handler that
-logged why itself raises `TaskFailed`, which may also say that retrying cannot help. A batch
+logged why itself raises `TaskFailed`, which may also say that retrying cannot help. One that
+must wait for other work raises `Deferred` (its attempt is not counted). A batch
 whose items were deleted meanwhile (its workspace or session went) is dropped, whether its task
 finished or failed: no results, no usage, no retry, no error. The worker owns each batch's
 `UsageMeter`, so the tokens a batch spent are recorded whether it commits or fails. `settled`
@@ -36,6 +37,7 @@ from parley.store.models import utcnow
 from parley.store.queue import (
     Claim,
     Commit,
+    Deferred,
     LeaseLost,
     QueuePolicy,
     TaskFailed,
@@ -147,6 +149,9 @@ class Worker:
             return True
         except WorkGone:
             await self._drop(claim)
+            return True
+        except Deferred as later:  # raised by the handler or its commit (rolled back then)
+            await self.queue.defer(claim, later)
             return True
         except Exception as err:
             await self._failed(claim, meter, err)
