@@ -31,6 +31,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import LargeBinary
 
+from parley.store.pgvector_codec import PgVector
+
 NAME = String(512)
 PUBLIC_ID = String(21)
 
@@ -74,8 +76,6 @@ class EmbeddingVector(TypeDecorator[Any]):
 
     def load_dialect_impl(self, dialect: Dialect) -> Any:
         if dialect.name == "postgresql":
-            from parley.store.pgvector_codec import PgVector
-
             return dialect.type_descriptor(PgVector())
         return dialect.type_descriptor(LargeBinary())
 

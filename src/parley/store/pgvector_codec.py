@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import Float
+from sqlalchemy.dialects.postgresql.base import ischema_names
 from sqlalchemy.types import UserDefinedType
 
 _HEADER = struct.Struct(">HH")
@@ -70,3 +71,6 @@ class PgVector(UserDefinedType[Any]):
     class comparator_factory(UserDefinedType.Comparator[Any]):  # noqa: N801 (SQLAlchemy's name)
         def cosine_distance(self, other: Any) -> Any:
             return self.op("<=>", return_type=Float)(other)
+
+
+ischema_names["vector"] = PgVector  # reflection (Alembic's comparison with the models)
