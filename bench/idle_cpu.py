@@ -5,7 +5,7 @@ Background loops (the embedding indexer's poll, webhook delivery, refresh jobs) 
 next to nothing on an idle server, whatever the database's size.
 
 Usage:
-    python bench/idle_cpu.py --database path/to/parley.db [--seconds 20] [--source .]
+    python bench/idle_cpu.py --database path/to/parley.db [--seconds 20] [--source .] [--worker]
 
 `--source`: the checkout whose `src/` runs (to compare versions on one database; the database
 must be at or below that version's migration head). The copy is deleted afterwards.
@@ -31,12 +31,16 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--settle", type=float, default=5.0, help="seconds after start-up")
     parser.add_argument("--source", type=Path, default=Path(__file__).resolve().parents[1])
+    parser.add_argument(
+        "--worker", action="store_true", help="with the embedded worker (as `serve` runs)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         shutil.copy(args.database, root / "parley.db")
         os.environ.update(
-            PARLEY_WORKER_EMBEDDED="false", PYTHONPATH=str(args.source.resolve() / "src")
+            PARLEY_WORKER_EMBEDDED="true" if args.worker else "false",
+            PYTHONPATH=str(args.source.resolve() / "src"),
         )
         port = free_port()
         server = start_server(
@@ -53,7 +57,7 @@ def main() -> int:
             stop_server(server)
     print(
         f"{args.source}: idle server CPU {1000 * spent / args.seconds:.0f} ms per second "
-        f"over {args.seconds:.0f} s ({args.database})"
+        f"over {args.seconds:.0f} s ({args.database}, worker {'on' if args.worker else 'off'})"
     )
     return 0
 

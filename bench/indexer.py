@@ -1,12 +1,12 @@
 """Embedding indexer throughput: how fast stored messages become findable by meaning.
 
 Stores messages with reasoning off (so only the indexer has work), then times
-`EmbeddingIndexer.catch_up` from an empty `message_embeddings`: messages/s, and the CPU of this
-process and of the model server per message. `--embedder fake` embeds with the fake
-OpenAI-compatible server's instant bag-of-words vectors over real HTTP (what is left is
-Parley's own cost per batch: reads, the HTTP call, the insert and, on PostgreSQL, the HNSW
-index); `--embedder local` with the bundled ONNX model (then the model is the bound: compare
-with `bench/embed_throughput.py`).
+`EmbeddingIndexer.catch_up` from an empty `message_embeddings`: messages/s, and the CPU per
+message of this process, of PostgreSQL (the server it starts) and of the model server.
+`--embedder fake` embeds with the fake OpenAI-compatible server's instant bag-of-words vectors
+over real HTTP (what is left is Parley's own cost per batch: reads, the HTTP call, the insert
+and, on PostgreSQL, the HNSW index); `--embedder local` with the bundled ONNX model (then the
+model is the bound: compare with `bench/embed_throughput.py`).
 
 Usage:
     python bench/indexer.py [--messages 5000] [--embedder fake|local] [--dims 384]
@@ -81,6 +81,25 @@ def sentence(i: int) -> str:
     return " ".join(WORDS[(i * 7 + k * 3) % len(WORDS)] for k in range(12)) + f" (note {i})"
 
 
+def postgres_cpu(data_dir: Path | None) -> float:
+    """CPU seconds so far of the PostgreSQL server under `data_dir` (the postmaster and its
+    live children: backends, writers), 0 without one."""
+    if data_dir is None:
+        return 0.0
+    postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+    total = cpu_seconds(postmaster)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it exited meanwhile
+            continue
+        if int(fields[1]) == postmaster:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 async def measure(args: argparse.Namespace, base_url: str | None, model_pid: int | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
@@ -99,6 +118,15 @@ async def measure(args: argparse.Namespace, base_url: str | None, model_pid: int
             if args.no_hnsw and database.dialect == "postgresql":  # what maintaining it costs
                 await db.execute(
                     text(f"DROP INDEX ix_message_embeddings_hnsw_{embedder.dimensions}")
+                )
+            elif args.hnsw and database.dialect == "postgresql":  # another build of it
+                dims = embedder.dimensions
+                await db.execute(text(f"DROP INDEX ix_message_embeddings_hnsw_{dims}"))
+                await db.execute(
+                    text(
+                        f"CREATE INDEX ix_message_embeddings_hnsw_{dims} "
+                        f"ON message_embeddings USING hnsw {args.hnsw}"
+                    )
                 )
         for start in range(0, args.messages, 100):
             batch = [
@@ -121,18 +149,21 @@ async def measure(args: argparse.Namespace, base_url: str | None, model_pid: int
         )
         model_cpu = (lambda: cpu_seconds(model_pid)) if model_pid else (lambda: 0.0)
         cpu_started, model_started = time.process_time(), model_cpu()
+        pg_started = postgres_cpu(args.postgres_data)
         started = time.perf_counter()
         embedded = await indexer.catch_up()
         wall = time.perf_counter() - started
         cpu, model = time.process_time() - cpu_started, model_cpu() - model_started
+        pg = postgres_cpu(args.postgres_data) - pg_started
         print(
             f"backend={database.dialect} embedder={args.embedder} dims={embedder.dimensions} "
             f"batch_size={args.batch_size}"
         )
         print(
             f"embedded {embedded} messages in {wall:.2f} s: {embedded / wall:.0f} messages/s; "
-            f"CPU per message: indexer process {1000 * cpu / embedded:.2f} ms, model server "
-            f"{1000 * model / embedded:.2f} ms; load average "
+            f"CPU per message: indexer process {1000 * cpu / embedded:.2f} ms, PostgreSQL "
+            f"{1000 * pg / embedded:.2f} ms, model server {1000 * model / embedded:.2f} ms; "
+            "load average "
             f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
         )
         await embedder.close()
@@ -146,6 +177,7 @@ async def run(args: argparse.Namespace) -> None:
             postgres = await asyncio.to_thread(Postgres, Path(tmp))
             try:
                 args.database_url = postgres.url
+                args.postgres_data = Path(tmp) / "pgdata"
                 await embed_with(args)
             finally:
                 postgres.stop()
@@ -174,9 +206,17 @@ def main() -> None:
     parser.add_argument(
         "--no-hnsw", action="store_true", help="PostgreSQL: drop the HNSW index first"
     )
+    parser.add_argument(
+        "--hnsw",
+        default=None,
+        help="PostgreSQL: rebuild the HNSW index as this, e.g. "
+        "'((embedding::vector(1536)) vector_cosine_ops) WITH (ef_construction = 32)'",
+    )
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--database-url", default=None, help="instead of a new database")
-    asyncio.run(run(parser.parse_args()))
+    args = parser.parse_args()
+    args.postgres_data = None  # set when this run starts its own PostgreSQL
+    asyncio.run(run(args))
 
 
 if __name__ == "__main__":

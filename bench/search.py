@@ -209,13 +209,10 @@ class Postgres:
 
 
 async def copy_embeddings(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """COPY with pgvector's binary codec: the SQLAlchemy type formats each vector as text in
-    Python, which alone would take minutes at 100k rows."""
-    from pgvector.asyncpg import register_vector
-
+    """COPY with the engine's binary vector codec (store/pgvector_codec.py, registered on
+    every connection): numpy arrays go to the wire as they are."""
     raw = (await conn.get_raw_connection()).driver_connection
     assert raw is not None
-    await register_vector(raw)
     columns = ("seq", "workspace_id", "session_id", "peer_id", "embedding")
     records = [tuple(row[c] for c in columns) for row in rows]
     await raw.copy_records_to_table("message_embeddings", records=records, columns=columns)

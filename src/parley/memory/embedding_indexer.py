@@ -17,11 +17,12 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from parley.llm.embeddings import Embedder
+from parley.llm.embeddings import Embedder, FloatArray
 from parley.store.engine import Database
 from parley.store.models import Message, MessageEmbedding
 from parley.store.upsert import insert_missing
@@ -49,7 +50,7 @@ class EmbeddingIndexer:
         self._batch_size = batch_size
         self._full_pass_every_s = full_pass_every_s
         self._wake = asyncio.Event()
-        # one batch at a time: `catch_up` beside `run` would embed the same rows twice, and a
+        # one drain at a time: `catch_up` beside `run` would embed the same rows twice, and a
         # batch still in flight when `catch_up` returned would land after it
         self._batch_lock = asyncio.Lock()
         self._watermark = 0  # every message with seq <= this has been seen embedded
@@ -88,13 +89,54 @@ class EmbeddingIndexer:
     async def index_batch(self) -> int:
         """Embed up to one batch of pending messages; returns how many were embedded."""
         async with self._batch_lock:
-            return await self._index_batch()
+            return await self._drain(max_batches=1)
 
-    async def _index_batch(self) -> int:
+    async def catch_up(self) -> int:
+        """Embed everything pending now (tests, benchmarks, shutdown)."""
+        async with self._batch_lock:
+            return await self._drain()
+
+    async def _drain(self, max_batches: int | None = None) -> int:
+        """Embed what is pending, batch after batch (at most `max_batches`): the next batch is
+        read and embedded while the previous one is inserted (on PostgreSQL the insert, which
+        maintains the HNSW index, is most of a batch's time). Inserts run one at a time, in seq
+        order, so the watermark only ever moves over stored vectors. Returns how many."""
         every = self._full_pass_every_s
         if every is not None and time.monotonic() - self._last_full_pass >= every:
             self._watermark = 0
             self._last_full_pass = time.monotonic()
+        cursor = self._watermark  # the next read starts above the batches in flight
+        total = batches = 0
+        newest: int | None = None
+        inserting: asyncio.Task[int] | None = None
+        try:
+            while max_batches is None or batches < max_batches:
+                newest, rows = await self._pending(cursor)
+                if not rows:
+                    break
+                # no session open while the model runs
+                vectors = await self._embedder.embed([row.content for row in rows])
+                if inserting is not None:
+                    total += await inserting
+                inserting = asyncio.create_task(self._insert(rows, vectors))
+                cursor, batches = rows[-1].seq, batches + 1
+            else:
+                newest = None  # stopped at `max_batches`: more may be pending
+            if inserting is not None:
+                task, inserting = inserting, None
+                total += await task
+        except BaseException as err:
+            if inserting is not None:  # let it land (or, when cancelled, roll back)
+                if isinstance(err, asyncio.CancelledError):
+                    inserting.cancel()
+                await asyncio.gather(inserting, return_exceptions=True)
+            raise
+        if newest is not None:  # everything up to `newest` is embedded
+            self._advance(newest)
+        return total
+
+    async def _pending(self, above: int) -> tuple[int, list[Any]]:
+        """The newest seq, and up to a batch of messages above `above` without a vector."""
         async with self._database.read() as db:
             # read first: on PostgreSQL each statement sees its own snapshot, and a message
             # committed after an empty pending read must not be passed over
@@ -111,17 +153,16 @@ class EmbeddingIndexer:
                     .outerjoin(MessageEmbedding, MessageEmbedding.seq == Message.seq)
                     .where(
                         MessageEmbedding.seq.is_(None),
-                        Message.seq > self._watermark,
+                        Message.seq > above,
                         Message.seq <= newest,
                     )
                     .order_by(Message.seq)
                     .limit(self._batch_size)
                 )
             ).all()
-        if not rows:  # everything up to `newest` is embedded
-            self._advance(newest)
-            return 0
-        vectors = await self._embedder.embed([row.content for row in rows])  # no session open
+        return newest, list(rows)
+
+    async def _insert(self, rows: list[Any], vectors: FloatArray) -> int:
         async with self._database.write() as db:
             # Messages deleted while the batch was embedded (with their session or workspace)
             # are skipped; the rest are locked FOR KEY SHARE (PostgreSQL) until the commit.
@@ -148,18 +189,12 @@ class EmbeddingIndexer:
         self._advance(rows[-1].seq)
         return len(rows)
 
-    async def catch_up(self) -> int:
-        """Embed everything pending now (tests, benchmarks, shutdown)."""
-        total = 0
-        while count := await self.index_batch():
-            total += count
-        return total
-
     async def run(self) -> None:
         """Forever: embed what is pending, then sleep until notified or the poll interval."""
         while True:
+            self._wake.clear()  # before the drain: a write it does not see wakes the next
             try:
-                embedded = await self.index_batch()
+                embedded = await self.catch_up()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -167,7 +202,6 @@ class EmbeddingIndexer:
                 await asyncio.sleep(IDLE_POLL_S)
                 continue
             if embedded:
-                continue
-            self._wake.clear()
+                continue  # what was written meanwhile
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=IDLE_POLL_S)

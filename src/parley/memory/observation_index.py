@@ -23,6 +23,7 @@ from sqlalchemy import ColumnElement, cast, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.store.models import Observation
+from parley.store.pgvector_codec import PgVector
 
 Pair = tuple[str, str, str]  # workspace, observer, observed
 # where a write looks for its repeat: a level, and a session (None: any session of the pair)
@@ -287,9 +288,7 @@ class ObservationIndex:
 
 def cosine_distance(query: np.ndarray) -> ColumnElement[float]:
     """pgvector's `<=>` over the same expression as the HNSW index (`embedding::vector(d)`)."""
-    from pgvector.sqlalchemy import VECTOR
-
     dims = len(query)
-    return cast(Observation.embedding, VECTOR(dims)).cosine_distance(
+    return cast(Observation.embedding, PgVector(dims)).cosine_distance(
         np.asarray(query, dtype=np.float32)
     )

@@ -28,6 +28,7 @@ from sqlalchemy import (
     ColumnClause,
     ColumnElement,
     Float,
+    bindparam,
     column,
     exists,
     func,
@@ -51,6 +52,7 @@ from parley.memory.messages import FILTER_FIELDS
 from parley.memory.vector_index import MessageVectorIndex, View, ranked
 from parley.store.engine import Database
 from parley.store.models import Message, MessageEmbedding, MessageEmbeddingCount, SessionPeer
+from parley.store.pgvector_codec import PgVector
 
 MAX_QUERY_WORDS = 8
 # Words too common to rank by: matching them makes full-text search score nearly every row
@@ -237,7 +239,9 @@ class MessageSearch:
         vtype = f"vector({dims})"
         distance_sql = text(
             f"(message_embeddings.embedding::{vtype}) <=> CAST(:query_vector AS {vtype})"
-        ).bindparams(query_vector=_pg_vector(vector))
+        ).bindparams(
+            bindparam("query_vector", np.asarray(vector, dtype=np.float32), type_=PgVector(dims))
+        )
         distance = type_coerce(distance_sql, Float).label("distance")
         stmt = select(MessageEmbedding.seq, distance).order_by(distance).limit(depth)
         if restrict.filters:
@@ -456,7 +460,3 @@ def _scoped(
     if scope.peer_id is not None:
         clause = clause & (rows.peer_id == scope.peer_id)
     return clause
-
-
-def _pg_vector(vector: np.ndarray) -> str:
-    return "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]"

@@ -1,10 +1,10 @@
 """Webhook events, delivered through the durable work queue (task type `webhook`).
 
 An event is one queue item per endpoint of its workspace, enqueued in the transaction of the
-change that caused it (`queue.empty`: the one that settled the workspace's last reasoning work),
-so an accepted event survives a crash and is delivered at least once. Each delivery is a work
-unit of its own: one that fails waits out its backoff without holding up any other. Deleting
-the endpoint, or the workspace, drops its deliveries not yet made.
+change that caused it (`queue.empty`: the one that finds the workspace's work all done, see
+`memory/queue_empty.py`), so an accepted event survives a crash and is delivered at least once.
+Each delivery is a work unit of its own: one that fails waits out its backoff without holding
+up any other. Deleting the endpoint, or the workspace, drops its deliveries not yet made.
 
 Body: `{"type", "data", "timestamp"}`, encoded once when the event is enqueued so every attempt
 sends the same bytes; header `X-Honcho-Signature`: hex HMAC-SHA256 of them. Header
@@ -26,16 +26,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.ids import new_public_id
-from parley.memory.reasoning import REASONING
 from parley.outbound import Courier, DeliveryTask, OutcomeSink, TargetCheck
 from parley.store.models import WebhookEndpoint
 from parley.store.queue import (
-    Claim,
     ClaimedItem,
     NewWork,
     Retry,
     enqueue,
-    workspace_has_open_work,
 )
 
 log = logging.getLogger("parley.webhooks")
@@ -86,24 +83,6 @@ async def enqueue_event(
         ],
     )
     return len(endpoints)
-
-
-async def enqueue_queue_empty(db: AsyncSession, claim: Claim) -> bool:
-    """In the transaction that settled a batch (done, or failed for good): when it was the
-    workspace's last open reasoning work, queue its `queue.empty` event. True if queued."""
-    if claim.task_type not in REASONING:
-        return False
-    if await workspace_has_open_work(db, claim.workspace_id, REASONING):
-        return False
-    data = {
-        "workspace_id": claim.workspace_id,
-        "queue_type": claim.task_type,
-        "session_id": claim.items[0].session_id,
-    }
-    sent = await enqueue_event(
-        db, workspace_id=claim.workspace_id, event_type="queue.empty", data=data
-    )
-    return sent > 0
 
 
 def webhook_task(

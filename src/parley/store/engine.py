@@ -121,4 +121,8 @@ def create_database(url: str) -> Database:
             engine, engine.execution_options(sqlite_begin="IMMEDIATE"), write_lock=asyncio.Lock()
         )
     engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "asyncpg":
+        from parley.store import pgvector_codec
+
+        event.listen(engine.sync_engine, "connect", pgvector_codec.on_connect)
     return Database(engine, engine)

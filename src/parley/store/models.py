@@ -31,6 +31,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import LargeBinary
 
+from parley.store.pgvector_codec import PgVector
+
 NAME = String(512)
 PUBLIC_ID = String(21)
 
@@ -66,16 +68,15 @@ class EmbeddingVector(TypeDecorator[Any]):
     """A float32 vector: a BLOB on SQLite, pgvector's `vector` on PostgreSQL. Python sees a
     1-d numpy float32 array. The dimension is not fixed in the column: the database records
     the embedding model it was built with (`parley_meta`), and the PostgreSQL HNSW index is an
-    expression index over `embedding::vector(<dims>)`."""
+    expression index over `embedding::vector(<dims>)`. On PostgreSQL the array goes to the wire
+    in pgvector's binary format (`store/pgvector_codec.py`), never as text."""
 
     impl = LargeBinary
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> Any:
         if dialect.name == "postgresql":
-            from pgvector.sqlalchemy import VECTOR
-
-            return dialect.type_descriptor(VECTOR())
+            return dialect.type_descriptor(PgVector())
         return dialect.type_descriptor(LargeBinary())
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:

@@ -19,6 +19,8 @@
   type's `on_failed` hook runs in the transaction that keeps it so (to report the outcome).
 - A claim may ask only for some task types: a worker runs each kind of work in slots of its
   own, so slow webhooks cannot hold up reasoning, nor reasoning a webhook.
+- A handler whose item waits on something else (`Deferred`: `queue.empty` waiting for the
+  workspace's messages to be embedded) puts it back for a while, its attempt not counted.
 - Lease times are each machine's clock: workers sharing a database need synchronised clocks
   (NTP), as with any lease.
 """
@@ -82,6 +84,17 @@ class TaskFailed(Exception):
     def __init__(self, error: str, *, retry: bool) -> None:
         super().__init__(error)
         self.retry = retry
+
+
+class Deferred(Exception):
+    """Raised by a task handler whose item cannot run yet (what it waits for is not done): the
+    item goes back to pending for `delay_s`, its attempt not counted, with `payload` (if given)
+    replacing its own, so it can carry what it learnt to its next run."""
+
+    def __init__(self, delay_s: float, *, payload: dict[str, Any] | None = None) -> None:
+        super().__init__(f"deferred for {delay_s} s")
+        self.delay_s = delay_s
+        self.payload = payload
 
 
 class LeaseLost(RuntimeError):
@@ -411,6 +424,32 @@ class WorkQueue:
                 await self._park(db, claim.work_unit_key, claim.holder, retry_at)
             if then is not None:
                 await then(db)
+        return True
+
+    async def defer(self, claim: Claim, deferred: Deferred) -> bool:
+        """Put the batch back to wait `deferred.delay_s` (the unit parked until then), its
+        attempt not counted. False if the lease was lost, or the items were deleted meanwhile
+        (their lease is dropped then)."""
+        async with self._database.write() as db:
+            try:
+                await self.hold(db, claim)
+            except LeaseLost:
+                return False
+            if await self.gone(db, claim):
+                await self._drop_lease(db, claim.work_unit_key, claim.holder)
+                return False
+            when = utcnow() + timedelta(seconds=deferred.delay_s)
+            values: dict[str, Any] = {
+                "status": PENDING,
+                "attempts": WorkItem.attempts - 1,
+                "available_at": when,
+            }
+            if deferred.payload is not None:
+                values["payload"] = deferred.payload
+            await db.execute(
+                update(ITEMS).where(WorkItem.id.in_([i.id for i in claim.items])).values(**values)
+            )
+            await self._park(db, claim.work_unit_key, claim.holder, when)
         return True
 
     async def release(self, claim: Claim) -> None:

@@ -4,7 +4,8 @@ task handler, and committing the results with the queue items, under a lease ren
 task runs.
 
 Handlers raise to fail: the batch goes back with backoff (see `store/queue.py`); a handler that
-logged why itself raises `TaskFailed`, which may also say that retrying cannot help. A batch
+logged why itself raises `TaskFailed`, which may also say that retrying cannot help. One that
+must wait for other work raises `Deferred` (its attempt is not counted). A batch
 whose items were deleted meanwhile (its workspace or session went) is dropped, whether its task
 finished or failed: no results, no usage, no retry, no error. The worker owns each batch's
 `UsageMeter`, so the tokens a batch spent are recorded whether it commits or fails. `settled`
@@ -36,6 +37,7 @@ from parley.store.models import utcnow
 from parley.store.queue import (
     Claim,
     Commit,
+    Deferred,
     LeaseLost,
     QueuePolicy,
     TaskFailed,
@@ -91,11 +93,14 @@ class Worker:
         self._retention = timedelta(days=retention_days)
         self._settled = settled
         self._wake = asyncio.Event()
+        self._notified = 0  # notify() calls so far: a slot that missed one looks again
+        self._polling: set[str] = set()  # the lanes one of whose idle slots polls
         self._last_prune = 0.0
         self.processed = 0  # batches committed, for tests and benchmarks
 
     def notify(self) -> None:
         """New work was committed: wake idle slots now instead of at the next poll."""
+        self._notified += 1
         self._wake.set()
 
     async def run(self) -> None:
@@ -105,9 +110,14 @@ class Worker:
                     slots.create_task(self._slot(lane), name=f"parley-{lane.name}-slot-{number}")
 
     async def _slot(self, lane: Lane) -> None:
+        polled = False
         while True:
+            seen = self._notified
+            # a claim found by the poll (work another process queued, a retry come due): the
+            # lane's other idle slots look too, in case there is more
+            wake_others = self.notify if polled else None
             try:
-                worked = await self.run_once(lane)
+                worked = await self.run_once(lane, claimed=wake_others)
                 if not worked:
                     await self._maybe_prune()
             except asyncio.CancelledError:
@@ -115,17 +125,39 @@ class Worker:
             except Exception:  # the database hiccuped; never let a slot die
                 log.exception("worker slot failed; retrying")
                 worked = False
-            if not worked:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self._poll_s)
+            polled = False
+            if worked or self._notified != seen:  # more may be waiting
+                continue
+            polled = await self._idle(lane)
 
-    async def run_once(self, lane: Lane | None = None) -> bool:
+    async def _idle(self, lane: Lane) -> bool:
+        """Wait until notified. One idle slot per lane (its poller) also wakes every `poll_s`,
+        so an idle worker makes one claim per lane and interval, not one per slot; the others
+        wait for `notify` (new work committed here, or the poller's find). True when the
+        interval ran out."""
+        self._wake.clear()
+        if lane.name in self._polling:
+            await self._wake.wait()
+            return False
+        self._polling.add(lane.name)
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=self._poll_s)
+        except TimeoutError:
+            return True
+        finally:
+            self._polling.discard(lane.name)
+        return False
+
+    async def run_once(
+        self, lane: Lane | None = None, *, claimed: Callable[[], None] | None = None
+    ) -> bool:
         """Claim and run one batch (of the lane's task types, or any); False when there was
-        nothing to do."""
+        nothing to do. `claimed` is called once a batch is claimed, before it runs."""
         claim = await self.queue.claim(lane.task_types if lane is not None else None)
         if claim is None:
             return False
+        if claimed is not None:
+            claimed()
         meter = UsageMeter()
         work = asyncio.create_task(self._run(claim, meter))
         guard = asyncio.create_task(self._keep_lease(claim, work))
@@ -147,6 +179,9 @@ class Worker:
             return True
         except WorkGone:
             await self._drop(claim)
+            return True
+        except Deferred as later:  # raised by the handler or its commit (rolled back then)
+            await self.queue.defer(claim, later)
             return True
         except Exception as err:
             await self._failed(claim, meter, err)

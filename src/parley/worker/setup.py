@@ -32,9 +32,10 @@ from parley.memory.configuration import ReasoningDefaults
 from parley.memory.deriver import Deriver
 from parley.memory.dreams import Dreamer
 from parley.memory.observation_index import ObservationIndex
+from parley.memory.queue_empty import QUEUE_EMPTY, QueueEmptyTask, enqueue_queue_empty
 from parley.memory.reasoning import CARD, DERIVE, DREAM, REASONING, SUMMARY
 from parley.memory.summaries import Summarizer
-from parley.memory.webhook_delivery import WEBHOOK, enqueue_queue_empty, webhook_task
+from parley.memory.webhook_delivery import WEBHOOK, webhook_task
 from parley.outbound import Courier, DeliveryPolicy, OutcomeSink
 from parley.store.engine import Database
 from parley.store.queue import Claim, QueuePolicy
@@ -44,6 +45,9 @@ from parley.worker.runner import Lane, TaskHandler, Worker
 log = logging.getLogger("parley.worker")
 
 DELIVERIES = (WEBHOOK, REFRESH_CALLBACK)
+# `queue.empty` waits in the delivery lane for the workspace's embeddings, then queues its
+# deliveries there (memory/queue_empty.py)
+DELIVERY_LANE = (*DELIVERIES, QUEUE_EMPTY)
 
 
 def delivery_policy(settings: Settings) -> DeliveryPolicy:
@@ -116,7 +120,7 @@ def queue_policy(settings: Settings) -> QueuePolicy:
 def lanes(settings: Settings) -> list[Lane]:
     return [
         Lane("reasoning", REASONING, settings.worker_concurrency),
-        Lane("delivery", DELIVERIES, settings.worker_delivery_concurrency),
+        Lane("delivery", DELIVERY_LANE, settings.worker_delivery_concurrency),
         Lane("refresh", (CATALOG_REFRESH,), settings.worker_refresh_concurrency),
     ]
 
@@ -167,6 +171,7 @@ def build_worker(
             retry=retry,
             on_outcome=on_webhook_outcome,
         ),
+        QUEUE_EMPTY: QueueEmptyTask(database),
         CATALOG_REFRESH: RefreshJob(data),
         REFRESH_CALLBACK: callback_task(
             box=data.box,
@@ -177,8 +182,12 @@ def build_worker(
     }
 
     async def settled(db: AsyncSession, claim: Claim) -> bool:
-        # a finished refresh enqueued its callback: wake the delivery slots for it
-        return await enqueue_queue_empty(db, claim) or claim.task_type == CATALOG_REFRESH
+        # a finished refresh enqueued its callback, a finished queue_empty item its deliveries:
+        # wake the delivery slots for them
+        return await enqueue_queue_empty(db, claim) or claim.task_type in (
+            CATALOG_REFRESH,
+            QUEUE_EMPTY,
+        )
 
     return Worker(
         database,
