@@ -359,7 +359,7 @@ def serve(tmp_path: Path, **env: str) -> Iterator[str]:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"parley serve did not come up:\n{log.read_text()}")
-            time.sleep(0.2)
+            time.sleep(0.05)
         yield base_url
     finally:
         process.terminate()
@@ -368,13 +368,32 @@ def serve(tmp_path: Path, **env: str) -> Iterator[str]:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[str]:
-    """`parley serve` on its defaults (a SQLite file in a fresh data dir)."""
+    """`parley serve` on its defaults (a SQLite file in a fresh data dir), of this test's own:
+    for tests that read its data dir (`tmp_path / "data"`) or log."""
     with serve(tmp_path) as base_url:
         yield base_url
 
 
-@pytest.fixture
-def served_each_backend(tmp_path: Path, database_url: str) -> Iterator[str]:
-    """`parley serve` on each test database: SQLite, then PostgreSQL."""
-    with serve(tmp_path, PARLEY_DATABASE_URL=database_url) as base_url:
+# A `parley serve` costs 4-5 s of CPU to start; the SDK tests below share one per run. Each of
+# them works only in workspaces of its own (ids no other test uses), so none sees another's.
+
+
+@pytest.fixture(scope="session")
+def served_shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One `parley serve` on its defaults for the run, shared by SDK tests."""
+    with serve(tmp_path_factory.mktemp("served-shared")) as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def served_each_backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """One `parley serve` per backend for the run, on a migrated database of its own: SQLite,
+    then PostgreSQL; shared by SDK tests."""
+    folder = tmp_path_factory.mktemp(f"served-{request.param}")
+    with (
+        migrated_database(request.param, folder, request) as url,
+        serve(folder, PARLEY_DATABASE_URL=url) as base_url,
+    ):
         yield base_url
