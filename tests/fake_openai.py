@@ -73,6 +73,13 @@ class FakeOpenAI:
         self.rules.append(rule)
         return rule
 
+    def reset(self) -> None:
+        """No script and no requests: as new, for the next test on a shared server."""
+        self.rules.clear()
+        self.requests.clear()
+        self.truncate_below = 0
+        self.embeddings_reply = None
+
     def chat_requests(self) -> list[dict[str, Any]]:
         return [r["body"] for r in self.requests if r["path"] != "/v1/embeddings"]
 

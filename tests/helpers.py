@@ -9,6 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from conftest import TEST_SECRET
+from fake_openai import FakeOpenAI
 from parley.auth.keys import ADMIN, create_key
 
 # An admin JWT: on /api/v1 it is the partner key that creates and lists projects.
@@ -20,6 +21,25 @@ def ok(response: Any) -> Any:
     otherwise)."""
     assert response.status_code == 200, (response.status_code, response.text)
     return response.json()
+
+
+def embeddings_only(model: FakeOpenAI) -> dict[str, Any]:
+    """Settings overrides that embed with the fake model server's bag of words (256 dims)."""
+    return {
+        "embedding_base_url": model.base_url,
+        "embedding_model": "bow",
+        "embedding_dimensions": 256,
+    }
+
+
+def chat_model_settings(model: FakeOpenAI) -> dict[str, Any]:
+    """Settings overrides for the fake model server as the chat model (and the embedder):
+    `fake-model`, no retries."""
+    return embeddings_only(model) | {
+        "llm_base_url": model.base_url,
+        "llm_model": "fake-model",
+        "llm_max_retries": 0,
+    }
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from conftest import make_settings
 from fake_openai import FakeOpenAI, fake_openai
+from helpers import chat_model_settings, embeddings_only
 from parley.api.honcho_v2.dialectic import sse
 from parley.app import create_app
 from parley.memory.dialectic import NO_MODEL
@@ -33,21 +34,9 @@ def model() -> Iterator[FakeOpenAI]:
         yield server
 
 
-def embeddings_only(model: FakeOpenAI) -> dict[str, Any]:
-    return {
-        "embedding_base_url": model.base_url,
-        "embedding_model": "bow",
-        "embedding_dimensions": 256,
-    }
-
-
 @pytest.fixture
 def settings_overrides(model: FakeOpenAI) -> dict[str, Any]:
-    return embeddings_only(model) | {
-        "llm_base_url": model.base_url,
-        "llm_model": "fake-model",
-        "llm_max_retries": 0,
-    }
+    return chat_model_settings(model)
 
 
 def post(client: TestClient, path: str, body: Any) -> Any:
