@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import httpx2
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -228,9 +229,57 @@ def wait_for_queue(client: TestClient, *task_types: str, timeout_s: float = 15.0
         time.sleep(0.02)
 
 
+class _OneHopTransport(httpx2.BaseTransport):
+    """Runs each request on the app's event loop in one call through the client's portal.
+    Starlette's own test transport makes about ten portal calls per request, each a hand-off
+    between threads: 7 ms of CPU and 17 ms of wall for a /health, 0.5 and 1.3 ms this way. The
+    request and the app are the same; the response comes back whole (as Starlette's does:
+    these tests read no stream as it is made). Before the client is entered (no portal yet)
+    and for websockets, Starlette's transport serves."""
+
+    def __init__(self, client: TestClient, starlette: Any) -> None:
+        self._client = client
+        self._starlette = starlette
+        self._asgi = httpx2.ASGITransport(
+            app=client.app,
+            raise_app_exceptions=starlette.raise_server_exceptions,
+            root_path=starlette.root_path,
+            client=starlette.client,
+        )
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        portal = self._client.portal
+        if portal is None or request.url.scheme not in ("http", "https"):
+            response: httpx2.Response = self._starlette.handle_request(request)
+            return response
+        body = request.read()
+
+        async def send() -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+            inner = httpx2.Request(
+                request.method, request.url, headers=request.headers, content=body
+            )
+            answered = await self._asgi.handle_async_request(inner)
+            raw = b"".join([chunk async for chunk in answered.aiter_raw()])  # as sent (encoded)
+            return answered.status_code, answered.headers.raw, raw
+
+        status, headers, content = portal.call(send)
+        return httpx2.Response(status, headers=headers, content=content, request=request)
+
+    def close(self) -> None:
+        self._starlette.close()
+
+
+class AppClient(TestClient):
+    """Starlette's TestClient, with its requests made in one hop (`_OneHopTransport`)."""
+
+    def __init__(self, app: Any, **options: Any) -> None:
+        super().__init__(app, **options)
+        self._transport = _OneHopTransport(self, self._transport)
+
+
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+    with AppClient(create_app(settings), raise_server_exceptions=False) as test_client:
         yield test_client
 
 
