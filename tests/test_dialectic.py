@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from conftest import make_settings
+from conftest import AppClient, make_settings
 from fake_openai import FakeOpenAI, fake_openai
 from helpers import chat_model_settings, embeddings_only
 from parley.api.honcho_v2.dialectic import sse
@@ -229,7 +229,7 @@ def test_a_model_failing_before_streaming_is_a_clear_error(
 @pytest.fixture
 def no_model(model: FakeOpenAI, database_url: str, tmp_path: Path) -> Iterator[TestClient]:
     settings = make_settings(database_url, tmp_path / "data", **embeddings_only(model))
-    with TestClient(create_app(settings)) as client:
+    with AppClient(create_app(settings)) as client:
         yield client
 
 

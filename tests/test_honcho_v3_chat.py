@@ -16,7 +16,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import BACKENDS, make_settings, migrated_database, run_honcho_v3, serve
+from conftest import BACKENDS, AppClient, make_settings, migrated_database, run_honcho_v3, serve
 from fake_openai import FakeOpenAI, fake_openai
 from helpers import chat_model_settings, embeddings_only
 from parley.app import create_app
@@ -62,7 +62,7 @@ def shared(
     folder = tmp_path_factory.mktemp(f"v3-chat-{request.param}")
     with migrated_database(request.param, folder, request) as url:
         settings = make_settings(url, folder / "data", **chat_model_settings(model_server))
-        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        with AppClient(create_app(settings), raise_server_exceptions=False) as client:
             yield client
 
 
@@ -422,7 +422,7 @@ def test_v2_chat_offers_no_tools(memory: TestClient, model: FakeOpenAI, w: str) 
 @pytest.fixture
 def no_model(model: FakeOpenAI, database_url: str, tmp_path: Path) -> Iterator[TestClient]:
     settings = make_settings(database_url, tmp_path / "data", **embeddings_only(model))
-    with TestClient(create_app(settings)) as client:
+    with AppClient(create_app(settings)) as client:
         yield client
 
 
@@ -449,7 +449,7 @@ def claude(model: FakeOpenAI, database_url: str, tmp_path: Path) -> Iterator[Tes
         "llm_max_retries": 0,
     }
     settings = make_settings(database_url, tmp_path / "data", **embeddings_only(model), **anthropic)
-    with TestClient(create_app(settings)) as client:
+    with AppClient(create_app(settings)) as client:
         yield client
 
 
