@@ -415,7 +415,7 @@ def test_v2_chat_offers_no_tools(memory: TestClient, model: FakeOpenAI, w: str) 
     streamed = memory.post(
         f"/v2/workspaces/{w}/peers/alice/chat", json={"query": "x", "stream": True}
     )
-    assert streamed.text.endswith('data: {"delta": {"content": null}, "done": true}\n\n')
+    assert streamed.text.endswith('data: {"delta":{"content":null},"done":true}\n\n')
     assert len(model.chat_requests()) == 2
 
 
