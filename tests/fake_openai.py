@@ -73,6 +73,13 @@ class FakeOpenAI:
         self.rules.append(rule)
         return rule
 
+    def reset(self) -> None:
+        """No script and no requests: as new, for the next test on a shared server."""
+        self.rules.clear()
+        self.requests.clear()
+        self.truncate_below = 0
+        self.embeddings_reply = None
+
     def chat_requests(self) -> list[dict[str, Any]]:
         return [r["body"] for r in self.requests if r["path"] != "/v1/embeddings"]
 
@@ -203,7 +210,9 @@ def fake_openai(dims: int = 64) -> Iterator[FakeOpenAI]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     state.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for serve_forever's next poll: its default 0.5 s was half a second of
+    # every test's teardown that used this server
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
     thread.start()
     try:
         yield state

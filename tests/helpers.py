@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from conftest import TEST_SECRET
+from fake_openai import FakeOpenAI, bag_of_words
 from parley.auth.keys import ADMIN, create_key
 
 # An admin JWT: on /api/v1 it is the partner key that creates and lists projects.
@@ -20,6 +22,60 @@ def ok(response: Any) -> Any:
     otherwise)."""
     assert response.status_code == 200, (response.status_code, response.text)
     return response.json()
+
+
+def embeddings_only(model: FakeOpenAI) -> dict[str, Any]:
+    """Settings overrides that embed with the fake model server's bag of words (256 dims)."""
+    return {
+        "embedding_base_url": model.base_url,
+        "embedding_model": "bow",
+        "embedding_dimensions": 256,
+    }
+
+
+def chat_model_settings(model: FakeOpenAI) -> dict[str, Any]:
+    """Settings overrides for the fake model server as the chat model (and the embedder):
+    `fake-model`, no retries."""
+    return embeddings_only(model) | {
+        "llm_base_url": model.base_url,
+        "llm_model": "fake-model",
+        "llm_max_retries": 0,
+    }
+
+
+class EmbeddingsGate:
+    """The fake model server's /embeddings (set `reply` as its `embeddings_reply`), holding
+    every request until `open` is set (30 s at most); it remembers each request's inputs."""
+
+    def __init__(self, dims: int) -> None:
+        self.dims = dims
+        self.open = threading.Event()
+        self._batches: list[list[str]] = []
+        self._lock = threading.Lock()
+
+    def reply(self, body: dict[str, Any]) -> tuple[int, Any]:
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        with self._lock:
+            self._batches.append(list(inputs))
+        self.open.wait(timeout=30)
+        data = [
+            {"object": "embedding", "index": i, "embedding": bag_of_words(text, self.dims)}
+            for i, text in enumerate(inputs)
+        ]
+        return 200, {"object": "list", "model": body["model"], "data": data}
+
+    def batches(self) -> list[list[str]]:
+        """The inputs of each request so far, in the order they came."""
+        with self._lock:
+            return [list(batch) for batch in self._batches]
+
+    def inputs(self) -> list[str]:
+        """Every text asked for so far, in order."""
+        return [text for batch in self.batches() for text in batch]
+
+    def forget(self) -> None:
+        with self._lock:
+            self._batches.clear()
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import make_settings, reasoning_settings, wait_for_reasoning
+from conftest import AppClient, make_settings, reasoning_settings, wait_for_reasoning
 from fake_openai import FakeOpenAI, fake_openai
 from helpers import PARTNER, ok, project_with_catalog
 from parley.app import create_app
@@ -571,7 +571,7 @@ def test_what_a_user_asked_before_reaches_the_next_thread(
     it, and a new thread's prompt shows it under what the agent knows about the user."""
     overrides = settings_overrides | reasoning_settings(auth_enabled=False)
     settings = make_settings(database_url, tmp_path / "data", **overrides)
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    with AppClient(create_app(settings), raise_server_exceptions=False) as client:
         headers = make_project(client, tmp_path)
         first = "I only care about the Ontario region."
         model.script(

@@ -18,7 +18,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from conftest import TEST_SECRET, sdk_http_client
+from conftest import TEST_SECRET, AppClient, sdk_http_client
 from helpers import ok
 from parley import cli
 from parley.api.deps import Scope, auth_scope_of
@@ -999,7 +999,7 @@ def test_cli_key_works_against_the_server(
     cli.main(["keys", "create", "--workspace", "w"])
     token = capsys.readouterr().out.strip()
     settings = Settings(data_dir=cli_env, database_url=database_url, auth_enabled=True)
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    with AppClient(create_app(settings), raise_server_exceptions=False) as client:
         ok(client.post("/v2/workspaces", json={"id": "w"}, headers=bearer(token)))
         ok(client.post("/v2/workspaces/w/peers/list", json={}, headers=bearer(token)))
 

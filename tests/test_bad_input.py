@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import BACKENDS, make_settings, migrated_database
+from conftest import BACKENDS, AppClient, make_settings, migrated_database
 from parley.app import create_app
 from parley.config import Settings
 
@@ -35,7 +35,7 @@ def shared_settings(
 
 @pytest.fixture(scope="module")
 def shared_client(shared_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(shared_settings), raise_server_exceptions=False) as client:
+    with AppClient(create_app(shared_settings), raise_server_exceptions=False) as client:
         yield client
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import PostgresForTests, make_settings
+from conftest import AppClient, PostgresForTests, make_settings
 from data_sources import (
     PG_PASSWORD,
     drop_postgres,
@@ -70,7 +70,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresForTests) 
         query_max_rows=MAX_ROWS,
         query_timeout_s=5.0,
     )
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    with AppClient(create_app(settings), raise_server_exceptions=False) as client:
         pid = new_project(client, "target", project_id="target")["id"]
         h = project_key(client, pid)
         credentials = {

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from conftest import PARLEY, make_settings, parley_env
+from conftest import PARLEY, AppClient, make_settings, parley_env
 from helpers import PARTNER, add_catalog, new_project, ok, project_key
 from parley.api.deps import Scope
 from parley.app import create_app
@@ -436,7 +436,7 @@ def test_parleys_own_files_are_never_a_source(
     settings = make_settings(
         database_url, tmp_path / "data", auth_enabled=True, data_file_roots={"*": [tmp_path]}
     )
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    with AppClient(create_app(settings), raise_server_exceptions=False) as client:
         a_h = _project_key(client, "proj")
         b_h = _project_key(client, "proj2")
         up = ok(

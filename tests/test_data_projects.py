@@ -13,7 +13,7 @@ import pytest
 import sqlglot
 from fastapi.testclient import TestClient
 
-from conftest import TEST_SECRET
+from conftest import TEST_SECRET, AppClient
 from data_sources import make_sqlite
 from helpers import PARTNER, add_catalog, bearer, new_project, ok, project_key
 
@@ -520,7 +520,7 @@ def test_partner_keys_from_the_cli(tmp_path: Path) -> None:
     settings = Settings(
         data_dir=tmp_path / "data", jwt_secret=TEST_SECRET, auth_enabled=True, key_cache_ttl_s=0
     )
-    with TestClient(create_app(settings)) as client:
+    with AppClient(create_app(settings)) as client:
         created = ok(
             client.post("/api/v1/projects", json={"name": "by partner"}, headers=bearer(token))
         )

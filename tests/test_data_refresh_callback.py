@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import make_settings, wait_for_queue
+from conftest import AppClient, make_settings, wait_for_queue
 from data_sources import make_sqlite
 from helpers import PARTNER, ok, project_with_catalog
 from parley.app import create_app
@@ -159,7 +159,7 @@ def test_private_callback_targets_are_refused_by_default(
         auth_enabled=True,
         data_file_roots={"*": [tmp_path / "sources"]},
     )
-    with TestClient(create_app(settings)) as client:
+    with AppClient(create_app(settings)) as client:
         made = project_with_catalog(client, make_sqlite(tmp_path / "sources" / "shop.db"))
         pid, cid = made.id, made.catalog_id
         response = client.post(

@@ -20,7 +20,7 @@ import duckdb
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import BACKENDS, PostgresForTests, make_settings
+from conftest import BACKENDS, AppClient, PostgresForTests, make_settings
 from data_sources import BIG_DATA, DOC_BODY, make_docs
 from helpers import add_catalog, new_project, ok
 from parley.app import create_app
@@ -92,7 +92,7 @@ def world(
             {"url": postgres.socket_dir, "user": "postgres", "databaseName": pg_db},
         ),
     }
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    with AppClient(create_app(settings), raise_server_exceptions=False) as client:
         projects = {}
         for source, (kind, credential) in credentials.items():
             pid = new_project(client, source, headers={})["id"]

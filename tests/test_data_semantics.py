@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import make_settings
+from conftest import AppClient, make_settings
 from data_sources import make_sqlite
 from fake_openai import FakeOpenAI, fake_openai
 from helpers import PARTNER, ok, project_with_catalog
@@ -52,7 +52,7 @@ def with_model(
         agent_base_url=model.base_url,
         agent_model="fake-agent",
     )
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    with AppClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from conftest import PostgresForTests, make_settings
+from conftest import AppClient, PostgresForTests, make_settings
 from parley.api.errors import is_retryable
 from parley.app import create_app
 
@@ -110,7 +110,7 @@ def raising_client(tmp_path: Path) -> Any:
 
     app.add_api_route("/v2/busy-for-test", busy, methods=["POST"])
     app.add_api_route("/api/v1/busy-for-test", busy, methods=["POST"])
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with AppClient(app, raise_server_exceptions=False) as client:
         yield client
 
 

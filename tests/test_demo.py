@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import PARLEY, _free_port, parley_env
+from conftest import PARLEY, AppClient, _free_port, parley_env
 from parley.app import create_app
 from parley.config import Settings
 from parley.demo.generate import VERSION, build_demo_database, canonical_checksum, database_version
@@ -76,7 +76,7 @@ def _snapshot(client: TestClient) -> dict[str, Any]:
 
 
 def _start(settings: Settings) -> dict[str, Any]:
-    with TestClient(create_app(settings, startup=[demo_startup])) as client:
+    with AppClient(create_app(settings, startup=[demo_startup])) as client:
         return _snapshot(client)
 
 

@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from conftest import make_settings
+from conftest import AppClient, make_settings
 from fake_openai import FakeOpenAI, fake_openai
+from helpers import chat_model_settings, embeddings_only
 from parley.api.honcho_v2.dialectic import sse
 from parley.app import create_app
 from parley.memory.dialectic import NO_MODEL
@@ -33,21 +34,9 @@ def model() -> Iterator[FakeOpenAI]:
         yield server
 
 
-def embeddings_only(model: FakeOpenAI) -> dict[str, Any]:
-    return {
-        "embedding_base_url": model.base_url,
-        "embedding_model": "bow",
-        "embedding_dimensions": 256,
-    }
-
-
 @pytest.fixture
 def settings_overrides(model: FakeOpenAI) -> dict[str, Any]:
-    return embeddings_only(model) | {
-        "llm_base_url": model.base_url,
-        "llm_model": "fake-model",
-        "llm_max_retries": 0,
-    }
+    return chat_model_settings(model)
 
 
 def post(client: TestClient, path: str, body: Any) -> Any:
@@ -240,7 +229,7 @@ def test_a_model_failing_before_streaming_is_a_clear_error(
 @pytest.fixture
 def no_model(model: FakeOpenAI, database_url: str, tmp_path: Path) -> Iterator[TestClient]:
     settings = make_settings(database_url, tmp_path / "data", **embeddings_only(model))
-    with TestClient(create_app(settings)) as client:
+    with AppClient(create_app(settings)) as client:
         yield client
 
 

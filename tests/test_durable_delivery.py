@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 from conftest import (
     PARLEY,
     TEST_SECRET,
+    AppClient,
     PostgresForTests,
     make_settings,
     parley_env,
@@ -338,7 +339,7 @@ def test_a_refresh_that_keeps_killing_workers_is_reported_failed(
     assert ok(client.get(status, headers=PARTNER))["status"] == "ACTIVE"
 
     working = settings.model_copy(update=PRIVATE)
-    with TestClient(create_app(working)) as worker:
+    with AppClient(create_app(working)) as worker:
         wait_for_queue(worker, CATALOG_REFRESH, REFRESH_CALLBACK)
         assert items(worker, CATALOG_REFRESH, REFRESH_CALLBACK) == [
             (CATALOG_REFRESH, "failed", 2, "the worker died while running it, 2 times"),
@@ -365,7 +366,7 @@ def delivery_settings(database_url: str, tmp_path: Path, **overrides: Any) -> An
 def first_attempt_then_stop(settings: Any, receiver: Receiver) -> list[Any]:
     """An app that registers the receiver, emits `test.event`, and stops once the first
     attempt has failed (its retry waiting). Returns the queue's webhook items then."""
-    with TestClient(create_app(settings)) as client:
+    with AppClient(create_app(settings)) as client:
         ok(client.post("/v2/workspaces", json={"id": W}))
         ok(client.post(f"/v2/workspaces/{W}/webhooks", json={"url": receiver.url}))
         ok(client.get(f"/v2/workspaces/{W}/webhooks/test"))
@@ -381,7 +382,7 @@ def test_retries_survive_a_restart_with_their_attempts_counted(
     assert first_attempt_then_stop(settings, receiver) == [(WEBHOOK, "pending", 1, "HTTP 500")]
     assert len(receiver.requests) == 1
 
-    with TestClient(create_app(settings)) as client:  # the restart
+    with AppClient(create_app(settings)) as client:  # the restart
         wait_for_queue(client, WEBHOOK)
         assert items(client, WEBHOOK) == [(WEBHOOK, "done", 3, None)]
     first, second, third = receiver.requests
@@ -397,7 +398,7 @@ def test_gives_up_after_max_attempts_counting_those_before_a_restart(
     settings = delivery_settings(database_url, tmp_path, webhook_max_attempts=2)
     first_attempt_then_stop(settings, receiver)
 
-    with TestClient(create_app(settings)) as client:
+    with AppClient(create_app(settings)) as client:
         wait_for_queue(client, WEBHOOK)
         time.sleep(2.5)  # longer than the next backoff: another attempt would have come
         assert items(client, WEBHOOK) == [(WEBHOOK, "failed", 2, "failed: HTTP 500")]

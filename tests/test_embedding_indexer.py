@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -11,8 +10,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select
 
-from conftest import make_settings
-from fake_openai import bag_of_words, fake_openai
+from conftest import AppClient, make_settings
+from fake_openai import fake_openai
+from helpers import EmbeddingsGate
 from parley.app import create_app
 from parley.llm.embeddings import Embedder, FloatArray
 from parley.memory.embedding_indexer import EmbeddingIndexer
@@ -137,29 +137,10 @@ def test_catch_up_waits_for_the_batch_in_flight(client: TestClient) -> None:
     assert client.portal.call(race) == (False, 3, 3)
 
 
-class HeldEmbeddings:
-    """The fake model server's /embeddings, holding every request until `open` is set."""
-
-    def __init__(self) -> None:
-        self.open = threading.Event()
-        self.inputs: list[str] = []
-        self.lock = threading.Lock()
-
-    def reply(self, body: dict[str, Any]) -> tuple[int, Any]:
-        with self.lock:
-            self.inputs += body["input"]
-        self.open.wait(timeout=30)
-        data = [
-            {"object": "embedding", "index": i, "embedding": bag_of_words(text, 64)}
-            for i, text in enumerate(body["input"])
-        ]
-        return 200, {"object": "list", "model": body["model"], "data": data}
-
-
 def test_the_queue_status_counts_messages_not_yet_findable_by_meaning(
     database_url: str, tmp_path: Path
 ) -> None:
-    held = HeldEmbeddings()
+    held = EmbeddingsGate(dims=64)
     with fake_openai(dims=64) as model:
         model.embeddings_reply = held.reply
         settings = make_settings(
@@ -169,7 +150,7 @@ def test_the_queue_status_counts_messages_not_yet_findable_by_meaning(
             embedding_model="bow",
             embedding_dimensions=64,
         )
-        with TestClient(create_app(settings)) as client:
+        with AppClient(create_app(settings)) as client:
             off = {"id": W, "configuration": {"deriver": {"enabled": False}}}
             assert client.post("/v2/workspaces", json=off).status_code == 200
             turns = [("alice", "one"), ("bob", "two"), ("alice", "three")]
@@ -179,8 +160,8 @@ def test_the_queue_status_counts_messages_not_yet_findable_by_meaning(
             )
             assert response.status_code == 200, response.text
             deadline = time.monotonic() + 20
-            while len(held.inputs) < 3:  # the indexer's batch waits on the model
-                assert time.monotonic() < deadline, held.inputs
+            while len(held.inputs()) < 3:  # the indexer's batch waits on the model
+                assert time.monotonic() < deadline, held.inputs()
                 time.sleep(0.02)
 
             def status(query: str = "") -> dict[str, Any]:

@@ -7,9 +7,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 
-from conftest import make_settings
+from conftest import AppClient, make_settings
 from fake_openai import bag_of_words, fake_openai
 from parley.app import create_app
 from parley.config import SettingsError
@@ -26,7 +25,7 @@ def test_search_with_an_openai_compatible_endpoint(database_url: str, tmp_path: 
             embedding_dimensions=64,
             embedding_api_key="sk-test",
         )
-        with TestClient(create_app(settings)) as client:
+        with AppClient(create_app(settings)) as client:
             client.post("/v2/workspaces", json={"id": "w"})
             batch = [
                 {"peer_id": "p", "content": "violin lessons every tuesday"},
@@ -46,7 +45,7 @@ def test_search_with_an_openai_compatible_endpoint(database_url: str, tmp_path: 
 
         # the database now belongs to that model: the bundled one is refused, clearly
         local = make_settings(database_url, tmp_path)
-        with pytest.raises(SettingsError) as refused, TestClient(create_app(local)):
+        with pytest.raises(SettingsError) as refused, AppClient(create_app(local)):
             pass
         assert str(refused.value) == (
             "this database was built with the embedding model openai-compatible:fake-embed "

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,10 +21,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from conftest import TEST_SECRET, make_settings, reasoning_settings, wait_for_reasoning
+from conftest import TEST_SECRET, AppClient, make_settings, reasoning_settings, wait_for_reasoning
 from data_sources import make_sqlite
-from fake_openai import FakeOpenAI, bag_of_words, fake_openai, prompt_text
-from helpers import ok, project_with_catalog
+from fake_openai import FakeOpenAI, fake_openai, prompt_text
+from helpers import EmbeddingsGate, ok, project_with_catalog
 from parley.agent.redaction import REDACTED
 from parley.app import create_app
 from parley.auth.keys import Principal, create_key
@@ -331,7 +330,7 @@ def test_who_may_delete(database_url: str, tmp_path: Path) -> None:
     """A peer key deletes only its own peer's messages, in sessions it is in, and only its
     own peer; a session key deletes any message of its session; wider keys anything."""
     settings = make_settings(database_url, tmp_path / "data", auth_enabled=True)
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    with AppClient(create_app(settings), raise_server_exceptions=False) as client:
 
         def key(**claims: Any) -> dict[str, str]:
             token = create_key(Principal(**claims), secret=TEST_SECRET)
@@ -378,30 +377,6 @@ def test_who_may_delete(database_url: str, tmp_path: Path) -> None:
         assert [m["content"] for m in left["items"]] == ["bob here"]
 
 
-class Gate:
-    """Holds every embeddings request until opened; remembers what waited."""
-
-    def __init__(self) -> None:
-        self.open = threading.Event()
-        self.waiting: list[str] = []
-        self.lock = threading.Lock()
-
-    def reply(self, body: dict[str, Any]) -> tuple[int, Any]:
-        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
-        with self.lock:
-            self.waiting += inputs
-        self.open.wait(timeout=30)
-        data = [
-            {"object": "embedding", "index": i, "embedding": bag_of_words(t, 256)}
-            for i, t in enumerate(inputs)
-        ]
-        return 200, {"object": "list", "model": body["model"], "data": data}
-
-    def held(self) -> list[str]:
-        with self.lock:
-            return list(self.waiting)
-
-
 @pytest.mark.parametrize("target", ["message", "peer"])
 def test_a_delete_while_the_worker_runs_sticks(
     database_url: str,
@@ -418,10 +393,10 @@ def test_a_delete_while_the_worker_runs_sticks(
         embedding_base_url=model.base_url, embedding_model="bow", embedding_dimensions=256
     )
     settings = make_settings(database_url, tmp_path / "data", **overrides)
-    gate = Gate()
+    gate = EmbeddingsGate(dims=256)
     model.embeddings_reply = gate.reply
     caplog.set_level(logging.INFO)
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    with AppClient(create_app(settings), raise_server_exceptions=False) as client:
         if target == "message":  # one batch of alice's: the secret and what stays
             peers: dict[str, Any] = {"alice": {}, "bob": {}}
             turns = [("alice", SECRET), ("alice", "I keep bees.")]
@@ -440,19 +415,19 @@ def test_a_delete_while_the_worker_runs_sticks(
         )
 
         def held() -> bool:
-            texts = gate.held()
+            texts = gate.inputs()
             return SECRET in texts and any(t.startswith(waits_for) for t in texts)
 
         deadline = time.monotonic() + 20
         while not held():  # the indexer's batch and the deriver's both wait
-            assert time.monotonic() < deadline, gate.held()
+            assert time.monotonic() < deadline, gate.inputs()
             time.sleep(0.02)
         if target == "message":
             path = f"/v2/workspaces/{W}/sessions/s1/messages/{sent[0]['id']}"
         else:
             path = f"/v2/workspaces/{W}/peers/alice"
         ok(client.delete(path))
-        requests = len(gate.held())
+        requests = len(gate.inputs())
         gate.open.set()
         status = wait_for_reasoning(client, W)
         time.sleep(0.5)  # room for a late write, or a retry
@@ -465,7 +440,7 @@ def test_a_delete_while_the_worker_runs_sticks(
         else:
             assert pairs == [("bob", "bob", "I keep bees.")]
         assert count(client, MessageEmbedding.seq > 0) == 1
-        new_requests = gate.held()[requests:]
+        new_requests = gate.inputs()[requests:]
         assert not any(SECRET in t for t in new_requests)  # nothing redone with the secret
         errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
         assert errors == []

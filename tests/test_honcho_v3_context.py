@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, select
 
-from conftest import make_settings, reasoning_settings, run_honcho_v3, wait_for_reasoning
+from conftest import AppClient, make_settings, reasoning_settings, run_honcho_v3, wait_for_reasoning
 from fake_openai import FakeOpenAI, fake_openai
 from parley.app import create_app
 from parley.memory.reasoning import enqueue_dream
@@ -424,7 +424,7 @@ def reasoning(database_url: str, tmp_path: Path, model: FakeOpenAI) -> Iterator[
             worker_max_attempts=1,
         ),
     )
-    with TestClient(create_app(settings), raise_server_exceptions=False) as app:
+    with AppClient(create_app(settings), raise_server_exceptions=False) as app:
         yield app
 
 

@@ -62,7 +62,7 @@ def _sdk() -> Path:
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed: no TS SDK run")
-def test_honcho_ts_sdk_works_over_http(served: str, tmp_path: Path) -> None:
+def test_honcho_ts_sdk_works_over_http(served_shared: str, tmp_path: Path) -> None:
     modules = _sdk() / "node_modules"
     if not (modules / "@honcho-ai" / "sdk").is_dir():
         pytest.fail(
@@ -71,7 +71,7 @@ def test_honcho_ts_sdk_works_over_http(served: str, tmp_path: Path) -> None:
     script = tmp_path / "smoke.js"
     script.write_text(SCRIPT)
     result = subprocess.run(
-        ["node", str(script), served],
+        ["node", str(script), served_shared],
         env=os.environ | {"NODE_PATH": str(modules)},
         capture_output=True,
         text=True,

@@ -391,7 +391,7 @@ from honcho_core import Honcho
 
 assert honcho_core.__version__ == "1.11.0", honcho_core.__version__
 client = Honcho(base_url=sys.argv[1], max_retries=0)
-ws = client.workspaces.get_or_create(id="latest").id
+ws = client.workspaces.get_or_create(id="latest-conclusions").id
 client.workspaces.sessions.get_or_create(workspace_id=ws, id="s", peers={"alice": {}})
 conclusions = client.workspaces.conclusions
 made = conclusions.create(ws, conclusions=[
@@ -413,8 +413,8 @@ print(json.dumps({
 """
 
 
-def test_newest_honcho_core_conclusions(served: str) -> None:
-    assert run_latest_honcho_core(LATEST_SCRIPT, served) == {
+def test_newest_honcho_core_conclusions(served_shared: str) -> None:
+    assert run_latest_honcho_core(LATEST_SCRIPT, served_shared) == {
         "made": ["Alice has a golden retriever", "Alice works night shifts"],
         "nearest": ["Alice has a golden retriever"],
         "listed": ["Alice works night shifts"],

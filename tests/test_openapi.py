@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
-from conftest import make_settings
+from conftest import AppClient, make_settings
 from helpers import PARTNER, ok, project_with_catalog
 from parley.api.errors import COMMON_ERRORS
 from parley.app import create_app
@@ -118,7 +118,7 @@ def sources_client(settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
     """A client whose projects may connect to the files under tmp_path/sources."""
     (tmp_path / "sources").mkdir()
     roots = {"data_file_roots": {"*": [tmp_path / "sources"]}}
-    with TestClient(create_app(settings.model_copy(update=roots))) as test_client:
+    with AppClient(create_app(settings.model_copy(update=roots))) as test_client:
         yield test_client
 
 
@@ -264,7 +264,7 @@ def test_every_operation_answers_what_it_documents(
 @pytest.fixture
 def auth_client(settings: Settings) -> Iterator[TestClient]:
     app = create_app(settings.model_copy(update={"auth_enabled": True}))
-    with TestClient(app, raise_server_exceptions=False) as test_client:
+    with AppClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import make_settings, reasoning_settings, wait_for_reasoning
+from conftest import AppClient, make_settings, reasoning_settings, wait_for_reasoning
 from fake_openai import FakeOpenAI, fake_openai
 from parley.app import create_app
 from parley.tokens import count_tokens
@@ -210,7 +210,7 @@ def test_a_unit_is_reasoned_over_in_message_order(
     settings = make_settings(
         database_url, tmp_path / "data", **settings_overrides | {"deriver_batch_messages": 1}
     )
-    with TestClient(create_app(settings)) as client:
+    with AppClient(create_app(settings)) as client:
         assert client.post("/v2/workspaces", json={"id": W}).status_code == 200
         for start in (0, 2, 4):
             say(

@@ -36,8 +36,8 @@ print(json.dumps({
 """
 
 
-def test_newest_honcho_core_works(served: str) -> None:
-    assert run_latest_honcho_core(SCRIPT, served) == {
+def test_newest_honcho_core_works(served_shared: str) -> None:
+    assert run_latest_honcho_core(SCRIPT, served_shared) == {
         "sent": ["one", "two"],
         "got": "two",
         "listed": ["one"],
@@ -70,8 +70,8 @@ print(json.dumps({
 """
 
 
-def test_newest_honcho_core_sees_honchos_lenient_answers(served: str) -> None:
-    assert run_latest_honcho_core(LENIENT, served) == {
+def test_newest_honcho_core_sees_honchos_lenient_answers(served_shared: str) -> None:
+    assert run_latest_honcho_core(LENIENT, served_shared) == {
         "added": ["fresh", "new-ws"],
         "members": ["alice"],
         "listed": 0,

@@ -20,7 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from conftest import TEST_SECRET, make_settings, wait_for_queue
+from conftest import TEST_SECRET, AppClient, make_settings, wait_for_queue
 from parley.app import create_app
 from parley.errors import InvalidInput
 from parley.llm.chat import UsageMeter
@@ -680,10 +680,10 @@ def test_the_target_is_checked_again_before_delivering(
     private address) is refused at delivery time when they are not, and not retried."""
     data_dir = tmp_path / "data"
     allowed = make_settings(database_url, data_dir, webhook_allow_private_hosts=True)
-    with TestClient(create_app(allowed)) as client:
+    with AppClient(create_app(allowed)) as client:
         register(client, workspace(client), receiver.url)
     refused = make_settings(database_url, data_dir, **WORKER)
-    with TestClient(create_app(refused)) as client:
+    with AppClient(create_app(refused)) as client:
         assert emit_test(client, "ws")["endpoints"] == 1
         drain(client)
         [item] = queue_items(client)

@@ -6,7 +6,6 @@ left behind, on both backends (SQLite enforces foreign keys, see store.engine)."
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +15,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
 from conftest import reasoning_settings
-from fake_openai import FakeOpenAI, bag_of_words, fake_openai
+from fake_openai import FakeOpenAI, fake_openai
+from helpers import EmbeddingsGate
 from parley.store.models import (
     MessageEmbedding,
     ModelUsage,
@@ -27,30 +27,6 @@ from parley.store.models import (
 
 W = "w"
 SENTENCES = ["I moved to Lisbon last spring.", "My sister plays the cello."]
-
-
-class Gate:
-    """Holds every embeddings request until opened; counts the requests waiting."""
-
-    def __init__(self) -> None:
-        self.open = threading.Event()
-        self.waiting: list[list[str]] = []
-        self.lock = threading.Lock()
-
-    def reply(self, body: dict[str, Any]) -> tuple[int, Any]:
-        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
-        with self.lock:
-            self.waiting.append(inputs)
-        self.open.wait(timeout=30)
-        data = [
-            {"object": "embedding", "index": i, "embedding": bag_of_words(t, 256)}
-            for i, t in enumerate(inputs)
-        ]
-        return 200, {"object": "list", "model": body["model"], "data": data}
-
-    def held(self) -> list[list[str]]:
-        with self.lock:
-            return list(self.waiting)
 
 
 @pytest.fixture
@@ -99,7 +75,7 @@ def test_deleting_a_workspace_drops_its_running_work(
 ) -> None:
     if backend == "sqlite":
         assert sqlite_enforces_foreign_keys(client)
-    gate = Gate()
+    gate = EmbeddingsGate(dims=256)
     embeddings.embeddings_reply = gate.reply
     caplog.set_level(logging.INFO)
     assert client.post("/v2/workspaces", json={"id": W}).status_code == 200
@@ -110,7 +86,7 @@ def test_deleting_a_workspace_drops_its_running_work(
     assert response.status_code == 200, response.text
 
     def both_held() -> bool:
-        held = [text for inputs in gate.held() for text in inputs]
+        held = gate.inputs()
         indexing = SENTENCES[0] in held  # the indexer embeds the messages as they are
         deriving = any(t != s and SENTENCES[0] in t for t in held for s in SENTENCES)
         return indexing and deriving
@@ -118,7 +94,7 @@ def test_deleting_a_workspace_drops_its_running_work(
     wait_until(both_held)  # the worker's batch and the indexer's both wait on the model
     assert count(client, WorkItem) > 0
     assert client.delete(f"/v2/workspaces/{W}").status_code == 200
-    held = len(gate.held())
+    held = len(gate.batches())
     gate.open.set()  # both finish after the delete
 
     def settled() -> bool:
@@ -126,13 +102,13 @@ def test_deleting_a_workspace_drops_its_running_work(
 
     wait_until(settled)
     time.sleep(1.0)  # room for any retry, or any late write, to show up
-    assert len(gate.held()) == held  # nothing was retried
+    assert len(gate.batches()) == held  # nothing was retried
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert [r.getMessage() for r in caplog.records if "foreign key" in r.getMessage().lower()] == []
     for model in (WorkItem, WorkUnitLease, Observation, MessageEmbedding, ModelUsage):
         assert count(client, model) == 0, model.__name__
     # the workspace can be made again from scratch, and works
-    gate.waiting.clear()
+    gate.forget()
     assert client.post("/v2/workspaces", json={"id": W}).status_code == 200
     assert client.post(f"/v2/workspaces/{W}/sessions", json=body).status_code == 200
     response = client.post(f"/v2/workspaces/{W}/sessions/s/messages/", json={"messages": messages})
