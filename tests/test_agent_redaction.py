@@ -375,6 +375,11 @@ DELETE_ROUTES = {
     "/{column_name}": "turning a column's values off deletes no data",
     "/api/v1/data/projects/{project_id}/queries/{query_id}": "turns copy no saved queries",
     "/api/v1/ai-agent/{project_id}/threads/{thread_id}": "erasure.delete_thread",
+    # the SQL endpoint's cancels free a result held in memory; nothing stored changes
+    "/v1/statement/{phase}/{query_id}/{slug}/{token}": "a held result, not stored content",
+    "/v1/statement/executing/partialCancel/{query_id}/{stage}/{slug}/{token}": (
+        "a held result, not stored content"
+    ),
 }
 
 
