@@ -7,7 +7,7 @@ the memory service already.)"""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +22,12 @@ from parley.memory import sessions as session_service
 from parley.memory import workspaces as workspace_service
 from parley.memory.context import ContextRequest, SessionContext, session_context
 from parley.memory.pages import Page
-from parley.memory.representation import Representation, RepresentationRequest, build_representation
+from parley.memory.representation import (
+    SERVER_MAX_OBSERVATIONS,
+    Representation,
+    RepresentationRequest,
+    build_representation,
+)
 from parley.memory.sessions import PeerConfig
 from parley.store.models import Peer, Session, Workspace
 
@@ -192,14 +197,44 @@ async def representation(
     )
 
 
+@dataclass(frozen=True)
+class PeerContextRead:
+    observed: str  # `target`, else the peer itself
+    representation: Representation
+    card: list[str] | None
+
+
 async def peer_context(
-    state: AppState, workspace_id: str, request: RepresentationRequest
-) -> tuple[Representation, list[str] | None]:
-    """The observer's representation of the observed peer, and its card of them."""
-    found = await representation(state, workspace_id, request)
+    state: AppState,
+    workspace_id: str,
+    peer_id: str,
+    *,
+    target: str | None,
+    search_query: str | None,
+    search_top_k: int | None,
+    search_max_distance: float | None,
+    include_most_derived: bool,
+    max_observations: int | None,
+) -> PeerContextRead:
+    """The peer's representation of `target` (else of itself), not scoped to a session, and
+    its card of them. /v3 names the last two `include_most_frequent` and `max_conclusions`."""
+    observed = target or peer_id
+    found = await representation(
+        state,
+        workspace_id,
+        RepresentationRequest(
+            observer=peer_id,
+            observed=observed,
+            search_query=search_query,
+            search_top_k=search_top_k,
+            search_max_distance=search_max_distance,
+            include_most_derived=include_most_derived,
+            max_observations=max_observations or SERVER_MAX_OBSERVATIONS,
+        ),
+    )
     async with state.database.read() as db:
-        card = await peer_cards.get_card(db, workspace_id, request.observer, request.observed)
-    return found, card
+        card = await peer_cards.get_card(db, workspace_id, peer_id, observed)
+    return PeerContextRead(observed, found, card)
 
 
 async def session_context_for(

@@ -227,25 +227,22 @@ async def get_peer_context(
     include_most_derived: bool = True,
     max_observations: Annotated[int | None, Query(ge=1, le=100)] = None,
 ) -> PeerContext:
-    observed = target or peer_id
-    representation, card = await honcho_ops.peer_context(
+    read = await honcho_ops.peer_context(
         state,
         workspace_id,
-        RepresentationRequest(
-            observer=peer_id,
-            observed=observed,
-            search_query=search_query,
-            search_top_k=search_top_k,
-            search_max_distance=search_max_distance,
-            include_most_derived=include_most_derived,
-            max_observations=max_observations or SERVER_MAX_OBSERVATIONS,
-        ),
+        peer_id,
+        target=target,
+        search_query=search_query,
+        search_top_k=search_top_k,
+        search_max_distance=search_max_distance,
+        include_most_derived=include_most_derived,
+        max_observations=max_observations,
     )
     return PeerContext(
         peer_id=peer_id,
-        target_id=observed,
-        representation=representation_out(representation),
-        peer_card=card,
+        target_id=read.observed,
+        representation=representation_out(read.representation),
+        peer_card=read.card,
     )
 
 

@@ -149,25 +149,22 @@ async def get_peer_context(
 ) -> V3PeerContext:
     """The representation (not scoped to a session) and the card, of `target` (else the
     peer itself) as the peer sees it; 404 for an unknown observer, as in Honcho 3."""
-    observed = target or peer_id
     async with state.database.read() as db:
         await get_peer(db=db, workspace_id=workspace_id, peer_id=peer_id)
-    representation, card = await honcho_ops.peer_context(
+    read = await honcho_ops.peer_context(
         state,
         workspace_id,
-        RepresentationRequest(
-            observer=peer_id,
-            observed=observed,
-            search_query=search_query,
-            search_top_k=search_top_k,
-            search_max_distance=search_max_distance,
-            include_most_derived=include_most_frequent,
-            max_observations=max_conclusions or SERVER_MAX_OBSERVATIONS,
-        ),
+        peer_id,
+        target=target,
+        search_query=search_query,
+        search_top_k=search_top_k,
+        search_max_distance=search_max_distance,
+        include_most_derived=include_most_frequent,
+        max_observations=max_conclusions,
     )
     return V3PeerContext(
         peer_id=peer_id,
-        target_id=observed,
-        representation=representation_markdown(representation),
-        peer_card=card,
+        target_id=read.observed,
+        representation=representation_markdown(read.representation),
+        peer_card=read.card,
     )
