@@ -310,8 +310,17 @@ def observe(client: TestClient, pid: str, content: str, peer: str) -> None:
     )
 
 
+def indexer_wakes(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Records each wake of the app's embedding indexer (and still wakes it)."""
+    indexer = client.app.state.parley.indexer  # type: ignore[attr-defined]
+    woken: list[int] = []
+    wake = indexer.notify
+    monkeypatch.setattr(indexer, "notify", lambda: (woken.append(1), wake())[1])
+    return woken
+
+
 def test_the_agent_reads_and_feeds_the_users_memory(
-    client: TestClient, shop: dict[str, str], model: FakeOpenAI
+    client: TestClient, shop: dict[str, str], model: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     observe(client, "shop", "alice manages the Bavaria region", "alice")
     ok(
@@ -326,7 +335,9 @@ def test_the_agent_reads_and_feeds_the_users_memory(
         f"QUESTION: {q}", plan("SELECT COUNT(*) AS n FROM customers WHERE region = 'Bavaria'")
     )
     model.script(f"EXPLAIN THE RESULT FOR: {q}", "Your region, Bavaria, has 4 customers.")
+    woken = indexer_wakes(client, monkeypatch)
     reply = chat(client, shop, message=q, userId="alice")
+    assert woken == [1]  # the stored turn is embedded now, not at the indexer's next poll
     prompt = model.prompts()[0]
     assert "WHAT YOU KNOW ABOUT THIS USER" in prompt
     assert "- Alice is a regional sales manager\n- alice manages the Bavaria region" in prompt
@@ -358,7 +369,7 @@ def test_the_agent_reads_and_feeds_the_users_memory(
 
 
 def test_memory_join_can_be_turned_off(
-    client: TestClient, shop: dict[str, str], model: FakeOpenAI
+    client: TestClient, shop: dict[str, str], model: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     observe(client, "shop", "bob likes churn numbers", "bob")
     ok(
@@ -371,8 +382,10 @@ def test_memory_join_can_be_turned_off(
     q = "Count the orders"
     model.script(f"QUESTION: {q}", plan("SELECT COUNT(*) AS n FROM orders"))
     model.script(f"EXPLAIN THE RESULT FOR: {q}", "400.")
+    woken = indexer_wakes(client, monkeypatch)
     reply = chat(client, shop, message=q, userId="bob")
     assert "WHAT YOU KNOW" not in model.prompts()[0] and reply["result"]["userMemory"] == []
+    assert woken == []
     response = client.get(f"/v2/workspaces/shop/sessions/{reply['threadId']}", headers=PARTNER)
     assert response.status_code in (404, 405)
     sessions = ok(client.post("/v2/workspaces/shop/sessions/list", json={}, headers=PARTNER))

@@ -73,6 +73,12 @@ async def running_state(
             max_held=settings.sql_max_held_queries,
         )
         cleanup.push_async_callback(statements.close)
+
+        def memory_written() -> None:  # the agent stored a turn: embed it and reason on it
+            indexer.notify()
+            if core.worker is not None:
+                core.worker.notify()
+
         state = AppState(
             settings=settings,
             database=database,
@@ -92,6 +98,7 @@ async def running_state(
                 observation_index=core.observation_index,
                 model=models.agent,
                 reasoning=reasoning_defaults(settings, models),
+                memory_written=memory_written,
             ),
             keys=TtlCache(settings.key_cache_ttl_s),
             semantics=Semantics(database, models.agent),

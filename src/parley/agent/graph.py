@@ -123,11 +123,15 @@ class DataAgent:
         observation_index: ObservationIndex,
         model: ChatModel | None,
         reasoning: ReasoningDefaults,
+        memory_written: Callable[[], None] = lambda: None,
     ) -> None:
+        """`memory_written` is called once a turn stored in memory is committed (the app
+        wakes the embedding indexer and the worker with it, as the message routes do)."""
         self._services = services
         self._observation_index = observation_index
         self._model = model
         self._reasoning = reasoning
+        self._memory_written = memory_written
         self._values = ValueIndexCache(services)
 
     @property
@@ -458,6 +462,8 @@ class DataAgent:
                     reasoning=self._reasoning,
                 )
             await redaction.record(db, stored, sources)
+        if turn.memory_on:
+            self._memory_written()
 
     def _sources(self, turn: Turn) -> list[redaction.Source]:
         """What the turn's stored state copies. With a model, everything it made was made
