@@ -169,18 +169,17 @@ async def select_observations(
             ranked.append(row)
     for level in LEVELS:
         picked[level].sort(key=lambda r: (r.created_at, r.id))
-    message_ids = {m for row in rows.values() for m in row.message_ids}
+    # the seqs of the chosen observations' messages only (the candidates not chosen are not
+    # shown): on PostgreSQL this lookup was most of a peer chat's database time
+    message_ids = {m for row in ranked for m in row.message_ids}
     seqs = {}
     if message_ids:
-        seqs = dict(
-            (
-                await db.execute(
-                    select(Message.id, Message.seq).where(
-                        Message.workspace_id == workspace_id, Message.id.in_(message_ids)
-                    )
-                )
-            ).all()
+        # by the unique id alone, the workspace checked here: with it in the statement,
+        # PostgreSQL's generic plan scanned the whole workspace's index and filtered on the ids
+        rows_found = await db.execute(
+            select(Message.id, Message.seq, Message.workspace_id).where(Message.id.in_(message_ids))
         )
+        seqs = {m_id: seq for m_id, seq, ws in rows_found.all() if ws == workspace_id}
     return Representation(
         explicit=picked["explicit"], deductive=picked["deductive"], message_seqs=seqs, ranked=ranked
     )
