@@ -30,7 +30,11 @@ from parley.store.upsert import insert_missing
 log = logging.getLogger("parley.embeddings")
 
 BATCH_SIZE = 64
-IDLE_POLL_S = 1.0
+# Every route that stores messages wakes its process's indexer (`notify`), so the idle poll only
+# finds messages another way: another process's that stopped before embedding them, rows written
+# by hand. A poll is a transaction; once a second it was a third of an idle server's CPU.
+IDLE_POLL_S = 10.0
+RETRY_S = 1.0  # after a failed batch (the database or the embedding server was away)
 FULL_PASS_EVERY_S = 60.0
 
 
@@ -199,7 +203,7 @@ class EmbeddingIndexer:
                 raise
             except Exception:
                 log.exception("embedding batch failed; retrying shortly")
-                await asyncio.sleep(IDLE_POLL_S)
+                await asyncio.sleep(RETRY_S)
                 continue
             if embedded:
                 continue  # what was written meanwhile
