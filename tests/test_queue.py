@@ -4,8 +4,10 @@ leases, takeover of a dead worker's unit, failures with backoff, and the kept fa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import insert, select, update
@@ -404,3 +406,53 @@ async def test_dropping_open_units_by_key_prefix(database: Database) -> None:
     async with database.read() as db:
         keys = await db.scalars(select(WorkItem.work_unit_key))
         assert list(keys) == ["w/webhook/e10/c"]
+
+
+async def test_an_idle_worker_polls_once_per_interval_and_finds_work_queued_elsewhere(
+    database: Database,
+) -> None:
+    """One idle slot polls for the whole worker (a read), instead of a claim per lane: work
+    queued by another process (no `notify`) is still found at the next interval."""
+    from parley.worker.runner import Lane, Worker
+
+    ran: list[int | None] = []
+
+    async def derive(claim: Any, meter: Any) -> Any:
+        ran.extend(item.message_seq for item in claim.items)
+
+        async def commit(db: AsyncSession) -> None:
+            return None
+
+        return commit
+
+    worker = Worker(
+        database,
+        {"derive": derive, "deliver": derive, "refresh": derive},
+        policy=policy(),
+        lanes=[Lane("a", ("derive",), 2), Lane("b", ("deliver",), 2), Lane("c", ("refresh",), 1)],
+        poll_s=0.02,
+    )
+    calls = {"claim": 0, "has_runnable": 0}
+    for name in calls:
+        original = getattr(worker.queue, name)
+
+        def counted(*args: Any, _original: Any = original, _name: str = name) -> Any:
+            calls[_name] += 1
+            return _original(*args)
+
+        setattr(worker.queue, name, counted)
+    running = asyncio.create_task(worker.run())
+    try:
+        while calls["has_runnable"] < 10:  # ten intervals idle
+            await asyncio.sleep(0.01)
+        assert calls["claim"] == 5  # each slot's first look, then only the poller's reads
+        await add(database, work("k", 1))  # as another process would: nobody is notified
+        for _ in range(500):
+            if ran:
+                break
+            await asyncio.sleep(0.01)
+        assert ran == [1]
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running

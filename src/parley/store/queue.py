@@ -201,14 +201,25 @@ class WorkQueue:
     def _lease_end(self) -> datetime:
         return utcnow() + timedelta(seconds=self._policy.lease_s)
 
+    async def has_runnable(self) -> bool:
+        """Whether a work unit of any type could be claimed now (a read: an idle poll)."""
+        async with self._database.read() as db:
+            return (await db.scalars(_candidates(None), {"now": utcnow()})).first() is not None
+
     async def claim(self, task_types: Collection[str] | None = None) -> Claim | None:
         """Take the oldest runnable work unit (of `task_types`, or of any type) and its next
         batch, or None if there is none."""
+        types = None if task_types is None else tuple(sorted(task_types))
+        # Look in a read transaction first: most claims of an idle worker find nothing, and a
+        # write transaction (SQLite: this process's write lock and BEGIN IMMEDIATE) for each
+        # made idle polls cost CPU and queued real writers behind them.
+        async with self._database.read() as db:
+            if not (await db.scalars(_candidates(types), {"now": utcnow()})).first():
+                return None
         async with self._database.write() as db:
             now = utcnow()
             # No row locks here: the lease is what excludes other workers, and taking it
             # before touching the unit's items keeps one lock order (lease, then items).
-            types = None if task_types is None else tuple(sorted(task_types))
             keys = (await db.scalars(_candidates(types), {"now": now})).all()
             for key in dict.fromkeys(keys):
                 holder = f"{self.worker_id}/{new_public_id()[:10]}"

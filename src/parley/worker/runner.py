@@ -94,7 +94,7 @@ class Worker:
         self._settled = settled
         self._wake = asyncio.Event()
         self._notified = 0  # notify() calls so far: a slot that missed one looks again
-        self._polling: set[str] = set()  # the lanes one of whose idle slots polls
+        self._poller: str | None = None  # the lane of the idle slot that polls, if any
         self._last_prune = 0.0
         self.processed = 0  # batches committed, for tests and benchmarks
 
@@ -110,14 +110,10 @@ class Worker:
                     slots.create_task(self._slot(lane), name=f"parley-{lane.name}-slot-{number}")
 
     async def _slot(self, lane: Lane) -> None:
-        polled = False
         while True:
             seen = self._notified
-            # a claim found by the poll (work another process queued, a retry come due): the
-            # lane's other idle slots look too, in case there is more
-            wake_others = self.notify if polled else None
             try:
-                worked = await self.run_once(lane, claimed=wake_others)
+                worked = await self.run_once(lane)
                 if not worked:
                     await self._maybe_prune()
             except asyncio.CancelledError:
@@ -125,28 +121,37 @@ class Worker:
             except Exception:  # the database hiccuped; never let a slot die
                 log.exception("worker slot failed; retrying")
                 worked = False
-            polled = False
             if worked or self._notified != seen:  # more may be waiting
                 continue
-            polled = await self._idle(lane)
+            await self._idle(lane)
 
-    async def _idle(self, lane: Lane) -> bool:
-        """Wait until notified. One idle slot per lane (its poller) also wakes every `poll_s`,
-        so an idle worker makes one claim per lane and interval, not one per slot; the others
-        wait for `notify` (new work committed here, or the poller's find). True when the
-        interval ran out."""
+    async def _idle(self, lane: Lane) -> None:
+        """Wait until notified. One idle slot of the whole worker (the poller) also looks for
+        runnable work of any type every `poll_s`, in a read transaction, and wakes every slot
+        when there is some (work another process queued, a retry come due); so an idle worker
+        makes one cheap query per interval, not a claim per lane."""
         self._wake.clear()
-        if lane.name in self._polling:
+        if self._poller is not None:
             await self._wake.wait()
-            return False
-        self._polling.add(lane.name)
+            return
+        self._poller = lane.name
         try:
-            await asyncio.wait_for(self._wake.wait(), timeout=self._poll_s)
-        except TimeoutError:
-            return True
+            while True:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._poll_s)
+                    return
+                except TimeoutError:
+                    pass
+                try:
+                    runnable = await self.queue.has_runnable()
+                except Exception:  # the database hiccuped: look again at the next interval
+                    log.exception("worker poll failed; retrying")
+                    continue
+                if runnable:
+                    self.notify()  # every idle slot claims, this one too
+                    return
         finally:
-            self._polling.discard(lane.name)
-        return False
+            self._poller = None
 
     async def run_once(
         self, lane: Lane | None = None, *, claimed: Callable[[], None] | None = None
