@@ -212,6 +212,35 @@ def _memory(base_url: str, workspace: str) -> None:
             },
         )
         assert said.status_code == 200
+        # a deduction with its premise (as an import writes one), and a peer card
+        deduced = http.post(
+            f"/workspaces/{workspace}/observations",
+            json={
+                "observations": [
+                    {
+                        "content": "alice would enjoy a trip to the Alps",
+                        "observer_id": "alice",
+                        "observed_id": "alice",
+                        "session_id": "trip",
+                        "level": "deductive",
+                        "premises": ["alice loves hiking"],
+                    }
+                ]
+            },
+        )
+        assert deduced.status_code == 200
+        card = http.put(
+            f"/workspaces/{workspace}/peers/alice/card", json={"peer_card": ["Lives in Berlin"]}
+        )
+        assert card.status_code == 200
+        # a session longer than a page (the console shows 25 messages a page)
+        made = http.post(
+            f"/workspaces/{workspace}/sessions", json={"id": "long", "peer_names": {"guide": {}}}
+        )
+        assert made.status_code == 200
+        lines = [{"peer_id": "guide", "content": f"note {n}"} for n in range(1, 31)]
+        said = http.post(f"/workspaces/{workspace}/sessions/long/messages", json={"messages": lines})
+        assert said.status_code == 200
 
         def reasoned() -> bool:
             status = http.get(f"/workspaces/{workspace}/queue/status").json()
@@ -233,10 +262,17 @@ def test_a_peers_memory(open_server: str, browser: Any, tmp_path: Path) -> None:
     assert "observer alice" in item.text and "session trip" in item.text
     source = item.find_element("css selector", ".sources a")
     assert source.get_attribute("href").endswith("#/memory/console-mem/session/trip")
+    deduction = one(browser, ".observation.deductive", containing="a trip to the Alps")
+    assert "premises:\nalice loves hiking" in deduction.text
     shot(browser, tmp_path, "peer-observations")
+    from selenium.webdriver.support.select import Select
+
+    Select(one(browser, ".observations select")).select_by_value("deductive")
+    wait_for(lambda: len(css(browser, ".observation")) == 1, "only the deduction")
+    assert css(browser, ".observation")[0].get_attribute("class") == "observation deductive"
 
     one(browser, "#tab-card").click()
-    one(browser, ".peer-card", containing="No peer card yet.")
+    assert one(browser, ".peer-card li").text == "Lives in Berlin"
     one(browser, "#tab-chat").click()
     ask = one(browser, "input[name=query]")
     type_into(ask, "Where does alice live?")
@@ -259,6 +295,13 @@ def test_a_peers_memory(open_server: str, browser: Any, tmp_path: Path) -> None:
     assert "guide" in found.text
     one(browser, "#tab-summaries").click()
     one(browser, ".summaries", containing="Short summary")
+
+    browser.get(f"{open_server}/console/#/memory/console-mem/session/long")
+    wait_for(lambda: len(css(browser, "ol.messages .message")) == 25, "a page of 25 messages")
+    assert "page 1 of 2 (30 in all)" in one(browser, ".pager").text
+    one(browser, ".pager button", containing="Next").click()
+    wait_for(lambda: len(css(browser, "ol.messages .message")) == 5, "the second page")
+    assert css(browser, ".message .content")[-1].text == "note 30"
 
     browser.get(f"{open_server}/console/#/memory/console-mem")
     one(browser, "#tab-queue").click()
