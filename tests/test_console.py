@@ -239,7 +239,9 @@ def _memory(base_url: str, workspace: str) -> None:
         )
         assert made.status_code == 200
         lines = [{"peer_id": "guide", "content": f"note {n}"} for n in range(1, 31)]
-        said = http.post(f"/workspaces/{workspace}/sessions/long/messages", json={"messages": lines})
+        said = http.post(
+            f"/workspaces/{workspace}/sessions/long/messages", json={"messages": lines}
+        )
         assert said.status_code == 200
 
         def reasoned() -> bool:
@@ -373,12 +375,31 @@ def test_the_agent_answers_with_sql_a_table_and_a_chart(
     assert turn.find_element("css selector", "button.export").text == "Export CSV"
 
     # the thread is listed, and opening it shows the stored turn again
-    thread = one(browser, "ul.threads button:not(.new-thread)")
+    thread = one(browser, "ul.threads button:not(.new-thread)", containing=q)
     browser.refresh()
-    one(browser, "ul.threads button:not(.new-thread)").click()
+    one(browser, "ul.threads button:not(.new-thread)", containing=q).click()
     again = one(browser, ".conversation .turn", containing="Most customers are consumers.")
     assert len(again.find_elements("css selector", "svg.chart-bar rect.bar")) == 3
     assert thread is not None and js_errors(browser) == []
+
+
+def test_an_agent_failure_is_shown(open_server: str, browser: Any, model: FakeOpenAI) -> None:
+    q = "Which store sold the most tents?"
+    model.script(f"QUESTION: {q}", status=500, error="the model is down")
+    page(browser, f"{open_server}/console/#/data/demo/agent")
+    type_into(one(browser, "input[name=message]"), q)
+    error = one(browser, ".turn.done .error[role=alert]")
+    assert error.text == (
+        "UPSTREAM_ERROR the agent model failed: fake-agent: Error code: 500 - the model is down"
+    )
+    # the failed first turn stored no thread: the next question starts a new one and works
+    again = "How many stores are there?"
+    model.script(f"QUESTION: {again}", plan("SELECT COUNT(*) AS stores FROM stores"))
+    model.script(f"EXPLAIN THE RESULT FOR: {again}", "There are 17 stores.")
+    type_into(one(browser, "input[name=message]"), again)
+    turn = one(browser, ".turn.done", containing="There are 17 stores.")
+    assert turn.find_elements("css selector", ".error") == []
+    assert [r.text for r in turn.find_elements("css selector", "tbody tr")] == ["17"]
 
 
 def test_sql_box_charts_a_time_series_and_shows_the_guards_refusal(

@@ -178,6 +178,7 @@ function agentView(project) {
     conversation.append(turn);
     const text = turn.querySelector(".answer .text");
     const body = { message, streamModes: ["messages", "updates"] };
+    const before = threadId; // a failed first turn stores no thread: the next ask starts anew
     if (threadId) body.threadId = threadId;
     try {
       for await (const { event, data } of stream(`${base}/chat/stream`, body)) {
@@ -192,6 +193,7 @@ function agentView(project) {
         }
       }
     } catch (err) {
+      threadId = before;
       turn.append(errorBox(err));
     }
     turn.classList.remove("pending");

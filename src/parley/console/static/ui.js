@@ -27,9 +27,8 @@ export function clear(el, ...children) {
 
 /** An API error as the person sees it: the status and the server's own message. */
 export function errorBox(err) {
-  const status = err && err.status ? `${err.status}` : "Error";
-  const code = err && err.code ? ` ${err.code}` : "";
-  return h("div", { class: "error", role: "alert" }, h("strong", {}, status + code), " ", err?.message ?? String(err));
+  const head = [err?.status, err?.code].filter(Boolean).join(" ") || "Error";
+  return h("div", { class: "error", role: "alert" }, h("strong", {}, head), " ", err?.message ?? String(err));
 }
 
 /** Runs `load` into `target`: a loading line, then what it returns, or the error. */
