@@ -94,7 +94,12 @@ def locked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def downloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("console-downloads")
+
+
+@pytest.fixture(scope="module")
+def browser(downloads: Path) -> Iterator[Any]:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -103,6 +108,10 @@ def browser() -> Iterator[Any]:
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1366,850"):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.add_experimental_option(
+        "prefs",
+        {"download.default_directory": str(downloads), "download.prompt_for_download": False},
+    )
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.implicitly_wait(0)
     try:
@@ -339,7 +348,7 @@ def test_catalog_and_a_table(open_server: str, browser: Any, tmp_path: Path) -> 
 
 
 def test_the_agent_answers_with_sql_a_table_and_a_chart(
-    open_server: str, browser: Any, model: FakeOpenAI, tmp_path: Path
+    open_server: str, browser: Any, model: FakeOpenAI, tmp_path: Path, downloads: Path
 ) -> None:
     q = "How many customers are in each segment?"
     model.script(
@@ -372,7 +381,15 @@ def test_the_agent_answers_with_sql_a_table_and_a_chart(
     assert header.get_attribute("aria-sort") == "descending"
     rows = [r.text for r in turn.find_elements("css selector", "table.data tbody tr")]
     assert rows == ["Consumer 2369", "Small Business 478", "Corporate 153"]
-    assert turn.find_element("css selector", "button.export").text == "Export CSV"
+    export = turn.find_element("css selector", "button.export")
+    assert export.text == "Export CSV"
+    export.click()
+    csv = downloads / "agent-result.csv"
+    wait_for(lambda: csv.exists() and csv.read_bytes(), "the CSV download")
+    assert (
+        csv.read_bytes()
+        == b"segment,customers\r\nConsumer,2369\r\nCorporate,153\r\nSmall Business,478\r\n"
+    )
 
     # the thread is listed, and opening it shows the stored turn again
     thread = one(browser, "ul.threads button:not(.new-thread)", containing=q)
@@ -400,6 +417,48 @@ def test_an_agent_failure_is_shown(open_server: str, browser: Any, model: FakeOp
     turn = one(browser, ".turn.done", containing="There are 17 stores.")
     assert turn.find_elements("css selector", ".error") == []
     assert [r.text for r in turn.find_elements("css selector", "tbody tr")] == ["17"]
+
+
+def in_page(driver: Any, module: str, expression: str) -> Any:
+    """`expression` evaluated in the page with the console's module `m` imported."""
+    return driver.execute_async_script(
+        f"const done = arguments[0]; import('./{module}').then((m) => done({expression}),"
+        " (err) => done('import failed: ' + err));"
+    )
+
+
+def test_the_chart_follows_the_results_shape(open_server: str, browser: Any) -> None:
+    page(browser, f"{open_server}/console/#/data")
+    cases = {
+        # a time column and a measure: a line
+        "{columns: [{name: 'day', type: 'date'}, {name: 'n', type: 'bigint'}], rows: [['2024-01-01', 3], ['2024-01-02', 4]]}": {
+            "kind": "line",
+            "x": 0,
+            "y": 1,
+        },
+        # month strings without a type are time too
+        "{columns: [{name: 'n'}, {name: 'month'}], rows: [[3, '2024-01'], [4, '2024-02']]}": {
+            "kind": "line",
+            "x": 1,
+            "y": 0,
+        },
+        # a category and a measure: bars
+        "{columns: [{name: 'segment', type: 'varchar'}, {name: 'n', type: 'double'}], rows: [['a', 1.5], ['b', 2]]}": {
+            "kind": "bar",
+            "x": 0,
+            "y": 1,
+        },
+        # nothing to measure, one column, no rows: no chart
+        "{columns: [{name: 'a'}, {name: 'b'}], rows: [['x', 'y']]}": None,
+        "{columns: [{name: 'n', type: 'bigint'}], rows: [[1]]}": None,
+        "{columns: [{name: 's'}, {name: 'n', type: 'bigint'}], rows: []}": None,
+    }
+    for result, expected in cases.items():
+        assert in_page(browser, "chart.js", f"m.chooseChart({result})") == expected, result
+    csv = "m.toCsv(['a', 'b'], [['x,y', 'say \"hi\"'], [null, {k: 1}], [1.5, 'two\\nlines']])"
+    assert in_page(browser, "ui.js", csv) == (
+        'a,b\r\n"x,y","say ""hi"""\r\n,"{""k"":1}"\r\n1.5,"two\nlines"\r\n'
+    )
 
 
 def test_sql_box_charts_a_time_series_and_shows_the_guards_refusal(
