@@ -6,6 +6,7 @@ screenshots go to the test's tmp dir."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -290,6 +291,15 @@ def test_a_peers_memory(open_server: str, browser: Any, tmp_path: Path) -> None:
     answer = one(browser, ".chat-answer .content", containing="Berlin")
     wait_for(lambda: "streaming" not in answer.get_attribute("class"), "the stream's end")
     assert "No language model is configured" in answer.text
+    # as another peer: what guide knows of alice
+    Select(one(browser, "select[name=asker]")).select_by_value("guide")
+    type_into(one(browser, "input[name=query]"), "Where does alice live?")
+    answer = one(browser, ".chat-answer .content:not(.streaming)", containing="remembers")
+    # guide holds no facts about alice (alice's own are hers): only the messages guide saw
+    assert answer.text.startswith("No language model is configured, so this is what Parley")
+    assert "Facts:" not in answer.text
+    said = r"- \(\d{4}-\d\d-\d\d, session trip\) alice: I live in Berlin and I love hiking\."
+    assert re.search(said, answer.text), answer.text
 
     one(browser, "#tab-observations").click()
     one(browser, ".observation", containing="I live in Berlin")
