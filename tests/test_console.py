@@ -22,10 +22,6 @@ from fake_openai import FakeOpenAI, fake_openai
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-pytestmark = pytest.mark.skipif(
-    shutil.which(CHROMIUM) is None or shutil.which(CHROMEDRIVER) is None,
-    reason="chromium and chromium-driver are not installed (scripts/test installs them)",
-)
 
 ASSETS = {
     "/console/": "text/html; charset=utf-8",
@@ -101,6 +97,8 @@ def downloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser(downloads: Path) -> Iterator[Any]:
+    if shutil.which(CHROMIUM) is None or shutil.which(CHROMEDRIVER) is None:
+        pytest.skip("chromium and chromium-driver are not installed (scripts/test installs them)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -497,6 +495,41 @@ def test_sql_box_charts_a_time_series_and_shows_the_guards_refusal(
         "400 QUERY_NOT_ALLOWED only SELECT queries may run; this statement starts with DELETE"
     )
     shot(browser, tmp_path, "refused-sql")
+
+
+def test_keyboard_focus_order_and_visible_focus(open_server: str, browser: Any) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    page(browser, f"{open_server}/console/#/data")
+    one(browser, "ul.projects a")
+    # a page's content takes the focus when it opens: Tab goes on from there
+    assert browser.execute_script("return document.activeElement.id") == "main"
+
+    def press(back: bool = False) -> list[str]:
+        if back:
+            ActionChains(browser).key_down(Keys.SHIFT).send_keys(Keys.TAB).key_up(
+                Keys.SHIFT
+            ).perform()
+        else:
+            ActionChains(browser).send_keys(Keys.TAB).perform()
+        return list(
+            browser.execute_script(
+                "const e = document.activeElement;"
+                " return [e.tagName, e.id || e.textContent.trim(), getComputedStyle(e).outlineStyle];"
+            )
+        )
+
+    seen = [press()] + [press(back=True) for _ in range(5)]
+    assert [(tag, name) for tag, name, _ in seen] == [
+        ("A", "Demo: Alpenglow Outdoor"),
+        ("BUTTON", "Use key"),
+        ("INPUT", "key-input"),
+        ("A", "nav-data"),
+        ("A", "nav-memory"),
+        ("A", "Skip to content"),
+    ]
+    assert {outline for _, _, outline in seen} == {"solid"}  # the focus is visible
 
 
 # --- auth ----------------------------------------------------------------------------------
