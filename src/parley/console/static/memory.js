@@ -153,13 +153,13 @@ function chatView(w, peer) {
       try {
         for await (const { data } of stream(path, body)) {
           if (data.delta && data.delta.content) text.append(data.delta.content);
-          if (data.error) throw new Error(data.error);
+          if (data.error) throw new Error(data.error.message ?? JSON.stringify(data.error));
           if (data.done) break;
         }
-        text.classList.remove("streaming");
       } catch (err) {
         answer.append(errorBox(err));
       }
+      text.classList.remove("streaming");
     },
   });
   return h("section", { class: "chat" }, h("label", {}, "As ", asker), form, answer);
