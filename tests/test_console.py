@@ -322,6 +322,13 @@ def test_a_peers_memory(open_server: str, browser: Any, tmp_path: Path) -> None:
     wait_for(lambda: len(css(browser, "ol.messages .message")) == 5, "the second page")
     assert css(browser, ".message .content")[-1].text == "note 30"
 
+    # an API error reaches the person as the API wrote it
+    browser.get(f"{open_server}/console/#/memory/console-mem/peer/no%20such%20peer")
+    one(browser, "#tab-chat").click()
+    type_into(one(browser, "input[name=query]"), "Who are you?")
+    refused = one(browser, ".chat-answer .error[role=alert]")
+    assert refused.text == "422 path.peer_id: String should match pattern '^[a-zA-Z0-9_-]+$'"
+
     browser.get(f"{open_server}/console/#/memory/console-mem")
     one(browser, "#tab-queue").click()
     queue = one(browser, ".queue", containing="Failed items")
