@@ -177,6 +177,8 @@ function agentView(project) {
     turn.classList.add("pending");
     conversation.append(turn);
     const text = turn.querySelector(".answer .text");
+    const step = h("div", { class: "step muted", "aria-live": "polite" });
+    turn.append(step);
     const body = { message, streamModes: ["messages", "updates"] };
     const before = threadId; // a failed first turn stores no thread: the next ask starts anew
     if (threadId) body.threadId = threadId;
@@ -184,7 +186,10 @@ function agentView(project) {
       for await (const { event, data } of stream(`${base}/chat/stream`, body)) {
         if (event === "metadata") threadId = data.threadId;
         else if (event === "messages") text.append(data.message?.kwargs?.content ?? "");
-        else if (event === "updates") turn.dataset.step = Object.keys(data)[0];
+        else if (event === "updates") {
+          turn.dataset.step = Object.keys(data)[0];
+          step.textContent = `step: ${turn.dataset.step}`;
+        }
         else if (event === "error") throw Object.assign(new Error(data.message), { code: data.errorCode });
         else if (event === "end") {
           threadId = data.threadId;
@@ -196,6 +201,7 @@ function agentView(project) {
       threadId = before;
       turn.append(errorBox(err));
     }
+    step.remove();
     turn.classList.remove("pending");
     turn.classList.add("done");
     loadThreads();
