@@ -21,6 +21,7 @@ from parley.api.route_table import api_routes, metrics_routes
 from parley.api.state import AppState
 from parley.auth.keys import Principal
 from parley.config import Settings
+from parley.console import console_routes
 from parley.core import open_core
 from parley.data.semantics import Semantics
 from parley.llm.query_cache import QueryCachingEmbedder
@@ -141,6 +142,7 @@ def create_app(settings: Settings, *, startup: Sequence[StartupHook] = ()) -> Fa
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.router.routes.extend(api_routes())  # built once per process: they hold no state
     app.router.routes.append(mcp.route())  # POST/GET/DELETE /mcp, outside the OpenAPI schema
+    app.router.routes.extend(console_routes())  # the web console's static files at /console
     if settings.metrics_enabled:
         # added last, so outermost: it also counts the 413s of the body limit
         app.add_middleware(MetricsMiddleware, metrics=metrics)
