@@ -189,7 +189,8 @@ async def _partner_reach(
     principal: Principal, params: Mapping[str, Any], *, database: Database
 ) -> None:
     """A partner key reaches its own organization and the projects in it, nothing else (one
-    indexed read, only for routes that name an organization or a project)."""
+    indexed read, only for routes that name an organization or a project; a project that does
+    not exist is left to the route, which answers 404)."""
     organization_id, project_id = params.get("organization_id"), params.get("project_id")
     if organization_id is None and project_id is None:
         return
@@ -199,9 +200,13 @@ async def _partner_reach(
             raise Forbidden(
                 f"a partner key of organization {own} cannot reach organization {organization_id}"
             )
-        if project_id is not None and (
-            await organizations.organization_of_project(db=db, project_id=project_id) != own
-        ):
+        # a project that does not exist is the route's 404
+        found = (
+            None
+            if project_id is None
+            else await organizations.organization_of_project(db=db, project_id=project_id)
+        )
+        if found is not None and found != own:
             raise Forbidden(
                 f"a partner key of organization {own} cannot reach project {project_id}"
             )

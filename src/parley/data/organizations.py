@@ -213,15 +213,22 @@ async def workspace_of(*, db: AsyncSession, project_id: str) -> OrgWorkspace | N
     )
 
 
-async def organization_of_project(*, db: AsyncSession, project_id: str) -> str:
-    """The organization a project belongs to (one without a workspace, or none at all: the
-    default organization)."""
-    found: str | None = await db.scalar(
-        select(OrgWorkspace.organization_id)
-        .join(OrgWorkspaceProject, OrgWorkspaceProject.org_workspace_id == OrgWorkspace.id)
-        .where(OrgWorkspaceProject.project_id == project_id)
-    )
-    return found if found is not None else (await default_organization_id(db=db) or "")
+async def organization_of_project(*, db: AsyncSession, project_id: str) -> str | None:
+    """The organization a project belongs to (one without a workspace: the default
+    organization); None when there is no such project."""
+    found = (
+        await db.execute(
+            select(Project.id, OrgWorkspace.organization_id)
+            .outerjoin(OrgWorkspaceProject, OrgWorkspaceProject.project_id == Project.id)
+            .outerjoin(OrgWorkspace, OrgWorkspace.id == OrgWorkspaceProject.org_workspace_id)
+            .where(Project.id == project_id)
+        )
+    ).first()
+    if found is None:
+        return None
+    if found.organization_id is not None:
+        return str(found.organization_id)
+    return await default_organization_id(db=db)
 
 
 async def list_projects_in(*, db: AsyncSession, workspace_id: str) -> list[Project]:
