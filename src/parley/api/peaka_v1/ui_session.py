@@ -64,15 +64,14 @@ async def _init(
     project_id: str,
     timeout: int | None,
 ) -> dict[str, Any]:
+    lifetime = _lifetime(state.settings, timeout)
     if principal.ui_session:
         raise Forbidden("a session token cannot start another session; use the project's key")
     await authorize_scope(
         principal, Scope.PROJECT, {"project_id": project_id}, database=state.database
     )
     await get_project(db=db, project_id=project_id)
-    row, token = await ui_sessions.create_session(
-        db=db, project_id=project_id, lifetime_s=_lifetime(state.settings, timeout)
-    )
+    row, token = await ui_sessions.create_session(db=db, project_id=project_id, lifetime_s=lifetime)
     return {
         "sessionUrl": f"{str(request.base_url).rstrip('/')}/console/#session={token}",
         "partnerOrigin": None,
