@@ -375,3 +375,25 @@ def test_the_migration_places_existing_projects_in_the_default_workspace(
     migrate.upgrade(url)
     where, in_default_org, is_default = asyncio.run(placed())
     assert where is not None and in_default_org and is_default
+
+
+def test_the_sql_endpoint_keeps_a_partner_key_in_its_organization(client: TestClient) -> None:
+    org_a, key_a = partner(client)
+    _, key_b = partner(client)
+    pid = ok(client.post(f"{API}/projects", json={"name": "A"}, headers=key_a))["id"]
+    refused = ok(
+        client.post("/v1/statement", content=b"SELECT 1", headers=key_b | {"X-Trino-User": pid})
+    )
+    assert refused["error"]["errorName"] == "PERMISSION_DENIED"
+    assert refused["error"]["message"] == (
+        f"a partner key of organization {partner_org(client, key_b)} cannot reach project {pid}"
+    )
+    allowed = ok(
+        client.post("/v1/statement", content=b"SELECT 1", headers=key_a | {"X-Trino-User": pid})
+    )
+    assert "error" not in allowed or allowed["error"] is None
+
+
+def partner_org(client: TestClient, key: dict[str, str]) -> str:
+    [org] = ok(client.get(f"{API}/organizations", headers=key))
+    return str(org["id"])
