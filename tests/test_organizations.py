@@ -397,3 +397,29 @@ def test_the_sql_endpoint_keeps_a_partner_key_in_its_organization(client: TestCl
 def partner_org(client: TestClient, key: dict[str, str]) -> str:
     [org] = ok(client.get(f"{API}/organizations", headers=key))
     return str(org["id"])
+
+
+def test_partner_keys_of_a_new_organization_from_the_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`parley keys partner create --new-organization NAME` prints the key, its id and the new
+    organization's id; `--organization ID` binds another key to it."""
+    from conftest import TEST_SECRET
+    from parley import cli
+
+    monkeypatch.setenv("PARLEY_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PARLEY_JWT_SECRET", TEST_SECRET)
+    cli.main(["keys", "partner", "create", "--new-organization", "Acme"])
+    token, _, org_id = capsys.readouterr().out.strip().split("\t")
+    cli.main(["keys", "partner", "create", "--organization", org_id])
+    second, _, same = capsys.readouterr().out.strip().split("\t")
+    assert same == org_id
+    with pytest.raises(SystemExit, match="Organization nope not found"):
+        cli.main(["keys", "partner", "create", "--organization", "nope"])
+    settings = Settings(
+        data_dir=tmp_path / "data", jwt_secret=TEST_SECRET, auth_enabled=True, key_cache_ttl_s=0
+    )
+    with AppClient(create_app(settings)) as client:
+        for key in (token, second):
+            [org] = ok(client.get(f"{API}/organizations", headers=bearer(key)))
+            assert (org["id"], org["name"]) == (org_id, "Acme")
