@@ -158,8 +158,10 @@ def test_expired_forged_and_orphaned_tokens_are_401s(client: TestClient) -> None
         "session token is invalid",
     )
     error(client.get(f"{API}/projects/{pid}", headers=bearer(token[:-1])), 401, "UNAUTHORIZED")
-    # a token of a deleted project stops working with it
+    # a new session clears the expired ones out; a token of a deleted project stops working
     token = ok(client.post(INIT, json={"projectId": pid}, headers=PARTNER))["sessionToken"]
+    [row] = stored(client, pid)
+    assert row.token_hash == hashlib.sha256(token.encode()).hexdigest()
     assert client.delete(f"{API}/projects/{pid}", headers=PARTNER).status_code == 200
     error(client.get(f"{API}/connections/{pid}", headers=bearer(token)), 401, "UNAUTHORIZED")
 

@@ -13,12 +13,13 @@ import string
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.auth.keys import Principal
 from parley.auth.peaka_keys import KeyCache, KnownKey
 from parley.errors import Unauthorized
+from parley.store.dml import execute_dml
 from parley.store.engine import Database
 from parley.store.org_models import UiSession
 
@@ -39,6 +40,8 @@ async def create_session(
 ) -> tuple[UiSession, str]:
     """Store a new session of `project_id` and return it with its token (never stored)."""
     now = now or datetime.now(UTC)
+    # expired sessions are of no use to anyone: each new one clears them out
+    await execute_dml(db, delete(UiSession).where(UiSession.expires_at <= now))
     token = "uis_" + "".join(secrets.choice(_ALPHABET) for _ in range(40))
     row = UiSession(
         id=str(uuid.uuid4()),
