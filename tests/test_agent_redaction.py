@@ -375,6 +375,13 @@ DELETE_ROUTES = {
     "/{column_name}": "turning a column's values off deletes no data",
     "/api/v1/data/projects/{project_id}/queries/{query_id}": "turns copy no saved queries",
     "/api/v1/ai-agent/{project_id}/threads/{thread_id}": "erasure.delete_thread",
+    "/api/v1/organizations/{organization_id}/workspaces/{workspace_id}": (
+        "refused while it holds projects: no content goes"
+    ),
+    "/api/v1/organizations/{organization_id}/workspaces/{workspace_id}/projects/{project_id}": (
+        "cascade: the project's turns go with it"
+    ),
+    "/api/v1/metadata/{project_id}/refresh/callback": "a setting, not content turns copy",
     # the SQL endpoint's cancels free a result held in memory; nothing stored changes
     "/v1/statement/{phase}/{query_id}/{slug}/{token}": "a held result, not stored content",
     "/v1/statement/executing/partialCancel/{query_id}/{stage}/{slug}/{token}": (

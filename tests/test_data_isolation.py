@@ -155,6 +155,9 @@ def test_project_keys_reach_only_their_project(
         "api_key_id": b_key["apiKeyId"],
         "connection_type": "SQLITE",
         "dialect": "postgres",
+        # partner routes (/organizations/...): refused to a project key whatever the ids
+        "organization_id": "org",
+        "workspace_id": "ws",
     }
     before = _snapshot(client, b)
     assert (

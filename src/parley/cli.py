@@ -145,12 +145,14 @@ def _keys_create(args: argparse.Namespace) -> None:
 
 
 def _partner(args: argparse.Namespace) -> None:
-    """Peaka partner keys (every project) live in the database, hashed: migrate, then write."""
+    """Peaka partner keys (every project of their organization) live in the database, hashed:
+    migrate, then write."""
     import asyncio
 
     from sqlalchemy import select
 
     from parley.auth import peaka_keys
+    from parley.data import organizations
     from parley.errors import ParleyError
     from parley.store import migrate
     from parley.store.data_models import ApiKey
@@ -167,7 +169,17 @@ def _partner(args: argparse.Namespace) -> None:
                     row, token = await peaka_keys.create_api_key(
                         db=db, project_id=None, name=args.name, expires_at=args.expires
                     )
-                    return f"{token}\t{row.id}"
+                    org_id = args.organization
+                    if args.new_organization:
+                        org_id = (
+                            await organizations.create_organization(
+                                db=db, name=args.new_organization
+                            )
+                        ).id
+                    if org_id is None:
+                        return f"{token}\t{row.id}"  # the default organization's
+                    await organizations.bind_key(db=db, api_key_id=row.id, organization_id=org_id)
+                    return f"{token}\t{row.id}\t{org_id}"
                 if args.action == "revoke":
                     await peaka_keys.delete_api_key(db=db, project_id=None, key_id=args.id)
                     return f"revoked {args.id}"
@@ -235,6 +247,16 @@ def build_parser() -> argparse.ArgumentParser:
     partner_create.add_argument("--name", default="partner", help="a label for the key")
     partner_create.add_argument(
         "--expires", type=_parse_expiry, help="expiry: ISO date or duration (30m, 12h, 7d)"
+    )
+    belongs = partner_create.add_mutually_exclusive_group()
+    belongs.add_argument(
+        "--organization",
+        help="the id of the organization the key belongs to (default: the default one)",
+    )
+    belongs.add_argument(
+        "--new-organization",
+        metavar="NAME",
+        help="make a new organization of this name for the key (its id is printed third)",
     )
     partner_create.set_defaults(func=_partner)
     partner.add_parser("list", help="list partner keys (ids and names)").set_defaults(func=_partner)

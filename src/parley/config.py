@@ -338,6 +338,19 @@ class Settings(BaseSettings):
         default=True, description="Apply database migrations when the server starts."
     )
     log_level: str = Field(default="info", description="Log level of `parley serve`.")
+    # embedded UI sessions (/api/v1/ui/initSession)
+    ui_session_lifetime_s: int = Field(
+        default=300,
+        ge=1,
+        le=86_400,
+        description="Seconds an embedded-UI session token lasts when the request names none.",
+    )
+    ui_session_max_lifetime_s: int = Field(
+        default=86_400,
+        ge=1,
+        le=2_592_000,
+        description="The longest timeoutInSeconds an embedded-UI session may ask for.",
+    )
 
     @model_validator(mode="before")
     @classmethod

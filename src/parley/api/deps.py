@@ -14,9 +14,10 @@ from fastapi import Depends, Path, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.api.state import AppState
-from parley.auth import peaka_keys
+from parley.auth import peaka_keys, ui_sessions
 from parley.auth.keys import ADMIN, ANONYMOUS, Principal, decode_key
 from parley.config import Settings
+from parley.data import organizations
 from parley.errors import Forbidden, Unauthorized
 from parley.ids import MAX_NAME_LENGTH, NAME_PATTERN
 from parley.memory.pages import MAX_PAGE_SIZE
@@ -104,7 +105,8 @@ async def get_principal(request: Request, settings: SettingsDep, state: StateDep
 async def principal_from_header(header: str, *, settings: Settings, state: AppState) -> Principal:
     """Two kinds of bearer key: Honcho-style JWTs (checked by signature) and Peaka-style
     `<8>.<32>` keys (looked up by hash and cached for PARLEY_KEY_CACHE_TTL_S; revoking one
-    through this process takes effect on the next request). The MCP server reads its
+    through this process takes effect on the next request); and embedded-UI session tokens
+    `uis_...`, looked up like Peaka keys. The MCP server reads its
     requests' keys with it too."""
     if not settings.auth_enabled:
         return ADMIN
@@ -121,6 +123,10 @@ async def principal_from_key(token: str, *, settings: Settings, state: AppState)
         return await peaka_keys.authenticate_cached(
             cache=state.keys, database=state.database, token=token
         )
+    if ui_sessions.looks_like_token(token):
+        return await ui_sessions.authenticate_cached(
+            cache=state.keys, database=state.database, token=token
+        )
     return decode_key(token, secret=settings.signing_key)
 
 
@@ -133,7 +139,11 @@ async def authorize_scope(
     """Raises Forbidden unless `principal` may reach what `params` name (a route's path
     parameters: workspace_id, peer_id, session_id, project_id) under `scope`. The one access
     policy: routes apply it through `requires`, the MCP tools to their arguments."""
-    if scope is Scope.AUTHENTICATED or principal.admin:
+    if scope is Scope.AUTHENTICATED:
+        return
+    if principal.admin:
+        if principal.is_partner_key:
+            await _partner_reach(principal, params, database=database)
         return
     if scope is Scope.ADMIN:
         raise Forbidden(f"this route needs an admin key; the request used {principal.describe()}")
@@ -173,6 +183,33 @@ async def authorize_scope(
                 ):
                     return
     raise Forbidden(f"{principal.describe()} cannot reach this resource")
+
+
+async def _partner_reach(
+    principal: Principal, params: Mapping[str, Any], *, database: Database
+) -> None:
+    """A partner key reaches its own organization and the projects in it, nothing else (one
+    indexed read, only for routes that name an organization or a project; a project that does
+    not exist is left to the route, which answers 404)."""
+    organization_id, project_id = params.get("organization_id"), params.get("project_id")
+    if organization_id is None and project_id is None:
+        return
+    async with database.read() as db:
+        own = principal.organization or await organizations.default_organization_id(db=db)
+        if organization_id is not None and organization_id != own:
+            raise Forbidden(
+                f"a partner key of organization {own} cannot reach organization {organization_id}"
+            )
+        # a project that does not exist is the route's 404
+        found = (
+            None
+            if project_id is None
+            else await organizations.organization_of_project(db=db, project_id=project_id)
+        )
+        if found is not None and found != own:
+            raise Forbidden(
+                f"a partner key of organization {own} cannot reach project {project_id}"
+            )
 
 
 def requires(scope: Scope) -> Any:

@@ -15,12 +15,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
-from parley.api.deps import Scope, StateDep, principal_from_key
+from parley.api.deps import Scope, StateDep, authorize_scope, principal_from_key
 from parley.api.errors import detail_errors
 from parley.api.state import AppState
 from parley.auth.keys import ADMIN, Principal
 from parley.data.projects import get_project
-from parley.errors import NotFound, Unauthorized
+from parley.errors import Forbidden, NotFound, Unauthorized
 from parley.trino import protocol
 from parley.trino.errors import TrinoError
 from parley.trino.queries import HeldQuery, StalePage, UnknownQuery
@@ -78,6 +78,13 @@ async def _context(
     state: AppState, principal: Principal, session: ClientSession
 ) -> StatementContext:
     project_id = _project_of(principal, session)
+    if principal.is_partner_key:  # a partner key reaches its own organization's projects
+        try:
+            await authorize_scope(
+                principal, Scope.PROJECT, {"project_id": project_id}, database=state.database
+            )
+        except Forbidden as err:
+            raise TrinoError("PERMISSION_DENIED", err.detail) from err
     async with state.database.read() as db:
         try:
             await get_project(db=db, project_id=project_id)

@@ -32,6 +32,15 @@ class Principal:
     peer: str | None = None
     session: str | None = None
     key_id: str | None = None  # a Peaka-style key's id (the data agent's default user)
+    # a partner key's organization (None: the default one); see parley.data.organizations
+    organization: str | None = None
+    ui_session: bool = False  # an embedded-UI session token (parley.auth.ui_sessions)
+
+    @property
+    def is_partner_key(self) -> bool:
+        """A Peaka partner key: an admin principal bound to one organization (an admin JWT,
+        or any key with auth off, reaches every organization)."""
+        return self.admin and self.key_id is not None
 
     @property
     def is_workspace_key(self) -> bool:

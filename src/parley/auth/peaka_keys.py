@@ -1,5 +1,6 @@
 """Peaka-style API keys: `<8 chars>.<32 chars>`, shown once, stored as a SHA-256 hash,
-revocable. A partner key reaches every project (it is an admin principal); a project key is a
+revocable. A partner key reaches every project of its organization (it is an admin principal
+bound to one organization, see `parley.data.organizations`); a project key is a
 whole-workspace principal of its project, so it reaches that project under /api/v1 and the
 same workspace under /v2, and nothing else."""
 
@@ -22,6 +23,7 @@ from parley.errors import InvalidInput, NotFound, Unauthorized
 from parley.store.data_models import ApiKey
 from parley.store.dml import execute_dml
 from parley.store.engine import Database
+from parley.store.org_models import OrganizationKey
 from parley.ttl_cache import TtlCache
 
 KEY_RE = re.compile(r"^[A-Za-z0-9]{8}\.[A-Za-z0-9]{32}$")
@@ -95,8 +97,16 @@ KeyCache = TtlCache[str, KnownKey]  # by the SHA-256 of the whole key; only vali
 
 async def lookup(*, db: AsyncSession, token: str) -> KnownKey:
     """One indexed lookup by prefix (a Core select: this runs on every uncached request)."""
-    stmt = select(ApiKey.id, ApiKey.key_hash, ApiKey.project_id, ApiKey.expires_at).where(
-        ApiKey.prefix == token[:8]
+    stmt = (
+        select(
+            ApiKey.id,
+            ApiKey.key_hash,
+            ApiKey.project_id,
+            ApiKey.expires_at,
+            OrganizationKey.organization_id,
+        )
+        .outerjoin(OrganizationKey, OrganizationKey.api_key_id == ApiKey.id)
+        .where(ApiKey.prefix == token[:8])
     )
     row = (await db.execute(stmt)).first()
     if row is None or not hmac.compare_digest(row.key_hash, _hash(token)):
@@ -105,7 +115,7 @@ async def lookup(*, db: AsyncSession, token: str) -> KnownKey:
     if expires_at is not None and expires_at.tzinfo is None:
         expires_at = expires_at.replace(tzinfo=UTC)
     principal = (
-        Principal(admin=True, key_id=row.id)
+        Principal(admin=True, key_id=row.id, organization=row.organization_id)
         if row.project_id is None
         else Principal(workspace=row.project_id, key_id=row.id)
     )

@@ -8,6 +8,7 @@ import string
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from parley.data.organizations import place_project
 from parley.errors import Conflict, NotFound
 from parley.memory.workspaces import get_or_create_workspace
 from parley.store.data_models import Project
@@ -22,10 +23,18 @@ def new_project_id() -> str:
 
 
 async def create_project(
-    *, db: AsyncSession, name: str, description: str | None, project_id: str | None = None
+    *,
+    db: AsyncSession,
+    name: str,
+    description: str | None,
+    project_id: str | None = None,
+    organization_id: str | None = None,
+    org_workspace_id: str | None = None,
 ) -> Project:
     """Create the project, and its workspace unless a workspace of that id exists already
-    (a memory workspace becomes a project too, keeping what it holds)."""
+    (a memory workspace becomes a project too, keeping what it holds). It lives in Peaka's
+    `org_workspace_id`, or else in the default one of `organization_id` (None: the default
+    organization), see `parley.data.organizations`."""
     project_id = project_id or new_project_id()
     if await db.get(Project, project_id) is not None:
         raise Conflict(f"Project {project_id} already exists")
@@ -33,6 +42,12 @@ async def create_project(
     project = Project(id=project_id, name=name, description=description)
     db.add(project)
     await db.flush()
+    await place_project(
+        db=db,
+        project_id=project_id,
+        organization_id=organization_id,
+        workspace_id=org_workspace_id,
+    )
     return project
 
 

@@ -446,3 +446,4 @@ class ModelUsage(Base):
 # registers them on Base.metadata for the migrations and their test.
 from parley.store import agent_models as _agent_models  # noqa: E402,F401
 from parley.store import data_models as _data_models  # noqa: E402,F401
+from parley.store import org_models as _org_models  # noqa: E402,F401

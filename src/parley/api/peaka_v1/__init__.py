@@ -10,14 +10,30 @@ from parley.api.peaka_v1 import (
     connections,
     drivers,
     metadata,
+    organizations,
     projects,
     queries,
+    refresh_callback,
+    small_routes,
+    ui_session,
 )
 
 
 def build_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1", responses=peaka_errors(*COMMON_ERRORS))
     # routes are matched in order, one by one: the hot path (queries/execute) goes first
-    for module in (queries, projects, connections, catalogs, metadata, agent, drivers):
+    for module in (
+        queries,
+        projects,
+        small_routes,
+        connections,
+        catalogs,
+        refresh_callback,  # before metadata: its /refresh/{catalog_id} would take "callback"
+        metadata,
+        agent,
+        drivers,
+        organizations,
+        ui_session,
+    ):
         router.include_router(module.router)
     return router

@@ -27,6 +27,7 @@ from parley.api.peaka_v1.schemas import (
 )
 from parley.data import catalog as catalogs
 from parley.data import metadata as service
+from parley.data import refresh_callbacks
 from parley.data.connections import open_connector
 from parley.data.execute import load_catalogs
 from parley.data.refresh_jobs import Callback, callback_check, outcome, start_refresh
@@ -94,14 +95,20 @@ async def refresh_metadata(
     """Without `callbackURL`: re-introspects now and answers with each catalog's outcome.
     With it: answers at once (status ACTIVE), refreshes on the work queue and POSTs the
     outcome, success or failure, to `callbackURL` with `Authorization: Bearer
-    <callbackToken>`."""
+    <callbackToken>`. Without it, the project's registered default callback is used if any."""
     catalog_id = body.catalogId if body else None
+    callback = None
     if body is not None and body.callbackURL is not None:
+        callback = Callback(body.callbackURL, body.callbackToken)
+    elif body is None or body.callbackToken is None:
+        # the project's default callback (/metadata/{projectId}/refresh/callback), if any
+        callback = await refresh_callbacks.default_callback(data, project_id=project_id)
+    if callback is not None:
         started = await start_refresh(
             data,
             project_id=project_id,
             catalog_id=catalog_id,
-            callback=Callback(body.callbackURL, body.callbackToken),
+            callback=callback,
             check_callback=callback_check(
                 allow_private_hosts=state.settings.callback_allow_private_hosts
             ),

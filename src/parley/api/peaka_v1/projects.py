@@ -6,6 +6,7 @@ import shutil
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.api.deps import (
     DataChange,
@@ -28,22 +29,34 @@ from parley.api.peaka_v1.schemas import (
 )
 from parley.auth import peaka_keys
 from parley.auth.keys import Principal
+from parley.data import organizations
 from parley.data import projects as service
-from parley.data.connections import list_connections
+from parley.data.connections import DataServices, list_connections
 
 router = APIRouter(tags=["projects"])
 Partner = Annotated[Principal, requires(Scope.ADMIN)]
 
 
 @router.get("/projects", response_model=list[out.Project])
-async def list_projects(db: ReadDb, _: Partner) -> list[dict[str, Any]]:
-    return [project_out(p) for p in await service.list_projects(db=db)]
+async def list_projects(db: ReadDb, principal: Partner) -> list[dict[str, Any]]:
+    """A partner key lists its organization's projects; an admin key every project."""
+    if principal.is_partner_key:
+        own = principal.organization or await organizations.default_organization_id(db=db)
+        rows = await organizations.list_projects_of_organization(db=db, organization_id=own or "")
+    else:
+        rows = await service.list_projects(db=db)
+    return [project_out(p) for p in rows]
 
 
 @router.post("/projects", responses=peaka_errors(409), response_model=out.Project)
-async def create_project(body: ProjectRequest, db: WriteDb, _: Partner) -> dict[str, Any]:
+async def create_project(body: ProjectRequest, db: WriteDb, principal: Partner) -> dict[str, Any]:
+    """The project lands in the default workspace of the partner's organization."""
     row = await service.create_project(
-        db=db, name=body.name, description=body.description, project_id=body.id
+        db=db,
+        name=body.name,
+        description=body.description,
+        project_id=body.id,
+        organization_id=principal.organization,
     )
     return project_out(row)
 
@@ -73,6 +86,12 @@ async def delete_project(
 ) -> Response:
     """Deletes the project's workspace and everything in it, closes its open connectors and
     removes its uploaded files."""
+    await remove_project(db=db, data=data, project_id=project_id)
+    return Response(status_code=200)
+
+
+async def remove_project(*, db: AsyncSession, data: DataServices, project_id: str) -> None:
+    """What deleting a project does (also under /organizations/.../projects)."""
     connections = await list_connections(db=db, project_id=project_id)
     await service.delete_project(db=db, project_id=project_id)
     for connection in connections:
@@ -80,7 +99,6 @@ async def delete_project(
     uploads = data.pool.env.for_project(project_id).project_uploads()
     if uploads is not None:
         shutil.rmtree(uploads, ignore_errors=True)
-    return Response(status_code=200)
 
 
 @router.get("/projects/{project_id}/apiKeys", response_model=list[out.ApiKey])
