@@ -73,7 +73,7 @@ async def _init(
     await get_project(db=db, project_id=project_id)
     row, token = await ui_sessions.create_session(db=db, project_id=project_id, lifetime_s=lifetime)
     return {
-        "sessionUrl": f"{str(request.base_url).rstrip('/')}/console/#session={token}",
+        "sessionUrl": f"{str(request.base_url).rstrip('/')}/console/#token={token}",
         "partnerOrigin": None,
         "sessionToken": token,
         "expiresAt": _iso(row.expires_at),
