@@ -283,6 +283,20 @@ def test_another_partners_ids_reach_nothing(client: TestClient) -> None:
         )
         assert sent.status_code == 403, (method, path, sent.text)
         assert sent.json()["errorCode"] == "FORBIDDEN"
+    # the project is a memory workspace too: B's partner key reaches none of it on /v2, /v3
+    ok(client.post(f"/v2/workspaces/{pid}/peers", json={"id": "alice"}, headers=key_a))
+    for method, path in [
+        ("post", f"/v2/workspaces/{pid}/peers/list"),
+        ("get", f"/v2/workspaces/{pid}/peers/alice/card"),
+        ("post", f"/v2/workspaces/{pid}/search"),
+        ("post", f"/v3/workspaces/{pid}/sessions/list"),
+        ("delete", f"/v3/workspaces/{pid}"),
+    ]:
+        sent = client.request(method, path, json={} if method == "post" else None, headers=key_b)
+        assert sent.status_code == 403, (method, path, sent.text)
+        assert sent.json() == {
+            "detail": f"a partner key of organization {org_b} cannot reach project {pid}"
+        }
     # A's workspace under B's own organization is not found; A's project is refused anywhere
     error(
         client.get(f"{API}/organizations/{org_b}/workspaces/{ws_a}", headers=key_b),

@@ -188,10 +188,13 @@ async def authorize_scope(
 async def _partner_reach(
     principal: Principal, params: Mapping[str, Any], *, database: Database
 ) -> None:
-    """A partner key reaches its own organization and the projects in it, nothing else (one
-    indexed read, only for routes that name an organization or a project; a project that does
-    not exist is left to the route, which answers 404)."""
-    organization_id, project_id = params.get("organization_id"), params.get("project_id")
+    """A partner key reaches its own organization and the projects in it, and memory
+    workspaces that are no project, nothing else (one indexed read, only for routes that name
+    an organization, a project or a workspace; a project that does not exist is left to the
+    route, which answers 404)."""
+    organization_id = params.get("organization_id")
+    # a project is a memory workspace too: /v2 and /v3 name it as workspace_id
+    project_id = params.get("project_id") or params.get("workspace_id")
     if organization_id is None and project_id is None:
         return
     async with database.read() as db:
