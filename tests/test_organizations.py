@@ -297,6 +297,15 @@ def test_another_partners_ids_reach_nothing(client: TestClient) -> None:
         assert sent.json() == {
             "detail": f"a partner key of organization {org_b} cannot reach project {pid}"
         }
+
+    def listed(version: str, headers: dict[str, str]) -> set[str]:
+        found = client.post(f"/{version}/workspaces/list?size=100", json={}, headers=headers)
+        return {w["id"] for w in ok(found)["items"]}
+
+    _, key_default = partner(client, new_organization=False)
+    for version in ("v2", "v3"):
+        assert pid in listed(version, key_a)
+        assert pid not in listed(version, key_b) and pid not in listed(version, key_default)
     # A's workspace under B's own organization is not found; A's project is refused anywhere
     error(
         client.get(f"{API}/organizations/{org_b}/workspaces/{ws_a}", headers=key_b),

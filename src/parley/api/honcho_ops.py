@@ -16,6 +16,7 @@ from parley.api.access import check_membership_change, check_not_peer_key, check
 from parley.api.honcho_v2.schemas import Filters, SessionPeerConfig
 from parley.api.state import AppState
 from parley.auth.keys import Principal
+from parley.data import organizations
 from parley.memory import peer_cards
 from parley.memory import peers as peer_service
 from parley.memory import sessions as session_service
@@ -49,10 +50,20 @@ def _filters(body: Filters | None) -> dict[str, Any] | None:
 
 
 async def list_workspaces(
-    *, db: AsyncSession, body: Filters | None, page: int, size: int, reverse: bool = False
+    *,
+    db: AsyncSession,
+    principal: Principal,
+    body: Filters | None,
+    page: int,
+    size: int,
+    reverse: bool = False,
 ) -> Page[Workspace]:
+    """A partner key does not see another organization's projects."""
+    hidden = None
+    if principal.is_partner_key:
+        hidden = await organizations.projects_outside(db=db, organization_id=principal.organization)
     return await workspace_service.list_workspaces(
-        db=db, filters=_filters(body), page=page, size=size, reverse=reverse
+        db=db, filters=_filters(body), page=page, size=size, reverse=reverse, hidden=hidden
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.errors import Conflict, NotFound
@@ -56,6 +56,23 @@ async def default_organization_id(*, db: AsyncSession) -> str | None:
         select(Organization.id).where(Organization.is_default.is_(True)).order_by(Organization.id)
     )
     return found
+
+
+async def projects_outside(*, db: AsyncSession, organization_id: str | None) -> Select[str]:
+    """The ids of the projects of every organization but `organization_id` (None: the default
+    one), as a subquery: what a partner key must not see of memory workspaces."""
+    default = await default_organization_id(db=db)
+    own = organization_id or default
+    placed_elsewhere = (
+        select(OrgWorkspaceProject.project_id)
+        .join(OrgWorkspace, OrgWorkspace.id == OrgWorkspaceProject.org_workspace_id)
+        .where(OrgWorkspace.organization_id != own)
+    )
+    if own == default:
+        return placed_elsewhere
+    # a project placed nowhere is the default organization's
+    unplaced = Project.id.not_in(select(OrgWorkspaceProject.project_id))
+    return select(Project.id).where(Project.id.in_(placed_elsewhere) | unplaced)
 
 
 async def resolve_organization(*, db: AsyncSession, organization_id: str | None) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import Select, delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.errors import Conflict, NotFound
@@ -91,10 +91,14 @@ async def list_workspaces(
     page: int,
     size: int,
     reverse: bool = False,
+    hidden: Select[str] | None = None,
 ) -> Page[Workspace]:
+    """`hidden`: ids of workspaces left out (another organization's projects)."""
     where = await compile_filters(filters, FILTER_FIELDS, db.get_bind().dialect.name)
     order = ordered(reverse, Workspace.created_at, Workspace.id)
     stmt = select(Workspace).where(where).order_by(*order)
+    if hidden is not None:
+        stmt = stmt.where(Workspace.id.not_in(hidden))
     return await paginate(db, stmt, page=page, size=size)
 
 

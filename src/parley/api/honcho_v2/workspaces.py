@@ -55,12 +55,12 @@ async def get_or_create_workspace(
 @router.post("/workspaces/list", response_model=Page[Workspace])
 async def list_workspaces(
     db: ReadDb,
-    _: Annotated[Principal, requires(Scope.ADMIN)],
+    principal: Annotated[Principal, requires(Scope.ADMIN)],
     body: Annotated[Filters | None, Body()] = None,
     page: PageNumber = 1,
     size: PageSize = 50,
 ) -> dict[str, Any]:
-    result = await ops.list_workspaces(db=db, body=body, page=page, size=size)
+    result = await ops.list_workspaces(db=db, principal=principal, body=body, page=page, size=size)
     return page_of(result, workspace_out)
 
 

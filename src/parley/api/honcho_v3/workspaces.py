@@ -59,13 +59,15 @@ async def get_or_create_workspace(
 @router.post("/workspaces/list", response_model=Page[Workspace])
 async def list_workspaces(
     db: ReadDb,
-    _: Annotated[Principal, requires(Scope.ADMIN)],
+    principal: Annotated[Principal, requires(Scope.ADMIN)],
     body: Annotated[Filters | None, Body()] = None,
     reverse: Reverse = False,
     page: PageNumber = 1,
     size: PageSize = 50,
 ) -> dict[str, Any]:
-    result = await ops.list_workspaces(db=db, body=body, page=page, size=size, reverse=reverse)
+    result = await ops.list_workspaces(
+        db=db, principal=principal, body=body, page=page, size=size, reverse=reverse
+    )
     return page_of(result, workspace_out)
 
 
