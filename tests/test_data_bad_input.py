@@ -52,7 +52,13 @@ def world(client: TestClient, tmp_path: Path) -> dict[str, str]:
     made = project_with_catalog(client, db, name="p", connection="s", catalog="s")
     pid = made.id
     key = ok(client.post(f"/api/v1/projects/{pid}/apiKeys", json={"name": "k"}, headers=PARTNER))
+    [organization] = ok(client.get("/api/v1/organizations", headers=PARTNER))
+    workspaces = ok(
+        client.get(f"/api/v1/organizations/{organization['id']}/workspaces", headers=PARTNER)
+    )
     return {
+        "organization_id": organization["id"],
+        "workspace_id": workspaces[0]["id"],
         "project_id": pid,
         "connection_id": made.connection_id,
         "catalog_id": made.catalog_id,
