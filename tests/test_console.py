@@ -573,3 +573,32 @@ def test_a_bad_key_shows_the_401_and_a_good_one_works(
     one(browser, ".key-state", containing="Key set")
     assert admin not in browser.current_url and admin not in browser.page_source
     assert js_errors(browser) == []
+
+
+def test_an_embedded_session_link_opens_its_project_and_reaches_nothing_else(
+    locked: tuple[str, str], browser: Any
+) -> None:
+    """The flow of Peaka's embedded UI: a partner's backend asks /ui/initSession for a project
+    and hands the person the sessionUrl; the console opens that project with the token."""
+    base_url, admin = locked
+    headers = {"Authorization": f"Bearer {admin}"}
+    made = httpx.post(f"{base_url}/api/v1/projects", json={"name": "embedded"}, headers=headers)
+    pid = made.json()["id"]
+    started = httpx.post(
+        f"{base_url}/api/v1/ui/initSession", json={"projectId": pid}, headers=headers
+    ).json()
+    token = started["sessionToken"]
+    assert started["sessionUrl"] == f"{base_url}/console/#token={token}&page=/data/{pid}"
+    page(browser, f"{base_url}/console/")
+    browser.execute_script("sessionStorage.clear()")
+    browser.get(started["sessionUrl"])
+    one(browser, "main h1", containing=f"Project {pid}")
+    one(browser, ".catalog", containing="No connections.")
+    assert browser.current_url == f"{base_url}/console/#/data/{pid}"
+    assert token not in browser.page_source
+    # the token reaches its project only: the list of every project is refused, and says so
+    browser.get(f"{base_url}/console/#/data")
+    refused = one(browser, "main .error[role=alert]")
+    assert refused.text.startswith("403 FORBIDDEN "), refused.text
+    assert js_errors(browser) == []
+    one(browser, "#forget-key").click()

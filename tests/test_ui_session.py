@@ -62,7 +62,7 @@ def test_a_session_token_has_its_projects_reach(client: TestClient) -> None:
     made = ok(client.post(INIT, json={"projectId": pid, "timeoutInSeconds": 300}, headers=key))
     token = made["sessionToken"]
     assert made == {
-        "sessionUrl": f"http://testserver/console/#token={token}",
+        "sessionUrl": f"http://testserver/console/#token={token}&page=/data/{pid}",
         "partnerOrigin": None,
         "sessionToken": token,
         "expiresAt": made["expiresAt"],

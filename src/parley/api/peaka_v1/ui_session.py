@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
@@ -73,7 +74,8 @@ async def _init(
     await get_project(db=db, project_id=project_id)
     row, token = await ui_sessions.create_session(db=db, project_id=project_id, lifetime_s=lifetime)
     return {
-        "sessionUrl": f"{str(request.base_url).rstrip('/')}/console/#token={token}",
+        "sessionUrl": f"{str(request.base_url).rstrip('/')}/console/#token={token}"
+        f"&page=/data/{quote(project_id, safe='')}",  # the console opens the project's page
         "partnerOrigin": None,
         "sessionToken": token,
         "expiresAt": _iso(row.expires_at),

@@ -4,12 +4,15 @@ const KEY = "parley.console.key";
 // where Parley is mounted: the console lives at <base>/console/
 export const BASE = location.pathname.replace(/\/console(\/.*)?$/, "");
 
-/** A `#token=...` fragment (from /ui/initSession) becomes the key; the fragment is dropped. */
+/** A `#token=...` fragment (from /ui/initSession) becomes the key and is dropped from the URL;
+ * an `&page=/data/<project>` after it is the page to open (the session's project). */
 export function takeFragmentToken() {
-  const match = location.hash.match(/^#token=([^&]+)/);
+  const match = location.hash.match(/^#token=([^&]+)(?:&page=([^&]*))?/);
   if (match) {
     sessionStorage.setItem(KEY, decodeURIComponent(match[1]));
-    history.replaceState(null, "", location.pathname + location.search + "#/");
+    const page = match[2] ? decodeURIComponent(match[2]) : "/";
+    const to = page.startsWith("/") ? page : "/"; // a route of this console, nothing else
+    history.replaceState(null, "", location.pathname + location.search + "#" + to);
   }
 }
 
