@@ -21,7 +21,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
-from parley.store import aiosqlite_stop
+from parley.store import aiosqlite_fixes
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -114,7 +114,7 @@ class Database:
 def create_database(url: str) -> Database:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        aiosqlite_stop.install()  # else a cancelled close can hang the shutdown
+        aiosqlite_fixes.install()  # else a cancelled close can hang the shutdown
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, pool_size=8, max_overflow=8)
