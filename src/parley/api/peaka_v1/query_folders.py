@@ -32,7 +32,8 @@ from parley.store.data_models import QueryFolder, SavedQuery
 router = APIRouter(tags=["query folders"])
 QUERIES = "/data/projects/{project_id}/queries"
 BASE = QUERIES + "/folders"
-FolderId = Annotated[str, Path(min_length=1, max_length=64)]
+# a folder or query id in the path (longer ones are 422s, unknown ones 404s)
+ItemId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 async def _contents(db: AsyncSession, folder: QueryFolder, folders: Folders) -> dict[str, Any]:
@@ -110,7 +111,7 @@ async def get_query_folder_tree(
 
 @router.get(BASE + "/{folder_id}", response_model=models.QueryFolderWithContentsResponse)
 async def read_query_folder(
-    project_id: Name, folder_id: FolderId, db: ReadDb, _: OwnProject
+    project_id: Name, folder_id: ItemId, db: ReadDb, _: OwnProject
 ) -> dict[str, Any]:
     folder = await service.get_folder(db=db, project_id=project_id, folder_id=folder_id)
     folders = await service.load_folders(db=db, project_id=project_id)
@@ -119,7 +120,7 @@ async def read_query_folder(
 
 @router.put(BASE + "/{folder_id}", response_model=models.QueryFolderWithContentsResponse)
 async def add_or_remove_query_from_folder(
-    project_id: Name, folder_id: FolderId, body: FolderUpdateRequest, db: WriteDb, _: OwnProject
+    project_id: Name, folder_id: ItemId, body: FolderUpdateRequest, db: WriteDb, _: OwnProject
 ) -> dict[str, Any]:
     """Moves the queries of queryIdsAdded into the folder, and those of queryIdsRemoved that
     are in it to the root. An unknown query id is a 404 and nothing moves."""
@@ -141,7 +142,7 @@ async def add_or_remove_query_from_folder(
     responses={**peaka_errors(409), 204: {"description": "Folder deleted"}},
 )
 async def delete_query_folder(
-    project_id: Name, folder_id: FolderId, db: WriteDb, _: OwnProject, force: bool = False
+    project_id: Name, folder_id: ItemId, db: WriteDb, _: OwnProject, force: bool = False
 ) -> Response:
     """An empty folder goes; one holding subfolders or queries is a 409 unless force=true,
     which deletes it with its subfolders and every query in them."""
@@ -153,7 +154,7 @@ async def delete_query_folder(
     BASE + "/{folder_id}/name", responses=peaka_errors(409), response_model=models.QueryFolderItem
 )
 async def rename_query_folder(
-    project_id: Name, folder_id: FolderId, body: FolderRenameRequest, db: WriteDb, _: OwnProject
+    project_id: Name, folder_id: ItemId, body: FolderRenameRequest, db: WriteDb, _: OwnProject
 ) -> dict[str, Any]:
     folder, folders = await service.rename_folder(
         db=db, project_id=project_id, folder_id=folder_id, name=body.name
@@ -165,7 +166,7 @@ async def rename_query_folder(
     BASE + "/{folder_id}/path", responses=peaka_errors(409), response_model=models.QueryFolderItem
 )
 async def move_query_folder(
-    project_id: Name, folder_id: FolderId, body: PathRequest, db: WriteDb, _: OwnProject
+    project_id: Name, folder_id: ItemId, body: PathRequest, db: WriteDb, _: OwnProject
 ) -> dict[str, Any]:
     """`path` is the folder's new full path ("/Archive/Reports": into /Archive, created if
     missing, named Reports); its subfolders and queries go with it. Under itself or its own
@@ -184,7 +185,7 @@ async def move_query_folder(
 )
 async def create_query_folder_with_parent_id(
     project_id: Name,
-    parent_folder_id: FolderId,
+    parent_folder_id: ItemId,
     body: FolderCreateRequest,
     db: WriteDb,
     _: OwnProject,
@@ -198,7 +199,7 @@ async def create_query_folder_with_parent_id(
 
 @router.patch(QUERIES + "/{query_id}/path", tags=["queries"], response_model=out.Query)
 async def update_query_path(
-    project_id: Name, query_id: FolderId, body: PathRequest, db: WriteDb, _: OwnProject
+    project_id: Name, query_id: ItemId, body: PathRequest, db: WriteDb, _: OwnProject
 ) -> dict[str, Any]:
     """Files the query at `path` (missing folders are created; "/" is the root) and answers
     the query, with its new path and folderId."""
