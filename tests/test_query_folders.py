@@ -727,3 +727,59 @@ def test_another_projects_folders_and_queries_are_out_of_reach(client: TestClien
         "/Secret",
         "/Secret/Deeper",
     ]
+
+
+# --- the migration ---------------------------------------------------------------------------
+
+
+def test_the_migration_keeps_saved_queries_at_the_root_both_ways(tmp_path: Any) -> None:
+    """0025 on a database with saved queries: they stay, at the root; the downgrade drops the
+    folders and where queries were filed, never the queries (SQLite rebuilds the table both
+    ways)."""
+    import asyncio
+
+    from alembic import command
+    from sqlalchemy import text
+
+    from parley.store import migrate
+    from parley.store.engine import create_database
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    migrate.upgrade(url, "0023")
+
+    async def run(*statements: str) -> list[Any]:
+        database = create_database(url)
+        try:
+            async with database.write() as db:
+                found: list[Any] = []
+                for statement in statements:
+                    result = await db.execute(text(statement))
+                    found = list(result.all()) if result.returns_rows else found
+                return found
+        finally:
+            await database.dispose()
+
+    asyncio.run(
+        run(
+            "INSERT INTO workspaces (id, metadata, configuration, created_at) "
+            "VALUES ('p', '{}', '{}', CURRENT_TIMESTAMP)",
+            "INSERT INTO saved_queries (id, project_id, name, display_name, input_query, "
+            "query_type, created_at, updated_at) VALUES ('q1', 'p', 'one', 'One', 'SELECT 1', "
+            "'PLAIN', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        )
+    )
+    migrate.upgrade(url, "0025")
+    assert asyncio.run(run("SELECT id, name, folder_id FROM saved_queries")) == [
+        ("q1", "one", None)
+    ]
+    asyncio.run(
+        run(
+            "INSERT INTO query_folders (id, project_id, parent_id, name, created_at) "
+            "VALUES ('f1', 'p', NULL, 'Reports', CURRENT_TIMESTAMP)",
+            "UPDATE saved_queries SET folder_id = 'f1'",
+        )
+    )
+    command.downgrade(migrate.alembic_config(url), "0023")
+    assert asyncio.run(run("SELECT id, name, input_query FROM saved_queries")) == [
+        ("q1", "one", "SELECT 1")
+    ]
