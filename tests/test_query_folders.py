@@ -635,6 +635,39 @@ def test_deleting_a_project_takes_its_folders(client: TestClient) -> None:
     error(client.get(p.folders, headers=PARTNER), 404, "NOT_FOUND", f"Project {p.id} not found")
 
 
+def test_two_writers_of_one_name_get_one_folder_and_a_409(client: TestClient) -> None:
+    """The second of two transactions creating the same name (at the root: the partial unique
+    index; under a parent: the unique constraint) is a Conflict, never a database error, even
+    when it checked before the first committed (PostgreSQL; SQLite serialises the writes)."""
+    import asyncio
+
+    from parley.errors import Conflict
+
+    p = Project(client)
+    parent = p.mkdir("Parent")["id"]
+    database = client.app.state.parley.database
+
+    async def race(parent_id: str | None) -> None:
+        async def second() -> None:
+            async with database.write() as db:
+                await query_folders.create_folder(
+                    db=db, project_id=p.id, parent_id=parent_id, folder_name="Race"
+                )
+
+        async with database.write() as db:
+            await query_folders.create_folder(
+                db=db, project_id=p.id, parent_id=parent_id, folder_name="Race"
+            )
+            late = asyncio.create_task(second())
+            await asyncio.sleep(0.2)  # the second one checks, then waits on the index
+        with pytest.raises(Conflict):
+            await late
+
+    for parent_id in (None, parent):
+        client.portal.call(race, parent_id)
+    assert p.paths() == ["/Parent", "/Parent/Race", "/Race"]
+
+
 # --- isolation -------------------------------------------------------------------------------
 
 
