@@ -66,8 +66,8 @@ def parse_path(raw: str) -> list[str]:
 def relative_names(raw: str) -> list[str]:
     """The names in a folderName: one name, or a nested "Reports/Monthly" (a leading "/" is
     allowed), whose missing parents are created too."""
-    text = raw.strip().strip("/") if raw.strip() not in {"", "/"} else ""
-    if not text:
+    text = raw.strip().strip("/")
+    if not text.strip():
         raise InvalidInput("folderName must not be empty")
     if any(not part.strip() for part in text.split("/")):
         raise InvalidInput(f"folderName has no empty names: {raw!r}")
