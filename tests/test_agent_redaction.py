@@ -374,6 +374,9 @@ DELETE_ROUTES = {
     "/api/v1/metadata/{project_id}/categorical/{catalog_id}/{schema_name}/{table_name}"
     "/{column_name}": "turning a column's values off deletes no data",
     "/api/v1/data/projects/{project_id}/queries/{query_id}": "turns copy no saved queries",
+    "/api/v1/data/projects/{project_id}/queries/folders/{folder_id}": (
+        "turns copy no saved queries or folders (force=true deletes the folder's queries)"
+    ),
     "/api/v1/ai-agent/{project_id}/threads/{thread_id}": "erasure.delete_thread",
     "/api/v1/organizations/{organization_id}/workspaces/{workspace_id}": (
         "refused while it holds projects: no content goes"

@@ -69,6 +69,8 @@ def world(client: TestClient, tmp_path: Path) -> dict[str, str]:
         "golden_id": "nope",
         "relation_id": "nope",
         "thread_id": "nope",
+        "folder_id": "nope",
+        "parent_folder_id": "nope",
         "api_key_id": key["apiKeyId"],
         "connection_type": "SQLITE",
         "dialect": "postgres",

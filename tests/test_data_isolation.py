@@ -84,6 +84,7 @@ def _snapshot(client: TestClient, b: str) -> list[Any]:
         ok(client.get(f"/api/v1/metadata/{b}", headers=PARTNER)),
         ok(client.get(f"/api/v1/metadata/{b}/golden-sqls", headers=PARTNER)),
         ok(client.get(f"/api/v1/ai-agent/{b}/threads", headers=PARTNER)),
+        ok(client.get(f"/api/v1/data/projects/{b}/queries/folders/tree", headers=PARTNER)),
     ]
 
 
@@ -111,7 +112,7 @@ def test_project_keys_reach_only_their_project(
     query = ok(
         client.post(
             f"/api/v1/data/projects/{b}/queries",
-            json={"displayName": "all", "inputQuery": "SELECT * FROM secrets"},
+            json={"displayName": "all", "inputQuery": "SELECT * FROM secrets", "path": "/vault"},
             headers=b_h,
         )
     )
@@ -150,6 +151,8 @@ def test_project_keys_reach_only_their_project(
         "table_name": "secrets",
         "column_name": "secret",
         "query_id": query["id"],
+        "folder_id": query["folderId"],
+        "parent_folder_id": query["folderId"],
         "golden_id": golden["id"],
         "relation_id": relation["id"],
         "api_key_id": b_key["apiKeyId"],

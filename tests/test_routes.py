@@ -64,3 +64,24 @@ def test_every_operation_id_is_unique(client: TestClient) -> None:
         schema = client.get("/openapi.json").json()
     ids = [op["operationId"] for path in schema["paths"].values() for op in path.values()]
     assert len(ids) == len(set(ids))
+
+
+# POST and PATCH routes that write in the request's write transaction (the check above covers
+# PUT and DELETE only)
+WRITE_TRANSACTION_POSTS_AND_PATCHES = {
+    ("POST", "/api/v1/data/projects/{project_id}/queries/folders"),
+    ("POST", "/api/v1/data/projects/{project_id}/queries/folders/{parent_folder_id}"),
+    ("PATCH", "/api/v1/data/projects/{project_id}/queries/folders/{folder_id}/name"),
+    ("PATCH", "/api/v1/data/projects/{project_id}/queries/folders/{folder_id}/path"),
+    ("PATCH", "/api/v1/data/projects/{project_id}/queries/{query_id}/path"),
+}
+
+
+def test_folder_writes_use_a_write_transaction(tmp_path: Any) -> None:
+    found = set()
+    for route in _routes(tmp_path):
+        for method in route.methods & {"POST", "PATCH"}:
+            if (method, route.path) in WRITE_TRANSACTION_POSTS_AND_PATCHES:
+                assert write_db in {dep.call for dep in _walk(route.dependant)}, route.path
+                found.add((method, route.path))
+    assert found == WRITE_TRANSACTION_POSTS_AND_PATCHES

@@ -8,6 +8,7 @@ import re
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from parley.data import query_folders
 from parley.data.connections import DataServices
 from parley.data.execute import check_sql, load_catalogs
 from parley.data.projects import get_project
@@ -63,7 +64,10 @@ async def create_query(
     input_query: str,
     query_type: str,
     checked_by: DataServices | None,
+    path: str | None = None,
 ) -> SavedQuery:
+    """A new saved query, filed at `path` if given (its missing folders are created)."""
+    folder_names = query_folders.parse_path(path) if path is not None else []
     async with database.read() as db:
         await get_project(db=db, project_id=project_id)
         _plain(query_type)
@@ -80,6 +84,9 @@ async def create_query(
             display_name=display_name,
             input_query=input_query,
             query_type=query_type,
+            folder_id=await query_folders.folder_at(
+                db=db, project_id=project_id, names=folder_names
+            ),
         )
         db.add(row)
         await db.flush()

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -183,3 +184,40 @@ class SavedQuery(Base):
     query_type: Mapped[str] = mapped_column(String(20), default="PLAIN")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the query folder it is in (None: the root); see QueryFolder
+    folder_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("query_folders.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+
+
+ROOT_FOLDER = text("parent_id IS NULL")
+
+
+class QueryFolder(Base):
+    """A folder of saved queries; folders nest (`parent_id`, None at the root). A folder's path
+    is the names from the root down, computed, never stored, so a rename or a move changes one
+    row. Names are unique among siblings: the unique constraint covers folders under a parent,
+    the partial index the root (where parent_id is NULL, which a constraint would not compare)."""
+
+    __tablename__ = "query_folders"
+    __table_args__ = (
+        UniqueConstraint("parent_id", "name"),
+        Index(
+            "uq_query_folders_project_id_name_root",
+            "project_id",
+            "name",
+            unique=True,
+            sqlite_where=ROOT_FOLDER,
+            postgresql_where=ROOT_FOLDER,
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(
+        NAME, ForeignKey(WORKSPACE_FK, ondelete="CASCADE"), index=True
+    )
+    parent_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("query_folders.id", ondelete="CASCADE"), nullable=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

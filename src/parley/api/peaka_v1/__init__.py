@@ -13,6 +13,7 @@ from parley.api.peaka_v1 import (
     organizations,
     projects,
     queries,
+    query_folders,
     refresh_callback,
     small_routes,
     ui_session,
@@ -21,8 +22,10 @@ from parley.api.peaka_v1 import (
 
 def build_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1", responses=peaka_errors(*COMMON_ERRORS))
-    # routes are matched in order, one by one: the hot path (queries/execute) goes first
+    # routes are matched in order, one by one: the hot path (queries/execute) goes first (after
+    # query_folders' few routes, none of which is a POST it could match)
     for module in (
+        query_folders,  # before queries: its GET queries/{query_id} would take "folders"
         queries,
         projects,
         small_routes,

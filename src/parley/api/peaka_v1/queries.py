@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 import sqlglot
 from fastapi import APIRouter, Query, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
@@ -21,6 +22,7 @@ from parley.api.peaka_v1.schemas import (
     TranspileRequest,
     saved_query_out,
 )
+from parley.data import query_folders
 from parley.data import saved_queries as service
 from parley.data.connections import DataServices
 from parley.data.connectors.results import RowLayout, render_rows
@@ -28,6 +30,7 @@ from parley.data.execute import QueryResult, result_columns, run_sql
 from parley.data.query_builder import builder_sql
 from parley.data.sql_guard import transpile
 from parley.errors import InvalidInput, NotFound
+from parley.store.data_models import SavedQuery
 
 router = APIRouter(tags=["queries"])
 BASE = "/data/projects/{project_id}/queries"
@@ -36,7 +39,17 @@ Format = Literal["CELL_TYPED", "SIMPLE", "COMPACT"]
 
 @router.get(BASE, response_model=list[out.Query])
 async def list_queries(project_id: Name, db: ReadDb, _: OwnProject) -> list[dict[str, Any]]:
-    return [saved_query_out(q) for q in await service.list_queries(db=db, project_id=project_id)]
+    rows = await service.list_queries(db=db, project_id=project_id)
+    folders = await query_folders.load_folders(db=db, project_id=project_id)
+    return [saved_query_out(q, folders.path(q.folder_id)) for q in rows]
+
+
+async def _query_out(db: AsyncSession, row: SavedQuery) -> dict[str, Any]:
+    """The query as answered, with the path of its folder."""
+    if row.folder_id is None:
+        return saved_query_out(row)
+    folders = await query_folders.load_folders(db=db, project_id=row.project_id)
+    return saved_query_out(row, folders.path(row.folder_id))
 
 
 @router.post(BASE, responses=peaka_errors(409), response_model=out.Query)
@@ -57,8 +70,10 @@ async def create_query(
         input_query=body.inputQuery,
         query_type=body.queryType,
         checked_by=data if checkSchemaExists else None,
+        path=body.path,
     )
-    return saved_query_out(row)
+    async with state.database.read() as db:
+        return await _query_out(db, row)
 
 
 def _builder_sql(body: ExecuteRequest) -> str:
@@ -179,7 +194,8 @@ async def execute_query(
 
 @router.get(BASE + "/{query_id}", response_model=out.Query)
 async def read_query(project_id: Name, query_id: str, db: ReadDb, _: OwnProject) -> dict[str, Any]:
-    return saved_query_out(await service.get_query(db=db, project_id=project_id, query_id=query_id))
+    row = await service.get_query(db=db, project_id=project_id, query_id=query_id)
+    return await _query_out(db, row)
 
 
 @router.put(BASE + "/{query_id}", responses=peaka_errors(409), response_model=out.Query)
@@ -201,7 +217,8 @@ async def update_query(
         query_type=body.queryType,
         checked_by=data if checkSchemaExists else None,
     )
-    return saved_query_out(row)
+    async with state.database.read() as db:
+        return await _query_out(db, row)
 
 
 @router.delete(

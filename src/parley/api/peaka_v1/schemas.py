@@ -258,7 +258,8 @@ def golden_sql_out(row: GoldenSql, score: float | None = None) -> dict[str, Any]
     return out
 
 
-def saved_query_out(row: SavedQuery) -> dict[str, Any]:
+def saved_query_out(row: SavedQuery, path: str | None = None) -> dict[str, Any]:
+    """`path`: the path of the query's folder (data/query_folders.py), None at the root."""
     return {
         "id": row.id,
         "displayName": row.display_name,
@@ -266,6 +267,6 @@ def saved_query_out(row: SavedQuery) -> dict[str, Any]:
         "inputQuery": row.input_query,
         "queryType": row.query_type,
         "schedule": None,
-        "path": None,
-        "folderId": None,
+        "path": path,
+        "folderId": row.folder_id,
     }
