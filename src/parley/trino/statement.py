@@ -7,6 +7,8 @@ in-memory database that holds only this project's metadata."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -16,16 +18,18 @@ from sqlglot.errors import ParseError, SqlglotError
 
 from parley import __version__
 from parley.data.connections import DataServices, open_connector
-from parley.data.connectors.results import ResultSet
+from parley.data.connectors.base import Connector
+from parley.data.connectors.results import ResultCaps, ResultSet
 from parley.data.execute import (
     ProjectCatalog,
+    ResultTooLarge,
     check_sql,
     effective_limits,
     pick_scope,
     project_catalogs,
     run_guarded,
 )
-from parley.data.sql_guard import QueryRejected, guard, table_references
+from parley.data.sql_guard import GuardedSql, QueryRejected, guard, table_references
 from parley.errors import ParleyError
 from parley.trino import metadata as meta
 from parley.trino.commands import DIALECT, ExecuteImmediate, Show, Use, read_command
@@ -52,6 +56,10 @@ class StatementResult:
     update_type: str | None = None
     headers: dict[str, str] = field(default_factory=dict)  # X-Trino-Set-Catalog, ...
     bytes: int = 0
+    # the batches after `rows`, fetched from the source as they are read (a data query);
+    # together they keep the caps, and their warnings are known when they end
+    more: AsyncGenerator[ResultSet, None] | None = None
+    row_cap: int = 0
 
 
 def _syntax_error(err: SqlglotError) -> TrinoError:
@@ -143,24 +151,47 @@ def _columns(result: ResultSet, dialect: str) -> list[tuple[str, TrinoType]]:
 
 
 def _warnings(result: ResultSet, row_cap: int) -> list[dict[str, Any]]:
+    return warnings_of(
+        truncated=result.truncated, rows=len(result.rows), cells_cut=result.cells_cut,
+        row_cap=row_cap,
+    )  # fmt: skip
+
+
+def warnings_of(
+    *, truncated: bool, rows: int, cells_cut: int, row_cap: int
+) -> list[dict[str, Any]]:
+    """What a client is told of a result the caps cut."""
     notes = []
-    if result.truncated:
+    if truncated:
         notes.append("the result was cut at PARLEY_QUERY_MAX_BYTES; more rows exist")
-    elif len(result.rows) >= row_cap:
+    elif row_cap and rows >= row_cap:
         notes.append(f"the result was capped at {row_cap} rows (PARLEY_QUERY_MAX_ROWS)")
-    if result.cells_cut:
-        notes.append(f"{result.cells_cut} cells were cut at PARLEY_QUERY_MAX_CELL_BYTES")
+    if cells_cut:
+        notes.append(f"{cells_cut} cells were cut at PARLEY_QUERY_MAX_CELL_BYTES")
     return [
         {"warningCode": {"code": 0, "name": "PARLEY_RESULT_CAPPED"}, "message": n} for n in notes
     ]
 
 
+async def _translated(more: AsyncGenerator[ResultSet, None]) -> AsyncGenerator[ResultSet, None]:
+    """The source's batches, its errors as the client will see them."""
+    async with contextlib.aclosing(more):
+        try:
+            async for batch in more:
+                yield batch
+        except ParleyError as err:
+            raise from_domain(err) from err
+
+
 class StatementRunner:
     """Runs statements of one project for one session."""
 
-    def __init__(self, services: DataServices, ctx: StatementContext) -> None:
+    def __init__(
+        self, services: DataServices, ctx: StatementContext, *, page_rows: int = 1000
+    ) -> None:
         self.services = services
         self.ctx = ctx
+        self.page_rows = page_rows  # the batches a data query's source is read in
         self._catalogs: dict[str, meta.CatalogMeta] | None = None
 
     async def run(self, sql: str) -> StatementResult:
@@ -241,9 +272,38 @@ class StatementRunner:
         caps, timeout = effective_limits(services, limit=None, timeout_s=self.ctx.timeout_s)
         catalog, guarded = await check_sql(services, sql, [catalog], row_cap=caps.rows)
         connector = await open_connector(services, catalog.connection)
-        result = await run_guarded(connector, guarded, timeout_s=timeout, caps=caps)
+        return await self._stream(connector, guarded, caps, timeout, dialect)
+
+    async def _stream(
+        self, connector: Connector, guarded: GuardedSql, caps: ResultCaps, timeout: float,
+        dialect: str,
+    ) -> StatementResult:  # fmt: skip
+        """The result's first batch (its columns typed from it), and the rest as a stream the
+        registry reads page by page (see `Connector.stream`): a big result is never held."""
+        caps = replace(caps, rows=guarded.row_cap)
+        more = connector.stream(
+            guarded.sql, timeout_s=timeout, caps=caps, batch_rows=self.page_rows
+        )
+        try:
+            first = await anext(more, None)
+            if first is None:
+                first = ResultSet([], [])
+            if first.truncated and not first.rows:
+                raise ResultTooLarge(
+                    f"one row of this result is larger than {caps.bytes} bytes, the most a "
+                    "result may hold here; select fewer or shorter columns (substr, left) to "
+                    "see it"
+                )
+        except BaseException:
+            await more.aclose()
+            raise
         return StatementResult(
-            _columns(result, dialect), result.rows, _warnings(result, caps.rows), bytes=result.bytes
+            _columns(first, dialect),
+            first.rows,
+            _warnings(first, caps.rows) if first.truncated else [],
+            bytes=first.bytes,
+            more=_translated(more),
+            row_cap=guarded.row_cap,
         )
 
     # --- metadata -------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -22,6 +23,7 @@ from parley.data.connectors.base import (
     ForeignKeyInfo,
     QueryFailed,
     QueryTimeout,
+    StreamBudget,
     TableInfo,
     required_text,
 )
@@ -261,6 +263,99 @@ class PostgresConnector(Connector):
             TableInfo(schema, table, tuple(cols), tuple(fks.get((schema, table), ())))
             for (schema, table), cols in grouped.items()
         ]
+
+    async def _session(self) -> _Session:
+        """An idle session, or a new one, holding one of the slots (released by `_give_back`
+        or by the reset after it)."""
+        await self._slots.acquire()
+        session: _Session | None = None
+        try:
+            while self._idle and session is None:
+                found = self._idle.pop()
+                if found.conn.is_closed():
+                    found.prepared.clear()
+                else:
+                    session = found
+            if session is None:
+                session = await self._open_session()
+        except BaseException:
+            self._slots.release()
+            raise
+        return session
+
+    async def stream(
+        self, sql: str, *, timeout_s: float, caps: ResultCaps, batch_rows: int
+    ) -> AsyncGenerator[ResultSet, None]:
+        """A batch at a time from a server-side cursor in a read-only transaction, fetched
+        only as the consumer asks (see `Connector.stream`); `timeout_s` bounds the time spent
+        waiting on the server, not the consumer's pauses. Closed early or cancelled, the
+        running FETCH is cancelled on the server (asyncpg's CancelRequest) and the session is
+        reset (its transaction rolled back) and goes back to the idle ones."""
+        session: _Session | None = await self._session()
+        assert session is not None
+        healthy = True
+        loop = asyncio.get_running_loop()
+        spent = 0.0
+
+        def left() -> float:
+            if spent >= timeout_s:
+                raise TimeoutError
+            return timeout_s - spent
+
+        try:
+            statement = await session.prepare(sql, left())
+            attributes = statement.get_attributes()
+            columns = [(a.name, TYPE_NAMES.get(a.type.name, a.type.name)) for a in attributes]
+            if caps.cell_bytes is not None:
+                keep = caps.cell_bytes + 1
+                wrapped = cut_in_source(
+                    sql,
+                    [(a.name, a.type.name) for a in attributes],
+                    lambda c, t: _pg_cut(c, t, keep),
+                )
+                if wrapped is not None:
+                    statement = await session.prepare(wrapped, left())
+            transaction = session.conn.transaction(readonly=True)
+            await transaction.start()
+            cursor = await statement.cursor(timeout=left())
+            budget = StreamBudget(caps, batch_rows)
+            typed: list[tuple[str, str | None]] = list(columns)
+            while not budget.done:
+                records: list[Any] = []
+                began = loop.time()
+                # fetched here, built in a thread: `batch` calls `fetch` for each chunk
+                while len(records) < budget.batch_rows and not budget.done:
+                    want = min(budget.batch_rows, budget.rows_left) - len(records)
+                    if want <= 0:
+                        break
+                    got = await cursor.fetch(want, timeout=left())
+                    records.extend(got)
+                    if len(got) < want:
+                        break
+                spent += loop.time() - began
+                pending = list(records)
+
+                def fetch(n: int, pending: list[Any] = pending) -> list[Any]:
+                    taken = pending[:n]
+                    del pending[:n]
+                    return taken
+
+                yield await asyncio.to_thread(budget.batch, typed, fetch)
+            await transaction.commit()
+        except TimeoutError as err:
+            await self._reset(session)
+            session = None
+            raise QueryTimeout(timeout_s) from err
+        except asyncpg.QueryCanceledError as err:
+            raise QueryTimeout(timeout_s) from err
+        except asyncpg.PostgresError as err:
+            raise QueryFailed(f"PostgreSQL error: {err}") from err
+        except (OSError, asyncpg.InterfaceError) as err:
+            healthy = False
+            raise QueryFailed(f"PostgreSQL connection error: {err}") from err
+        finally:
+            if session is not None:
+                self._give_back(session, healthy)  # the reset rolls back what is left open
 
     async def run(self, sql: str, *, timeout_s: float, caps: ResultCaps) -> ResultSet:
         await self._slots.acquire()  # released once the session is reset (see _give_back)

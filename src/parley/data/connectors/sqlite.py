@@ -10,6 +10,7 @@ import os
 import sqlite3
 import threading
 import urllib.parse
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from parley.data.connectors.base import (
     TableInfo,
     check_unmoved,
     run_interruptible,
+    stream_in_thread,
 )
 from parley.data.connectors.results import ResultBuilder, ResultCaps, ResultSet
 from parley.data.sql_guard import FORBIDDEN_FUNCTIONS, FORBIDDEN_PREFIXES
@@ -179,6 +181,30 @@ class SqliteConnector(Connector):
             errors=sqlite3.Error,
             label="SQLite",
         )
+
+    def stream(
+        self, sql: str, *, timeout_s: float, caps: ResultCaps, batch_rows: int
+    ) -> AsyncGenerator[ResultSet, None]:
+        """A batch at a time from one open cursor (see `stream_in_thread`); the connection
+        goes back to the idle ones when the stream ends, early or not."""
+        return stream_in_thread(
+            take=self._take,
+            start=lambda conn: self._start(conn, sql),
+            give_back=self._give_back,
+            timeout_s=timeout_s,
+            caps=caps,
+            batch_rows=batch_rows,
+            errors=sqlite3.Error,
+            label="SQLite",
+        )
+
+    @staticmethod
+    def _start(
+        conn: sqlite3.Connection, sql: str
+    ) -> tuple[list[tuple[str, str | None]], Callable[[int], list[Any]], Callable[[], None]]:
+        cursor = conn.execute(sql)
+        columns: list[tuple[str, str | None]] = [(d[0], None) for d in cursor.description or ()]
+        return columns, cursor.fetchmany, cursor.close
 
     def _take(self) -> sqlite3.Connection:
         with self._lock:
