@@ -96,6 +96,7 @@ async def _context(
         catalog=session.catalog,
         schema=session.schema,
         timeout_s=session.timeout_s,
+        prepared=session.prepared,
     )
 
 

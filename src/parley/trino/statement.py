@@ -8,6 +8,8 @@ in-memory database that holds only this project's metadata."""
 from __future__ import annotations
 
 import contextlib
+import secrets
+import urllib.parse
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError
+from sqlglot.tokens import TokenType
 
 from parley import __version__
 from parley.data.connections import DataServices, open_connector
@@ -32,11 +35,28 @@ from parley.data.execute import (
 from parley.data.sql_guard import GuardedSql, QueryRejected, guard, table_references
 from parley.errors import ParleyError
 from parley.trino import metadata as meta
-from parley.trino.commands import DIALECT, ExecuteImmediate, Show, Use, read_command
+from parley.trino.commands import (
+    DIALECT,
+    Deallocate,
+    Execute,
+    ExecuteImmediate,
+    Prepare,
+    ResetSession,
+    SetSession,
+    Show,
+    Use,
+    read_command,
+)
 from parley.trino.errors import TrinoError, from_domain
+from parley.trino.session import check_property
 from parley.trino.types import TrinoType, refine, trino_type
 
 SERVER_VERSION = f"476-parley-{__version__}"  # what `SELECT version()` answers
+# the response headers by which clients keep their session (prepared statements, properties)
+ADDED_PREPARE = "X-Trino-Added-Prepare"
+DEALLOCATED_PREPARE = "X-Trino-Deallocated-Prepare"
+SET_SESSION = "X-Trino-Set-Session"
+CLEAR_SESSION = "X-Trino-Clear-Session"
 
 
 @dataclass(frozen=True)
@@ -46,6 +66,7 @@ class StatementContext:
     catalog: str | None
     schema: str | None
     timeout_s: float | None
+    prepared: dict[str, str] = field(default_factory=dict)  # the session's, by name
 
 
 @dataclass
@@ -85,15 +106,34 @@ def parse(sql: str) -> exp.Expr:
     return trees[0]
 
 
-def _bind(tree: exp.Expr, parameters: tuple[exp.Expr, ...]) -> None:
-    marks = list(tree.find_all(exp.Placeholder))
+def _marked(sql: str) -> tuple[str, str]:
+    """`sql` with each `?` placeholder (a token: not one in a string or a comment) made a
+    named one, `:<prefix><n>` by its position in the text, so parameters bind in the order
+    they were written (a tree puts a WITH after the SELECT it belongs to); and the prefix."""
+    prefix = f"parley_{secrets.token_hex(4)}_"
+    if "?" not in sql:
+        return sql, prefix
+    try:
+        tokens = sqlglot.tokenize(sql, read=DIALECT)
+    except SqlglotError as err:
+        raise _syntax_error(err) from err
+    marks = [t for t in tokens if t.token_type is TokenType.PLACEHOLDER and t.text == "?"]
+    for n, mark in reversed(list(enumerate(marks))):
+        sql = f"{sql[: mark.start]}:{prefix}{n}{sql[mark.end + 1 :]}"
+    return sql, prefix
+
+
+def _bind(tree: exp.Expr, parameters: tuple[exp.Expr, ...], prefix: str) -> None:
+    """Each marked placeholder (`_marked`) becomes its parameter's literal: a node of the
+    tree, written by the generator in the source's dialect, never text put into SQL."""
+    marks = [m for m in tree.find_all(exp.Placeholder) if str(m.this or "").startswith(prefix)]
     if len(marks) != len(parameters):
         raise TrinoError(
             "GENERIC_USER_ERROR",
             f"Incorrect number of parameters: expected {len(marks)} but found {len(parameters)}",
         )
-    for mark, value in zip(marks, parameters, strict=True):
-        mark.replace(value.copy())
+    for mark in marks:
+        mark.replace(parameters[int(str(mark.this)[len(prefix) :])].copy())
 
 
 def _session_values(tree: exp.Expr, ctx: StatementContext) -> exp.Expr:
@@ -183,6 +223,32 @@ async def _translated(more: AsyncGenerator[ResultSet, None]) -> AsyncGenerator[R
             raise from_domain(err) from err
 
 
+def _session_command(
+    command: Prepare | Deallocate | SetSession | ResetSession, ctx: StatementContext
+) -> StatementResult:
+    """What changes the client's session: answered in the headers the clients keep it by."""
+    if isinstance(command, Prepare):
+        inner = read_command(command.sql)
+        if inner is not None and not isinstance(inner, Show):
+            raise TrinoError("NOT_SUPPORTED", "PREPARE takes a query, SHOW or DESCRIBE")
+        if inner is None:
+            parse(command.sql)  # refused now if it cannot be read, as Trino does
+        added = f"{command.name}={urllib.parse.quote_plus(command.sql)}"
+        return StatementResult([], [], update_type="PREPARE", headers={ADDED_PREPARE: added})
+    if isinstance(command, Deallocate):
+        if command.name not in ctx.prepared:
+            raise TrinoError("NOT_FOUND", f"Prepared statement not found: {command.name}")
+        headers = {DEALLOCATED_PREPARE: urllib.parse.quote_plus(command.name)}
+        return StatementResult([], [], update_type="DEALLOCATE", headers=headers)
+    if isinstance(command, SetSession):
+        check_property(command.name, command.value)
+        pair = f"{command.name}={urllib.parse.quote_plus(command.value)}"
+        return StatementResult([], [], update_type="SET SESSION", headers={SET_SESSION: pair})
+    check_property(command.name)
+    headers = {CLEAR_SESSION: command.name}
+    return StatementResult([], [], update_type="RESET SESSION", headers=headers)
+
+
 class StatementRunner:
     """Runs statements of one project for one session."""
 
@@ -203,17 +269,25 @@ class StatementRunner:
     async def _run(self, sql: str) -> StatementResult:
         command = read_command(sql)
         parameters: tuple[exp.Expr, ...] = ()
+        if isinstance(command, Prepare | Deallocate | SetSession | ResetSession):
+            return _session_command(command, self.ctx)
+        if isinstance(command, Execute):
+            found = self.ctx.prepared.get(command.name)
+            if found is None:
+                raise TrinoError("NOT_FOUND", f"Prepared statement not found: {command.name}")
+            command = ExecuteImmediate(found, command.parameters)
         if isinstance(command, ExecuteImmediate):
             sql, parameters = command.sql, command.parameters
             command = read_command(sql)
             if command is not None:
-                raise TrinoError("NOT_SUPPORTED", "EXECUTE IMMEDIATE takes a query")
+                raise TrinoError("NOT_SUPPORTED", "EXECUTE takes a query")
         if isinstance(command, Use):
             return await self._use(command)
         if isinstance(command, Show):
             return await self._show(command)
-        tree = parse(sql)
-        _bind(tree, parameters)
+        marked, prefix = _marked(sql)
+        tree = parse(marked)
+        _bind(tree, parameters, prefix)
         tree = _session_values(tree, self.ctx)
         _name_columns(tree)
         refs = _qualify(tree, self.ctx)
