@@ -25,13 +25,15 @@ import trino
 import uvicorn
 from trino.exceptions import TrinoQueryError, TrinoUserError
 
-from conftest import BACKENDS, _free_port, make_settings, migrated_database
+from conftest import BACKENDS, PostgresForTests, _free_port, make_settings, migrated_database
+from data_sources import PG_PASSWORD, _pg
 from parley.api.state import AppState
 from parley.app import create_app
+from parley.data.connectors.postgres import MAX_SESSIONS, PostgresConnector
 from parley.data.connectors.sqlite import SqliteConnector
 from parley.trino.queries import PAGES_AHEAD
 
-BIG = 20_000  # rows of `big`: 200 pages of PAGE_ROWS
+BIG = 6_000  # rows of `big`: 60 pages of PAGE_ROWS
 PAGE_ROWS = 100
 TTL_S = 2.0
 SLOW = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r"
@@ -42,8 +44,9 @@ T = TypeVar("T")
 class Served:
     """An app served by uvicorn on a thread of its own, with its event loop reachable."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, backend: str) -> None:
         self.app = app
+        self.backend = backend
         self.port = _free_port()
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
@@ -95,6 +98,17 @@ class Served:
 
         return self.on_loop(count)
 
+    def postgres_sessions(self) -> tuple[int, int]:
+        """Of the open PostgreSQL connectors: sessions free to take (of MAX_SESSIONS each),
+        and sessions idle."""
+
+        def count() -> tuple[int, int]:
+            pool = self.state.data.pool
+            found = [c for _, c in pool._open.values() if isinstance(c, PostgresConnector)]
+            return sum(c._slots._value for c in found), sum(len(c._idle) for c in found)
+
+        return self.on_loop(count)
+
 
 def wait_for(check: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
@@ -141,8 +155,9 @@ def served(
             query_max_rows=BIG,
             query_max_bytes=64 * 1024 * 1024,
             data_file_roots={"*": (str(folder / "sources"),)},
+            data_allow_private_hosts=True,
         )
-        with Served(create_app(settings)) as server:
+        with Served(create_app(settings), request.param) as server:
             base = f"http://127.0.0.1:{server.port}"
             with httpx.Client(base_url=base, timeout=60) as http:
                 http.post(
@@ -189,8 +204,17 @@ def post(served: Served, sql: str, **headers: str) -> dict[str, Any]:
     return body
 
 
+HTTP = httpx.Client(timeout=30)  # one pool of connections for the pages the tests follow
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_http() -> Iterator[None]:
+    yield
+    HTTP.close()
+
+
 def follow(uri: str) -> tuple[dict[str, Any], httpx.Headers]:
-    answer = httpx.get(uri, timeout=30)
+    answer = HTTP.get(uri)
     assert answer.status_code == 200, answer.text
     return answer.json(), answer.headers
 
@@ -300,7 +324,7 @@ def test_a_big_result_streams_with_a_few_pages_held(served: Served) -> None:
     seen = list(body.get("data", []))
     pages = 1
     while "nextUri" in body:
-        if pages in (1, 50, 120):
+        if pages in (1, 20, 45):
             # the maker fills what it may hold ahead, then waits for the client
             wait_for(lambda: served.held() == (1, MOST_HELD), "the pages ahead to be made")
             time.sleep(0.2)
@@ -341,3 +365,65 @@ def test_an_abandoned_query_is_reaped(served: Served) -> None:
     late, _ = follow(page["nextUri"])
     assert late["stats"]["state"] == "FAILED"
     assert late["error"]["errorName"] == "ABANDONED_QUERY"
+
+
+def test_a_postgres_source_binds_exact_values_and_is_cancelled_mid_stream(
+    served: Served, postgres: PostgresForTests
+) -> None:
+    """A PostgreSQL catalog: decimals and dates come back exact; a stream cancelled between
+    pages rolls back its cursor's transaction and its session is idle again."""
+    db = f"parley_trino_stream_{served.backend}"
+    socket = postgres.socket_dir
+    _pg(
+        socket,
+        "postgres",
+        f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)',
+        f'CREATE DATABASE "{db}"',
+    )
+    _pg(
+        socket,
+        db,
+        "CREATE TABLE prices (id int PRIMARY KEY, price numeric(10, 2), day date)",
+        "INSERT INTO prices SELECT g, g / 4.0, DATE '2024-01-01' + g FROM generate_series(1, 3000) g",
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{served.port}", timeout=60) as http:
+            credential = {
+                "url": socket, "user": "postgres", "password": PG_PASSWORD, "databaseName": db,
+            }  # fmt: skip
+            made = http.post(
+                "/api/v1/connections/alpha",
+                json={"name": "pg", "type": "POSTGRES", "credential": credential},
+            )
+            made.raise_for_status()
+            http.post(
+                "/api/v1/data/projects/alpha/catalogs",
+                json={"name": "pg", "connectionId": made.json()["id"]},
+            ).raise_for_status()
+        conn = trino.dbapi.connect(
+            host="127.0.0.1", port=served.port, http_scheme="http", user="alpha",
+            catalog="pg", schema="public", max_attempts=1,
+        )  # fmt: skip
+        values = [Decimal("12.25"), dt.date(2024, 2, 29), "Zoë 世界", None, -3]
+        assert fetch(conn, "SELECT ?, ?, ?, ?, ?", values) == [values]
+        sql = "SELECT id, price FROM prices WHERE price >= ? AND day > ? ORDER BY id"
+        assert fetch(conn, sql, [Decimal("749.75"), dt.date(2024, 1, 1)]) == [
+            [2999, Decimal("749.75")], [3000, Decimal("750.00")],
+        ]  # fmt: skip
+        cursor = conn.cursor()
+        cursor.execute(sql, [Decimal("0"), dt.date(2000, 1, 1)])
+        assert cursor.fetchmany(250) == [[i, Decimal(i) / 4] for i in range(1, 251)]
+        assert served.held()[0] == 1
+        cursor.cancel()
+        assert served.held() == (0, 0)
+        wait_for(
+            lambda: (
+                served.postgres_sessions()[0] == MAX_SESSIONS and served.postgres_sessions()[1] >= 1
+            ),
+            "the session to be idle again",
+        )
+        active = f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{db}' AND state <> 'idle'"
+        wait_for(lambda: _pg(socket, "postgres", active)[0][0][0] == 0, "no statement left")
+        assert fetch(conn, "SELECT count(*) FROM prices") == [[3000]]
+    finally:
+        _pg(socket, "postgres", f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')

@@ -294,6 +294,7 @@ class PostgresConnector(Connector):
         session: _Session | None = await self._session()
         assert session is not None
         healthy = True
+        open_transaction: asyncpg.transaction.Transaction | None = None
         loop = asyncio.get_running_loop()
         spent = 0.0
 
@@ -317,6 +318,7 @@ class PostgresConnector(Connector):
                     statement = await session.prepare(wrapped, left())
             transaction = session.conn.transaction(readonly=True)
             await transaction.start()
+            open_transaction = transaction
             cursor = await statement.cursor(timeout=left())
             budget = StreamBudget(caps, batch_rows)
             typed: list[tuple[str, str | None]] = list(columns)
@@ -341,6 +343,7 @@ class PostgresConnector(Connector):
                     return taken
 
                 yield await asyncio.to_thread(budget.batch, typed, fetch)
+            open_transaction = None
             await transaction.commit()
         except TimeoutError as err:
             await self._reset(session)
@@ -354,8 +357,14 @@ class PostgresConnector(Connector):
             healthy = False
             raise QueryFailed(f"PostgreSQL connection error: {err}") from err
         finally:
+            if session is not None and healthy and open_transaction is not None:
+                # closed early (the reader left): end the transaction, and with it the cursor
+                try:
+                    await asyncio.wait_for(open_transaction.rollback(), CONNECT_TIMEOUT_S)
+                except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                    healthy = False
             if session is not None:
-                self._give_back(session, healthy)  # the reset rolls back what is left open
+                self._give_back(session, healthy)
 
     async def run(self, sql: str, *, timeout_s: float, caps: ResultCaps) -> ResultSet:
         await self._slots.acquire()  # released once the session is reset (see _give_back)
