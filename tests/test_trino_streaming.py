@@ -23,6 +23,7 @@ import httpx
 import pytest
 import trino
 import uvicorn
+from peaka.dbapi import connect as peaka_connect
 from trino.exceptions import TrinoQueryError, TrinoUserError
 
 from conftest import BACKENDS, PostgresForTests, _free_port, make_settings, migrated_database
@@ -248,6 +249,16 @@ def test_parameters_of_every_kind_come_back_exact(served: Served) -> None:
     ]
 
 
+def test_peakas_driver_binds_parameters_too(served: Served) -> None:
+    """`peaka.dbapi.connect` is the trino client's: the same EXECUTE IMMEDIATE."""
+    conn = peaka_connect(
+        host="127.0.0.1", port=served.port, http_scheme="http", user="alpha", catalog="shop",
+        schema="main", max_attempts=1,
+    )  # fmt: skip
+    sql = "SELECT id FROM people WHERE born = ? OR amount = ? ORDER BY id"
+    assert fetch(conn, sql, [dt.date(2024, 2, 29), 0.5]) == [[1], [2]]
+
+
 def test_an_injection_in_a_parameter_is_data(served: Served) -> None:
     conn = connect(served)
     sql = "SELECT id, name FROM people WHERE name = ?"
@@ -287,6 +298,11 @@ def test_prepare_execute_deallocate_by_hand(served: Served) -> None:
         assert body["error"]["message"] == "Prepared statement not found: mine"
     body, _ = until_done(post(served, "PREPARE bad FROM SELEC 1"))
     assert body["error"]["errorName"] == "SYNTAX_ERROR"
+    # a prepared SHOW runs without parameters, as JDBC's metadata calls do
+    body, headers = until_done(post(served, "PREPARE tables FROM SHOW TABLES"))
+    session = {"X-Trino-Prepared-Statement": headers["X-Trino-Added-Prepare"]}
+    body, _ = until_done(post(served, "EXECUTE tables", **session))
+    assert body["data"] == [["big"], ["people"]]
 
 
 def test_set_session_and_reset_session(served: Served) -> None:
@@ -340,6 +356,25 @@ def test_a_big_result_streams_with_a_few_pages_held(served: Served) -> None:
     rows = fetch(connect(served), "SELECT id, label FROM big ORDER BY id")
     assert rows == [[i, f"row-ü-{i}"] for i in range(BIG)]
     wait_for(lambda: served.idle_sqlite() >= 1, "the connection to be idle again")
+
+
+def warnings_of_all(body: dict[str, Any]) -> tuple[int, list[str]]:
+    rows, notes = 0, []
+    while "nextUri" in body:
+        body, _ = follow(body["nextUri"])
+        rows += len(body.get("data", []))
+        notes += [w["message"] for w in body["warnings"]]
+    return rows, notes
+
+
+def test_the_row_cap_is_kept_over_the_whole_stream(served: Served) -> None:
+    """PARLEY_QUERY_MAX_ROWS (here BIG) caps the stream as a whole; its warning comes with
+    the last page, and a query's own smaller LIMIT is no cap."""
+    capped = "the result was capped at 6000 rows (PARLEY_QUERY_MAX_ROWS)"
+    assert warnings_of_all(post(served, "SELECT a.id FROM big a, people b")) == (BIG, [capped])
+    assert warnings_of_all(post(served, "SELECT id FROM big LIMIT 250")) == (250, [])
+    assert warnings_of_all(post(served, "SELECT id FROM big")) == (BIG, [capped])
+    assert served.held() == (0, 0)
 
 
 def test_cancel_mid_stream_frees_the_query_and_its_connection(served: Served) -> None:

@@ -128,7 +128,7 @@ class QueryRegistry:
                 )
                 await query.pages.put(chunk)
             return
-        truncated, cells_cut, total = False, 0, 0
+        truncated, cells_cut, total = result.truncated, result.cells_cut, 0
         held: list[list[Any]] = result.rows
         query.lookahead = True
         async with contextlib.aclosing(result.more) as more:

@@ -80,7 +80,9 @@ class StatementResult:
     # the batches after `rows`, fetched from the source as they are read (a data query);
     # together they keep the caps, and their warnings are known when they end
     more: AsyncGenerator[ResultSet, None] | None = None
-    row_cap: int = 0
+    row_cap: int = 0  # the server's cap (PARLEY_QUERY_MAX_ROWS), for the warnings at the end
+    truncated: bool = False  # `rows` (a stream's first batch) were cut at the byte cap
+    cells_cut: int = 0  # cells of `rows` cut at the cell cap
 
 
 def _syntax_error(err: SqlglotError) -> TrinoError:
@@ -279,8 +281,8 @@ class StatementRunner:
         if isinstance(command, ExecuteImmediate):
             sql, parameters = command.sql, command.parameters
             command = read_command(sql)
-            if command is not None:
-                raise TrinoError("NOT_SUPPORTED", "EXECUTE takes a query")
+            if command is not None and (parameters or not isinstance(command, Show)):
+                raise TrinoError("NOT_SUPPORTED", "EXECUTE takes a query, SHOW or DESCRIBE")
         if isinstance(command, Use):
             return await self._use(command)
         if isinstance(command, Show):
@@ -354,6 +356,7 @@ class StatementRunner:
     ) -> StatementResult:  # fmt: skip
         """The result's first batch (its columns typed from it), and the rest as a stream the
         registry reads page by page (see `Connector.stream`): a big result is never held."""
+        row_cap = caps.rows
         caps = replace(caps, rows=guarded.row_cap)
         more = connector.stream(
             guarded.sql, timeout_s=timeout, caps=caps, batch_rows=self.page_rows
@@ -374,10 +377,11 @@ class StatementRunner:
         return StatementResult(
             _columns(first, dialect),
             first.rows,
-            _warnings(first, caps.rows) if first.truncated else [],
             bytes=first.bytes,
             more=_translated(more),
-            row_cap=guarded.row_cap,
+            row_cap=row_cap,
+            truncated=first.truncated,
+            cells_cut=first.cells_cut,
         )
 
     # --- metadata -------------------------------------------------------------------------
