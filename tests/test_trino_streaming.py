@@ -390,6 +390,22 @@ def test_cancel_mid_stream_frees_the_query_and_its_connection(served: Served) ->
     assert fetch(connect(served), "SELECT count(*) FROM big") == [[BIG]]
 
 
+def test_cancel_while_the_source_runs_interrupts_it(served: Served) -> None:
+    """A statement still running in SQLite (a query that never ends by itself) is interrupted
+    at the DELETE: its task ends, which it does only once the engine has stopped."""
+    body = post(served, SLOW)
+    running, _ = follow(body["nextUri"])  # a poll waits up to 1 s, then says it runs
+    assert running["stats"]["state"] == "RUNNING" and "data" not in running
+    registry = served.state.statements
+    task = served.on_loop(lambda: registry._held[body["id"]].task)
+    assert HTTP.delete(running["nextUri"]).status_code == 204
+    assert served.held() == (0, 0)
+    wait_for(task.done, "the statement to stop in SQLite")
+    gone, _ = follow(running["nextUri"])
+    assert gone["error"]["errorName"] == "USER_CANCELED"
+    wait_for(lambda: served.idle_sqlite() >= 1, "the connection to be idle again")
+
+
 def test_an_abandoned_query_is_reaped(served: Served) -> None:
     body = post(served, "SELECT id FROM big ORDER BY id")
     page, _ = follow(body["nextUri"])

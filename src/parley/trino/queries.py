@@ -28,6 +28,7 @@ log = logging.getLogger("parley.trino")
 DEFAULT_MAX_WAIT_S = 1.0  # how long a poll waits for a running statement (Trino's default)
 MAX_TOMBSTONES = 10_000
 PAGES_AHEAD = 2  # pages made and not yet asked for, per query
+CLOSE_WAIT_S = 10.0  # how long shutting down waits for dropped statements to stop
 
 
 class UnknownQuery(Exception):
@@ -324,8 +325,13 @@ class QueryRegistry:
         )
 
     async def close(self) -> None:
-        for query in list(self._held.values()):
+        """Drops every query and waits until their sources' statements have stopped (before
+        the connectors close)."""
+        held = list(self._held.values())
+        for query in held:
             self._drop(query, None)
+        if held:
+            await asyncio.wait({q.task for q in held}, timeout=CLOSE_WAIT_S)
         if self._reaper is not None:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
