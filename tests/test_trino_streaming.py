@@ -32,7 +32,18 @@ from parley.api.state import AppState
 from parley.app import create_app
 from parley.data.connectors.postgres import MAX_SESSIONS, PostgresConnector
 from parley.data.connectors.sqlite import SqliteConnector
+from parley.data.sql_guard import CatalogScope, TableName, guard
+from parley.trino.commands import (
+    Deallocate,
+    ExecuteImmediate,
+    Prepare,
+    ResetSession,
+    SetSession,
+    read_command,
+)
+from parley.trino.errors import TrinoError
 from parley.trino.queries import PAGES_AHEAD
+from parley.trino.statement import _bind, _marked, parse
 
 BIG = 6_000  # rows of `big`: 60 pages of PAGE_ROWS
 PAGE_ROWS = 100
@@ -478,3 +489,71 @@ def test_a_postgres_source_binds_exact_values_and_is_cancelled_mid_stream(
         assert fetch(conn, "SELECT count(*) FROM prices") == [[3000]]
     finally:
         _pg(socket, "postgres", f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+
+# --- as functions ------------------------------------------------------------------------
+
+
+def test_parameters_bind_in_the_order_they_are_written() -> None:
+    """A tree keeps a WITH after its SELECT and a `?` in a string or a comment is none: each
+    parameter goes to the `?` at its position in the text."""
+    command = read_command(
+        "EXECUTE IMMEDIATE 'WITH c AS (SELECT ? AS a) SELECT ''?'' AS q, a FROM c "
+        "WHERE a = ? -- ?\n AND a <> ?' USING 1, DATE '2024-02-29', 'x'' OR ''1''=''1'"
+    )
+    assert isinstance(command, ExecuteImmediate)
+    marked, prefix = _marked(command.sql)
+    tree = parse(marked)
+    _bind(tree, command.parameters, prefix)
+    assert tree.sql("sqlite") == (
+        "WITH c AS (SELECT 1 AS a) SELECT '?' AS q, a FROM c WHERE a = DATE('2024-02-29') "
+        "AND a <> 'x'' OR ''1''=''1'"
+    )
+
+
+def test_the_guards_bindings_go_in_order_too() -> None:
+    scope = CatalogScope(
+        names=frozenset({"shop"}), dialect="sqlite", default_schema="main",
+        tables=(TableName("main", "users"),),
+    )  # fmt: skip
+    guarded = guard(
+        "SELECT id FROM users WHERE a = ? AND b = ? AND c = ?",
+        scope=scope,
+        row_cap=5,
+        bindings=["1", "2", "3"],
+    )
+    assert guarded.sql == (
+        "SELECT id FROM \"main\".\"users\" WHERE a = '1' AND b = '2' AND c = '3' LIMIT 5"
+    )
+
+
+@pytest.mark.parametrize(
+    ("sql", "command"),
+    [
+        ("PREPARE St_1 FROM SELECT ?", Prepare("st_1", "SELECT ?")),
+        ('DEALLOCATE PREPARE "St_1";', Deallocate("St_1")),
+        ("SET SESSION query_max_run_time = '30s'", SetSession("query_max_run_time", "30s")),
+        ("set session query_max_run_time='1.5m';", SetSession("query_max_run_time", "1.5m")),
+        ("RESET SESSION query_max_run_time", ResetSession("query_max_run_time")),
+    ],
+)
+def test_session_commands_are_read(sql: str, command: object) -> None:
+    assert read_command(sql) == command
+
+
+@pytest.mark.parametrize(
+    ("sql", "name", "message"),
+    [
+        ("PREPARE FROM SELECT 1", "SYNTAX_ERROR", "PREPARE needs: PREPARE <name> FROM <statement>"),
+        ("DEALLOCATE st", "SYNTAX_ERROR", "DEALLOCATE needs: DEALLOCATE PREPARE <name>"),
+        ("EXECUTE st USING", "SYNTAX_ERROR", "USING needs values separated by commas"),
+        ("EXECUTE st USING (SELECT 1)", "NOT_SUPPORTED",
+         "a parameter must be a literal value; got (SELECT 1)"),
+        ("SET SESSION x = y", "NOT_SUPPORTED", "a session property's value must be a literal"),
+        ("RESET SESSION", "SYNTAX_ERROR", "RESET SESSION needs one session property name"),
+    ],
+)  # fmt: skip
+def test_bad_session_commands_say_why(sql: str, name: str, message: str) -> None:
+    with pytest.raises(TrinoError) as caught:
+        read_command(sql)
+    assert (caught.value.name, caught.value.message) == (name, message)
