@@ -30,6 +30,7 @@ from conftest import BACKENDS, PostgresForTests, _free_port, make_settings, migr
 from data_sources import PG_PASSWORD, _pg
 from parley.api.state import AppState
 from parley.app import create_app
+from parley.data.connectors.files import FileConnector
 from parley.data.connectors.postgres import MAX_SESSIONS, PostgresConnector
 from parley.data.connectors.sqlite import SqliteConnector
 from parley.data.sql_guard import CatalogScope, TableName, guard
@@ -110,6 +111,14 @@ class Served:
 
         return self.on_loop(count)
 
+    def idle_duckdb(self) -> int:
+        def count() -> int:
+            pool = self.state.data.pool
+            found = [c for _, c in pool._open.values() if isinstance(c, FileConnector)]
+            return sum(len(c._idle) for c in found)
+
+        return self.on_loop(count)
+
     def postgres_sessions(self) -> tuple[int, int]:
         """Of the open PostgreSQL connectors: sessions free to take (of MAX_SESSIONS each),
         and sessions idle."""
@@ -148,6 +157,10 @@ def _sources(folder: Path) -> tuple[Path, Path]:
     conn.close()
     csv = folder / "one.csv"
     duckdb.sql(f"COPY (SELECT 1 AS id) TO '{csv}' (HEADER)")
+    duckdb.sql(
+        f"COPY (SELECT range AS id, 'row-ü-' || range AS label FROM range({BIG})) "
+        f"TO '{folder / 'many.csv'}' (HEADER)"
+    )
     return db, csv
 
 
@@ -177,7 +190,11 @@ def served(
                 ).raise_for_status()
                 for name, kind, credential in (
                     ("shop", "SQLITE", {"path": str(db)}),
-                    ("files", "FILE", {"files": [{"path": str(csv)}]}),
+                    (
+                        "files",
+                        "FILE",
+                        {"files": [{"path": str(csv)}, {"path": str(csv.parent / "many.csv")}]},
+                    ),
                 ):
                     made = http.post(
                         "/api/v1/connections/alpha",
@@ -393,7 +410,8 @@ def test_cancel_mid_stream_frees_the_query_and_its_connection(served: Served) ->
     cursor = conn.cursor()
     cursor.execute("SELECT id, label FROM big ORDER BY id")
     assert cursor.fetchmany(250) == [[i, f"row-ü-{i}"] for i in range(250)]
-    assert served.held()[0] == 1
+    # the maker has filled what it may hold ahead: it waits, the source's cursor between steps
+    wait_for(lambda: served.held() == (1, MOST_HELD), "the pages ahead to be made")
     cursor.cancel()  # DELETE of the nextUri
     assert served.held() == (0, 0)  # freed at once
     wait_for(lambda: served.idle_sqlite() >= 1, "the connection to be idle again")
@@ -401,9 +419,27 @@ def test_cancel_mid_stream_frees_the_query_and_its_connection(served: Served) ->
     assert fetch(connect(served), "SELECT count(*) FROM big") == [[BIG]]
 
 
+def test_a_file_source_streams_and_is_cancelled_mid_stream(served: Served) -> None:
+    """DuckDB over a CSV file: every row in order over many pages, and a cancel between pages
+    puts its cursor back among the idle ones."""
+    conn = connect(served, "files")
+    sql = "SELECT id, label FROM many ORDER BY id"
+    assert fetch(conn, sql) == [[i, f"row-ü-{i}"] for i in range(BIG)]
+    cursor = conn.cursor()
+    cursor.execute(sql)
+    assert cursor.fetchmany(250) == [[i, f"row-ü-{i}"] for i in range(250)]
+    # the maker has filled what it may hold ahead: it waits, the source's cursor between steps
+    wait_for(lambda: served.held() == (1, MOST_HELD), "the pages ahead to be made")
+    cursor.cancel()
+    assert served.held() == (0, 0)
+    wait_for(lambda: served.idle_duckdb() >= 1, "the cursor to be idle again")
+    assert fetch(conn, "SELECT count(*) FROM many") == [[BIG]]
+
+
 def test_cancel_while_the_source_runs_interrupts_it(served: Served) -> None:
     """A statement still running in SQLite (a query that never ends by itself) is interrupted
-    at the DELETE: its task ends, which it does only once the engine has stopped."""
+    at the DELETE: its task ends, which it does only once the engine has stopped, and the
+    interrupted connection is closed."""
     body = post(served, SLOW)
     running, _ = follow(body["nextUri"])  # a poll waits up to 1 s, then says it runs
     assert running["stats"]["state"] == "RUNNING" and "data" not in running
@@ -414,7 +450,8 @@ def test_cancel_while_the_source_runs_interrupts_it(served: Served) -> None:
     wait_for(task.done, "the statement to stop in SQLite")
     gone, _ = follow(running["nextUri"])
     assert gone["error"]["errorName"] == "USER_CANCELED"
-    wait_for(lambda: served.idle_sqlite() >= 1, "the connection to be idle again")
+    # the interrupted connection was closed, not kept: the next statement runs as ever
+    assert fetch(connect(served), "SELECT count(*) FROM people") == [[3]]
 
 
 def test_an_abandoned_query_is_reaped(served: Served) -> None:
@@ -475,7 +512,7 @@ def test_a_postgres_source_binds_exact_values_and_is_cancelled_mid_stream(
         cursor = conn.cursor()
         cursor.execute(sql, [Decimal("0"), dt.date(2000, 1, 1)])
         assert cursor.fetchmany(250) == [[i, Decimal(i) / 4] for i in range(1, 251)]
-        assert served.held()[0] == 1
+        wait_for(lambda: served.held() == (1, MOST_HELD), "the pages ahead to be made")
         cursor.cancel()
         assert served.held() == (0, 0)
         wait_for(

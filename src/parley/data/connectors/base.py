@@ -323,11 +323,14 @@ async def stream_in_thread(
     on the event loop that interrupts the handle once the statement has spent `timeout_s` in
     the engine (time the consumer takes between batches does not count). When the consumer
     stops (cancelled, or the stream closed early) the running step is interrupted and awaited,
-    the cursor closed and the handle given back: nothing keeps running for a reader that left."""
+    and the cursor closed: nothing keeps running for a reader that left. The handle goes back
+    to the idle ones, unless it was interrupted (then it is closed, as `run_interruptible`
+    does: DuckDB keeps an interrupt that came as a step ended for its next statement)."""
     loop = asyncio.get_running_loop()
     handle = await asyncio.to_thread(take)
     spent = 0.0
     healthy = False
+    interrupted = False  # an engine may keep an interrupt that found nothing running (DuckDB)
     close_cursor: Callable[[], None] | None = None
 
     async def step(work: Callable[[], Any]) -> Any:
@@ -352,6 +355,8 @@ async def stream_in_thread(
                 raise QueryTimeout(timeout_s) from err
             raise QueryFailed(f"{label} error: {err}") from err
         except asyncio.CancelledError:
+            nonlocal interrupted
+            interrupted = True
             handle.interrupt()  # the consumer left: stop the engine, then wait for the thread
             await asyncio.wait({running})
             if not running.cancelled():
@@ -371,13 +376,13 @@ async def stream_in_thread(
     except (QueryFailed, QueryTimeout):
         raise
     except BaseException:
-        healthy = True  # cancelled or closed early: the engine was interrupted, the handle is sound
+        healthy = True  # closed early between steps: the handle is sound
         raise
     finally:
         if close_cursor is not None:
             with contextlib.suppress(Exception):
                 close_cursor()
-        if healthy:
+        if healthy and not interrupted:
             give_back(handle)
         else:
             handle.close()
