@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -304,18 +304,7 @@ class PostgresConnector(Connector):
             return timeout_s - spent
 
         try:
-            statement = await session.prepare(sql, left())
-            attributes = statement.get_attributes()
-            columns = [(a.name, TYPE_NAMES.get(a.type.name, a.type.name)) for a in attributes]
-            if caps.cell_bytes is not None:
-                keep = caps.cell_bytes + 1
-                wrapped = cut_in_source(
-                    sql,
-                    [(a.name, a.type.name) for a in attributes],
-                    lambda c, t: _pg_cut(c, t, keep),
-                )
-                if wrapped is not None:
-                    statement = await session.prepare(wrapped, left())
+            statement, columns = await _prepared(session, sql, caps, left)
             transaction = session.conn.transaction(readonly=True)
             await transaction.start()
             open_transaction = transaction
@@ -367,20 +356,8 @@ class PostgresConnector(Connector):
                 self._give_back(session, healthy)
 
     async def run(self, sql: str, *, timeout_s: float, caps: ResultCaps) -> ResultSet:
-        await self._slots.acquire()  # released once the session is reset (see _give_back)
-        session: _Session | None = None
-        try:
-            while self._idle and session is None:
-                found = self._idle.pop()
-                if found.conn.is_closed():
-                    found.prepared.clear()
-                else:
-                    session = found
-            if session is None:
-                session = await self._open_session()
-        except BaseException:
-            self._slots.release()
-            raise
+        session: _Session | None = await self._session()  # its slot: see _give_back
+        assert session is not None
         healthy = True  # even when cancelled: the reset waits for asyncpg's cancel request
         try:
             return await self._run(session, sql, timeout_s, caps)
@@ -419,16 +396,7 @@ class PostgresConnector(Connector):
                 raise TimeoutError
             return remaining
 
-        statement = await session.prepare(sql, timeout_s)
-        attributes = statement.get_attributes()
-        columns = [(a.name, TYPE_NAMES.get(a.type.name, a.type.name)) for a in attributes]
-        if caps.cell_bytes is not None:
-            keep = caps.cell_bytes + 1  # characters, or bytes: more than the cap either way
-            wrapped = cut_in_source(
-                sql, [(a.name, a.type.name) for a in attributes], lambda c, t: _pg_cut(c, t, keep)
-            )
-            if wrapped is not None:
-                statement = await session.prepare(wrapped, left())
+        statement, columns = await _prepared(session, sql, caps, left)
         result = ResultBuilder(caps, columns, first_chunk=FIRST_CHUNK)
         async with session.conn.transaction(readonly=True):
             cursor = await statement.cursor(timeout=left())
@@ -478,6 +446,25 @@ class PostgresConnector(Connector):
         for session in idle:
             session.prepared.clear()
             await session.conn.close(timeout=CONNECT_TIMEOUT_S)
+
+
+async def _prepared(
+    session: _Session, sql: str, caps: ResultCaps, left: Callable[[], float]
+) -> tuple[asyncpg.prepared_stmt.PreparedStatement, list[tuple[str, str]]]:
+    """The statement prepared on the session (see `_Session.prepare`), and its columns; where
+    it has long text or binary columns, the wrapped statement that has PostgreSQL cut them
+    itself (`cut_in_source`), so no cell longer than the cap crosses the wire."""
+    statement = await session.prepare(sql, left())
+    attributes = statement.get_attributes()
+    columns = [(a.name, TYPE_NAMES.get(a.type.name, a.type.name)) for a in attributes]
+    if caps.cell_bytes is not None:
+        keep = caps.cell_bytes + 1  # characters, or bytes: more than the cap either way
+        wrapped = cut_in_source(
+            sql, [(a.name, a.type.name) for a in attributes], lambda c, t: _pg_cut(c, t, keep)
+        )
+        if wrapped is not None:
+            statement = await session.prepare(wrapped, left())
+    return statement, columns
 
 
 def _pg_cut(column: str, source_type: str, keep: int) -> str | None:
