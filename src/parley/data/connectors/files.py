@@ -249,6 +249,9 @@ class FileConnector(Connector):
     def _start(
         self, cursor: duckdb.DuckDBPyConnection, sql: str, caps: ResultCaps
     ) -> tuple[list[tuple[str, str | None]], Callable[[int], list[Any]], Callable[[], None]]:
+        """Runs the statement: its columns, a fetch of n rows, and (nothing to) close. Long
+        text and binary columns are cut by DuckDB, from the statement's columns
+        (`_described_as`); a statement that is no query has run when it was described."""
         described = None
         if caps.cell_bytes is not None:
             described = self._described_as(cursor, sql, caps.cell_bytes)
@@ -265,22 +268,12 @@ class FileConnector(Connector):
 
     def _run(self, cursor: duckdb.DuckDBPyConnection, sql: str, caps: ResultCaps) -> ResultSet:
         """DuckDB computes 2,048 rows at a time, whatever is fetched of them: long text and
-        binary columns are cut by DuckDB itself (`cut_in_source`), from the statement's
-        columns (`_described`), before rows are fetched a chunk at a time."""
-        described = None
-        if caps.cell_bytes is not None:
-            described = self._described_as(cursor, sql, caps.cell_bytes)
-            if described is _RAN:  # not a query: it has run, and returns nothing
-                return ResultBuilder(caps, []).finish()
-        if described is None:  # the source's own output (EXPLAIN), or it does not bind
-            cursor.execute(sql)
-            columns = [(d[0], str(d[1]).lower()) for d in cursor.description or ()]
-        else:
-            columns, wrapped = described
-            cursor.execute(wrapped or sql)
+        binary columns are cut by DuckDB itself (`_start`), before rows are fetched a chunk
+        at a time."""
+        columns, fetch, _ = self._start(cursor, sql, caps)
         result = ResultBuilder(caps, columns)
         while wanted := result.chunk():
-            rows = cursor.fetchmany(wanted)
+            rows = fetch(wanted)
             result.add(rows)
             if len(rows) < wanted:
                 break

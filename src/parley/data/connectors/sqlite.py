@@ -226,16 +226,16 @@ class SqliteConnector(Connector):
     def _run(conn: sqlite3.Connection, sql: str, caps: ResultCaps) -> ResultSet:
         """SQLite makes one row at a time: a chunk is fetched (the first one row), counted,
         and the next one sized from it; types come from the values (SQLite reports none)."""
-        cursor = conn.execute(sql)
+        columns, fetch, close = SqliteConnector._start(conn, sql)
         try:
-            result = ResultBuilder(caps, [(d[0], None) for d in cursor.description or ()])
+            result = ResultBuilder(caps, columns)
             while wanted := result.chunk():
-                rows = cursor.fetchmany(wanted)
+                rows = fetch(wanted)
                 result.add(rows)
                 if len(rows) < wanted:
                     break
         finally:
-            cursor.close()  # ends the read, so the connection holds no snapshot while idle
+            close()  # ends the read, so the connection holds no snapshot while idle
         return result.finish()
 
     async def close(self) -> None:
