@@ -327,22 +327,29 @@ async def stream_in_thread(
     to the idle ones, unless it was interrupted (then it is closed, as `run_interruptible`
     does: DuckDB keeps an interrupt that came as a step ended for its next statement)."""
     loop = asyncio.get_running_loop()
-    handle = await asyncio.to_thread(take)
+    taking = loop.run_in_executor(None, take)
+    try:
+        handle = await asyncio.shield(taking)
+    except asyncio.CancelledError:  # the consumer left while a handle was being opened
+        await asyncio.wait({taking})
+        if not taking.cancelled() and taking.exception() is None:
+            give_back(taking.result())
+        raise
     spent = 0.0
     healthy = False
     interrupted = False  # an engine may keep an interrupt that found nothing running (DuckDB)
     close_cursor: Callable[[], None] | None = None
 
     async def step(work: Callable[[], Any]) -> Any:
-        nonlocal spent
+        nonlocal spent, interrupted
         left = timeout_s - spent
         if left <= 0:
             raise QueryTimeout(timeout_s)
         fired = False
 
         def fire() -> None:
-            nonlocal fired
-            fired = True
+            nonlocal fired, interrupted
+            fired = interrupted = True
             handle.interrupt()
 
         timer = loop.call_later(left, fire)
@@ -355,7 +362,6 @@ async def stream_in_thread(
                 raise QueryTimeout(timeout_s) from err
             raise QueryFailed(f"{label} error: {err}") from err
         except asyncio.CancelledError:
-            nonlocal interrupted
             interrupted = True
             handle.interrupt()  # the consumer left: stop the engine, then wait for the thread
             await asyncio.wait({running})
