@@ -7,6 +7,10 @@ starts `parley serve` on a free port (auth off, the row and byte caps raised to 
 result), makes a project and a catalog over the file, and times `--repeat` runs of each path,
 alternating. The trino client reads with `fetchmany` (its first call returns when the first page
 has arrived); /queries/execute is read as a stream, its first byte timed, then parsed whole.
+Around each run the server's peak RSS is reset (`/proc/<pid>/clear_refs`) and read after
+(`VmHWM`), so each path's figure is the memory its own statement took: the SQL endpoint streams
+pages from the source's cursor and should stay flat as `--rows` grows; /queries/execute holds
+its whole result.
 
 Usage:
     python bench/sql_endpoint.py [--rows 1000000] [--repeat 3] [--page-rows 1000]
@@ -15,6 +19,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -24,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -48,6 +54,25 @@ def write_source(path: Path, rows: int) -> None:
     )
     conn.commit()
     conn.close()
+
+
+def peak_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name == "VmHWM":
+            return int(value.split()[0]) / 1024
+    return float("nan")
+
+
+def measured(
+    pid: int, run: Callable[[], tuple[float, float, int]]
+) -> tuple[float, float, int, float]:
+    """`run()`'s figures and the server's peak RSS while it ran (reset just before)."""
+    # not Linux, or not allowed: the peak is then the process's own so far
+    with contextlib.suppress(OSError):
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    to_first, total, count = run()
+    return to_first, total, count, peak_mb(pid)
 
 
 def through_trino(port: int) -> tuple[float, float, int]:
@@ -130,21 +155,22 @@ def main() -> int:
             json={"name": "sales", "connectionId": made.json()["id"]},
             timeout=600,
         ).raise_for_status()
-        results: dict[str, list[tuple[float, float, int]]] = {"trino": [], "execute": []}
+        results: dict[str, list[tuple[float, float, int, float]]] = {"trino": [], "execute": []}
         for _ in range(args.repeat):
-            results["trino"].append(through_trino(port))
-            results["execute"].append(through_execute(url, args.rows))
+            results["trino"].append(measured(server.pid, lambda: through_trino(port)))
+            results["execute"].append(measured(server.pid, lambda: through_execute(url, args.rows)))
         print(f"{args.rows} rows, pages of {args.page_rows}, {args.repeat} runs each (medians)")
         for name, runs in results.items():
-            counts = {c for _, _, c in runs}
+            counts = {r[2] for r in runs}
             if counts != {args.rows}:
                 print(f"{name}: expected {args.rows} rows, got {sorted(counts)}")
                 return 1
             first = statistics.median(r[0] for r in runs)
             total = statistics.median(r[1] for r in runs)
+            peak = max(r[3] for r in runs)
             print(
                 f"{name:8s} first row {first:6.2f} s   all rows {total:6.2f} s   "
-                f"{args.rows / total:10,.0f} rows/s"
+                f"{args.rows / total:10,.0f} rows/s   server peak RSS {peak:7.1f} MiB"
             )
         return 0
     finally:

@@ -96,6 +96,7 @@ async def _context(
         catalog=session.catalog,
         schema=session.schema,
         timeout_s=session.timeout_s,
+        prepared=session.prepared,
     )
 
 
@@ -112,7 +113,7 @@ async def post_statement(request: Request, state: StateDep, principal: SqlCaller
         return _failed(TrinoError("SYNTAX_ERROR", "the statement is not UTF-8 text"))
     except TrinoError as err:
         return _failed(err)
-    runner = StatementRunner(state.data, ctx)
+    runner = StatementRunner(state.data, ctx, page_rows=state.statements.page_rows)
     try:
         query = state.statements.submit(ctx.project_id, lambda: runner.run(sql))
     except TrinoError as err:

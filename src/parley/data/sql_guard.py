@@ -291,7 +291,7 @@ def check_tree(tree: exp.Expr, sql: str, dialect: str) -> exp.Query:
 
 def _bind(tree: exp.Expr, bindings: Sequence[str]) -> None:
     """Replace each `?` with the next binding as a string literal (quoted by the generator)."""
-    placeholders = list(tree.find_all(exp.Placeholder))
+    placeholders = list(tree.find_all(exp.Placeholder, bfs=False))
     if len(placeholders) != len(bindings):
         raise QueryRejected(
             f"the statement has {len(placeholders)} ? placeholders but {len(bindings)} "

@@ -1,7 +1,9 @@
 """The statements other than queries that Trino clients send and the endpoint answers itself:
-`SHOW CATALOGS / SCHEMAS / TABLES / COLUMNS`, `DESCRIBE`, `USE`, and `EXECUTE IMMEDIATE`
-(how the Python client binds parameters). sqlglot reads these as opaque commands, so their
-words are read here from its tokens; names and patterns become sqlglot nodes, never text."""
+`SHOW CATALOGS / SCHEMAS / TABLES / COLUMNS`, `DESCRIBE`, `USE`, `EXECUTE IMMEDIATE` (how the
+Python client binds parameters), `PREPARE` / `EXECUTE ... USING` / `DEALLOCATE PREPARE` (its
+`legacy_prepared_statements` mode, and JDBC's), and `SET SESSION` / `RESET SESSION`. sqlglot
+reads these as opaque commands, so their words are read here from its tokens; names, patterns
+and parameters become sqlglot nodes, never text."""
 
 from __future__ import annotations
 
@@ -36,7 +38,37 @@ class ExecuteImmediate:
     parameters: tuple[exp.Expr, ...]
 
 
-Command = Show | Use | ExecuteImmediate
+@dataclass(frozen=True)
+class Prepare:
+    name: str
+    sql: str
+
+
+@dataclass(frozen=True)
+class Execute:
+    """EXECUTE of a statement prepared in the session (`X-Trino-Prepared-Statement`)."""
+
+    name: str
+    parameters: tuple[exp.Expr, ...]
+
+
+@dataclass(frozen=True)
+class Deallocate:
+    name: str
+
+
+@dataclass(frozen=True)
+class SetSession:
+    name: str
+    value: str  # as the session header carries it
+
+
+@dataclass(frozen=True)
+class ResetSession:
+    name: str
+
+
+Command = Show | Use | ExecuteImmediate | Prepare | Execute | Deallocate | SetSession | ResetSession
 
 
 def _tokens(text: str) -> list[Token]:
@@ -107,32 +139,116 @@ def _use(tokens: list[Token]) -> Use:
     return Use(name[0] if len(name) == 2 else None, name[-1])
 
 
-def _execute(text: str) -> ExecuteImmediate:
+def _statement_name(token: Token | None, what: str) -> str:
+    if token is None or token.token_type in (TokenType.STRING, TokenType.SEMICOLON):
+        raise TrinoError("SYNTAX_ERROR", f"{what} needs a statement name")
+    if token.token_type is TokenType.IDENTIFIER:
+        return token.text
+    if not token.text.replace("_", "a").isalnum():
+        raise TrinoError("SYNTAX_ERROR", f"{token.text!r} is not a statement name")
+    return token.text.lower()
+
+
+def _execute(text: str) -> ExecuteImmediate | Execute:
     tokens = _tokens(text)
-    if len(tokens) < 2 or tokens[0].text.upper() != "IMMEDIATE":
-        raise TrinoError(
-            "NOT_SUPPORTED", "prepared statements are not kept here; use EXECUTE IMMEDIATE"
-        )
+    if tokens and tokens[0].text.upper() != "IMMEDIATE":
+        name = _statement_name(tokens[0], "EXECUTE")
+        return Execute(name, _using(text, tokens[1:], "the statement name"))
+    if len(tokens) < 2:
+        raise TrinoError("SYNTAX_ERROR", "EXECUTE needs a statement name, or IMMEDIATE '...'")
     if tokens[1].token_type is not TokenType.STRING:
         raise TrinoError("SYNTAX_ERROR", "EXECUTE IMMEDIATE needs the statement in quotes")
-    sql = tokens[1].text
-    rest = tokens[2:]
+    return ExecuteImmediate(tokens[1].text, _using(text, tokens[2:], "the statement"))
+
+
+def _using(text: str, rest: list[Token], after: str) -> tuple[exp.Expr, ...]:
+    """The literal values of `USING a, b, ...` (none without USING)."""
     if not rest or rest[0].token_type is TokenType.SEMICOLON:
-        return ExecuteImmediate(sql, ())
+        return ()
     if rest[0].text.upper() != "USING":
-        raise TrinoError("SYNTAX_ERROR", f"unexpected {rest[0].text!r} after the statement")
+        raise TrinoError("SYNTAX_ERROR", f"unexpected {rest[0].text!r} after {after}")
     values = text[rest[0].end + 1 :].strip().rstrip(";")
     try:
         select = sqlglot.parse_one(f"SELECT {values}", read=DIALECT)
     except SqlglotError as err:
         raise TrinoError("SYNTAX_ERROR", f"cannot read the USING values: {err}") from err
     parameters = tuple(select.expressions) if isinstance(select, exp.Select) else ()
+    extra = [k for k, v in select.args.items() if v and k != "expressions"]
+    if not parameters or extra:
+        raise TrinoError("SYNTAX_ERROR", "USING needs values separated by commas")
     for value in parameters:
         if not _is_literal(value):
             raise TrinoError(
                 "NOT_SUPPORTED", f"a parameter must be a literal value; got {value.sql(DIALECT)}"
             )
-    return ExecuteImmediate(sql, parameters)
+    return parameters
+
+
+def _prepare(text: str) -> Prepare:
+    tokens = _tokens(text)
+    name = _statement_name(tokens[0] if tokens else None, "PREPARE")
+    if len(tokens) < 3 or tokens[1].text.upper() != "FROM":
+        raise TrinoError("SYNTAX_ERROR", "PREPARE needs: PREPARE <name> FROM <statement>")
+    sql = text[tokens[1].end + 1 :].strip().rstrip(";").strip()
+    return Prepare(name, sql)
+
+
+def _after_word(text: str, word: str, usage: str) -> list[Token]:
+    """The tokens after `word`, the first word of `text` (read as text: sqlglot tokenizes
+    `PREPARE ...` and `SESSION ...` as one opaque command)."""
+    head = text.lstrip()
+    if head[: len(word)].upper() != word or head[len(word) : len(word) + 1].isalnum():
+        raise TrinoError("SYNTAX_ERROR", f"{usage}")
+    return [t for t in _tokens(head[len(word) :]) if t.token_type is not TokenType.SEMICOLON]
+
+
+def _deallocate(text: str) -> Deallocate:
+    usage = "DEALLOCATE needs: DEALLOCATE PREPARE <name>"
+    tokens = _after_word(text, "PREPARE", usage)
+    if len(tokens) != 1:
+        raise TrinoError("SYNTAX_ERROR", usage)
+    return Deallocate(_statement_name(tokens[0], "DEALLOCATE PREPARE"))
+
+
+def _property(tokens: list[Token], what: str) -> tuple[str, list[Token]]:
+    name, rest = _name(tokens)
+    if len(name) == 2:
+        raise TrinoError(
+            "INVALID_SESSION_PROPERTY",
+            f"Session property '{'.'.join(name)}' does not exist: catalogs here have no "
+            "session properties",
+        )
+    if len(name) != 1:
+        raise TrinoError("SYNTAX_ERROR", f"{what} needs one session property name")
+    return name[0], rest
+
+
+def _set_session(tokens: list[Token], text: str) -> SetSession:
+    name, rest = _property(tokens, "SET SESSION")
+    if not rest or rest[0].token_type is not TokenType.EQ or len(rest) < 2:
+        raise TrinoError("SYNTAX_ERROR", "SET SESSION needs: SET SESSION <name> = <value>")
+    value = text[rest[0].end + 1 :].strip().rstrip(";")
+    try:
+        node = sqlglot.parse_one(f"SELECT {value}", read=DIALECT)
+    except SqlglotError as err:
+        raise TrinoError("SYNTAX_ERROR", f"cannot read the value: {err}") from err
+    values = node.expressions if isinstance(node, exp.Select) else []
+    if len(values) != 1 or not isinstance(values[0], exp.Literal | exp.Boolean | exp.Neg):
+        raise TrinoError("NOT_SUPPORTED", "a session property's value must be a literal")
+    literal = values[0]
+    if isinstance(literal, exp.Boolean):
+        return SetSession(name, "true" if literal.this else "false")
+    if isinstance(literal, exp.Neg):
+        return SetSession(name, literal.sql(DIALECT))
+    return SetSession(name, str(literal.this))
+
+
+def _reset_session(text: str) -> ResetSession:
+    tokens = _after_word(text, "SESSION", "RESET needs: RESET SESSION <name>")
+    name, rest = _property(tokens, "RESET SESSION")
+    if rest:
+        raise TrinoError("SYNTAX_ERROR", f"unexpected {rest[0].text!r} in RESET SESSION")
+    return ResetSession(name)
 
 
 def _is_literal(node: exp.Expr) -> bool:
@@ -160,6 +276,15 @@ def read_command(sql: str) -> Command | None:
         return _show(sql[first.end + 1 :])
     if word == "EXECUTE":
         return _execute(sql[first.end + 1 :])
+    rest = sql[first.end + 1 :]
+    if word == "PREPARE":
+        return _prepare(rest)
+    if word.startswith("DEALLOCATE"):  # tokenized as one command, DEALLOCATE PREPARE
+        return _deallocate(sql[first.start + len("DEALLOCATE") :])
+    if word == "SET" and len(tokens) > 1 and tokens[1].text.upper() == "SESSION":
+        return _set_session(tokens[2:], sql)
+    if word.startswith("RESET"):
+        return _reset_session(sql[first.start + len("RESET") :])
     if word in ("DESCRIBE", "DESC") and first.token_type is not TokenType.IDENTIFIER:
         return _describe(tokens[1:])
     if word == "USE":

@@ -10,7 +10,7 @@ import binascii
 import re
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from parley.trino.errors import TrinoError
 
@@ -27,6 +27,7 @@ class ClientSession:
     schema: str | None
     source: str | None
     timeout_s: float | None  # from query_max_run_time; the server's limit still applies
+    prepared: dict[str, str] = field(default_factory=dict)  # X-Trino-Prepared-Statement
 
 
 def _pairs(header: str) -> list[tuple[str, str]]:
@@ -59,7 +60,25 @@ def client_session(headers: Mapping[str, str]) -> ClientSession:
         schema=headers.get("x-trino-schema") or None,
         source=headers.get("x-trino-source") or None,
         timeout_s=None if timeout is None else duration_s(timeout),
+        prepared=dict(_pairs(headers.get("x-trino-prepared-statement", ""))),
     )
+
+
+# the session properties SET SESSION may set, each with the check of its value
+SESSION_PROPERTIES = {TIMEOUT_PROPERTY: duration_s}
+
+
+def check_property(name: str, value: str | None = None) -> None:
+    """Refuse a session property this endpoint does not have, or a value it cannot take."""
+    check = SESSION_PROPERTIES.get(name)
+    if check is None:
+        known = ", ".join(sorted(SESSION_PROPERTIES))
+        raise TrinoError(
+            "INVALID_SESSION_PROPERTY",
+            f"Session property '{name}' does not exist; this endpoint has: {known}",
+        )
+    if value is not None:
+        check(value)
 
 
 def credential(headers: Mapping[str, str]) -> str | None:

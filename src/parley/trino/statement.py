@@ -7,32 +7,56 @@ in-memory database that holds only this project's metadata."""
 
 from __future__ import annotations
 
+import contextlib
+import secrets
+import urllib.parse
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError
+from sqlglot.tokens import TokenType
 
 from parley import __version__
 from parley.data.connections import DataServices, open_connector
-from parley.data.connectors.results import ResultSet
+from parley.data.connectors.base import Connector
+from parley.data.connectors.results import ResultCaps, ResultSet
 from parley.data.execute import (
     ProjectCatalog,
+    ResultTooLarge,
     check_sql,
     effective_limits,
     pick_scope,
     project_catalogs,
     run_guarded,
 )
-from parley.data.sql_guard import QueryRejected, guard, table_references
+from parley.data.sql_guard import GuardedSql, QueryRejected, guard, table_references
 from parley.errors import ParleyError
 from parley.trino import metadata as meta
-from parley.trino.commands import DIALECT, ExecuteImmediate, Show, Use, read_command
+from parley.trino.commands import (
+    DIALECT,
+    Deallocate,
+    Execute,
+    ExecuteImmediate,
+    Prepare,
+    ResetSession,
+    SetSession,
+    Show,
+    Use,
+    read_command,
+)
 from parley.trino.errors import TrinoError, from_domain
+from parley.trino.session import check_property
 from parley.trino.types import TrinoType, refine, trino_type
 
 SERVER_VERSION = f"476-parley-{__version__}"  # what `SELECT version()` answers
+# the response headers by which clients keep their session (prepared statements, properties)
+ADDED_PREPARE = "X-Trino-Added-Prepare"
+DEALLOCATED_PREPARE = "X-Trino-Deallocated-Prepare"
+SET_SESSION = "X-Trino-Set-Session"
+CLEAR_SESSION = "X-Trino-Clear-Session"
 
 
 @dataclass(frozen=True)
@@ -42,6 +66,7 @@ class StatementContext:
     catalog: str | None
     schema: str | None
     timeout_s: float | None
+    prepared: dict[str, str] = field(default_factory=dict)  # the session's, by name
 
 
 @dataclass
@@ -52,6 +77,12 @@ class StatementResult:
     update_type: str | None = None
     headers: dict[str, str] = field(default_factory=dict)  # X-Trino-Set-Catalog, ...
     bytes: int = 0
+    # the batches after `rows`, fetched from the source as they are read (a data query);
+    # together they keep the caps, and their warnings are known when they end
+    more: AsyncGenerator[ResultSet, None] | None = None
+    row_cap: int = 0  # the server's cap (PARLEY_QUERY_MAX_ROWS), for the warnings at the end
+    truncated: bool = False  # `rows` (a stream's first batch) were cut at the byte cap
+    cells_cut: int = 0  # cells of `rows` cut at the cell cap
 
 
 def _syntax_error(err: SqlglotError) -> TrinoError:
@@ -77,15 +108,34 @@ def parse(sql: str) -> exp.Expr:
     return trees[0]
 
 
-def _bind(tree: exp.Expr, parameters: tuple[exp.Expr, ...]) -> None:
-    marks = list(tree.find_all(exp.Placeholder))
+def _marked(sql: str) -> tuple[str, str]:
+    """`sql` with each `?` placeholder (a token: not one in a string or a comment) made a
+    named one, `:<prefix><n>` by its position in the text, so parameters bind in the order
+    they were written (a tree puts a WITH after the SELECT it belongs to); and the prefix."""
+    prefix = f"parley_{secrets.token_hex(4)}_"
+    if "?" not in sql:
+        return sql, prefix
+    try:
+        tokens = sqlglot.tokenize(sql, read=DIALECT)
+    except SqlglotError as err:
+        raise _syntax_error(err) from err
+    marks = [t for t in tokens if t.token_type is TokenType.PLACEHOLDER and t.text == "?"]
+    for n, mark in reversed(list(enumerate(marks))):
+        sql = f"{sql[: mark.start]}:{prefix}{n}{sql[mark.end + 1 :]}"
+    return sql, prefix
+
+
+def _bind(tree: exp.Expr, parameters: tuple[exp.Expr, ...], prefix: str) -> None:
+    """Each marked placeholder (`_marked`) becomes its parameter's literal: a node of the
+    tree, written by the generator in the source's dialect, never text put into SQL."""
+    marks = [m for m in tree.find_all(exp.Placeholder) if str(m.this or "").startswith(prefix)]
     if len(marks) != len(parameters):
         raise TrinoError(
             "GENERIC_USER_ERROR",
             f"Incorrect number of parameters: expected {len(marks)} but found {len(parameters)}",
         )
-    for mark, value in zip(marks, parameters, strict=True):
-        mark.replace(value.copy())
+    for mark in marks:
+        mark.replace(parameters[int(str(mark.this)[len(prefix) :])].copy())
 
 
 def _session_values(tree: exp.Expr, ctx: StatementContext) -> exp.Expr:
@@ -143,24 +193,73 @@ def _columns(result: ResultSet, dialect: str) -> list[tuple[str, TrinoType]]:
 
 
 def _warnings(result: ResultSet, row_cap: int) -> list[dict[str, Any]]:
+    return warnings_of(
+        truncated=result.truncated, rows=len(result.rows), cells_cut=result.cells_cut,
+        row_cap=row_cap,
+    )  # fmt: skip
+
+
+def warnings_of(
+    *, truncated: bool, rows: int, cells_cut: int, row_cap: int
+) -> list[dict[str, Any]]:
+    """What a client is told of a result the caps cut."""
     notes = []
-    if result.truncated:
+    if truncated:
         notes.append("the result was cut at PARLEY_QUERY_MAX_BYTES; more rows exist")
-    elif len(result.rows) >= row_cap:
+    elif row_cap and rows >= row_cap:
         notes.append(f"the result was capped at {row_cap} rows (PARLEY_QUERY_MAX_ROWS)")
-    if result.cells_cut:
-        notes.append(f"{result.cells_cut} cells were cut at PARLEY_QUERY_MAX_CELL_BYTES")
+    if cells_cut:
+        notes.append(f"{cells_cut} cells were cut at PARLEY_QUERY_MAX_CELL_BYTES")
     return [
         {"warningCode": {"code": 0, "name": "PARLEY_RESULT_CAPPED"}, "message": n} for n in notes
     ]
 
 
+async def _translated(more: AsyncGenerator[ResultSet, None]) -> AsyncGenerator[ResultSet, None]:
+    """The source's batches, its errors as the client will see them."""
+    async with contextlib.aclosing(more):
+        try:
+            async for batch in more:
+                yield batch
+        except ParleyError as err:
+            raise from_domain(err) from err
+
+
+def _session_command(
+    command: Prepare | Deallocate | SetSession | ResetSession, ctx: StatementContext
+) -> StatementResult:
+    """What changes the client's session: answered in the headers the clients keep it by."""
+    if isinstance(command, Prepare):
+        inner = read_command(command.sql)
+        if inner is not None and not isinstance(inner, Show):
+            raise TrinoError("NOT_SUPPORTED", "PREPARE takes a query, SHOW or DESCRIBE")
+        if inner is None:
+            parse(command.sql)  # refused now if it cannot be read, as Trino does
+        added = f"{command.name}={urllib.parse.quote_plus(command.sql)}"
+        return StatementResult([], [], update_type="PREPARE", headers={ADDED_PREPARE: added})
+    if isinstance(command, Deallocate):
+        if command.name not in ctx.prepared:
+            raise TrinoError("NOT_FOUND", f"Prepared statement not found: {command.name}")
+        headers = {DEALLOCATED_PREPARE: urllib.parse.quote_plus(command.name)}
+        return StatementResult([], [], update_type="DEALLOCATE", headers=headers)
+    if isinstance(command, SetSession):
+        check_property(command.name, command.value)
+        pair = f"{command.name}={urllib.parse.quote_plus(command.value)}"
+        return StatementResult([], [], update_type="SET SESSION", headers={SET_SESSION: pair})
+    check_property(command.name)
+    headers = {CLEAR_SESSION: command.name}
+    return StatementResult([], [], update_type="RESET SESSION", headers=headers)
+
+
 class StatementRunner:
     """Runs statements of one project for one session."""
 
-    def __init__(self, services: DataServices, ctx: StatementContext) -> None:
+    def __init__(
+        self, services: DataServices, ctx: StatementContext, *, page_rows: int = 1000
+    ) -> None:
         self.services = services
         self.ctx = ctx
+        self.page_rows = page_rows  # the batches a data query's source is read in
         self._catalogs: dict[str, meta.CatalogMeta] | None = None
 
     async def run(self, sql: str) -> StatementResult:
@@ -172,17 +271,25 @@ class StatementRunner:
     async def _run(self, sql: str) -> StatementResult:
         command = read_command(sql)
         parameters: tuple[exp.Expr, ...] = ()
+        if isinstance(command, Prepare | Deallocate | SetSession | ResetSession):
+            return _session_command(command, self.ctx)
+        if isinstance(command, Execute):
+            found = self.ctx.prepared.get(command.name)
+            if found is None:
+                raise TrinoError("NOT_FOUND", f"Prepared statement not found: {command.name}")
+            command = ExecuteImmediate(found, command.parameters)
         if isinstance(command, ExecuteImmediate):
             sql, parameters = command.sql, command.parameters
             command = read_command(sql)
-            if command is not None:
-                raise TrinoError("NOT_SUPPORTED", "EXECUTE IMMEDIATE takes a query")
+            if command is not None and (parameters or not isinstance(command, Show)):
+                raise TrinoError("NOT_SUPPORTED", "EXECUTE takes a query, SHOW or DESCRIBE")
         if isinstance(command, Use):
             return await self._use(command)
         if isinstance(command, Show):
             return await self._show(command)
-        tree = parse(sql)
-        _bind(tree, parameters)
+        marked, prefix = _marked(sql)
+        tree = parse(marked)
+        _bind(tree, parameters, prefix)
         tree = _session_values(tree, self.ctx)
         _name_columns(tree)
         refs = _qualify(tree, self.ctx)
@@ -241,9 +348,40 @@ class StatementRunner:
         caps, timeout = effective_limits(services, limit=None, timeout_s=self.ctx.timeout_s)
         catalog, guarded = await check_sql(services, sql, [catalog], row_cap=caps.rows)
         connector = await open_connector(services, catalog.connection)
-        result = await run_guarded(connector, guarded, timeout_s=timeout, caps=caps)
+        return await self._stream(connector, guarded, caps, timeout, dialect)
+
+    async def _stream(
+        self, connector: Connector, guarded: GuardedSql, caps: ResultCaps, timeout: float,
+        dialect: str,
+    ) -> StatementResult:  # fmt: skip
+        """The result's first batch (its columns typed from it), and the rest as a stream the
+        registry reads page by page (see `Connector.stream`): a big result is never held."""
+        row_cap = caps.rows
+        caps = replace(caps, rows=guarded.row_cap)
+        more = connector.stream(
+            guarded.sql, timeout_s=timeout, caps=caps, batch_rows=self.page_rows
+        )
+        try:
+            first = await anext(more, None)
+            if first is None:
+                first = ResultSet([], [])
+            if first.truncated and not first.rows:
+                raise ResultTooLarge(
+                    f"one row of this result is larger than {caps.bytes} bytes, the most a "
+                    "result may hold here; select fewer or shorter columns (substr, left) to "
+                    "see it"
+                )
+        except BaseException:
+            await more.aclose()
+            raise
         return StatementResult(
-            _columns(result, dialect), result.rows, _warnings(result, caps.rows), bytes=result.bytes
+            _columns(first, dialect),
+            first.rows,
+            bytes=first.bytes,
+            more=_translated(more),
+            row_cap=row_cap,
+            truncated=first.truncated,
+            cells_cut=first.cells_cut,
         )
 
     # --- metadata -------------------------------------------------------------------------

@@ -5,16 +5,17 @@ timeout that really stops the query. Connectors never see unguarded SQL."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import os
 import socket
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
 
-from parley.data.connectors.results import ResultCaps, ResultSet
+from parley.data.connectors.results import ResultBuilder, ResultCaps, ResultSet
 from parley.data.file_roots import FileRoots, project_folder_name
 from parley.errors import ParleyError
 
@@ -263,6 +264,136 @@ async def run_interruptible(
     return result
 
 
+class StreamBudget:
+    """The caps of a streamed result, spent batch by batch: each batch is built within what
+    is left of the rows and bytes (so the stream as a whole keeps the caps a whole result
+    keeps), and the stream ends at the batch that reaches them. Column types that the source
+    does not report are taken from the first batch's values and kept."""
+
+    def __init__(self, caps: ResultCaps, batch_rows: int) -> None:
+        self.caps = caps
+        self.batch_rows = max(1, batch_rows)
+        self.rows_left = caps.rows
+        self.bytes_left = caps.bytes - 2  # the array's brackets count once
+        self.columns: list[tuple[str, str | None]] | None = None
+        self.done = caps.rows <= 0
+
+    def batch(
+        self, columns: Sequence[tuple[str, str | None]], fetch: Callable[[int], list[Any]]
+    ) -> ResultSet:
+        """One batch: rows fetched (`fetch(n)`, a chunk at a time, as `ResultBuilder` sizes
+        them) until the batch is full, the caps are reached or the source has no more."""
+        if self.columns is None:
+            self.columns = list(columns)
+        rows = min(self.batch_rows, self.rows_left)
+        caps = replace(self.caps, rows=rows, bytes=self.bytes_left + 2)
+        builder = ResultBuilder(caps, self.columns)
+        exhausted = False
+        while wanted := builder.chunk():
+            got = fetch(wanted)
+            builder.add(got)
+            if len(got) < wanted:
+                exhausted = True
+                break
+        result = builder.finish()
+        if any(t is None for _, t in self.columns):
+            self.columns = [(n, t) for n, t in result.columns]
+        self.rows_left -= len(result.rows)
+        self.bytes_left -= result.bytes - 2
+        self.done = exhausted or result.truncated or self.rows_left <= 0
+        return result
+
+
+async def stream_in_thread(
+    *,
+    take: Callable[[], H],
+    start: Callable[
+        [H], tuple[list[tuple[str, str | None]], Callable[[int], list[Any]], Callable[[], None]]
+    ],
+    give_back: Callable[[H], None],
+    timeout_s: float,
+    caps: ResultCaps,
+    batch_rows: int,
+    errors: type[Exception],
+    label: str,
+) -> AsyncGenerator[ResultSet, None]:
+    """A statement's result a batch at a time, for engines run in worker threads (SQLite,
+    DuckDB): `start(handle)` runs the statement and gives its columns, a `fetch(n)` and a
+    `close()` of its cursor. Each step (the start, each batch) runs in a thread with a timer
+    on the event loop that interrupts the handle once the statement has spent `timeout_s` in
+    the engine (time the consumer takes between batches does not count). When the consumer
+    stops (cancelled, or the stream closed early) the running step is interrupted and awaited,
+    and the cursor closed: nothing keeps running for a reader that left. The handle goes back
+    to the idle ones, unless it was interrupted (then it is closed, as `run_interruptible`
+    does: DuckDB keeps an interrupt that came as a step ended for its next statement)."""
+    loop = asyncio.get_running_loop()
+    taking = loop.run_in_executor(None, take)
+    try:
+        handle = await asyncio.shield(taking)
+    except asyncio.CancelledError:  # the consumer left while a handle was being opened
+        await asyncio.wait({taking})
+        if not taking.cancelled() and taking.exception() is None:
+            give_back(taking.result())
+        raise
+    spent = 0.0
+    healthy = False
+    interrupted = False  # an engine may keep an interrupt that found nothing running (DuckDB)
+    close_cursor: Callable[[], None] | None = None
+
+    async def step(work: Callable[[], Any]) -> Any:
+        nonlocal spent, interrupted
+        left = timeout_s - spent
+        if left <= 0:
+            raise QueryTimeout(timeout_s)
+        fired = False
+
+        def fire() -> None:
+            nonlocal fired, interrupted
+            fired = interrupted = True
+            handle.interrupt()
+
+        timer = loop.call_later(left, fire)
+        began = loop.time()
+        running = loop.run_in_executor(None, work)
+        try:
+            return await asyncio.shield(running)
+        except errors as err:
+            if fired:
+                raise QueryTimeout(timeout_s) from err
+            raise QueryFailed(f"{label} error: {err}") from err
+        except asyncio.CancelledError:
+            interrupted = True
+            handle.interrupt()  # the consumer left: stop the engine, then wait for the thread
+            await asyncio.wait({running})
+            if not running.cancelled():
+                running.exception()  # retrieved: the interrupt's own error is expected
+            raise
+        finally:
+            timer.cancel()
+            spent += loop.time() - began
+
+    try:
+        columns, fetch, close_cursor = await step(lambda: start(handle))
+        budget = StreamBudget(caps, batch_rows)
+        while not budget.done:
+            batch = await step(lambda: budget.batch(columns, fetch))
+            yield batch
+        healthy = True
+    except (QueryFailed, QueryTimeout):
+        raise
+    except BaseException:
+        healthy = True  # closed early between steps: the handle is sound
+        raise
+    finally:
+        if close_cursor is not None:
+            with contextlib.suppress(Exception):
+                close_cursor()
+        if healthy and not interrupted:
+            give_back(handle)
+        else:
+            handle.close()
+
+
 class Connector(ABC):
     """One open data source. Subclasses register with `parley.data.connectors.register`."""
 
@@ -289,6 +420,21 @@ class Connector(ABC):
         """Run a guarded statement read-only; raise QueryTimeout after `timeout_s`. Rows are
         fetched a chunk at a time (`ResultBuilder`) and fetching stops at the caps, so what
         the source would return beyond them is never held."""
+
+    def stream(
+        self, sql: str, *, timeout_s: float, caps: ResultCaps, batch_rows: int
+    ) -> AsyncGenerator[ResultSet, None]:
+        """The result of a guarded statement a batch of at most `batch_rows` rows at a time,
+        fetched only as the consumer asks for the next batch; together the batches keep
+        `caps`. Closing the iterator early (or cancelling its consumer) stops the statement
+        at the source. By default the whole result is one batch (sources that cannot hold a
+        cursor open); connectors that can fetch lazily override it."""
+        return self._whole(sql, timeout_s=timeout_s, caps=caps)
+
+    async def _whole(
+        self, sql: str, *, timeout_s: float, caps: ResultCaps
+    ) -> AsyncGenerator[ResultSet, None]:
+        yield await self.run(sql, timeout_s=timeout_s, caps=caps)
 
     @abstractmethod
     def detail(self) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from parley.data.connectors.base import (
     TableInfo,
     check_unmoved,
     run_interruptible,
+    stream_in_thread,
 )
 from parley.data.connectors.results import ResultBuilder, ResultCaps, ResultSet, cut_in_source
 
@@ -228,24 +230,50 @@ class FileConnector(Connector):
             label="DuckDB",
         )
 
-    def _run(self, cursor: duckdb.DuckDBPyConnection, sql: str, caps: ResultCaps) -> ResultSet:
-        """DuckDB computes 2,048 rows at a time, whatever is fetched of them: long text and
-        binary columns are cut by DuckDB itself (`cut_in_source`), from the statement's
-        columns (`_described`), before rows are fetched a chunk at a time."""
+    def stream(
+        self, sql: str, *, timeout_s: float, caps: ResultCaps, batch_rows: int
+    ) -> AsyncGenerator[ResultSet, None]:
+        """A batch at a time from one cursor (see `stream_in_thread`), long cells cut by
+        DuckDB as in `_run`."""
+        return stream_in_thread(
+            take=self._cursor,
+            start=lambda cursor: self._start(cursor, sql, caps),
+            give_back=self._give_back,
+            timeout_s=timeout_s,
+            caps=caps,
+            batch_rows=batch_rows,
+            errors=duckdb.Error,
+            label="DuckDB",
+        )
+
+    def _start(
+        self, cursor: duckdb.DuckDBPyConnection, sql: str, caps: ResultCaps
+    ) -> tuple[list[tuple[str, str | None]], Callable[[int], list[Any]], Callable[[], None]]:
+        """Runs the statement: its columns, a fetch of n rows, and (nothing to) close. Long
+        text and binary columns are cut by DuckDB, from the statement's columns
+        (`_described_as`); a statement that is no query has run when it was described."""
         described = None
         if caps.cell_bytes is not None:
             described = self._described_as(cursor, sql, caps.cell_bytes)
-            if described is _RAN:  # not a query: it has run, and returns nothing
-                return ResultBuilder(caps, []).finish()
-        if described is None:  # the source's own output (EXPLAIN), or it does not bind
+            if described is _RAN:
+                return [], lambda n: [], lambda: None
+        if described is None:
             cursor.execute(sql)
             columns = [(d[0], str(d[1]).lower()) for d in cursor.description or ()]
         else:
             columns, wrapped = described
             cursor.execute(wrapped or sql)
+        typed: list[tuple[str, str | None]] = list(columns)
+        return typed, cursor.fetchmany, lambda: None
+
+    def _run(self, cursor: duckdb.DuckDBPyConnection, sql: str, caps: ResultCaps) -> ResultSet:
+        """DuckDB computes 2,048 rows at a time, whatever is fetched of them: long text and
+        binary columns are cut by DuckDB itself (`_start`), before rows are fetched a chunk
+        at a time."""
+        columns, fetch, _ = self._start(cursor, sql, caps)
         result = ResultBuilder(caps, columns)
         while wanted := result.chunk():
-            rows = cursor.fetchmany(wanted)
+            rows = fetch(wanted)
             result.add(rows)
             if len(rows) < wanted:
                 break

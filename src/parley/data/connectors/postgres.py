@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -22,6 +23,7 @@ from parley.data.connectors.base import (
     ForeignKeyInfo,
     QueryFailed,
     QueryTimeout,
+    StreamBudget,
     TableInfo,
     required_text,
 )
@@ -262,8 +264,10 @@ class PostgresConnector(Connector):
             for (schema, table), cols in grouped.items()
         ]
 
-    async def run(self, sql: str, *, timeout_s: float, caps: ResultCaps) -> ResultSet:
-        await self._slots.acquire()  # released once the session is reset (see _give_back)
+    async def _session(self) -> _Session:
+        """An idle session, or a new one, holding one of the slots (released by `_give_back`
+        or by the reset after it)."""
+        await self._slots.acquire()
         session: _Session | None = None
         try:
             while self._idle and session is None:
@@ -277,6 +281,83 @@ class PostgresConnector(Connector):
         except BaseException:
             self._slots.release()
             raise
+        return session
+
+    async def stream(
+        self, sql: str, *, timeout_s: float, caps: ResultCaps, batch_rows: int
+    ) -> AsyncGenerator[ResultSet, None]:
+        """A batch at a time from a server-side cursor in a read-only transaction, fetched
+        only as the consumer asks (see `Connector.stream`); `timeout_s` bounds the time spent
+        waiting on the server, not the consumer's pauses. Closed early or cancelled, the
+        running FETCH is cancelled on the server (asyncpg's CancelRequest) and the session is
+        reset (its transaction rolled back) and goes back to the idle ones."""
+        session: _Session | None = await self._session()
+        assert session is not None
+        healthy = True
+        open_transaction: asyncpg.transaction.Transaction | None = None
+        loop = asyncio.get_running_loop()
+        spent = 0.0
+
+        def left() -> float:
+            if spent >= timeout_s:
+                raise TimeoutError
+            return timeout_s - spent
+
+        try:
+            statement, columns = await _prepared(session, sql, caps, left)
+            transaction = session.conn.transaction(readonly=True)
+            await transaction.start()
+            open_transaction = transaction
+            cursor = await statement.cursor(timeout=left())
+            budget = StreamBudget(caps, batch_rows)
+            typed: list[tuple[str, str | None]] = list(columns)
+            while not budget.done:
+                records: list[Any] = []
+                began = loop.time()
+                # fetched here, built in a thread: `batch` calls `fetch` for each chunk
+                while len(records) < budget.batch_rows and not budget.done:
+                    want = min(budget.batch_rows, budget.rows_left) - len(records)
+                    if want <= 0:
+                        break
+                    got = await cursor.fetch(want, timeout=left())
+                    records.extend(got)
+                    if len(got) < want:
+                        break
+                spent += loop.time() - began
+                pending = list(records)
+
+                def fetch(n: int, pending: list[Any] = pending) -> list[Any]:
+                    taken = pending[:n]
+                    del pending[:n]
+                    return taken
+
+                yield await asyncio.to_thread(budget.batch, typed, fetch)
+            open_transaction = None
+            await transaction.commit()
+        except TimeoutError as err:
+            await self._reset(session)
+            session = None
+            raise QueryTimeout(timeout_s) from err
+        except asyncpg.QueryCanceledError as err:
+            raise QueryTimeout(timeout_s) from err
+        except asyncpg.PostgresError as err:
+            raise QueryFailed(f"PostgreSQL error: {err}") from err
+        except (OSError, asyncpg.InterfaceError) as err:
+            healthy = False
+            raise QueryFailed(f"PostgreSQL connection error: {err}") from err
+        finally:
+            if session is not None and healthy and open_transaction is not None:
+                # closed early (the reader left): end the transaction, and with it the cursor
+                try:
+                    await asyncio.wait_for(open_transaction.rollback(), CONNECT_TIMEOUT_S)
+                except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                    healthy = False
+            if session is not None:
+                self._give_back(session, healthy)
+
+    async def run(self, sql: str, *, timeout_s: float, caps: ResultCaps) -> ResultSet:
+        session: _Session | None = await self._session()  # its slot: see _give_back
+        assert session is not None
         healthy = True  # even when cancelled: the reset waits for asyncpg's cancel request
         try:
             return await self._run(session, sql, timeout_s, caps)
@@ -315,16 +396,7 @@ class PostgresConnector(Connector):
                 raise TimeoutError
             return remaining
 
-        statement = await session.prepare(sql, timeout_s)
-        attributes = statement.get_attributes()
-        columns = [(a.name, TYPE_NAMES.get(a.type.name, a.type.name)) for a in attributes]
-        if caps.cell_bytes is not None:
-            keep = caps.cell_bytes + 1  # characters, or bytes: more than the cap either way
-            wrapped = cut_in_source(
-                sql, [(a.name, a.type.name) for a in attributes], lambda c, t: _pg_cut(c, t, keep)
-            )
-            if wrapped is not None:
-                statement = await session.prepare(wrapped, left())
+        statement, columns = await _prepared(session, sql, caps, left)
         result = ResultBuilder(caps, columns, first_chunk=FIRST_CHUNK)
         async with session.conn.transaction(readonly=True):
             cursor = await statement.cursor(timeout=left())
@@ -374,6 +446,25 @@ class PostgresConnector(Connector):
         for session in idle:
             session.prepared.clear()
             await session.conn.close(timeout=CONNECT_TIMEOUT_S)
+
+
+async def _prepared(
+    session: _Session, sql: str, caps: ResultCaps, left: Callable[[], float]
+) -> tuple[asyncpg.prepared_stmt.PreparedStatement, list[tuple[str, str]]]:
+    """The statement prepared on the session (see `_Session.prepare`), and its columns; where
+    it has long text or binary columns, the wrapped statement that has PostgreSQL cut them
+    itself (`cut_in_source`), so no cell longer than the cap crosses the wire."""
+    statement = await session.prepare(sql, left())
+    attributes = statement.get_attributes()
+    columns = [(a.name, TYPE_NAMES.get(a.type.name, a.type.name)) for a in attributes]
+    if caps.cell_bytes is not None:
+        keep = caps.cell_bytes + 1  # characters, or bytes: more than the cap either way
+        wrapped = cut_in_source(
+            sql, [(a.name, a.type.name) for a in attributes], lambda c, t: _pg_cut(c, t, keep)
+        )
+        if wrapped is not None:
+            statement = await session.prepare(wrapped, left())
+    return statement, columns
 
 
 def _pg_cut(column: str, source_type: str, keep: int) -> str | None:

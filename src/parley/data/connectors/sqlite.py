@@ -10,6 +10,7 @@ import os
 import sqlite3
 import threading
 import urllib.parse
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from parley.data.connectors.base import (
     TableInfo,
     check_unmoved,
     run_interruptible,
+    stream_in_thread,
 )
 from parley.data.connectors.results import ResultBuilder, ResultCaps, ResultSet
 from parley.data.sql_guard import FORBIDDEN_FUNCTIONS, FORBIDDEN_PREFIXES
@@ -180,6 +182,30 @@ class SqliteConnector(Connector):
             label="SQLite",
         )
 
+    def stream(
+        self, sql: str, *, timeout_s: float, caps: ResultCaps, batch_rows: int
+    ) -> AsyncGenerator[ResultSet, None]:
+        """A batch at a time from one open cursor (see `stream_in_thread`); the connection
+        goes back to the idle ones when the stream ends, early or not."""
+        return stream_in_thread(
+            take=self._take,
+            start=lambda conn: self._start(conn, sql),
+            give_back=self._give_back,
+            timeout_s=timeout_s,
+            caps=caps,
+            batch_rows=batch_rows,
+            errors=sqlite3.Error,
+            label="SQLite",
+        )
+
+    @staticmethod
+    def _start(
+        conn: sqlite3.Connection, sql: str
+    ) -> tuple[list[tuple[str, str | None]], Callable[[int], list[Any]], Callable[[], None]]:
+        cursor = conn.execute(sql)
+        columns: list[tuple[str, str | None]] = [(d[0], None) for d in cursor.description or ()]
+        return columns, cursor.fetchmany, cursor.close
+
     def _take(self) -> sqlite3.Connection:
         with self._lock:
             if self._idle:
@@ -200,16 +226,16 @@ class SqliteConnector(Connector):
     def _run(conn: sqlite3.Connection, sql: str, caps: ResultCaps) -> ResultSet:
         """SQLite makes one row at a time: a chunk is fetched (the first one row), counted,
         and the next one sized from it; types come from the values (SQLite reports none)."""
-        cursor = conn.execute(sql)
+        columns, fetch, close = SqliteConnector._start(conn, sql)
         try:
-            result = ResultBuilder(caps, [(d[0], None) for d in cursor.description or ()])
+            result = ResultBuilder(caps, columns)
             while wanted := result.chunk():
-                rows = cursor.fetchmany(wanted)
+                rows = fetch(wanted)
                 result.add(rows)
                 if len(rows) < wanted:
                     break
         finally:
-            cursor.close()  # ends the read, so the connection holds no snapshot while idle
+            close()  # ends the read, so the connection holds no snapshot while idle
         return result.finish()
 
     async def close(self) -> None:
