@@ -23,15 +23,17 @@ def connector_class(connection_type: str) -> type[Connector]:
 
 
 def connector_classes() -> list[type[Connector]]:
-    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+    """The connection types clients may create."""
+    return [_REGISTRY[k] for k in sorted(_REGISTRY) if _REGISTRY[k].user_creatable]
 
 
 def _register_builtins() -> None:
     from parley.data.connectors.files import FileConnector
+    from parley.data.connectors.internal import InternalConnector
     from parley.data.connectors.postgres import PostgresConnector
     from parley.data.connectors.sqlite import SqliteConnector
 
-    for connector in (SqliteConnector, PostgresConnector, FileConnector):
+    for connector in (SqliteConnector, PostgresConnector, FileConnector, InternalConnector):
         register(connector)
 
 
