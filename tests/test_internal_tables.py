@@ -632,3 +632,37 @@ def test_deleting_the_project_removes_its_file(
     assert path.exists()
     assert client.delete(f"{API}/projects/{pid}", headers=PARTNER).status_code == 200
     assert not path.exists()
+
+
+def test_writes_at_once_queue_on_the_file(client: TestClient) -> None:
+    """Several writers of one project at once (one DuckDB writer at a time): each change
+    lands, none is lost to another's rebuild, and reads in between see whole changes."""
+    import asyncio
+
+    from parley.data.internal import service
+
+    pid, key = project(client)
+    make_table(client, pid, key, "busy", [column("c0", "BIGINT")])
+    data = client.app.state.parley.data
+
+    async def many() -> list[Any]:
+        adds = [
+            service.add_columns(
+                data,
+                project_id=pid,
+                flavour=service.Flavour.TABLE,
+                table="busy",
+                bodies=[{"name": f"c{i}", "dataType": "VARCHAR"}],
+            )
+            for i in range(1, 6)
+        ]
+        reads = [
+            service.list_columns(data, project_id=pid, flavour=service.Flavour.TABLE, table="busy")
+            for _ in range(3)
+        ]
+        return list(await asyncio.gather(*adds, *reads))
+
+    results = client.portal.call(many)
+    assert all(len(r) == 1 for r in results[:5])
+    names = {c["name"] for c in ok(client.get(f"{base(pid)}/busy/columns", headers=key))}
+    assert names == {f"c{i}" for i in range(6)}

@@ -49,7 +49,7 @@ PEAKA_TYPE_OF = {duck: peaka for peaka, duck in TABLE_TYPES.items()}
 
 
 def check_name(name: str, what: str) -> str:
-    if not isinstance(name, str) or not NAME.match(name):
+    if not isinstance(name, str) or not NAME.fullmatch(name):
         raise InvalidInput(
             f"{what} {name!r} is not a valid name: use 1 to {MAX_NAME_CHARS} letters, digits "
             "and underscores, starting with a letter"
