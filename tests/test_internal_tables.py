@@ -294,6 +294,22 @@ def test_the_catalog_and_metadata_follow_the_table(client: TestClient) -> None:
         )
         error(response, 400, "QUERY_NOT_ALLOWED")
     assert run(client, pid, key, "SELECT COUNT(*) FROM people") == [[2]]
+    # the catalog deleted, the tables stay; listing them makes the catalog again
+    deleted = client.delete(f"{API}/data/projects/{pid}/catalogs/{catalog['id']}", headers=key)
+    assert deleted.status_code == 200
+    error(
+        client.post(
+            f"{API}/data/projects/{pid}/queries/execute",
+            json={"statement": "SELECT COUNT(*) FROM people"},
+            headers=key,
+        ),
+        400,
+        "QUERY_NOT_ALLOWED",
+    )
+    [listed] = ok(client.get(base(pid), headers=key))
+    assert listed["catalogId"] != catalog["id"]
+    catalog = {"id": listed["catalogId"]}
+    assert run(client, pid, key, "SELECT COUNT(*) FROM people") == [[2]]
     # a dropped table leaves the catalog
     assert client.delete(f"{base(pid)}/people", headers=key).status_code == 200
     tables = ok(

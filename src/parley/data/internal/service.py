@@ -104,6 +104,8 @@ async def _ensure_catalog(services: DataServices, project_id: str) -> DataCatalo
             raise
         return again
     services.forget_project(project_id)
+    if _files(services).path(project_id).exists():  # made again after a delete: fill it
+        await _sync(services, project_id, row)
     return row
 
 
@@ -181,7 +183,6 @@ async def list_tables(
     names = await asyncio.to_thread(read)
     if names and catalog is None:  # someone deleted the internal catalog: make it again
         catalog = await _ensure_catalog(services, project_id)
-        await _sync(services, project_id, catalog)
     return [table_out(catalog, flavour, n) for n in names]
 
 
