@@ -682,3 +682,17 @@ def test_writes_at_once_queue_on_the_file(client: TestClient) -> None:
     assert all(len(r) == 1 for r in results[:5])
     names = {c["name"] for c in ok(client.get(f"{base(pid)}/busy/columns", headers=key))}
     assert names == {f"c{i}" for i in range(6)}
+
+
+def test_the_data_agent_reads_internal_tables(client: TestClient) -> None:
+    """Without a model the agent runs the SQL it is sent: on an internal table, read-only."""
+    pid, key = project(client)
+    make_table(client, pid, key, "visits", [column("page", "VARCHAR"), column("n", "BIGINT")])
+    ok(upload(client, pid, key, "visits", "page,n\nhome,3\nabout,1\n", by_name("page", "n")))
+    url = f"{API}/ai-agent/{pid}/chat"
+    body = {"message": "SELECT page, n FROM visits ORDER BY n DESC"}
+    result = ok(client.post(url, json=body, headers=key))["result"]
+    assert result["currentQueryResult"]["rows"] == [["home", 3], ["about", 1]]
+    refused = ok(client.post(url, json={"message": "DELETE FROM visits"}, headers=key))
+    assert refused["result"]["invalidQuery"] is True
+    assert run(client, pid, key, "SELECT COUNT(*) FROM visits") == [[2]]
