@@ -199,6 +199,15 @@ def test_columns_are_added_renamed_retyped_and_dropped(client: TestClient) -> No
     )
     assert [c["name"] for c in changed] == ["name", "quantity", "price", "code"]
     assert changed[1] == detail("quantity", "varchar", id="2", default="3")
+    # null clears a display name (and a default); left out, or null for a flag, keeps it
+    changed = ok(
+        client.put(
+            f"{base(pid)}/items/columns/name",
+            json={"displayName": None, "isNotNull": None},
+            headers=key,
+        )
+    )
+    assert changed[0] == detail("name", "varchar", id="1", not_null=True)
     rows = run(client, pid, key, 'SELECT name, quantity, price FROM "table".items ORDER BY name')
     assert rows == [["bolt", "10", "1.5000000000"], ["nut", "3", "0.2500000000"]]
     # back to BIGINT works; names to BIGINT do not fit, and nothing changes

@@ -93,7 +93,7 @@ def _add(flavour: Flavour, with_import: bool) -> None:
             project_id=project_id,
             flavour=flavour,
             table=table_name,
-            bodies=[b.model_dump() for b in bodies],
+            bodies=[b.model_dump(exclude_unset=True) for b in bodies],
         )
 
     async def update_column(
@@ -110,7 +110,7 @@ def _add(flavour: Flavour, with_import: bool) -> None:
             flavour=flavour,
             table=table_name,
             column=column_name,
-            body=body.model_dump(),
+            body=body.model_dump(exclude_unset=True),
         )
 
     async def delete_column(

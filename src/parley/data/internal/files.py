@@ -107,6 +107,18 @@ class InternalFiles:
 
 
 def ensure_meta(con: duckdb.DuckDBPyConnection) -> None:
+    """Parley's bookkeeping and the two schemas, made once per file (and on a file made before
+    one of them existed)."""
+    found = con.execute(
+        "SELECT COUNT(*) FROM duckdb_tables() WHERE schema_name = ? "
+        "AND table_name IN ('tables', 'columns')",
+        [META],
+    ).fetchone()
+    schemas = con.execute(
+        "SELECT COUNT(*) FROM duckdb_schemas() WHERE schema_name IN ('table', 'bitable')"
+    ).fetchone()
+    if found and found[0] == 2 and schemas and schemas[0] == 2:
+        return
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {META}")
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {META}.tables (schema_name VARCHAR NOT NULL, "

@@ -215,8 +215,11 @@ async def list_columns(
 
 
 def column_spec(flavour: Flavour, body: dict[str, Any], base: ColumnSpec | None) -> ColumnSpec:
-    """A column's definition from a ColumnRequest (fields it leaves out keep `base`'s)."""
-    given = {k: v for k, v in body.items() if v is not None}
+    """A column's definition from a ColumnRequest (the fields it sends): fields left out, and
+    `name`, `dataType` and the flags sent as null, keep `base`'s; `displayName` and
+    `defaultValue` sent as null are cleared."""
+    clearable = ("displayName", "defaultValue")
+    given = {k: v for k, v in body.items() if v is not None or k in clearable}
     if base is None:
         missing = [k for k in ("name", "dataType") if k not in given]
         if missing:
