@@ -705,3 +705,19 @@ def test_the_data_agent_reads_internal_tables(client: TestClient) -> None:
     refused = ok(client.post(url, json={"message": "DELETE FROM visits"}, headers=key))
     assert refused["result"]["invalidQuery"] is True
     assert run(client, pid, key, "SELECT COUNT(*) FROM visits") == [[2]]
+
+
+def test_a_statement_past_its_timeout_frees_the_file(client: TestClient) -> None:
+    pid, key = project(client)
+    make_table(client, pid, key, "t", [column("v", "BIGINT")])
+    slow = "SELECT COUNT(*) FROM t, range(100000000000) AS r(i) WHERE i % 7 = v"
+    ok(upload(client, pid, key, "t", "v\n1\n", by_name("v")))
+    response = client.post(
+        f"{API}/data/projects/{pid}/queries/execute",
+        json={"statement": slow, "timeout": 0.2},
+        headers=key,
+    )
+    error(response, 408, "QUERY_TIMEOUT")
+    # the interrupted reader let go of the file: writes and reads go on
+    ok(client.post(f"{base(pid)}/t/columns", json=[column("w", "VARCHAR")], headers=key))
+    assert run(client, pid, key, "SELECT v, w FROM t") == [[1, None]]
