@@ -139,6 +139,13 @@ def run(client: TestClient, pid: str, headers: dict[str, str], sql: str) -> list
 def test_a_table_is_made_listed_and_dropped(client: TestClient) -> None:
     pid, key = project(client)
     assert ok(client.get(base(pid), headers=key)) == []
+    # refused requests leave nothing behind: no catalog, no file
+    nope = client.post(f"{base(pid)}/nope/columns", json=[column("a", "BIGINT")], headers=key)
+    error(nope, 404, "NOT_FOUND", "Table nope not found")
+    error(client.post(f"{base('no-such-project')}/t", headers=PARTNER), 404, "NOT_FOUND")
+    files = client.app.state.parley.data.pool.env.internal_files
+    assert not files.path("no-such-project").exists()
+    assert ok(client.get(f"{API}/data/projects/{pid}/catalogs", headers=key)) == []
     made = ok(client.post(f"{base(pid)}/orders", headers=key))
     catalog_id = made["catalogId"]
     assert made == {

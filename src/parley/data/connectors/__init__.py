@@ -17,7 +17,7 @@ def register(connector: type[Connector]) -> type[Connector]:
 def connector_class(connection_type: str) -> type[Connector]:
     found = _REGISTRY.get(str(connection_type).upper())
     if found is None:
-        known = ", ".join(sorted(_REGISTRY))
+        known = ", ".join(sorted(k for k, c in _REGISTRY.items() if c.user_creatable))
         raise BadCredential(f"unknown connection type {connection_type!r}; supported: {known}")
     return found
 

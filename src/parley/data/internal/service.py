@@ -61,7 +61,11 @@ async def internal_catalog(*, db: AsyncSession, project_id: str) -> DataCatalog 
     )
 
 
-async def _ensure_catalog(services: DataServices, project_id: str) -> DataCatalog:
+async def _ensure_catalog(
+    services: DataServices, project_id: str, *, fill: bool = True
+) -> DataCatalog:
+    """The project's internal catalog, made if missing (with `fill`, filled from the file if
+    there is one: the catalog was deleted, the tables stayed)."""
     async with services.database.read() as db:
         await get_project(db=db, project_id=project_id)
         found = await internal_catalog(db=db, project_id=project_id)
@@ -70,6 +74,9 @@ async def _ensure_catalog(services: DataServices, project_id: str) -> DataCatalo
     connection_id = str(uuid.uuid5(_ID_SPACE, project_id))
     try:
         async with services.database.write() as db:
+            made = await internal_catalog(db=db, project_id=project_id)
+            if made is not None:  # by a request that wrote first
+                return made
             if await db.get(DataConnection, connection_id) is None:
                 db.add(
                     DataConnection(
@@ -104,7 +111,7 @@ async def _ensure_catalog(services: DataServices, project_id: str) -> DataCatalo
             raise
         return again
     services.forget_project(project_id)
-    if _files(services).path(project_id).exists():  # made again after a delete: fill it
+    if fill and _files(services).path(project_id).exists():
         await _sync(services, project_id, row)
     return row
 
@@ -114,10 +121,21 @@ async def _sync(services: DataServices, project_id: str, catalog: DataCatalog) -
     await catalogs.refresh_catalogs(services, project_id=project_id, catalog_id=catalog.id)
 
 
+async def _changed(services: DataServices, project_id: str) -> None:
+    """After a change of the file: the catalog follows (made first if missing). Only after a
+    change that succeeded, so a refused request leaves no catalog behind."""
+    catalog = await _ensure_catalog(services, project_id, fill=False)
+    await _sync(services, project_id, catalog)
+
+
 async def _write(
     services: DataServices, project_id: str, work: Callable[[duckdb.DuckDBPyConnection], T]
 ) -> T:
+    """`work` on the project's file, open for writing (the project must exist: no file is
+    made for one that does not)."""
     files = _files(services)
+    async with services.database.read() as db:
+        await get_project(db=db, project_id=project_id)
 
     def run() -> T:
         with files.writing(project_id) as con:
@@ -190,8 +208,8 @@ async def create_table(
     services: DataServices, *, project_id: str, flavour: Flavour, table: str
 ) -> dict[str, Any]:
     check_name(table, "table name")
-    catalog = await _ensure_catalog(services, project_id)
     await _write(services, project_id, lambda con: tables.create_table(con, flavour, table))
+    catalog = await _ensure_catalog(services, project_id)
     return table_out(catalog, flavour, table)
 
 
@@ -199,9 +217,8 @@ async def delete_table(
     services: DataServices, *, project_id: str, flavour: Flavour, table: str
 ) -> None:
     check_name(table, "table name")
-    catalog = await _ensure_catalog(services, project_id)
     await _write(services, project_id, lambda con: tables.drop_table(con, flavour, table))
-    await _sync(services, project_id, catalog)
+    await _changed(services, project_id)
 
 
 async def list_columns(
@@ -246,7 +263,6 @@ async def add_columns(
 ) -> list[dict[str, Any]]:
     check_name(table, "table name")
     specs = [column_spec(flavour, b, None) for b in bodies]
-    catalog = await _ensure_catalog(services, project_id)
 
     def work(con: duckdb.DuckDBPyConnection) -> list[tables.ColumnRow]:
         current = tables.columns(con, flavour, table)
@@ -256,7 +272,7 @@ async def add_columns(
         return [r for r in tables.columns(con, flavour, table) if r.spec.name.lower() in added]
 
     rows = await _write(services, project_id, work)
-    await _sync(services, project_id, catalog)
+    await _changed(services, project_id)
     return [column_out(r) for r in rows]
 
 
@@ -278,7 +294,6 @@ async def update_column(
 ) -> list[dict[str, Any]]:
     check_name(table, "table name")
     check_name(column, "column name")
-    catalog = await _ensure_catalog(services, project_id)
 
     def work(con: duckdb.DuckDBPyConnection) -> list[tables.ColumnRow]:
         current = tables.columns(con, flavour, table)
@@ -293,7 +308,7 @@ async def update_column(
         return tables.columns(con, flavour, table)
 
     rows = await _write(services, project_id, work)
-    await _sync(services, project_id, catalog)
+    await _changed(services, project_id)
     return [column_out(r) for r in rows]
 
 
@@ -302,7 +317,6 @@ async def delete_column(
 ) -> None:
     check_name(table, "table name")
     check_name(column, "column name")
-    catalog = await _ensure_catalog(services, project_id)
 
     def work(con: duckdb.DuckDBPyConnection) -> None:
         current = tables.columns(con, flavour, table)
@@ -310,7 +324,7 @@ async def delete_column(
         tables.rebuild(con, flavour, table, [(r.id, r.spec) for r in current if r is not target])
 
     await _write(services, project_id, work)
-    await _sync(services, project_id, catalog)
+    await _changed(services, project_id)
 
 
 async def import_csv(
@@ -324,7 +338,6 @@ async def import_csv(
 ) -> dict[str, Any]:
     """All rows of the file or none; the answer is Peaka's ImportJob, COMPLETED."""
     check_name(table, "table name")
-    catalog = await _ensure_catalog(services, project_id)
     started = int(time.time() * 1000)
 
     def work(con: duckdb.DuckDBPyConnection) -> int:
@@ -345,7 +358,7 @@ async def import_csv(
         return count
 
     count = await _write(services, project_id, work)
-    await _sync(services, project_id, catalog)
+    await _changed(services, project_id)
     return {
         "id": new_public_id(),
         "status": "COMPLETED",
