@@ -647,6 +647,7 @@ def test_users_cannot_make_internal_connections(client: TestClient) -> None:
     pid, key = project(client)
     types = [c["connectionType"] for c in ok(client.get(f"{API}/connections/config", headers=key))]
     assert "INTERNAL" not in types
+    error(client.get(f"{API}/connections/config/INTERNAL", headers=key), 404, "NOT_FOUND")
     response = client.post(
         f"{API}/connections/{pid}",
         json={"name": "mine", "type": "INTERNAL", "credential": {}},
