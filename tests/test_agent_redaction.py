@@ -385,6 +385,16 @@ DELETE_ROUTES = {
         "cascade: the project's turns go with it"
     ),
     "/api/v1/metadata/{project_id}/refresh/callback": "a setting, not content turns copy",
+    # internal tables: the rows go from the project's DuckDB file and the table (or column)
+    # from its catalog on the refresh that follows, as when a source drops a table
+    "/api/v1/data/projects/{project_id}/table/{table_name}": "the table's rows and catalog entry",
+    "/api/v1/data/projects/{project_id}/table/{table_name}/columns/{column_name}": (
+        "the column's values and catalog entry"
+    ),
+    "/api/v1/data/projects/{project_id}/bitable/{table_name}": "the table's rows and catalog entry",
+    "/api/v1/data/projects/{project_id}/bitable/{table_name}/columns/{column_name}": (
+        "the column's values and catalog entry"
+    ),
     # the SQL endpoint's cancels free a result held in memory; nothing stored changes
     "/v1/statement/{phase}/{query_id}/{slug}/{token}": "a held result, not stored content",
     "/v1/statement/executing/partialCancel/{query_id}/{stage}/{slug}/{token}": (

@@ -98,6 +98,8 @@ def test_no_route_answers_bad_input_with_a_500(
     for method, path in routes:
         if path.endswith("/apiKeys") or path.startswith("/api/v1/projects"):
             continue  # creating keys/projects with a valid name is tested elsewhere
+        if path.endswith(("/table/{table_name}", "/bitable/{table_name}")):
+            continue  # so is creating an internal table (no body: Peaka's takes none)
         url = re.sub(r"\{(\w+)\}", lambda m: world[m.group(1)], path)
         for bad in BAD_BODIES:
             response = client.request(

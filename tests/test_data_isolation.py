@@ -202,7 +202,12 @@ def test_project_keys_reach_only_their_project(
         {"detail": f"a key for workspace {a} cannot reach workspace {b}"},
     )
 
-    # control: B's key reaches B's data on B's read routes
+    # control: B's key reaches B's data on B's read routes (internal tables `secrets` too)
+    for kind in ("table", "bitable"):
+        internal = f"/api/v1/data/projects/{b}/{kind}/secrets"
+        ok(client.post(internal, headers=b_h))
+        column = {"name": "secret", "dataType": "VARCHAR"}
+        ok(client.post(f"{internal}/columns", json=[column], headers=b_h))
     for method, path in routes:
         if (
             method != "GET"

@@ -89,6 +89,12 @@ def test_peaka_deletes_document_what_they_answer(schema: dict[str, Any]) -> None
         "/api/v1/data/projects/{project_id}/queries/{query_id}",
         "/api/v1/organizations/{organization_id}/workspaces/{workspace_id}",
         "/api/v1/organizations/{organization_id}/workspaces/{workspace_id}/projects/{project_id}",
+        # internal tables: a table, a column
+        *(
+            f"/api/v1/data/projects/{{project_id}}/{kind}/{{table_name}}{column}"
+            for kind in ("table", "bitable")
+            for column in ("", "/columns/{column_name}")
+        ),
     }
     # Peaka's spec answers these with a 204 (no body)
     no_content = {"/api/v1/data/projects/{project_id}/queries/folders/{folder_id}"}

@@ -351,6 +351,13 @@ class Settings(BaseSettings):
         le=2_592_000,
         description="The longest timeoutInSeconds an embedded-UI session may ask for.",
     )
+    # internal tables (/api/v1/data/projects/{projectId}/table/.../import)
+    internal_tables_max_import_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        ge=1024,
+        description="Largest CSV file an internal-table import takes (bytes); larger ones get "
+        "413. PARLEY_MAX_BODY_BYTES caps every request body too.",
+    )
 
     @model_validator(mode="before")
     @classmethod

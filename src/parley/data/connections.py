@@ -68,6 +68,8 @@ async def tested_connector(
     """Build and test a connector from a credential the client sent; closes it again."""
     if not isinstance(credential, dict):
         raise BadCredential("credential must be an object")
+    if not connector_class(connection_type).user_creatable:
+        raise BadCredential(f"connections of type {connection_type} are made by Parley itself")
     connector = services.pool.build(connection_type, credential, project_id)
     try:
         await connector.check()

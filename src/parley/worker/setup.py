@@ -15,6 +15,7 @@ from parley.data.connections import DataServices
 from parley.data.connectors.base import ConnectorEnv
 from parley.data.credentials import CredentialBox
 from parley.data.file_roots import FileRoots
+from parley.data.internal.files import InternalFiles
 from parley.data.pool import ConnectorPool
 from parley.data.refresh_jobs import (
     CATALOG_REFRESH,
@@ -78,6 +79,7 @@ def build_data_services(settings: Settings, database: Database, embedder: Embedd
         file_roots=FileRoots(settings.data_file_roots),
         forbidden_paths=(settings.data_dir, *_own_database_files(settings)),
         uploads_dir=settings.data_dir / "uploads",
+        internal_files=InternalFiles(settings.data_dir / "internal"),
         allow_private_hosts=settings.data_allow_private_hosts,
         max_timeout_s=settings.query_timeout_s + 1,
     )

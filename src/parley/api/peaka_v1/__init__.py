@@ -9,6 +9,7 @@ from parley.api.peaka_v1 import (
     catalogs,
     connections,
     drivers,
+    internal_tables,
     metadata,
     organizations,
     projects,
@@ -37,6 +38,7 @@ def build_router() -> APIRouter:
         drivers,
         organizations,
         ui_session,
+        internal_tables,
     ):
         router.include_router(module.router)
     return router

@@ -38,9 +38,12 @@ async def list_connection_config(_: AnyKey) -> list[dict[str, Any]]:
 @router.get("/connections/config/{connection_type}", response_model=out.ConnectionConfiguration)
 async def get_connection_config(connection_type: str, _: AnyKey) -> dict[str, Any]:
     try:
-        return connector_class(connection_type).configuration()
+        found = connector_class(connection_type)
     except BadCredential as err:
         raise NotFound(err.detail) from err
+    if not found.user_creatable:  # Parley's own (INTERNAL): not a type clients connect
+        raise NotFound(f"unknown connection type {connection_type!r}")
+    return found.configuration()
 
 
 @router.get("/connections/{project_id}", response_model=list[out.Connection])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from typing import Annotated, Any
 
@@ -32,6 +33,7 @@ from parley.auth.keys import Principal
 from parley.data import organizations
 from parley.data import projects as service
 from parley.data.connections import DataServices, list_connections
+from parley.data.internal.service import remove_project_file
 
 router = APIRouter(tags=["projects"])
 Partner = Annotated[Principal, requires(Scope.ADMIN)]
@@ -99,6 +101,7 @@ async def remove_project(*, db: AsyncSession, data: DataServices, project_id: st
     uploads = data.pool.env.for_project(project_id).project_uploads()
     if uploads is not None:
         shutil.rmtree(uploads, ignore_errors=True)
+    await asyncio.to_thread(remove_project_file, data, project_id)
 
 
 @router.get("/projects/{project_id}/apiKeys", response_model=list[out.ApiKey])

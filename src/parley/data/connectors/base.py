@@ -13,11 +13,14 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from parley.data.connectors.results import ResultBuilder, ResultCaps, ResultSet
 from parley.data.file_roots import FileRoots, project_folder_name
 from parley.errors import ParleyError
+
+if TYPE_CHECKING:
+    from parley.data.internal.files import InternalFiles
 
 
 class ConnectionFailed(ParleyError):
@@ -98,6 +101,7 @@ class ConnectorEnv:
     memory_limit_mb: int = 512
     max_timeout_s: float = 600.0  # the server-side backstop of every statement
     extra: dict[str, Any] = field(default_factory=dict)
+    internal_files: InternalFiles | None = None  # the projects' internal tables (DuckDB files)
 
     def for_project(self, project_id: str) -> ConnectorEnv:
         return replace(self, project_id=project_id)
@@ -402,6 +406,7 @@ class Connector(ABC):
     dialect: ClassVar[str]  # sqlglot dialect the guard parses and writes
     default_schema: ClassVar[str]
     fields: ClassVar[tuple[ConfigField, ...]]
+    user_creatable: ClassVar[bool] = True  # False: Parley makes these connections itself
 
     @classmethod
     @abstractmethod
