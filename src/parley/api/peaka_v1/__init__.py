@@ -9,6 +9,7 @@ from parley.api.peaka_v1 import (
     catalogs,
     connections,
     drivers,
+    exports,
     metadata,
     organizations,
     projects,
@@ -34,6 +35,7 @@ def build_router() -> APIRouter:
         drivers,
         organizations,
         ui_session,
+        exports,
     ):
         router.include_router(module.router)
     return router

@@ -32,6 +32,7 @@ from parley.auth.keys import Principal
 from parley.data import organizations
 from parley.data import projects as service
 from parley.data.connections import DataServices, list_connections
+from parley.data.exports import remove_project_files
 
 router = APIRouter(tags=["projects"])
 Partner = Annotated[Principal, requires(Scope.ADMIN)]
@@ -99,6 +100,7 @@ async def remove_project(*, db: AsyncSession, data: DataServices, project_id: st
     uploads = data.pool.env.for_project(project_id).project_uploads()
     if uploads is not None:
         shutil.rmtree(uploads, ignore_errors=True)
+    remove_project_files(data.exports_dir, project_id)
 
 
 @router.get("/projects/{project_id}/apiKeys", response_model=list[out.ApiKey])
