@@ -31,9 +31,9 @@ from parley.errors import BadRequest
 
 API = "/api/v1/data/projects"
 PAGE_ROWS = 200
-MAX_ROWS = 50_000
+MAX_ROWS = 20_000
 MAX_BYTES = 256 * 1024
-BIG_ROWS = 100_000
+BIG_ROWS = 40_000
 _ids = itertools.count()
 
 # rows of the `orders` table: commas, quotes, line breaks, unicode and NULLs in the text
@@ -226,6 +226,35 @@ def test_a_saved_query_exports_to_gzipped_jsonl(
     assert lines[0] == '{"id":101,"note":"say \\"hi\\", ok","amount":151.5}'
 
 
+def test_a_saved_query_exports_chosen_columns(
+    client: TestClient, shared_settings: Settings
+) -> None:
+    pid, _, headers = project(client, shared_settings)
+    sql = "SELECT id, amount, note FROM orders WHERE id <= 3 ORDER BY id -- the first three"
+    query = ok(
+        client.post(
+            f"{API}/{pid}/queries",
+            json={"displayName": "First", "inputQuery": sql},
+            headers=headers,
+        )
+    )
+    path = f"{API}/{pid}/queries/{query['id']}/exports"
+    eid = submit(client, path, {"columns": ["note", "id"], "format": "JSONL"}, headers)
+    done = wait_for(client, pid, eid, headers)
+    assert (done["status"], done["rowCount"]) == ("SUCCEEDED", 3)
+    text = client.get(done["files"][0]["url"], headers=headers).text
+    assert text == "".join(
+        json.dumps({"note": note, "id": i}, ensure_ascii=False, separators=(",", ":")) + "\n"
+        for i, note, _, _ in ORDERS[:3]
+    )
+    # a column the query does not have fails the export with the source's error
+    bad = wait_for(client, pid, submit(client, path, {"columns": ["nope"]}, headers), headers)
+    assert bad["status"] == "FAILED"
+    assert bad["error"] == (
+        'unknown column(s) of peaka.query."first": nope; it has id, amount, note'
+    )
+
+
 def test_csv_options_columns_and_limit(client: TestClient, shared_settings: Settings) -> None:
     pid, cid, headers = project(client, shared_settings)
     eid = submit(
@@ -306,7 +335,7 @@ def test_the_row_and_size_limits_fail_an_export_with_no_file(
     long = wait_for(client, pid, too_long, headers)
     assert (long["status"], long["downloadable"]) == ("FAILED", False)
     assert long["error"] == (
-        "Query exceeded the 50,000 row export limit (PARLEY_EXPORTS_MAX_ROWS); give a "
+        "Query exceeded the 20,000 row export limit (PARLEY_EXPORTS_MAX_ROWS); give a "
         "smaller limit to export its first rows"
     )
     assert files_left(shared_settings, pid) == []

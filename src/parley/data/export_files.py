@@ -125,6 +125,7 @@ class ExportWriter:
         self._text = io.TextIOWrapper(binary, encoding="utf-8", newline="", write_through=False)
         self._rows: Any = None
         self._names: list[str] | None = None
+        self._pick: list[int] | None = None
         if fmt == CSV:
             self._rows = csv.writer(
                 self._text,
@@ -135,15 +136,20 @@ class ExportWriter:
                 doublequote=True,
             )
 
-    def start(self, columns: Sequence[str]) -> None:
-        """Called once, before the first page: the header (CSV), the keys (JSONL)."""
-        self._names = list(columns)
+    def start(self, columns: Sequence[str], pick: Sequence[int] | None = None) -> None:
+        """Called once, before the first page: the result's columns, and the positions of
+        those to write (None: all); the header (CSV), the keys (JSONL)."""
+        self._pick = None if pick is None else list(pick)
+        self._names = list(columns) if pick is None else [columns[i] for i in pick]
         if self._fmt == CSV and self._csv.include_header:
             self._rows.writerow(self._names)
 
     def write(self, rows: Sequence[Sequence[Any]]) -> int:
         """Writes a page; the bytes in the file so far (compressed, what is flushed of it)."""
         assert self._names is not None, "start() first"
+        if self._pick is not None:
+            pick = self._pick
+            rows = [[row[i] for i in pick] for row in rows]
         if self._fmt == CSV:
             null = self._csv.null_value
             self._rows.writerows([_csv_cell(v, null) for v in row] for row in rows)

@@ -163,9 +163,21 @@ def check_options(
     return ExportOptions(fmt, packed, clamped, None if columns is None else tuple(columns), csv)
 
 
-def _select(columns: tuple[str, ...] | None, source: str) -> str:
-    listed = "*" if columns is None else ", ".join(quoted_column(c, "postgres") for c in columns)
-    return f"SELECT {listed} FROM {source}"
+def pick_columns(names: list[str], wanted: tuple[str, ...] | None, source: str) -> list[int]:
+    """The positions of the `columns` asked for among a result's column names (all of them
+    when none were asked for). Chosen here, not by a `SELECT "name"` around the statement:
+    SQLite reads a quoted name that is no column as a text literal, and would export it."""
+    if wanted is None:
+        return list(range(len(names)))
+    first: dict[str, int] = {}
+    for index, name in enumerate(names):
+        first.setdefault(name, index)
+    unknown = [c for c in wanted if c not in first]
+    if unknown:
+        raise BadRequest(
+            f"unknown column(s) of {source}: {', '.join(unknown)}; it has {', '.join(names)}"
+        )
+    return [first[c] for c in wanted]
 
 
 def _file_name(stem: str, options: ExportOptions) -> str:
@@ -242,8 +254,7 @@ async def export_query(
         await get_project(db=db, project_id=project_id)
         saved = await saved_queries.get_query(db=db, project_id=project_id, query_id=query_id)
         catalogs = await load_catalogs(db=db, project_id=project_id)
-    source = f"({saved.input_query}) AS parley_export_source"
-    statement = saved.input_query if options.columns is None else _select(options.columns, source)
+    statement = saved.input_query
     row = _new_row(
         project_id,
         options,
@@ -307,7 +318,7 @@ async def export_table(
         schema_name=schema_name,
         table_name=table_name,
         source=f'{catalog.name}.{schema_name}."{table_name}"',
-        statement=_select(options.columns, qualified),
+        statement=f"SELECT * FROM {qualified}",
         file_name=_file_name(f"{catalog.name}_{schema_name}_{table_name}", options),
     )
     return await _submit(
@@ -417,6 +428,8 @@ class _Job:
     format: str
     compression: str
     limit: int | None
+    columns: tuple[str, ...] | None
+    source: str
     csv: CsvOptions
 
 
@@ -454,6 +467,7 @@ class ExportJob:
             # RUNNING from the start: this may be a run again after a crash
             row.status, row.row_count, row.bytes = RUNNING, 0, 0
             row.started_at, row.error = utcnow(), None
+            columns = row.options.get("columns")
             job = _Job(
                 id=row.id,
                 project_id=row.project_id,
@@ -462,6 +476,8 @@ class ExportJob:
                 format=row.format,
                 compression=row.compression,
                 limit=row.options.get("limit"),
+                columns=None if columns is None else tuple(columns),
+                source=row.source,
                 csv=CsvOptions.from_dict(row.options["csvOptions"]),
             )
         partial_path(self._policy.folder, job.project_id, job.id).unlink(missing_ok=True)
@@ -507,7 +523,10 @@ class ExportJob:
                     connector, page, timeout_s=services.query_timeout_s, caps=caps
                 )
                 if written == 0:
-                    await asyncio.to_thread(writer.start, [name for name, _ in result.columns])
+                    names = [name for name, _ in result.columns]
+                    pick = pick_columns(names, job.columns, job.source)
+                    chosen = None if job.columns is None else pick
+                    await asyncio.to_thread(writer.start, names, chosen)
                 if written + len(result.rows) > cap:
                     raise ExportLimitExceeded(
                         f"Query exceeded the {cap:,} row export limit (PARLEY_EXPORTS_MAX_ROWS); "
