@@ -22,7 +22,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import BACKENDS, AppClient, make_settings, migrated_database, wait_for_queue
-from helpers import PARTNER, ok, project_with_catalog
+from data_sources import make_files
+from helpers import PARTNER, add_catalog, ok, project_with_catalog
 from parley.app import create_app
 from parley.config import Settings
 from parley.data.export_files import CsvOptions, ExportWriter, unescape
@@ -253,6 +254,32 @@ def test_a_saved_query_exports_chosen_columns(
     assert bad["error"] == (
         'unknown column(s) of peaka.query."first": nope; it has id, amount, note'
     )
+
+
+def test_a_parquet_file_table_exports_through_duckdb_in_pages(
+    client: TestClient, shared_settings: Settings
+) -> None:
+    pid, _, headers = project(client, shared_settings)
+    files = make_files(shared_settings.data_dir.parent / "sources" / f"files-{pid}")
+    lake = add_catalog(
+        client,
+        pid,
+        {"path": str(files["parquet"])},
+        kind="FILE",
+        connection="lake",
+        headers=headers,
+    )
+    eid = submit(client, table_path(pid, lake.id, "events"), {"format": "JSONL"}, headers)
+    done = wait_for(client, pid, eid, headers)
+    assert (done["status"], done["rowCount"], done["source"]) == (
+        "SUCCEEDED",
+        1000,
+        'lake.main."events"',
+    )
+    lines = client.get(done["files"][0]["url"], headers=headers).text.splitlines()
+    assert [json.loads(line) for line in lines] == [
+        {"id": i, "kind": f"kind{i % 4}"} for i in range(1000)
+    ]
 
 
 def test_csv_options_columns_and_limit(client: TestClient, shared_settings: Settings) -> None:
