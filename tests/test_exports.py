@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from conftest import BACKENDS, AppClient, make_settings, migrated_database, wait_for_queue
 from data_sources import make_files
@@ -29,6 +30,10 @@ from parley.config import Settings
 from parley.data.export_files import CsvOptions, ExportWriter, unescape
 from parley.data.exports import EXPORT, check_options
 from parley.errors import BadRequest
+from parley.store.data_models import DataExport
+from parley.store.models import WorkUnitLease, utcnow
+from parley.store.queue import WorkQueue
+from parley.worker.setup import queue_policy
 
 API = "/api/v1/data/projects"
 PAGE_ROWS = 200
@@ -36,6 +41,7 @@ MAX_ROWS = 20_000
 MAX_BYTES = 256 * 1024
 BIG_ROWS = 40_000
 _ids = itertools.count()
+WORKER_ON = {"worker_embedded": True, "worker_poll_s": 0.05, "worker_concurrency": 1}
 
 # rows of the `orders` table: commas, quotes, line breaks, unicode and NULLs in the text
 ORDERS = [
@@ -542,3 +548,63 @@ def test_the_writer_writes_pages_and_abandons_cleanly(tmp_path: Path) -> None:
     dropped.write([[1]])
     dropped.abandon()
     assert not (tmp_path / ".y.partial").exists()
+
+
+# crashes: a worker that dies mid-export, and an export that keeps killing workers
+
+
+@pytest.fixture
+def settings_overrides(tmp_path: Path) -> dict[str, Any]:
+    (tmp_path / "sources").mkdir()
+    _make_source(tmp_path / "sources" / "shop.db")
+    return {
+        "auth_enabled": True,
+        "data_file_roots": {"*": [tmp_path / "sources"]},
+        "exports_page_rows": PAGE_ROWS,
+        "worker_max_attempts": 2,
+    }
+
+
+def test_an_export_cut_off_by_a_crash_runs_again_and_one_that_keeps_crashing_fails(
+    settings: Settings,
+) -> None:
+    with AppClient(create_app(settings), raise_server_exceptions=False) as app:  # no worker
+        pid, cid, headers = project(app, settings)
+        doomed = submit(app, table_path(pid, cid, "wide"), {"limit": 5}, headers)
+        rerun = submit(app, table_path(pid, cid, "orders"), {}, headers)
+        database = app.app.state.parley.database
+        dead = WorkQueue(database, worker_id="dead", policy=queue_policy(settings))
+        folder = settings.data_dir / "exports" / pid
+
+        async def die(export_id: str) -> None:
+            """A worker claims the export, writes part of it, and dies: its lease runs out."""
+            claim = await dead.claim([EXPORT])
+            assert claim is not None and claim.items[0].payload == {"export_id": export_id}
+            async with database.write() as db:
+                await db.execute(
+                    update(DataExport)
+                    .where(DataExport.id == export_id)
+                    .values(status="RUNNING", row_count=PAGE_ROWS)
+                )
+                await db.execute(
+                    update(WorkUnitLease)
+                    .where(WorkUnitLease.work_unit_key == claim.work_unit_key)
+                    .values(expires_at=utcnow())
+                )
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f".{export_id}.partial").write_text("id,note\n1,half a fi")
+
+        for _ in range(2):  # past PARLEY_WORKER_MAX_ATTEMPTS: the next claim keeps it failed
+            app.portal.call(die, doomed)
+        app.portal.call(die, rerun)
+        cut = ok(app.get(f"{API}/{pid}/exports/{rerun}", headers=headers))
+        assert (cut["status"], cut["rowCount"], cut["downloadable"]) == ("RUNNING", 200, False)
+        assert app.get(f"{API}/{pid}/exports/{rerun}/file", headers=headers).status_code == 404
+    with AppClient(create_app(settings.model_copy(update=WORKER_ON))) as worker:
+        done = wait_for(worker, pid, rerun, headers)
+        assert (done["status"], done["rowCount"]) == ("SUCCEEDED", len(ORDERS))
+        text = worker.get(done["files"][0]["url"], headers=headers).text
+        assert len(list(csv.reader(io.StringIO(text, newline="")))) == len(ORDERS) + 1
+        failed = wait_for(worker, pid, doomed, headers)
+        assert (failed["status"], failed["error"]) == ("FAILED", "internal error")
+        assert files_left(settings, pid) == [f"{rerun}.csv"]  # no partial file of either
