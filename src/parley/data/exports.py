@@ -62,7 +62,15 @@ from parley.llm.chat import UsageMeter
 from parley.store.data_models import ApiKey, DataCatalog, DataColumn, DataExport, DataTable
 from parley.store.dml import execute_dml
 from parley.store.models import utcnow
-from parley.store.queue import Claim, ClaimedItem, Commit, NewWork, enqueue, no_writes
+from parley.store.queue import (
+    Claim,
+    ClaimedItem,
+    Commit,
+    FailedHook,
+    NewWork,
+    enqueue,
+    no_writes,
+)
 
 log = logging.getLogger("parley.data")
 
@@ -610,7 +618,7 @@ class ExportJob:
         return commit
 
 
-def export_failed_hook(policy: ExportPolicy) -> Any:
+def export_failed_hook(policy: ExportPolicy) -> FailedHook:
     """The `on_failed` hook of `data_export`: the export is kept FAILED, its file removed."""
 
     async def failed(db: AsyncSession, item: ClaimedItem, error: str) -> None:
