@@ -493,6 +493,38 @@ def test_the_list_is_newest_first_filtered_and_paged(
     assert [e["id"] for e in rest] == [made[1], made[0]]
 
 
+def test_a_finished_export_whose_file_was_removed_is_expired(
+    client: TestClient, shared_settings: Settings
+) -> None:
+    pid, cid, headers = project(client, shared_settings)
+    kept, gone = (
+        submit(client, table_path(pid, cid, "orders"), {"limit": 1}, headers) for _ in range(2)
+    )
+    for eid in (kept, gone):
+        assert wait_for(client, pid, eid, headers)["status"] == "SUCCEEDED"
+    (shared_settings.data_dir / "exports" / pid / f"{gone}.csv").unlink()  # by an operator
+    expired = ok(client.get(f"{API}/{pid}/exports/{gone}", headers=headers))
+    assert (expired["status"], expired["downloadable"]) == ("EXPIRED", False)
+    assert "files" not in expired
+    error(
+        client.get(f"{API}/{pid}/exports/{gone}/file", headers=headers),
+        404,
+        "NOT_FOUND",
+        f"Export {gone} has no file to download (status EXPIRED)",
+    )
+    by_status = {
+        wanted: [
+            e["id"] for e in ok(client.get(f"{API}/{pid}/exports?status={wanted}", headers=headers))
+        ]
+        for wanted in ("EXPIRED", "SUCCEEDED", "EXPIRED,SUCCEEDED")
+    }
+    assert by_status == {
+        "EXPIRED": [gone],
+        "SUCCEEDED": [kept],
+        "EXPIRED,SUCCEEDED": [gone, kept],
+    }
+
+
 def test_deleting_the_project_removes_its_export_files(
     client: TestClient, shared_settings: Settings
 ) -> None:
