@@ -395,6 +395,9 @@ DELETE_ROUTES = {
     "/api/v1/data/projects/{project_id}/bitable/{table_name}/columns/{column_name}": (
         "the column's values and catalog entry"
     ),
+    "/api/v1/data/projects/{project_id}/exports/{export_id}": (
+        "cancels a running export and removes its partial file; turns copy no exports"
+    ),
     # the SQL endpoint's cancels free a result held in memory; nothing stored changes
     "/v1/statement/{phase}/{query_id}/{slug}/{token}": "a held result, not stored content",
     "/v1/statement/executing/partialCancel/{query_id}/{stage}/{slug}/{token}": (

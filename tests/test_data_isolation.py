@@ -85,6 +85,7 @@ def _snapshot(client: TestClient, b: str) -> list[Any]:
         ok(client.get(f"/api/v1/metadata/{b}/golden-sqls", headers=PARTNER)),
         ok(client.get(f"/api/v1/ai-agent/{b}/threads", headers=PARTNER)),
         ok(client.get(f"/api/v1/data/projects/{b}/queries/folders/tree", headers=PARTNER)),
+        ok(client.get(f"/api/v1/data/projects/{b}/exports", headers=PARTNER)),
     ]
 
 
@@ -142,7 +143,12 @@ def test_project_keys_reach_only_their_project(
             headers=b_h,
         )
     )
+    export = client.post(
+        f"/api/v1/data/projects/{b}/queries/{query['id']}/exports", json={}, headers=b_h
+    )
+    assert export.status_code == 202, export.text
     ids = {
+        "export_id": export.json()["id"],  # PENDING: no worker runs here
         "thread_id": thread["threadId"],
         "project_id": b,
         "connection_id": conn["id"],
@@ -214,6 +220,7 @@ def test_project_keys_reach_only_their_project(
             or scopes[(method, path)] is not Scope.PROJECT
             or "golden-sql/query" in path
             or path.endswith("/query")
+            or path.endswith("/exports/{export_id}/file")  # a PENDING export has no file yet
         ):
             continue
         url = re.sub(r"\{(\w+)\}", lambda m: ids[m.group(1)], path)

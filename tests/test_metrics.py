@@ -93,6 +93,7 @@ def idle_queue(**counts: float) -> dict[tuple[str, str], float]:
         for task_type in (
             "card",
             "catalog_refresh",
+            "data_export",
             "derive",
             "dream",
             "refresh_callback",

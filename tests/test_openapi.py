@@ -96,8 +96,11 @@ def test_peaka_deletes_document_what_they_answer(schema: dict[str, Any]) -> None
             for column in ("", "/columns/{column_name}")
         ),
     }
-    # Peaka's spec answers these with a 204 (no body)
-    no_content = {"/api/v1/data/projects/{project_id}/queries/folders/{folder_id}"}
+    # Peaka's spec answers these with a 204 (no body): a folder's delete, cancelExport
+    no_content = {
+        "/api/v1/data/projects/{project_id}/queries/folders/{folder_id}",
+        "/api/v1/data/projects/{project_id}/exports/{export_id}",
+    }
     deletes = {p: ops["delete"] for p, ops in schema["paths"].items() if "delete" in ops}
     for path in empty:
         assert "content" not in deletes[path]["responses"]["200"], path

@@ -96,3 +96,22 @@ def test_folder_writes_use_a_write_transaction(tmp_path: Any) -> None:
                 assert write_db in {dep.call for dep in _walk(route.dependant)}, route.path
                 found.add((method, route.path))
     assert found == WRITE_TRANSACTION_POSTS_AND_PATCHES
+
+
+# POSTs that guard the statement in a read session, then write (the export and its job) in a
+# write session of their own, as OWN_WRITE_SESSION's PUT does
+OWN_WRITE_SESSION_POSTS = {
+    "/api/v1/data/projects/{project_id}/queries/{query_id}/exports",
+    "/api/v1/data/projects/{project_id}/catalogs/{catalog_id}/schemas/{schema_name}/tables"
+    "/{table_name}/exports",
+}
+
+
+def test_export_posts_hold_no_write_session_while_guarding(tmp_path: Any) -> None:
+    found = set()
+    for route in _routes(tmp_path):
+        if "POST" in route.methods and route.path in OWN_WRITE_SESSION_POSTS:
+            calls = {dep.call for dep in _walk(route.dependant)}
+            assert write_db not in calls, f"{route.path} holds a write session while checking"
+            found.add(route.path)
+    assert found == OWN_WRITE_SESSION_POSTS

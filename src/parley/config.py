@@ -358,6 +358,29 @@ class Settings(BaseSettings):
         description="Largest CSV file an internal-table import takes (bytes); larger ones get "
         "413. PARLEY_MAX_BODY_BYTES caps every request body too.",
     )
+    # exports (/api/v1/data/projects/{projectId}/.../exports): background jobs writing files
+    exports_max_rows: int = Field(
+        default=1_000_000,
+        ge=1,
+        le=1_000_000,
+        description="Most rows one export writes; an export of more, without a smaller limit, "
+        "fails.",
+    )
+    exports_max_bytes: int = Field(
+        default=1024 * 1024 * 1024,
+        ge=1024,
+        description="Largest export file, in bytes (after compression); an export that would "
+        "pass it fails.",
+    )
+    exports_page_rows: int = Field(
+        default=10_000,
+        ge=1,
+        le=100_000,
+        description="Rows an export reads from its source per statement (one page).",
+    )
+    exports_concurrency: int = Field(
+        default=1, ge=1, le=16, description="Exports one worker process runs at once."
+    )
 
     @model_validator(mode="before")
     @classmethod

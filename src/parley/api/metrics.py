@@ -20,6 +20,7 @@ from starlette.types import Scope as AsgiScope
 from parley.api.deps import ReadDb, Scope, StateDep, requires
 from parley.api.errors import detail_errors
 from parley.auth.keys import Principal
+from parley.data.exports import EXPORT
 from parley.data.refresh_jobs import CATALOG_REFRESH, REFRESH_CALLBACK
 from parley.memory.queue_status import queue_depth
 from parley.memory.reasoning import REASONING
@@ -27,7 +28,7 @@ from parley.memory.webhook_delivery import WEBHOOK
 from parley.metrics import UNMATCHED, Metrics
 
 METRICS_PATH = "/metrics"
-TASK_TYPES = (*REASONING, WEBHOOK, CATALOG_REFRESH, REFRESH_CALLBACK)
+TASK_TYPES = (*REASONING, WEBHOOK, CATALOG_REFRESH, REFRESH_CALLBACK, EXPORT)
 
 
 def _template(path: str) -> str:

@@ -8,7 +8,7 @@ import shutil
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select
@@ -51,6 +51,7 @@ class DataServices:
     agent_result_max_bytes: int = 256 * 1024
     catalogs: TtlCache[str, list[ProjectCatalog]] = field(default_factory=lambda: TtlCache(0.0))
     sql_work: SqlWork = field(default_factory=SqlWork)  # parsing and guarding, off the loop
+    exports_dir: Path | None = None  # <data_dir>/exports (parley.data.exports)
 
     async def close(self) -> None:
         await self.pool.close()

@@ -221,3 +221,35 @@ class QueryFolder(Base):
     )
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DataExport(Base):
+    """An export of a saved query or a table to a file (CSV or JSONL, maybe gzipped), run as a
+    background job (`parley.data.exports`). `statement` is the SQL as it was when the export
+    was asked for (an export is a point-in-time snapshot); `options` holds the request's
+    columns, limit and CSV options. The file lives under <data_dir>/exports/<project>/."""
+
+    __tablename__ = "data_exports"
+    __table_args__ = (Index(None, "project_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(NAME, ForeignKey(WORKSPACE_FK, ondelete="CASCADE"))
+    query_id: Mapped[str | None] = mapped_column(PUBLIC_ID, nullable=True)
+    catalog_id: Mapped[str | None] = mapped_column(PUBLIC_ID, nullable=True)
+    schema_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    table_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    source: Mapped[str] = mapped_column(Text)
+    statement: Mapped[str] = mapped_column(Text)
+    format: Mapped[str] = mapped_column(String(10))
+    compression: Mapped[str] = mapped_column(String(10))
+    options: Mapped[dict[str, Any]] = mapped_column(JSONDict, default=dict)
+    status: Mapped[str] = mapped_column(String(12))
+    row_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    file_name: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    api_key_prefix: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    client_source: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)

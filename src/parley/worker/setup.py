@@ -14,6 +14,7 @@ from parley.config import Settings
 from parley.data.connections import DataServices
 from parley.data.connectors.base import ConnectorEnv
 from parley.data.credentials import CredentialBox
+from parley.data.exports import EXPORT, ExportJob, ExportPolicy, export_failed_hook
 from parley.data.file_roots import FileRoots
 from parley.data.internal.files import InternalFiles
 from parley.data.pool import ConnectorPool
@@ -94,6 +95,7 @@ def build_data_services(settings: Settings, database: Database, embedder: Embedd
         query_max_cell_bytes=settings.query_max_cell_bytes,
         agent_result_max_bytes=settings.agent_result_max_bytes,
         catalogs=TtlCache(settings.catalog_cache_ttl_s),
+        exports_dir=settings.data_dir / "exports",
     )
 
 
@@ -115,7 +117,10 @@ def queue_policy(settings: Settings) -> QueuePolicy:
         backoff_s=settings.worker_backoff_s,
         batch_units=lambda task_type: batches.get(task_type, 1),
         retries=dict.fromkeys(DELIVERIES, deliveries),
-        on_failed={CATALOG_REFRESH: refresh_failed},
+        on_failed={
+            CATALOG_REFRESH: refresh_failed,
+            EXPORT: export_failed_hook(ExportPolicy.from_settings(settings)),
+        },
     )
 
 
@@ -124,6 +129,7 @@ def lanes(settings: Settings) -> list[Lane]:
         Lane("reasoning", REASONING, settings.worker_concurrency),
         Lane("delivery", DELIVERY_LANE, settings.worker_delivery_concurrency),
         Lane("refresh", (CATALOG_REFRESH,), settings.worker_refresh_concurrency),
+        Lane("exports", (EXPORT,), settings.exports_concurrency),
     ]
 
 
@@ -175,6 +181,7 @@ def build_worker(
         ),
         QUEUE_EMPTY: QueueEmptyTask(database),
         CATALOG_REFRESH: RefreshJob(data),
+        EXPORT: ExportJob(data, ExportPolicy.from_settings(settings)),
         REFRESH_CALLBACK: callback_task(
             box=data.box,
             courier=courier,

@@ -9,6 +9,7 @@ from parley.api.peaka_v1 import (
     catalogs,
     connections,
     drivers,
+    exports,
     internal_tables,
     metadata,
     organizations,
@@ -39,6 +40,7 @@ def build_router() -> APIRouter:
         organizations,
         ui_session,
         internal_tables,
+        exports,
     ):
         router.include_router(module.router)
     return router

@@ -33,6 +33,7 @@ from parley.auth.keys import Principal
 from parley.data import organizations
 from parley.data import projects as service
 from parley.data.connections import DataServices, list_connections
+from parley.data.exports import remove_project_files
 from parley.data.internal.service import remove_project_file
 
 router = APIRouter(tags=["projects"])
@@ -102,6 +103,7 @@ async def remove_project(*, db: AsyncSession, data: DataServices, project_id: st
     if uploads is not None:
         shutil.rmtree(uploads, ignore_errors=True)
     await asyncio.to_thread(remove_project_file, data, project_id)
+    remove_project_files(data.exports_dir, project_id)
 
 
 @router.get("/projects/{project_id}/apiKeys", response_model=list[out.ApiKey])
