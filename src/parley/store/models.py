@@ -447,3 +447,4 @@ class ModelUsage(Base):
 from parley.store import agent_models as _agent_models  # noqa: E402,F401
 from parley.store import data_models as _data_models  # noqa: E402,F401
 from parley.store import org_models as _org_models  # noqa: E402,F401
+from parley.store import cache_models as _cache_models  # noqa: E402,F401
