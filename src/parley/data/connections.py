@@ -8,13 +8,14 @@ import shutil
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from parley.data.cache_files import CopyReaders
 from parley.data.connectors import connector_class
 from parley.data.connectors.base import BadCredential, Connector
 from parley.data.connectors.results import DEFAULT_MAX_BYTES, DEFAULT_MAX_CELL_BYTES
@@ -51,8 +52,14 @@ class DataServices:
     agent_result_max_bytes: int = 256 * 1024
     catalogs: TtlCache[str, list[ProjectCatalog]] = field(default_factory=lambda: TtlCache(0.0))
     sql_work: SqlWork = field(default_factory=SqlWork)  # parsing and guarding, off the loop
+    # cached tables and materialized queries (parley.data.caches): where their copies live,
+    # how old a copy may be and still be read, and the readers open over them
+    cache_dir: Path | None = None
+    cache_max_age_s: float = 0.0
+    copies: CopyReaders = field(default_factory=CopyReaders)
 
     async def close(self) -> None:
+        await self.copies.close()
         await self.pool.close()
         await self.sql_work.close()
 

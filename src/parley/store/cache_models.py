@@ -30,9 +30,7 @@ class DataCache(Base):
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    project_id: Mapped[str] = mapped_column(
-        NAME, ForeignKey("workspaces.id", ondelete="CASCADE")
-    )
+    project_id: Mapped[str] = mapped_column(NAME, ForeignKey("workspaces.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(10), default=TABLE)
     # a table's cache
     catalog_id: Mapped[str | None] = mapped_column(

@@ -11,6 +11,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.config import Settings
+from parley.data.cache_jobs import CacheLimits, CacheRefreshJob, CacheScheduler
+from parley.data.cache_jobs import refresh_failed as cache_refresh_failed
+from parley.data.caches import CACHE_REFRESH
 from parley.data.connections import DataServices
 from parley.data.connectors.base import ConnectorEnv
 from parley.data.credentials import CredentialBox
@@ -92,6 +95,17 @@ def build_data_services(settings: Settings, database: Database, embedder: Embedd
         query_max_cell_bytes=settings.query_max_cell_bytes,
         agent_result_max_bytes=settings.agent_result_max_bytes,
         catalogs=TtlCache(settings.catalog_cache_ttl_s),
+        cache_dir=settings.data_dir / "cache",
+        cache_max_age_s=settings.cache_max_age_s,
+    )
+
+
+def cache_limits(settings: Settings) -> CacheLimits:
+    return CacheLimits(
+        page_rows=settings.cache_page_rows,
+        max_rows=settings.cache_max_rows,
+        timeout_s=settings.cache_refresh_timeout_s,
+        quota_bytes=settings.cache_quota_bytes,
     )
 
 
@@ -113,7 +127,7 @@ def queue_policy(settings: Settings) -> QueuePolicy:
         backoff_s=settings.worker_backoff_s,
         batch_units=lambda task_type: batches.get(task_type, 1),
         retries=dict.fromkeys(DELIVERIES, deliveries),
-        on_failed={CATALOG_REFRESH: refresh_failed},
+        on_failed={CATALOG_REFRESH: refresh_failed, CACHE_REFRESH: cache_refresh_failed},
     )
 
 
@@ -122,6 +136,7 @@ def lanes(settings: Settings) -> list[Lane]:
         Lane("reasoning", REASONING, settings.worker_concurrency),
         Lane("delivery", DELIVERY_LANE, settings.worker_delivery_concurrency),
         Lane("refresh", (CATALOG_REFRESH,), settings.worker_refresh_concurrency),
+        Lane("cache", (CACHE_REFRESH,), settings.cache_refresh_concurrency),
     ]
 
 
@@ -173,6 +188,7 @@ def build_worker(
         ),
         QUEUE_EMPTY: QueueEmptyTask(database),
         CATALOG_REFRESH: RefreshJob(data),
+        CACHE_REFRESH: CacheRefreshJob(data, cache_limits(settings)),
         REFRESH_CALLBACK: callback_task(
             box=data.box,
             courier=courier,
@@ -197,6 +213,7 @@ def build_worker(
         poll_s=settings.worker_poll_s,
         retention_days=settings.worker_retention_days,
         settled=settled,
+        timers=(CacheScheduler(data).tick,),
     )
 
 
