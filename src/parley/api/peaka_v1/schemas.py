@@ -60,6 +60,7 @@ class QueryRequest(Body):
     queryType: Literal["PLAIN", "MATERIALIZED"] = "PLAIN"
     inputQueryRefId: str | None = None
     path: str | None = None
+    schedule: dict[str, Any] | None = None  # a MATERIALIZED query's (MaterializedQuerySchedule)
 
 
 class TableForQuery(Body):
