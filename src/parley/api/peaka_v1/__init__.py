@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from parley.api.errors import COMMON_ERRORS, peaka_errors
 from parley.api.peaka_v1 import (
     agent,
+    caches,
     catalogs,
     connections,
     drivers,
@@ -34,6 +35,7 @@ def build_router() -> APIRouter:
         drivers,
         organizations,
         ui_session,
+        caches,
     ):
         router.include_router(module.router)
     return router
