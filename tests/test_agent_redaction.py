@@ -382,6 +382,9 @@ DELETE_ROUTES = {
         "cascade: the project's turns go with it"
     ),
     "/api/v1/metadata/{project_id}/refresh/callback": "a setting, not content turns copy",
+    "/api/v1/data/projects/{project_id}/cache/{cache_id}": (
+        "a copy of a source table: deleting it deletes no source data turns copied"
+    ),
     # the SQL endpoint's cancels free a result held in memory; nothing stored changes
     "/v1/statement/{phase}/{query_id}/{slug}/{token}": "a held result, not stored content",
     "/v1/statement/executing/partialCancel/{query_id}/{stage}/{slug}/{token}": (

@@ -8,10 +8,10 @@ import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, BackgroundTasks, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from parley.api.deps import Name, OwnProject, ReadDb, StateDep
+from parley.api.deps import Name, OwnProject, ReadDb, StateDep, WriteDb
 from parley.api.errors import peaka_errors
 from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.schemas import Body
@@ -334,7 +334,7 @@ async def update_cache_settings(
     project_id: Name,
     cache_id: CacheId,
     body: CacheSettingsUpdateRequest,
-    state: StateDep,
+    db: WriteDb,
     _: OwnProject,
 ) -> dict[str, Any]:
     """Only the schedules sent change; `{"type": "NONE"}` turns one off."""
@@ -343,11 +343,10 @@ async def update_cache_settings(
         changes["incremental"] = _schedule(body.incrementalCacheSchedule)
     if "fullRefreshCacheSchedule" in body.model_fields_set:
         changes["full"] = _schedule(body.fullRefreshCacheSchedule)
-    async with state.database.write() as db:
-        cache = await service.update_schedules(
-            db=db, project_id=project_id, cache_id=cache_id, changes=changes
-        )
-        return cache_out(cache)
+    cache = await service.update_schedules(
+        db=db, project_id=project_id, cache_id=cache_id, changes=changes
+    )
+    return cache_out(cache)
 
 
 async def _remove_files(data: DataServices, cache: DataCache) -> None:
@@ -366,13 +365,17 @@ async def _remove_files(data: DataServices, cache: DataCache) -> None:
     responses={**peaka_errors(404), 200: {"description": "Cache deleted"}},
 )
 async def delete_cache(
-    project_id: Name, cache_id: CacheId, state: StateDep, data: DataDep, _: OwnProject
+    project_id: Name,
+    cache_id: CacheId,
+    db: WriteDb,
+    data: DataDep,
+    after: BackgroundTasks,
+    _: OwnProject,
 ) -> Response:
-    """Deletes the cache, its copy, its history and its queued refreshes; queries read the
-    source again at once."""
-    async with state.database.write() as db:
-        cache = await service.delete_cache(db=db, project_id=project_id, cache_id=cache_id)
-    await _remove_files(data, cache)
+    """Deletes the cache, its history and its queued refreshes, and then (once that has
+    committed) its files; queries read the source again at once."""
+    cache = await service.delete_cache(db=db, project_id=project_id, cache_id=cache_id)
+    after.add_task(_remove_files, data, cache)
     return Response(status_code=200)
 
 
