@@ -219,14 +219,13 @@ async def execute_query(
     with a row cap (`limit`, at most PARLEY_QUERY_MAX_ROWS), a byte cap on the rows and on
     each cell (PARLEY_QUERY_MAX_BYTES, _MAX_CELL_BYTES) and a timeout in seconds."""
     layout = RowLayout(format)
+    sql, bindings = await _statement_for(project_id, body, data.database.read)
     materialized = await _materialized(project_id, body, data.database.read)
-    if materialized is not None:
+    if materialized is not None:  # its copy, or its SQL while it has none
         copy = await _read_copy(data, project_id, materialized, body, layout)
         if copy is not None:
             content = await asyncio.to_thread(_body, copy, layout, data)
             return Response(content, media_type="application/json")
-    sql, bindings = await _statement_for(project_id, body, data.database.read)
-    if materialized is not None:
         sql, bindings = materialized.input_query, []
     result = await run_sql(
         data,
