@@ -490,3 +490,19 @@ def test_schedule_parsing() -> None:
     for bad, zone in (("0 0 * *", "UTC"), ("61 * * * *", "UTC"), ("0 0 * * *", "Mars/Base")):
         with pytest.raises(caches.BadRequest):
             Cron.parse(bad, zone)
+
+
+def test_the_data_agent_reads_the_cached_copy(client: TestClient, settings: Settings) -> None:
+    pid, catalog_id, source = shop(client, settings)
+    cache_id = ok(create(client, pid, catalog_id))["id"]
+    run_refreshes(client)
+    sql_on(source, "INSERT INTO users VALUES (61, 'late', 'eu')")
+
+    def ask() -> Any:
+        reply = client.post(f"{API}/ai-agent/{pid}/chat", json={"message": COUNT}, headers=PARTNER)
+        return ok(reply)["result"]["currentQueryResult"]["rows"]
+
+    assert ask() == [[60]]  # the copy's count, not the source's
+    ok_ = client.delete(f"{API}/data/projects/{pid}/cache/{cache_id}", headers=PARTNER)
+    assert ok_.status_code == 200
+    assert ask() == [[61]]
