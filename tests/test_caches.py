@@ -6,6 +6,7 @@ isolation between projects."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -35,6 +36,8 @@ from parley.data.cache_jobs import CacheLimits, CacheScheduler
 from parley.data.cache_schedule import Cron, parse_duration
 from parley.llm.chat import UsageMeter
 from parley.store.models import WorkUnitLease, utcnow
+from parley.worker.runner import Worker
+from parley.worker.setup import queue_policy
 
 COUNT = "SELECT count(*) AS n FROM users"
 
@@ -348,8 +351,6 @@ def test_quota_and_timeout_fail_the_run_and_keep_the_copy(
     slow = job(client, CacheLimits(page_rows=25, timeout_s=0.2))
 
     async def stall(_rows: int) -> None:
-        import asyncio
-
         await asyncio.sleep(5)
 
     slow.after_page = stall
@@ -506,3 +507,37 @@ def test_the_data_agent_reads_the_cached_copy(client: TestClient, settings: Sett
     ok_ = client.delete(f"{API}/data/projects/{pid}/cache/{cache_id}", headers=PARTNER)
     assert ok_.status_code == 200
     assert ask() == [[61]]
+
+
+def test_the_worker_loop_ticks_its_timers(client: TestClient) -> None:
+    """The worker runs its timers (the cache scheduler in `serve` and `parley worker`) every
+    poll; one that fails is tried again at the next."""
+    calls: list[int] = []
+
+    async def timer() -> bool:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the database hiccuped")
+        return True
+
+    runner = Worker(
+        client.app.state.parley.database,
+        {},
+        policy=queue_policy(client.app.state.parley.settings),
+        lanes=[],
+        poll_s=0.01,
+        timers=(timer,),
+    )
+
+    async def run_a_while() -> None:
+        task = asyncio.create_task(runner.run())
+        for _ in range(500):
+            if len(calls) >= 3:
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    client.portal.call(run_a_while)
+    assert len(calls) >= 3

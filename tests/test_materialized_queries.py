@@ -191,8 +191,11 @@ def test_schedules_cancel_and_conversion(client: TestClient, settings: Settings)
     )
     assert unknown.status_code == 404
     # deleting the saved query deletes its copy
+    folder = settings.data_dir / "cache" / pid
+    assert len(list(folder.glob("*.parquet"))) == 2  # hourly's and nightly's
     response = client.delete(f"{API}/data/projects/{pid}/queries/{made['id']}", headers=PARTNER)
     assert response.status_code == 200
+    assert len(list(folder.glob("*.parquet"))) == 1
     listed = ok(
         client.get(f"{API}/data/projects/{pid}/materialized-queries/status", headers=PARTNER)
     )

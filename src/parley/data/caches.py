@@ -10,6 +10,7 @@ FAILED or CANCELLED.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +20,9 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from parley.data.cache_files import project_folder, remove_unused
 from parley.data.cache_schedule import next_run, query_schedule, table_schedule
+from parley.data.connections import DataServices
 from parley.data.projects import get_project
 from parley.errors import BadRequest, Conflict, NotFound
 from parley.store.cache_models import QUERY, TABLE, CacheRun, DataCache
@@ -419,3 +422,35 @@ async def materialized_cache(*, db: AsyncSession, project_id: str, query_id: str
     if cache is None:
         raise NotMaterialized(f"query {query_id} is not a MATERIALIZED query")
     return cache
+
+
+@dataclass(frozen=True)
+class CopyFiles:
+    """Where a deleted cache's files are, for `remove_files` once the delete has committed."""
+
+    project_id: str
+    cache_id: str
+    file: str | None
+
+    @classmethod
+    def of(cls, cache: DataCache) -> CopyFiles:
+        return cls(cache.project_id, cache.id, cache.file)
+
+
+async def remove_files(services: DataServices, files: CopyFiles) -> None:
+    """Close the readers over a deleted cache's copy and delete its files."""
+    if services.cache_dir is None:
+        return
+    folder = project_folder(services.cache_dir, files.project_id)
+    if files.file is not None:
+        for reader in services.copies.forget(folder / files.file):
+            await reader.close()
+    await asyncio.to_thread(remove_unused, folder, files.cache_id, set())
+
+
+async def query_copy(*, db: AsyncSession, project_id: str, query_id: str) -> CopyFiles | None:
+    """The copy of a saved query being deleted (its row goes with the query), if it has one."""
+    cache = await db.scalar(
+        select(DataCache).where(DataCache.project_id == project_id, DataCache.query_id == query_id)
+    )
+    return None if cache is None else CopyFiles.of(cache)

@@ -4,7 +4,6 @@ refreshes, cancels, status and history, roll-ups per project, catalog and schema
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -17,8 +16,6 @@ from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.schemas import Body
 from parley.api.state import AppState
 from parley.data import caches as service
-from parley.data.cache_files import project_folder, remove_unused
-from parley.data.connections import DataServices
 from parley.errors import ParleyError
 from parley.store.cache_models import QUERY, CacheRun, DataCache
 from parley.store.data_models import SavedQuery
@@ -349,16 +346,6 @@ async def update_cache_settings(
     return cache_out(cache)
 
 
-async def _remove_files(data: DataServices, cache: DataCache) -> None:
-    if data.cache_dir is None:
-        return
-    folder = project_folder(data.cache_dir, cache.project_id)
-    if cache.file is not None:
-        for reader in data.copies.forget(folder / cache.file):
-            await reader.close()
-    await asyncio.to_thread(remove_unused, folder, cache.id, set())
-
-
 @router.delete(
     ONE,
     response_class=Response,
@@ -375,7 +362,7 @@ async def delete_cache(
     """Deletes the cache, its history and its queued refreshes, and then (once that has
     committed) its files; queries read the source again at once."""
     cache = await service.delete_cache(db=db, project_id=project_id, cache_id=cache_id)
-    after.add_task(_remove_files, data, cache)
+    after.add_task(service.remove_files, data, service.CopyFiles.of(cache))
     return Response(status_code=200)
 
 

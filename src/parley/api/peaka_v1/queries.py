@@ -7,7 +7,7 @@ import json
 from typing import Annotated, Any, Literal
 
 import sqlglot
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, BackgroundTasks, Query, Response
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
@@ -21,6 +21,7 @@ from parley.api.peaka_v1.schemas import (
     TranspileRequest,
     saved_query_out,
 )
+from parley.data import caches
 from parley.data import saved_queries as service
 from parley.data.cache_reads import read_materialized
 from parley.data.connections import DataServices
@@ -273,8 +274,19 @@ async def update_query(
 @router.delete(
     BASE + "/{query_id}", response_class=Response, responses={200: {"description": "Query deleted"}}
 )
-async def delete_query(project_id: Name, query_id: str, db: WriteDb, _: OwnProject) -> Response:
+async def delete_query(
+    project_id: Name,
+    query_id: str,
+    db: WriteDb,
+    data: DataDep,
+    after: BackgroundTasks,
+    _: OwnProject,
+) -> Response:
+    """A materialized query's copy goes with it (its files once the delete has committed)."""
+    copy = await caches.query_copy(db=db, project_id=project_id, query_id=query_id)
     await service.delete_query(db=db, project_id=project_id, query_id=query_id)
+    if copy is not None:
+        after.add_task(caches.remove_files, data, copy)
     return Response(status_code=200)
 
 
