@@ -49,6 +49,12 @@ def test_a_materialized_query_is_read_from_its_copy_until_refreshed(
     pid, _, source = shop(client, settings)
     made = ok(materialize(client, pid, "By Region"))
     assert (made["queryType"], made["name"]) == ("MATERIALIZED", "by_region")
+    assert made["schedule"] == {
+        "type": "none",
+        "cronExpression": None,
+        "repeatDuration": None,
+        "timezone": None,
+    }
     first = mt_status(client, pid, made["id"])
     assert first == {
         "queryId": made["id"],
@@ -169,6 +175,8 @@ def test_schedules_cancel_and_conversion(client: TestClient, settings: Settings)
             headers=PARTNER,
         )
     )
+    read = ok(client.get(f"{API}/data/projects/{pid}/queries/{plain['id']}", headers=PARTNER))
+    assert (read["queryType"], read["schedule"]["cronExpression"]) == ("MATERIALIZED", "0 0 * * *")
     nightly = mt_status(client, pid, plain["id"])
     assert nightly["scheduleSettings"] == {
         "type": "cron",

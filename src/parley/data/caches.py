@@ -454,3 +454,25 @@ async def query_copy(*, db: AsyncSession, project_id: str, query_id: str) -> Cop
         select(DataCache).where(DataCache.project_id == project_id, DataCache.query_id == query_id)
     )
     return None if cache is None else CopyFiles.of(cache)
+
+
+async def query_schedules(
+    *, db: AsyncSession, project_id: str, query_ids: Sequence[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The schedules of a project's materialized queries (of `query_ids`, or all), by query id,
+    in Peaka's MaterializedQuerySchedule shape (`{"type": "none"}` for none)."""
+    stmt = select(DataCache.query_id, DataCache.full_schedule).where(
+        DataCache.project_id == project_id, DataCache.kind == QUERY
+    )
+    if query_ids is not None:
+        stmt = stmt.where(DataCache.query_id.in_(list(query_ids)))
+    found: dict[str, dict[str, Any]] = {}
+    for query_id, stored in (await db.execute(stmt)).all():
+        stored = stored or {"type": "none"}
+        found[query_id] = {
+            "type": stored["type"],
+            "cronExpression": stored.get("cronExpression"),
+            "repeatDuration": stored.get("repeatDuration"),
+            "timezone": stored.get("timezone"),
+        }
+    return found

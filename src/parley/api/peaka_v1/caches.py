@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 
 from parley.api.deps import Name, OwnProject, ReadDb, StateDep, WriteDb
 from parley.api.errors import peaka_errors
@@ -460,24 +461,16 @@ async def cache_status(
 # --- materialized queries -------------------------------------------------------------------
 
 
-def _query_schedule_out(stored: dict[str, Any] | None) -> dict[str, Any]:
-    stored = stored or {"type": "none"}
-    return {
-        "type": stored["type"],
-        "cronExpression": stored.get("cronExpression"),
-        "repeatDuration": stored.get("repeatDuration"),
-        "timezone": stored.get("timezone"),
-    }
-
-
-def _materialized_out(query: SavedQuery, found: service.CacheState) -> dict[str, Any]:
+def _materialized_out(
+    query: SavedQuery, found: service.CacheState, schedule: dict[str, Any]
+) -> dict[str, Any]:
     cache = found.cache
     last = found.last_full
     status = found.status
     return {
         "queryId": query.id,
         "queryName": query.name,
-        "scheduleSettings": _query_schedule_out(cache.full_schedule),
+        "scheduleSettings": schedule,
         "nextExecutionStartTime": cache.next_full_at,
         "status": status,
         "lastExecutionStartTime": (last.started_at or last.created_at) if last else None,
@@ -491,11 +484,13 @@ async def materialized_statuses(
 ) -> list[dict[str, Any]]:
     rows = await service.list_caches(db=db, project_id=project_id, kind=QUERY)
     found = await service.states(db, rows, logs=0)
-    queries = {q.id: q for q in [await db.get(SavedQuery, r.query_id) for r in rows] if q}
+    ids = [r.query_id for r in rows if r.query_id is not None]
+    queries = {q.id: q for q in await db.scalars(select(SavedQuery).where(SavedQuery.id.in_(ids)))}
+    schedules = await service.query_schedules(db=db, project_id=project_id)
     return [
-        _materialized_out(queries[s.cache.query_id], s)
+        _materialized_out(queries[q], s, schedules[q])
         for s in found
-        if s.cache.query_id in queries
+        if (q := s.cache.query_id) is not None and q in queries
     ]
 
 
@@ -511,7 +506,8 @@ async def materialized_status(
     query = await db.get(SavedQuery, query_id)
     assert query is not None
     (found,) = await service.states(db, [cache], logs=0)
-    return _materialized_out(query, found)
+    schedules = await service.query_schedules(db=db, project_id=project_id, query_ids=[query_id])
+    return _materialized_out(query, found, schedules[query_id])
 
 
 @router.post(

@@ -48,7 +48,9 @@ Format = Literal["CELL_TYPED", "SIMPLE", "COMPACT"]
 
 @router.get(BASE, response_model=list[out.Query])
 async def list_queries(project_id: Name, db: ReadDb, _: OwnProject) -> list[dict[str, Any]]:
-    return [saved_query_out(q) for q in await service.list_queries(db=db, project_id=project_id)]
+    rows = await service.list_queries(db=db, project_id=project_id)
+    schedules = await caches.query_schedules(db=db, project_id=project_id)
+    return [saved_query_out(q, schedules.get(q.id)) for q in rows]
 
 
 @router.post(BASE, responses=peaka_errors(409), response_model=out.Query)
@@ -71,7 +73,15 @@ async def create_query(
         checked_by=data if checkSchemaExists else None,
         schedule=body.schedule,
     )
-    return saved_query_out(row)
+    return await _with_schedule(state, row)
+
+
+async def _with_schedule(state: StateDep, row: SavedQuery) -> dict[str, Any]:
+    if row.query_type != service.MATERIALIZED:
+        return saved_query_out(row)
+    async with state.database.read() as db:
+        found = await caches.query_schedules(db=db, project_id=row.project_id, query_ids=[row.id])
+    return saved_query_out(row, found.get(row.id))
 
 
 def _builder_sql(body: ExecuteRequest) -> str:
@@ -245,7 +255,9 @@ async def execute_query(
 
 @router.get(BASE + "/{query_id}", response_model=out.Query)
 async def read_query(project_id: Name, query_id: str, db: ReadDb, _: OwnProject) -> dict[str, Any]:
-    return saved_query_out(await service.get_query(db=db, project_id=project_id, query_id=query_id))
+    row = await service.get_query(db=db, project_id=project_id, query_id=query_id)
+    schedules = await caches.query_schedules(db=db, project_id=project_id, query_ids=[row.id])
+    return saved_query_out(row, schedules.get(row.id))
 
 
 @router.put(BASE + "/{query_id}", responses=peaka_errors(409), response_model=out.Query)
@@ -268,7 +280,7 @@ async def update_query(
         checked_by=data if checkSchemaExists else None,
         schedule=body.schedule,
     )
-    return saved_query_out(row)
+    return await _with_schedule(state, row)
 
 
 @router.delete(

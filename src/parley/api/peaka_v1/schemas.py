@@ -259,14 +259,15 @@ def golden_sql_out(row: GoldenSql, score: float | None = None) -> dict[str, Any]
     return out
 
 
-def saved_query_out(row: SavedQuery) -> dict[str, Any]:
+def saved_query_out(row: SavedQuery, schedule: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`schedule`: a MATERIALIZED query's (parley.data.caches.query_schedules)."""
     return {
         "id": row.id,
         "displayName": row.display_name,
         "name": row.name,
         "inputQuery": row.input_query,
         "queryType": row.query_type,
-        "schedule": None,
+        "schedule": schedule,
         "path": None,
         "folderId": None,
     }
