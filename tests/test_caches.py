@@ -469,6 +469,11 @@ def test_a_project_reaches_only_its_own_caches(client: TestClient, settings: Set
     steal = create(client, other.id, catalog_id)
     assert steal.status_code == 400
     assert steal.json()["message"] == f"Catalog {catalog_id} not found in this project"
+    # deleting the project deletes its copies
+    folder = settings.data_dir / "cache" / pid
+    assert list(folder.glob("*.parquet"))
+    assert client.delete(f"{API}/projects/{pid}", headers=PARTNER).status_code == 200
+    assert not folder.exists()
 
 
 def test_schedule_parsing() -> None:
@@ -541,3 +546,23 @@ def test_the_worker_loop_ticks_its_timers(client: TestClient) -> None:
 
     client.portal.call(run_a_while)
     assert len(calls) >= 3
+
+
+def test_statements_are_rewritten_to_read_the_copies() -> None:
+    from parley.data.cache_reads import _rewrite
+    from parley.data.sql_guard import TableName
+
+    views = {TableName("main", "users"): "copy_0", TableName("", "users"): "copy_0"}
+    assert _rewrite("SELECT u.id FROM main.users AS u", "sqlite", views) == (
+        'SELECT u.id FROM "copy_0" AS u'
+    )
+    assert _rewrite("SELECT users.id FROM users", "sqlite", views) == (
+        'SELECT users.id FROM "copy_0" AS "users"'
+    )
+    # a CTE of the same name is left alone; the table inside it is read from the copy
+    assert (
+        _rewrite(
+            "WITH users AS (SELECT id FROM main.users) SELECT count(*) FROM users", "sqlite", views
+        )
+        == 'WITH users AS (SELECT id FROM "copy_0" AS "users") SELECT COUNT(*) FROM users'
+    )

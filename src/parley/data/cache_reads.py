@@ -96,7 +96,10 @@ async def _fresh_copies(services: DataServices, project_id: str, catalog_id: str
 def _rewrite(sql: str, dialect: str, views: dict[TableName, str]) -> str:
     """The guarded statement in DuckDB's dialect, its tables replaced by the copies' views."""
     tree = sqlglot.parse_one(sql, read=dialect)
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     for table in list(tree.find_all(exp.Table)):
+        if not table.db and table.name in ctes:
+            continue  # a CTE's name, not the table
         view = views.get(TableName(table.db, table.name))
         if view is None:
             continue
@@ -210,9 +213,11 @@ async def read_materialized(
                 DataCache.query_id == query_id,
             )
         )
-    if cache is None or cache.file is None or cache.refreshed_at is None:
+    if cache is None or cache.refreshed_at is None:
         return None
-    path = project_folder(services.cache_dir, project_id) / cache.file
+    if not is_fresh(cache, now=utcnow(), max_age_s=services.cache_max_age_s):
+        return None
+    path = project_folder(services.cache_dir, project_id) / (cache.file or "")
     copy = _Copy(cache.id, "mtquery", "result", path, cache.refreshed_at)
     guarded = GuardedSql(
         sql=f'SELECT * FROM "mtquery"."result" LIMIT {caps.rows}',

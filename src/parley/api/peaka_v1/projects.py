@@ -31,6 +31,7 @@ from parley.auth import peaka_keys
 from parley.auth.keys import Principal
 from parley.data import organizations
 from parley.data import projects as service
+from parley.data.cache_files import project_folder
 from parley.data.connections import DataServices, list_connections
 
 router = APIRouter(tags=["projects"])
@@ -99,6 +100,8 @@ async def remove_project(*, db: AsyncSession, data: DataServices, project_id: st
     uploads = data.pool.env.for_project(project_id).project_uploads()
     if uploads is not None:
         shutil.rmtree(uploads, ignore_errors=True)
+    if data.cache_dir is not None:  # its cached copies (their rows went with the project)
+        shutil.rmtree(project_folder(data.cache_dir, project_id), ignore_errors=True)
 
 
 @router.get("/projects/{project_id}/apiKeys", response_model=list[out.ApiKey])
