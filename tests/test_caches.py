@@ -7,6 +7,7 @@ isolation between projects."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -566,3 +567,42 @@ def test_statements_are_rewritten_to_read_the_copies() -> None:
         )
         == 'WITH users AS (SELECT id FROM "copy_0" AS "users") SELECT COUNT(*) FROM users'
     )
+
+
+def test_a_failing_source_is_retried_with_backoff_then_failed(
+    client: TestClient, settings: Settings
+) -> None:
+    pid, catalog_id, source = shop(client, settings)
+    down, up = "ALTER TABLE users RENAME TO users_away", "ALTER TABLE users_away RENAME TO users"
+    sql_on(source, down)  # the table cannot be read
+    cache_id = ok(create(client, pid, catalog_id))["id"]
+    assert run_refreshes(client) == 1  # the first attempt fails: back with backoff
+    found = status(client, pid, cache_id)
+    assert (found["status"], found["lastFullRefreshCacheExecution"]["status"]) == (
+        "RUNNING",
+        "RUNNING",
+    )
+    sql_on(source, up)  # back before the retry comes due
+    for _ in range(200):
+        run_refreshes(client)
+        if status(client, pid, cache_id)["status"] != "RUNNING":
+            break
+        time.sleep(0.02)
+    found = status(client, pid, cache_id)
+    assert (found["status"], found["numberOfRows"]) == ("COMPLETED", 60)
+    # down for good: past PARLEY_WORKER_MAX_ATTEMPTS (2 here) the run is FAILED with the error
+    sql_on(source, down)
+    ok(
+        client.post(
+            f"{API}/data/projects/{pid}/cache/{cache_id}/fullRefreshUpdate", headers=PARTNER
+        )
+    )
+    for _ in range(200):
+        run_refreshes(client)
+        if status(client, pid, cache_id)["status"] != "RUNNING":
+            break
+        time.sleep(0.02)
+    error = status(client, pid, cache_id)["lastFullRefreshCacheExecution"]["error"]
+    assert error["errorCode"] == "REFRESH_FAILED"
+    assert error["message"].startswith("QueryFailed: SQLite error: no such table")
+    assert execute(client, pid, COUNT)["cache"]["cacheIds"] == [cache_id]  # the copy stays
