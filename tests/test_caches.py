@@ -7,6 +7,7 @@ isolation between projects."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -29,8 +30,9 @@ from cache_world import (
     status,
     worker,
 )
-from conftest import BACKENDS
-from helpers import PARTNER, ok, project_key, project_with_catalog
+from conftest import BACKENDS, PostgresForTests
+from data_sources import PG_PASSWORD, drop_postgres, make_postgres
+from helpers import PARTNER, add_catalog, new_project, ok, project_key, project_with_catalog
 from parley.config import Settings
 from parley.data import caches
 from parley.data.cache_jobs import CacheLimits, CacheScheduler
@@ -41,6 +43,7 @@ from parley.worker.runner import Worker
 from parley.worker.setup import queue_policy
 
 COUNT = "SELECT count(*) AS n FROM users"
+_sources = itertools.count()
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -606,3 +609,88 @@ def test_a_failing_source_is_retried_with_backoff_then_failed(
     assert error["errorCode"] == "REFRESH_FAILED"
     assert error["message"].startswith("QueryFailed: SQLite error: no such table")
     assert execute(client, pid, COUNT)["cache"]["cacheIds"] == [cache_id]  # the copy stays
+
+
+def test_source_types_map_to_duckdb_types() -> None:
+    from parley.data.cache_files import duck_type
+
+    assert [
+        duck_type(t)
+        for t in (
+            "integer",
+            "BIGINT",
+            "int8",
+            "bigserial",
+            "numeric(10,2)",
+            "double precision",
+            "REAL",
+            "boolean",
+            "timestamp with time zone",
+            "timestamp without time zone",
+            "timestamptz",
+            "datetime",
+            "date",
+            "interval",
+            "point",
+            "text",
+            "",
+        )
+    ] == [
+        "BIGINT",
+        "BIGINT",
+        "BIGINT",
+        "BIGINT",
+        "DOUBLE",
+        "DOUBLE",
+        "DOUBLE",
+        "BOOLEAN",
+        "TIMESTAMPTZ",
+        "TIMESTAMP",
+        "TIMESTAMPTZ",
+        "TIMESTAMP",
+        "DATE",
+        "VARCHAR",
+        "VARCHAR",
+        "VARCHAR",
+        "VARCHAR",
+    ]
+
+
+def test_a_postgresql_table_is_cached_with_its_types(
+    client: TestClient, settings: Settings, postgres: PostgresForTests
+) -> None:
+    database = f"parley_cache_source_{next(_sources)}"
+    make_postgres(postgres.socket_dir, database)
+    try:
+        pid = new_project(client, "pg shop")["id"]
+        credential = {
+            "url": postgres.socket_dir,
+            "user": "postgres",
+            "password": PG_PASSWORD,
+            "databaseName": database,
+        }
+        catalog_id = add_catalog(client, pid, credential, kind="POSTGRES").catalog["id"]
+        ids = []
+        for table in ("payments", "customers"):
+            body = {"catalogId": catalog_id, "schemaName": "shop", "tableName": table}
+            made = client.post(f"{API}/data/projects/{pid}/cache", json=body, headers=PARTNER)
+            ids.append(ok(made)["id"])
+        sql = (
+            "SELECT c.tier, count(*) AS n, sum(p.amount) AS total, min(c.created_at) IS NOT NULL "
+            "AS dated FROM shop.payments p JOIN shop.customers c ON c.id = p.customer_id "
+            "GROUP BY c.tier ORDER BY c.tier"
+        )
+        direct = execute(client, pid, sql)
+        assert "cache" not in direct
+        run_refreshes(client)
+        assert [status(client, pid, i)["numberOfRows"] for i in ids] == [500, 40]
+        served = execute(client, pid, sql)
+        assert sorted(served["cache"]["cacheIds"]) == sorted(ids)
+        # the same groups, counts and sums (numeric is kept as DOUBLE: equal to the cent)
+        assert [r[:2] for r in served["data"]] == [r[:2] for r in direct["data"]]
+        assert [round(float(r[2]), 2) for r in served["data"]] == [
+            round(float(r[2]), 2) for r in direct["data"]
+        ]
+        assert [r[3] for r in served["data"]] == [True, True, True]
+    finally:
+        drop_postgres(postgres.socket_dir, database)

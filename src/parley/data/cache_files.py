@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections import OrderedDict
@@ -32,21 +33,28 @@ def project_folder(root: Path, project_id: str) -> Path:
     return root / project_folder_name(project_id)
 
 
+INTEGER_TYPE = re.compile(
+    r"^(u?(big|small|tiny|medium|huge)?int(eger)?\d*|(big|small)?serial\d*)( unsigned)?$"
+)
+FLOAT_TYPE = re.compile(r"^(real|float\d*|double( precision)?|numeric|decimal|number|money)$")
+
+
 def duck_type(source_type: str) -> str:
     """The DuckDB type a source column is kept as (exact decimals become DOUBLE; anything
     unknown is kept as text)."""
-    t = source_type.lower()
-    if "bool" in t:
+    t = source_type.lower().strip()
+    base = t.split("(", 1)[0].strip()
+    if base in ("bool", "boolean"):
         return "BOOLEAN"
-    if "int" in t or t in ("serial", "bigserial", "smallserial"):
+    if INTEGER_TYPE.match(base):
         return "BIGINT"
-    if any(k in t for k in ("real", "float", "double", "numeric", "decimal", "number")):
+    if FLOAT_TYPE.match(base):
         return "DOUBLE"
-    if "timestamp" in t and ("tz" in t or "time zone" in t) and "without" not in t:
+    if base.startswith("timestamp") and ("tz" in t or "with time zone" in t):
         return "TIMESTAMPTZ"
-    if "timestamp" in t or "datetime" in t:
+    if base.startswith("timestamp") or base == "datetime":
         return "TIMESTAMP"
-    if t == "date":
+    if base == "date":
         return "DATE"
     return "VARCHAR"
 
