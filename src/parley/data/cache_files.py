@@ -142,13 +142,6 @@ class CopyWriter:
             path.unlink(missing_ok=True)
 
 
-def folder_bytes(folder: Path) -> int:
-    """What a project's copies take on disk (finished files only)."""
-    if not folder.is_dir():
-        return 0
-    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
-
-
 def remove_unused(folder: Path, cache_id: str, keep: set[str]) -> None:
     """Delete a cache's files and leftovers (a refresh cut off by a crash) but `keep`."""
     if not folder.is_dir():
