@@ -76,7 +76,7 @@ async def write_postgres(socket_dir: str, rows: int) -> None:
     )
     await conn.execute(
         f"INSERT INTO sales SELECT g, (ARRAY['north','south','east','west','central'])"
-        f"[1 + g % 5], round(((g * 7919 % 10000) / 100.0)::numeric, 2), "
+        f"[1 + g % 5], round(((g::bigint * 7919 % 10000) / 100.0)::numeric, 2), "
         f"DATE '2026-01-01' + (g % 365) FROM generate_series(0, {rows - 1}) g"
     )
     await conn.execute("VACUUM ANALYZE sales")

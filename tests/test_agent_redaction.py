@@ -398,6 +398,9 @@ DELETE_ROUTES = {
     "/api/v1/data/projects/{project_id}/exports/{export_id}": (
         "cancels a running export and removes its partial file; turns copy no exports"
     ),
+    "/api/v1/data/projects/{project_id}/cache/{cache_id}": (
+        "a copy of a source table: deleting it deletes no source data turns copied"
+    ),
     # the SQL endpoint's cancels free a result held in memory; nothing stored changes
     "/v1/statement/{phase}/{query_id}/{slug}/{token}": "a held result, not stored content",
     "/v1/statement/executing/partialCancel/{query_id}/{stage}/{slug}/{token}": (

@@ -66,6 +66,7 @@ def world(client: TestClient, tmp_path: Path) -> dict[str, str]:
         "table_name": "users",
         "column_name": "region",
         "query_id": "nope",
+        "cache_id": "nope",
         "golden_id": "nope",
         "relation_id": "nope",
         "thread_id": "nope",

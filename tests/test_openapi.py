@@ -87,6 +87,7 @@ def test_peaka_deletes_document_what_they_answer(schema: dict[str, Any]) -> None
         "/api/v1/connections/{project_id}/{connection_id}",
         "/api/v1/data/projects/{project_id}/catalogs/{catalog_id}",
         "/api/v1/data/projects/{project_id}/queries/{query_id}",
+        "/api/v1/data/projects/{project_id}/cache/{cache_id}",
         "/api/v1/organizations/{organization_id}/workspaces/{workspace_id}",
         "/api/v1/organizations/{organization_id}/workspaces/{workspace_id}/projects/{project_id}",
         # internal tables: a table, a column

@@ -381,6 +381,31 @@ class Settings(BaseSettings):
     exports_concurrency: int = Field(
         default=1, ge=1, le=16, description="Exports one worker process runs at once."
     )
+    # cached tables and materialized queries (parley.data.caches), kept under <data_dir>/cache
+    cache_refresh_concurrency: int = Field(
+        default=1, ge=1, le=16, description="Cache refreshes one worker process runs at once."
+    )
+    cache_refresh_timeout_s: float = Field(
+        default=3600.0, gt=0, description="Longest a cache refresh may run before it is failed."
+    )
+    cache_quota_bytes: int = Field(
+        default=10 * 1024**3,
+        ge=0,
+        description="Disk the cached copies of one project may take, in bytes.",
+    )
+    cache_page_rows: int = Field(
+        default=50_000, ge=1, description="Rows a cache refresh reads from its source at a time."
+    )
+    cache_max_rows: int = Field(
+        default=10_000_000,
+        ge=1,
+        description="Most rows a copy read in one statement may hold (no key column, queries).",
+    )
+    cache_max_age_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="Oldest a copy may be and still serve queries, in seconds (0: no limit).",
+    )
 
     @model_validator(mode="before")
     @classmethod

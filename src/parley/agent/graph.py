@@ -51,7 +51,7 @@ from parley.data.execute import (
     check_sql,
     effective_limits,
     explain_guarded,
-    run_guarded,
+    run_checked,
 )
 from parley.data.projects import get_project
 from parley.data.sql_guard import QueryRejected
@@ -374,7 +374,15 @@ class DataAgent:
         if state.no_execute:
             return None
         try:
-            result = await run_guarded(connector, guarded, timeout_s=timeout, caps=caps)
+            result, hit = await run_checked(
+                services,
+                project_id=turn.request.project_id,
+                catalog=catalog,
+                guarded=guarded,
+                timeout_s=timeout,
+                caps=caps,
+                connector=connector,
+            )
         except (QueryFailed, QueryTimeout, ResultTooLarge) as err:
             await self._notify(listener, "execute", turn, {"currentQueryError": str(err)})
             return str(err)
@@ -387,9 +395,10 @@ class DataAgent:
             or len(rows) > STATE_ROWS
             or (len(rows) >= cap and guarded.row_cap == cap),
         )
-        await self._notify(
-            listener, "execute", turn, {"currentQueryResult": state.result.to_json()}
-        )
+        executed: dict[str, Any] = {"currentQueryResult": state.result.to_json()}
+        if hit is not None:  # beyond Peaka's shape: the cached copies that answered
+            executed["cache"] = hit.to_json()
+        await self._notify(listener, "execute", turn, executed)
         return None
 
     async def _analyze(self, turn: Turn, listener: Listener) -> None:

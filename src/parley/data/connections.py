@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from parley.data.cache_files import CopyReaders
 from parley.data.connectors import connector_class
 from parley.data.connectors.base import BadCredential, Connector
 from parley.data.connectors.results import DEFAULT_MAX_BYTES, DEFAULT_MAX_CELL_BYTES
@@ -52,8 +53,14 @@ class DataServices:
     catalogs: TtlCache[str, list[ProjectCatalog]] = field(default_factory=lambda: TtlCache(0.0))
     sql_work: SqlWork = field(default_factory=SqlWork)  # parsing and guarding, off the loop
     exports_dir: Path | None = None  # <data_dir>/exports (parley.data.exports)
+    # cached tables and materialized queries (parley.data.caches): where their copies live,
+    # how old a copy may be and still be read, and the readers open over them
+    cache_dir: Path | None = None
+    cache_max_age_s: float = 0.0
+    copies: CopyReaders = field(default_factory=CopyReaders)
 
     async def close(self) -> None:
+        await self.copies.close()
         await self.pool.close()
         await self.sql_work.close()
 

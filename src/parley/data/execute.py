@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from parley.data.cache_reads import CacheHit, run_from_copies
 from parley.data.connections import DataServices, open_connector
 from parley.data.connectors import connector_class
 from parley.data.connectors.base import Connector
@@ -78,6 +79,7 @@ class QueryResult:
     catalog: ProjectCatalog
     guarded: GuardedSql
     result: ResultSet
+    cache: CacheHit | None = None  # the cached copies that served it, if any
 
 
 async def load_catalogs(
@@ -265,9 +267,44 @@ async def run_sql(
     catalog, guarded = await check_sql(
         services, sql, catalogs, row_cap=caps.rows, bindings=bindings
     )
-    connector = await open_connector(services, catalog.connection)
-    result = await run_guarded(connector, guarded, timeout_s=timeout, caps=caps)
-    return QueryResult(catalog=catalog, guarded=guarded, result=result)
+    result, hit = await run_checked(
+        services,
+        project_id=project_id,
+        catalog=catalog,
+        guarded=guarded,
+        timeout_s=timeout,
+        caps=caps,
+    )
+    return QueryResult(catalog=catalog, guarded=guarded, result=result, cache=hit)
+
+
+async def run_checked(
+    services: DataServices,
+    *,
+    project_id: str,
+    catalog: ProjectCatalog,
+    guarded: GuardedSql,
+    timeout_s: float,
+    caps: ResultCaps,
+    connector: Connector | None = None,
+) -> tuple[ResultSet, CacheHit | None]:
+    """Run a guarded statement on fresh cached copies of its tables when it has them, else
+    on the catalog's source (`connector`, or the catalog's own)."""
+    served = await run_from_copies(
+        services,
+        project_id=project_id,
+        catalog_id=catalog.catalog.id,
+        dialect=catalog.scope.dialect,
+        default_schema=catalog.scope.default_schema,
+        guarded=guarded,
+        timeout_s=timeout_s,
+        caps=caps,
+    )
+    if served is not None:
+        return served
+    if connector is None:
+        connector = await open_connector(services, catalog.connection)
+    return await run_guarded(connector, guarded, timeout_s=timeout_s, caps=caps), None
 
 
 async def check_sql(

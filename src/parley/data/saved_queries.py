@@ -4,11 +4,12 @@ it again on every execution (the catalogs may have changed since)."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from parley.data import query_folders
+from parley.data import caches, query_folders
 from parley.data.connections import DataServices
 from parley.data.execute import check_sql, load_catalogs
 from parley.data.projects import get_project
@@ -45,9 +46,13 @@ async def _no_clash(db: AsyncSession, project_id: str, name: str, query_id: str 
         raise Conflict(f"a query named {name} exists in this project")
 
 
+MATERIALIZED = "MATERIALIZED"
+MATERIALIZED_SCHEMA = "mtquery"  # a materialized query's copy reads as peaka.mtquery.<name>
+
+
 def _plain(query_type: str) -> None:
-    if query_type != "PLAIN":
-        raise InvalidInput("only PLAIN queries are supported; MATERIALIZED is not")
+    if query_type not in ("PLAIN", MATERIALIZED):
+        raise InvalidInput("queryType is PLAIN or MATERIALIZED")
 
 
 # The guard runs in a read session, before the write: a long statement takes about a second of
@@ -65,8 +70,11 @@ async def create_query(
     query_type: str,
     checked_by: DataServices | None,
     path: str | None = None,
+    schedule: dict[str, Any] | None = None,
 ) -> SavedQuery:
-    """A new saved query, filed at `path` if given (its missing folders are created)."""
+    """A new saved query, filed at `path` if given (its missing folders are created). A
+    MATERIALIZED query gets its copy, and its first refresh queued, in the same transaction
+    (`parley.data.caches.materialize`)."""
     folder_names = query_folders.parse_path(path) if path is not None else []
     async with database.read() as db:
         await get_project(db=db, project_id=project_id)
@@ -90,6 +98,8 @@ async def create_query(
         )
         db.add(row)
         await db.flush()
+        if query_type == MATERIALIZED:
+            await caches.materialize(db=db, query=row, schedule=schedule, refresh_now=True)
     return row
 
 
@@ -125,7 +135,10 @@ async def update_query(
     input_query: str | None,
     query_type: str,
     checked_by: DataServices | None,
+    schedule: dict[str, Any] | None = None,
 ) -> SavedQuery:
+    """`queryType: MATERIALIZED` turns a plain query into a materialized one (PLAIN, the
+    default, leaves the type as it is); a materialized query whose SQL changed is refreshed."""
     async with database.read() as db:
         row = await get_query(db=db, project_id=project_id, query_id=query_id)
         _plain(query_type)
@@ -140,10 +153,18 @@ async def update_query(
         if display_name is not None and name is not None:
             await _no_clash(db, project_id, name, row.id)
             row.display_name, row.name = display_name, name
+        changed = input_query is not None and input_query != row.input_query
         if input_query is not None:
             row.input_query = input_query
+        converted = query_type == MATERIALIZED and row.query_type != MATERIALIZED
+        if converted:
+            row.query_type = MATERIALIZED
         row.updated_at = utcnow()
         await db.flush()
+        if row.query_type == MATERIALIZED and (converted or changed or schedule is not None):
+            await caches.materialize(
+                db=db, query=row, schedule=schedule, refresh_now=converted or changed
+            )
     return row
 
 

@@ -445,5 +445,6 @@ class ModelUsage(Base):
 # The data and agent domains' models live in their own modules; importing them here
 # registers them on Base.metadata for the migrations and their test.
 from parley.store import agent_models as _agent_models  # noqa: E402,F401
+from parley.store import cache_models as _cache_models  # noqa: E402,F401
 from parley.store import data_models as _data_models  # noqa: E402,F401
 from parley.store import org_models as _org_models  # noqa: E402,F401

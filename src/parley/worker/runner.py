@@ -53,6 +53,8 @@ class WorkGone(Exception):
 
 
 TaskHandler = Callable[[Claim, UsageMeter], Awaitable[Commit]]
+# Runs every `poll_s` from the worker's loop (schedules); True when it enqueued work.
+Timer = Callable[[], Awaitable[bool]]
 # In the transaction that settles a batch; True when it enqueued work.
 Settled = Callable[[AsyncSession, Claim], Awaitable[bool]]
 PRUNE_EVERY_S = 3600.0
@@ -83,6 +85,7 @@ class Worker:
         retention_days: float = 7.0,
         settled: Settled | None = None,
         worker_id: str | None = None,
+        timers: Sequence[Timer] = (),
     ) -> None:
         self._database = database
         self._handlers = dict(handlers)
@@ -92,6 +95,7 @@ class Worker:
         self._poll_s = poll_s
         self._retention = timedelta(days=retention_days)
         self._settled = settled
+        self._timers = list(timers)
         self._wake = asyncio.Event()
         self._notified = 0  # notify() calls so far: a slot that missed one looks again
         self._poller: str | None = None  # the lane of the idle slot that polls, if any
@@ -108,6 +112,19 @@ class Worker:
             for lane in self._lanes:
                 for number in range(lane.slots):
                     slots.create_task(self._slot(lane), name=f"parley-{lane.name}-slot-{number}")
+            if self._timers:
+                slots.create_task(self._tick(), name="parley-timers")
+
+    async def _tick(self) -> None:
+        """Run the timers every `poll_s` (a failing one is logged and tried again)."""
+        while True:
+            await asyncio.sleep(self._poll_s)
+            for timer in self._timers:
+                try:
+                    if await timer():
+                        self.notify()
+                except Exception:
+                    log.exception("worker timer failed; retrying")
 
     async def _slot(self, lane: Lane) -> None:
         while True:

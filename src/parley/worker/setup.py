@@ -11,6 +11,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.config import Settings
+from parley.data.cache_jobs import CacheLimits, CacheRefreshJob, CacheScheduler
+from parley.data.cache_jobs import refresh_failed as cache_refresh_failed
+from parley.data.caches import CACHE_REFRESH
 from parley.data.connections import DataServices
 from parley.data.connectors.base import ConnectorEnv
 from parley.data.credentials import CredentialBox
@@ -96,6 +99,17 @@ def build_data_services(settings: Settings, database: Database, embedder: Embedd
         agent_result_max_bytes=settings.agent_result_max_bytes,
         catalogs=TtlCache(settings.catalog_cache_ttl_s),
         exports_dir=settings.data_dir / "exports",
+        cache_dir=settings.data_dir / "cache",
+        cache_max_age_s=settings.cache_max_age_s,
+    )
+
+
+def cache_limits(settings: Settings) -> CacheLimits:
+    return CacheLimits(
+        page_rows=settings.cache_page_rows,
+        max_rows=settings.cache_max_rows,
+        timeout_s=settings.cache_refresh_timeout_s,
+        quota_bytes=settings.cache_quota_bytes,
     )
 
 
@@ -120,6 +134,7 @@ def queue_policy(settings: Settings) -> QueuePolicy:
         on_failed={
             CATALOG_REFRESH: refresh_failed,
             EXPORT: export_failed_hook(ExportPolicy.from_settings(settings)),
+            CACHE_REFRESH: cache_refresh_failed,
         },
     )
 
@@ -130,6 +145,7 @@ def lanes(settings: Settings) -> list[Lane]:
         Lane("delivery", DELIVERY_LANE, settings.worker_delivery_concurrency),
         Lane("refresh", (CATALOG_REFRESH,), settings.worker_refresh_concurrency),
         Lane("exports", (EXPORT,), settings.exports_concurrency),
+        Lane("cache", (CACHE_REFRESH,), settings.cache_refresh_concurrency),
     ]
 
 
@@ -182,6 +198,7 @@ def build_worker(
         QUEUE_EMPTY: QueueEmptyTask(database),
         CATALOG_REFRESH: RefreshJob(data),
         EXPORT: ExportJob(data, ExportPolicy.from_settings(settings)),
+        CACHE_REFRESH: CacheRefreshJob(data, cache_limits(settings)),
         REFRESH_CALLBACK: callback_task(
             box=data.box,
             courier=courier,
@@ -206,6 +223,7 @@ def build_worker(
         poll_s=settings.worker_poll_s,
         retention_days=settings.worker_retention_days,
         settled=settled,
+        timers=(CacheScheduler(data).tick,),
     )
 
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from parley.api.errors import COMMON_ERRORS, peaka_errors
 from parley.api.peaka_v1 import (
     agent,
+    caches,
     catalogs,
     connections,
     drivers,
@@ -41,6 +42,7 @@ def build_router() -> APIRouter:
         ui_session,
         internal_tables,
         exports,
+        caches,
     ):
         router.include_router(module.router)
     return router

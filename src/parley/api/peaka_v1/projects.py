@@ -32,6 +32,7 @@ from parley.auth import peaka_keys
 from parley.auth.keys import Principal
 from parley.data import organizations
 from parley.data import projects as service
+from parley.data.cache_files import project_folder
 from parley.data.connections import DataServices, list_connections
 from parley.data.exports import remove_project_files
 from parley.data.internal.service import remove_project_file
@@ -104,6 +105,8 @@ async def remove_project(*, db: AsyncSession, data: DataServices, project_id: st
         shutil.rmtree(uploads, ignore_errors=True)
     await asyncio.to_thread(remove_project_file, data, project_id)
     remove_project_files(data.exports_dir, project_id)
+    if data.cache_dir is not None:  # its cached copies (their rows went with the project)
+        shutil.rmtree(project_folder(data.cache_dir, project_id), ignore_errors=True)
 
 
 @router.get("/projects/{project_id}/apiKeys", response_model=list[out.ApiKey])

@@ -7,7 +7,7 @@ import json
 from typing import Annotated, Any, Literal
 
 import sqlglot
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, BackgroundTasks, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
@@ -22,15 +22,25 @@ from parley.api.peaka_v1.schemas import (
     TranspileRequest,
     saved_query_out,
 )
-from parley.data import query_folders
+from parley.data import caches, query_folders
 from parley.data import saved_queries as service
+from parley.data.cache_reads import read_materialized
 from parley.data.connections import DataServices
 from parley.data.connectors.results import RowLayout, render_rows
-from parley.data.execute import QueryResult, result_columns, run_sql
+from parley.data.execute import (
+    CatalogRef,
+    ConnectionRef,
+    ProjectCatalog,
+    QueryResult,
+    effective_limits,
+    result_columns,
+    run_sql,
+)
 from parley.data.query_builder import builder_sql
-from parley.data.sql_guard import transpile
+from parley.data.sql_guard import GuardedSql, TableName, transpile
 from parley.errors import InvalidInput, NotFound
 from parley.store.data_models import SavedQuery
+from parley.store.models import utcnow
 
 router = APIRouter(tags=["queries"])
 BASE = "/data/projects/{project_id}/queries"
@@ -41,15 +51,22 @@ Format = Literal["CELL_TYPED", "SIMPLE", "COMPACT"]
 async def list_queries(project_id: Name, db: ReadDb, _: OwnProject) -> list[dict[str, Any]]:
     rows = await service.list_queries(db=db, project_id=project_id)
     folders = await query_folders.load_folders(db=db, project_id=project_id)
-    return [saved_query_out(q, folders.path(q.folder_id)) for q in rows]
+    schedules = await caches.query_schedules(db=db, project_id=project_id)
+    return [saved_query_out(q, folders.path(q.folder_id), schedules.get(q.id)) for q in rows]
 
 
 async def _query_out(db: AsyncSession, row: SavedQuery) -> dict[str, Any]:
-    """The query as answered, with the path of its folder."""
-    if row.folder_id is None:
-        return saved_query_out(row)
-    folders = await query_folders.load_folders(db=db, project_id=row.project_id)
-    return saved_query_out(row, folders.path(row.folder_id))
+    """The query as answered, with the path of its folder and a MATERIALIZED query's
+    schedule."""
+    path = None
+    if row.folder_id is not None:
+        folders = await query_folders.load_folders(db=db, project_id=row.project_id)
+        path = folders.path(row.folder_id)
+    schedule = None
+    if row.query_type == service.MATERIALIZED:
+        found = await caches.query_schedules(db=db, project_id=row.project_id, query_ids=[row.id])
+        schedule = found.get(row.id)
+    return saved_query_out(row, path, schedule)
 
 
 @router.post(BASE, responses=peaka_errors(409), response_model=out.Query)
@@ -71,6 +88,7 @@ async def create_query(
         query_type=body.queryType,
         checked_by=data if checkSchemaExists else None,
         path=body.path,
+        schedule=body.schedule,
     )
     async with state.database.read() as db:
         return await _query_out(db, row)
@@ -138,6 +156,50 @@ async def _statement_for(
         return exp.select("*").from_(quoted).sql(dialect="postgres"), []
 
 
+async def _materialized(project_id: str, body: ExecuteRequest, db_read: Any) -> SavedQuery | None:
+    """The MATERIALIZED saved query the request names (by `id`, or as
+    `peaka.mtquery.<name>`), if it names one."""
+    if body.id is not None:
+        async with db_read() as db:
+            saved = await service.get_query(db=db, project_id=project_id, query_id=body.id)
+        return saved if saved.query_type == service.MATERIALIZED else None
+    if body.qualifiedName is None:
+        return None
+    try:
+        table = exp.to_table(body.qualifiedName, dialect="postgres")
+    except SqlglotError as err:
+        raise InvalidInput(f"cannot read qualifiedName: {err}") from err
+    if (
+        table.catalog.casefold() != service.SAVED_QUERY_CATALOG
+        or table.db.casefold() != service.MATERIALIZED_SCHEMA
+    ):
+        return None
+    async with db_read() as db:
+        named = await service.find_by_name(db=db, project_id=project_id, name=table.name.lower())
+    if named is None or named.query_type != service.MATERIALIZED:
+        raise NotFound(f"Materialized query {body.qualifiedName} not found")
+    return named
+
+
+async def _read_copy(
+    data: DataServices, project_id: str, query: SavedQuery, body: ExecuteRequest, layout: RowLayout
+) -> QueryResult | None:
+    """A materialized query's rows from its copy; None while it has none (run its SQL)."""
+    caps, timeout = effective_limits(data, limit=body.limit, timeout_s=body.timeout, layout=layout)
+    served = await read_materialized(
+        data, project_id=project_id, query_id=query.id, timeout_s=timeout, caps=caps
+    )
+    if served is None:
+        return None
+    result, hit = served
+    peaka = CatalogRef(service.SAVED_QUERY_CATALOG, service.SAVED_QUERY_CATALOG, "Peaka")
+    origin = ConnectionRef("", project_id, "FILE", "", utcnow())
+    guarded = GuardedSql(
+        sql="", tables=(TableName(service.MATERIALIZED_SCHEMA, query.name),), row_cap=caps.rows
+    )
+    return QueryResult(ProjectCatalog(peaka, origin, ()), guarded, result, cache=hit)
+
+
 def _body(query: QueryResult, layout: RowLayout, data: DataServices) -> bytes:
     """The response, written as Starlette's JSONResponse would (CPU work: in a thread). A
     result cut at the caps says so, beyond Peaka's shape: `truncated` and `truncation`."""
@@ -145,6 +207,8 @@ def _body(query: QueryResult, layout: RowLayout, data: DataServices) -> bytes:
     encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
     head = '{"columns":' + encode(result_columns(query)) + ',"data":'
     tail = "}"
+    if query.cache is not None:  # beyond Peaka's shape: served from cached copies
+        tail = ',"cache":' + encode(query.cache.to_json()) + tail
     if result.truncated or result.cells_cut:
         truncation = {
             "moreRows": result.truncated,
@@ -152,7 +216,7 @@ def _body(query: QueryResult, layout: RowLayout, data: DataServices) -> bytes:
             "maxBytes": data.query_max_bytes,
             "maxCellBytes": data.query_max_cell_bytes,
         }
-        tail = ',"truncated":true,"truncation":' + encode(truncation) + "}"
+        tail = ',"truncated":true,"truncation":' + encode(truncation) + tail
     rows = render_rows(result.columns, result.rows, layout)
     return b"".join((head.encode(), rows, tail.encode()))
 
@@ -177,6 +241,13 @@ async def execute_query(
     each cell (PARLEY_QUERY_MAX_BYTES, _MAX_CELL_BYTES) and a timeout in seconds."""
     layout = RowLayout(format)
     sql, bindings = await _statement_for(project_id, body, data.database.read)
+    materialized = await _materialized(project_id, body, data.database.read)
+    if materialized is not None:  # its copy, or its SQL while it has none
+        copy = await _read_copy(data, project_id, materialized, body, layout)
+        if copy is not None:
+            content = await asyncio.to_thread(_body, copy, layout, data)
+            return Response(content, media_type="application/json")
+        sql, bindings = materialized.input_query, []
     result = await run_sql(
         data,
         project_id=project_id,
@@ -216,6 +287,7 @@ async def update_query(
         input_query=body.inputQuery,
         query_type=body.queryType,
         checked_by=data if checkSchemaExists else None,
+        schedule=body.schedule,
     )
     async with state.database.read() as db:
         return await _query_out(db, row)
@@ -224,8 +296,19 @@ async def update_query(
 @router.delete(
     BASE + "/{query_id}", response_class=Response, responses={200: {"description": "Query deleted"}}
 )
-async def delete_query(project_id: Name, query_id: str, db: WriteDb, _: OwnProject) -> Response:
+async def delete_query(
+    project_id: Name,
+    query_id: str,
+    db: WriteDb,
+    data: DataDep,
+    after: BackgroundTasks,
+    _: OwnProject,
+) -> Response:
+    """A materialized query's copy goes with it (its files once the delete has committed)."""
+    copy = await caches.query_copy(db=db, project_id=project_id, query_id=query_id)
     await service.delete_query(db=db, project_id=project_id, query_id=query_id)
+    if copy is not None:
+        after.add_task(caches.remove_files, data, copy)
     return Response(status_code=200)
 
 

@@ -60,6 +60,7 @@ class QueryRequest(Body):
     queryType: Literal["PLAIN", "MATERIALIZED"] = "PLAIN"
     inputQueryRefId: str | None = None
     path: str | None = None
+    schedule: dict[str, Any] | None = None  # a MATERIALIZED query's (MaterializedQuerySchedule)
 
 
 class TableForQuery(Body):
@@ -258,15 +259,18 @@ def golden_sql_out(row: GoldenSql, score: float | None = None) -> dict[str, Any]
     return out
 
 
-def saved_query_out(row: SavedQuery, path: str | None = None) -> dict[str, Any]:
-    """`path`: the path of the query's folder (data/query_folders.py), None at the root."""
+def saved_query_out(
+    row: SavedQuery, path: str | None = None, schedule: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`path`: the path of the query's folder (data/query_folders.py), None at the root;
+    `schedule`: a MATERIALIZED query's (parley.data.caches.query_schedules)."""
     return {
         "id": row.id,
         "displayName": row.display_name,
         "name": row.name,
         "inputQuery": row.input_query,
         "queryType": row.query_type,
-        "schedule": None,
+        "schedule": schedule,
         "path": path,
         "folderId": row.folder_id,
     }
