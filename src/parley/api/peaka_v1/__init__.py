@@ -17,6 +17,7 @@ from parley.api.peaka_v1 import (
     queries,
     query_folders,
     refresh_callback,
+    semantic_catalogs,
     small_routes,
     ui_session,
 )
@@ -41,6 +42,7 @@ def build_router() -> APIRouter:
         ui_session,
         internal_tables,
         exports,
+        semantic_catalogs,
     ):
         router.include_router(module.router)
     return router

@@ -11,6 +11,7 @@ from parley.api.deps import DataChange, Name, OwnProject, ReadDb, StateDep, Writ
 from parley.api.peaka_v1 import responses as out
 from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.schemas import CatalogRequest, catalog_out, column_out, table_out
+from parley.api.peaka_v1.semantic_catalogs import SharedChange
 from parley.data import catalog as service
 
 router = APIRouter(tags=["catalogs"])
@@ -49,10 +50,16 @@ async def read_catalog(
     responses={200: {"description": "Catalog deleted"}},
 )
 async def delete_catalog(
-    project_id: Name, catalog_id: str, _: OwnProject, __: DataChange, db: WriteDb, state: StateDep
+    project_id: Name,
+    catalog_id: str,
+    _: OwnProject,
+    __: DataChange,
+    ___: SharedChange,
+    db: WriteDb,
+    state: StateDep,
 ) -> Response:
-    """Deletes the catalog (its tables, columns, relations) and its copies in the agent's
-    threads."""
+    """Deletes the catalog (its tables, columns, relations, parametric tables, its shares
+    with other projects) and its copies in the agent's threads."""
     await erasure.delete_catalog(
         db, reasoning=state.reasoning, project_id=project_id, catalog_id=catalog_id
     )
