@@ -143,7 +143,7 @@ async def create_semantic_table(
         catalogs = await load_catalogs(db=db, project_id=project_id)
     if not catalogs:
         raise InvalidInput("this project has no catalogs yet: connect a data source first")
-    candidate = SemanticDef(catalog.name, schema, table, query.input_query)
+    candidate = SemanticDef(catalog.name, schema, table, query.input_query, query.id)
     virtual = catalogs[0].virtual.with_semantic(candidate)
     catalogs = [replace(c, virtual=virtual) for c in catalogs]
     sql = f'SELECT * FROM "{catalog.name}"."{schema}"."{table}"'
@@ -231,6 +231,7 @@ async def load_virtual_tables(*, db: AsyncSession, project_id: str) -> VirtualTa
                 SemanticTable.schema_name,
                 SemanticTable.table_name,
                 SavedQuery.input_query,
+                SavedQuery.id,
             )
             .join(SemanticCatalog, SemanticCatalog.id == SemanticTable.catalog_id)
             .join(SavedQuery, SavedQuery.id == SemanticTable.query_id)
@@ -257,7 +258,7 @@ async def load_virtual_tables(*, db: AsyncSession, project_id: str) -> VirtualTa
         )
     ).all()
     return VirtualTables(
-        tuple(SemanticDef(c, s, t, sql) for c, s, t, sql in semantic),
+        tuple(SemanticDef(c, s, t, sql, q) for c, s, t, sql, q in semantic),
         tuple(
             ParametricDef(
                 catalog=name,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import calendar
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -40,6 +40,7 @@ class SemanticDef:
     schema: str
     table: str
     sql: str  # the saved query's text
+    query_id: str = ""
 
     @property
     def label(self) -> str:
@@ -66,13 +67,21 @@ class VirtualTables:
     semantic_catalogs: frozenset[str] = field(default=frozenset())  # lower-case names
 
     def __bool__(self) -> bool:
-        return bool(self.semantic or self.parametric)
+        return bool(self.semantic or self.parametric or self.semantic_catalogs)
 
     def with_semantic(self, extra: SemanticDef) -> VirtualTables:
         return VirtualTables(
             (*self.semantic, extra),
             self.parametric,
             self.semantic_catalogs | {extra.catalog.casefold()},
+        )
+
+    def with_query_text(self, query_id: str, sql: str) -> VirtualTables:
+        """As if saved query `query_id` read `sql` (to check a change to it)."""
+        return VirtualTables(
+            tuple(replace(s, sql=sql) if s.query_id == query_id else s for s in self.semantic),
+            self.parametric,
+            self.semantic_catalogs,
         )
 
 

@@ -22,6 +22,7 @@ from parley.api.peaka_v1.schemas import (
     TranspileRequest,
     saved_query_out,
 )
+from parley.api.peaka_v1.semantic_catalogs import SharedChange
 from parley.data import query_folders
 from parley.data import saved_queries as service
 from parley.data.connections import DataServices
@@ -206,6 +207,7 @@ async def update_query(
     state: StateDep,
     data: DataDep,
     _: OwnProject,
+    __: SharedChange,  # semantic tables read the query's text
     checkSchemaExists: bool = True,  # noqa: N803 - Peaka's query parameter name
 ) -> dict[str, Any]:
     row = await service.update_query(
@@ -224,7 +226,10 @@ async def update_query(
 @router.delete(
     BASE + "/{query_id}", response_class=Response, responses={200: {"description": "Query deleted"}}
 )
-async def delete_query(project_id: Name, query_id: str, db: WriteDb, _: OwnProject) -> Response:
+async def delete_query(
+    project_id: Name, query_id: str, _: OwnProject, __: SharedChange, db: WriteDb
+) -> Response:
+    """Deletes the query and the semantic tables built on it."""
     await service.delete_query(db=db, project_id=project_id, query_id=query_id)
     return Response(status_code=200)
 
