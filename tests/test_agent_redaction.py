@@ -398,6 +398,12 @@ DELETE_ROUTES = {
     "/api/v1/data/projects/{project_id}/exports/{export_id}": (
         "cancels a running export and removes its partial file; turns copy no exports"
     ),
+    "/api/v1/data/projects/{project_id}/semantic-catalogs/{catalog_id}/table/{table_id}": (
+        "a name for a saved query: the query and its rows stay"
+    ),
+    "/api/v1/data/projects/{project_id}/catalogs/{catalog_id}/parametricTables": (
+        "a name for a filtered table: the source table stays"
+    ),
     # the SQL endpoint's cancels free a result held in memory; nothing stored changes
     "/v1/statement/{phase}/{query_id}/{slug}/{token}": "a held result, not stored content",
     "/v1/statement/executing/partialCancel/{query_id}/{stage}/{slug}/{token}": (
