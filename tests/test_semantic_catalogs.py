@@ -280,6 +280,32 @@ def test_semantic_tables_build_on_each_other_but_never_on_themselves(
     )
 
 
+def test_the_data_agent_reads_semantic_tables_like_any_table(
+    client: TestClient, shared_settings: Settings
+) -> None:
+    made = project_with_catalog(client, shop(shared_settings), key="k")
+    pid, h = made.id, made.headers
+    qid = saved_query(client, pid, h, "de", "SELECT id, name FROM products WHERE country = 'DE'")
+    cid = semantic_catalog(client, pid, h, "curated")
+    ok(semantic_table(client, pid, h, cid, "german_products", qid))
+
+    def chat(message: str) -> Any:
+        body = {"message": message}
+        return ok(client.post(f"{API}/ai-agent/{pid}/chat", json=body, headers=h))["result"]
+
+    listed = chat("Which tables are there?")
+    assert listed["messages"][1]["kwargs"]["content"] == (
+        "Catalog shop (sqlite), 2 tables:\n- orders (2 rows)\n- products (4 rows)\n\n"
+        "Catalog curated (semantic), 1 tables:\n- curated.public.german_products"
+    )
+    described = chat("Describe german_products")
+    assert described["messages"][1]["kwargs"]["content"] == (
+        "- curated.public.german_products\n  columns:\n  - id (bigint)\n  - name (varchar)"
+    )
+    ran = chat("SELECT name FROM curated.public.german_products")
+    assert ran["currentQueryResult"]["rows"] == [["plum"]]
+
+
 def test_expand_is_a_tree_rewrite() -> None:
     virtual = VirtualTables(
         (SemanticDef("sem", "s", "t", "SELECT a FROM x WHERE b = 'it''s'", "q"),),

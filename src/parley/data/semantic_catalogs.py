@@ -19,6 +19,7 @@ from parley.data.connectors.results import ResultCaps
 from parley.data.execute import check_sql, load_catalogs, run_guarded
 from parley.data.projects import get_project
 from parley.data.saved_queries import SAVED_QUERY_CATALOG, get_query
+from parley.data.table_view import TableView
 from parley.data.virtual_tables import (
     ParametricDef,
     SemanticDef,
@@ -31,6 +32,8 @@ from parley.ids import new_public_id
 from parley.store.data_models import (
     CatalogShare,
     DataCatalog,
+    DataColumn,
+    DataTable,
     ParametricTable,
     SavedQuery,
     SemanticCatalog,
@@ -203,6 +206,59 @@ def semantic_catalog_out(row: SemanticCatalog) -> dict[str, Any]:
         "catalogType": SEMANTIC,
         "connectionId": None,
     }
+
+
+async def semantic_views(*, db: AsyncSession, project_id: str) -> list[TableView]:
+    """The project's semantic tables as the agent reads tables (rows not stored: a
+    semantic table has its columns in `SemanticTable.columns`), by catalog and name."""
+    pairs = (
+        await db.execute(
+            select(SemanticCatalog, SemanticTable)
+            .join(SemanticTable, SemanticTable.catalog_id == SemanticCatalog.id)
+            .where(SemanticCatalog.project_id == project_id)
+            .order_by(
+                SemanticCatalog.created_at,
+                SemanticCatalog.id,
+                SemanticTable.schema_name,
+                SemanticTable.table_name,
+            )
+        )
+    ).all()
+    views = []
+    for catalog, table in pairs:
+        as_catalog = DataCatalog(
+            id=catalog.id,
+            project_id=project_id,
+            name=catalog.name,
+            display_name=catalog.display_name,
+            catalog_type=SEMANTIC.lower(),
+        )
+        as_table = DataTable(
+            project_id=project_id,
+            catalog_id=catalog.id,
+            schema_name=table.schema_name,
+            table_name=table.table_name,
+            description=table.description,
+            use_with_ai=True,
+            row_count=None,
+            sample_rows=[],
+        )
+        columns = [
+            DataColumn(
+                name=str(name),
+                position=position,
+                data_type=str(data_type)[:100],
+                description=None,
+                categorical_values=None,
+                sample_values=[],
+                is_primary=False,
+                is_not_null=False,
+                is_unique=False,
+            )
+            for position, (name, data_type) in enumerate(table.columns)
+        ]
+        views.append(TableView(as_catalog, as_table, columns, []))
+    return views
 
 
 async def load_virtual_tables(*, db: AsyncSession, project_id: str) -> VirtualTables:
