@@ -185,7 +185,23 @@ def test_a_semantic_table_is_queried_like_a_table(
         )
     )
     assert sorted(found["data"]) == [["apple"], ["o'hara"], ["pear"]]
-    # listed among the project's catalogs by search
+    # listed among the project's catalogs, in its metadata and by search
+    listed = ok(client.get(f"{API}/data/projects/{pid}/catalogs", headers=h))
+    assert [(c["name"], c["catalogType"]) for c in listed] == [
+        ("shop", "sqlite"),
+        ("sales", "SEMANTIC"),
+    ]
+    metadata = ok(client.get(f"{API}/metadata/{pid}", params={"catalogId": cid}, headers=h))
+    [catalog] = metadata["catalogs"]
+    assert (catalog["catalogName"], catalog["catalogType"]) == ("sales", "SEMANTIC")
+    [schema] = catalog["schemas"]
+    assert schema["schemaName"] == "public"
+    [described] = schema["tables"]
+    assert described["tableName"] == "us_products"
+    assert [(c["columnName"], c["dataType"]) for c in described["columns"]] == [
+        ("id", "bigint"),
+        ("name", "varchar"),
+    ]
     assert ok(
         client.post(f"{API}/data/projects/{pid}/search", json={"query": "us_prod"}, headers=h)
     )["matchedTables"] == [{"catalog": "sales", "schema": "public", "table": "us_products"}]

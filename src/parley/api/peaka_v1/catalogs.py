@@ -13,6 +13,7 @@ from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.schemas import CatalogRequest, catalog_out, column_out, table_out
 from parley.api.peaka_v1.semantic_catalogs import SharedChange
 from parley.data import catalog as service
+from parley.data import semantic_catalogs
 
 router = APIRouter(tags=["catalogs"])
 BASE = "/data/projects/{project_id}/catalogs"
@@ -21,7 +22,10 @@ TABLE = BASE + "/{catalog_id}/schemas/{schema_name}/tables/{table_name}"
 
 @router.get(BASE, response_model=list[out.Catalog])
 async def list_catalogs(project_id: Name, db: ReadDb, _: OwnProject) -> list[dict[str, Any]]:
-    return [catalog_out(c) for c in await service.list_catalogs(db=db, project_id=project_id)]
+    """The project's catalogs, then its semantic catalogs (`catalogType` SEMANTIC)."""
+    found = [catalog_out(c) for c in await service.list_catalogs(db=db, project_id=project_id)]
+    semantic = await semantic_catalogs.list_semantic_catalogs(db=db, project_id=project_id)
+    return found + [semantic_catalogs.semantic_catalog_out(c) for c in semantic]
 
 
 @router.post(BASE, response_model=out.Catalog)
