@@ -125,7 +125,7 @@ def semantic_catalog(client: TestClient, pid: str, headers: dict[str, str], name
     )
     assert made == {
         "id": made["id"],
-        "name": name,
+        "name": name.lower(),  # the name in SQL, made like a catalog's
         "displayName": name,
         "catalogType": "SEMANTIC",
         "connectionId": None,
@@ -320,6 +320,46 @@ def test_the_data_agent_reads_semantic_tables_like_any_table(
     )
     ran = chat("SELECT name FROM curated.public.german_products")
     assert ran["currentQueryResult"]["rows"] == [["plum"]]
+
+
+def test_the_sql_endpoint_reads_semantic_and_parametric_tables(
+    client: TestClient, shared_settings: Settings
+) -> None:
+    made = project_with_catalog(client, shop(shared_settings), key="k")
+    pid, h = made.id, made.headers
+    qid = saved_query(client, pid, h, "us", "SELECT id, name FROM products WHERE country = 'US'")
+    cid = semantic_catalog(client, pid, h, "viaSql")
+    ok(semantic_table(client, pid, h, cid, "us", qid))
+    ok(
+        client.post(
+            f"{API}/data/projects/{pid}/catalogs/{made.catalog_id}/parametricTables",
+            json={
+                "fromSchema": "main",
+                "fromTable": "products",
+                "toSchema": "main",
+                "toTable": "old",
+                "paramValues": [{"key": "year", "value": 2023}],
+            },
+            headers=h,
+        )
+    )
+
+    def run(sql: str) -> list[Any]:
+        headers = {"X-Trino-User": "alpha"} | h
+        answer = ok(client.post("/v1/statement", content=sql.encode(), headers=headers))
+        found: list[Any] = []
+        while answer.get("nextUri"):
+            answer = ok(client.get(answer["nextUri"], headers=headers))
+            assert "error" not in answer, answer["error"]
+            found += answer.get("data", [])
+        return found
+
+    assert run("SELECT name FROM viasql.public.us ORDER BY id") == [
+        ["apple"],
+        ["pear"],
+        ["o'hara"],
+    ]
+    assert run("SELECT name FROM shop.main.old") == [["pear"]]
 
 
 def test_expand_is_a_tree_rewrite() -> None:

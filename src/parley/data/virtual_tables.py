@@ -181,6 +181,14 @@ def _expand_tree(
             _replace(ref, parametric_query(parametric, now), parametric.table)
 
 
+def expand_tree(
+    tree: exp.Expr, virtual: VirtualTables, dialect: str, now: datetime | None = None
+) -> None:
+    """`expand` on a parsed statement, in place (the SQL endpoint parses Trino's text)."""
+    if virtual:
+        _expand_tree(tree, virtual, dialect, now or datetime.now().astimezone(), ())
+
+
 def expand(
     sql: str, dialects: Sequence[str], virtual: VirtualTables, now: datetime | None = None
 ) -> str:
