@@ -84,7 +84,12 @@ def project(client: TestClient, shared_settings: Settings) -> tuple[str, dict[st
     ok(
         client.post(
             f"{API}/data/projects/{pid}/semantic-catalogs/{sem['id']}",
-            json={"schemaName": "public", "tableName": "us_products", "queryId": query["id"]},
+            json={
+                "schemaName": "public",
+                "tableName": "us_products",
+                "queryId": query["id"],
+                "description": "what ships from the US",
+            },
             headers=h,
         )
     )
@@ -155,6 +160,8 @@ def test_search_under_a_catalog_or_schema_and_pages(
     assert tables(last) == ["shop.main.orders"]
     assert last["meta"]["page"] == {"limit": 2, "offset": 4, "nextOffset": None}
     assert tables(ok(search(client, project, query="nothing like it"))) == []
+    # a semantic table's description is searched like a table's
+    assert tables(ok(search(client, project, query="ships from"))) == ["sales.public.us_products"]
 
 
 def test_bad_searches_are_422(client: TestClient, project: tuple[str, dict[str, str]]) -> None:

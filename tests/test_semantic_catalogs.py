@@ -454,6 +454,19 @@ def test_parametric_tables_bind_values_as_data(
         "write @today, @som-1M, @now-24h, ...",
     )
     error(client.post(base, json=bad | {"fromTable": "nope"}, headers=h), 404, "NOT_FOUND")
+    error(client.post(base, json=bad | {"fromTable": "a\x00"}, headers=h), 422, "VALIDATION_ERROR")
+    nan = b'{"fromSchema": "main", "fromTable": "products", "toSchema": "a", "toTable": "b", '
+    nan += b'"paramValues": [{"key": "year", "value": NaN}]}'
+    error(
+        client.post(base, content=nan, headers=h | {"Content-Type": "application/json"}),
+        422,
+        "VALIDATION_ERROR",
+    )
+    error(
+        client.delete(base, params={"toSchema": "a\x00", "toTable": "b"}, headers=h),
+        422,
+        "VALIDATION_ERROR",
+    )
     error(client.post(base, json=bad | {"toTable": "a b"}, headers=h), 422, "VALIDATION_ERROR")
     # deleted: gone from the list and from queries; the source table stays
     params = {"toSchema": "analytics", "toTable": "us_2024"}

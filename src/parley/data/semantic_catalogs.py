@@ -131,6 +131,7 @@ async def create_semantic_table(
     schema_name: str | None,
     table_name: str | None,
     query_id: str | None,
+    description: str | None = None,
 ) -> tuple[SemanticCatalog, SemanticTable]:
     """Checks the table's query through the guard as the table itself (so a query that reads
     the table, directly or through other semantic tables, is refused) and runs it for one
@@ -169,6 +170,7 @@ async def create_semantic_table(
             schema_name=schema,
             table_name=table,
             query_id=query_id,
+            description=description,
             columns=[[name, data_type] for name, data_type in result.columns],
         )
         db.add(row)

@@ -111,7 +111,7 @@ def _parametric_match(virtual: VirtualTables, ref: exp.Table) -> ParametricDef |
         p
         for p in virtual.parametric
         if (not ref.catalog or ref.catalog.casefold() in p.catalog_names)
-        and (not ref.db or _same(ref.db, p.schema))
+        and _same(ref.db, p.schema)  # by schema and name: a bare name is a real table's
         and _same(ref.name, p.table)
     ]
     return found[0] if len(found) == 1 else None

@@ -9,13 +9,14 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from parley.api.deps import DataChange, Name, OwnProject, ReadDb, StateDep, WriteDb
 from parley.api.errors import peaka_errors
 from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.responses import Answer, Catalog
-from parley.api.peaka_v1.schemas import Body, ShortText
+from parley.api.peaka_v1.schemas import Body, LongText, ShortText
+from parley.api.storable import Storable, check_storable
 from parley.data import catalog_search, catalog_shares, parametric_tables
 from parley.data import semantic_catalogs as service
 
@@ -23,7 +24,7 @@ router = APIRouter(tags=["semantic catalogs"])
 PROJECT = "/data/projects/{project_id}"
 SEMANTIC = PROJECT + "/semantic-catalogs"
 PARAMETRIC = PROJECT + "/catalogs/{catalog_id}/parametricTables"
-NameText = Annotated[str, Field(min_length=1, max_length=200)]
+NameText = Annotated[str, Field(min_length=1, max_length=200), Storable]
 
 
 async def _after_shared_change(state: StateDep) -> AsyncIterator[None]:
@@ -44,6 +45,7 @@ class SemanticTableRequest(Body):
     schemaName: NameText | None = None
     tableName: NameText | None = None
     queryId: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    description: LongText | None = None  # beyond Peaka's: searched, shown to the agent
 
 
 class CatalogShareRequest(Body):
@@ -56,7 +58,7 @@ class CatalogShareRequestV2(Body):
 
 class ParametricTableColumn(Body):
     key: NameText
-    value: str | bool | int | float | None = None
+    value: Annotated[str | bool | int | float | None, AfterValidator(check_storable)] = None
 
 
 class ParametricTableRequest(Body):
@@ -68,7 +70,7 @@ class ParametricTableRequest(Body):
 
 
 class SearchRequest(Body):
-    query: Annotated[str, Field(max_length=1000)] | None = None
+    query: Annotated[str, Field(max_length=1000), Storable] | None = None
     catalog: NameText | None = None
     # Peaka's field name; pydantic's BaseModel has a `schema` method of its own
     schema_: Annotated[NameText | None, Field(alias="schema")] = None
@@ -155,6 +157,7 @@ async def create_semantic_table(
         schema_name=body.schemaName,
         table_name=body.tableName,
         query_id=body.queryId,
+        description=body.description,
     )
     return service.semantic_table_out(catalog, row)
 
@@ -284,8 +287,8 @@ async def create_parametric_table(
 async def delete_parametric_table(
     project_id: Name,
     catalog_id: str,
-    toSchema: Annotated[str, Query(min_length=1, max_length=200)],  # noqa: N803 - Peaka's name
-    toTable: Annotated[str, Query(min_length=1, max_length=200)],  # noqa: N803 - Peaka's name
+    toSchema: Annotated[str, Query(min_length=1, max_length=200), Storable],  # noqa: N803
+    toTable: Annotated[str, Query(min_length=1, max_length=200), Storable],  # noqa: N803
     _: OwnProject,
     __: DataChange,
     db: WriteDb,
