@@ -191,6 +191,23 @@ def test_a_semantic_table_is_queried_like_a_table(
         ("shop", "sqlite"),
         ("sales", "SEMANTIC"),
     ]
+    catalogs = f"{API}/data/projects/{pid}/catalogs/{cid}"
+    assert ok(client.get(catalogs, headers=h)) == listed[1]
+    assert ok(client.get(f"{catalogs}/schemas", headers=h)) == [
+        {"catalogId": cid, "catalogName": "sales", "schemaName": "public"}
+    ]
+    assert ok(client.get(f"{catalogs}/schemas/public/tables", headers=h)) == [
+        {
+            "catalogId": cid,
+            "catalogName": "sales",
+            "schemaName": "public",
+            "tableName": "us_products",
+            "isCacheable": False,
+            "isDynamicTable": True,
+            "isCached": False,
+            "supportedCacheTypes": [],
+        }
+    ]
     metadata = ok(client.get(f"{API}/metadata/{pid}", params={"catalogId": cid}, headers=h))
     [catalog] = metadata["catalogs"]
     assert (catalog["catalogName"], catalog["catalogType"]) == ("sales", "SEMANTIC")

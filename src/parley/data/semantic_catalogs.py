@@ -102,6 +102,43 @@ async def get_semantic_catalog(
     return row
 
 
+async def find_semantic_catalog(
+    *, db: AsyncSession, project_id: str, catalog_id: str
+) -> SemanticCatalog | None:
+    row = await db.get(SemanticCatalog, catalog_id)
+    return row if row is not None and row.project_id == project_id else None
+
+
+async def semantic_tables_of(
+    *, db: AsyncSession, project_id: str, catalog_id: str
+) -> tuple[SemanticCatalog, list[SemanticTable]] | None:
+    """The semantic catalog `catalog_id` of the project and its tables; None when there is
+    no such semantic catalog (it may be a catalog)."""
+    catalog = await find_semantic_catalog(db=db, project_id=project_id, catalog_id=catalog_id)
+    if catalog is None:
+        return None
+    rows = await db.scalars(
+        select(SemanticTable)
+        .where(SemanticTable.catalog_id == catalog.id)
+        .order_by(SemanticTable.schema_name, SemanticTable.table_name)
+    )
+    return catalog, list(rows)
+
+
+def semantic_table_listed(catalog: SemanticCatalog, row: SemanticTable) -> dict[str, Any]:
+    """A semantic table as the catalog routes list tables (`Table`)."""
+    return {
+        "catalogId": catalog.id,
+        "catalogName": catalog.name,
+        "schemaName": row.schema_name,
+        "tableName": row.table_name,
+        "isCacheable": False,
+        "isDynamicTable": True,  # a query, read live
+        "isCached": False,
+        "supportedCacheTypes": [],
+    }
+
+
 async def list_semantic_catalogs(*, db: AsyncSession, project_id: str) -> list[SemanticCatalog]:
     rows = await db.scalars(
         select(SemanticCatalog)

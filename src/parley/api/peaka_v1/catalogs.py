@@ -43,6 +43,11 @@ async def create_catalog(
 async def read_catalog(
     project_id: Name, catalog_id: str, db: ReadDb, _: OwnProject
 ) -> dict[str, Any]:
+    semantic = await semantic_catalogs.find_semantic_catalog(
+        db=db, project_id=project_id, catalog_id=catalog_id
+    )
+    if semantic is not None:
+        return semantic_catalogs.semantic_catalog_out(semantic)
     return catalog_out(
         await service.get_catalog(db=db, project_id=project_id, catalog_id=catalog_id)
     )
@@ -74,6 +79,14 @@ async def delete_catalog(
 async def list_schemas(
     project_id: Name, catalog_id: str, db: ReadDb, _: OwnProject
 ) -> list[dict[str, Any]]:
+    """Also of a semantic catalog (the schemas of its semantic tables)."""
+    semantic = await semantic_catalogs.semantic_tables_of(
+        db=db, project_id=project_id, catalog_id=catalog_id
+    )
+    if semantic is not None:
+        sem, rows = semantic
+        names = sorted({t.schema_name for t in rows})
+        return [{"catalogId": sem.id, "catalogName": sem.name, "schemaName": n} for n in names]
     catalog = await service.get_catalog(db=db, project_id=project_id, catalog_id=catalog_id)
     tables = await service.list_tables(db=db, project_id=project_id, catalog_id=catalog_id)
     names = sorted({t.schema_name for t in tables})
@@ -84,6 +97,17 @@ async def list_schemas(
 async def list_tables(
     project_id: Name, catalog_id: str, schema_name: str, db: ReadDb, _: OwnProject
 ) -> list[dict[str, Any]]:
+    """Also of a semantic catalog (its semantic tables in the schema)."""
+    semantic = await semantic_catalogs.semantic_tables_of(
+        db=db, project_id=project_id, catalog_id=catalog_id
+    )
+    if semantic is not None:
+        sem, rows = semantic
+        return [
+            semantic_catalogs.semantic_table_listed(sem, t)
+            for t in rows
+            if t.schema_name == schema_name
+        ]
     catalog = await service.get_catalog(db=db, project_id=project_id, catalog_id=catalog_id)
     tables = await service.list_tables(
         db=db, project_id=project_id, catalog_id=catalog_id, schema=schema_name
