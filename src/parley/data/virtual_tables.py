@@ -159,7 +159,9 @@ def _expand_tree(
     dialect: str,
     now: datetime,
     stack: tuple[SemanticDef, ...],
-) -> None:
+) -> bool:
+    """Replace the tree's semantic and parametric tables; True when there were any."""
+    replaced = False
     for ref in table_references(tree):
         semantic = _semantic_match(virtual, ref)
         if semantic is not None:
@@ -175,10 +177,13 @@ def _expand_tree(
             inner = check_tree(parse_one_statement(semantic.sql, dialect), semantic.sql, dialect)
             _expand_tree(inner, virtual, dialect, now, (*stack, semantic))
             _replace(ref, inner, semantic.table)
+            replaced = True
             continue
         parametric = _parametric_match(virtual, ref)
         if parametric is not None:
             _replace(ref, parametric_query(parametric, now), parametric.table)
+            replaced = True
+    return replaced
 
 
 def expand_tree(
@@ -205,10 +210,9 @@ def expand(
             first = first or err
             continue
         tree = check_tree(tree, sql, dialect)
-        before = tree.sql(dialect=dialect)
-        _expand_tree(tree, virtual, dialect, now, ())
-        after = tree.sql(dialect=dialect)
-        return sql if after == before else after
+        if not _expand_tree(tree, virtual, dialect, now, ()):
+            return sql
+        return tree.sql(dialect=dialect)
     assert first is not None
     raise first
 
