@@ -174,6 +174,16 @@ def test_a_semantic_table_is_queried_like_a_table(
         "SELECT u.name, o.amount FROM sales.public.us_products AS u "
         "JOIN orders AS o ON o.product_id = u.id ORDER BY o.id",
     ) == [["apple", 2.5]]
+    # named as a table to execute
+    whole = ok(
+        client.post(
+            f"{API}/data/projects/{pid}/queries/execute",
+            params={"format": "COMPACT"},
+            json={"qualifiedName": "sales.public.us_products"},
+            headers=h,
+        )
+    )
+    assert sorted(whole["data"]) == [[1, "apple"], [2, "pear"], [4, "o'hara"]]
     # a saved query may read it too (checked through the guard when stored)
     on_top = saved_query(client, pid, h, "names", "SELECT name FROM sales.public.us_products")
     found = ok(

@@ -24,7 +24,6 @@ from parley.data.virtual_tables import (
     ParametricDef,
     SemanticDef,
     VirtualTables,
-    check_param_value,
     semantic_names,
 )
 from parley.errors import Conflict, InvalidInput, NotFound
@@ -362,10 +361,8 @@ async def load_virtual_tables(*, db: AsyncSession, project_id: str) -> VirtualTa
                 table=p.to_table,
                 from_schema=p.from_schema,
                 from_table=p.from_table,
-                params=tuple(
-                    (str(v["key"]), check_param_value(str(v["key"]), v.get("value")))
-                    for v in p.param_values
-                ),
+                # checked when stored (`check_param_value`), not again on every load
+                params=tuple((str(v["key"]), v.get("value")) for v in p.param_values),
             )
             for p, name, display in parametric
         ),
