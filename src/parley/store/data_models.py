@@ -220,6 +220,7 @@ class QueryFolder(Base):
         String(36), ForeignKey("query_folders.id", ondelete="CASCADE"), nullable=True
     )
     name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 # --- semantic catalogs, parametric tables, catalog shares (migration 0027) -----------------
