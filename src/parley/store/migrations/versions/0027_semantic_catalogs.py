@@ -3,7 +3,7 @@ parametric tables (a catalog's table with some columns fixed to values) and cata
 catalog readable from another project of the same organization).
 
 Revision ID: 0027
-Revises: 0025
+Revises: 0026
 Create Date: 2026-12-03
 """
 
@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 from parley.store.models import UTCDateTime
 
 revision: str = "0027"
-down_revision: str | None = "0025"
+down_revision: str | None = "0026"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
