@@ -401,6 +401,12 @@ DELETE_ROUTES = {
     "/api/v1/data/projects/{project_id}/cache/{cache_id}": (
         "a copy of a source table: deleting it deletes no source data turns copied"
     ),
+    "/api/v1/data/projects/{project_id}/semantic-catalogs/{catalog_id}/table/{table_id}": (
+        "a name for a saved query: the query and its rows stay"
+    ),
+    "/api/v1/data/projects/{project_id}/catalogs/{catalog_id}/parametricTables": (
+        "a name for a filtered table: the source table stays"
+    ),
     # the SQL endpoint's cancels free a result held in memory; nothing stored changes
     "/v1/statement/{phase}/{query_id}/{slug}/{token}": "a held result, not stored content",
     "/v1/statement/executing/partialCancel/{query_id}/{stage}/{slug}/{token}": (

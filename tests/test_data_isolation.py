@@ -175,6 +175,7 @@ def test_project_keys_reach_only_their_project(
         # partner routes (/organizations/...): refused to a project key whatever the ids
         "organization_id": "org",
         "workspace_id": "ws",
+        "table_id": "t",  # a semantic table's id: refused before it is looked up
     }
     before = _snapshot(client, b)
     assert (

@@ -96,11 +96,13 @@ def test_peaka_deletes_document_what_they_answer(schema: dict[str, Any]) -> None
             for kind in ("table", "bitable")
             for column in ("", "/columns/{column_name}")
         ),
+        "/api/v1/data/projects/{project_id}/semantic-catalogs/{catalog_id}/table/{table_id}",
     }
     # Peaka's spec answers these with a 204 (no body): a folder's delete, cancelExport
     no_content = {
         "/api/v1/data/projects/{project_id}/queries/folders/{folder_id}",
         "/api/v1/data/projects/{project_id}/exports/{export_id}",
+        "/api/v1/data/projects/{project_id}/catalogs/{catalog_id}/parametricTables",
     }
     deletes = {p: ops["delete"] for p, ops in schema["paths"].items() if "delete" in ops}
     for path in empty:

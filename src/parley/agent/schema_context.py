@@ -21,6 +21,7 @@ from parley.data.connections import DataServices
 from parley.data.execute import ProjectCatalog, load_catalogs
 from parley.data.metadata import search_golden_sqls, search_tables
 from parley.data.projects import get_project
+from parley.data.semantic_catalogs import semantic_views
 from parley.data.sql_guard import CatalogScope, QueryRejected, TableName, catalog_names_used
 from parley.data.table_view import TableView
 from parley.store.data_models import DataCatalog, DataColumn, DataRelation, DataTable
@@ -60,7 +61,7 @@ class SchemaContext:
         """How generated SQL should name the table."""
         parts = [view.table.schema_name, view.table.table_name]
         scope = self._scope(view.catalog.id)
-        if self.qualify_catalog:
+        if self.qualify_catalog or scope is None:  # no scope: a semantic catalog's table
             parts.insert(0, view.catalog.name)
         elif scope is not None and view.table.schema_name == scope.default_schema:
             parts = parts[1:]
@@ -90,6 +91,8 @@ class SchemaContext:
             by_catalog.setdefault(v.catalog.id, []).append(
                 f"{v.table.schema_name}.{v.table.table_name}"
             )
+        known = {c.catalog.id for c in self.catalogs}
+        semantic = {v.catalog.id: v.catalog for v in self.all_tables if v.catalog.id not in known}
         return [
             {
                 "catalogId": c.catalog.id,
@@ -98,6 +101,14 @@ class SchemaContext:
                 "tables": by_catalog.get(c.catalog.id, []),
             }
             for c in self.catalogs
+        ] + [
+            {
+                "catalogId": c.id,
+                "catalogName": c.name,
+                "dialect": "semantic",
+                "tables": by_catalog.get(c.id, []),
+            }
+            for c in semantic.values()
         ]
 
     def render(self) -> str:
@@ -195,6 +206,7 @@ async def load_views(
         relations = list(
             await db.scalars(select(DataRelation).where(DataRelation.project_id == project_id))
         )
+        semantic = await semantic_views(db=db, project_id=project_id)
     by_table: dict[int, list[DataColumn]] = {}
     for column in columns:
         by_table.setdefault(column.table_id, []).append(column)
@@ -216,6 +228,7 @@ async def load_views(
         if t.catalog_id in by_catalog
     ]
     views.sort(key=lambda v: order[v.catalog.id])
+    views += semantic
     return catalogs, views, {c.id: c.refreshed_at for c in rows}
 
 
@@ -259,6 +272,9 @@ async def build_context(
         chosen = await _narrow(
             services, project_id, question, vector, views, catalogs, matches, golden
         )
+        # semantic tables were made for questions: shown while there is room
+        semantic = [v for v in views if v.catalog.catalog_type == "semantic" and v not in chosen]
+        chosen = (chosen + semantic)[: max(MAX_TABLES, len(chosen))]
     return SchemaContext(
         catalogs=catalogs,
         tables=chosen,

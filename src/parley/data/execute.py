@@ -5,12 +5,12 @@ the connector is called."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.data.cache_reads import CacheHit, run_from_copies
@@ -27,8 +27,9 @@ from parley.data.sql_guard import (
     guard,
     scope_names,
 )
+from parley.data.virtual_tables import NO_VIRTUAL_TABLES, VirtualTables, expand
 from parley.errors import InvalidInput, ParleyError
-from parley.store.data_models import DataCatalog, DataConnection, DataTable
+from parley.store.data_models import CatalogShare, DataCatalog, DataConnection, DataTable
 
 
 class ResultTooLarge(ParleyError):
@@ -62,6 +63,9 @@ class ProjectCatalog:
     catalog: CatalogRef
     connection: ConnectionRef
     tables: tuple[TableName, ...]
+    # the project's semantic and parametric tables (the same object on each of its catalogs),
+    # expanded into their queries by `check_sql` before the guard
+    virtual: VirtualTables = field(default=NO_VIRTUAL_TABLES, compare=False)
 
     @cached_property
     def scope(self) -> CatalogScope:
@@ -85,7 +89,14 @@ class QueryResult:
 async def load_catalogs(
     *, db: AsyncSession, project_id: str, catalog_id: str | None = None
 ) -> list[ProjectCatalog]:
+    """The project's catalogs (with `catalog_id`, that one of them); without `catalog_id`
+    also the catalogs other projects share with it (readable, after its own) and the
+    project's semantic and parametric tables (`ProjectCatalog.virtual`)."""
     # plain columns, not ORM entities: this runs before every statement
+    shared = select(CatalogShare.catalog_id).where(
+        CatalogShare.target_project_id == project_id, CatalogShare.catalog_id.is_not(None)
+    )
+    mine = DataCatalog.project_id == project_id
     stmt = (
         select(
             DataCatalog.id,
@@ -98,27 +109,37 @@ async def load_catalogs(
             DataConnection.updated_at,
         )
         .join(DataConnection, DataConnection.id == DataCatalog.connection_id)
-        .where(DataCatalog.project_id == project_id)
-        .order_by(DataCatalog.created_at, DataCatalog.id)
+        .where(mine if catalog_id is not None else or_(mine, DataCatalog.id.in_(shared)))
+        .order_by(DataCatalog.project_id != project_id, DataCatalog.created_at, DataCatalog.id)
     )
     if catalog_id is not None:
         stmt = stmt.where(DataCatalog.id == catalog_id)
     pairs = (await db.execute(stmt)).all()
     if not pairs:
         return []
+    table_filter = DataTable.project_id == project_id
+    if catalog_id is None:
+        table_filter = or_(table_filter, DataTable.catalog_id.in_(shared))
     tables = await db.execute(
         select(DataTable.catalog_id, DataTable.schema_name, DataTable.table_name)
-        .where(DataTable.project_id == project_id)
+        .where(table_filter)
         .order_by(DataTable.id)
     )
     by_catalog: dict[str, list[TableName]] = {}
     for catalog_ref, schema, table in tables:
         by_catalog.setdefault(catalog_ref, []).append(TableName(schema, table))
+    virtual = NO_VIRTUAL_TABLES
+    if catalog_id is None:
+        # imported here: semantic_catalogs imports this module
+        from parley.data.semantic_catalogs import load_virtual_tables
+
+        virtual = await load_virtual_tables(db=db, project_id=project_id)
     return [
         ProjectCatalog(
             CatalogRef(cat_id, name, display),
             ConnectionRef(conn_id, conn_project, kind, credential, updated_at),
             tuple(by_catalog.get(cat_id, ())),
+            virtual,
         )
         for cat_id, name, display, conn_id, conn_project, kind, credential, updated_at in pairs
     ]
@@ -174,6 +195,19 @@ def pick_and_guard(
         raise QueryRejected("this project has no catalogs yet: connect a data source first")
     index = pick_scope(sql, scopes)
     return index, guard(sql, scope=scopes[index], row_cap=row_cap, bindings=bindings)
+
+
+def expand_pick_and_guard(
+    sql: str,
+    scopes: Sequence[CatalogScope],
+    row_cap: int,
+    bindings: Sequence[str],
+    virtual: VirtualTables,
+) -> tuple[int, GuardedSql]:
+    """`pick_and_guard` after replacing the statement's semantic and parametric tables by
+    their queries (see `parley.data.virtual_tables`)."""
+    dialects = list(dict.fromkeys(s.dialect for s in scopes)) or ["postgres"]
+    return pick_and_guard(expand(sql, dialects, virtual), scopes, row_cap, bindings)
 
 
 def effective_limits(
@@ -318,6 +352,18 @@ async def check_sql(
     """Pick the statement's catalog and guard it there, without running it; off the event
     loop (see `SqlWork`): parsing a statement of MAX_SQL_CHARS takes about a second of CPU."""
     scopes = [c.scope for c in catalogs]
+    virtual = catalogs[0].virtual if catalogs else NO_VIRTUAL_TABLES
+    if virtual:
+        index, guarded = await services.sql_work.run(
+            expand_pick_and_guard,
+            sql,
+            scopes,
+            row_cap,
+            tuple(bindings),
+            virtual,
+            chars=len(sql) + sum(len(s.sql) for s in virtual.semantic),
+        )
+        return catalogs[index], guarded
     index, guarded = await services.sql_work.run(
         pick_and_guard, sql, scopes, row_cap, tuple(bindings), chars=len(sql)
     )

@@ -223,6 +223,93 @@ class QueryFolder(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# --- semantic catalogs, parametric tables, catalog shares (migration 0027) -----------------
+
+
+class SemanticCatalog(Base):
+    """A named catalog of semantic tables: no connection of its own, each table is a saved
+    query of the project, queryable as `<catalog>.<schema>.<table>`."""
+
+    __tablename__ = "semantic_catalogs"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[str] = mapped_column(PUBLIC_ID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(NAME, ForeignKey(WORKSPACE_FK, ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    display_name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SemanticTable(Base):
+    """A saved query seen as a table; `columns` ([name, type] pairs) are what the query
+    answered when the table was defined. Deleting the query deletes the table."""
+
+    __tablename__ = "semantic_tables"
+    __table_args__ = (UniqueConstraint("catalog_id", "schema_name", "table_name"),)
+
+    id: Mapped[str] = mapped_column(PUBLIC_ID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(
+        NAME, ForeignKey(WORKSPACE_FK, ondelete="CASCADE"), index=True
+    )
+    catalog_id: Mapped[str] = mapped_column(
+        PUBLIC_ID, ForeignKey("semantic_catalogs.id", ondelete="CASCADE")
+    )
+    schema_name: Mapped[str] = mapped_column(String(200))
+    table_name: Mapped[str] = mapped_column(String(200))
+    query_id: Mapped[str] = mapped_column(
+        PUBLIC_ID, ForeignKey("saved_queries.id", ondelete="CASCADE"), index=True
+    )
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    columns: Mapped[list[Any]] = mapped_column(JSONDict, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ParametricTable(Base):
+    """A table of a catalog with some columns fixed to values (`param_values`: [{key, value}]),
+    queryable as `<catalog>.<to_schema>.<to_table>`."""
+
+    __tablename__ = "parametric_tables"
+    __table_args__ = (UniqueConstraint("catalog_id", "to_schema", "to_table"),)
+
+    id: Mapped[str] = mapped_column(PUBLIC_ID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(
+        NAME, ForeignKey(WORKSPACE_FK, ondelete="CASCADE"), index=True
+    )
+    catalog_id: Mapped[str] = mapped_column(
+        PUBLIC_ID, ForeignKey("data_catalogs.id", ondelete="CASCADE")
+    )
+    from_schema: Mapped[str] = mapped_column(String(200))
+    from_table: Mapped[str] = mapped_column(String(200))
+    to_schema: Mapped[str] = mapped_column(String(200))
+    to_table: Mapped[str] = mapped_column(String(200))
+    param_values: Mapped[list[Any]] = mapped_column(JSONDict, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CatalogShare(Base):
+    """A catalog (or a semantic catalog) of `project_id` readable from `target_project_id`;
+    deleting either project or the catalog deletes the share."""
+
+    __tablename__ = "catalog_shares"
+    __table_args__ = (
+        UniqueConstraint("catalog_id", "target_project_id"),
+        UniqueConstraint("semantic_catalog_id", "target_project_id"),
+    )
+
+    id: Mapped[str] = mapped_column(PUBLIC_ID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(NAME, ForeignKey(WORKSPACE_FK, ondelete="CASCADE"))
+    catalog_id: Mapped[str | None] = mapped_column(
+        PUBLIC_ID, ForeignKey("data_catalogs.id", ondelete="CASCADE"), nullable=True
+    )
+    semantic_catalog_id: Mapped[str | None] = mapped_column(
+        PUBLIC_ID, ForeignKey("semantic_catalogs.id", ondelete="CASCADE"), nullable=True
+    )
+    target_project_id: Mapped[str] = mapped_column(
+        NAME, ForeignKey(WORKSPACE_FK, ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class DataExport(Base):
     """An export of a saved query or a table to a file (CSV or JSONL, maybe gzipped), run as a
     background job (`parley.data.exports`). `statement` is the SQL as it was when the export

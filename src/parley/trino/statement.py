@@ -33,6 +33,7 @@ from parley.data.execute import (
     run_guarded,
 )
 from parley.data.sql_guard import GuardedSql, QueryRejected, guard, table_references
+from parley.data.virtual_tables import expand_tree
 from parley.errors import ParleyError
 from parley.trino import metadata as meta
 from parley.trino.commands import (
@@ -321,6 +322,8 @@ class StatementRunner:
         if not catalogs:
             raise QueryRejected("this project has no catalogs yet: connect a data source first")
         services = self.services
+        # semantic and parametric tables become their queries before the catalog is picked
+        expand_tree(tree, catalogs[0].virtual, DIALECT)
         trino_sql = tree.sql(dialect=DIALECT)
         # the catalog is picked from the Trino text (its tables' names), then the statement
         # is written in that catalog's dialect and guarded there

@@ -18,6 +18,7 @@ from parley.api.peaka_v1 import (
     queries,
     query_folders,
     refresh_callback,
+    semantic_catalogs,
     small_routes,
     ui_session,
 )
@@ -43,6 +44,7 @@ def build_router() -> APIRouter:
         internal_tables,
         exports,
         caches,
+        semantic_catalogs,
     ):
         router.include_router(module.router)
     return router

@@ -11,7 +11,9 @@ from parley.api.deps import DataChange, Name, OwnProject, ReadDb, StateDep, Writ
 from parley.api.peaka_v1 import responses as out
 from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.schemas import CatalogRequest, catalog_out, column_out, table_out
+from parley.api.peaka_v1.semantic_catalogs import SharedChange
 from parley.data import catalog as service
+from parley.data import semantic_catalogs
 
 router = APIRouter(tags=["catalogs"])
 BASE = "/data/projects/{project_id}/catalogs"
@@ -20,7 +22,10 @@ TABLE = BASE + "/{catalog_id}/schemas/{schema_name}/tables/{table_name}"
 
 @router.get(BASE, response_model=list[out.Catalog])
 async def list_catalogs(project_id: Name, db: ReadDb, _: OwnProject) -> list[dict[str, Any]]:
-    return [catalog_out(c) for c in await service.list_catalogs(db=db, project_id=project_id)]
+    """The project's catalogs, then its semantic catalogs (`catalogType` SEMANTIC)."""
+    found = [catalog_out(c) for c in await service.list_catalogs(db=db, project_id=project_id)]
+    semantic = await semantic_catalogs.list_semantic_catalogs(db=db, project_id=project_id)
+    return found + [semantic_catalogs.semantic_catalog_out(c) for c in semantic]
 
 
 @router.post(BASE, response_model=out.Catalog)
@@ -38,6 +43,11 @@ async def create_catalog(
 async def read_catalog(
     project_id: Name, catalog_id: str, db: ReadDb, _: OwnProject
 ) -> dict[str, Any]:
+    semantic = await semantic_catalogs.find_semantic_catalog(
+        db=db, project_id=project_id, catalog_id=catalog_id
+    )
+    if semantic is not None:
+        return semantic_catalogs.semantic_catalog_out(semantic)
     return catalog_out(
         await service.get_catalog(db=db, project_id=project_id, catalog_id=catalog_id)
     )
@@ -49,10 +59,16 @@ async def read_catalog(
     responses={200: {"description": "Catalog deleted"}},
 )
 async def delete_catalog(
-    project_id: Name, catalog_id: str, _: OwnProject, __: DataChange, db: WriteDb, state: StateDep
+    project_id: Name,
+    catalog_id: str,
+    _: OwnProject,
+    __: DataChange,
+    ___: SharedChange,
+    db: WriteDb,
+    state: StateDep,
 ) -> Response:
-    """Deletes the catalog (its tables, columns, relations) and its copies in the agent's
-    threads."""
+    """Deletes the catalog (its tables, columns, relations, parametric tables, its shares
+    with other projects) and its copies in the agent's threads."""
     await erasure.delete_catalog(
         db, reasoning=state.reasoning, project_id=project_id, catalog_id=catalog_id
     )
@@ -63,6 +79,14 @@ async def delete_catalog(
 async def list_schemas(
     project_id: Name, catalog_id: str, db: ReadDb, _: OwnProject
 ) -> list[dict[str, Any]]:
+    """Also of a semantic catalog (the schemas of its semantic tables)."""
+    semantic = await semantic_catalogs.semantic_tables_of(
+        db=db, project_id=project_id, catalog_id=catalog_id
+    )
+    if semantic is not None:
+        sem, rows = semantic
+        names = sorted({t.schema_name for t in rows})
+        return [{"catalogId": sem.id, "catalogName": sem.name, "schemaName": n} for n in names]
     catalog = await service.get_catalog(db=db, project_id=project_id, catalog_id=catalog_id)
     tables = await service.list_tables(db=db, project_id=project_id, catalog_id=catalog_id)
     names = sorted({t.schema_name for t in tables})
@@ -73,6 +97,17 @@ async def list_schemas(
 async def list_tables(
     project_id: Name, catalog_id: str, schema_name: str, db: ReadDb, _: OwnProject
 ) -> list[dict[str, Any]]:
+    """Also of a semantic catalog (its semantic tables in the schema)."""
+    semantic = await semantic_catalogs.semantic_tables_of(
+        db=db, project_id=project_id, catalog_id=catalog_id
+    )
+    if semantic is not None:
+        sem, rows = semantic
+        return [
+            semantic_catalogs.semantic_table_listed(sem, t)
+            for t in rows
+            if t.schema_name == schema_name
+        ]
     catalog = await service.get_catalog(db=db, project_id=project_id, catalog_id=catalog_id)
     tables = await service.list_tables(
         db=db, project_id=project_id, catalog_id=catalog_id, schema=schema_name

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley import erasure
 from parley.api.deps import Name, OwnProject, ReadDb, StateDep, WriteDb
@@ -31,8 +32,10 @@ from parley.data import refresh_callbacks
 from parley.data.connections import open_connector
 from parley.data.execute import load_catalogs
 from parley.data.refresh_jobs import Callback, callback_check, outcome, start_refresh
+from parley.data.semantic_catalogs import SEMANTIC, semantic_views
 from parley.data.semantics import MAX_QUESTIONS
 from parley.data.sql_guard import TableName, quoted_column, quoted_table
+from parley.data.table_view import TableView
 from parley.errors import InvalidInput, NotFound
 
 router = APIRouter(tags=["metadata"])
@@ -75,7 +78,44 @@ async def get_project_metadata(
                 "schemas": [{"schemaName": s, "tables": t} for s, t in schemas.items()],
             }
         )
+    out += await _semantic_metadata(db, project_id, catalogId, schemaName)
     return {"projectId": project_id, "catalogs": out}
+
+
+async def _semantic_metadata(
+    db: AsyncSession, project_id: str, catalog_id: str | None, schema: str | None
+) -> list[dict[str, Any]]:
+    """The project's semantic catalogs, shaped like its catalogs (after them)."""
+    by_catalog: dict[str, list[TableView]] = {}
+    for view in await semantic_views(db=db, project_id=project_id):
+        if catalog_id in (None, view.catalog.id) and schema in (None, view.table.schema_name):
+            by_catalog.setdefault(view.catalog.id, []).append(view)
+    found = []
+    for views in by_catalog.values():
+        schemas: dict[str, list[dict[str, Any]]] = {}
+        for v in views:
+            schemas.setdefault(v.table.schema_name, []).append(
+                {
+                    "tableName": v.table.table_name,
+                    "tableDescription": v.table.description,
+                    "useWithAI": True,
+                    "rowCount": None,
+                    "sampleRows": [],
+                    "columns": [metadata_column_out(c) for c in v.columns],
+                    "relations": [],
+                }
+            )
+        catalog = views[0].catalog
+        found.append(
+            {
+                "catalogId": catalog.id,
+                "catalogName": catalog.name,
+                "displayName": catalog.display_name,
+                "catalogType": SEMANTIC,
+                "schemas": [{"schemaName": s, "tables": t} for s, t in schemas.items()],
+            }
+        )
+    return found
 
 
 # --- refresh ------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from parley.api.peaka_v1.schemas import (
     TranspileRequest,
     saved_query_out,
 )
+from parley.api.peaka_v1.semantic_catalogs import SharedChange
 from parley.data import caches, query_folders
 from parley.data import saved_queries as service
 from parley.data.cache_reads import read_materialized
@@ -277,6 +278,7 @@ async def update_query(
     state: StateDep,
     data: DataDep,
     _: OwnProject,
+    __: SharedChange,  # semantic tables read the query's text
     checkSchemaExists: bool = True,  # noqa: N803 - Peaka's query parameter name
 ) -> dict[str, Any]:
     row = await service.update_query(
@@ -303,8 +305,10 @@ async def delete_query(
     data: DataDep,
     after: BackgroundTasks,
     _: OwnProject,
+    __: SharedChange,
 ) -> Response:
-    """A materialized query's copy goes with it (its files once the delete has committed)."""
+    """Deletes the query and the semantic tables built on it; a materialized query's copy goes
+    with it (its files once the delete has committed)."""
     copy = await caches.query_copy(db=db, project_id=project_id, query_id=query_id)
     await service.delete_query(db=db, project_id=project_id, query_id=query_id)
     if copy is not None:

@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql
 from parley.store.models import UTCDateTime
 
 revision: str = "0028"
-down_revision: str | None = "0026"
+down_revision: str | None = "0027"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
