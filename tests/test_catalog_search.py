@@ -195,3 +195,33 @@ def test_rank_orders_by_score_then_name() -> None:
         "apple",
     )
     assert [c.table for c in found] == ["apple", "apples", "b_apple", "z", "a"]
+
+
+def test_tables_that_mean_what_the_text_means_come_after_word_matches(
+    client: TestClient, project: tuple[str, dict[str, str]]
+) -> None:
+    # no word of these is in any name, description or column: found by meaning alone
+    assert tables(ok(search(client, project, query="clients"))) == ["shop.main.customers"]
+    assert tables(ok(search(client, project, query="inventory"))) == ["shop.main.stock"]
+    assert tables(ok(search(client, project, query="feedback"))) == ["shop.main.product_reviews"]
+    assert tables(ok(search(client, project, query="weather forecast"))) == []
+    # a word match ranks first, the meaning after it ("buyers" is in customers' description)
+    assert tables(ok(search(client, project, query="buyers"))) == ["shop.main.customers"]
+    # the schema filter applies to matches by meaning too
+    assert tables(ok(search(client, project, query="clients", schema="public"))) == []
+
+
+def test_related_keeps_the_tables_near_the_closest() -> None:
+    from parley.data.catalog_search import related
+
+    near = {("c", "s", "a"): 0.41, ("c", "s", "b"): 0.37, ("c", "s", "c"): 0.33}
+    assert related(near) == {("c", "s", "a"): 0.41, ("c", "s", "b"): 0.37}
+    assert related({("c", "s", "a"): 0.19, ("c", "s", "b"): 0.18}) == {}
+    assert related({}) == {}
+    # by meaning last, closest first, whatever the names
+    found = rank(
+        [Candidate("c", "s", "a"), Candidate("c", "s", "b"), Candidate("c", "s", "apple")],
+        "apple",
+        {("c", "s", "a"): 0.3, ("c", "s", "b"): 0.4},
+    )
+    assert [c.table for c in found] == ["apple", "b", "a"]

@@ -1,21 +1,25 @@
 """Search across a project's catalogs, schemas and tables (its own, its semantic catalogs, and
-those shared with it) by words in names and descriptions, ranked.
+those shared with it) by words in names and descriptions, and by meaning, ranked.
 
 A thing matches when the search text (case-insensitive) is its name, starts it, is inside it,
 or when every word of it is in the name; then when the text or all its words are in its
 description; a table also matches through its columns' names and descriptions. The rank is in
-that order (`SCORES`), then by name."""
+that order (`SCORES`), then by name. Last come the tables that match no word but mean what the
+text means (`related`: the embedding of the text against each table's, the one the data agent
+picks tables with), closest first."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from parley.data import metadata
+from parley.data.connections import DataServices
 from parley.data.projects import get_project
 from parley.errors import InvalidInput
 from parley.store.data_models import (
@@ -37,7 +41,15 @@ SCORES = {
     "name_words": 40,
     "description": 20,
     "column": 10,
+    "meaning": 5,
 }
+# A table is related to the text when its similarity is at least RELATED_FLOOR and within
+# RELATED_MARGIN of the closest table's: the bundled model's similarities of unrelated short
+# texts reach 0.3, so a fixed cut alone either misses or floods; "clients" finds `customers`
+# (0.33, the next table 0.12), "weather forecast" nothing (all below 0)
+RELATED_FLOOR = 0.2
+RELATED_MARGIN = 0.05
+TableKey = tuple[str, str, str]
 
 
 @dataclass
@@ -73,8 +85,18 @@ def _has(text: str, query: str, words: list[str]) -> bool:
     return query in folded or (bool(words) and all(w in folded for w in words))
 
 
-def score(candidate: Candidate, query: str) -> int:
-    """How well `candidate` matches `query` (lower-case); 0 when it does not."""
+def related(similarity: Mapping[TableKey, float]) -> dict[TableKey, float]:
+    """The tables (of `similarity`: key to cosine similarity with the search text) close enough
+    to the text to be shown; see RELATED_FLOOR."""
+    if not similarity:
+        return {}
+    cut = max(RELATED_FLOOR, max(similarity.values()) - RELATED_MARGIN)
+    return {key: value for key, value in similarity.items() if value >= cut}
+
+
+def score(candidate: Candidate, query: str, close: Mapping[TableKey, float] | None = None) -> int:
+    """How well `candidate` matches `query` (lower-case), by words or (`close`: the related
+    tables) by meaning; 0 when it does not."""
     name = candidate.name.casefold()
     words = _words(query)
     if name == query:
@@ -89,14 +111,49 @@ def score(candidate: Candidate, query: str) -> int:
         return SCORES["description"]
     if any(_has(c, query, words) for c in candidate.columns if c):
         return SCORES["column"]
+    if close and candidate.key() in close:
+        return SCORES["meaning"]
     return 0
 
 
-def rank(candidates: Iterable[Candidate], query: str) -> list[Candidate]:
-    scored = [(score(c, query), c) for c in candidates]
+def rank(
+    candidates: Iterable[Candidate], query: str, close: Mapping[TableKey, float] | None = None
+) -> list[Candidate]:
+    """Matches by score, then (by meaning) closest first, then by name."""
+    close = close or {}
+    scored = [(score(c, query, close), c) for c in candidates]
     kept = [(s, c) for s, c in scored if s > 0]
-    kept.sort(key=lambda pair: (-pair[0], *(part.casefold() for part in pair[1].key())))
+    kept.sort(
+        key=lambda pair: (
+            -pair[0],
+            -close.get(pair[1].key(), 0.0) if pair[0] == SCORES["meaning"] else 0.0,
+            *(part.casefold() for part in pair[1].key()),
+        )
+    )
     return [c for _, c in kept]
+
+
+def search_text(query: str | None, limit: int | None, offset: int | None) -> str:
+    """The request's text, once the request is known to be good (else InvalidInput)."""
+    text = (query or "").strip()
+    if not text:
+        raise InvalidInput("query is required")
+    if limit is not None and not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}")
+    if offset is not None and offset < 0:
+        raise InvalidInput("offset must be 0 or more")
+    return text
+
+
+async def similar_tables(
+    services: DataServices, *, project_id: str, text: str
+) -> dict[TableKey, float]:
+    """Each of the project's data tables the agent may use (useWithAI), with the similarity of
+    its description (names, columns) to `text`."""
+    found = await metadata.search_tables(
+        services, project_id=project_id, query=text, top_k=metadata.MAX_TOP_K
+    )
+    return {(t["catalogName"], t["schemaName"], t["tableName"]): t["score"] for t in found}
 
 
 async def _candidates(
@@ -176,17 +233,13 @@ async def search(
     schema: str | None,
     limit: int | None,
     offset: int | None,
+    similarity: Mapping[TableKey, float] | None = None,
 ) -> dict[str, Any]:
+    """`similarity`: `similar_tables`' answer, for matches by meaning (None: words only)."""
     await get_project(db=db, project_id=project_id)
-    text = (query or "").strip()
-    if not text:
-        raise InvalidInput("query is required")
+    text = search_text(query, limit, offset)
     limit = DEFAULT_LIMIT if limit is None else limit
     offset = 0 if offset is None else offset
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}")
-    if offset < 0:
-        raise InvalidInput("offset must be 0 or more")
     catalogs, schemas, tables = await _candidates(db, project_id)
 
     def within(c: Candidate) -> bool:
@@ -195,13 +248,11 @@ async def search(
         return schema is None or c.schema is None or c.schema.casefold() == schema.casefold()
 
     folded = text.casefold()
+    close = related(similarity or {})
     ranked = [
-        rank([c for c in group if within(c)], folded)
-        for group in (
-            catalogs if schema is None else [],
-            schemas,
-            tables,
-        )
+        rank([c for c in catalogs if within(c)] if schema is None else [], folded),
+        rank([c for c in schemas if within(c)], folded),
+        rank([c for c in tables if within(c)], folded, close),
     ]
     more = any(len(found) > offset + limit for found in ranked)
     return {

@@ -227,20 +227,25 @@ async def share_catalog(
 
 @router.post(PROJECT + "/search", response_model=SearchResult, response_model_exclude_unset=True)
 async def search(
-    project_id: Name, body: SearchRequest, db: ReadDb, _: OwnProject
+    project_id: Name, body: SearchRequest, state: StateDep, data: DataDep, _: OwnProject
 ) -> dict[str, Any]:
     """Catalogs, schemas and tables whose names or descriptions hold the search text or all
     its words (a table also through its columns), ranked: exact name, name prefix, inside the
-    name, all words in the name, in a description, in a column; then by name."""
-    return await catalog_search.search(
-        db=db,
-        project_id=project_id,
-        query=body.query,
-        catalog=body.catalog,
-        schema=body.schema_,
-        limit=body.limit,
-        offset=body.offset,
-    )
+    name, all words in the name, in a description, in a column; then by name; then the tables
+    that mean what the text means, closest first. The text is embedded with no session open."""
+    text = catalog_search.search_text(body.query, body.limit, body.offset)
+    similarity = await catalog_search.similar_tables(data, project_id=project_id, text=text)
+    async with state.database.read() as db:
+        return await catalog_search.search(
+            db=db,
+            project_id=project_id,
+            query=text,
+            catalog=body.catalog,
+            schema=body.schema_,
+            limit=body.limit,
+            offset=body.offset,
+            similarity=similarity,
+        )
 
 
 # --- parametric tables ----------------------------------------------------------------------
