@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -451,6 +452,11 @@ def test_roll_ups_batch_and_bad_input(client: TestClient, settings: Settings) ->
     assert put.json()["errorCode"] == "INVALID_SCHEDULE"
     page = client.get(f"{base}/{ids[0]}/executionHistory", params={"limit": 0}, headers=PARTNER)
     assert page.status_code == 422
+    far = client.get(f"{base}/{ids[0]}/executionHistory", params={"offset": 2**63}, headers=PARTNER)
+    assert (far.status_code, far.json()["message"]) == (
+        422,
+        "query.offset: Input should be less than or equal to 2147483647",
+    )
     missing = client.post(f"{base}", json={"schemaName": "main"}, headers=PARTNER)
     assert missing.status_code == 422
     assert client.get(f"{base}/no-such-cache", headers=PARTNER).status_code == 404
@@ -694,3 +700,37 @@ def test_a_postgresql_table_is_cached_with_its_types(
         assert [r[3] for r in served["data"]] == [True, True, True]
     finally:
         drop_postgres(postgres.socket_dir, database)
+
+
+def test_a_cache_whose_id_prefixes_anothers_leaves_its_copy_and_a_lost_copy_reads_the_source(
+    client: TestClient, settings: Settings
+) -> None:
+    pid, catalog_id, source = shop(client, settings)
+    ok(create(client, pid, catalog_id, id="pair"))
+    ok(create(client, pid, catalog_id, id="pair-b", tableName="orders"))
+    assert run_refreshes(client) == 2
+    orders = "SELECT count(*) AS n FROM orders"
+    [[in_source]] = sqlite3.connect(source).execute(orders).fetchall()
+    assert (
+        client.delete(f"{API}/data/projects/{pid}/cache/pair", headers=PARTNER).status_code == 200
+    )
+    folder = settings.data_dir / "cache" / pid
+    [kept] = list(folder.iterdir())  # cache pair's copy went, pair-b's stays
+    assert kept.name.startswith("pair-b-")
+    served = execute(client, pid, orders)
+    assert served["data"] == [[in_source]] and served["cache"]["cacheIds"] == ["pair-b"]
+    kept.unlink()  # a copy lost under the cache: the source answers, and no path is shown
+    fallback = execute(client, pid, orders)
+    assert fallback["data"] == [[in_source]] and "cache" not in fallback
+
+
+def test_copy_files_are_matched_by_the_whole_cache_id() -> None:
+    from parley.data.cache_files import is_copy_of
+
+    run = "0b7e4c59-2a51-4c47-9a68-b7f4c2f3e0aa"
+    assert is_copy_of(f"a-{run}.parquet", "a")
+    assert is_copy_of(f"a-{run}.parquet.partial", "a")
+    assert is_copy_of(f"a-{run}.parquet.scratch-k2j4", "a")
+    assert not is_copy_of(f"a-b-{run}.parquet", "a")
+    assert not is_copy_of(f"a-deadbeef-{run}.parquet", "a")
+    assert not is_copy_of(f"ab-{run}.parquet", "a")

@@ -208,3 +208,27 @@ def test_schedules_cancel_and_conversion(client: TestClient, settings: Settings)
         client.get(f"{API}/data/projects/{pid}/materialized-queries/status", headers=PARTNER)
     )
     assert [s["queryId"] for s in listed] == [plain["id"]]
+
+
+def test_a_folder_deleted_with_force_takes_its_materialized_copies(
+    client: TestClient, settings: Settings
+) -> None:
+    pid, _, _ = shop(client, settings)
+    made = ok(materialize(client, pid, "Filed", path="/reports"))
+    assert run_refreshes(client) == 1
+    folder = settings.data_dir / "cache" / pid
+    assert [p.suffix for p in folder.iterdir()] == [".parquet"]
+    [reports] = ok(client.get(f"{API}/data/projects/{pid}/queries/folders", headers=PARTNER))[
+        "items"
+    ]
+    gone = client.delete(
+        f"{API}/data/projects/{pid}/queries/folders/{reports['id']}",
+        params={"force": "true"},
+        headers=PARTNER,
+    )
+    assert gone.status_code == 204
+    assert list(folder.iterdir()) == []  # as DELETE queries/{id} would have left it
+    status = client.get(
+        f"{API}/data/projects/{pid}/materialized-queries/{made['id']}/status", headers=PARTNER
+    )
+    assert status.status_code == 404

@@ -687,3 +687,35 @@ def test_names_in_the_target_do_not_clash(client: TestClient, shared_settings: S
         f"project {target.id} has a catalog named shop already",
     )
     assert PARTNER  # the admin key made the project keys above
+
+
+def test_an_expansion_stops_at_the_statement_limit() -> None:
+    """Semantic tables each naming the one below four times grow as 4^depth: the expansion
+    is refused once it has inlined MAX_SQL_CHARS, not after building the whole tree."""
+    from parley.data.sql_guard import QueryRejected, parse_one_statement
+    from parley.data.virtual_tables import SemanticDef, VirtualTables, expand_tree, semantic_names
+
+    defs = [SemanticDef("sem", "s", "t0", "SELECT 1 AS x")]
+    for level in range(1, 9):
+        names = ", ".join(f"sem.s.t{level - 1} a{j}" for j in range(4))
+        defs.append(SemanticDef("sem", "s", f"t{level}", f"SELECT a0.x FROM {names}"))
+    virtual = VirtualTables(tuple(defs), (), semantic_names(["sem"]))
+    shallow = parse_one_statement("SELECT * FROM sem.s.t2", "trino")
+    expand_tree(shallow, virtual, "trino")
+    assert shallow.sql("trino").count("SELECT 1 AS x") == 16
+    with pytest.raises(QueryRejected) as refused:
+        expand_tree(parse_one_statement("SELECT * FROM sem.s.t8", "trino"), virtual, "trino")
+    assert str(refused.value) == (
+        "the statement with its semantic tables expanded is longer than 100000 characters"
+    )
+
+
+def test_a_relative_date_past_the_calendar_is_refused() -> None:
+    from parley.data.virtual_tables import check_param_value
+
+    assert check_param_value("day", "@today-7d") == "@today-7d"
+    with pytest.raises(InvalidInput) as refused:
+        check_param_value("day", "@today+999999y")
+    assert str(refused.value) == (
+        "the value of parameter day: the relative date @today+999999y is out of range"
+    )

@@ -142,12 +142,23 @@ class CopyWriter:
             path.unlink(missing_ok=True)
 
 
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+
+def is_copy_of(name: str, cache_id: str) -> bool:
+    """Whether a file (or scratch folder) `name` is one of this cache's: `<cache_id>-<run
+    uuid>.parquet`, its `.partial` or its `.scratch-*`. Exactly, since ids may hold `-`: the
+    copies of cache `a-b` are not cache `a`'s."""
+    pattern = re.escape(cache_id) + "-" + _UUID + r"\.parquet(\.partial|\.scratch-[^/]+)?"
+    return re.fullmatch(pattern, name) is not None
+
+
 def remove_unused(folder: Path, cache_id: str, keep: set[str]) -> None:
     """Delete a cache's files and leftovers (a refresh cut off by a crash) but `keep`."""
     if not folder.is_dir():
         return
     for path in folder.iterdir():
-        if path.name.startswith(cache_id + "-") and path.name not in keep:
+        if is_copy_of(path.name, cache_id) and path.name not in keep:
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
             else:

@@ -23,7 +23,7 @@ from sqlglot.errors import SqlglotError
 
 from parley.data.cache_files import project_folder
 from parley.data.cache_schedule import period
-from parley.data.connectors.base import QueryFailed
+from parley.data.connectors.base import ConnectionFailed, QueryFailed
 from parley.data.connectors.results import ResultCaps, ResultSet
 from parley.data.sql_guard import CatalogScope, GuardedSql, QueryRejected, TableName, guard
 from parley.store.cache_models import QUERY, TABLE, DataCache
@@ -185,7 +185,8 @@ async def _run_on(
         result = await reader.run(
             again.sql, timeout_s=timeout_s, caps=replace(caps, rows=again.row_cap)
         )
-    except QueryFailed as err:  # a copy replaced under it, or SQL DuckDB reads otherwise
+    except (QueryFailed, ConnectionFailed) as err:
+        # a copy replaced or gone under it, or SQL DuckDB reads otherwise: the source answers
         log.info("cached copies could not run a statement (%s); reading the source", err)
         return None
     if result.truncated and not result.rows:

@@ -328,6 +328,14 @@ async def file_queries(
     return folder
 
 
+async def queries_under(*, db: AsyncSession, project_id: str, folder_id: str) -> list[str]:
+    """The ids of the saved queries in a folder and its subfolders."""
+    folder = await get_folder(db=db, project_id=project_id, folder_id=folder_id)
+    folders = await load_folders(db=db, project_id=project_id)
+    inside = folders.subtree(folder.id)
+    return list(await db.scalars(select(SavedQuery.id).where(SavedQuery.folder_id.in_(inside))))
+
+
 async def delete_folder(*, db: AsyncSession, project_id: str, folder_id: str, force: bool) -> None:
     """Deletes an empty folder; with `force`, the folder, its subfolders and every query in
     them. A folder that holds anything is a 409 without `force`."""

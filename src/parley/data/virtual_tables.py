@@ -23,6 +23,7 @@ from typing import Any
 from sqlglot import exp
 
 from parley.data.sql_guard import (
+    MAX_SQL_CHARS,
     QueryRejected,
     check_tree,
     parse_one_statement,
@@ -153,12 +154,30 @@ def parametric_query(item: ParametricDef, now: datetime) -> exp.Select:
     return query
 
 
+class _Budget:
+    """The SQL one expansion may inline, in characters: semantic tables that each name the one
+    below several times grow as a power of their depth, so the work stops at the guard's own
+    statement limit instead of after the whole tree is built."""
+
+    def __init__(self) -> None:
+        self.left = MAX_SQL_CHARS
+
+    def spend(self, sql: str) -> None:
+        self.left -= len(sql)
+        if self.left < 0:
+            raise QueryRejected(
+                f"the statement with its semantic tables expanded is longer than {MAX_SQL_CHARS} "
+                "characters"
+            )
+
+
 def _expand_tree(
     tree: exp.Expr,
     virtual: VirtualTables,
     dialect: str,
     now: datetime,
     stack: tuple[SemanticDef, ...],
+    budget: _Budget,
 ) -> bool:
     """Replace the tree's semantic and parametric tables; True when there were any."""
     replaced = False
@@ -174,8 +193,9 @@ def _expand_tree(
                 raise QueryRejected(
                     f"semantic tables are built on each other more than {MAX_DEPTH} deep"
                 )
+            budget.spend(semantic.sql)
             inner = check_tree(parse_one_statement(semantic.sql, dialect), semantic.sql, dialect)
-            _expand_tree(inner, virtual, dialect, now, (*stack, semantic))
+            _expand_tree(inner, virtual, dialect, now, (*stack, semantic), budget)
             _replace(ref, inner, semantic.table)
             replaced = True
             continue
@@ -191,7 +211,7 @@ def expand_tree(
 ) -> None:
     """`expand` on a parsed statement, in place (the SQL endpoint parses Trino's text)."""
     if virtual:
-        _expand_tree(tree, virtual, dialect, now or datetime.now().astimezone(), ())
+        _expand_tree(tree, virtual, dialect, now or datetime.now().astimezone(), (), _Budget())
 
 
 def expand(
@@ -210,7 +230,7 @@ def expand(
             first = first or err
             continue
         tree = check_tree(tree, sql, dialect)
-        if not _expand_tree(tree, virtual, dialect, now, ()):
+        if not _expand_tree(tree, virtual, dialect, now, (), _Budget()):
             return sql
         return tree.sql(dialect=dialect)
     assert first is not None
@@ -269,6 +289,13 @@ def resolve_macro(value: str, now: datetime) -> str:
     found = MACRO.fullmatch(value)
     if found is None:
         return value
+    try:
+        return _shifted(found, now)
+    except (ValueError, OverflowError) as err:  # past year 1 or 9999
+        raise QueryRejected(f"the relative date {value} is out of range") from err
+
+
+def _shifted(found: re.Match[str], now: datetime) -> str:
     moment: date | datetime = _anchor(found.group(1), now)
     for sign, count, unit in OFFSET.findall(found.group(2)):
         n = int(count) * (1 if sign == "+" else -1)
@@ -299,6 +326,11 @@ def check_param_value(key: str, value: Any) -> ParamValue:
                 f"the value of parameter {key} ({value}) is not a relative-date macro; "
                 "write @today, @som-1M, @now-24h, ..."
             )
+        if isinstance(value, str) and is_macro(value):
+            try:
+                resolve_macro(value, datetime.now().astimezone())
+            except QueryRejected as err:
+                raise InvalidInput(f"the value of parameter {key}: {err}") from err
         return value
     raise InvalidInput(f"the value of parameter {key} must be text, a number, true/false or null")
 

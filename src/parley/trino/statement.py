@@ -7,6 +7,7 @@ in-memory database that holds only this project's metadata."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 import urllib.parse
@@ -323,7 +324,8 @@ class StatementRunner:
             raise QueryRejected("this project has no catalogs yet: connect a data source first")
         services = self.services
         # semantic and parametric tables become their queries before the catalog is picked
-        expand_tree(tree, catalogs[0].virtual, DIALECT)
+        if catalogs[0].virtual:  # parsing their queries is CPU work: off the event loop
+            await asyncio.to_thread(expand_tree, tree, catalogs[0].virtual, DIALECT)
         trino_sql = tree.sql(dialect=DIALECT)
         # the catalog is picked from the Trino text (its tables' names), then the statement
         # is written in that catalog's dialect and guarded there

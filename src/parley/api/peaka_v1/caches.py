@@ -438,7 +438,7 @@ async def execution_history(
     db: ReadDb,
     _: OwnProject,
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> list[dict[str, Any] | None]:
     cache = await service.get_cache(db=db, project_id=project_id, cache_id=cache_id)
     runs = await service.history(db=db, cache=cache, limit=limit, offset=offset)

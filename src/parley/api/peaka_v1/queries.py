@@ -301,11 +301,11 @@ async def update_query(
 async def delete_query(
     project_id: Name,
     query_id: str,
+    _: OwnProject,
+    __: SharedChange,  # before WriteDb: the cached catalogs are dropped after the commit
     db: WriteDb,
     data: DataDep,
     after: BackgroundTasks,
-    _: OwnProject,
-    __: SharedChange,
 ) -> Response:
     """Deletes the query and the semantic tables built on it; a materialized query's copy goes
     with it (its files once the delete has committed)."""

@@ -8,13 +8,14 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, BackgroundTasks, Path, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.api.deps import Name, OwnProject, ReadDb, WriteDb
 from parley.api.errors import peaka_errors
 from parley.api.peaka_v1 import folder_schemas as models
 from parley.api.peaka_v1 import responses as out
+from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.folder_schemas import (
     FolderCreateRequest,
     FolderRenameRequest,
@@ -23,8 +24,9 @@ from parley.api.peaka_v1.folder_schemas import (
     folder_out,
 )
 from parley.api.peaka_v1.schemas import saved_query_out
+from parley.api.peaka_v1.semantic_catalogs import SharedChange
+from parley.data import caches, saved_queries
 from parley.data import query_folders as service
-from parley.data import saved_queries
 from parley.data.projects import get_project
 from parley.data.query_folders import Folders
 from parley.store.data_models import QueryFolder, SavedQuery
@@ -142,11 +144,29 @@ async def add_or_remove_query_from_folder(
     responses={**peaka_errors(409), 204: {"description": "Folder deleted"}},
 )
 async def delete_query_folder(
-    project_id: Name, folder_id: ItemId, db: WriteDb, _: OwnProject, force: bool = False
+    project_id: Name,
+    folder_id: ItemId,
+    _: OwnProject,
+    __: SharedChange,  # before WriteDb: the cached catalogs are dropped after the commit
+    db: WriteDb,
+    data: DataDep,
+    after: BackgroundTasks,
+    force: bool = False,
 ) -> Response:
     """An empty folder goes; one holding subfolders or queries is a 409 unless force=true,
-    which deletes it with its subfolders and every query in them."""
+    which deletes it with its subfolders and every query in them, as DELETE queries/{id}
+    deletes one: the semantic tables on them and their materialized copies go too."""
+    copies = []
+    if force:
+        for query_id in await service.queries_under(
+            db=db, project_id=project_id, folder_id=folder_id
+        ):
+            copy = await caches.query_copy(db=db, project_id=project_id, query_id=query_id)
+            if copy is not None:
+                copies.append(copy)
     await service.delete_folder(db=db, project_id=project_id, folder_id=folder_id, force=force)
+    for copy in copies:  # their files, once the delete has committed
+        after.add_task(caches.remove_files, data, copy)
     return Response(status_code=204)
 
 
