@@ -233,6 +233,38 @@ def test_a_saved_query_exports_to_gzipped_jsonl(
     assert lines[0] == '{"id":101,"note":"say \\"hi\\", ok","amount":151.5}'
 
 
+def test_a_table_exports_to_parquet_with_its_types(
+    client: TestClient, shared_settings: Settings, tmp_path: Path
+) -> None:
+    """PARQUET (a Parley extension): the pages go to the temporary file as JSONL, and DuckDB
+    writes the Parquet file from them; the download reads back as the rows, typed."""
+    import duckdb
+
+    pid, cid, headers = project(client, shared_settings)
+    eid = submit(client, table_path(pid, cid, "orders"), {"format": "parquet"}, headers)
+    done = wait_for(client, pid, eid, headers)
+    assert (done["status"], done["format"], done["rowCount"]) == ("SUCCEEDED", "PARQUET", 450)
+    [file] = done["files"]
+    assert file["name"] == "shop_main_orders.parquet"
+    response = client.get(file["url"], headers=headers)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/vnd.apache.parquet"
+    assert len(response.content) == done["bytes"]
+    downloaded = tmp_path / "downloaded.parquet"
+    downloaded.write_bytes(response.content)
+    db = duckdb.connect()
+    types = db.execute(f"DESCRIBE SELECT * FROM '{downloaded}'").fetchall()
+    assert [(name, kind) for name, kind, *_ in types] == [
+        ("id", "BIGINT"),
+        ("note", "VARCHAR"),
+        ("amount", "DOUBLE"),
+        ("flag", "BIGINT"),
+    ]
+    rows = db.execute(f"SELECT * FROM '{downloaded}' ORDER BY id").fetchall()
+    assert rows == [tuple(row) for row in ORDERS]
+    assert files_left(shared_settings, pid) == [f"{eid}.parquet"]  # the JSONL pages are gone
+
+
 def test_a_saved_query_exports_chosen_columns(
     client: TestClient, shared_settings: Settings
 ) -> None:
@@ -413,8 +445,11 @@ def test_bad_requests_are_peaka_errors(client: TestClient, shared_settings: Sett
     pid, cid, headers = project(client, shared_settings)
     path = table_path(pid, cid, "orders")
     for body, message in (
-        ({"format": "XML"}, "format must be one of CSV, JSONL; got 'XML'"),
-        ({"format": "PARQUET"}, "format must be one of CSV, JSONL; got 'PARQUET'"),
+        ({"format": "XML"}, "format must be one of CSV, JSONL, PARQUET; got 'XML'"),
+        (
+            {"format": "PARQUET", "compression": "GZIP"},
+            "a PARQUET file is compressed inside (zstd): compression must be NONE",
+        ),
         ({"compression": "ZIP"}, "compression must be one of NONE, GZIP; got 'ZIP'"),
         ({"columns": ["id", "nope"]}, "unknown column(s) of main.orders: nope"),
         ({"columns": []}, "columns must name at least one column (omit it for all columns)"),

@@ -23,12 +23,16 @@ from typing import IO, Any
 
 from parley.data.file_roots import project_folder_name
 
-CSV, JSONL = "CSV", "JSONL"
-FORMATS = (CSV, JSONL)
+CSV, JSONL, PARQUET = "CSV", "JSONL", "PARQUET"
+FORMATS = (CSV, JSONL, PARQUET)  # PARQUET: a Parley extension (Peaka lists CSV and JSONL)
 NONE, GZIP = "NONE", "GZIP"
 COMPRESSIONS = (NONE, GZIP)
-EXTENSIONS = {CSV: ".csv", JSONL: ".jsonl"}
-MEDIA_TYPES = {CSV: "text/csv; charset=utf-8", JSONL: "application/x-ndjson; charset=utf-8"}
+EXTENSIONS = {CSV: ".csv", JSONL: ".jsonl", PARQUET: ".parquet"}
+MEDIA_TYPES = {
+    CSV: "text/csv; charset=utf-8",
+    JSONL: "application/x-ndjson; charset=utf-8",
+    PARQUET: "application/vnd.apache.parquet",
+}
 # the escapes Peaka's documentation writes options in ("\\n"), read as the characters
 ESCAPES = {"\\n": "\n", "\\r": "\r", "\\t": "\t", "\\r\\n": "\r\n"}
 
@@ -100,7 +104,10 @@ def _csv_cell(value: Any, null_value: str) -> str:
 
 
 class ExportWriter:
-    """One export's temporary file, open for writing pages of rows."""
+    """One export's temporary file, open for writing pages of rows. A Parquet export writes its
+    pages to it as JSONL, and when it closes DuckDB writes the Parquet file (zstd, the column
+    types read from the values) beside it, which then replaces it: the cleanups of a temporary
+    file (a cancel, the next attempt after a crash) need know no other name."""
 
     def __init__(
         self,
@@ -171,7 +178,35 @@ class ExportWriter:
         os.fsync(self._raw.fileno())
         size = self._raw.tell()
         self._raw.close()
+        if self._fmt == PARQUET:
+            return self._to_parquet(empty=size == 0)
         return size
+
+    def _to_parquet(self, *, empty: bool) -> int:
+        import duckdb
+
+        assert self._names is not None
+        parquet = self.path.with_name(self.path.name + ".parquet")
+        db = duckdb.connect(":memory:")
+        try:
+            if empty:  # no rows: the columns, as text
+                columns = ", ".join(f"NULL::VARCHAR AS {_quoted(n)}" for n in self._names)
+                source = f"SELECT {columns} LIMIT 0"
+            else:
+                source = (
+                    f"SELECT * FROM read_json({_literal(str(self.path))}, "
+                    "format = 'newline_delimited', sample_size = -1)"
+                )
+            target = _literal(str(parquet))
+            db.execute(f"COPY ({source}) TO {target} (FORMAT parquet, COMPRESSION zstd)")
+        except BaseException:
+            parquet.unlink(missing_ok=True)
+            raise
+        finally:
+            db.close()
+        os.chmod(parquet, 0o600)
+        os.replace(parquet, self.path)
+        return self.path.stat().st_size
 
     def abandon(self) -> None:
         """Closes and removes the temporary file (a failed or cancelled export)."""
@@ -179,3 +214,11 @@ class ExportWriter:
             with contextlib.suppress(OSError, ValueError):  # closed already
                 close()
         self.path.unlink(missing_ok=True)
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

@@ -49,6 +49,7 @@ from parley.data.export_files import (
     EXTENSIONS,
     FORMATS,
     GZIP,
+    PARQUET,
     CsvOptions,
     ExportWriter,
     export_folder,
@@ -155,6 +156,8 @@ def check_options(
         raise BadRequest(
             f"compression must be one of {', '.join(COMPRESSIONS)}; got {compression!r}"
         )
+    if fmt == PARQUET and packed != "NONE":
+        raise BadRequest("a PARQUET file is compressed inside (zstd): compression must be NONE")
     if columns is not None:
         if not columns:
             raise BadRequest("columns must name at least one column (omit it for all columns)")
