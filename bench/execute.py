@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import contextlib
 import sqlite3
 import statistics
 import sys
@@ -30,6 +30,7 @@ from typing import Any
 
 import duckdb
 import httpx
+from local_pg import embedded_postgres_socket
 
 from parley.app import create_app
 from parley.auth.keys import ADMIN, create_key
@@ -225,23 +226,11 @@ def main() -> None:
     parser.add_argument("--only", default="sqlite,duckdb,postgres", type=lambda s: s.split(","))
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="parley-bench-execute-"))
-    server = None
-    socket_dir = None
-    if "postgres" in args.only:
-        os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="parley-xdg-"))
-        import embedded_postgres
-
-        root = workdir / "pg"
-        root.mkdir()
-        os.chmod(workdir, 0o755)
-        os.chmod(root, 0o755)
-        server = embedded_postgres.get_server(root / "pgdata", cleanup_mode="delete")
-        socket_dir = server.get_uri().split("host=", 1)[1]
-    try:
+    with contextlib.ExitStack() as stack:
+        socket_dir = None
+        if "postgres" in args.only:
+            socket_dir = stack.enter_context(embedded_postgres_socket(workdir))
         failed = asyncio.run(bench(args, workdir, socket_dir))
-    finally:
-        if server is not None:
-            server.cleanup()
     sys.exit(1 if failed else 0)
 
 
