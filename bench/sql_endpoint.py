@@ -8,7 +8,8 @@ result), makes a project and a catalog over the file, and times `--repeat` runs 
 alternating. The trino client reads with `fetchmany` (its first call returns when the first page
 has arrived); /queries/execute is read as a stream, its first byte timed, then parsed whole.
 Around each run the server's peak RSS is reset (`/proc/<pid>/clear_refs`) and read after
-(`VmHWM`), so each path's figure is the memory its own statement took: the SQL endpoint streams
+(`VmHWM`), so each path's figure is the memory its own statement took (and the CPU the
+server and this client spent, per 1,000 rows): the SQL endpoint streams
 pages from the source's cursor and should stay flat as `--rows` grows; /queries/execute holds
 its whole result.
 
@@ -64,15 +65,24 @@ def peak_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_s(pid: int) -> float:
+    """The process's user + system CPU so far, in seconds (Linux's /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measured(
     pid: int, run: Callable[[], tuple[float, float, int]]
-) -> tuple[float, float, int, float]:
-    """`run()`'s figures and the server's peak RSS while it ran (reset just before)."""
+) -> tuple[float, float, int, float, float, float]:
+    """`run()`'s figures, the server's peak RSS while it ran (reset just before), and the CPU
+    seconds the server and this client (the driver's parsing) spent on it."""
     # not Linux, or not allowed: the peak is then the process's own so far
     with contextlib.suppress(OSError):
         Path(f"/proc/{pid}/clear_refs").write_text("5")
+    server_before, client_before = cpu_s(pid), time.process_time()
     to_first, total, count = run()
-    return to_first, total, count, peak_mb(pid)
+    server_cpu, client_cpu = cpu_s(pid) - server_before, time.process_time() - client_before
+    return to_first, total, count, peak_mb(pid), server_cpu, client_cpu
 
 
 def through_trino(port: int) -> tuple[float, float, int]:
@@ -155,7 +165,10 @@ def main() -> int:
             json={"name": "sales", "connectionId": made.json()["id"]},
             timeout=600,
         ).raise_for_status()
-        results: dict[str, list[tuple[float, float, int, float]]] = {"trino": [], "execute": []}
+        results: dict[str, list[tuple[float, float, int, float, float, float]]] = {
+            "trino": [],
+            "execute": [],
+        }
         for _ in range(args.repeat):
             results["trino"].append(measured(server.pid, lambda: through_trino(port)))
             results["execute"].append(measured(server.pid, lambda: through_execute(url, args.rows)))
@@ -168,9 +181,13 @@ def main() -> int:
             first = statistics.median(r[0] for r in runs)
             total = statistics.median(r[1] for r in runs)
             peak = max(r[3] for r in runs)
+            per_k = 1000 / args.rows * 1000  # ms of CPU per 1,000 rows
+            server_cpu = statistics.median(r[4] for r in runs) * per_k
+            client_cpu = statistics.median(r[5] for r in runs) * per_k
             print(
                 f"{name:8s} first row {first:6.2f} s   all rows {total:6.2f} s   "
-                f"{args.rows / total:10,.0f} rows/s   server peak RSS {peak:7.1f} MiB"
+                f"{args.rows / total:10,.0f} rows/s   server peak RSS {peak:7.1f} MiB   "
+                f"CPU per 1k rows: server {server_cpu:5.1f} ms, client {client_cpu:5.1f} ms"
             )
         return 0
     finally:
