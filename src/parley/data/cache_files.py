@@ -25,6 +25,7 @@ import duckdb
 
 from parley.data.connectors.files import FileConnector
 from parley.data.file_roots import project_folder_name
+from parley.data.sql_text import quoted_name, string_literal
 
 PARTIAL = ".partial"
 
@@ -75,14 +76,6 @@ def _cell(value: Any) -> str:
     return _quote(json.dumps(value, ensure_ascii=False))
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 class CopyWriter:
     """Builds one copy (in a worker thread: every method blocks). `base`: the current copy,
     whose rows the new one starts with (an incremental refresh)."""
@@ -102,11 +95,13 @@ class CopyWriter:
         self._db = duckdb.connect(str(self._scratch / "build.duckdb"))
         self._db.execute(f"SET memory_limit = '{int(memory_limit_mb)}MB'")
         self._db.execute("SET preserve_insertion_order = true")
-        spec = ", ".join(f"{_ident(n)} {t}" for n, t in self.columns)
+        spec = ", ".join(f"{quoted_name(n)} {t}" for n, t in self.columns)
         self._db.execute(f"CREATE TABLE copy ({spec})")
         self.rows = 0
         if base is not None:
-            self._db.execute(f"INSERT INTO copy SELECT * FROM read_parquet({_literal(str(base))})")
+            self._db.execute(
+                f"INSERT INTO copy SELECT * FROM read_parquet({string_literal(str(base))})"
+            )
             self.rows = int(self._db.execute("SELECT count(*) FROM copy").fetchone()[0])  # type: ignore[index]  # count(*) always has a row
 
     def add(self, rows: Sequence[Sequence[Any]]) -> None:
@@ -116,7 +111,7 @@ class CopyWriter:
         with page.open("w", encoding="utf-8", newline="") as out:
             out.writelines(",".join(map(_cell, row)) + "\n" for row in rows)
         self._db.execute(
-            f"COPY copy FROM {_literal(str(page))} "
+            f"COPY copy FROM {string_literal(str(page))} "
             "(FORMAT csv, HEADER false, NULLSTR '', ALLOW_QUOTED_NULLS false, QUOTE '\"', "
             "ESCAPE '\"', DELIMITER ',')"
         )
@@ -125,7 +120,7 @@ class CopyWriter:
     def finish(self) -> int:
         """Write the Parquet file aside, then rename it into place; its size in bytes."""
         self._db.execute(
-            f"COPY copy TO {_literal(str(self.partial))} (FORMAT parquet, COMPRESSION zstd)"
+            f"COPY copy TO {string_literal(str(self.partial))} (FORMAT parquet, COMPRESSION zstd)"
         )
         self.close()
         os.replace(self.partial, self.final)

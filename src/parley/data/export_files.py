@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from parley.data.file_roots import project_folder_name
+from parley.data.sql_text import quoted_name, string_literal
 
 CSV, JSONL, PARQUET = "CSV", "JSONL", "PARQUET"
 FORMATS = (CSV, JSONL, PARQUET)  # PARQUET: a Parley extension (Peaka lists CSV and JSONL)
@@ -190,14 +191,14 @@ class ExportWriter:
         db = duckdb.connect(":memory:")
         try:
             if empty:  # no rows: the columns, as text
-                columns = ", ".join(f"NULL::VARCHAR AS {_quoted(n)}" for n in self._names)
+                columns = ", ".join(f"NULL::VARCHAR AS {quoted_name(n)}" for n in self._names)
                 source = f"SELECT {columns} LIMIT 0"
             else:
                 source = (
-                    f"SELECT * FROM read_json({_literal(str(self.path))}, "
+                    f"SELECT * FROM read_json({string_literal(str(self.path))}, "
                     "format = 'newline_delimited', sample_size = -1)"
                 )
-            target = _literal(str(parquet))
+            target = string_literal(str(parquet))
             db.execute(f"COPY ({source}) TO {target} (FORMAT parquet, COMPRESSION zstd)")
         except BaseException:
             parquet.unlink(missing_ok=True)
@@ -214,11 +215,3 @@ class ExportWriter:
             with contextlib.suppress(OSError, ValueError):  # closed already
                 close()
         self.path.unlink(missing_ok=True)
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

@@ -19,6 +19,7 @@ from parley.data.connectors import connector_class
 from parley.data.connectors.sqlite import MAX_VALUE_BYTES, SqliteConnector
 from parley.data.connectors.sqlite import _authorize as authorize_reads
 from parley.data.sql_guard import CatalogScope, TableName
+from parley.data.sql_text import quoted_name
 from parley.store.data_models import DataCatalog, DataColumn, DataConnection, DataTable
 from parley.trino.types import TrinoType, trino_type
 
@@ -280,16 +281,12 @@ class MetadataConnector(SqliteConnector):
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
         for table in self.tables:
-            names = ", ".join(_quoted(c) for c, _ in table.columns)
-            conn.execute(f"CREATE TABLE {_quoted(table.name)} ({names})")
+            names = ", ".join(quoted_name(c) for c, _ in table.columns)
+            conn.execute(f"CREATE TABLE {quoted_name(table.name)} ({names})")
             marks = ", ".join("?" for _ in table.columns)
-            conn.executemany(f"INSERT INTO {_quoted(table.name)} VALUES ({marks})", table.rows)
+            conn.executemany(f"INSERT INTO {quoted_name(table.name)} VALUES ({marks})", table.rows)
         conn.execute("PRAGMA query_only = 1")
         conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
         conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
         conn.set_authorizer(authorize_reads)
         return conn
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

@@ -31,6 +31,7 @@ from parley.data.connectors.base import (
     stream_in_thread,
 )
 from parley.data.connectors.results import ResultBuilder, ResultCaps, ResultSet, cut_in_source
+from parley.data.sql_text import string_literal
 
 READERS = {
     ".csv": "read_csv_auto",
@@ -63,10 +64,6 @@ def _duckdb_cut(column: str, source_type: str, keep: int) -> str | None:
             f"CASE WHEN octet_length({column}) < {keep} THEN {column} ELSE {column}[1:{keep}] END"
         )
     return None
-
-
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 class FileConnector(Connector):
@@ -149,10 +146,10 @@ class FileConnector(Connector):
                     for table, (file, reader) in self.files.items():
                         builder.execute(
                             f'CREATE VIEW "{table}" AS SELECT * FROM {reader}'
-                            f"({_sql_string(str(file))})"
+                            f"({string_literal(str(file))})"
                         )
                     builder.close()
-                    paths = ", ".join(_sql_string(str(p)) for p, _ in self.files.values())
+                    paths = ", ".join(string_literal(str(p)) for p, _ in self.files.values())
                     db = duckdb.connect(str(path), read_only=True)
                     db.execute(f"SET allowed_paths = [{paths}]")
                     db.execute("SET enable_external_access = false")

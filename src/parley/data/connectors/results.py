@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from parley.data.sql_text import quoted_name
+
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_CELL_BYTES = 1024 * 1024
 MARKER = "…[truncated]"  # ends a cell that was cut
@@ -285,11 +287,7 @@ def cut_in_source(
         column = f"q.{alias}"
         expression = cut(column, source_type)
         wrapped = wrapped or expression is not None
-        exprs.append(f"{expression or column} AS {_identifier(name)}")
+        exprs.append(f"{expression or column} AS {quoted_name(name)}")
     if not wrapped:
         return None
     return f"SELECT {', '.join(exprs)} FROM ({sql}) AS q({', '.join(aliases)})"
-
-
-def _identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

@@ -14,8 +14,9 @@ from typing import Any
 
 import duckdb
 
-from parley.data.internal.names import ColumnSpec, quoted, sql_string
+from parley.data.internal.names import ColumnSpec
 from parley.data.internal.values import normalize
+from parley.data.sql_text import quoted_name, string_literal
 from parley.errors import InvalidInput
 
 MAX_ERRORS = 20  # errors listed in one answer
@@ -221,19 +222,19 @@ def insert(
     """Add the prepared rows to `target` (schema.table, quoted); the caller holds the
     transaction."""
     names = {f"c{i}": "VARCHAR" for i in range(len(columns))}
-    described = ", ".join(f"{sql_string(k)}: {sql_string(v)}" for k, v in names.items())
+    described = ", ".join(f"{string_literal(k)}: {string_literal(v)}" for k, v in names.items())
     values = []
     for i, spec in enumerate(columns):
         text = f"CASE WHEN c{i} IS NULL OR c{i} = '' THEN NULL ELSE substr(c{i}, 2) END"
         value = f"CAST({text} AS {spec.duck_type})"
         if spec.default_value is not None:
             default = normalize(spec.data_type, spec.default_value)
-            value = f"COALESCE({value}, CAST({sql_string(default)} AS {spec.duck_type}))"
+            value = f"COALESCE({value}, CAST({string_literal(default)} AS {spec.duck_type}))"
         values.append(value)
-    into = ", ".join(quoted(s.name) for s in columns)
+    into = ", ".join(quoted_name(s.name) for s in columns)
     con.execute(
         f"INSERT INTO {target} ({into}) SELECT {', '.join(values)} FROM read_csv("
-        f"{sql_string(str(prepared))}, header = false, all_varchar = true, "
+        f"{string_literal(str(prepared))}, header = false, all_varchar = true, "
         f"columns = {{{described}}}, delim = ',', quote = '\"', escape = '\"', "
         "strict_mode = true, auto_detect = false)"
     )

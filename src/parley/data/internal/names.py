@@ -57,15 +57,6 @@ def check_name(name: str, what: str) -> str:
     return name
 
 
-def quoted(name: str) -> str:
-    """A DuckDB identifier in double quotes (names are checked: they hold no quote)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 @dataclass(frozen=True)
 class ColumnSpec:
     """One column as Parley keeps it: its Peaka type and its constraints."""

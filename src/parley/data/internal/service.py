@@ -29,8 +29,9 @@ from parley.data.connectors.base import ConnectionFailed
 from parley.data.connectors.internal import InternalConnector
 from parley.data.internal import csv_import, tables
 from parley.data.internal.files import InternalFiles
-from parley.data.internal.names import ColumnSpec, Flavour, check_name, check_type, quoted
+from parley.data.internal.names import ColumnSpec, Flavour, check_name, check_type
 from parley.data.projects import get_project
+from parley.data.sql_text import quoted_name
 from parley.errors import InvalidInput, NotFound
 from parley.ids import new_public_id
 from parley.store.data_models import DataCatalog, DataConnection
@@ -348,7 +349,7 @@ async def import_csv(
         with tempfile.TemporaryDirectory(prefix="parley-import-") as folder:
             prepared = Path(folder) / "rows.csv"
             targets, count = csv_import.prepare(source, prepared, request, specs)
-            target = f"{quoted(flavour.schema)}.{quoted(name)}"
+            target = f"{quoted_name(flavour.schema)}.{quoted_name(name)}"
             try:
                 tables.transaction(con, lambda: csv_import.insert(con, target, prepared, targets))
             except duckdb.Error as err:

@@ -20,8 +20,9 @@ import duckdb
 
 from parley.data.connectors.base import ColumnInfo, TableInfo
 from parley.data.internal.files import META
-from parley.data.internal.names import ColumnSpec, Flavour, quoted, sql_string
+from parley.data.internal.names import ColumnSpec, Flavour
 from parley.data.internal.values import normalize
+from parley.data.sql_text import quoted_name, string_literal
 from parley.errors import Conflict, InvalidInput, NotFound
 
 T = TypeVar("T")
@@ -79,7 +80,7 @@ def drop_table(con: duckdb.DuckDBPyConnection, flavour: Flavour, table: str) -> 
     name = existing(con, flavour, table)
 
     def work() -> None:
-        con.execute(f"DROP TABLE IF EXISTS {quoted(flavour.schema)}.{quoted(name)}")
+        con.execute(f"DROP TABLE IF EXISTS {quoted_name(flavour.schema)}.{quoted_name(name)}")
         for meta in ("tables", "columns"):
             con.execute(
                 f"DELETE FROM {META}.{meta} WHERE schema_name = ? AND table_name = ?",
@@ -113,10 +114,10 @@ class ColumnRow:
 
 
 def _definition(spec: ColumnSpec) -> str:
-    parts = [quoted(spec.name), spec.duck_type]
+    parts = [quoted_name(spec.name), spec.duck_type]
     if spec.default_value is not None:
         value = normalize(spec.data_type, spec.default_value)
-        parts.append(f"DEFAULT CAST({sql_string(value)} AS {spec.duck_type})")
+        parts.append(f"DEFAULT CAST({string_literal(value)} AS {spec.duck_type})")
     if spec.not_null:
         parts.append("NOT NULL")
     if spec.unique:
@@ -150,8 +151,8 @@ def rebuild(
     name = existing(con, flavour, table)
     check_columns([spec for _, spec in new])
     old = {row.id: row.spec for row in columns(con, flavour, name)}
-    target = f"{quoted(flavour.schema)}.{quoted(name)}"
-    aside = f"{META}.{quoted('rebuild_' + uuid.uuid4().hex)}"
+    target = f"{quoted_name(flavour.schema)}.{quoted_name(name)}"
+    aside = f"{META}.{quoted_name('rebuild_' + uuid.uuid4().hex)}"
     next_id = max([0, *old]) + 1
 
     def work() -> None:
@@ -169,8 +170,8 @@ def rebuild(
             # a change keeps at least one column (the routes change one column at a time)
             kept = [(old[i], s) for i, s in new if i is not None]
             if kept:
-                into = ", ".join(quoted(s.name) for _, s in kept)
-                values = ", ".join(f"CAST({quoted(o.name)} AS {s.duck_type})" for o, s in kept)
+                into = ", ".join(quoted_name(s.name) for _, s in kept)
+                values = ", ".join(f"CAST({quoted_name(o.name)} AS {s.duck_type})" for o, s in kept)
                 con.execute(f"INSERT INTO {target} ({into}) SELECT {values} FROM {aside}")
         if had_table:
             con.execute(f"DROP TABLE {aside}")
