@@ -93,6 +93,7 @@ async def recall(
             max_observations=MEMORY_FACTS,
         ),
         vector=vector,
+        message_seqs=False,  # the facts keep their message ids, not seqs
     )
     facts = [
         Recalled(o.id, o.content, tuple(o.message_ids or ()))

@@ -162,6 +162,7 @@ class Dialectic:
                         request=wanted,
                         vector=vector,
                         candidates=candidates,
+                        message_seqs=False,  # the prompt shows none
                     )
 
             async def matching_messages() -> list[Message]:

@@ -19,10 +19,11 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, cast, func, select, text
+from sqlalchemy import ColumnElement, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.store.models import Observation
+from parley.store.pg_pool import widen_search
 from parley.store.pgvector_codec import PgVector
 
 Pair = tuple[str, str, str]  # workspace, observer, observed
@@ -259,9 +260,8 @@ class ObservationIndex:
         level); `settle=False` when this transaction already set the same search settings
         (they hold until it ends)."""
         workspace_id, observer_id, observed_id = pair
-        if settle:
-            await db.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-            await db.execute(text(f"SET LOCAL hnsw.ef_search = {max(k, 40)}"))
+        if settle:  # relaxed_order iterative scans: the connection's (store.pg_pool)
+            await widen_search(db, k)
         distance = cosine_distance(query)
         stmt = (
             select(Observation.id, distance.label("distance"))

@@ -56,6 +56,7 @@ from parley.memory.sessions import get_session
 from parley.memory.workspaces import get_workspace
 from parley.store.engine import Database
 from parley.store.models import Observation, utcnow
+from parley.store.pg_pool import widen_search
 
 MAX_CONTENT_CHARS = 65_535
 MAX_BATCH = 100
@@ -486,8 +487,7 @@ async def _pgvector_nearest(
     max_distance: float | None,
 ) -> list[str]:
     """pgvector's HNSW index, with iterative scans so that filters still fill `top_k`."""
-    await db.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-    await db.execute(text(f"SET LOCAL hnsw.ef_search = {max(top_k, 40)}"))
+    await widen_search(db, top_k)  # relaxed_order iterative scans: the connection's
     distance = cosine_distance(vector)
     rows = (
         await db.execute(

@@ -52,6 +52,7 @@ from parley.memory.messages import FILTER_FIELDS
 from parley.memory.vector_index import MessageVectorIndex, View, ranked
 from parley.store.engine import Database
 from parley.store.models import Message, MessageEmbedding, MessageEmbeddingCount, SessionPeer
+from parley.store.pg_pool import widen_search
 from parley.store.pgvector_codec import PgVector
 
 MAX_QUERY_WORDS = 8
@@ -234,8 +235,7 @@ class MessageSearch:
         session or peer can be scanned exactly through migration 0011's indexes. Filters read
         the message's columns, so a filtered search still joins."""
         dims = self._embedder.dimensions
-        await db.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-        await db.execute(text(f"SET LOCAL hnsw.ef_search = {max(depth, 40)}"))
+        await widen_search(db, depth)  # relaxed_order iterative scans: the connection's
         vtype = f"vector({dims})"
         distance_sql = text(
             f"(message_embeddings.embedding::{vtype}) <=> CAST(:query_vector AS {vtype})"

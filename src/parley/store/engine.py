@@ -123,9 +123,13 @@ def create_database(url: str) -> Database:
         return Database(
             engine, engine.execution_options(sqlite_begin="IMMEDIATE"), write_lock=asyncio.Lock()
         )
-    engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
     if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "asyncpg":
-        from parley.store import pgvector_codec
+        from parley.store import pg_pool, pgvector_codec
 
+        # pg_pool checks a connection at checkout without pool_pre_ping's three round trips
+        engine = create_async_engine(url, pool_size=10, max_overflow=10)
         event.listen(engine.sync_engine, "connect", pgvector_codec.on_connect)
+        pg_pool.install(engine)
+    else:
+        engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
     return Database(engine, engine)
