@@ -44,7 +44,8 @@ from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.ids import new_public_id
-from parley.llm.embeddings import default_embedder
+from parley.llm.embeddings import Embedder, default_embedder
+from parley.llm.openai_embeddings import OpenAIEmbedder
 from parley.store import migrate
 from parley.store.engine import create_database
 from parley.store.meta import ensure_embedding_model
@@ -77,7 +78,8 @@ SYNONYMS = {
     "last night": "yesterday evening", "this morning": "earlier this morning", "the kids": "the "
     "children", "my partner": "my significant other", "the doctor": "my physician",
 }  # fmt: skip
-KINDS = ("workspace", "session", "peer")
+KINDS = ("workspace", "session", "peer")  # the searches
+READ_KINDS = (*KINDS, "chat", "context")
 
 
 # --- deterministic data ------------------------------------------------------------------------
@@ -225,12 +227,20 @@ class LoadTimes:
     index_s: float = 0.0  # ensure_embedding_model (+ HNSW build, ANALYZE on PostgreSQL)
 
 
-async def load(url: str, layout: Layout, n_messages: int, pool_size: int, times: LoadTimes) -> None:
+async def load(
+    url: str,
+    layout: Layout,
+    n_messages: int,
+    pool_size: int,
+    times: LoadTimes,
+    embedder: Embedder | None = None,
+) -> None:
+    """`embedder`: the one the server will search with (default: the bundled model)."""
     rng = random.Random(SEED)
     pool = make_pool(rng, pool_size)
-    embedder = default_embedder()
+    embedder = embedder or default_embedder()
     t0 = time.perf_counter()
-    pool_vectors = np.asarray(embedder.embed_sync(pool), dtype=np.float32)
+    pool_vectors = np.asarray(await embedder.embed(pool), dtype=np.float32)
     times.pool_embed_s = time.perf_counter() - t0
 
     database = create_database(url)
@@ -380,7 +390,7 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-# --- searches ----------------------------------------------------------------------------------
+# --- reads -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -388,33 +398,60 @@ class Query:
     kind: str
     path: str
     text: str
+    session_id: str | None = None  # chat: the session it is asked in; context: the asker
 
 
-def make_queries(rng: random.Random, layout: Layout, n: int) -> list[Query]:
+def make_queries(
+    rng: random.Random, layout: Layout, n: int, kinds: Sequence[str] = KINDS
+) -> list[Query]:
     base = f"/v2/workspaces/{WORKSPACE}"
     queries = []
     for i in range(n):
-        kind = KINDS[i % len(KINDS)]
+        kind = kinds[i % len(kinds)]
         if kind == "workspace":
-            path = f"{base}/search"
+            query = Query(kind, f"{base}/search", paraphrase(rng))
         elif kind == "session":
-            path = f"{base}/sessions/{rng.choice(layout.session_ids)}/search"
-        else:
-            path = f"{base}/peers/{rng.choice(layout.peer_ids)}/search"
-        queries.append(Query(kind, path, paraphrase(rng)))
+            query = Query(kind, f"{base}/sessions/{rng.choice(layout.session_ids)}/search", "")
+        elif kind == "peer":
+            query = Query(kind, f"{base}/peers/{rng.choice(layout.peer_ids)}/search", "")
+        elif kind == "chat":  # a peer asks about itself, in one of its sessions
+            sid = rng.choice(layout.session_ids)
+            pid = rng.choice(layout.members[sid])
+            query = Query(kind, f"{base}/peers/{pid}/chat", "", sid)
+        else:  # context: 2,000 tokens of a session, from one member's perspective
+            sid = rng.choice(layout.session_ids)
+            query = Query(kind, f"{base}/sessions/{sid}/context", "", layout.members[sid][0])
+        if not query.text:
+            query = Query(query.kind, query.path, paraphrase(rng), query.session_id)
+        queries.append(query)
     return queries
 
 
 @dataclass
 class Timings:
-    by_kind: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    kinds: Sequence[str] = KINDS
+    by_kind: dict[str, list[float]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     hits: int = 0
 
+    def __post_init__(self) -> None:
+        self.by_kind = {k: [] for k in self.kinds}
 
-def search(client: httpx.Client, query: Query, timings: Timings | None) -> float:
+    def every(self) -> list[float]:
+        return [ms for values in self.by_kind.values() for ms in values]
+
+
+def read(client: httpx.Client, query: Query, timings: Timings | None) -> float:
+    """One read; its wall time in ms (recorded in `timings`, or raised on failure when None)."""
     t0 = time.perf_counter()
-    response = client.post(query.path, json={"query": query.text, "limit": 10})
+    if query.kind == "chat":
+        body: dict[str, Any] = {"query": query.text, "session_id": query.session_id}
+        response = client.post(query.path, json=body)
+    elif query.kind == "context":
+        params = {"tokens": 2000, "peer_target": query.session_id, "last_message": query.text}
+        response = client.get(query.path, params=params)
+    else:
+        response = client.post(query.path, json={"query": query.text, "limit": 10})
     elapsed_ms = (time.perf_counter() - t0) * 1000.0
     if response.status_code != 200:
         error = f"{query.kind} {query.path}: {response.status_code} {response.text[:200]}"
@@ -423,8 +460,90 @@ def search(client: httpx.Client, query: Query, timings: Timings | None) -> float
         timings.errors.append(error)
     elif timings is not None:
         timings.by_kind[query.kind].append(elapsed_ms)
-        timings.hits += len(response.json())
+        if query.kind in KINDS:
+            timings.hits += len(response.json())
     return elapsed_ms
+
+
+# --- the drain: reads while a large write is being embedded ------------------------------------
+
+
+def fresh_batches(
+    layout: Layout, n: int, batch: int = 100
+) -> list[tuple[str, list[dict[str, str]]]]:
+    """`n` new messages as (session, messages) write batches, sessions in rotation: pool-like
+    sentences the indexer has not seen (fixed seed)."""
+    rng = random.Random(SEED + 7)
+    sessions = layout.session_ids
+    out = []
+    for first in range(0, n, batch):
+        sid = sessions[(first // batch) % len(sessions)]
+        members = layout.members[sid]
+        messages = [
+            {"peer_id": members[k % len(members)], "content": _sentence(rng)}
+            for k in range(min(batch, n - first))
+        ]
+        out.append((sid, messages))
+    return out
+
+
+def embedding_backlog(client: httpx.Client) -> int:
+    """Messages not embedded yet, from the server's /metrics."""
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith("parley_embedding_backlog_messages"):
+            return int(float(line.split()[-1]))
+    raise RuntimeError("no parley_embedding_backlog_messages in /metrics")
+
+
+@dataclass
+class Drain:
+    messages: int
+    write_s: float = 0.0
+    drain_s: float | None = None  # first write to backlog 0; None: not finished in time
+    backlog_left: int = 0
+    server_cpu_s: float = 0.0
+    client_cpu_s: float = 0.0
+
+
+def run_drain(
+    client: httpx.Client,
+    pid: int,
+    layout: Layout,
+    queries: Sequence[Query],
+    n_messages: int,
+    timeout_s: float,
+) -> tuple[Drain, Timings]:
+    """Write `n_messages` (batches of 100, as fast as the server takes them), then read in
+    rotation until the server's embedding backlog is 0 (checked every second) or `timeout_s`."""
+    drain = Drain(n_messages)
+    timings = Timings(kinds=tuple(dict.fromkeys(q.kind for q in queries)))
+    batches = fresh_batches(layout, n_messages)
+    cpu0, client0 = cpu_seconds(pid), time.process_time()
+    t0 = time.perf_counter()
+    for sid, messages in batches:
+        response = client.post(
+            f"/v2/workspaces/{WORKSPACE}/sessions/{sid}/messages", json={"messages": messages}
+        )
+        if response.status_code != 200:
+            raise RuntimeError(f"write: {response.status_code} {response.text[:200]}")
+    drain.write_s = time.perf_counter() - t0
+    next_check = 0.0
+    i = 0
+    while True:
+        now = time.perf_counter()
+        if now >= next_check:
+            drain.backlog_left = embedding_backlog(client)
+            if drain.backlog_left == 0:
+                drain.drain_s = now - t0
+                break
+            if now - t0 > timeout_s:
+                break
+            next_check = now + 1.0
+        read(client, queries[i % len(queries)], timings)
+        i += 1
+    drain.server_cpu_s = cpu_seconds(pid) - cpu0
+    drain.client_cpu_s = time.process_time() - client0
+    return drain, timings
 
 
 # --- main --------------------------------------------------------------------------------------
@@ -440,13 +559,46 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pool", type=int, default=3_000, help="unique embedded sentences")
     parser.add_argument("--warmup", type=int, default=10, help="untimed searches after the first")
     parser.add_argument("--keep", action="store_true", help="keep the server up until Ctrl-C")
+    parser.add_argument(
+        "--reads",
+        default=",".join(KINDS),
+        help="kinds of read, in rotation: workspace,session,peer,chat,context",
+    )
+    parser.add_argument(
+        "--drain",
+        type=int,
+        default=0,
+        help="after the idle reads, write this many new messages and read again while the "
+        "embedding indexer works them off",
+    )
+    parser.add_argument("--drain-timeout", type=float, default=600.0)
+    parser.add_argument(
+        "--embedder",
+        choices=("local", "fake"),
+        default="local",
+        help="local: the bundled ONNX model; fake: tests/fake_openai.py's instant vectors",
+    )
+    parser.add_argument("--dims", type=int, default=1536, help="the fake embedder's dimensions")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=Path(__file__).resolve().parents[1],
+        help="the checkout whose src/ the server runs (versions back to back)",
+    )
     args = parser.parse_args(argv)
     for name in ("messages", "queries", "sessions", "peers", "pool"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
     if args.peers < 2:
         parser.error("--peers must be at least 2")
+    args.reads = tuple(k.strip() for k in args.reads.split(",") if k.strip())
+    if not args.reads or set(args.reads) - set(READ_KINDS):
+        parser.error(f"--reads: a comma-separated list of {', '.join(READ_KINDS)}")
     return args
+
+
+def p95(values: Sequence[float]) -> float:
+    return percentile(sorted(values), 95)
 
 
 def fmt(values: Sequence[float]) -> str:
@@ -459,15 +611,57 @@ def fmt(values: Sequence[float]) -> str:
     )
 
 
+def start_fake_model(dims: int) -> tuple[subprocess.Popen[str], str]:
+    """tests/fake_openai.py in its own process (instant embeddings and chat), and its URL."""
+    root = Path(__file__).resolve().parents[1]
+    process = subprocess.Popen(
+        [sys.executable, str(root / "tests" / "fake_openai.py"), str(dims)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    return process, process.stdout.readline().strip()
+
+
+FAKE_EMBEDDING_MODEL = "text-embedding-3-small"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="parley-bench-search-"))
     postgres: Postgres | None = None
     proc: subprocess.Popen[bytes] | None = None
+    fake: subprocess.Popen[str] | None = None
     layout = make_layout(args.peers, args.sessions)
     times = LoadTimes()
+    load_avg = os.getloadavg()
+    settings: dict[str, str] = {
+        "PARLEY_WORKER_EMBEDDED": "false",  # only the indexer works in the background
+        "PYTHONPATH": str(args.source.resolve() / "src"),
+    }
+    embedder: Embedder | None = None
     try:
         try:
+            if args.embedder == "fake" or "chat" in args.reads:
+                fake, fake_url = start_fake_model(args.dims)
+                settings |= {
+                    "PARLEY_LLM_BASE_URL": fake_url,
+                    "PARLEY_LLM_MODEL": "fake",
+                    "PARLEY_LLM_API_KEY": "fake",
+                }
+            if args.embedder == "fake":
+                settings |= {
+                    "PARLEY_EMBEDDING_BASE_URL": fake_url,
+                    "PARLEY_EMBEDDING_MODEL": FAKE_EMBEDDING_MODEL,
+                    "PARLEY_EMBEDDING_DIMENSIONS": str(args.dims),
+                }
+                embedder = OpenAIEmbedder(
+                    base_url=fake_url,
+                    model=FAKE_EMBEDDING_MODEL,
+                    dimensions=args.dims,
+                    api_key="fake",
+                    send_dimensions=False,
+                )
             if args.backend == "postgres":
                 postgres = Postgres(root)
                 url = postgres.url
@@ -475,11 +669,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 url = f"sqlite+aiosqlite:///{root / 'data' / 'parley.db'}"
             migrate.upgrade(url)
             t0 = time.perf_counter()
-            asyncio.run(load(url, layout, args.messages, args.pool, times))
+            asyncio.run(load(url, layout, args.messages, args.pool, times, embedder))
             load_s = time.perf_counter() - t0
 
             port = free_port()
-            proc = start_server(url, root / "data", port, root / "server.log")
+            proc = start_server(url, root / "data", port, root / "server.log", settings=settings)
             client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120.0)
             t0 = time.perf_counter()
             wait_healthy(client, proc, timeout_s=120)
@@ -487,33 +681,43 @@ def main(argv: Sequence[str] | None = None) -> int:
             rss_idle = rss_mib(proc.pid)
 
             rng = random.Random(SEED + 1)
-            warm = make_queries(rng, layout, 1 + args.warmup)
-            cold_ms = search(client, warm[0], None)  # loads the vector cache on SQLite
+            warm = make_queries(rng, layout, 1 + args.warmup, args.reads)
+            cold_ms = read(client, warm[0], None)  # loads the vector cache on SQLite
             for query in warm[1:]:
-                search(client, query, None)
+                read(client, query, None)
         except Exception as exc:  # report the cause without a traceback
             print(f"error: setup failed: {type(exc).__name__}: {exc}", file=sys.stderr)
             if proc is not None and (root / "server.log").exists():
                 print((root / "server.log").read_text()[-3000:], file=sys.stderr)
             return 2
 
-        queries = make_queries(rng, layout, args.queries)
-        timings = Timings()
+        queries = make_queries(rng, layout, args.queries, args.reads)
+        timings = Timings(kinds=args.reads)
+        cpu0 = cpu_seconds(proc.pid)
         t0 = time.perf_counter()
         for query in queries:
-            search(client, query, timings)
+            read(client, query, timings)
         wall_s = time.perf_counter() - t0
+        idle_cpu_s = cpu_seconds(proc.pid) - cpu0
         rss_after = rss_mib(proc.pid)
+        drain: Drain | None = None
+        during: Timings | None = None
+        if args.drain:
+            drain, during = run_drain(
+                client, proc.pid, layout, queries, args.drain, args.drain_timeout
+            )
         if args.keep:
             print(f"server pid {proc.pid} on port {port}; Ctrl-C to stop", file=sys.stderr)
             with contextlib.suppress(KeyboardInterrupt):
                 proc.wait()
         client.close()
 
-        every = [ms for values in timings.by_kind.values() for ms in values]
-        ok = not timings.errors
+        every = timings.every()
+        ok = not timings.errors and (during is None or not during.errors)
         rows = [
-            ("backend", args.backend),
+            ("backend / embedder", f"{args.backend} / {args.embedder}"),
+            ("source", str(args.source)),
+            ("load average before (1/5 min)", f"{load_avg[0]:.2f} / {load_avg[1]:.2f}"),
             ("messages / sessions / peers", f"{args.messages:,} / {args.sessions} / {args.peers}"),
             ("pool sentences", f"{args.pool:,}"),
             ("pool embedding (s)", f"{times.pool_embed_s:.1f}"),
@@ -521,25 +725,60 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("index build + analyze (s)", f"{times.index_s:.1f}"),
             ("load total (s)", f"{load_s:.1f}"),
             ("server start to /health (s)", f"{startup_s:.1f}"),
-            ("cold first search (ms)", f"{cold_ms:.1f}"),
-            ("searches (timed)", f"{len(every)} ok, {len(timings.errors)} failed"),
-            ("searches/s (sequential)", f"{len(queries) / wall_s:.1f}"),
+            ("cold first read (ms)", f"{cold_ms:.1f}"),
+            ("reads (timed, idle)", f"{len(every)} ok, {len(timings.errors)} failed"),
+            ("reads/s (sequential)", f"{len(queries) / wall_s:.1f}"),
+            ("server CPU per read, idle (ms)", f"{1000 * idle_cpu_s / max(1, len(every)):.1f}"),
             ("mean hits per search", f"{timings.hits / max(1, len(every)):.1f}"),
-            ("latency ms", "    p50     p95     p99     max"),
+            ("latency ms, idle", "    p50     p95     p99     max"),
         ]
-        rows += [(f"  {kind}", fmt(timings.by_kind[kind])) for kind in KINDS]
+        rows += [(f"  {kind}", fmt(timings.by_kind[kind])) for kind in args.reads]
         rows += [
             ("  all", fmt(every)),
             ("  mean (all)", f"{statistics.fmean(every):.1f}" if every else "n/a"),
-            ("server RSS idle / after (MiB)", f"{rss_idle:.0f} / {rss_after:.0f}"),
         ]
+        if drain is not None and during is not None:
+            n_during = len(during.every())
+            rate = f"{drain.messages / drain.drain_s:.0f}" if drain.drain_s else "n/a"
+            finished = (
+                f"yes, {drain.drain_s:.1f} s after the first write"
+                if drain.drain_s is not None
+                else f"no: {drain.backlog_left:,} left after {args.drain_timeout:.0f} s"
+            )
+            rows += [
+                ("drain: messages written", f"{drain.messages:,} in {drain.write_s:.1f} s"),
+                ("drain: finished", finished),
+                ("drain: messages embedded/s", rate),
+                ("drain: reads meanwhile", f"{n_during} ok, {len(during.errors)} failed"),
+                (
+                    "drain: server CPU (s) / per message (ms)",
+                    f"{drain.server_cpu_s:.1f} / {1000 * drain.server_cpu_s / drain.messages:.2f}",
+                ),
+                ("drain: client CPU (s)", f"{drain.client_cpu_s:.1f}"),
+                ("latency ms, during drain", "    p50     p95     p99     max"),
+            ]
+            rows += [(f"  {kind}", fmt(during.by_kind[kind])) for kind in args.reads]
+            rows += [("  all", fmt(during.every()))]
+            rows += [
+                (
+                    f"  p95 ratio {kind}",
+                    f"{p95(during.by_kind[kind]) / p95(timings.by_kind[kind]):.2f}"
+                    if during.by_kind[kind] and timings.by_kind[kind]
+                    else "n/a",
+                )
+                for kind in args.reads
+            ]
+        rows += [("server RSS idle / after (MiB)", f"{rss_idle:.0f} / {rss_after:.0f}")]
         print_table(rows)
-        for line in timings.errors[:10]:
+        for line in [*timings.errors, *(during.errors if during else [])][:10]:
             print(f"  ! {line}", file=sys.stderr)
         return 0 if ok else 1
     finally:
         if proc is not None:
             stop_server(proc)
+        if fake is not None:
+            fake.terminate()
+            fake.wait()
         if postgres is not None:
             postgres.stop()
         shutil.rmtree(root, ignore_errors=True)
