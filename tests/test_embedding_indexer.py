@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select
 
@@ -195,3 +196,22 @@ def test_the_queue_status_counts_messages_not_yet_findable_by_meaning(
             client.portal.call(client.app.state.parley.indexer.catch_up)
             done = status()
             assert ({k: done[k] for k in counts(0)}, done["sessions"]) == (counts(0), None)
+
+
+@pytest.mark.parametrize("turns", [0, 1, 2])
+def test_a_cancel_that_comes_as_it_is_notified_stops_it(client: TestClient, turns: int) -> None:
+    """Shutdown cancels the indexer; a write's `notify()` just before must not eat the
+    cancel (it did with Python 3.11's wait_for: the app's lifespan then waited forever)."""
+    indexer = new_indexer(client, None)
+
+    async def notified_then_cancelled() -> bool:
+        task = asyncio.create_task(indexer.run())
+        await asyncio.sleep(0.2)  # idle: waiting to be notified
+        indexer.notify()
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=2)
+        return done == {task} and task.cancelled()
+
+    assert client.portal.call(notified_then_cancelled) is True

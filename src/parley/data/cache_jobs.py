@@ -126,9 +126,8 @@ class CacheRefreshJob:
             remove_unused, folder, cache_id, {snapshot.file} if snapshot.file else set()
         )
         try:
-            built = await asyncio.wait_for(
-                self._build(snapshot, run_id, folder, mode), timeout=self._limits.timeout_s
-            )
+            async with asyncio.timeout(self._limits.timeout_s):  # not wait_for: see aio.wait_set
+                built = await self._build(snapshot, run_id, folder, mode)
         except RefreshStopped:
             return _settle(run_id, CANCELLED)
         except TimeoutError:

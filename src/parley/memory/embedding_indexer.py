@@ -14,7 +14,6 @@ second.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from parley.aio import wait_set
 from parley.llm.embeddings import Embedder, FloatArray
 from parley.store.engine import Database
 from parley.store.models import Message, MessageEmbedding
@@ -207,5 +207,4 @@ class EmbeddingIndexer:
                 continue
             if embedded:
                 continue  # what was written meanwhile
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=IDLE_POLL_S)
+            await wait_set(self._wake, IDLE_POLL_S)

@@ -29,6 +29,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from parley.aio import wait_set
 from parley.ids import new_public_id
 from parley.llm.chat import UsageMeter
 from parley.memory.usage import record_usage
@@ -154,11 +155,8 @@ class Worker:
         self._poller = lane.name
         try:
             while True:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=self._poll_s)
+                if await wait_set(self._wake, self._poll_s):
                     return
-                except TimeoutError:
-                    pass
                 try:
                     runnable = await self.queue.has_runnable()
                 except Exception:  # the database hiccuped: look again at the next interval
