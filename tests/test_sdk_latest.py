@@ -7,7 +7,7 @@ from __future__ import annotations
 from conftest import run_latest_honcho_core
 
 SCRIPT = r"""
-import json, sys
+import json, sys, time
 import honcho_core
 from honcho_core import Honcho
 
@@ -22,7 +22,13 @@ got = client.workspaces.sessions.messages.get(sent[1].id, workspace_id=ws, sessi
 client.workspaces.sessions.messages.update(
     sent[0].id, workspace_id=ws, session_id="s", metadata={"k": 1})
 listed = client.workspaces.sessions.messages.list("s", workspace_id=ws, filters={"metadata": {"k": 1}})
-status = client.workspaces.queue.status(ws)
+# the embedded worker works off the two messages' reasoning meanwhile: read until it has
+deadline = time.monotonic() + 30
+while True:
+    status = client.workspaces.queue.status(ws)
+    if status.pending_work_units == status.embedding_backlog or time.monotonic() > deadline:
+        break
+    time.sleep(0.1)
 clone = client.workspaces.sessions.clone("s", workspace_id=ws)
 peers = client.workspaces.sessions.peers.list(clone.id, workspace_id=ws)
 print(json.dumps({
