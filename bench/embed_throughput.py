@@ -54,6 +54,7 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=2048)
     parser.add_argument("--words", type=int, default=15)
     parser.add_argument("--repeat", type=int, default=3, help="timed passes; the best is kept")
+    parser.add_argument("--questions", type=int, default=200, help="one-sentence calls timed")
     args = parser.parse_args()
 
     t0 = time.perf_counter()
@@ -85,6 +86,19 @@ def main() -> None:
     print(
         f"cpu:   {max(cpu_rates):,.0f} sentences/s if {args.threads} cores were fully ours "
         f"(sentences / CPU-seconds x {args.threads})"
+    )
+    # a search's question: one sentence a call, as the foreground path runs it
+    waits, cpu0 = [], cpu_seconds()
+    for text in texts[: args.questions]:
+        began = time.perf_counter()
+        embedder.embed_sync([text])
+        waits.append((time.perf_counter() - began) * 1000)
+    cpu_ms = (cpu_seconds() - cpu0) * 1000 / max(1, args.questions)
+    waits.sort()
+    p50, p95 = waits[len(waits) // 2], waits[int(len(waits) * 0.95)]
+    print(
+        f"one sentence: p50 {p50:.1f} ms, p95 {p95:.1f} ms, {cpu_ms:.1f} ms CPU a call "
+        f"({args.questions} calls)"
     )
 
 

@@ -16,6 +16,7 @@ from parley.agent.graph import DataAgent
 from parley.api.body_limit import BodyLimitMiddleware
 from parley.api.deps import Scope, requires
 from parley.api.errors import detail_errors, install_error_handlers
+from parley.api.foreground import ForegroundMiddleware
 from parley.api.metrics import MetricsMiddleware
 from parley.api.route_table import api_routes, metrics_routes
 from parley.api.state import AppState
@@ -140,6 +141,7 @@ def create_app(settings: Settings, *, startup: Sequence[StartupHook] = ()) -> Fa
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ForegroundMiddleware)  # background embedding gives way to requests
     app.router.routes.extend(api_routes())  # built once per process: they hold no state
     app.router.routes.append(mcp.route())  # POST/GET/DELETE /mcp, outside the OpenAPI schema
     app.router.routes.extend(console_routes())  # the web console's static files at /console

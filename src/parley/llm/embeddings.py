@@ -17,6 +17,7 @@ import json
 import os
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +25,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
+
+from parley.foreground import FOREGROUND, Foreground
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -34,6 +37,9 @@ DEFAULT_BATCH_SIZE = 64
 # A call of at most this many texts is a question (a search, a chat): it runs at once, beside a
 # batch of the indexer or the worker, instead of waiting up to a whole batch (~0.5 s) for it.
 FOREGROUND_TEXTS = 2
+# A batch runs in parts of at most this many tokens (padding counted), about 0.35 s on one core
+# of the 2-core dev box: how soon it gives a core back when a request comes.
+PART_TOKENS = 512
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -136,11 +142,13 @@ def default_threads() -> int:
 class LocalEmbedder:
     """The bundled ONNX model, run in a worker thread so the event loop never blocks.
 
-    The onnxruntime session is created once, here. Batches are serialised: one inference at a
-    time already uses `threads` cores, and running several at once would only oversubscribe.
-    A short call (a question) does not queue behind them: onnxruntime's `run` is thread-safe,
-    and one sentence beside a batch took 14 ms at the median where waiting for the batch of
-    64 took up to 460 ms.
+    The onnxruntime session is created once, here, with one thread per run: parallelism
+    comes from running parts of a batch at once (onnxruntime's `run` is thread-safe), so it
+    can change between parts. Batches are serialised (the indexer's, the worker's); each runs
+    in parts of at most `PART_TOKENS`, `threads` parts at a time while no request is being
+    answered, one at a time while one is (`Foreground.busy`): then a core stays free for the
+    server, whose reads took 3-5 times their idle time beside a batch on every core. A short
+    call (a question) does not queue behind a batch: it runs at once, on its own thread.
     """
 
     def __init__(
@@ -150,6 +158,7 @@ class LocalEmbedder:
         threads: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         verify: bool = True,
+        foreground: Foreground = FOREGROUND,
     ) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
@@ -160,6 +169,7 @@ class LocalEmbedder:
         self.manifest = ModelManifest.load(self.model_dir)
         self.batch_size = batch_size
         self.threads = threads if threads is not None else default_threads()
+        self.foreground = foreground
         model_path = self.model_dir / "model.onnx"
         tokenizer_path = self.model_dir / "tokenizer.json"
         if verify:
@@ -174,7 +184,7 @@ class LocalEmbedder:
         self._tokenizer: tokenizers.Tokenizer = tokenizer
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
+        options.intra_op_num_threads = 1  # a run on its caller's thread; parts run side by side
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -182,13 +192,12 @@ class LocalEmbedder:
         # What the model was built to run with, e.g. keep its int8 weights as float32 MatMuls.
         for key, value in self.manifest.session_config.items():
             options.add_session_config_entry(key, value)
-        # Worker threads sleep instead of spinning between runs: the server shares its cores.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session: onnxruntime.InferenceSession = ort.InferenceSession(
             str(model_path), options, providers=["CPUExecutionProvider"]
         )
         self._lock = threading.Lock()  # batches
         self._foreground = threading.Lock()  # questions, one at a time beside a batch
+        self._helpers: ThreadPoolExecutor | None = None  # runs a batch's other parts
 
     @property
     def name(self) -> str:
@@ -221,14 +230,35 @@ class LocalEmbedder:
         out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
         if not texts:
             return out
-        with self._foreground if len(texts) <= FOREGROUND_TEXTS else self._lock:
+        if len(texts) <= FOREGROUND_TEXTS:
+            with self._foreground:
+                out[:] = self._run(self._tokenizer.encode_batch(texts, add_special_tokens=True))
+            return out
+        with self._lock:
             encodings = self._tokenizer.encode_batch(texts, add_special_tokens=True)
-            # Batches of similar length waste little on padding; results don't depend on batching.
+            # Parts of similar length waste little on padding; results don't depend on parts.
             order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-            for start in range(0, len(order), self.batch_size):
-                chunk = order[start : start + self.batch_size]
-                out[chunk] = self._run([encodings[i] for i in chunk])
+            parts = _parts(order, [len(e.ids) for e in encodings], self.batch_size)
+            done = 0
+            while done < len(parts):
+                side_by_side = 1 if self.foreground.busy() else self.threads
+                group = parts[done : done + side_by_side]
+                done += len(group)
+                others = [
+                    (part, self._pool().submit(self._run, [encodings[i] for i in part]))
+                    for part in group[1:]
+                ]
+                out[group[0]] = self._run([encodings[i] for i in group[0]])
+                for part, running in others:
+                    out[part] = running.result()
         return out
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._helpers is None:
+            self._helpers = ThreadPoolExecutor(
+                max_workers=max(1, self.threads - 1), thread_name_prefix="parley-embed"
+            )
+        return self._helpers
 
     def _run(self, encodings: list[Any]) -> FloatArray:
         width = max(len(e.ids) for e in encodings)
@@ -243,6 +273,21 @@ class LocalEmbedder:
         feeds = dict(zip(self.manifest.inputs, (ids, mask, types), strict=True))
         (vectors,) = self._session.run([self.manifest.output], feeds)
         return np.asarray(vectors, dtype=np.float32)
+
+
+def _parts(order: list[int], lengths: list[int], most: int) -> list[list[int]]:
+    """`order` (indexes sorted by token count) cut into runs of at most `most` texts and
+    `PART_TOKENS` tokens with padding (always at least one text)."""
+    parts: list[list[int]] = []
+    part: list[int] = []
+    for i in order:
+        if part and (len(part) >= most or lengths[i] * (len(part) + 1) > PART_TOKENS):
+            parts.append(part)
+            part = []
+        part.append(i)
+    if part:
+        parts.append(part)
+    return parts
 
 
 @lru_cache(maxsize=1)
