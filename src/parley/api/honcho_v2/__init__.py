@@ -1,8 +1,7 @@
 """Honcho's /v2 API (2.5.1): thin translations onto the memory domain."""
 
-from fastapi import APIRouter
+from fastapi.routing import APIRoute
 
-from parley.api.errors import COMMON_ERRORS, detail_errors
 from parley.api.honcho_v2 import (
     dialectic,
     keys,
@@ -17,21 +16,27 @@ from parley.api.honcho_v2 import (
     workspaces,
 )
 
+# the modules, in the order their routes are matched
+MODULES = (
+    workspaces,
+    peers,
+    sessions,
+    messages,
+    search,
+    keys,
+    webhooks,
+    status,
+    observations,
+    reasoning,
+    dialectic,
+)
 
-def build_router() -> APIRouter:
-    router = APIRouter(prefix="/v2", responses=detail_errors(*COMMON_ERRORS))
-    for module in (
-        workspaces,
-        peers,
-        sessions,
-        messages,
-        search,
-        keys,
-        webhooks,
-        status,
-        observations,
-        reasoning,
-        dialectic,
-    ):
-        router.include_router(module.router)
-    return router
+
+def routes() -> list[APIRoute]:
+    """Every route of the family, at its full path (each module's router has it: `routing`)."""
+    found: list[APIRoute] = []
+    for module in MODULES:
+        for route in module.router.routes:
+            assert isinstance(route, APIRoute), route
+            found.append(route)
+    return found

@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -17,6 +17,7 @@ from parley.api.access import check_named_session
 from parley.api.deps import Name, OptionalName, PeerAccess, Scope, StateDep, requires
 from parley.api.errors import detail_errors
 from parley.api.honcho_v2.reasoning import Summary, summary_out
+from parley.api.honcho_v2.routing import family_router
 from parley.api.honcho_v2.schemas import Message, message_out
 from parley.api.storable import Storable
 from parley.auth.keys import Principal
@@ -34,7 +35,7 @@ from parley.store.models import Observation
 
 log = logging.getLogger("parley.api")
 
-router = APIRouter(prefix="/workspaces/{workspace_id}")
+router = family_router(prefix="/workspaces/{workspace_id}")
 
 IdField = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN)]
 # Honcho reads an empty `peer_target=` / `peer_perspective=` as absent

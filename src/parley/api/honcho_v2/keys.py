@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from parley.api.deps import OptionalName, Scope, SettingsDep, requires
+from parley.api.honcho_v2.routing import family_router
 from parley.auth.keys import Principal, create_key
 from parley.errors import InvalidInput
 
-router = APIRouter(tags=["keys"])
+router = family_router(tags=["keys"])
 
 
 @router.post("/keys")

@@ -8,7 +8,7 @@ import logging
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Body, File, Form, Query, UploadFile
+from fastapi import BackgroundTasks, Body, File, Form, Query, UploadFile
 from pydantic import TypeAdapter, ValidationError
 
 from parley import erasure
@@ -26,6 +26,7 @@ from parley.api.deps import (
     requires,
 )
 from parley.api.errors import detail_errors
+from parley.api.honcho_v2.routing import family_router
 from parley.api.honcho_v2.schemas import (
     CreateName,
     Filters,
@@ -47,7 +48,7 @@ from parley.memory.uploads import extract_text, split_text
 
 log = logging.getLogger("parley.uploads")
 
-router = APIRouter(
+router = family_router(
     prefix="/workspaces/{workspace_id}/sessions/{session_id}/messages", tags=["messages"]
 )
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query
+from fastapi import Body, Query
 from pydantic import AliasChoices, BaseModel, Field
 
 from parley import erasure
@@ -19,12 +19,13 @@ from parley.api.deps import (
     WorkspaceAccess,
     WriteDb,
 )
+from parley.api.honcho_v2.routing import family_router
 from parley.api.honcho_v2.schemas import CreateName, Page, page_of
 from parley.api.storable import Storable, StoredJson, StoredText
 from parley.memory import observations as service
 from parley.memory.observations import NewObservation
 
-router = APIRouter(prefix="/workspaces/{workspace_id}", tags=["observations"])
+router = family_router(prefix="/workspaces/{workspace_id}", tags=["observations"])
 
 PATHS = ("/observations", "/conclusions")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import Body
 
 from parley import erasure
 from parley.api import honcho_ops as ops
@@ -19,6 +19,7 @@ from parley.api.deps import (
     WriteDb,
     requires,
 )
+from parley.api.honcho_v2.routing import family_router
 from parley.api.honcho_v2.schemas import (
     Filters,
     Page,
@@ -34,7 +35,7 @@ from parley.auth.keys import Principal
 from parley.memory import peers as service
 from parley.memory import sessions as session_service
 
-router = APIRouter(prefix="/workspaces/{workspace_id}/peers", tags=["peers"])
+router = family_router(prefix="/workspaces/{workspace_id}/peers", tags=["peers"])
 
 
 @router.post("/list", response_model=Page[Peer])

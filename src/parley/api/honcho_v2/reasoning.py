@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Response
+from fastapi import BackgroundTasks, Response
 from pydantic import BaseModel, Field
 
 from parley import erasure
 from parley.api.deps import Name, OptionalName, ReadDb, Scope, StateDep, WriteDb, requires
+from parley.api.honcho_v2.routing import family_router
 from parley.api.storable import Storable
 from parley.auth.keys import Principal
 from parley.errors import NotFound
@@ -22,7 +23,7 @@ from parley.memory.usage import workspace_usage
 from parley.memory.workspaces import get_workspace
 from parley.store.models import SessionSummary
 
-router = APIRouter(prefix="/workspaces/{workspace_id}")
+router = family_router(prefix="/workspaces/{workspace_id}")
 
 MAX_CARD_FACTS = 500
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from parley.api.deps import Name, Scope, StateDep, requires
+from parley.api.honcho_v2.routing import family_router
 from parley.api.honcho_v2.schemas import Message, message_out
 from parley.api.storable import StoredJson
 from parley.auth.keys import Principal
 from parley.memory.search import SearchScope
 
-router = APIRouter(prefix="/workspaces/{workspace_id}", tags=["search"])
+router = family_router(prefix="/workspaces/{workspace_id}", tags=["search"])
 
 
 class MessageSearchOptions(BaseModel):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import Body, Query
 
 from parley import erasure
 from parley.api import honcho_ops as ops
@@ -22,6 +22,7 @@ from parley.api.deps import (
     WriteDb,
     requires,
 )
+from parley.api.honcho_v2.routing import family_router
 from parley.api.honcho_v2.schemas import (
     CreateName,
     Filters,
@@ -40,7 +41,7 @@ from parley.auth.keys import Principal
 from parley.memory import peers as peer_service
 from parley.memory import sessions as service
 
-router = APIRouter(prefix="/workspaces/{workspace_id}/sessions", tags=["sessions"])
+router = family_router(prefix="/workspaces/{workspace_id}/sessions", tags=["sessions"])
 
 PeerConfigs = Annotated[dict[CreateName, SessionPeerConfig], Body()]
 

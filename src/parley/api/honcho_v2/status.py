@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from parley.api.deps import Name, ReadDb, Scope, StateDep, requires
+from parley.api.honcho_v2.routing import family_router
 from parley.api.honcho_v2.schemas import DeriverStatus, SessionDeriverStatus, WorkFailure
 from parley.auth.keys import Principal
 from parley.memory.queue_status import Counts, queue_status
 
-router = APIRouter(prefix="/workspaces/{workspace_id}", tags=["workspaces"])
+router = family_router(prefix="/workspaces/{workspace_id}", tags=["workspaces"])
 
 OptionalId = Annotated[str | None, Query(max_length=512)]
 

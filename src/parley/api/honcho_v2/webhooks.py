@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks
+from fastapi import BackgroundTasks
 from fastapi.exceptions import RequestValidationError
 
 from parley.api.deps import (
@@ -17,6 +17,7 @@ from parley.api.deps import (
     WriteDb,
 )
 from parley.api.errors import detail_errors
+from parley.api.honcho_v2.routing import family_router
 from parley.api.honcho_v2.schemas import (
     Page,
     WebhookEndpoint,
@@ -28,7 +29,7 @@ from parley.errors import InvalidInput
 from parley.memory import webhooks as service
 from parley.memory.webhook_delivery import enqueue_event
 
-router = APIRouter(prefix="/workspaces/{workspace_id}/webhooks", tags=["webhooks"])
+router = family_router(prefix="/workspaces/{workspace_id}/webhooks", tags=["webhooks"])
 
 
 def url_refused(url: str, reason: str) -> RequestValidationError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import Body
 
 from parley.api import honcho_ops as ops
 from parley.api.access import check_workspace_create
@@ -19,6 +19,7 @@ from parley.api.deps import (
     WriteDb,
     requires,
 )
+from parley.api.honcho_v2.routing import family_router
 from parley.api.honcho_v2.schemas import (
     Filters,
     Page,
@@ -32,7 +33,7 @@ from parley.api.honcho_v2.schemas import (
 from parley.auth.keys import Principal
 from parley.memory import workspaces as service
 
-router = APIRouter(tags=["workspaces"])
+router = family_router(tags=["workspaces"])
 
 
 @router.post("/workspaces", response_model=Workspace)

@@ -1,9 +1,8 @@
 """Honcho's /v3 API (3.0.12): thin translations onto the same memory domain as /v2, so a
 workspace written through one family reads the same through the other."""
 
-from fastapi import APIRouter
+from fastapi.routing import APIRoute
 
-from parley.api.errors import COMMON_ERRORS, detail_errors
 from parley.api.honcho_v3 import (
     chat,
     conclusions,
@@ -19,22 +18,28 @@ from parley.api.honcho_v3 import (
     workspaces,
 )
 
+# the modules, in the order their routes are matched
+MODULES = (
+    workspaces,
+    peers,
+    chat,
+    representation,
+    sessions,
+    session_context,
+    messages,
+    conclusions,
+    search,
+    status,
+    keys,
+    webhooks,
+)
 
-def build_router() -> APIRouter:
-    router = APIRouter(prefix="/v3", responses=detail_errors(*COMMON_ERRORS))
-    for module in (
-        workspaces,
-        peers,
-        chat,
-        representation,
-        sessions,
-        session_context,
-        messages,
-        conclusions,
-        search,
-        status,
-        keys,
-        webhooks,
-    ):
-        router.include_router(module.router)
-    return router
+
+def routes() -> list[APIRoute]:
+    """Every route of the family, at its full path (each module's router has it: `routing`)."""
+    found: list[APIRoute] = []
+    for module in MODULES:
+        for route in module.router.routes:
+            assert isinstance(route, APIRoute), route
+            found.append(route)
+    return found

@@ -21,7 +21,6 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -29,6 +28,7 @@ from parley.api.access import check_named_session
 from parley.api.deps import Name, PeerAccess, StateDep
 from parley.api.errors import detail_errors
 from parley.api.honcho_v2.dialectic import DialecticOptions
+from parley.api.honcho_v3.routing import family_router
 from parley.api.honcho_v3.session_filters import check_sessions, session_allowlist
 from parley.api.storable import Storable
 from parley.errors import InvalidInput
@@ -40,7 +40,7 @@ from parley.memory.sessions import get_session
 
 log = logging.getLogger("parley.api")
 
-router = APIRouter(prefix="/workspaces/{workspace_id}/peers", tags=["peers"])
+router = family_router(prefix="/workspaces/{workspace_id}/peers", tags=["peers"])
 
 MAX_ALLOWED_SESSIONS = 100  # Honcho's MAX_SESSION_ALLOWLIST_ENTRIES
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Response
+from fastapi import Body, Response
 from pydantic import AfterValidator, AliasChoices, BaseModel, Field
 
 from parley import erasure
@@ -25,6 +25,7 @@ from parley.api.deps import (
 )
 from parley.api.honcho_v2.observations import ObservationGet, ObservationQuery, observation_out
 from parley.api.honcho_v2.schemas import CreateName, Page, page_of
+from parley.api.honcho_v3.routing import family_router
 from parley.api.honcho_v3.schemas import _strip_nul
 from parley.api.honcho_v3.workspaces import Reverse
 from parley.api.storable import Storable
@@ -33,7 +34,7 @@ from parley.memory import observations as service
 from parley.memory.observations import NewObservation
 from parley.memory.pages import Page as DomainPage
 
-router = APIRouter(prefix="/workspaces/{workspace_id}/conclusions", tags=["conclusions"])
+router = family_router(prefix="/workspaces/{workspace_id}/conclusions", tags=["conclusions"])
 
 
 class ConclusionCreate(BaseModel):

@@ -6,14 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from parley.api.deps import OptionalName, Scope, SettingsDep, requires
 from parley.api.honcho_v2 import keys as v2_keys
+from parley.api.honcho_v3.routing import family_router
 from parley.auth.keys import Principal
 from parley.errors import InvalidInput
 
-router = APIRouter(tags=["keys"])
+router = family_router(tags=["keys"])
 
 
 @router.post("/keys")

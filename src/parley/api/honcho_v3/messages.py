@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, File, Form, UploadFile
+from fastapi import BackgroundTasks, File, Form, UploadFile
 from pydantic import TypeAdapter
 
 from parley.api.access import check_sends_as, check_session_write
@@ -27,6 +27,7 @@ from parley.api.honcho_v2.schemas import (
     Page,
     message_out,
 )
+from parley.api.honcho_v3.routing import family_router
 from parley.api.honcho_v3.schemas import (
     Metadata,
     V3MessageBatchCreate,
@@ -38,7 +39,7 @@ from parley.auth.keys import Principal
 from parley.memory import messages as service
 from parley.memory.messages import NewMessage
 
-router = APIRouter(
+router = family_router(
     prefix="/workspaces/{workspace_id}/sessions/{session_id}/messages", tags=["messages"]
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Response
+from fastapi import Body, Response
 
 from parley.api import honcho_ops as ops
 from parley.api.access import check_peer_create
@@ -19,13 +19,14 @@ from parley.api.honcho_v2.schemas import (
     peer_out,
 )
 from parley.api.honcho_v3.created import answer_created, created_responses, existed
+from parley.api.honcho_v3.routing import family_router
 from parley.api.honcho_v3.schemas import V3PeerCreate, V3PeerUpdate, session_out
 from parley.api.honcho_v3.workspaces import Reverse
 from parley.auth.keys import Principal
 from parley.memory import peers as service
 from parley.memory import sessions as session_service
 
-router = APIRouter(prefix="/workspaces/{workspace_id}/peers", tags=["peers"])
+router = family_router(prefix="/workspaces/{workspace_id}/peers", tags=["peers"])
 
 
 @router.post("/list", response_model=Page[Peer])

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import AfterValidator, BaseModel, Field
 
 from parley import erasure
@@ -26,6 +26,7 @@ from parley.api.honcho_v2 import reasoning as v2_reasoning
 from parley.api.honcho_v2.dialectic import IdField
 from parley.api.honcho_v2.reasoning import MAX_CARD_FACTS, PeerCardResponse
 from parley.api.honcho_v3.markdown import representation_markdown
+from parley.api.honcho_v3.routing import family_router
 from parley.api.honcho_v3.schemas import _strip_nul
 from parley.api.honcho_v3.session_filters import check_sessions, session_allowlist
 from parley.api.storable import Storable, StoredJson
@@ -35,7 +36,7 @@ from parley.memory.representation import (
     RepresentationRequest,
 )
 
-router = APIRouter(prefix="/workspaces/{workspace_id}/peers/{peer_id}", tags=["peers"])
+router = family_router(prefix="/workspaces/{workspace_id}/peers/{peer_id}", tags=["peers"])
 
 MAX_SESSION_ALLOWLIST = 1000  # Honcho 3's MAX_SESSION_ALLOWLIST_ENTRIES
 

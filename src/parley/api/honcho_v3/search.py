@@ -6,16 +6,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter
 from pydantic import field_validator
 
 from parley.api.deps import Name, Scope, StateDep, requires
 from parley.api.honcho_v2.schemas import Message
 from parley.api.honcho_v2.search import MessageSearchOptions, run_search
+from parley.api.honcho_v3.routing import family_router
 from parley.auth.keys import Principal
 from parley.memory.search import SearchScope
 
-router = APIRouter(prefix="/workspaces/{workspace_id}")  # tagged as in Honcho 3
+router = family_router(prefix="/workspaces/{workspace_id}")  # tagged as in Honcho 3
 
 
 class V3MessageSearchOptions(MessageSearchOptions):

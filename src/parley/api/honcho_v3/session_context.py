@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel
 
 from parley.api import honcho_ops
@@ -19,11 +19,12 @@ from parley.api.honcho_v2.dialectic import EmptyOrIdQuery
 from parley.api.honcho_v2.reasoning import SessionSummaries, Summary, summary_out
 from parley.api.honcho_v2.schemas import Message, message_out
 from parley.api.honcho_v3.markdown import MARKDOWN
+from parley.api.honcho_v3.routing import family_router
 from parley.auth.keys import Principal
 from parley.errors import InvalidInput
 from parley.memory.context import MAX_TOKENS, ContextRequest
 
-router = APIRouter(prefix="/workspaces/{workspace_id}/sessions", tags=["sessions"])
+router = family_router(prefix="/workspaces/{workspace_id}/sessions", tags=["sessions"])
 
 
 class V3SessionContext(BaseModel):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import Body, Query, Response
 
 from parley.api import honcho_ops as ops
 from parley.api.deps import (
@@ -31,12 +31,13 @@ from parley.api.honcho_v2.schemas import (
 )
 from parley.api.honcho_v2.sessions import PeerConfigs
 from parley.api.honcho_v3.created import answer_created, created_responses, existed
+from parley.api.honcho_v3.routing import family_router
 from parley.api.honcho_v3.schemas import V3SessionCreate, V3SessionUpdate, session_out, to_stored
 from parley.api.honcho_v3.workspaces import Reverse
 from parley.auth.keys import Principal
 from parley.memory import sessions as service
 
-router = APIRouter(prefix="/workspaces/{workspace_id}/sessions", tags=["sessions"])
+router = family_router(prefix="/workspaces/{workspace_id}/sessions", tags=["sessions"])
 
 
 @router.post("", response_model=Session, responses=created_responses(Session))

@@ -11,16 +11,17 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Response
+from fastapi import BackgroundTasks, Response
 from pydantic import BaseModel, Field
 
 from parley.api.deps import Name, Scope, StateDep, WriteDb, requires
 from parley.api.honcho_v2.reasoning import queue_dream
 from parley.api.honcho_v2.schemas import DeriverStatus
 from parley.api.honcho_v2.status import get_deriver_status
+from parley.api.honcho_v3.routing import family_router
 from parley.auth.keys import Principal
 
-router = APIRouter(prefix="/workspaces/{workspace_id}", tags=["workspaces"])
+router = family_router(prefix="/workspaces/{workspace_id}", tags=["workspaces"])
 
 router.add_api_route(
     "/queue/status", get_deriver_status, methods=["GET"], response_model=DeriverStatus

@@ -7,16 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from parley.api.deps import Name, StateDep, WorkspaceAccess, WriteDb
 from parley.api.errors import detail_errors
 from parley.api.honcho_v2 import webhooks as v2_webhooks
 from parley.api.honcho_v2.schemas import Page, WebhookEndpoint, WebhookEndpointCreate
 from parley.api.honcho_v3.created import answer_created, created_responses
+from parley.api.honcho_v3.routing import family_router
 from parley.memory import webhooks as service
 
-router = APIRouter(prefix="/workspaces/{workspace_id}/webhooks", tags=["webhooks"])
+router = family_router(prefix="/workspaces/{workspace_id}/webhooks", tags=["webhooks"])
 
 
 @router.post(

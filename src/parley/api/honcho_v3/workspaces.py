@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import Body, Query, Response
 
 from parley.api import honcho_ops as ops
 from parley.api.access import check_workspace_create
@@ -22,6 +22,7 @@ from parley.api.deps import (
 from parley.api.errors import detail_errors
 from parley.api.honcho_v2.schemas import Filters, Page, Workspace, page_of
 from parley.api.honcho_v3.created import answer_created, created_responses, existed
+from parley.api.honcho_v3.routing import family_router
 from parley.api.honcho_v3.schemas import (
     V3WorkspaceCreate,
     V3WorkspaceUpdate,
@@ -31,7 +32,7 @@ from parley.api.honcho_v3.schemas import (
 from parley.auth.keys import Principal
 from parley.memory import workspaces as service
 
-router = APIRouter(tags=["workspaces"])
+router = family_router(tags=["workspaces"])
 
 Reverse = Annotated[bool, Query(description="Newest first")]
 

@@ -1,9 +1,8 @@
 """Peaka's Gateway API (/api/v1): projects, keys, connections, catalogs, metadata, queries,
 and the data agent."""
 
-from fastapi import APIRouter
+from fastapi.routing import APIRoute
 
-from parley.api.errors import COMMON_ERRORS, peaka_errors
 from parley.api.peaka_v1 import (
     agent,
     caches,
@@ -23,28 +22,33 @@ from parley.api.peaka_v1 import (
     ui_session,
 )
 
+# routes are matched in order, one by one: the hot path (queries/execute) goes first (after
+# query_folders' few routes, none of which is a POST it could match)
+MODULES = (
+    query_folders,  # before queries: its GET queries/{query_id} would take "folders"
+    queries,
+    projects,
+    small_routes,
+    connections,
+    catalogs,
+    refresh_callback,  # before metadata: its /refresh/{catalog_id} would take "callback"
+    metadata,
+    agent,
+    drivers,
+    organizations,
+    ui_session,
+    internal_tables,
+    exports,
+    caches,
+    semantic_catalogs,
+)
 
-def build_router() -> APIRouter:
-    router = APIRouter(prefix="/api/v1", responses=peaka_errors(*COMMON_ERRORS))
-    # routes are matched in order, one by one: the hot path (queries/execute) goes first (after
-    # query_folders' few routes, none of which is a POST it could match)
-    for module in (
-        query_folders,  # before queries: its GET queries/{query_id} would take "folders"
-        queries,
-        projects,
-        small_routes,
-        connections,
-        catalogs,
-        refresh_callback,  # before metadata: its /refresh/{catalog_id} would take "callback"
-        metadata,
-        agent,
-        drivers,
-        organizations,
-        ui_session,
-        internal_tables,
-        exports,
-        caches,
-        semantic_catalogs,
-    ):
-        router.include_router(module.router)
-    return router
+
+def routes() -> list[APIRoute]:
+    """Every route of the family, at its full path (each module's router has it: `routing`)."""
+    found: list[APIRoute] = []
+    for module in MODULES:
+        for route in module.router.routes:
+            assert isinstance(route, APIRoute), route
+            found.append(route)
+    return found

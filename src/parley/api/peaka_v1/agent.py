@@ -8,7 +8,6 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import Field
 
@@ -20,6 +19,7 @@ from parley.agent.user_memory import DEFAULT_USER_PEER
 from parley.api.deps import Name, OwnProject, ReadDb, StateDep, WriteDb
 from parley.api.errors import peaka_errors
 from parley.api.peaka_v1 import responses as out
+from parley.api.peaka_v1.routing import family_router
 from parley.api.peaka_v1.schemas import Body
 from parley.api.storable import Storable
 from parley.auth.keys import Principal
@@ -29,7 +29,7 @@ from parley.ids import NAME_PATTERN
 from parley.store.agent_models import AgentThread
 
 log = logging.getLogger("parley.agent")
-router = APIRouter(tags=["ai-agent"])
+router = family_router(tags=["ai-agent"])
 BASE = "/ai-agent/{project_id}"
 PeerName = Annotated[str, Field(min_length=1, max_length=512, pattern=NAME_PATTERN)]
 StreamMode = Literal["values", "updates", "messages", "debug"]

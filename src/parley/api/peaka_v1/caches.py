@@ -7,13 +7,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Query, Response
+from fastapi import BackgroundTasks, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from parley.api.deps import Name, OwnProject, ReadDb, StateDep, WriteDb
 from parley.api.errors import peaka_errors
 from parley.api.peaka_v1.deps import DataDep
+from parley.api.peaka_v1.routing import family_router
 from parley.api.peaka_v1.schemas import Body
 from parley.api.state import AppState
 from parley.data import caches as service
@@ -21,7 +22,7 @@ from parley.errors import ParleyError
 from parley.store.cache_models import QUERY, CacheRun, DataCache
 from parley.store.data_models import SavedQuery
 
-router = APIRouter(tags=["cache"])
+router = family_router(tags=["cache"])
 BASE = "/data/projects/{project_id}/cache"
 ONE = BASE + "/{cache_id}"
 MATERIALIZED = "/data/projects/{project_id}/materialized-queries"

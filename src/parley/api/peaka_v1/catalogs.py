@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from parley import erasure
 from parley.api.deps import DataChange, Name, OwnProject, ReadDb, StateDep, WriteDb
 from parley.api.peaka_v1 import responses as out
 from parley.api.peaka_v1.deps import DataDep
+from parley.api.peaka_v1.routing import family_router
 from parley.api.peaka_v1.schemas import CatalogRequest, catalog_out, column_out, table_out
 from parley.api.peaka_v1.semantic_catalogs import SharedChange
 from parley.data import catalog as service
 from parley.data import semantic_catalogs
 
-router = APIRouter(tags=["catalogs"])
+router = family_router(tags=["catalogs"])
 BASE = "/data/projects/{project_id}/catalogs"
 TABLE = BASE + "/{catalog_id}/schemas/{schema_name}/tables/{table_name}"
 

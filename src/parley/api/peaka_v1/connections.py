@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
+from fastapi import Depends, File, Form, Response, UploadFile
 
 from parley import erasure
 from parley.api.deps import (
@@ -21,13 +21,14 @@ from parley.api.deps import (
 from parley.api.errors import peaka_errors
 from parley.api.peaka_v1 import responses as out
 from parley.api.peaka_v1.deps import DataDep
+from parley.api.peaka_v1.routing import family_router
 from parley.api.peaka_v1.schemas import ConnectionRequest, connection_out
 from parley.data import connections as service
 from parley.data.connectors import connector_class, connector_classes
 from parley.data.connectors.base import BadCredential
 from parley.errors import NotFound, TooLarge
 
-router = APIRouter(tags=["connections"])
+router = family_router(tags=["connections"])
 
 
 @router.get("/connections/config", response_model=list[out.ConnectionConfiguration])

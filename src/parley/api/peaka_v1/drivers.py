@@ -9,13 +9,14 @@ import json
 import urllib.parse
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from pydantic import BaseModel
 
 from parley.api.deps import AnyKey
+from parley.api.peaka_v1.routing import family_router
 from parley.auth.peaka_keys import looks_like_key
 
-router = APIRouter(tags=["supported drivers"])
+router = family_router(tags=["supported drivers"])
 KEY_PLACEHOLDER = "{apiKey}"
 
 CatalogName = Annotated[

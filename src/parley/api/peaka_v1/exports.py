@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from parley.api.deps import Name, OwnProject, ReadDb, SettingsDep, WriteDb
 from parley.api.errors import peaka_errors
 from parley.api.peaka_v1.deps import DataDep
+from parley.api.peaka_v1.routing import family_router
 from parley.api.storable import Storable
 from parley.config import Settings
 from parley.data import exports as service
@@ -21,7 +22,7 @@ from parley.data.export_files import MEDIA_TYPES, CsvOptions, unescape
 from parley.errors import NotFound
 from parley.store.data_models import DataExport
 
-router = APIRouter(tags=["exports"])
+router = family_router(tags=["exports"])
 PROJECT = "/data/projects/{project_id}"
 EXPORTS = PROJECT + "/exports"
 ONE = EXPORTS + "/{export_id}"

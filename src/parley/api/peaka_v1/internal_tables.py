@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import Body, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -17,12 +17,13 @@ from parley.api.deps import Name, OwnProject, SettingsDep
 from parley.api.errors import peaka_errors
 from parley.api.peaka_v1 import responses as out
 from parley.api.peaka_v1.deps import DataDep
+from parley.api.peaka_v1.routing import family_router
 from parley.data.internal import csv_import
 from parley.data.internal import service as internal
 from parley.data.internal.names import MAX_DEFAULT_CHARS, MAX_DISPLAY_NAME_CHARS, Flavour
 from parley.errors import InvalidInput, TooLarge, UnsupportedMedia
 
-router = APIRouter(tags=["internal tables"])
+router = family_router(tags=["internal tables"])
 PROJECT = "/data/projects/{project_id}"
 MAX_REQUEST_PART_BYTES = 64 * 1024
 ColumnName = Annotated[str, Field(max_length=200)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query
+from fastapi import BackgroundTasks, Depends, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley import erasure
@@ -13,6 +13,7 @@ from parley.api.deps import Name, OwnProject, ReadDb, StateDep, WriteDb
 from parley.api.errors import peaka_errors
 from parley.api.peaka_v1 import responses as out
 from parley.api.peaka_v1.deps import DataDep
+from parley.api.peaka_v1.routing import family_router
 from parley.api.peaka_v1.schemas import (
     AIUsageRequest,
     CategoricalRequest,
@@ -38,7 +39,7 @@ from parley.data.sql_guard import TableName, quoted_column, quoted_table
 from parley.data.table_view import TableView
 from parley.errors import InvalidInput, NotFound
 
-router = APIRouter(tags=["metadata"])
+router = family_router(tags=["metadata"])
 BASE = "/metadata/{project_id}"
 Text = Annotated[str, Query(min_length=1, max_length=10_000)]
 

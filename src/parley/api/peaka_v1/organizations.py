@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 from pydantic import Field
 
 from parley.api.deps import (
@@ -25,6 +25,7 @@ from parley.api.errors import peaka_errors
 from parley.api.peaka_v1 import responses as out
 from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.projects import remove_project
+from parley.api.peaka_v1.routing import family_router
 from parley.api.peaka_v1.schemas import Body as RequestBody
 from parley.api.peaka_v1.schemas import ProjectRequest, ShortText, project_out
 from parley.api.storable import Storable
@@ -34,7 +35,7 @@ from parley.data import projects
 from parley.store.data_models import Project
 from parley.store.org_models import Organization, OrgWorkspace
 
-router = APIRouter(tags=["organizations"])
+router = family_router(tags=["organizations"])
 Partner = Annotated[Principal, requires(Scope.ADMIN)]
 ORG = "/organizations/{organization_id}"
 WORKSPACE = ORG + "/workspaces/{workspace_id}"

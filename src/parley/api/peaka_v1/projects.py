@@ -6,7 +6,7 @@ import asyncio
 import shutil
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.api.deps import (
@@ -22,6 +22,7 @@ from parley.api.deps import (
 from parley.api.errors import peaka_errors
 from parley.api.peaka_v1 import responses as out
 from parley.api.peaka_v1.deps import DataDep
+from parley.api.peaka_v1.routing import family_router
 from parley.api.peaka_v1.schemas import (
     ApiKeyRequest,
     ProjectRequest,
@@ -37,7 +38,7 @@ from parley.data.connections import DataServices, list_connections
 from parley.data.exports import remove_project_files
 from parley.data.internal.service import remove_project_file
 
-router = APIRouter(tags=["projects"])
+router = family_router(tags=["projects"])
 Partner = Annotated[Principal, requires(Scope.ADMIN)]
 
 

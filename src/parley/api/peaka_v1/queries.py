@@ -7,7 +7,7 @@ import json
 from typing import Annotated, Any, Literal
 
 import sqlglot
-from fastapi import APIRouter, BackgroundTasks, Query, Response
+from fastapi import BackgroundTasks, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
@@ -16,6 +16,7 @@ from parley.api.deps import AnyKey, Name, OwnProject, ReadDb, StateDep, WriteDb
 from parley.api.errors import peaka_errors
 from parley.api.peaka_v1 import responses as out
 from parley.api.peaka_v1.deps import DataDep
+from parley.api.peaka_v1.routing import family_router
 from parley.api.peaka_v1.schemas import (
     ExecuteRequest,
     QueryRequest,
@@ -43,7 +44,7 @@ from parley.errors import InvalidInput, NotFound
 from parley.store.data_models import SavedQuery
 from parley.store.models import utcnow
 
-router = APIRouter(tags=["queries"])
+router = family_router(tags=["queries"])
 BASE = "/data/projects/{project_id}/queries"
 Format = Literal["CELL_TYPED", "SIMPLE", "COMPACT"]
 

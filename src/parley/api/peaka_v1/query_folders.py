@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Path, Query, Response
+from fastapi import BackgroundTasks, Path, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.api.deps import Name, OwnProject, ReadDb, WriteDb
@@ -23,6 +23,7 @@ from parley.api.peaka_v1.folder_schemas import (
     PathRequest,
     folder_out,
 )
+from parley.api.peaka_v1.routing import family_router
 from parley.api.peaka_v1.schemas import saved_query_out
 from parley.api.peaka_v1.semantic_catalogs import SharedChange
 from parley.data import caches, saved_queries
@@ -31,7 +32,7 @@ from parley.data.projects import get_project
 from parley.data.query_folders import Folders
 from parley.store.data_models import QueryFolder, SavedQuery
 
-router = APIRouter(tags=["query folders"])
+router = family_router(tags=["query folders"])
 QUERIES = "/data/projects/{project_id}/queries"
 BASE = QUERIES + "/folders"
 # a folder or query id in the path (longer ones are 422s, unknown ones 404s)

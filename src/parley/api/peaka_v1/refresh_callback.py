@@ -6,18 +6,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter
 from pydantic import Field
 
 from parley.api.deps import Name, OwnProject, ReadDb, StateDep, WriteDb
 from parley.api.peaka_v1 import responses as out
 from parley.api.peaka_v1.deps import DataDep
+from parley.api.peaka_v1.routing import family_router
 from parley.api.peaka_v1.schemas import Body, CallbackToken
 from parley.data import refresh_callbacks as service
 from parley.data.refresh_jobs import Callback, callback_check
 from parley.store.org_models import RefreshCallback
 
-router = APIRouter(tags=["metadata"])
+router = family_router(tags=["metadata"])
 PATH = "/metadata/{project_id}/refresh/callback"
 
 

@@ -8,19 +8,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import Depends, Query, Response
 from pydantic import AfterValidator, Field
 
 from parley.api.deps import DataChange, Name, OwnProject, ReadDb, StateDep, WriteDb
 from parley.api.errors import peaka_errors
 from parley.api.peaka_v1.deps import DataDep
 from parley.api.peaka_v1.responses import Answer, Catalog
+from parley.api.peaka_v1.routing import family_router
 from parley.api.peaka_v1.schemas import Body, LongText, ShortText
 from parley.api.storable import Storable, check_storable
 from parley.data import catalog_search, catalog_shares, parametric_tables
 from parley.data import semantic_catalogs as service
 
-router = APIRouter(tags=["semantic catalogs"])
+router = family_router(tags=["semantic catalogs"])
 PROJECT = "/data/projects/{project_id}"
 SEMANTIC = PROJECT + "/semantic-catalogs"
 PARAMETRIC = PROJECT + "/catalogs/{catalog_id}/parametricTables"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 from pydantic import Field
 
 from parley.agent.workflow import layout, render_png
@@ -13,10 +13,11 @@ from parley.api.deps import AnyKey, Name, OwnProject
 from parley.api.errors import peaka_errors
 from parley.api.peaka_v1 import responses as out
 from parley.api.peaka_v1.deps import DataDep
+from parley.api.peaka_v1.routing import family_router
 from parley.api.peaka_v1.schemas import Body
 from parley.data import oauth2_grants
 
-router = APIRouter()
+router = family_router()
 
 
 @router.get(

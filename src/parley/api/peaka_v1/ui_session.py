@@ -8,12 +8,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley.api.deps import AnyKey, Scope, StateDep, WriteDb, authorize_scope
 from parley.api.peaka_v1 import responses as out
+from parley.api.peaka_v1.routing import family_router
 from parley.api.peaka_v1.schemas import Body
 from parley.auth import ui_sessions
 from parley.auth.keys import Principal
@@ -22,7 +23,7 @@ from parley.data.projects import get_project
 from parley.errors import Forbidden, InvalidInput
 from parley.ids import MAX_NAME_LENGTH, NAME_PATTERN
 
-router = APIRouter(tags=["embedded"])
+router = family_router(tags=["embedded"])
 ProjectId = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN)]
 
 
