@@ -3,7 +3,7 @@
 FastAPI (0.165+) builds a route's dependant, validators and handler again for each router or
 app that includes it: Parley's routes cost about 1.2 s of CPU each time, and a process paid it
 three times (the module's router, the family's, the app) before each family's modules made
-their routers at the full path (`honcho_v2.routing` and the like), so the routes the modules
+their routers at the full path (`parley.api.family`), so the routes the modules
 build are the ones served. The routes hold no per-app state: the app's state reaches them
 through `request.app`, so the same route objects serve any app (the test suite makes one per
 test). One thing they do not consult is `app.dependency_overrides` (no provider is bound to

@@ -2,6 +2,7 @@
 
 from fastapi.routing import APIRoute
 
+from parley.api.family import routes_of
 from parley.api.honcho_v2 import (
     dialectic,
     keys,
@@ -33,10 +34,5 @@ MODULES = (
 
 
 def routes() -> list[APIRoute]:
-    """Every route of the family, at its full path (each module's router has it: `routing`)."""
-    found: list[APIRoute] = []
-    for module in MODULES:
-        for route in module.router.routes:
-            assert isinstance(route, APIRoute), route
-            found.append(route)
-    return found
+    """Every route of the family, at its full path."""
+    return routes_of(MODULES)

@@ -1,19 +1,9 @@
-"""How a Honcho's /v2 module makes its router: at its full path, with the errors every
-route of the family can answer, so that its routes are built once, as they are served
-(`parley.api.route_table`; FastAPI builds a route again for each router that includes it)."""
+"""Honcho's /v2 as a `Family`: its modules make their routers with `family_router`."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter
-
 from parley.api.errors import COMMON_ERRORS, detail_errors
+from parley.api.family import Family
 
-PREFIX = "/v2"
-
-
-def family_router(prefix: str = "", **options: Any) -> APIRouter:
-    """A module's router at `PREFIX` + `prefix`; `responses` add to the family's."""
-    responses = {**detail_errors(*COMMON_ERRORS), **options.pop("responses", {})}
-    return APIRouter(prefix=PREFIX + prefix, responses=responses, **options)
+FAMILY = Family("/v2", detail_errors(*COMMON_ERRORS))
+family_router = FAMILY.router

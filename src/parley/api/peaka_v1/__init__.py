@@ -3,6 +3,7 @@ and the data agent."""
 
 from fastapi.routing import APIRoute
 
+from parley.api.family import routes_of
 from parley.api.peaka_v1 import (
     agent,
     caches,
@@ -45,10 +46,5 @@ MODULES = (
 
 
 def routes() -> list[APIRoute]:
-    """Every route of the family, at its full path (each module's router has it: `routing`)."""
-    found: list[APIRoute] = []
-    for module in MODULES:
-        for route in module.router.routes:
-            assert isinstance(route, APIRoute), route
-            found.append(route)
-    return found
+    """Every route of the family, at its full path."""
+    return routes_of(MODULES)
