@@ -91,8 +91,8 @@ def test_a_batch_is_cut_into_parts_by_texts_and_padded_tokens() -> None:
 class CountingEmbedder(LocalEmbedder):
     """The bundled model, noting how many of a batch's parts run at once."""
 
-    def __init__(self, foreground: Foreground) -> None:
-        super().__init__(threads=2, foreground=foreground)
+    def __init__(self, foreground: Foreground, threads: int) -> None:
+        super().__init__(threads=threads, foreground=foreground)
         self.running = 0
         self.most = 0
         self.parts = 0
@@ -111,17 +111,21 @@ class CountingEmbedder(LocalEmbedder):
                 self.running -= 1
 
 
-def test_parts_run_side_by_side_when_idle_and_one_at_a_time_when_answering() -> None:
+@pytest.mark.parametrize(("threads", "answering_at_once"), [(2, 1), (4, 2)])
+def test_parts_run_side_by_side_when_idle_and_fewer_when_answering(
+    threads: int, answering_at_once: int
+) -> None:
+    """All threads while idle; half of them (one of two) while requests are answered."""
     texts = [f"the user wrote note number {i} about a trip to the sea" for i in range(120)]
     foreground = Foreground(linger_s=0)
-    idle = CountingEmbedder(foreground)
+    idle = CountingEmbedder(foreground, threads)
     alone = idle.embed_sync(texts)
-    assert (idle.most, idle.parts) == (2, 4)  # 120 texts of 14 tokens: 36 a part, 4 parts
-    busy = CountingEmbedder(foreground)
+    assert (idle.most, idle.parts) == (min(threads, 4), 4)  # 120 texts of 14 tokens: 36 a part
+    busy = CountingEmbedder(foreground, threads)
     foreground.enter()
     try:
         answering = busy.embed_sync(texts)
     finally:
         foreground.leave()
-    assert (busy.most, busy.parts) == (1, 4)
+    assert (busy.most, busy.parts) == (answering_at_once, 4)
     assert np.array_equal(alone, answering)  # the same parts, the same vectors

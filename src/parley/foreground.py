@@ -4,8 +4,8 @@ On a small machine the embedding indexer's and the worker's batches of the bundl
 take every core, and a search, a chat or a context read served meanwhile took 3-5 times its
 idle time (bench/search.py --drain). `ForegroundMiddleware` (parley.api.foreground) counts the
 requests between their arrival and the start of their response; `LocalEmbedder` asks `busy()`
-before each part of a batch and runs it on one core while requests are being answered, on all
-of its threads when none is (nor was in the last `LINGER_S`).
+before each part of a batch and runs on half its threads (one of two cores) while requests
+are being answered, on all of them when none is (nor was in the last `LINGER_S`).
 
 A request stops counting when its response starts: a long stream (a chat's SSE, an MCP
 client's open GET, a Trino long poll) does its work before that or waits on something else,

@@ -146,8 +146,9 @@ class LocalEmbedder:
     comes from running parts of a batch at once (onnxruntime's `run` is thread-safe), so it
     can change between parts. Batches are serialised (the indexer's, the worker's); each runs
     in parts of at most `PART_TOKENS`, `threads` parts at a time while no request is being
-    answered, one at a time while one is (`Foreground.busy`): then a core stays free for the
-    server, whose reads took 3-5 times their idle time beside a batch on every core. A short
+    answered, half as many (one on two cores) while one is (`Foreground.busy`): then cores
+    stay free for the server, whose reads took 3-5 times their idle time beside a batch on
+    every core. A short
     call (a question) does not queue behind a batch: it runs at once, on its own thread.
     """
 
@@ -241,7 +242,8 @@ class LocalEmbedder:
             parts = _parts(order, [len(e.ids) for e in encodings], self.batch_size)
             done = 0
             while done < len(parts):
-                side_by_side = 1 if self.foreground.busy() else self.threads
+                busy = self.foreground.busy()
+                side_by_side = max(1, self.threads // 2) if busy else self.threads
                 group = parts[done : done + side_by_side]
                 done += len(group)
                 others = [
