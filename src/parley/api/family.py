@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 from fastapi import APIRouter
@@ -26,12 +25,12 @@ class Family:
         return APIRouter(prefix=self.prefix + prefix, responses=responses, **options)
 
 
-def routes_of(modules: Iterable[ModuleType]) -> list[APIRoute]:
-    """Every route of the modules' routers, in order (each `module.router`, made with
-    `Family.router`)."""
+def routes_of(routers: Iterable[APIRouter]) -> tuple[APIRoute, ...]:
+    """Every route of the routers, in order: routers with nothing included, whose routes are
+    already at their full path (a family's modules', made with `Family.router`)."""
     found: list[APIRoute] = []
-    for module in modules:
-        for route in module.router.routes:
+    for router in routers:
+        for route in router.routes:
             assert isinstance(route, APIRoute), route
             found.append(route)
-    return found
+    return tuple(found)

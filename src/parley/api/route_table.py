@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from fastapi import APIRouter
 from fastapi.routing import APIRoute
 
 from parley.api import honcho_v2, honcho_v3, peaka_v1
+from parley.api.family import routes_of
 from parley.api.metrics import build_router as build_metrics
 from parley.api.sql_endpoint import router as sql_endpoint
 
@@ -25,16 +25,10 @@ from parley.api.sql_endpoint import router as sql_endpoint
 @lru_cache(maxsize=1)
 def api_routes() -> tuple[APIRoute, ...]:
     """Honcho's /v2 and /v3, Peaka's /api/v1, and the SQL endpoint (Trino's /v1/statement)."""
-    return (*honcho_v2.routes(), *honcho_v3.routes(), *peaka_v1.routes(), *_plain(sql_endpoint))
-
-
-def _plain(router: APIRouter) -> tuple[APIRoute, ...]:
-    """A router's own routes (no prefix to add, nothing included)."""
-    found = tuple(route for route in router.routes if isinstance(route, APIRoute))
-    assert len(found) == len(router.routes)
-    return found
+    modules = (*honcho_v2.MODULES, *honcho_v3.MODULES, *peaka_v1.MODULES)
+    return routes_of([*(module.router for module in modules), sql_endpoint])
 
 
 @lru_cache(maxsize=2)
 def metrics_routes(*, public: bool) -> tuple[APIRoute, ...]:
-    return _plain(build_metrics(public=public))
+    return routes_of([build_metrics(public=public)])

@@ -148,8 +148,8 @@ class LocalEmbedder:
     in parts of at most `PART_TOKENS`, `threads` parts at a time while no request is being
     answered, half as many (one on two cores) while one is (`Foreground.busy`): then cores
     stay free for the server, whose reads took 3-5 times their idle time beside a batch on
-    every core. A short
-    call (a question) does not queue behind a batch: it runs at once, on its own thread.
+    every core. A short call (a question) does not queue behind a batch: it runs at once, on
+    its own thread.
     """
 
     def __init__(

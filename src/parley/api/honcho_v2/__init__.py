@@ -1,8 +1,5 @@
 """Honcho's /v2 API (2.5.1): thin translations onto the memory domain."""
 
-from fastapi.routing import APIRoute
-
-from parley.api.family import routes_of
 from parley.api.honcho_v2 import (
     dialectic,
     keys,
@@ -31,8 +28,3 @@ MODULES = (
     reasoning,
     dialectic,
 )
-
-
-def routes() -> list[APIRoute]:
-    """Every route of the family, at its full path."""
-    return routes_of(MODULES)

@@ -1,9 +1,6 @@
 """Honcho's /v3 API (3.0.12): thin translations onto the same memory domain as /v2, so a
 workspace written through one family reads the same through the other."""
 
-from fastapi.routing import APIRoute
-
-from parley.api.family import routes_of
 from parley.api.honcho_v3 import (
     chat,
     conclusions,
@@ -34,8 +31,3 @@ MODULES = (
     keys,
     webhooks,
 )
-
-
-def routes() -> list[APIRoute]:
-    """Every route of the family, at its full path."""
-    return routes_of(MODULES)

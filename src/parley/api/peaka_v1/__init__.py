@@ -1,9 +1,6 @@
 """Peaka's Gateway API (/api/v1): projects, keys, connections, catalogs, metadata, queries,
 and the data agent."""
 
-from fastapi.routing import APIRoute
-
-from parley.api.family import routes_of
 from parley.api.peaka_v1 import (
     agent,
     caches,
@@ -43,8 +40,3 @@ MODULES = (
     caches,
     semantic_catalogs,
 )
-
-
-def routes() -> list[APIRoute]:
-    """Every route of the family, at its full path."""
-    return routes_of(MODULES)
